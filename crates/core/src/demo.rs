@@ -1,0 +1,280 @@
+//! The demo world: one backup server, a vCenter, a Hyper-V host and a Cloud Director system,
+//! two VMs on each with disks that look like real ones (random, text-like and zero regions), a
+//! full backup of everything, about 2% of each disk's blocks changed, and an incremental backup.
+//! Creating it twice changes nothing.
+
+use crate::error::{CoreError, CoreResult};
+use crate::model::{now_millis, BackupServerRecord};
+use crate::Core;
+use emrest_platform::{DiskInfo, PlatformKind, PowerState, VmKey};
+use emrest_repo::NoControl;
+use std::os::unix::fs::FileExt;
+use uuid::Uuid;
+
+/// Demo sizes.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// Size of every demo disk, in bytes.
+    pub disk_size: u64,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            disk_size: 64 << 20,
+        }
+    }
+}
+
+/// What `create_demo` did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct DemoSummary {
+    pub created: bool,
+    pub vms: usize,
+    pub restore_points: usize,
+}
+
+/// Small deterministic generator (xorshift64*), so demo disks are reproducible.
+pub struct Prng(u64);
+
+impl Prng {
+    /// Seeded generator; a zero seed is replaced.
+    pub fn new(seed: u64) -> Prng {
+        Prng(seed.max(1))
+    }
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Fill a buffer with random bytes.
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+const WORDS: &[&str] = &[
+    "backup", "restore", "server", "disk", "error", "info", "warning", "session", "the", "of",
+    "config", "user", "request", "time", "value", "ok", "job", "volume", "sector", "block",
+];
+
+/// Fill `buf` with log-like text.
+fn fill_text(rng: &mut Prng, buf: &mut [u8]) {
+    let mut i = 0;
+    while i < buf.len() {
+        let w = WORDS[(rng.next_u64() % WORDS.len() as u64) as usize].as_bytes();
+        let sep: &[u8] = if rng.next_u64() % 12 == 0 {
+            b"\n"
+        } else {
+            b" "
+        };
+        for &b in w.iter().chain(sep) {
+            if i < buf.len() {
+                buf[i] = b;
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Write a realistic disk image through an open file: 1 MiB regions, about 40% random,
+/// 25% text-like and the rest left as zeros.
+pub fn fill_disk(file: &std::fs::File, size: u64, seed: u64) -> std::io::Result<()> {
+    let mut rng = Prng::new(seed);
+    let region = 1u64 << 20;
+    let mut buf = vec![0u8; region as usize];
+    let mut off = 0;
+    while off < size {
+        let len = region.min(size - off) as usize;
+        match rng.next_u64() % 20 {
+            0..=7 => {
+                rng.fill(&mut buf[..len]);
+                file.write_all_at(&buf[..len], off)?;
+            }
+            8..=12 => {
+                fill_text(&mut rng, &mut buf[..len]);
+                file.write_all_at(&buf[..len], off)?;
+            }
+            _ => {}
+        }
+        off += region;
+    }
+    Ok(())
+}
+
+/// Simulate a guest writing: overwrite about `percent`% of the disk's 4 KiB blocks, scattered.
+pub fn scribble(file: &std::fs::File, size: u64, percent: f64, seed: u64) -> std::io::Result<u64> {
+    let mut rng = Prng::new(seed);
+    let blocks = size / 4096;
+    let n = ((blocks as f64) * percent / 100.0).ceil() as u64;
+    let mut buf = [0u8; 4096];
+    for _ in 0..n {
+        let b = rng.next_u64() % blocks.max(1);
+        rng.fill(&mut buf);
+        file.write_all_at(&buf, b * 4096)?;
+    }
+    file.sync_all()?;
+    Ok(n * 4096)
+}
+
+struct DemoRoot {
+    name: &'static str,
+    kind: PlatformKind,
+    vms: [(&'static str, usize); 2],
+}
+
+const ROOTS: [DemoRoot; 3] = [
+    DemoRoot {
+        name: "vcenter01.lab.local",
+        kind: PlatformKind::VMware,
+        vms: [("web01", 2), ("db01", 1)],
+    },
+    DemoRoot {
+        name: "hyperv01.lab.local",
+        kind: PlatformKind::HyperV,
+        vms: [("app01", 1), ("file01", 2)],
+    },
+    DemoRoot {
+        name: "vcd01.lab.local",
+        kind: PlatformKind::VCloud,
+        vms: [("tenant-web", 1), ("tenant-db", 2)],
+    },
+];
+
+fn io(context: &str) -> impl Fn(std::io::Error) -> CoreError + '_ {
+    move |e| CoreError::Internal(format!("{context}: {e}"))
+}
+
+impl Core {
+    /// Create the demo world unless the catalog already has a backup server.
+    pub fn create_demo(&self, opts: &DemoOptions) -> CoreResult<DemoSummary> {
+        if !self.backup_servers()?.is_empty() {
+            return Ok(DemoSummary {
+                created: false,
+                vms: self.inventory().vms()?.len(),
+                restore_points: self.vm_restore_points(None)?.len(),
+            });
+        }
+        if opts.disk_size == 0 || opts.disk_size % 4096 != 0 {
+            return Err(CoreError::invalid(
+                "disk-size",
+                "the demo disk size must be a positive multiple of 4096 bytes",
+            ));
+        }
+        let server = BackupServerRecord {
+            id: Uuid::new_v4(),
+            name: "backup01.lab.local".into(),
+            description: "emrest demo backup server".into(),
+            port: 9392,
+            version: env!("CARGO_PKG_VERSION").into(),
+        };
+        self.catalog().insert_backup_server(&server)?;
+        let inv = self.inventory();
+        let mut jobs: Vec<(String, Vec<VmKey>)> = Vec::new();
+        let mut seed = 1u64;
+        for r in &ROOTS {
+            let root = inv.create_root(Uuid::new_v4(), r.name, r.kind)?;
+            let ds1 = inv.add_datastore(root.id, "datastore1", None)?;
+            inv.add_datastore(root.id, "datastore2", None)?;
+            if r.kind == PlatformKind::VCloud {
+                inv.add_storage_profile(root.id, "Gold")?;
+                inv.add_storage_profile(root.id, "Silver")?;
+                inv.add_template(root.id, "linked-clone-template")?;
+            }
+            let mut keys = Vec::new();
+            for (name, ndisks) in r.vms {
+                let disks: Vec<DiskInfo> = (0..ndisks)
+                    .map(|i| DiskInfo {
+                        name: format!("disk-{i}"),
+                        size: opts.disk_size,
+                    })
+                    .collect();
+                let vm = inv.create_vm(
+                    root.id,
+                    &ds1.object_ref,
+                    name,
+                    &disks,
+                    PowerState::PoweredOn,
+                )?;
+                for d in &disks {
+                    let f = inv.open_disk(&vm.key(), &d.name, true)?;
+                    fill_disk(&f, d.size, seed).map_err(io("writing a demo disk"))?;
+                    f.sync_all().map_err(io("flushing a demo disk"))?;
+                    seed += 1;
+                }
+                keys.push(vm.key());
+            }
+            jobs.push((
+                format!("Backup Job {}", r.name.split('.').next().unwrap_or(r.name)),
+                keys,
+            ));
+            self.catalog().insert_hierarchy_root(root.id, server.id)?;
+        }
+        // The full backup is dated a day back so the two points have distinct names and times.
+        let yesterday = now_millis() - 24 * 3600 * 1000;
+        for (job, vms) in &jobs {
+            crate::backup::run_backup(
+                self.catalog(),
+                self.repository(),
+                inv,
+                job,
+                server.id,
+                vms,
+                yesterday,
+                &NoControl,
+            )?;
+        }
+        for (job, vms) in &jobs {
+            for key in vms {
+                let vm = inv.vm(key)?;
+                for d in &vm.disks {
+                    let f = inv.open_disk(key, &d.name, true)?;
+                    scribble(&f, d.size, 2.0, seed).map_err(io("changing a demo disk"))?;
+                    seed += 1;
+                }
+            }
+            crate::backup::run_backup(
+                self.catalog(),
+                self.repository(),
+                inv,
+                job,
+                server.id,
+                vms,
+                now_millis(),
+                &NoControl,
+            )?;
+        }
+        Ok(DemoSummary {
+            created: true,
+            vms: inv.vms()?.len(),
+            restore_points: self.vm_restore_points(None)?.len(),
+        })
+    }
+
+    /// Back up VMs into a named backup now (CLI `emrest backup`, tests).
+    pub fn backup_now(
+        &self,
+        backup_name: &str,
+        vms: &[VmKey],
+    ) -> CoreResult<crate::backup::BackupRunStats> {
+        let server = self.backup_servers()?.into_iter().next().ok_or_else(|| {
+            CoreError::Conflict("no backup server is registered; run `emrest demo` first".into())
+        })?;
+        let (_, stats) = crate::backup::run_backup(
+            self.catalog(),
+            self.repository(),
+            self.inventory(),
+            backup_name,
+            server.id,
+            vms,
+            now_millis(),
+            &NoControl,
+        )?;
+        Ok(stats)
+    }
+}

@@ -1,0 +1,595 @@
+//! emrest's domain: the catalog, accounts and logon sessions, backups, restore planning and
+//! execution, tasks and restore sessions. It knows nothing of HTTP, XML or JSON; the server maps
+//! its records and errors to the wire.
+
+pub mod auth;
+pub mod backup;
+pub mod catalog;
+pub mod demo;
+pub mod error;
+pub mod model;
+pub mod report;
+pub mod restore;
+pub mod time;
+
+pub use error::{CoreError, CoreResult};
+pub use model::*;
+pub use restore::{RestoreParameters, RestoreRequest};
+
+use auth::Sessions;
+use catalog::{AccountRow, Catalog};
+use emrest_platform::{Inventory, LocalInventory, RootInfo, VmKey};
+use emrest_repo::Control;
+use emrest_repo::{Durability, Repository};
+use restore::RunControl;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How a `Core` is set up.
+#[derive(Clone, Debug)]
+pub struct CoreConfig {
+    /// The data folder: catalog, repository, inventory.
+    pub data_dir: PathBuf,
+    /// Idle time after which a logon session expires.
+    pub session_idle: Duration,
+    /// How many restores run at once; the rest wait in state Starting.
+    pub restore_workers: usize,
+    /// Whether repository writes are fsynced.
+    pub durability: Durability,
+}
+
+impl CoreConfig {
+    /// Defaults for a data folder.
+    pub fn new(data_dir: impl Into<PathBuf>) -> CoreConfig {
+        CoreConfig {
+            data_dir: data_dir.into(),
+            session_idle: Duration::from_secs(15 * 60),
+            restore_workers: 2,
+            durability: Durability::Fsync,
+        }
+    }
+}
+
+/// A restore in flight.
+struct Running {
+    ctl: Arc<RunControl>,
+}
+
+/// Counting gate for restore workers.
+struct Slots {
+    free: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Slots {
+    fn acquire(&self) {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.cv.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+    }
+    fn release(&self) {
+        *self.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.cv.notify_one();
+    }
+}
+
+/// The whole domain, shared by the server's handlers and the CLI.
+pub struct Core {
+    config: CoreConfig,
+    catalog: Arc<Catalog>,
+    repo: Arc<Repository>,
+    inventory: Arc<dyn Inventory>,
+    sessions: Sessions,
+    running: Mutex<HashMap<TaskId, Running>>,
+    busy: Mutex<HashSet<VmKey>>,
+    slots: Arc<Slots>,
+}
+
+/// What `Core::open` found or did that the operator should hear about.
+#[derive(Debug, Default)]
+pub struct OpenReport {
+    /// Set when the first administrator was created with a generated password.
+    pub generated_admin_password: Option<String>,
+    /// Tasks that were running when the server last stopped, now marked failed.
+    pub interrupted_tasks: usize,
+    /// Staging files left by an interrupted restore, now removed.
+    pub staging_removed: usize,
+}
+
+/// Name of the account created on first start.
+pub const ADMIN_ACCOUNT: &str = "admin";
+
+impl Core {
+    /// Open a data folder, creating what is missing. Recovers from an earlier crash: running
+    /// tasks are marked failed and staging leftovers removed.
+    pub fn open(config: CoreConfig) -> CoreResult<(Arc<Core>, OpenReport)> {
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            CoreError::Internal(format!("cannot create data folder {}: {e}", dir.display()))
+        })?;
+        let catalog = Arc::new(Catalog::open(&dir.join("catalog.db"))?);
+        let repo = Arc::new(Repository::open(&dir.join("repo"), config.durability)?);
+        let inventory: Arc<dyn Inventory> = Arc::new(LocalInventory::open(&dir.join("platforms"))?);
+        let mut report = OpenReport {
+            interrupted_tasks: catalog.fail_interrupted(now_millis())?,
+            staging_removed: inventory.clean_staging()?,
+            ..Default::default()
+        };
+        if catalog.account_count()? == 0 {
+            let (password, generated) = match std::env::var("EMREST_ADMIN_PASSWORD") {
+                Ok(p) if !p.is_empty() => (p, false),
+                _ => (auth::generate_password(), true),
+            };
+            catalog.insert_account(&AccountRow {
+                id: Uuid::new_v4(),
+                name: ADMIN_ACCOUNT.into(),
+                password_hash: auth::hash_password(&password)?,
+                role: Role::PortalAdministrator,
+            })?;
+            if generated {
+                report.generated_admin_password = Some(password);
+            }
+        }
+        let workers = config.restore_workers.max(1);
+        let core = Core {
+            sessions: Sessions::new(config.session_idle)?,
+            config,
+            catalog,
+            repo,
+            inventory,
+            running: Mutex::new(HashMap::new()),
+            busy: Mutex::new(HashSet::new()),
+            slots: Arc::new(Slots {
+                free: Mutex::new(workers),
+                cv: Condvar::new(),
+            }),
+        };
+        Ok((Arc::new(core), report))
+    }
+
+    /// The data folder.
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    /// The catalog (for the CLI's maintenance verbs and tests).
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The backup repository.
+    pub fn repository(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// The VM inventory.
+    pub fn inventory(&self) -> &dyn Inventory {
+        self.inventory.as_ref()
+    }
+
+    // ---- accounts and logon sessions ----
+
+    /// Create an account (CLI and tests).
+    pub fn add_account(&self, name: &str, password: &str, role: Role) -> CoreResult<()> {
+        if name.trim().is_empty() || password.is_empty() {
+            return Err(CoreError::invalid(
+                "name",
+                "account name and password must not be empty",
+            ));
+        }
+        if self.catalog.account_by_name(name)?.is_some() {
+            return Err(CoreError::Conflict(format!(
+                "account '{name}' already exists"
+            )));
+        }
+        self.catalog.insert_account(&AccountRow {
+            id: Uuid::new_v4(),
+            name: name.to_string(),
+            password_hash: auth::hash_password(password)?,
+            role,
+        })
+    }
+
+    /// Change an account's password.
+    pub fn set_password(&self, name: &str, password: &str) -> CoreResult<()> {
+        if password.is_empty() {
+            return Err(CoreError::invalid(
+                "password",
+                "the password must not be empty",
+            ));
+        }
+        if self
+            .catalog
+            .set_password(name, &auth::hash_password(password)?)?
+        {
+            Ok(())
+        } else {
+            Err(CoreError::not_found("Account", name))
+        }
+    }
+
+    /// Check credentials and open a logon session.
+    pub fn logon(&self, user: &str, password: &str) -> CoreResult<LogonSessionRecord> {
+        self.sessions.logon(&self.catalog, user, password)
+    }
+
+    /// The caller behind a live session.
+    pub fn caller(&self, session: Uuid) -> CoreResult<Caller> {
+        self.sessions.caller(&self.catalog, session)
+    }
+
+    /// Logon sessions the caller may see.
+    pub fn logon_sessions(&self, caller: &Caller) -> CoreResult<Vec<LogonSessionRecord>> {
+        self.sessions.list(caller)
+    }
+
+    /// One logon session.
+    pub fn logon_session(&self, caller: &Caller, id: Uuid) -> CoreResult<LogonSessionRecord> {
+        self.sessions.get(caller, id)
+    }
+
+    /// Log a session out.
+    pub fn logout(&self, caller: &Caller, id: Uuid) -> CoreResult<()> {
+        self.sessions.logout(caller, id)
+    }
+
+    // ---- discovery ----
+
+    /// All backup servers.
+    pub fn backup_servers(&self) -> CoreResult<Vec<BackupServerRecord>> {
+        self.catalog.backup_servers()
+    }
+
+    /// One backup server.
+    pub fn backup_server(&self, id: Uuid) -> CoreResult<BackupServerRecord> {
+        self.backup_servers()?
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| CoreError::not_found("Backup server", id))
+    }
+
+    /// Hierarchy roots registered with a backup server.
+    pub fn hierarchy_roots(&self) -> CoreResult<Vec<HierarchyRootRecord>> {
+        let linked: HashMap<Uuid, Uuid> = self.catalog.hierarchy_roots()?.into_iter().collect();
+        let mut roots: Vec<HierarchyRootRecord> = self
+            .inventory
+            .roots()?
+            .into_iter()
+            .filter_map(|r: RootInfo| {
+                linked.get(&r.id).map(|server| HierarchyRootRecord {
+                    id: r.id,
+                    name: r.name,
+                    kind: r.kind,
+                    unique_id: r.unique_id,
+                    backup_server_id: *server,
+                })
+            })
+            .collect();
+        roots.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(roots)
+    }
+
+    /// One hierarchy root.
+    pub fn hierarchy_root(&self, id: Uuid) -> CoreResult<HierarchyRootRecord> {
+        self.hierarchy_roots()?
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| CoreError::not_found("Hierarchy root", id))
+    }
+
+    /// All backups.
+    pub fn backups(&self) -> CoreResult<Vec<BackupRecord>> {
+        self.catalog.backups()
+    }
+
+    /// One backup.
+    pub fn backup(&self, id: Uuid) -> CoreResult<BackupRecord> {
+        self.backups()?
+            .into_iter()
+            .find(|b| b.id == id)
+            .ok_or_else(|| CoreError::not_found("Backup", id))
+    }
+
+    /// Restore points, of one backup when given.
+    pub fn restore_points(&self, backup: Option<Uuid>) -> CoreResult<Vec<RestorePointRecord>> {
+        if let Some(b) = backup {
+            self.backup(b)?;
+        }
+        self.catalog.restore_points(backup)
+    }
+
+    /// One restore point.
+    pub fn restore_point(&self, id: Uuid) -> CoreResult<RestorePointRecord> {
+        self.catalog
+            .restore_point(id)?
+            .ok_or_else(|| CoreError::not_found("Restore point", id))
+    }
+
+    /// VM restore points, of one restore point when given.
+    pub fn vm_restore_points(&self, point: Option<Uuid>) -> CoreResult<Vec<VmRestorePointRecord>> {
+        if let Some(p) = point {
+            self.restore_point(p)?;
+        }
+        self.catalog.vm_restore_points(point)
+    }
+
+    /// One VM restore point.
+    pub fn vm_restore_point(&self, id: Uuid) -> CoreResult<VmRestorePointRecord> {
+        self.catalog
+            .vm_restore_point(id)?
+            .ok_or_else(|| CoreError::not_found("VM restore point", id))
+    }
+
+    /// Backup files, of one restore point when given.
+    pub fn backup_files(&self, point: Option<Uuid>) -> CoreResult<Vec<BackupFileRecord>> {
+        if let Some(p) = point {
+            self.restore_point(p)?;
+        }
+        self.catalog.backup_files(point)
+    }
+
+    /// One backup file.
+    pub fn backup_file(&self, id: Uuid) -> CoreResult<BackupFileRecord> {
+        self.catalog
+            .backup_file(id)?
+            .ok_or_else(|| CoreError::not_found("Backup file", id))
+    }
+
+    // ---- restore ----
+
+    /// Plan a restore and start it on a worker; returns the running task at once.
+    pub fn start_restore(
+        self: &Arc<Self>,
+        caller: &Caller,
+        point_id: Uuid,
+        request: &RestoreRequest,
+    ) -> CoreResult<TaskRecord> {
+        let point = self.vm_restore_point(point_id)?;
+        let plan = restore::plan(self.inventory.as_ref(), point, request)?;
+        let busy_key = match &plan.target {
+            restore::RestoreTarget::Original { .. } => plan.point.vm.clone(),
+            restore::RestoreTarget::NewVm { name, .. } => VmKey {
+                root: plan.point.vm.root,
+                object_ref: format!("new-vm-name:{name}"),
+            },
+        };
+        {
+            let mut busy = self
+                .busy
+                .lock()
+                .map_err(|_| CoreError::Internal("busy set poisoned".into()))?;
+            if !busy.insert(busy_key.clone()) {
+                return Err(CoreError::Conflict(format!(
+                    "VM '{}' is already being restored; wait for that task to finish",
+                    plan.point.vm_name
+                )));
+            }
+        }
+        let now = now_millis();
+        let session_id = Uuid::new_v4();
+        let started = (|| -> CoreResult<TaskRecord> {
+            self.catalog.insert_restore_session(
+                session_id,
+                point_id,
+                &plan.point.vm_name,
+                caller.account_id,
+                now,
+            )?;
+            self.catalog.append_log(
+                session_id,
+                &format!(
+                    "Restore requested by {}: {}",
+                    caller.user_name,
+                    plan.describe()
+                ),
+                now,
+            )?;
+            self.catalog
+                .insert_task("StartVMRestore", Some(session_id), caller.account_id, now)
+        })();
+        let task = match started {
+            Ok(t) => t,
+            Err(e) => {
+                self.release_busy(&busy_key);
+                return Err(e);
+            }
+        };
+        let ctl = Arc::new(RunControl::default());
+        if let Ok(mut running) = self.running.lock() {
+            running.insert(task.id, Running { ctl: ctl.clone() });
+        }
+        let core = Arc::clone(self);
+        let task_id = task.id;
+        let spawned = std::thread::Builder::new()
+            .name(format!("restore-{}", task.id))
+            .spawn(move || core.run_restore(task_id, session_id, plan, ctl, busy_key));
+        if let Err(e) = spawned {
+            return Err(CoreError::Internal(format!(
+                "cannot start a restore worker: {e}"
+            )));
+        }
+        Ok(task)
+    }
+
+    fn release_busy(&self, key: &VmKey) {
+        if let Ok(mut busy) = self.busy.lock() {
+            busy.remove(key);
+        }
+    }
+
+    fn run_restore(
+        &self,
+        task: TaskId,
+        session: Uuid,
+        plan: restore::RestorePlan,
+        ctl: Arc<RunControl>,
+        busy_key: VmKey,
+    ) {
+        self.slots.acquire();
+        let log = |text: String| {
+            if let Err(e) = self.catalog.append_log(session, &text, now_millis()) {
+                tracing::warn!("restore session {session}: cannot write log: {e}");
+            }
+        };
+        let outcome = if ctl.cancelled() {
+            Err(CoreError::Repo(emrest_repo::RepoError::Cancelled))
+        } else {
+            let _ = self
+                .catalog
+                .update_session(session, SessionState::Working, 0);
+            log("Restore started".into());
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                restore::execute(&self.repo, self.inventory.as_ref(), &plan, &ctl, &log)
+            }))
+            .unwrap_or_else(|_| Err(CoreError::Internal("the restore worker panicked".into())))
+        };
+        let now = now_millis();
+        let finished = match &outcome {
+            Ok(out) => {
+                log(format!(
+                    "Restore completed: examined {} chunks, wrote {} chunks ({} bytes)",
+                    out.chunks_examined, out.chunks_written, out.bytes_written
+                ));
+                self.catalog
+                    .finish_session(
+                        session,
+                        SessionResult::Success,
+                        Some(&out.restored_obj_ref),
+                        None,
+                        now,
+                    )
+                    .and_then(|_| self.catalog.finish_task(task, true, "Ok"))
+            }
+            Err(CoreError::Repo(emrest_repo::RepoError::Cancelled)) => {
+                let who = ctl
+                    .cancelled_by
+                    .lock()
+                    .ok()
+                    .and_then(|w| w.clone())
+                    .unwrap_or_else(|| "a user".into());
+                let msg = format!("Restore cancelled by {who}; the VM was left as it was");
+                log(msg.clone());
+                self.catalog
+                    .finish_session(session, SessionResult::Failed, None, Some(&msg), now)
+                    .and_then(|_| self.catalog.finish_task(task, false, &msg))
+            }
+            Err(e) => {
+                let msg = format!("Restore failed: {e}");
+                tracing::warn!("task {task}: {msg}");
+                log(msg.clone());
+                self.catalog
+                    .finish_session(session, SessionResult::Failed, None, Some(&msg), now)
+                    .and_then(|_| self.catalog.finish_task(task, false, &msg))
+            }
+        };
+        if let Err(e) = finished {
+            tracing::error!("task {task}: cannot record the result: {e}");
+        }
+        if let Ok(mut running) = self.running.lock() {
+            running.remove(&task);
+        }
+        self.release_busy(&busy_key);
+        self.slots.release();
+    }
+
+    fn visible(caller: &Caller, owner: Uuid) -> bool {
+        caller.role == Role::PortalAdministrator || caller.account_id == owner
+    }
+
+    /// Tasks the caller may see.
+    pub fn tasks(&self, caller: &Caller) -> CoreResult<Vec<TaskRecord>> {
+        let scope = (caller.role != Role::PortalAdministrator).then_some(caller.account_id);
+        self.catalog.tasks(scope)
+    }
+
+    /// One task.
+    pub fn task(&self, caller: &Caller, id: TaskId) -> CoreResult<TaskRecord> {
+        self.catalog
+            .task(id)?
+            .filter(|t| Self::visible(caller, t.account_id))
+            .ok_or_else(|| CoreError::not_found("Task", id))
+    }
+
+    /// Remove a task; a running restore is cancelled first and leaves its VM as it was.
+    pub fn delete_task(&self, caller: &Caller, id: TaskId) -> CoreResult<()> {
+        let task = self.task(caller, id)?;
+        if task.state == TaskState::Running {
+            if let Some(r) = self
+                .running
+                .lock()
+                .ok()
+                .and_then(|r| r.get(&id).map(|r| r.ctl.clone()))
+            {
+                if let Ok(mut by) = r.cancelled_by.lock() {
+                    *by = Some(caller.user_name.clone());
+                }
+                r.cancelled.store(true, Ordering::SeqCst);
+            }
+        }
+        self.catalog.delete_task(id)
+    }
+
+    /// Restore sessions the caller may see, with live progress.
+    pub fn restore_sessions(&self, caller: &Caller) -> CoreResult<Vec<RestoreSessionRecord>> {
+        let scope = (caller.role != Role::PortalAdministrator).then_some(caller.account_id);
+        let mut v = self.catalog.restore_sessions(scope)?;
+        for s in &mut v {
+            self.live_progress(s);
+        }
+        Ok(v)
+    }
+
+    /// One restore session.
+    pub fn restore_session(&self, caller: &Caller, id: Uuid) -> CoreResult<RestoreSessionRecord> {
+        let mut s = self
+            .catalog
+            .restore_session(id)?
+            .filter(|s| Self::visible(caller, s.account_id))
+            .ok_or_else(|| CoreError::not_found("Restore session", id))?;
+        self.live_progress(&mut s);
+        Ok(s)
+    }
+
+    /// A restore session's log (emrest extension).
+    pub fn restore_log(&self, caller: &Caller, id: Uuid) -> CoreResult<Vec<LogLine>> {
+        self.restore_session(caller, id)?;
+        self.catalog.session_log(id)
+    }
+
+    fn live_progress(&self, s: &mut RestoreSessionRecord) {
+        if s.state != SessionState::Working {
+            return;
+        }
+        let Ok(tasks) = self.catalog.tasks(Some(s.account_id)) else {
+            return;
+        };
+        let Ok(running) = self.running.lock() else {
+            return;
+        };
+        for t in tasks {
+            if t.restore_session_id == Some(s.id) {
+                if let Some(r) = running.get(&t.id) {
+                    s.progress = r.ctl.percent();
+                }
+            }
+        }
+    }
+
+    /// Wait until no restore is running (tests and orderly shutdown).
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if self.running.lock().map(|r| r.is_empty()).unwrap_or(true) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}

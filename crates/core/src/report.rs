@@ -1,0 +1,176 @@
+//! Listings for people and scripts (`emrest vm list`, `emrest point list`): what each VM's disks
+//! and each restore point's disks hold, by SHA-256 of their bytes, so a restore can be checked
+//! bit for bit from the outside.
+
+use crate::error::{CoreError, CoreResult};
+use crate::model::{PointType, VmRestorePointRecord};
+use crate::Core;
+use emrest_platform::{PlatformKind, PowerState};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+
+/// One disk and the SHA-256 of its bytes.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DiskReport {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// A VM of the inventory.
+#[derive(Clone, Debug, Serialize)]
+pub struct VmReport {
+    pub name: String,
+    pub platform: PlatformKind,
+    pub hierarchy_root: String,
+    pub hierarchy_root_id: String,
+    pub hierarchy_obj_ref: String,
+    pub datastore: String,
+    pub power_state: PowerState,
+    pub disks: Vec<DiskReport>,
+}
+
+/// A VM restore point.
+#[derive(Clone, Debug, Serialize)]
+pub struct PointReport {
+    pub id: String,
+    pub uid: String,
+    pub vm_name: String,
+    pub hierarchy_obj_ref: String,
+    pub creation_time: String,
+    pub point_type: PointType,
+    pub disks: Vec<DiskReport>,
+}
+
+impl Core {
+    /// Every VM with the SHA-256 of each disk.
+    pub fn vm_report(&self) -> CoreResult<Vec<VmReport>> {
+        let roots = self.inventory().roots()?;
+        let mut out = Vec::new();
+        for vm in self.inventory().vms()? {
+            let key = vm.key();
+            let mut disks = Vec::new();
+            for d in &vm.disks {
+                let file = self.inventory().open_disk(&key, &d.name, false)?;
+                disks.push(DiskReport {
+                    name: d.name.clone(),
+                    size: d.size,
+                    sha256: sha256_reader(file)?,
+                });
+            }
+            out.push(VmReport {
+                hierarchy_root: roots
+                    .iter()
+                    .find(|r| r.id == vm.root)
+                    .map(|r| r.name.clone())
+                    .unwrap_or_default(),
+                hierarchy_root_id: vm.root.to_string(),
+                hierarchy_obj_ref: vm.hierarchy_obj_ref(),
+                name: vm.name,
+                platform: vm.kind,
+                datastore: vm.datastore,
+                power_state: vm.power,
+                disks,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every VM restore point with the SHA-256 of each disk's bytes as stored.
+    pub fn point_report(&self) -> CoreResult<Vec<PointReport>> {
+        self.vm_restore_points(None)?
+            .into_iter()
+            .map(|p| self.one_point_report(p))
+            .collect()
+    }
+
+    fn one_point_report(&self, p: VmRestorePointRecord) -> CoreResult<PointReport> {
+        let mut disks = Vec::new();
+        for d in &p.disks {
+            disks.push(DiskReport {
+                name: d.name.clone(),
+                size: d.size,
+                sha256: self.point_disk_sha256(&d.index)?,
+            });
+        }
+        Ok(PointReport {
+            uid: format!("urn:veeam:VmRestorePoint:{}", p.id),
+            id: p.id.to_string(),
+            vm_name: p.vm_name,
+            hierarchy_obj_ref: p.hierarchy_obj_ref,
+            creation_time: crate::time::iso(p.created),
+            point_type: p.point_type,
+            disks,
+        })
+    }
+
+    /// SHA-256 of the bytes a disk index describes, read back from the repository.
+    pub fn point_disk_sha256(&self, index_name: &str) -> CoreResult<String> {
+        let index = self.repository().get_index(index_name)?;
+        let mut h = Sha256::new();
+        let zeros = vec![0u8; index.chunk_size as usize];
+        for (i, c) in index.chunks.iter().enumerate() {
+            let (_, len) = index.chunk_range(i);
+            match c {
+                None => h.update(&zeros[..len]),
+                Some(d) => h.update(self.repository().read_chunk(d)?),
+            }
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+}
+
+/// SHA-256 of everything a reader yields.
+pub fn sha256_reader(mut r: impl Read) -> CoreResult<String> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = r
+            .read(&mut buf)
+            .map_err(|e| CoreError::Internal(format!("reading a disk: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+impl Core {
+    /// Re-read every chunk that any restore point references; one line per problem, naming the
+    /// chunk (or index) and the VM restore points it breaks.
+    pub fn verify_repository(&self) -> CoreResult<Vec<String>> {
+        use std::collections::{BTreeMap, BTreeSet};
+        let mut problems = Vec::new();
+        let mut users: BTreeMap<emrest_repo::ChunkDigest, BTreeSet<uuid::Uuid>> = BTreeMap::new();
+        for (point, name) in self.catalog().all_index_names()? {
+            match self.repository().get_index(&name) {
+                Ok(index) => {
+                    for d in index.referenced() {
+                        users.entry(*d).or_default().insert(point);
+                    }
+                }
+                Err(e) => problems.push(format!("index {name} of VM restore point {point}: {e}")),
+            }
+        }
+        for p in self
+            .repository()
+            .verify_chunks(users.keys(), &emrest_repo::NoControl)
+        {
+            let (digest, what) = match &p {
+                emrest_repo::ChunkProblem::Missing(d) => (*d, "missing".to_string()),
+                emrest_repo::ChunkProblem::Corrupt(d, why) => (*d, format!("corrupt ({why})")),
+            };
+            let points: Vec<String> = users
+                .get(&digest)
+                .map(|s| s.iter().map(|u| u.to_string()).collect())
+                .unwrap_or_default();
+            problems.push(format!(
+                "chunk {digest} is {what}; affects VM restore point(s) {}",
+                points.join(", ")
+            ));
+        }
+        Ok(problems)
+    }
+}

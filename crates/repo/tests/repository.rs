@@ -1,0 +1,753 @@
+//! Behaviour of the repository as its users (core's backup and restore engines) rely on it.
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use emrest_repo::{
+    ChunkDigest, ChunkProblem, Control, DiskIndex, Durability, NoControl, RepoError, Repository,
+    DEFAULT_CHUNK_SIZE,
+};
+use rand::{Rng, SeedableRng};
+
+const CS: u32 = 64 * 1024;
+const CSU: usize = CS as usize;
+
+/// Test image: 48 chunks plus a short tail — random, text-like and zero regions.
+const IMAGE_SIZE: u64 = 48 * CS as u64 + 12_345;
+
+fn image_bytes(seed: u64) -> Vec<u8> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut img = vec![0u8; IMAGE_SIZE as usize];
+    // chunks 0..16 random, 16..32 text-like, 32..40 zero, 40.. random again, chunk 44 zero.
+    rng.fill(&mut img[..16 * CSU]);
+    let words = [
+        "backup ", "restore ", "veeam ", "chunk ", "disk ", "emrest\n",
+    ];
+    let mut pos = 16 * CSU;
+    while pos < 32 * CSU {
+        let w = words[rng.gen_range(0..words.len())].as_bytes();
+        let n = w.len().min(32 * CSU - pos);
+        img[pos..pos + n].copy_from_slice(&w[..n]);
+        pos += n;
+    }
+    rng.fill(&mut img[40 * CSU..]);
+    img[44 * CSU..45 * CSU].fill(0);
+    img
+}
+
+/// Chunk numbers of the test image that are all zero.
+const ZERO_CHUNKS: [usize; 9] = [32, 33, 34, 35, 36, 37, 38, 39, 44];
+
+fn write_file(path: &Path, bytes: &[u8]) -> File {
+    fs::write(path, bytes).unwrap();
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap()
+}
+
+fn open_repo(dir: &Path) -> Repository {
+    Repository::open_with_chunk_size(&dir.join("repo"), Durability::NoSync, CS).unwrap()
+}
+
+fn chunk_file(repo: &Repository, d: &ChunkDigest) -> PathBuf {
+    let hex = d.to_string();
+    repo.root().join("chunks").join(&hex[..2]).join(hex)
+}
+
+fn chunk_files(repo: &Repository) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for sub in fs::read_dir(repo.root().join("chunks")).unwrap() {
+        for f in fs::read_dir(sub.unwrap().path()).unwrap() {
+            out.push(f.unwrap().path());
+        }
+    }
+    out
+}
+
+fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            out.push(path.clone());
+        }
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(temp_files(&path));
+        }
+    }
+    out
+}
+
+/// Counts progress bytes and cancels once `cancel_after` chunks were processed.
+struct Probe {
+    chunks: AtomicU64,
+    bytes: AtomicU64,
+    cancel_after: u64,
+}
+
+impl Probe {
+    fn new(cancel_after: u64) -> Probe {
+        Probe {
+            chunks: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            cancel_after,
+        }
+    }
+}
+
+impl Control for Probe {
+    fn cancelled(&self) -> bool {
+        self.chunks.load(Ordering::SeqCst) >= self.cancel_after
+    }
+    fn progress(&self, bytes: u64) {
+        self.chunks.fetch_add(1, Ordering::SeqCst);
+        self.bytes.fetch_add(bytes, Ordering::SeqCst);
+    }
+}
+
+/// Backs up `img` (written to `dir/name`) and returns index and stats.
+fn backup(
+    repo: &Repository,
+    dir: &Path,
+    name: &str,
+    img: &[u8],
+) -> (DiskIndex, emrest_repo::BackupStats) {
+    let src = write_file(&dir.join(name), img);
+    repo.backup_disk(&src, img.len() as u64, None, None, &NoControl)
+        .unwrap()
+}
+
+fn restore_fresh(repo: &Repository, index: &DiskIndex, path: &Path) -> Vec<u8> {
+    let target = File::create(path).unwrap();
+    let plan = repo.plan_restore(index, None, &NoControl).unwrap();
+    repo.apply_restore(index, &plan, &target, &NoControl)
+        .unwrap();
+    fs::read(path).unwrap()
+}
+
+#[test]
+fn repository_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Repository>();
+}
+
+#[test]
+fn backup_then_fresh_restore_reproduces_the_image_and_stores_zero_chunks_as_holes() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_bytes(1);
+    let src = write_file(&dir.path().join("disk.img"), &img);
+    let probe = Probe::new(u64::MAX);
+
+    let (index, stats) = repo
+        .backup_disk(&src, IMAGE_SIZE, None, None, &probe)
+        .unwrap();
+    repo.put_index("vm1-disk0", &index).unwrap();
+    let index = repo.get_index("vm1-disk0").unwrap();
+
+    assert_eq!(index.disk_size, IMAGE_SIZE);
+    assert_eq!(index.chunk_size, CS);
+    assert_eq!(index.chunks.len(), 49);
+    assert_eq!(index.chunk_range(48), (48 * CS as u64, 12_345));
+    let holes: Vec<usize> = (0..49).filter(|&i| index.chunks[i].is_none()).collect();
+    assert_eq!(holes, ZERO_CHUNKS);
+    assert_eq!(stats.chunks_total, 49);
+    assert_eq!(stats.chunks_read, 49);
+    assert_eq!(stats.chunks_zero, 9);
+    assert_eq!(stats.chunks_new + stats.chunks_deduplicated, 40);
+    assert_eq!(stats.bytes_read, IMAGE_SIZE);
+    assert_eq!(probe.bytes.load(Ordering::SeqCst), IMAGE_SIZE);
+    // One file per distinct data chunk, none for holes; text compresses.
+    let distinct: HashSet<_> = index.referenced().copied().collect();
+    assert_eq!(chunk_files(&repo).len(), distinct.len());
+    assert_eq!(stats.chunks_new, distinct.len() as u64);
+    assert_eq!(repo.stored_bytes().unwrap(), stats.bytes_stored);
+    assert!(stats.bytes_stored < IMAGE_SIZE - 9 * CS as u64 - 8 * CS as u64);
+
+    let target_path = dir.path().join("restored.img");
+    let restored = restore_fresh(&repo, &index, &target_path);
+    assert_eq!(restored.len(), img.len());
+    assert_eq!(blake3::hash(&restored), blake3::hash(&img));
+    // Holes were not written: the fresh target stays sparse there.
+    let allocated = fs::metadata(&target_path).unwrap().blocks() * 512;
+    assert!(
+        allocated <= IMAGE_SIZE - 8 * CS as u64,
+        "{allocated} bytes allocated for a {IMAGE_SIZE}-byte image with 9 zero chunks"
+    );
+    assert_eq!(temp_files(dir.path()), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn identical_second_backup_stores_no_new_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_bytes(2);
+    let (first, _) = backup(&repo, dir.path(), "a.img", &img);
+    let before = repo.stored_bytes().unwrap();
+
+    let (second, stats) = backup(&repo, dir.path(), "b.img", &img);
+    assert_eq!(second, first);
+    assert_eq!(stats.chunks_new, 0);
+    assert_eq!(stats.bytes_stored, 0);
+    assert_eq!(stats.chunks_deduplicated, 40);
+    assert_eq!(repo.stored_bytes().unwrap(), before);
+}
+
+#[test]
+fn scattered_byte_changes_store_only_the_changed_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let mut img = image_bytes(3);
+    let (first, _) = backup(&repo, dir.path(), "a.img", &img);
+
+    // One byte each in a random, a text, a zero chunk and the short tail.
+    let touched = [3usize, 20, 35, 48];
+    for &c in &touched {
+        let pos = c * CSU + 1000;
+        img[pos] = img[pos].wrapping_add(1);
+    }
+    let (second, stats) = backup(&repo, dir.path(), "b.img", &img);
+    assert_eq!(stats.chunks_new, 4);
+    assert_eq!(stats.chunks_zero, 8);
+    let differing: Vec<usize> = (0..49)
+        .filter(|&i| first.chunks[i] != second.chunks[i])
+        .collect();
+    assert_eq!(differing, touched);
+    assert_eq!(
+        restore_fresh(&repo, &second, &dir.path().join("r.img")),
+        img
+    );
+}
+
+#[test]
+fn changed_block_tracking_reads_only_changed_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let mut img = image_bytes(4);
+    let (first, _) = backup(&repo, dir.path(), "a.img", &img);
+
+    img[5 * CSU + 7] ^= 0xff;
+    img[48 * CSU + 7] ^= 0xff;
+    let mut changed = vec![false; 49];
+    changed[5] = true;
+    changed[48] = true;
+    let src = write_file(&dir.path().join("b.img"), &img);
+    let probe = Probe::new(u64::MAX);
+    let (second, stats) = repo
+        .backup_disk(&src, IMAGE_SIZE, Some(&first), Some(&changed), &probe)
+        .unwrap();
+
+    assert_eq!(stats.chunks_read, 2);
+    assert_eq!(stats.bytes_read, CS as u64 + 12_345);
+    assert_eq!(stats.chunks_new, 2);
+    assert_eq!(probe.bytes.load(Ordering::SeqCst), IMAGE_SIZE);
+    // Same index as a full read would give.
+    let (full, _) = backup(&repo, dir.path(), "c.img", &img);
+    assert_eq!(second, full);
+}
+
+#[test]
+fn changed_block_tracking_rereads_chunks_missing_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_bytes(5);
+    let (first, _) = backup(&repo, dir.path(), "a.img", &img);
+    let lost = first.chunks[0].unwrap();
+    fs::remove_file(chunk_file(&repo, &lost)).unwrap();
+
+    let src = File::open(dir.path().join("a.img")).unwrap();
+    let (second, stats) = repo
+        .backup_disk(
+            &src,
+            IMAGE_SIZE,
+            Some(&first),
+            Some(&[false; 49]),
+            &NoControl,
+        )
+        .unwrap();
+    assert_eq!(stats.chunks_read, 1);
+    assert_eq!(stats.chunks_new, 1);
+    assert_eq!(second, first);
+    assert!(repo.has_chunk(&lost));
+}
+
+#[test]
+fn changed_block_tracking_of_the_wrong_length_is_ignored_and_everything_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_bytes(6);
+    let (first, _) = backup(&repo, dir.path(), "a.img", &img);
+    let src = File::open(dir.path().join("a.img")).unwrap();
+    let (_, stats) = repo
+        .backup_disk(
+            &src,
+            IMAGE_SIZE,
+            Some(&first),
+            Some(&[false; 10]),
+            &NoControl,
+        )
+        .unwrap();
+    assert_eq!(stats.chunks_read, 49);
+}
+
+#[test]
+fn plan_against_a_modified_target_lists_exactly_the_differing_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_bytes(7);
+    let (index, _) = backup(&repo, dir.path(), "a.img", &img);
+    let target_path = dir.path().join("target.img");
+    let mut current = img.clone();
+    current[2 * CSU + 9] ^= 1; // data chunk changed
+    current[21 * CSU..22 * CSU].fill(0); // data chunk zeroed
+    current[36 * CSU + 100] = 7; // hole became non-zero
+    current[48 * CSU + 12_000] ^= 1; // short tail changed
+    let target = write_file(&target_path, &current);
+
+    let plan = repo
+        .plan_restore(&index, Some(&target), &NoControl)
+        .unwrap();
+    assert_eq!(plan.chunks, vec![2, 21, 36, 48]);
+    assert_eq!(plan.chunks_examined, 49);
+    assert_eq!(plan.bytes(&index), 3 * CS as u64 + 12_345);
+
+    repo.check_plan(&index, &plan, &NoControl).unwrap();
+    let stats = repo
+        .apply_restore(&index, &plan, &target, &NoControl)
+        .unwrap();
+    assert_eq!(stats.chunks_written, 4);
+    assert_eq!(stats.bytes_written, plan.bytes(&index));
+    assert_eq!(fs::read(&target_path).unwrap(), img);
+    // Now identical: nothing left to do.
+    let again = repo
+        .plan_restore(&index, Some(&target), &NoControl)
+        .unwrap();
+    assert!(again.chunks.is_empty());
+}
+
+#[test]
+fn plan_treats_a_short_target_as_zero_filled_and_apply_sets_the_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_bytes(8);
+    let (index, _) = backup(&repo, dir.path(), "a.img", &img);
+    let target_path = dir.path().join("target.img");
+    // The target holds only the first 40 chunks: the rest reads as zeros.
+    let target = write_file(&target_path, &img[..40 * CSU]);
+    let plan = repo
+        .plan_restore(&index, Some(&target), &NoControl)
+        .unwrap();
+    assert_eq!(
+        plan.chunks,
+        (40..49).filter(|&i| i != 44).collect::<Vec<_>>()
+    );
+    repo.apply_restore(&index, &plan, &target, &NoControl)
+        .unwrap();
+    assert_eq!(fs::read(&target_path).unwrap(), img);
+
+    let mut longer = img.clone();
+    longer.extend_from_slice(b"trailing garbage");
+    let target = write_file(&target_path, &longer);
+    let plan = repo
+        .plan_restore(&index, Some(&target), &NoControl)
+        .unwrap();
+    repo.apply_restore(&index, &plan, &target, &NoControl)
+        .unwrap();
+    assert_eq!(fs::read(&target_path).unwrap(), img);
+}
+
+#[test]
+fn flipped_byte_in_a_chunk_file_is_reported_as_corrupt_naming_the_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_bytes(9);
+    let (index, _) = backup(&repo, dir.path(), "a.img", &img);
+    for (chunk, what) in [(0usize, "raw random"), (20, "zstd text")] {
+        let d = index.chunks[chunk].unwrap();
+        let path = chunk_file(&repo, &d);
+        let mut bytes = fs::read(&path).unwrap();
+        let pos = bytes.len() - 10;
+        bytes[pos] ^= 0x40;
+        fs::write(&path, &bytes).unwrap();
+        match repo.read_chunk(&d) {
+            Err(e @ RepoError::ChunkCorrupt { .. }) => {
+                assert!(e.to_string().contains(&d.to_string()), "{what}: {e}")
+            }
+            other => panic!("{what}: expected ChunkCorrupt, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn deleted_chunk_file_is_reported_as_missing_naming_the_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let (index, _) = backup(&repo, dir.path(), "a.img", &image_bytes(10));
+    let d = index.chunks[3].unwrap();
+    fs::remove_file(chunk_file(&repo, &d)).unwrap();
+    assert!(!repo.has_chunk(&d));
+    match repo.read_chunk(&d) {
+        Err(e @ RepoError::ChunkMissing { .. }) => assert!(e.to_string().contains(&d.to_string())),
+        other => panic!("expected ChunkMissing, got {other:?}"),
+    }
+}
+
+#[test]
+fn check_plan_fails_on_a_bad_chunk_before_the_target_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_bytes(11);
+    let (index, _) = backup(&repo, dir.path(), "a.img", &img);
+    let mut current = img.clone();
+    for c in [1usize, 30, 47] {
+        current[c * CSU] ^= 1;
+    }
+    let target_path = dir.path().join("target.img");
+    let target = write_file(&target_path, &current);
+    let plan = repo
+        .plan_restore(&index, Some(&target), &NoControl)
+        .unwrap();
+    assert_eq!(plan.chunks, vec![1, 30, 47]);
+
+    let bad = index.chunks[47].unwrap();
+    fs::remove_file(chunk_file(&repo, &bad)).unwrap();
+    assert!(matches!(
+        repo.check_plan(&index, &plan, &NoControl),
+        Err(RepoError::ChunkMissing { digest }) if digest == bad
+    ));
+    assert_eq!(fs::read(&target_path).unwrap(), current);
+
+    // apply_restore verifies too, and never writes the bad chunk.
+    assert!(matches!(
+        repo.apply_restore(&index, &plan, &target, &NoControl),
+        Err(RepoError::ChunkMissing { digest }) if digest == bad
+    ));
+    assert_eq!(
+        &fs::read(&target_path).unwrap()[47 * CSU..48 * CSU],
+        &current[47 * CSU..48 * CSU]
+    );
+}
+
+#[test]
+fn damaged_or_missing_index_is_reported_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let (index, _) = backup(&repo, dir.path(), "a.img", &image_bytes(12));
+    repo.put_index("point-1.disk0", &index).unwrap();
+    let path = repo.root().join("indexes").join("point-1.disk0.idx");
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[100] ^= 1;
+    fs::write(&path, &bytes).unwrap();
+    match repo.get_index("point-1.disk0") {
+        Err(e @ RepoError::IndexCorrupt { .. }) => assert!(e.to_string().contains("point-1.disk0")),
+        other => panic!("expected IndexCorrupt, got {other:?}"),
+    }
+    fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(matches!(
+        repo.get_index("point-1.disk0"),
+        Err(RepoError::IndexCorrupt { .. })
+    ));
+    assert!(matches!(
+        repo.get_index("point-2"),
+        Err(RepoError::IndexMissing { name }) if name == "point-2"
+    ));
+    assert!(matches!(
+        repo.delete_index("point-2"),
+        Err(RepoError::IndexMissing { .. })
+    ));
+}
+
+#[test]
+fn invalid_index_names_are_refused_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let index = DiskIndex {
+        disk_size: 0,
+        chunk_size: CS,
+        chunks: vec![],
+    };
+    for bad in ["../x", "a/b", "", ".hidden", "a b", &"n".repeat(129)] {
+        let invalid = |r: Result<(), RepoError>| matches!(r, Err(RepoError::InvalidName { name }) if name == bad);
+        assert!(invalid(repo.put_index(bad, &index)), "put {bad:?}");
+        assert!(invalid(repo.get_index(bad).map(|_| ())), "get {bad:?}");
+        assert!(invalid(repo.delete_index(bad)), "delete {bad:?}");
+    }
+    assert_eq!(repo.list_indexes().unwrap(), Vec::<String>::new());
+    assert!(!dir.path().join("x.idx").exists());
+}
+
+#[test]
+fn indexes_are_listed_sorted_replaced_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let (index, _) = backup(&repo, dir.path(), "a.img", &image_bytes(13));
+    let empty = DiskIndex {
+        disk_size: 0,
+        chunk_size: CS,
+        chunks: vec![],
+    };
+    repo.put_index("b", &index).unwrap();
+    repo.put_index("a", &empty).unwrap();
+    repo.put_index("a", &index).unwrap();
+    assert_eq!(repo.list_indexes().unwrap(), vec!["a", "b"]);
+    assert_eq!(repo.get_index("a").unwrap(), index);
+    repo.delete_index("a").unwrap();
+    assert_eq!(repo.list_indexes().unwrap(), vec!["b"]);
+    assert_eq!(temp_files(dir.path()), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn inconsistent_index_is_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let bad = DiskIndex {
+        disk_size: 10 * CS as u64,
+        chunk_size: CS,
+        chunks: vec![None; 3],
+    };
+    assert!(matches!(
+        repo.put_index("bad", &bad),
+        Err(RepoError::IndexCorrupt { .. })
+    ));
+    assert!(matches!(
+        repo.get_index("bad"),
+        Err(RepoError::IndexMissing { .. })
+    ));
+}
+
+#[test]
+fn cancellation_stops_backup_plan_and_restore_and_leaves_no_temp_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_bytes(14);
+    let src = write_file(&dir.path().join("a.img"), &img);
+
+    let probe = Probe::new(5);
+    let r = repo.backup_disk(&src, IMAGE_SIZE, None, None, &probe);
+    assert!(matches!(r, Err(RepoError::Cancelled)), "{r:?}");
+    assert!(probe.chunks.load(Ordering::SeqCst) < 49);
+    assert_eq!(temp_files(dir.path()), Vec::<PathBuf>::new());
+
+    let (index, _) = repo
+        .backup_disk(&src, IMAGE_SIZE, None, None, &NoControl)
+        .unwrap();
+    let r = repo.plan_restore(&index, Some(&src), &Probe::new(5));
+    assert!(matches!(r, Err(RepoError::Cancelled)), "{r:?}");
+    let target = File::create(dir.path().join("t.img")).unwrap();
+    let plan = repo.plan_restore(&index, None, &NoControl).unwrap();
+    let r = repo.apply_restore(&index, &plan, &target, &Probe::new(5));
+    assert!(matches!(r, Err(RepoError::Cancelled)), "{r:?}");
+    let r = repo.check_plan(&index, &plan, &Probe::new(0));
+    assert!(matches!(r, Err(RepoError::Cancelled)), "{r:?}");
+}
+
+#[test]
+fn source_shorter_than_the_stated_size_is_an_io_error_naming_the_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let src = write_file(&dir.path().join("a.img"), &vec![1u8; 3 * CSU]);
+    match repo.backup_disk(&src, 4 * CS as u64, None, None, &NoControl) {
+        Err(e @ RepoError::Io { .. }) => {
+            assert!(e.to_string().contains(&format!("offset {}", 3 * CS)), "{e}")
+        }
+        other => panic!("expected Io, got {other:?}"),
+    }
+    assert_eq!(temp_files(dir.path()), Vec::<PathBuf>::new());
+}
+
+fn set_age(path: &Path, age: Duration) {
+    File::open(path)
+        .unwrap()
+        .set_modified(SystemTime::now() - age)
+        .unwrap();
+}
+
+#[test]
+fn gc_removes_old_unreferenced_chunks_and_keeps_live_and_young_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img_a = image_bytes(15);
+    let mut img_b = img_a.clone();
+    for c in [0usize, 17, 41] {
+        img_b[c * CSU + 5] ^= 0x80;
+    }
+    let (a, _) = backup(&repo, dir.path(), "a.img", &img_a);
+    let (b, _) = backup(&repo, dir.path(), "b.img", &img_b);
+    repo.put_index("a", &a).unwrap();
+    repo.put_index("b", &b).unwrap();
+    repo.delete_index("a").unwrap();
+    for f in chunk_files(&repo) {
+        set_age(&f, Duration::from_secs(7200));
+    }
+    // Chunks of `a` that `b` does not share: 0, 17, 41; make one of them young.
+    let young = a.chunks[17].unwrap();
+    set_age(&chunk_file(&repo, &young), Duration::ZERO);
+    let live: HashSet<ChunkDigest> = b.referenced().copied().collect();
+    let total = chunk_files(&repo).len() as u64;
+    let before = repo.stored_bytes().unwrap();
+
+    let stats = repo.gc(&live, Duration::from_secs(3600)).unwrap();
+    assert_eq!(stats.chunks_removed, 2);
+    assert_eq!(stats.chunks_kept, total - 2);
+    assert!(!repo.has_chunk(&a.chunks[0].unwrap()));
+    assert!(!repo.has_chunk(&a.chunks[41].unwrap()));
+    assert!(repo.has_chunk(&young));
+    assert_eq!(repo.stored_bytes().unwrap(), before - stats.bytes_removed);
+    assert!(repo.verify_chunks(b.referenced(), &NoControl).is_empty());
+    assert_eq!(restore_fresh(&repo, &b, &dir.path().join("r.img")), img_b);
+
+    let stats = repo.gc(&live, Duration::ZERO).unwrap();
+    assert_eq!(stats.chunks_removed, 1);
+    assert!(!repo.has_chunk(&young));
+}
+
+#[test]
+fn backup_refreshes_reused_chunks_so_gc_grace_protects_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_bytes(16);
+    let (first, _) = backup(&repo, dir.path(), "a.img", &img);
+    for f in chunk_files(&repo) {
+        set_age(&f, Duration::from_secs(7200));
+    }
+    // The first index was never stored (or was deleted); a new backup reuses its chunks.
+    let (second, stats) = backup(&repo, dir.path(), "b.img", &img);
+    assert_eq!(stats.chunks_new, 0);
+    let stats = repo.gc(&HashSet::new(), Duration::from_secs(3600)).unwrap();
+    assert_eq!(stats.chunks_removed, 0);
+    assert_eq!(second, first);
+}
+
+#[test]
+fn verify_reports_every_missing_and_corrupt_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let (index, _) = backup(&repo, dir.path(), "a.img", &image_bytes(17));
+    assert!(repo
+        .verify_chunks(index.referenced(), &NoControl)
+        .is_empty());
+
+    let missing = index.chunks[2].unwrap();
+    let corrupt = index.chunks[25].unwrap();
+    fs::remove_file(chunk_file(&repo, &missing)).unwrap();
+    let path = chunk_file(&repo, &corrupt);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[3] = b'X'; // magic
+    fs::write(&path, &bytes).unwrap();
+    let unknown = ChunkDigest::of(b"never stored");
+
+    let problems = repo.verify_chunks(
+        index.referenced().chain(std::iter::once(&unknown)),
+        &NoControl,
+    );
+    let mut expected = vec![missing, corrupt, unknown];
+    expected.sort();
+    assert_eq!(
+        problems.iter().map(|p| *p.digest()).collect::<Vec<_>>(),
+        expected
+    );
+    for p in &problems {
+        match p {
+            ChunkProblem::Missing(d) => assert!(*d == missing || *d == unknown),
+            ChunkProblem::Corrupt(d, reason) => {
+                assert_eq!(*d, corrupt);
+                assert!(reason.contains("magic"), "{reason}");
+            }
+        }
+    }
+}
+
+#[test]
+fn reopening_keeps_the_stored_chunk_size_and_removes_stale_temp_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    let repo = Repository::open_with_chunk_size(&root, Durability::Fsync, CS).unwrap();
+    let (index, _) = backup(&repo, dir.path(), "a.img", &image_bytes(18));
+    repo.put_index("x", &index).unwrap();
+    drop(repo);
+    let stale = [
+        root.join(".tmp-1-2-3"),
+        root.join("indexes").join(".tmp-crashed"),
+        root.join("chunks")
+            .join("ab")
+            .join(".tmp-half-written-chunk"),
+    ];
+    for p in &stale {
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, b"partial").unwrap();
+    }
+
+    let repo = Repository::open(&root, Durability::Fsync).unwrap();
+    assert_eq!(repo.chunk_size(), CS);
+    assert_eq!(repo.root(), root.as_path());
+    for p in &stale {
+        assert!(!p.exists(), "{} survived open", p.display());
+    }
+    assert_eq!(repo.get_index("x").unwrap(), index);
+}
+
+#[test]
+fn default_chunk_size_applies_to_new_repositories() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::open(&dir.path().join("new"), Durability::NoSync).unwrap();
+    assert_eq!(repo.chunk_size(), DEFAULT_CHUNK_SIZE);
+    assert!(dir.path().join("new").join("config").is_file());
+}
+
+#[test]
+fn folders_that_are_not_repositories_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_repo = |p: &Path| {
+        matches!(
+            Repository::open(p, Durability::NoSync),
+            Err(RepoError::NotARepository { path, .. }) if path == p
+        )
+    };
+
+    let busy = dir.path().join("busy");
+    fs::create_dir(&busy).unwrap();
+    fs::write(busy.join("photo.jpg"), b"x").unwrap();
+    assert!(not_repo(&busy));
+
+    let file = dir.path().join("file");
+    fs::write(&file, b"x").unwrap();
+    assert!(not_repo(&file));
+
+    let damaged = dir.path().join("damaged");
+    Repository::open(&damaged, Durability::NoSync).unwrap();
+    fs::write(damaged.join("config"), b"EMRESTRP garbage").unwrap();
+    assert!(not_repo(&damaged));
+
+    let bad_size =
+        Repository::open_with_chunk_size(&dir.path().join("tiny"), Durability::NoSync, 100);
+    assert!(matches!(bad_size, Err(RepoError::NotARepository { .. })));
+}
+
+#[test]
+fn error_messages_name_what_they_are_about() {
+    let d = ChunkDigest::of(b"x");
+    let msgs = [
+        RepoError::ChunkMissing { digest: d }.to_string(),
+        RepoError::ChunkCorrupt {
+            digest: d,
+            reason: "bad".into(),
+        }
+        .to_string(),
+    ];
+    for m in msgs {
+        assert!(m.contains(&d.to_string()), "{m}");
+    }
+    let m = RepoError::NotARepository {
+        path: PathBuf::from("/srv/emrest/repo"),
+        reason: "r".into(),
+    }
+    .to_string();
+    assert!(m.contains("/srv/emrest/repo"), "{m}");
+}

@@ -1,0 +1,182 @@
+//! Request routing as data: the path is parsed into an `Endpoint` once, case-insensitively
+//! (clients in the wild send `/api/backupservers` and `/api/backupServers` alike, JSON.md C6),
+//! and the query into lower-cased parameter names.
+
+/// A resource the API serves; IDs are kept as sent and parsed by the handler.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Root,
+    SessionMngr,
+    LogonSessions,
+    LogonSession(String),
+    BackupServers,
+    BackupServer(String),
+    Backups,
+    Backup(String),
+    BackupRestorePoints(String),
+    RestorePoints,
+    RestorePoint(String),
+    RestorePointVmRestorePoints(String),
+    RestorePointBackupFiles(String),
+    VmRestorePoints,
+    VmRestorePoint(String),
+    HierarchyRoots,
+    HierarchyRoot(String),
+    BackupFiles,
+    BackupFile(String),
+    Tasks,
+    Task(String),
+    RestoreSessions,
+    RestoreSession(String),
+    /// emrest extension: the readable log of a restore session.
+    RestoreSessionLog(String),
+}
+
+impl Endpoint {
+    /// Parse a request path; `None` when it names nothing the API serves.
+    pub fn parse(path: &str) -> Option<Endpoint> {
+        let rest = strip_prefix_ci(path, "/api")?;
+        if !(rest.is_empty() || rest.starts_with('/')) {
+            return None;
+        }
+        let segs: Vec<String> = rest
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(percent_decode)
+            .collect();
+        let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
+        let l: Vec<&str> = lower.iter().map(String::as_str).collect();
+        let id = |i: usize| segs[i].clone();
+        use Endpoint::*;
+        Some(match l.as_slice() {
+            [] => Root,
+            ["sessionmngr"] => SessionMngr,
+            ["logonsessions"] => LogonSessions,
+            ["logonsessions", _] => LogonSession(id(1)),
+            ["backupservers"] => BackupServers,
+            ["backupservers", _] => BackupServer(id(1)),
+            ["backups"] => Backups,
+            ["backups", _] => Backup(id(1)),
+            ["backups", _, "restorepoints"] => BackupRestorePoints(id(1)),
+            ["restorepoints"] => RestorePoints,
+            ["restorepoints", _] => RestorePoint(id(1)),
+            ["restorepoints", _, "vmrestorepoints"] => RestorePointVmRestorePoints(id(1)),
+            ["restorepoints", _, "backupfiles"] => RestorePointBackupFiles(id(1)),
+            ["vmrestorepoints"] => VmRestorePoints,
+            ["vmrestorepoints", _] => VmRestorePoint(id(1)),
+            ["hierarchyroots"] => HierarchyRoots,
+            ["hierarchyroots", _] => HierarchyRoot(id(1)),
+            ["backupfiles"] => BackupFiles,
+            ["backupfiles", _] => BackupFile(id(1)),
+            ["tasks"] => Tasks,
+            ["tasks", _] => Task(id(1)),
+            ["restoresessions"] => RestoreSessions,
+            ["restoresessions", _] => RestoreSession(id(1)),
+            ["restoresessions", _, "log"] => RestoreSessionLog(id(1)),
+            _ => return None,
+        })
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+/// Decode `%XX` escapes (and `+` as space when `plus` is set); invalid escapes stay as they are.
+fn decode(s: &str, plus: bool) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Decode a path segment.
+pub fn percent_decode(s: &str) -> String {
+    decode(s, false)
+}
+
+/// Query parameters with lower-cased names, values decoded, in the order sent.
+#[derive(Clone, Debug, Default)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    /// Parse a raw query string.
+    pub fn parse(raw: Option<&str>) -> Query {
+        Query(
+            raw.unwrap_or("")
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (decode(k, true).to_ascii_lowercase(), decode(v, true))
+                })
+                .collect(),
+        )
+    }
+
+    /// The first value of a parameter (name compared case-insensitively).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `format=Entity` (any case, singular or plural, JSON.md C2).
+    pub fn wants_entity(&self) -> bool {
+        self.get("format")
+            .is_some_and(|f| f.eq_ignore_ascii_case("entity") || f.eq_ignore_ascii_case("entities"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_case_insensitively_with_or_without_trailing_slash() {
+        assert_eq!(Endpoint::parse("/api"), Some(Endpoint::Root));
+        assert_eq!(Endpoint::parse("/api/"), Some(Endpoint::Root));
+        assert_eq!(
+            Endpoint::parse("/API/SessionMngr/"),
+            Some(Endpoint::SessionMngr)
+        );
+        assert_eq!(
+            Endpoint::parse("/api/vmrestorepoints/urn%3Aveeam%3AVmRestorePoint%3Aabc"),
+            Some(Endpoint::VmRestorePoint(
+                "urn:veeam:VmRestorePoint:abc".into()
+            ))
+        );
+        assert_eq!(Endpoint::parse("/api/nothing"), None);
+        assert_eq!(Endpoint::parse("/apix"), None);
+    }
+
+    #[test]
+    fn query_names_are_case_insensitive_and_values_decoded() {
+        let q = Query::parse(Some("Format=Entity&filter=a%3D%3D%22b%22&v=latest"));
+        assert!(q.wants_entity());
+        assert_eq!(q.get("FILTER"), Some("a==\"b\""));
+        assert_eq!(Query::parse(Some("a=%zz%4")).get("a"), Some("%zz%4"));
+    }
+}

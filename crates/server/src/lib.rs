@@ -1,0 +1,118 @@
+//! The Enterprise Manager REST API over HTTP(S): request parsing, authentication, content
+//! negotiation, and the mapping of `core` records and errors to the wire. Handlers are thin:
+//! extract, one `core` call, a representation.
+
+mod api;
+mod convert;
+mod endpoint;
+mod reply;
+mod serve;
+pub mod tls;
+
+pub use api::ApiOptions;
+pub use serve::ConnInfo;
+
+use emrest_core::Core;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// How the server listens.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Plain HTTP listener (loopback by default).
+    pub http: Option<SocketAddr>,
+    /// HTTPS listener.
+    pub https: Option<SocketAddr>,
+    /// Operator's certificate and key (PEM); a self-signed pair otherwise.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Accept XML request elements in any order.
+    pub lenient_xml_order: bool,
+}
+
+/// Why the server could not start.
+#[derive(thiserror::Error, Debug)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+/// The API as an axum router (tests drive it directly).
+pub fn router(core: Arc<Core>, options: ApiOptions) -> axum::Router {
+    api::router(core, options)
+}
+
+/// Serve until `shutdown` resolves.
+pub async fn run(
+    core: Arc<Core>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let app = router(
+        core.clone(),
+        ApiOptions {
+            lenient_xml_order: config.lenient_xml_order,
+        },
+    );
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    if let Some(addr) = config.https {
+        let tls = tls::setup(
+            core.data_dir(),
+            config.tls_cert.as_deref(),
+            config.tls_key.as_deref(),
+        )?;
+        if tls.generated {
+            tracing::info!("generated a self-signed TLS certificate in the data folder");
+        }
+        tracing::info!("TLS certificate SHA-256 fingerprint: {}", tls.fingerprint);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        tracing::info!("serving HTTPS on https://{addr}/api");
+        tasks.push(tokio::spawn(serve::accept_loop(
+            listener,
+            app.clone(),
+            Some(tls.config),
+            wait_for(rx.clone()),
+        )));
+    }
+    if let Some(addr) = config.http {
+        if !addr.ip().is_loopback() {
+            tracing::warn!("plain HTTP is listening on {addr}, beyond this machine: credentials and session IDs cross the network unencrypted");
+        }
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        tracing::info!("serving HTTP on http://{addr}/api");
+        tasks.push(tokio::spawn(serve::accept_loop(
+            listener,
+            app.clone(),
+            None,
+            wait_for(rx.clone()),
+        )));
+    }
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}
+
+async fn wait_for(mut rx: tokio::sync::watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Responses: a status, an optional body in the negotiated format, extra headers; and the one
+//! exhaustive mapping from `core` errors to status codes and Error bodies.
+
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use emrest_core::CoreError;
+use emrest_wire::{encode, Format, Representation};
+
+/// What a handler answers.
+pub struct Reply {
+    pub status: StatusCode,
+    pub format: Format,
+    pub body: Option<Vec<u8>>,
+    pub headers: Vec<(HeaderName, String)>,
+}
+
+impl Reply {
+    /// A representation with a status.
+    pub fn rep(status: StatusCode, format: Format, rep: &impl Representation) -> Reply {
+        Reply {
+            status,
+            format,
+            body: Some(encode(rep, format)),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 200 with a representation.
+    pub fn ok(format: Format, rep: &impl Representation) -> Reply {
+        Reply::rep(StatusCode::OK, format, rep)
+    }
+
+    /// A status without a body (204).
+    pub fn empty(status: StatusCode, format: Format) -> Reply {
+        Reply {
+            status,
+            format,
+            body: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// An Error body.
+    pub fn error(status: StatusCode, format: Format, message: impl Into<String>) -> Reply {
+        let err = emrest_wire::Error::new(status.as_u16(), message);
+        let mut r = Reply::rep(status, format, &err);
+        if status == StatusCode::UNAUTHORIZED {
+            // http_authentication.md: the server asks for Basic credentials.
+            r.headers
+                .push((header::WWW_AUTHENTICATE, "Basic realm=\"RestSvc\"".into()));
+        }
+        r
+    }
+
+    /// Plain text (emrest extensions that are not representations).
+    pub fn text(status: StatusCode, format: Format, text: String) -> Reply {
+        Reply {
+            status,
+            format,
+            body: Some(text.into_bytes()),
+            headers: vec![(header::CONTENT_TYPE, "text/plain; charset=utf-8".into())],
+        }
+    }
+
+    /// Add a header.
+    pub fn with_header(mut self, name: HeaderName, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// Map a domain error to a status and an Error body. Internal faults are 5xx, never 400; their
+/// details go to the log, the client gets a plain sentence.
+pub fn core_error(format: Format, err: CoreError) -> Reply {
+    let (status, message) = match &err {
+        CoreError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone()),
+        CoreError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+        CoreError::NotFound { .. } => (StatusCode::NOT_FOUND, err.to_string()),
+        CoreError::Invalid { .. } => (StatusCode::BAD_REQUEST, err.to_string()),
+        // http_response_codes.md lists no 409; a request that clashes with running work is a
+        // request the server cannot take now.
+        CoreError::Conflict(m) => (StatusCode::BAD_REQUEST, m.clone()),
+        CoreError::Repo(_)
+        | CoreError::Platform(_)
+        | CoreError::Catalog(_)
+        | CoreError::Internal(_) => {
+            tracing::error!("internal error: {err}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("The server failed to process the request: {err}"),
+            )
+        }
+    };
+    Reply::error(status, format, message)
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let Reply {
+            status,
+            format,
+            body,
+            headers,
+        } = self;
+        let mut resp = match body {
+            Some(b) => (status, b).into_response(),
+            None => status.into_response(),
+        };
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type()),
+        );
+        for (name, value) in headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                if name == header::CONTENT_TYPE {
+                    h.insert(name, v);
+                } else {
+                    h.append(name, v);
+                }
+            }
+        }
+        resp
+    }
+}

@@ -1,0 +1,50 @@
+//! One Rust type per documented representation.
+//!
+//! Each `to_node` destructures its struct without `..`, so adding a field without
+//! encoding it is a compile error.
+
+mod entities;
+mod link;
+mod list;
+mod reference;
+mod restore_session;
+mod root;
+mod task;
+
+pub use entities::{Backup, BackupFile, BackupServer, HierarchyRoot, RestorePoint, VmRestorePoint};
+pub use link::Link;
+pub use list::{
+    BackupFiles, BackupServers, Backups, Entity, EntityList, HierarchyRoots, LogonSessionList,
+    RestorePoints, RestoreSessions, Tasks, VmRestorePoints,
+};
+pub use reference::{EntityRef, EntityReferences};
+pub use restore_session::{RestoreSession, SessionResult, SessionState};
+pub use root::{EnterpriseManager, LogonSession, SupportedVersion};
+pub use task::{Task, TaskResult, TaskState};
+
+use crate::node::{attr, list as list_member, ListStyle, Member, Representation, Scalar};
+
+/// The `Links` member: a wrapped list in XML, a plain array in JSON (JSON.md A6);
+/// a resource without links gets `"Links": null` and no `<Links>` element.
+pub(crate) fn links_member(links: &[Link]) -> Member {
+    let items = if links.is_empty() {
+        None
+    } else {
+        Some(links.iter().map(Representation::to_node).collect())
+    };
+    list_member("Links", ListStyle::Wrapped, "Link", items)
+}
+
+/// The EntityType layer: `Name`, `UID` attributes (JSON.md A5).
+pub(crate) fn entity_layer(name: &str, uid: &str) -> Vec<Member> {
+    vec![attr("Name", name), attr("UID", uid)]
+}
+
+/// The ResourceType layer: `Links`, then `Href`, `Type` attributes (JSON.md A5).
+pub(crate) fn resource_layer(
+    links: &[Link],
+    href: impl Into<Scalar>,
+    type_: impl Into<Scalar>,
+) -> Vec<Member> {
+    vec![links_member(links), attr("Href", href), attr("Type", type_)]
+}

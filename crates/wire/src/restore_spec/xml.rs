@@ -1,0 +1,356 @@
+//! XML request decoding: a small, safe document reader, then [`super::schema`].
+//!
+//! Safety: DTDs, entity declarations and processing instructions are refused
+//! (never expanded); only the five predefined entities and character references
+//! are accepted in text. Nesting depth, element count and text size are bounded.
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
+
+use super::schema::{self, decode_group, parse_bool, Fields, Group, Raw, Syntax};
+use super::OrderPolicy;
+use crate::error::DecodeError;
+use crate::xml::{NAMESPACE, XSI_NAMESPACE};
+
+/// Deepest element nesting accepted (the request needs 3).
+const MAX_DEPTH: usize = 16;
+/// Most elements accepted in one body.
+const MAX_ELEMENTS: usize = 256;
+/// Most text accepted in one element, in bytes.
+const MAX_TEXT: usize = 8 * 1024;
+
+/// One parsed element: local name, child elements and text.
+#[derive(Debug)]
+struct XElem {
+    name: String,
+    children: Vec<XElem>,
+    text: String,
+}
+
+impl Raw for XElem {
+    const SYNTAX: Syntax = Syntax::Xml;
+
+    fn text(&self, name: &str) -> Result<Option<String>, DecodeError> {
+        self.leaf(name)?;
+        Ok(Some(self.text.clone()))
+    }
+
+    fn boolean(&self, name: &str) -> Result<Option<bool>, DecodeError> {
+        self.leaf(name)?;
+        parse_bool(Syntax::Xml, name, &self.text).map(Some)
+    }
+
+    fn members(self, name: &str) -> Result<Option<Vec<(String, Self)>>, DecodeError> {
+        self.container(name)?;
+        Ok(Some(
+            self.children
+                .into_iter()
+                .map(|c| (c.name.clone(), c))
+                .collect(),
+        ))
+    }
+}
+
+impl XElem {
+    fn leaf(&self, name: &str) -> Result<(), DecodeError> {
+        match self.children.first() {
+            None => Ok(()),
+            Some(c) => Err(DecodeError::at(
+                name,
+                format!(
+                    "element <{name}> must contain only text, found child element <{}>",
+                    c.name
+                ),
+            )),
+        }
+    }
+
+    fn container(&self, name: &str) -> Result<(), DecodeError> {
+        if self.text.trim().is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::at(
+                name,
+                format!("element <{name}> must contain only elements, found text"),
+            ))
+        }
+    }
+}
+
+/// Decodes an XML `<RestoreSpec>` document into the chosen form and its fields.
+pub(super) fn decode(
+    text: &str,
+    order: OrderPolicy,
+) -> Result<(&'static Group, Fields), DecodeError> {
+    let root = parse_document(text)?;
+    if root.name != schema::ROOT {
+        return Err(DecodeError::at(
+            &root.name,
+            format!(
+                "root element must be <{}>, found <{}>",
+                schema::ROOT,
+                root.name
+            ),
+        ));
+    }
+    let ordered = order == OrderPolicy::Strict;
+    let children = root.members(schema::ROOT)?;
+    let children = children.unwrap_or_default();
+    let choice = || {
+        schema::SPECS
+            .iter()
+            .map(|g| format!("<{}>", g.name))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
+    let mut chosen: Option<(&'static Group, XElem)> = None;
+    for (_, child) in children {
+        let Some(group) = schema::SPECS.iter().find(|g| g.name == child.name) else {
+            return Err(DecodeError::at(
+                &child.name,
+                format!(
+                    "unknown element <{}> in <{}>: expected {}",
+                    child.name,
+                    schema::ROOT,
+                    choice()
+                ),
+            ));
+        };
+        if chosen.is_some() {
+            return Err(DecodeError::at(
+                &child.name,
+                format!(
+                    "element <{}> is not allowed here: <{}> contains exactly one of {}",
+                    child.name,
+                    schema::ROOT,
+                    choice()
+                ),
+            ));
+        }
+        chosen = Some((group, child));
+    }
+    let Some((group, elem)) = chosen else {
+        return Err(DecodeError::at(
+            schema::ROOT,
+            format!("element <{}> must contain {}", schema::ROOT, choice()),
+        ));
+    };
+    let members = elem.members(group.name)?.unwrap_or_default();
+    Ok((group, decode_group(group, members, ordered)?))
+}
+
+fn malformed(e: impl std::fmt::Display) -> DecodeError {
+    DecodeError::body(format!("malformed XML: {e}"))
+}
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Reads the document into an element tree, refusing anything unsafe.
+fn parse_document(text: &str) -> Result<XElem, DecodeError> {
+    let mut reader = NsReader::from_str(text);
+    {
+        let config = reader.config_mut();
+        config.trim_text(false);
+        config.expand_empty_elements = false;
+        config.check_end_names = true;
+        config.check_comments = true;
+    }
+
+    let mut stack: Vec<XElem> = Vec::new();
+    let mut root: Option<XElem> = None;
+    let mut elements = 0usize;
+    let mut first = true;
+
+    loop {
+        let (ns, event) = reader.read_resolved_event().map_err(malformed)?;
+        let at_start = std::mem::replace(&mut first, false);
+        match event {
+            Event::Decl(d) => {
+                if !at_start {
+                    return Err(malformed("XML declaration not at the start"));
+                }
+                if let Some(enc) = d.encoding() {
+                    let enc = enc.map_err(malformed)?;
+                    let enc = String::from_utf8_lossy(&enc).to_ascii_lowercase();
+                    if enc != "utf-8" && enc != "utf8" {
+                        return Err(DecodeError::body(format!(
+                            "unsupported XML encoding {}: only utf-8 is accepted",
+                            schema::shown(&enc)
+                        )));
+                    }
+                }
+            }
+            Event::DocType(_) => {
+                return Err(DecodeError::body(
+                    "DOCTYPE declarations are not allowed in request bodies",
+                ));
+            }
+            Event::PI(_) => {
+                return Err(DecodeError::body(
+                    "processing instructions are not allowed in request bodies",
+                ));
+            }
+            Event::Comment(_) => {}
+            Event::Start(_) | Event::Empty(_) if root.is_some() => {
+                return Err(malformed("more than one root element"));
+            }
+            Event::Start(e) => {
+                let ns = NsCheck::of(&ns);
+                let el = open_element(&reader, ns, &e, stack.len(), &mut elements)?;
+                stack.push(el);
+            }
+            Event::Empty(e) => {
+                let ns = NsCheck::of(&ns);
+                let el = open_element(&reader, ns, &e, stack.len(), &mut elements)?;
+                close(&mut stack, &mut root, el);
+            }
+            Event::End(_) => {
+                let Some(el) = stack.pop() else {
+                    return Err(malformed("unexpected end tag"));
+                };
+                close(&mut stack, &mut root, el);
+            }
+            Event::Text(t) => {
+                let s = t.unescape().map_err(malformed)?;
+                add_text(&mut stack, &s)?;
+            }
+            Event::CData(c) => {
+                let bytes = c.into_inner();
+                let s = std::str::from_utf8(&bytes).map_err(malformed)?;
+                add_text(&mut stack, s)?;
+            }
+            Event::Eof => break,
+        }
+    }
+    if !stack.is_empty() {
+        return Err(malformed("unexpected end of document"));
+    }
+    root.ok_or_else(|| malformed("no root element"))
+}
+
+fn close(stack: &mut [XElem], root: &mut Option<XElem>, el: XElem) {
+    match stack.last_mut() {
+        Some(parent) => parent.children.push(el),
+        None => *root = Some(el),
+    }
+}
+
+fn add_text(stack: &mut [XElem], s: &str) -> Result<(), DecodeError> {
+    if let Some(c) = s.chars().find(|c| !is_xml_char(*c)) {
+        return Err(malformed(format!(
+            "character U+{:04X} is not allowed in XML",
+            u32::from(c)
+        )));
+    }
+    match stack.last_mut() {
+        None if s.trim().is_empty() => Ok(()),
+        None => Err(malformed("text outside the root element")),
+        Some(el) => {
+            if el.text.len() + s.len() > MAX_TEXT {
+                return Err(DecodeError::at(
+                    &el.name,
+                    format!(
+                        "element <{}> is too long: the limit is {MAX_TEXT} bytes",
+                        el.name
+                    ),
+                ));
+            }
+            el.text.push_str(s);
+            Ok(())
+        }
+    }
+}
+
+/// The namespace of an element, detached from the reader's borrow.
+enum NsCheck {
+    /// The documented namespace, or none at all (clients that build bodies by
+    /// hand often leave it out).
+    Accepted,
+    /// Some other namespace.
+    Other(String),
+    /// A prefix that was never declared.
+    Undeclared(String),
+}
+
+impl NsCheck {
+    fn of(ns: &ResolveResult) -> Self {
+        match ns {
+            ResolveResult::Unbound => NsCheck::Accepted,
+            ResolveResult::Bound(n) if n.as_ref() == NAMESPACE.as_bytes() => NsCheck::Accepted,
+            ResolveResult::Bound(n) => NsCheck::Other(String::from_utf8_lossy(n.as_ref()).into()),
+            ResolveResult::Unknown(p) => NsCheck::Undeclared(String::from_utf8_lossy(p).into()),
+        }
+    }
+}
+
+/// Checks a start tag (namespace, attributes, limits) and makes its element.
+fn open_element(
+    reader: &NsReader<&[u8]>,
+    ns: NsCheck,
+    e: &BytesStart,
+    depth: usize,
+    elements: &mut usize,
+) -> Result<XElem, DecodeError> {
+    let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+    if depth >= MAX_DEPTH {
+        return Err(DecodeError::at(
+            &name,
+            format!("elements are nested too deeply: the limit is {MAX_DEPTH} levels"),
+        ));
+    }
+    *elements += 1;
+    if *elements > MAX_ELEMENTS {
+        return Err(DecodeError::body(format!(
+            "too many elements: the limit is {MAX_ELEMENTS}"
+        )));
+    }
+    match ns {
+        NsCheck::Accepted => {}
+        NsCheck::Other(n) => {
+            return Err(DecodeError::at(
+                &name,
+                format!(
+                    "element <{name}> is in namespace {}: expected {NAMESPACE} or none",
+                    schema::shown(&n)
+                ),
+            ));
+        }
+        NsCheck::Undeclared(p) => {
+            return Err(DecodeError::at(
+                &name,
+                format!(
+                    "element <{name}> uses undeclared namespace prefix {}",
+                    schema::shown(&p)
+                ),
+            ));
+        }
+    }
+    for a in e.attributes() {
+        let a = a.map_err(malformed)?;
+        if a.key.as_namespace_binding().is_some() {
+            continue;
+        }
+        // xsi:* (e.g. xsi:schemaLocation) carries no data for us.
+        if let (ResolveResult::Bound(n), _) = reader.resolve_attribute(a.key) {
+            if n.as_ref() == XSI_NAMESPACE.as_bytes() {
+                continue;
+            }
+        }
+        let attr = String::from_utf8_lossy(a.key.as_ref()).into_owned();
+        return Err(DecodeError::at(
+            &name,
+            format!(
+                "unexpected attribute {} on element <{name}>",
+                schema::shown(&attr)
+            ),
+        ));
+    }
+    Ok(XElem {
+        name,
+        children: Vec::new(),
+        text: String::new(),
+    })
+}

@@ -1,0 +1,262 @@
+//! XML encoder for the element tree.
+//!
+//! Output follows what Enterprise Manager's XmlSerializer writes: an XML
+//! declaration, the root's own attributes followed by the namespace declarations
+//! (the real `<Error>` body in JSON.md B11 and em_rest/backups_id.md), two-space
+//! indentation, `<X />` for empty elements, and lower-case `true`/`false`.
+
+use crate::node::{List, ListStyle, Member, Node, Scalar, Value};
+
+/// Namespace of every Enterprise Manager REST document.
+pub const NAMESPACE: &str = "http://www.veeam.com/ent/v1.0";
+/// Namespace declared as `xmlns:xsd` on every root element.
+pub const XSD_NAMESPACE: &str = "http://www.w3.org/2001/XMLSchema";
+/// Namespace declared as `xmlns:xsi` on every root element.
+pub const XSI_NAMESPACE: &str = "http://www.w3.org/2001/XMLSchema-instance";
+
+const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
+
+/// Encodes `node` as a complete XML document.
+pub fn encode_document(node: &Node) -> Vec<u8> {
+    let mut out = String::with_capacity(1024);
+    out.push_str(DECLARATION);
+    let ns = [
+        ("xmlns", NAMESPACE),
+        ("xmlns:xsd", XSD_NAMESPACE),
+        ("xmlns:xsi", XSI_NAMESPACE),
+    ];
+    write_element(&mut out, node.name, node, 0, &ns);
+    out.push('\n');
+    out.into_bytes()
+}
+
+fn indent(out: &mut String, depth: usize) {
+    for _ in 0..depth {
+        out.push_str("  ");
+    }
+}
+
+/// Writes `<name attrs>children</name>` for `node`, starting at the current position.
+fn write_element(
+    out: &mut String,
+    name: &str,
+    node: &Node,
+    depth: usize,
+    extra_attrs: &[(&str, &str)],
+) {
+    // XML puts base-class members first: walk the layers from the base up.
+    let members = || node.layers.iter().rev().flatten();
+
+    out.push('<');
+    out.push_str(name);
+    for m in members() {
+        if let Member::Attr { name, value } = m {
+            if let Some(text) = scalar_text(value) {
+                out.push(' ');
+                out.push_str(name);
+                out.push_str("=\"");
+                escape_attr(out, &text);
+                out.push('"');
+            }
+        }
+    }
+    for (k, v) in extra_attrs {
+        out.push(' ');
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_attr(out, v);
+        out.push('"');
+    }
+
+    let text: Option<String> = members().find_map(|m| match m {
+        Member::Text(s) => scalar_text(s),
+        _ => None,
+    });
+    let has_children = members().any(|m| match m {
+        Member::Elem { value, .. } => writes_something(value),
+        _ => false,
+    });
+
+    if !has_children {
+        match text {
+            Some(t) if !t.is_empty() => {
+                out.push('>');
+                escape_text(out, &t);
+                out.push_str("</");
+                out.push_str(name);
+                out.push('>');
+            }
+            _ => out.push_str(" />"),
+        }
+        return;
+    }
+
+    out.push('>');
+    // Mixed content is never produced by the representations; text is dropped
+    // in favour of the children should a node carry both.
+    for m in members() {
+        if let Member::Elem { name, value } = m {
+            write_member(out, name, value, depth + 1);
+        }
+    }
+    out.push('\n');
+    indent(out, depth);
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+}
+
+fn writes_something(value: &Value) -> bool {
+    match value {
+        Value::Scalar(s) => !matches!(s, Scalar::Null),
+        Value::Node(_) => true,
+        Value::List(List { style, items, .. }) => match (style, items) {
+            (_, None) => false,
+            (ListStyle::Wrapped, Some(_)) => true,
+            (ListStyle::Inline, Some(items)) => !items.is_empty(),
+        },
+    }
+}
+
+fn write_member(out: &mut String, name: &str, value: &Value, depth: usize) {
+    match value {
+        Value::Scalar(s) => {
+            let Some(text) = scalar_text(s) else { return };
+            out.push('\n');
+            indent(out, depth);
+            out.push('<');
+            out.push_str(name);
+            if text.is_empty() {
+                out.push_str(" />");
+            } else {
+                out.push('>');
+                escape_text(out, &text);
+                out.push_str("</");
+                out.push_str(name);
+                out.push('>');
+            }
+        }
+        Value::Node(n) => {
+            out.push('\n');
+            indent(out, depth);
+            write_element(out, name, n, depth, &[]);
+        }
+        Value::List(List { style, item, items }) => {
+            let Some(items) = items else { return };
+            match style {
+                ListStyle::Inline => {
+                    for n in items {
+                        out.push('\n');
+                        indent(out, depth);
+                        write_element(out, item, n, depth, &[]);
+                    }
+                }
+                ListStyle::Wrapped => {
+                    out.push('\n');
+                    indent(out, depth);
+                    out.push('<');
+                    out.push_str(name);
+                    if items.is_empty() {
+                        out.push_str(" />");
+                        return;
+                    }
+                    out.push('>');
+                    for n in items {
+                        out.push('\n');
+                        indent(out, depth + 1);
+                        write_element(out, item, n, depth + 1, &[]);
+                    }
+                    out.push('\n');
+                    indent(out, depth);
+                    out.push_str("</");
+                    out.push_str(name);
+                    out.push('>');
+                }
+            }
+        }
+    }
+}
+
+/// The XML text of a scalar; `None` for `Null` (the member is omitted).
+fn scalar_text(s: &Scalar) -> Option<String> {
+    match s {
+        Scalar::Null => None,
+        Scalar::Str(v) => Some(v.clone()),
+        Scalar::Bool(b) => Some(if *b { "true" } else { "false" }.to_owned()),
+        Scalar::Int(i) => Some(i.to_string()),
+        Scalar::Float(f) => Some(float_text(*f)),
+    }
+}
+
+/// xs:double lexical form (`INF`, `-INF`, `NaN` for the non-finite values).
+fn float_text(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".to_owned()
+    } else if f.is_infinite() {
+        if f > 0.0 { "INF" } else { "-INF" }.to_owned()
+    } else {
+        f.to_string()
+    }
+}
+
+/// Characters XML 1.0 cannot carry at all are replaced with U+FFFD so the
+/// document always stays well-formed.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+fn escape_text(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            // A literal CR would be normalised away by the reader.
+            '\r' => out.push_str("&#xD;"),
+            c if !is_xml_char(c) => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+}
+
+fn escape_attr(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            // Attribute-value normalisation would turn these into spaces.
+            '\t' => out.push_str("&#x9;"),
+            '\n' => out.push_str("&#xA;"),
+            '\r' => out.push_str("&#xD;"),
+            c if !is_xml_char(c) => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{attr, elem};
+
+    #[test]
+    fn escapes_text_and_attributes() {
+        let n = Node::new("X").layer(vec![attr("A", "a\"b<&>\t\n"), elem("T", "x<y & z>\r\u{1}")]);
+        let s = String::from_utf8(encode_document(&n)).unwrap();
+        assert!(s.contains("A=\"a&quot;b&lt;&amp;&gt;&#x9;&#xA;\""), "{s}");
+        assert!(s.contains("<T>x&lt;y &amp; z&gt;&#xD;\u{FFFD}</T>"), "{s}");
+    }
+
+    #[test]
+    fn text_member_becomes_element_content() {
+        let n = Node::new("Day").layer(vec![
+            attr("Name", "Sunday"),
+            crate::node::Member::Text("1,1".into()),
+        ]);
+        let s = String::from_utf8(encode_document(&n)).unwrap();
+        assert!(s.contains("<Day Name=\"Sunday\" xmlns="), "{s}");
+        assert!(s.ends_with(">1,1</Day>\n"), "{s}");
+    }
+}

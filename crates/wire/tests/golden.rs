@@ -1,0 +1,516 @@
+//! Golden files pin both encodings of every representation, byte for byte.
+//!
+//! `UPDATE_GOLDEN=1 cargo test -p emrest-wire --test golden` rewrites the files;
+//! review every change against the reference pages before committing it.
+
+mod common;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use common::*;
+use emrest_wire::*;
+use quick_xml::events::Event;
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// A JSON value that keeps member order (serde_json's map does not by default).
+#[derive(Debug, Clone, PartialEq)]
+enum J {
+    Null,
+    Bool(bool),
+    Num(String),
+    Str(String),
+    Arr(Vec<J>),
+    Obj(Vec<(String, J)>),
+}
+
+impl<'de> Deserialize<'de> for J {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = J;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_unit<E>(self) -> Result<J, E> {
+                Ok(J::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<J, E> {
+                Ok(J::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<J, E> {
+                Ok(J::Num(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<J, E> {
+                Ok(J::Num(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<J, E> {
+                Ok(J::Num(v.to_string()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<J, E> {
+                Ok(J::Str(v.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<J, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = s.next_element()? {
+                    v.push(x);
+                }
+                Ok(J::Arr(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<J, A::Error> {
+                let mut v = Vec::new();
+                while let Some(kv) = m.next_entry()? {
+                    v.push(kv);
+                }
+                Ok(J::Obj(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl J {
+    fn write(&self, out: &mut String) {
+        match self {
+            J::Null => out.push_str("null"),
+            J::Bool(b) => out.push_str(&b.to_string()),
+            J::Num(n) => out.push_str(n),
+            J::Str(s) => out.push_str(&serde_json::to_string(s).unwrap()),
+            J::Arr(v) => {
+                out.push('[');
+                for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    x.write(out);
+                }
+                out.push(']');
+            }
+            J::Obj(v) => {
+                out.push('{');
+                for (i, (k, x)) in v.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::to_string(k).unwrap());
+                    out.push(':');
+                    x.write(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        match self {
+            J::Obj(v) => v.iter().map(|(k, _)| k.as_str()).collect(),
+            _ => panic!("not an object: {self:?}"),
+        }
+    }
+
+    fn get(&self, key: &str) -> &J {
+        match self {
+            J::Obj(v) => {
+                &v.iter()
+                    .find(|(k, _)| k == key)
+                    .unwrap_or_else(|| panic!("no {key}"))
+                    .1
+            }
+            _ => panic!("not an object"),
+        }
+    }
+
+    fn items(&self) -> &[J] {
+        match self {
+            J::Arr(v) => v,
+            _ => panic!("not an array: {self:?}"),
+        }
+    }
+}
+
+fn golden_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
+}
+
+fn check_golden(file: &str, actual: &[u8]) {
+    let path = golden_path(file);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
+    assert_eq!(
+        String::from_utf8_lossy(actual),
+        String::from_utf8_lossy(&expected),
+        "{file} differs from its golden file"
+    );
+}
+
+/// Parses the XML back: well-formed, one root named `root` in the documented namespace.
+fn check_xml(xml: &[u8], root: &str) -> Vec<(String, String)> {
+    let text = std::str::from_utf8(xml).unwrap();
+    assert!(text.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"));
+    let mut r = quick_xml::Reader::from_str(text);
+    r.config_mut().check_end_names = true;
+    let mut depth = 0usize;
+    let mut roots = 0;
+    let mut root_attrs = Vec::new();
+    loop {
+        let ev = r.read_event().unwrap();
+        match &ev {
+            Event::Start(e) | Event::Empty(e) => {
+                if depth == 0 {
+                    roots += 1;
+                    assert_eq!(e.name().as_ref(), root.as_bytes());
+                    for a in e.attributes() {
+                        let a = a.unwrap();
+                        root_attrs.push((
+                            String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                            a.unescape_value().unwrap().into_owned(),
+                        ));
+                    }
+                }
+                if matches!(ev, Event::Start(_)) {
+                    depth += 1;
+                }
+            }
+            Event::End(_) => depth -= 1,
+            Event::Text(t) => {
+                t.unescape().unwrap();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!(depth, 0);
+    assert_eq!(roots, 1, "one root element");
+    assert!(root_attrs
+        .iter()
+        .any(|(k, v)| k == "xmlns" && v == NAMESPACE));
+    root_attrs
+}
+
+/// Parses the JSON back, checks it re-encodes to the same bytes with member order
+/// kept, and returns it.
+fn check_json(json: &[u8]) -> J {
+    serde_json::from_slice::<serde_json::Value>(json).expect("valid JSON");
+    let v: J = serde_json::from_slice(json).unwrap();
+    let mut again = String::new();
+    v.write(&mut again);
+    assert_eq!(again.as_bytes(), json, "JSON round trip");
+    v
+}
+
+fn run(name: &str, rep: &impl Representation, root: &str) -> (Vec<(String, String)>, J) {
+    let xml = encode(rep, Format::Xml);
+    let json = encode(rep, Format::Json);
+    check_golden(&format!("{name}.xml"), &xml);
+    check_golden(&format!("{name}.json"), &json);
+    let attrs = check_xml(&xml, root);
+    let j = check_json(&json);
+    // Every root attribute of the XML is a property of the JSON with the same value.
+    for (k, v) in attrs.iter().filter(|(k, _)| !k.starts_with("xmlns")) {
+        match j.get(k) {
+            J::Str(s) => assert_eq!(s, v, "{name}: {k}"),
+            J::Num(n) => assert_eq!(n, v, "{name}: {k}"),
+            J::Bool(b) => assert_eq!(&b.to_string(), v, "{name}: {k}"),
+            other => panic!("{name}: {k} is {other:?} in JSON"),
+        }
+    }
+    (attrs, j)
+}
+
+fn assert_link_order(links: &J) {
+    for l in links.items() {
+        assert_eq!(l.keys(), ["Rel", "Href", "Name", "Type"]);
+    }
+}
+
+/// Entities end with `Name, UID, Links, Href, Type` (JSON.md A5).
+fn assert_entity_tail(j: &J) {
+    let keys = j.keys();
+    assert_eq!(
+        keys[keys.len() - 5..],
+        ["Name", "UID", "Links", "Href", "Type"],
+        "{keys:?}"
+    );
+    assert_link_order(j.get("Links"));
+}
+
+#[test]
+fn enterprise_manager_root() {
+    let (_, j) = run(
+        "enterprise_manager",
+        &enterprise_manager(),
+        "EnterpriseManager",
+    );
+    assert_eq!(j.keys(), ["SupportedVersions", "Links", "Href", "Type"]);
+    assert_eq!(j.get("Href"), &J::Null);
+    assert_eq!(j.get("Type"), &J::Null);
+    let versions = j.get("SupportedVersions").get("SupportedVersions").items();
+    assert_eq!(versions.len(), 3);
+    assert_eq!(versions[2].keys(), ["Links", "Name"]);
+    assert_eq!(versions[2].get("Name"), &J::Str("v1_7".into()));
+    assert_eq!(
+        versions[2].get("Links").items()[0].get("Href"),
+        &J::Str(format!("{API}/sessionMngr/?v=v1_7"))
+    );
+    assert_link_order(j.get("Links"));
+}
+
+#[test]
+fn logon_session() {
+    let (_, j) = run("logon_session", &common::logon_session(), "LogonSession");
+    assert_eq!(j.keys(), ["UserName", "SessionId", "Links", "Href", "Type"]);
+    assert_link_order(j.get("Links"));
+}
+
+#[test]
+fn logon_session_list() {
+    let list: LogonSessionList = EntityList(vec![common::logon_session()]);
+    let (_, j) = run("logon_sessions", &list, "LogonSessions");
+    assert_eq!(j.keys(), ["LogonSessions"]);
+}
+
+#[test]
+fn entity_reference() {
+    let (attrs, j) = run("entity_ref", &vm_point_ref(), "EntityRef");
+    assert_eq!(j.keys(), ["Links", "UID", "Name", "Href", "Type"]);
+    let names: Vec<_> = attrs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names[..4], ["UID", "Name", "Href", "Type"]);
+    assert_link_order(j.get("Links"));
+}
+
+#[test]
+fn entity_references() {
+    let (_, j) = run(
+        "entity_references",
+        &EntityReferences(vec![server_ref(), vm_point_ref()]),
+        "EntityReferences",
+    );
+    assert_eq!(j.keys(), ["Refs"]);
+    for r in j.get("Refs").items() {
+        assert_eq!(r.keys(), ["Links", "UID", "Name", "Href", "Type"]);
+    }
+}
+
+#[test]
+fn empty_entity_references() {
+    let (_, j) = run(
+        "entity_references_empty",
+        &EntityReferences(vec![]),
+        "EntityReferences",
+    );
+    assert_eq!(j.get("Refs").items().len(), 0);
+}
+
+#[test]
+fn backup_server() {
+    let (_, j) = run("backup_server", &common::backup_server(), "BackupServer");
+    assert_eq!(
+        j.keys()[..5],
+        [
+            "Description",
+            "Port",
+            "Version",
+            "WcfPort",
+            "VbrCertificateThumbprint"
+        ]
+    );
+    assert_eq!(j.get("Port"), &J::Num("9392".into()));
+    assert_entity_tail(&j);
+}
+
+#[test]
+fn backup_servers() {
+    let list: BackupServers = EntityList(vec![common::backup_server()]);
+    let (_, j) = run("backup_servers", &list, "BackupServers");
+    assert_eq!(j.keys(), ["BackupServers"]);
+    assert_entity_tail(&j.get("BackupServers").items()[0]);
+}
+
+#[test]
+fn empty_entity_list_is_an_empty_array() {
+    let list: BackupServers = EntityList(vec![]);
+    let (_, j) = run("backup_servers_empty", &list, "BackupServers");
+    assert_eq!(j.get("BackupServers"), &J::Arr(vec![]));
+}
+
+#[test]
+fn backup() {
+    let (_, j) = run("backup", &common::backup(), "Backup");
+    assert_eq!(j.keys()[..2], ["Platform", "BackupType"]);
+    assert_entity_tail(&j);
+    let list: Backups = EntityList(vec![common::backup()]);
+    run("backups", &list, "Backups");
+}
+
+#[test]
+fn restore_point() {
+    let (_, j) = run("restore_point", &common::restore_point(), "RestorePoint");
+    assert_eq!(j.keys()[0], "BackupDateUTC");
+    assert_eq!(j.get("Name"), &J::Str("May 17 2024  9:03PM".into()));
+    assert_entity_tail(&j);
+    let list: RestorePoints = EntityList(vec![common::restore_point()]);
+    run("restore_points", &list, "RestorePoints");
+}
+
+#[test]
+fn vm_restore_point() {
+    let (_, j) = run(
+        "vm_restore_point",
+        &common::vm_restore_point(),
+        "VmRestorePoint",
+    );
+    assert_eq!(
+        j.keys()[..7],
+        [
+            "CreationTimeUTC",
+            "VmName",
+            "Algorithm",
+            "PointType",
+            "HierarchyObjRef",
+            "SqlInfo",
+            "VmDisplayName"
+        ]
+    );
+    assert_entity_tail(&j);
+    let list: VmRestorePoints = EntityList(vec![common::vm_restore_point()]);
+    let (_, j) = run("vm_restore_points", &list, "VmRestorePoints");
+    assert_eq!(j.keys(), ["VmRestorePoints"]);
+}
+
+#[test]
+fn hierarchy_root() {
+    let (_, j) = run("hierarchy_root", &common::hierarchy_root(), "HierarchyRoot");
+    assert_eq!(j.keys()[..3], ["HierarchyRootId", "UniqueId", "HostType"]);
+    assert_entity_tail(&j);
+    let list: HierarchyRoots = EntityList(vec![common::hierarchy_root()]);
+    run("hierarchy_roots", &list, "HierarchyRoots");
+}
+
+#[test]
+fn backup_file() {
+    let (_, j) = run("backup_file", &common::backup_file(), "BackupFile");
+    assert_eq!(
+        j.keys()[..7],
+        [
+            "FilePath",
+            "BackupSize",
+            "DataSize",
+            "DeduplicationRatio",
+            "CompressRatio",
+            "CreationTimeUtc",
+            "FileType"
+        ]
+    );
+    assert_eq!(j.get("CompressRatio"), &J::Num("2".into()));
+    assert_entity_tail(&j);
+    let list: BackupFiles = EntityList(vec![common::backup_file()]);
+    run("backup_files", &list, "BackupFiles");
+}
+
+#[test]
+fn task_running_has_null_result() {
+    let (_, j) = run("task_running", &common::task_running(), "Task");
+    assert_eq!(
+        j.keys(),
+        [
+            "TaskId",
+            "State",
+            "Operation",
+            "Result",
+            "Links",
+            "Href",
+            "Type"
+        ]
+    );
+    assert_eq!(j.get("Result"), &J::Null);
+}
+
+#[test]
+fn task_finished_has_result_object() {
+    let (_, j) = run("task_finished", &common::task_finished(), "Task");
+    assert_eq!(j.get("Result").keys(), ["Message", "Success"]);
+    assert_eq!(j.get("Result").get("Success"), &J::Bool(true));
+    let list: Tasks = EntityList(vec![common::task_finished()]);
+    let (_, j) = run("tasks", &list, "Tasks");
+    assert_eq!(j.keys(), ["Tasks"]);
+}
+
+#[test]
+fn restore_session() {
+    let (_, j) = run(
+        "restore_session",
+        &common::restore_session(),
+        "RestoreSession",
+    );
+    assert_eq!(
+        j.keys(),
+        [
+            "RestoredObjRef",
+            "VmDisplayName",
+            "JobUid",
+            "JobName",
+            "JobType",
+            "CreationTimeUTC",
+            "EndTimeUTC",
+            "State",
+            "Result",
+            "Progress",
+            "FailureMessage",
+            "Name",
+            "UID",
+            "Links",
+            "Href",
+            "Type"
+        ]
+    );
+    assert_entity_tail(&j);
+    let list: RestoreSessions = EntityList(vec![common::restore_session()]);
+    run("restore_sessions", &list, "RestoreSessions");
+}
+
+#[test]
+fn error_bodies() {
+    let (_, j) = run("error", &error_bad_request(), "Error");
+    // Alphabetical, as the real server sends (JSON.md B11).
+    assert_eq!(
+        j.keys(),
+        [
+            "FirstChanceExceptionMessage",
+            "Message",
+            "StackTrace",
+            "Status",
+            "StatusCode"
+        ]
+    );
+    run("error_with_exception", &error_with_exception(), "Error");
+}
+
+#[test]
+fn fallback_error_bodies_parse() {
+    check_xml(fallback_error_body(Format::Xml), "Error");
+    let j = check_json(fallback_error_body(Format::Json));
+    assert_eq!(j.get("StatusCode"), &J::Num("500".into()));
+}
+
+#[test]
+fn sniffs_body_format() {
+    assert_eq!(Format::sniff(b"  <?xml version"), Some(Format::Xml));
+    assert_eq!(
+        Format::sniff(b"\xEF\xBB\xBF\n{\"VmRestoreSpec\":{}}"),
+        Some(Format::Json)
+    );
+    assert_eq!(Format::sniff(b"   "), None);
+    assert_eq!(Format::sniff(b"a=b"), None);
+}
+
+#[test]
+fn content_types() {
+    assert_eq!(Format::Xml.content_type(), "application/xml");
+    assert_eq!(Format::Json.content_type(), "application/json");
+}
