@@ -2,11 +2,12 @@
 //! stored in the repository; a VM's later runs compare chunk digests with its previous point, so
 //! only changed chunks are stored (the jobs API comes with issue 3).
 
-use crate::catalog::{Catalog, NewVmPoint};
+use crate::catalog::NewVmPoint;
 use crate::error::{CoreError, CoreResult};
 use crate::model::*;
-use emrest_platform::{Inventory, VmKey};
-use emrest_repo::{Control, Repository};
+use crate::Core;
+use emrest_platform::VmKey;
+use emrest_repo::Control;
 use uuid::Uuid;
 
 /// What one backup run stored.
@@ -22,15 +23,14 @@ pub struct BackupRunStats {
 
 /// Back up `vms` into the backup named `backup_name` as one restore point taken at `at`.
 pub fn run_backup(
-    catalog: &Catalog,
-    repo: &Repository,
-    inventory: &dyn Inventory,
+    core: &Core,
     backup_name: &str,
     backup_server: Uuid,
     vms: &[VmKey],
     at: Millis,
     ctl: &dyn Control,
 ) -> CoreResult<(RestorePointRecord, BackupRunStats)> {
+    let (catalog, repo, inventory) = (core.catalog(), core.repository(), core.inventory());
     let first = vms
         .first()
         .ok_or_else(|| CoreError::invalid("VMs", "a backup needs at least one VM"))?;

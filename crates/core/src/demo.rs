@@ -68,7 +68,7 @@ fn fill_text(rng: &mut Prng, buf: &mut [u8]) {
     let mut i = 0;
     while i < buf.len() {
         let w = WORDS[(rng.next_u64() % WORDS.len() as u64) as usize].as_bytes();
-        let sep: &[u8] = if rng.next_u64() % 12 == 0 {
+        let sep: &[u8] = if rng.next_u64().is_multiple_of(12) {
             b"\n"
         } else {
             b" "
@@ -160,7 +160,7 @@ impl Core {
                 restore_points: self.vm_restore_points(None)?.len(),
             });
         }
-        if opts.disk_size == 0 || opts.disk_size % 4096 != 0 {
+        if opts.disk_size == 0 || !opts.disk_size.is_multiple_of(4096) {
             return Err(CoreError::invalid(
                 "disk-size",
                 "the demo disk size must be a positive multiple of 4096 bytes",
@@ -218,16 +218,7 @@ impl Core {
         // The full backup is dated a day back so the two points have distinct names and times.
         let yesterday = now_millis() - 24 * 3600 * 1000;
         for (job, vms) in &jobs {
-            crate::backup::run_backup(
-                self.catalog(),
-                self.repository(),
-                inv,
-                job,
-                server.id,
-                vms,
-                yesterday,
-                &NoControl,
-            )?;
+            crate::backup::run_backup(self, job, server.id, vms, yesterday, &NoControl)?;
         }
         for (job, vms) in &jobs {
             for key in vms {
@@ -238,16 +229,7 @@ impl Core {
                     seed += 1;
                 }
             }
-            crate::backup::run_backup(
-                self.catalog(),
-                self.repository(),
-                inv,
-                job,
-                server.id,
-                vms,
-                now_millis(),
-                &NoControl,
-            )?;
+            crate::backup::run_backup(self, job, server.id, vms, now_millis(), &NoControl)?;
         }
         Ok(DemoSummary {
             created: true,
@@ -265,16 +247,8 @@ impl Core {
         let server = self.backup_servers()?.into_iter().next().ok_or_else(|| {
             CoreError::Conflict("no backup server is registered; run `emrest demo` first".into())
         })?;
-        let (_, stats) = crate::backup::run_backup(
-            self.catalog(),
-            self.repository(),
-            self.inventory(),
-            backup_name,
-            server.id,
-            vms,
-            now_millis(),
-            &NoControl,
-        )?;
+        let (_, stats) =
+            crate::backup::run_backup(self, backup_name, server.id, vms, now_millis(), &NoControl)?;
         Ok(stats)
     }
 }
