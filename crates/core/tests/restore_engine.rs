@@ -1,0 +1,327 @@
+//! The restore engine through `Core`, without HTTP: every mode leaves the disks bit for bit equal
+//! to the restore point, and every failure (cancel, damaged chunk, crash) leaves the VM as it was.
+
+use emrest_core::demo::DemoOptions;
+use emrest_core::{Caller, Core, CoreConfig, CoreError, RestoreRequest, Role, TaskState};
+use emrest_platform::VmKey;
+use emrest_repo::Durability;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn open(dir: &std::path::Path, workers: usize) -> Arc<Core> {
+    let cfg = CoreConfig {
+        durability: Durability::NoSync,
+        restore_workers: workers,
+        ..CoreConfig::new(dir)
+    };
+    let (core, _) = Core::open(cfg).expect("open core");
+    core
+}
+
+fn world(disk_mib: u64, workers: usize) -> (tempfile::TempDir, Arc<Core>, Caller) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let core = open(dir.path(), workers);
+    core.create_demo(&DemoOptions {
+        disk_size: disk_mib << 20,
+    })
+    .expect("demo");
+    core.add_account("tester", "pw", Role::PortalAdministrator)
+        .expect("account");
+    let s = core.logon("tester", "pw").expect("logon");
+    let caller = core.caller(s.id).expect("caller");
+    (dir, core, caller)
+}
+
+/// disk name → sha256 of the VM's disks now.
+fn vm_disks(core: &Core, name: &str) -> BTreeMap<String, String> {
+    core.vm_report()
+        .expect("vm report")
+        .into_iter()
+        .find(|v| v.name == name)
+        .map(|v| v.disks.into_iter().map(|d| (d.name, d.sha256)).collect())
+        .unwrap_or_default()
+}
+
+/// disk name → sha256 of a point's disks.
+fn point_disks(core: &Core, id: uuid::Uuid) -> BTreeMap<String, String> {
+    core.point_report()
+        .expect("point report")
+        .into_iter()
+        .find(|p| p.id == id.to_string())
+        .map(|p| p.disks.into_iter().map(|d| (d.name, d.sha256)).collect())
+        .expect("point")
+}
+
+/// The older (Full) point of a VM.
+fn full_point(core: &Core, vm: &str) -> emrest_core::VmRestorePointRecord {
+    core.vm_restore_points(None)
+        .expect("points")
+        .into_iter()
+        .filter(|p| p.vm_name == vm)
+        .min_by_key(|p| p.created)
+        .expect("a point")
+}
+
+fn wait(core: &Core, caller: &Caller, task: emrest_core::TaskId) -> emrest_core::TaskRecord {
+    for _ in 0..2000 {
+        let t = core.task(caller, task).expect("task");
+        if t.state == TaskState::Finished {
+            return t;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("task {task} did not finish");
+}
+
+#[test]
+fn full_restore_replaces_disks_with_the_points_bytes() {
+    let (_d, core, caller) = world(4, 2);
+    let p = full_point(&core, "web01");
+    assert_ne!(
+        vm_disks(&core, "web01"),
+        point_disks(&core, p.id),
+        "demo changed the VM since the full backup"
+    );
+    let t = core
+        .start_restore(&caller, p.id, &RestoreRequest::default())
+        .expect("start");
+    let t = wait(&core, &caller, t.id);
+    assert_eq!(t.result, Some((true, "Ok".to_string())));
+    assert_eq!(vm_disks(&core, "web01"), point_disks(&core, p.id));
+}
+
+#[test]
+fn quick_rollback_writes_only_changed_chunks() {
+    let (_d, core, caller) = world(8, 2);
+    let p = full_point(&core, "db01");
+    let req = RestoreRequest {
+        quick_rollback: true,
+        ..Default::default()
+    };
+    let t = core.start_restore(&caller, p.id, &req).expect("start");
+    let t = wait(&core, &caller, t.id);
+    assert_eq!(t.result.as_ref().map(|r| r.0), Some(true), "{:?}", t.result);
+    assert_eq!(vm_disks(&core, "db01"), point_disks(&core, p.id));
+    let session = t.restore_session_id.expect("session");
+    let log = core.restore_log(&caller, session).expect("log");
+    let line = log
+        .iter()
+        .find(|l| l.text.contains("quick rollback wrote"))
+        .expect("a quick rollback line");
+    let written: u64 = line
+        .text
+        .split("wrote ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("chunk count");
+    // 8 chunks of 1 MiB; the demo scribbled over ~2% of 4 KiB blocks, which misses some chunks
+    // but not all. Nothing unchanged may be written.
+    assert!(written > 0 && written <= 8, "wrote {written} chunks");
+    // A second rollback to the same point finds nothing to write.
+    let t2 = core
+        .start_restore(&caller, p.id, &req)
+        .expect("start again");
+    let t2 = wait(&core, &caller, t2.id);
+    let log2 = core
+        .restore_log(&caller, t2.restore_session_id.expect("session"))
+        .expect("log");
+    assert!(
+        log2.iter()
+            .any(|l| l.text.contains("quick rollback wrote 0 chunks")),
+        "{log2:?}"
+    );
+}
+
+#[test]
+fn keep_original_restores_beside_the_original() {
+    let (_d, core, caller) = world(2, 2);
+    let p = full_point(&core, "app01");
+    let before = vm_disks(&core, "app01");
+    let req = RestoreRequest {
+        keep_original_vm: true,
+        power_on_after: true,
+        ..Default::default()
+    };
+    let t = core.start_restore(&caller, p.id, &req).expect("start");
+    assert_eq!(wait(&core, &caller, t.id).result.map(|r| r.0), Some(true));
+    assert_eq!(vm_disks(&core, "app01"), before, "original untouched");
+    assert_eq!(vm_disks(&core, "app01_restored"), point_disks(&core, p.id));
+    // The name is now taken: a second KeepOriginalVM restore is refused before it starts.
+    let err = core
+        .start_restore(&caller, p.id, &req)
+        .expect_err("name in use");
+    assert!(
+        matches!(err, CoreError::Invalid { ref element, .. } if element.as_deref() == Some("VmNewName")),
+        "{err}"
+    );
+}
+
+#[test]
+fn keep_original_with_quick_rollback_is_refused_and_creates_nothing() {
+    let (_d, core, caller) = world(1, 2);
+    let p = full_point(&core, "web01");
+    let req = RestoreRequest {
+        keep_original_vm: true,
+        quick_rollback: true,
+        ..Default::default()
+    };
+    let err = core
+        .start_restore(&caller, p.id, &req)
+        .expect_err("refused");
+    assert!(
+        matches!(err, CoreError::Invalid { ref element, .. } if element.as_deref() == Some("QuickRollback"))
+    );
+    assert!(core.tasks(&caller).expect("tasks").is_empty());
+}
+
+#[test]
+fn a_corrupt_chunk_fails_the_restore_and_leaves_the_vm_as_it_was() {
+    for quick in [false, true] {
+        let (dir, core, caller) = world(2, 2);
+        let p = full_point(&core, "file01");
+        let before = vm_disks(&core, "file01");
+        // Damage every chunk the full point needs that the VM's current disks do not already hold.
+        let mut damaged = 0;
+        for d in &p.disks {
+            let index = core.repository().get_index(&d.index).expect("index");
+            for digest in index.referenced() {
+                let hex = digest.to_string();
+                let path = dir.path().join("repo/chunks").join(&hex[..2]).join(&hex);
+                let mut bytes = std::fs::read(&path).expect("chunk");
+                let last = bytes.len() - 1;
+                bytes[last] ^= 0xff;
+                std::fs::write(&path, bytes).expect("write chunk");
+                damaged += 1;
+            }
+        }
+        assert!(damaged > 0);
+        let req = RestoreRequest {
+            quick_rollback: quick,
+            ..Default::default()
+        };
+        let t = core.start_restore(&caller, p.id, &req).expect("start");
+        let t = wait(&core, &caller, t.id);
+        let (ok, msg) = t.result.expect("result");
+        assert!(!ok, "quick={quick}: the restore must fail");
+        assert!(msg.contains("chunk"), "message names the chunk: {msg}");
+        assert_eq!(
+            vm_disks(&core, "file01"),
+            before,
+            "quick={quick}: VM untouched"
+        );
+        let staging: Vec<_> = walk(dir.path().join("platforms"))
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains(".staging/"))
+            .collect();
+        assert!(staging.is_empty(), "staging left behind: {staging:?}");
+    }
+}
+
+fn walk(dir: std::path::PathBuf) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn cancelling_a_queued_restore_leaves_the_vm_as_it_was() {
+    // One worker: the first restore runs, the second waits in Starting and is cancelled there.
+    let (_d, core, caller) = world(32, 1);
+    let first = full_point(&core, "web01");
+    let second = full_point(&core, "db01");
+    let before = vm_disks(&core, "db01");
+    let t1 = core
+        .start_restore(&caller, first.id, &RestoreRequest::default())
+        .expect("first");
+    let t2 = core
+        .start_restore(&caller, second.id, &RestoreRequest::default())
+        .expect("second");
+    core.delete_task(&caller, t2.id).expect("cancel");
+    assert!(core.task(&caller, t2.id).is_err(), "a deleted task is gone");
+    wait(&core, &caller, t1.id);
+    assert!(core.wait_idle(Duration::from_secs(30)));
+    let session = core
+        .restore_session(&caller, t2.restore_session_id.expect("session"))
+        .expect("session");
+    assert_eq!(session.result, emrest_core::SessionResult::Failed);
+    assert!(
+        session
+            .failure_message
+            .as_deref()
+            .is_some_and(|m| m.contains("cancelled by tester")),
+        "{session:?}"
+    );
+    assert_eq!(vm_disks(&core, "db01"), before);
+}
+
+#[test]
+fn a_second_restore_of_a_busy_vm_is_refused() {
+    let (_d, core, caller) = world(32, 1);
+    let p = full_point(&core, "web01");
+    let t1 = core
+        .start_restore(&caller, p.id, &RestoreRequest::default())
+        .expect("first");
+    let err = core
+        .start_restore(&caller, p.id, &RestoreRequest::default())
+        .expect_err("busy");
+    assert!(matches!(err, CoreError::Conflict(_)), "{err}");
+    wait(&core, &caller, t1.id);
+}
+
+#[test]
+fn reopening_after_a_crash_marks_running_tasks_failed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let core = open(dir.path(), 1);
+        core.create_demo(&DemoOptions { disk_size: 1 << 20 })
+            .expect("demo");
+        let account = uuid::Uuid::new_v4();
+        // A task and session left Running, as a killed process leaves them.
+        let p = full_point(&core, "web01");
+        let session = uuid::Uuid::new_v4();
+        core.catalog()
+            .insert_restore_session(session, p.id, "web01", account, 1)
+            .expect("session");
+        core.catalog()
+            .insert_task("StartVMRestore", Some(session), account, 1)
+            .expect("task");
+    }
+    let (core, report) = Core::open(CoreConfig {
+        durability: Durability::NoSync,
+        ..CoreConfig::new(dir.path())
+    })
+    .expect("reopen");
+    assert_eq!(report.interrupted_tasks, 1);
+    let tasks = core.catalog().tasks(None).expect("tasks");
+    let (ok, msg) = tasks[0].result.clone().expect("finished");
+    assert!(!ok && msg.contains("Interrupted"), "{msg}");
+    core.catalog().integrity_check().expect("catalog intact");
+}
+
+#[test]
+fn vm_keys_of_points_match_the_inventory() {
+    let (_d, core, _caller) = world(1, 1);
+    for p in core.vm_restore_points(None).expect("points") {
+        let vm = core.inventory().vm(&p.vm).expect("vm exists");
+        assert_eq!(
+            vm.key(),
+            VmKey {
+                root: p.vm.root,
+                object_ref: p.vm.object_ref.clone()
+            }
+        );
+        assert_eq!(vm.hierarchy_obj_ref(), p.hierarchy_obj_ref);
+    }
+    assert_eq!(core.vm_restore_points(None).expect("points").len(), 12);
+}
