@@ -26,6 +26,19 @@ impl Default for DemoOptions {
     }
 }
 
+impl DemoOptions {
+    /// Refuse sizes the demo cannot use (checked before anything is created).
+    pub fn validate(&self) -> CoreResult<()> {
+        if self.disk_size == 0 || !self.disk_size.is_multiple_of(4096) {
+            return Err(CoreError::invalid(
+                "disk-size",
+                "the demo disk size must be a positive multiple of 4096 bytes",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What `create_demo` did.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct DemoSummary {
@@ -160,12 +173,7 @@ impl Core {
                 restore_points: self.vm_restore_points(None)?.len(),
             });
         }
-        if opts.disk_size == 0 || !opts.disk_size.is_multiple_of(4096) {
-            return Err(CoreError::invalid(
-                "disk-size",
-                "the demo disk size must be a positive multiple of 4096 bytes",
-            ));
-        }
+        opts.validate()?;
         let server = BackupServerRecord {
             id: Uuid::new_v4(),
             name: "backup01.lab.local".into(),

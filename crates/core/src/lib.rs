@@ -40,6 +40,11 @@ pub struct CoreConfig {
     pub restore_workers: usize,
     /// Whether repository writes are fsynced.
     pub durability: Durability,
+    /// Open to look only, beside a running server: no lock, no crash recovery, no account
+    /// creation, nothing created or cleaned in the repository or the inventory. Without it the
+    /// data folder is locked for this process, and recovery from a crash is safe: tasks left
+    /// Running are marked failed and staging leftovers removed.
+    pub read_only: bool,
 }
 
 impl CoreConfig {
@@ -50,8 +55,17 @@ impl CoreConfig {
             session_idle: Duration::from_secs(15 * 60),
             restore_workers: 2,
             durability: Durability::Fsync,
+            read_only: false,
         }
     }
+}
+
+/// The catalog's file name inside the data folder.
+const CATALOG_FILE: &str = "catalog.db";
+
+/// Whether `dir` holds an emrest data folder (one that `Core::open` has set up before).
+pub fn is_data_folder(dir: &Path) -> bool {
+    dir.join(CATALOG_FILE).is_file()
 }
 
 /// A restore in flight.
@@ -89,6 +103,32 @@ pub struct Core {
     running: Mutex<HashMap<TaskId, Running>>,
     busy: Mutex<HashSet<VmKey>>,
     slots: Arc<Slots>,
+    /// The data folder's lock, held for the life of a writing `Core`.
+    _lock: Option<std::fs::File>,
+}
+
+/// Name of the lock file in the data folder: one writing process at a time.
+const LOCK_FILE: &str = "emrest.lock";
+
+fn take_lock(dir: &Path) -> CoreResult<std::fs::File> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| CoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(CoreError::Conflict(format!(
+            "the data folder {} is in use by another emrest process (a running server?); stop it first",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(CoreError::Internal(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
 }
 
 /// What `Core::open` found or did that the operator should hear about.
@@ -106,14 +146,19 @@ pub struct OpenReport {
 pub const ADMIN_ACCOUNT: &str = "admin";
 
 impl Core {
-    /// Open a data folder, creating what is missing. Recovers from an earlier crash: running
-    /// tasks are marked failed and staging leftovers removed.
+    /// Open a data folder, creating what is missing, and lock it for this process (a second
+    /// writer is refused). Recovers from an earlier crash: running tasks are marked failed and
+    /// staging leftovers removed. With `config.read_only`, only looks (see `CoreConfig`).
     pub fn open(config: CoreConfig) -> CoreResult<(Arc<Core>, OpenReport)> {
+        if config.read_only {
+            return Self::open_read_only(config);
+        }
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).map_err(|e| {
             CoreError::Internal(format!("cannot create data folder {}: {e}", dir.display()))
         })?;
-        let catalog = Arc::new(Catalog::open(&dir.join("catalog.db"))?);
+        let lock = take_lock(dir)?;
+        let catalog = Arc::new(Catalog::open(&dir.join(CATALOG_FILE))?);
         let repo = Arc::new(Repository::open(&dir.join("repo"), config.durability)?);
         let inventory: Arc<dyn Inventory> = Arc::new(LocalInventory::open(&dir.join("platforms"))?);
         let mut report = OpenReport {
@@ -136,8 +181,39 @@ impl Core {
                 report.generated_admin_password = Some(password);
             }
         }
+        let core = Self::assemble(config, catalog, repo, inventory, Some(lock))?;
+        Ok((core, report))
+    }
+
+    /// Look at a data folder that another process (the server) may be writing.
+    fn open_read_only(config: CoreConfig) -> CoreResult<(Arc<Core>, OpenReport)> {
+        let dir = &config.data_dir;
+        if !is_data_folder(dir) {
+            return Err(CoreError::invalid(
+                "data",
+                format!("{} is not an emrest data folder (create one with `emrest demo` or `emrest serve`)", dir.display()),
+            ));
+        }
+        let catalog = Arc::new(Catalog::open(&dir.join(CATALOG_FILE))?);
+        let repo = Arc::new(Repository::open_read_only(
+            &dir.join("repo"),
+            config.durability,
+        )?);
+        let inventory: Arc<dyn Inventory> =
+            Arc::new(LocalInventory::open_read_only(&dir.join("platforms"))?);
+        let core = Self::assemble(config, catalog, repo, inventory, None)?;
+        Ok((core, OpenReport::default()))
+    }
+
+    fn assemble(
+        config: CoreConfig,
+        catalog: Arc<Catalog>,
+        repo: Arc<Repository>,
+        inventory: Arc<dyn Inventory>,
+        lock: Option<std::fs::File>,
+    ) -> CoreResult<Arc<Core>> {
         let workers = config.restore_workers.max(1);
-        let core = Core {
+        Ok(Arc::new(Core {
             sessions: Sessions::new(config.session_idle)?,
             config,
             catalog,
@@ -149,8 +225,8 @@ impl Core {
                 free: Mutex::new(workers),
                 cv: Condvar::new(),
             }),
-        };
-        Ok((Arc::new(core), report))
+            _lock: lock,
+        }))
     }
 
     /// The data folder.

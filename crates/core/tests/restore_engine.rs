@@ -325,3 +325,28 @@ fn vm_keys_of_points_match_the_inventory() {
     }
     assert_eq!(core.vm_restore_points(None).expect("points").len(), 12);
 }
+
+#[test]
+fn a_second_writer_is_refused_but_a_reader_may_look_while_a_restore_runs() {
+    let (dir, core, caller) = world(16, 1);
+    let err = Core::open(CoreConfig::new(dir.path()))
+        .err()
+        .expect("locked");
+    assert!(matches!(err, CoreError::Conflict(_)), "{err}");
+    let p = full_point(&core, "web01");
+    let t = core
+        .start_restore(&caller, p.id, &RestoreRequest::default())
+        .expect("start");
+    let reader = Core::open(CoreConfig {
+        read_only: true,
+        ..CoreConfig::new(dir.path())
+    })
+    .expect("read-only open")
+    .0;
+    assert_eq!(reader.point_report().expect("points").len(), 12);
+    assert_eq!(reader.vm_report().expect("vms").len(), 6);
+    // The reader did not mark the writer's running task as interrupted.
+    let t = wait(&core, &caller, t.id);
+    assert_eq!(t.result, Some((true, "Ok".to_string())));
+    assert_eq!(vm_disks(&reader, "web01"), point_disks(&core, p.id));
+}

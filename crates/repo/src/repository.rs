@@ -106,6 +106,27 @@ impl Repository {
         Ok(repo)
     }
 
+    /// Opens an existing repository to read only, for a second process beside the writer: nothing
+    /// is created and no temporary file is removed (they may belong to the writer's work).
+    pub fn open_read_only(root: &Path, durability: Durability) -> Result<Repository, RepoError> {
+        let config_path = root.join(CONFIG_NAME);
+        let bytes = fs::read(&config_path).map_err(|e| RepoError::NotARepository {
+            path: root.to_path_buf(),
+            reason: format!("cannot read {}: {e}", config_path.display()),
+        })?;
+        let chunk_size = parse_config(&bytes).map_err(|reason| RepoError::NotARepository {
+            path: root.to_path_buf(),
+            reason,
+        })?;
+        Ok(Repository {
+            root: root.to_path_buf(),
+            chunks_dir: root.join(CHUNKS_DIR),
+            indexes_dir: root.join(INDEXES_DIR),
+            chunk_size,
+            durability,
+        })
+    }
+
     /// Chunk size of this repository in bytes.
     pub fn chunk_size(&self) -> u32 {
         self.chunk_size

@@ -399,6 +399,17 @@ impl LocalInventory {
     pub fn open(root_dir: &Path) -> Result<Self, PlatformError> {
         fs::create_dir_all(root_dir)
             .map_err(|e| PlatformError::io(format!("creating {}", root_dir.display()), e))?;
+        Self::load(root_dir, false)
+    }
+
+    /// Opens an inventory to look at it beside the process that writes it: nothing is created and
+    /// an interrupted disk swap is left for the writer (the VM shows its disks before the swap).
+    /// Only the reading methods may be used on it.
+    pub fn open_read_only(root_dir: &Path) -> Result<Self, PlatformError> {
+        Self::load(root_dir, true)
+    }
+
+    fn load(root_dir: &Path, read_only: bool) -> Result<Self, PlatformError> {
         let mut state = State::default();
         let entries = fs::read_dir(root_dir)
             .map_err(|e| PlatformError::io(format!("listing {}", root_dir.display()), e))?;
@@ -412,7 +423,7 @@ impl LocalInventory {
             if !dir.join(ROOT_FILE).is_file() {
                 continue;
             }
-            let root = Self::load_root(&dir, id)?;
+            let root = Self::load_root(&dir, id, read_only)?;
             state.roots.insert(id, root);
         }
         Ok(LocalInventory {
@@ -421,7 +432,7 @@ impl LocalInventory {
         })
     }
 
-    fn load_root(dir: &Path, id: Uuid) -> Result<RootState, PlatformError> {
+    fn load_root(dir: &Path, id: Uuid, read_only: bool) -> Result<RootState, PlatformError> {
         let root_file = dir.join(ROOT_FILE);
         let config: RootConfig = read_json(&root_file)?;
         if config.id != id {
@@ -433,6 +444,9 @@ impl LocalInventory {
         let mut vms = BTreeMap::new();
         for ds in &config.datastores {
             let ds_dir = dir.join(&ds.folder);
+            if read_only && !ds_dir.is_dir() {
+                continue;
+            }
             fs::create_dir_all(&ds_dir)
                 .map_err(|e| PlatformError::io(format!("creating {}", ds_dir.display()), e))?;
             let entries = fs::read_dir(&ds_dir)
@@ -450,7 +464,7 @@ impl LocalInventory {
                 }
                 let mut vm: VmConfig = read_json(&vm_file)?;
                 let journal_file = vm_dir.join(REPLACE_FILE);
-                if journal_file.is_file() {
+                if journal_file.is_file() && !read_only {
                     let journal: ReplaceJournal = read_json(&journal_file)?;
                     vm = apply_replace(&vm_dir, &ds_dir.join(STAGING_DIR), &journal, &vm)?;
                 }
