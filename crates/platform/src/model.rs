@@ -29,13 +29,13 @@ impl PlatformKind {
 
     /// The `<Platform>` segment of a HierarchyObjRef URN.
     ///
-    /// `Hyperv` as spelled by em_rest/constructing_hierarchyobjreftype.md; note that the
-    /// example responses in em_rest/jobs_id.md and em_rest/vmrestorepoints_id.md spell it
-    /// `HyperV`, so parsing accepts any case.
+    /// `HyperV`, as the responses in em_rest/jobs_id.md and em_rest/vmrestorepoints_id.md spell
+    /// it (what a real server emits); em_rest/constructing_hierarchyobjreftype.md writes
+    /// `Hyperv` in prose, so parsing accepts any case.
     pub fn urn_platform(&self) -> &'static str {
         match self {
             PlatformKind::VMware => "VMware",
-            PlatformKind::HyperV => "Hyperv",
+            PlatformKind::HyperV => "HyperV",
             PlatformKind::VCloud => "vCloud",
         }
     }

@@ -143,7 +143,7 @@ pub fn parse_hierarchy_obj_ref(s: &str) -> Result<ObjRef, PlatformError> {
         .ok_or_else(|| bad("missing ':' after the platform".into()))?;
     let kind = PlatformKind::from_urn_platform(platform).ok_or_else(|| {
         bad(format!(
-            "unknown platform {platform:?}; expected VMware, Hyperv or vCloud"
+            "unknown platform {platform:?}; expected VMware, HyperV or vCloud"
         ))
     })?;
     let (type_, rest) = rest
@@ -229,7 +229,7 @@ mod tests {
                 root(),
                 "e3e47ce3-ace6-4f06-9aaf-f52cf2e11234"
             ),
-            format!("urn:Hyperv:Vm:{ROOT}.e3e47ce3-ace6-4f06-9aaf-f52cf2e11234")
+            format!("urn:HyperV:Vm:{ROOT}.e3e47ce3-ace6-4f06-9aaf-f52cf2e11234")
         );
         assert_eq!(
             hierarchy_obj_ref(
@@ -291,7 +291,7 @@ mod tests {
             assert_eq!(r.kind, PlatformKind::HyperV);
             assert_eq!(r.type_, "Vm");
             assert_eq!(r.object_ref, guid);
-            assert_eq!(r.to_string(), format!("urn:Hyperv:Vm:{ROOT}.{guid}"));
+            assert_eq!(r.to_string(), format!("urn:HyperV:Vm:{ROOT}.{guid}"));
         }
     }
 
