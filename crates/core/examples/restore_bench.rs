@@ -85,6 +85,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("cp failed".into());
     }
     std::fs::remove_file(&disk_path)?;
+    // The restore makes its disks durable before it swaps them in; so does this baseline.
+    let t = Instant::now();
+    let st = std::process::Command::new("cp")
+        .arg(&src)
+        .arg(&disk_path)
+        .status()?;
+    std::fs::File::open(&disk_path)?.sync_all()?;
+    let cp_sync = t.elapsed();
+    if !st.success() {
+        return Err("cp failed".into());
+    }
+    std::fs::remove_file(&disk_path)?;
 
     let run = |req: &RestoreRequest| -> Result<Duration, Box<dyn std::error::Error>> {
         let t = Instant::now();
@@ -130,6 +142,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
     };
     row("cp of the disk image (baseline)", cp);
+    row("cp + fsync of the copy", cp_sync);
     row("full backup", full_backup);
     row("incremental backup (1% changed)", incr_backup);
     row("full restore (staging + swap)", full_restore);
