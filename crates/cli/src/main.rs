@@ -3,7 +3,9 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use emrest_core::demo::DemoOptions;
+use emrest_core::report::DiskReport;
 use emrest_core::{Core, CoreConfig, Role};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,7 +37,7 @@ enum Command {
         #[command(flatten)]
         data: DataArg,
         /// Size of each demo disk, e.g. 64M, 1G.
-        #[arg(long, default_value = "64M", value_parser = parse_size)]
+        #[arg(long, default_value = "64M", value_parser = parse_disk_size)]
         disk_size: u64,
     },
     /// VMs of the inventory.
@@ -103,7 +105,7 @@ struct ServeArgs {
     #[arg(long)]
     demo: bool,
     /// Demo disk size when --demo creates the world.
-    #[arg(long, default_value = "64M", value_parser = parse_size)]
+    #[arg(long, default_value = "64M", value_parser = parse_disk_size)]
     disk_size: u64,
     /// HTTP listen address; "off" disables it.
     #[arg(long, default_value = "127.0.0.1:9399")]
@@ -152,6 +154,15 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("'{s}' is not a size"))
 }
 
+/// A demo disk size, refused at parse time so a bad one creates nothing.
+fn parse_disk_size(s: &str) -> Result<u64, String> {
+    let disk_size = parse_size(s)?;
+    DemoOptions { disk_size }
+        .validate()
+        .map_err(|e| e.to_string())?;
+    Ok(disk_size)
+}
+
 fn parse_addr(s: &str, flag: &str) -> Result<Option<SocketAddr>> {
     if s.eq_ignore_ascii_case("off") {
         return Ok(None);
@@ -161,7 +172,36 @@ fn parse_addr(s: &str, flag: &str) -> Result<Option<SocketAddr>> {
         .with_context(|| format!("--{flag}: '{s}' is not an address like 127.0.0.1:9399"))
 }
 
-fn open(data: &DataArg, config: impl FnOnce(&mut CoreConfig)) -> Result<Arc<Core>> {
+/// Open the data folder to change it: locks it, so this fails while a server runs in it.
+fn open(data: &DataArg) -> Result<Arc<Core>> {
+    open_with(data, |_| {})
+}
+
+/// Open an existing data folder to look only: works beside a running server.
+fn open_read_only(data: &DataArg) -> Result<Arc<Core>> {
+    require_data_folder(data)?;
+    open_with(data, |c| c.read_only = true)
+}
+
+/// Open an existing data folder to change it.
+fn open_existing(data: &DataArg) -> Result<Arc<Core>> {
+    require_data_folder(data)?;
+    open(data)
+}
+
+/// A listing, check or password change never creates a data folder (a mistyped --data would
+/// otherwise get a fresh, empty world and a new admin password).
+fn require_data_folder(data: &DataArg) -> Result<()> {
+    if !emrest_core::is_data_folder(&data.data) {
+        bail!(
+            "{} is not an emrest data folder (create one with `emrest demo` or `emrest serve`)",
+            data.data.display()
+        );
+    }
+    Ok(())
+}
+
+fn open_with(data: &DataArg, config: impl FnOnce(&mut CoreConfig)) -> Result<Arc<Core>> {
     let mut cfg = CoreConfig::new(&data.data);
     config(&mut cfg);
     let (core, report) = Core::open(cfg)
@@ -212,50 +252,58 @@ fn run() -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Demo { data, disk_size } => {
-            let core = open(&data, |_| {})?;
+            let core = open(&data)?;
             make_demo(&core, disk_size)
         }
         Command::Vm {
             verb: ListVerb::List { data, json },
         } => {
-            let core = open(&data, |_| {})?;
+            let core = open_read_only(&data)?;
             let vms = core.vm_report()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&vms)?);
             } else {
-                for vm in vms {
-                    println!(
-                        "{:<14} {:<7} {:<22} {:<10} {:?}",
-                        vm.name,
-                        format!("{:?}", vm.platform),
-                        vm.hierarchy_root,
-                        vm.datastore,
-                        vm.power_state
-                    );
-                    for d in vm.disks {
-                        println!("    {:<8} {:>12} {}", d.name, d.size, d.sha256);
-                    }
-                }
+                let rows = vms
+                    .into_iter()
+                    .map(|vm| {
+                        let cells = vec![
+                            vm.name,
+                            format!("{:?}", vm.platform),
+                            vm.hierarchy_root,
+                            vm.datastore,
+                            format!("{:?}", vm.power_state),
+                        ];
+                        (cells, vm.disks)
+                    })
+                    .collect();
+                print_table(
+                    &["NAME", "PLATFORM", "HIERARCHY ROOT", "DATASTORE", "POWER"],
+                    rows,
+                );
             }
             Ok(())
         }
         Command::Point {
             verb: ListVerb::List { data, json },
         } => {
-            let core = open(&data, |_| {})?;
+            let core = open_read_only(&data)?;
             let points = core.point_report()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&points)?);
             } else {
-                for p in points {
-                    println!(
-                        "{}  {:<14} {} {:?}",
-                        p.id, p.vm_name, p.creation_time, p.point_type
-                    );
-                    for d in p.disks {
-                        println!("    {:<8} {:>12} {}", d.name, d.size, d.sha256);
-                    }
-                }
+                let rows = points
+                    .into_iter()
+                    .map(|p| {
+                        let cells = vec![
+                            p.id,
+                            p.vm_name,
+                            p.creation_time,
+                            format!("{:?}", p.point_type),
+                        ];
+                        (cells, p.disks)
+                    })
+                    .collect();
+                print_table(&["ID", "VM", "CREATED", "TYPE"], rows);
             }
             Ok(())
         }
@@ -268,7 +316,7 @@ fn run() -> Result<()> {
                     role,
                 } => {
                     let role = Role::parse(&role).with_context(|| format!("unknown role '{role}' (PortalAdministrator, RestoreOperator, PortalUser)"))?;
-                    open(&data, |_| {})?.add_account(&name, &password, role)?;
+                    open(&data)?.add_account(&name, &password, role)?;
                     eprintln!("Account '{name}' added");
                     Ok(())
                 }
@@ -277,14 +325,14 @@ fn run() -> Result<()> {
                     name,
                     password,
                 } => {
-                    open(&data, |_| {})?.set_password(&name, &password)?;
+                    open_existing(&data)?.set_password(&name, &password)?;
                     eprintln!("Password of '{name}' changed");
                     Ok(())
                 }
             }
         }
         Command::Verify { data } => {
-            let core = open(&data, |_| {})?;
+            let core = open_read_only(&data)?;
             let problems = core.verify_repository()?;
             if problems.is_empty() {
                 println!("repository verified: no missing or corrupt chunk");
@@ -299,14 +347,45 @@ fn run() -> Result<()> {
     }
 }
 
+/// Print rows under a header, columns as wide as their widest cell, each row followed by its
+/// disks (name, size in bytes, SHA-256 of the bytes).
+fn print_table(header: &[&str], rows: Vec<(Vec<String>, Vec<DiskReport>)>) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for (cells, _) in &rows {
+        for (w, c) in widths.iter_mut().zip(cells) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header);
+    for (cells, disks) in &rows {
+        line(&cells.iter().map(String::as_str).collect::<Vec<_>>());
+        for d in disks {
+            println!("    {:<8} {:>14} {}", d.name, d.size, d.sha256);
+        }
+    }
+}
+
 fn serve(args: ServeArgs) -> Result<()> {
     let http = parse_addr(&args.http, "http")?;
     let https = parse_addr(&args.https, "https")?;
     if http.is_none() && https.is_none() {
         bail!("both --http and --https are off: nothing to serve");
     }
-    tracing_subscriber::fmt().with_target(false).init();
-    let core = open(&args.data, |c| {
+    // The log goes to stderr like every other message; stdout is for data. Colour only on a terminal.
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let core = open_with(&args.data, |c| {
         c.restore_workers = args.restore_workers.max(1);
         c.session_idle = std::time::Duration::from_secs(args.session_idle_minutes.max(1) * 60);
     })?;
@@ -324,8 +403,23 @@ fn serve(args: ServeArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(emrest_server::run(core, config, async {
-        let _ = tokio::signal::ctrl_c().await;
-    }))?;
+    rt.block_on(emrest_server::run(core, config, shutdown_signal()))?;
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what service managers and `docker stop` send).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
