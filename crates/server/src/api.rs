@@ -791,8 +791,11 @@ fn backup_file_entity(ctx: &Ctx, f: &BackupFileRecord) -> wire::BackupFile {
 fn task_rep(ctx: &Ctx, t: &TaskRecord) -> wire::Task {
     let href = ctx.url(&format!("/tasks/{}", t.id));
     let mut links = vec![Link::new("Delete", href.clone(), None, Some("Task"))];
-    if let Some(s) = t.restore_session_id {
-        // scenario_vm_restore.md: clients find the session by the Related link of Type RestoreSession.
+    // scenario_vm_restore.md and the seed page: clients find the session by the Related link of
+    // Type RestoreSession, which the finished task carries; the running task (the 202 answer)
+    // has the Delete link only.
+    let finished = t.state == emrest_core::TaskState::Finished;
+    if let Some(s) = t.restore_session_id.filter(|_| finished) {
         links.push(Link::new(
             "Related",
             ctx.url(&format!("/restoreSessions/{s}?format=Entity")),
@@ -857,14 +860,12 @@ fn restore_session_entity(ctx: &Ctx, s: &RestoreSessionRecord) -> wire::RestoreS
         links: vec![
             server_link(ctx, s.backup_server_id, sname.as_deref()),
             r.alternate(ctx),
+            // restoresessions_id.md: the point used, as a reference link.
             Link::new(
                 "Related",
-                ctx.url(&format!(
-                    "/vmRestorePoints/{}?format=Entity",
-                    s.vm_restore_point_id
-                )),
+                ctx.url(&format!("/vmRestorePoints/{}", s.vm_restore_point_id)),
                 Some(&s.vm_restore_point_name),
-                Some("VmRestorePoint"),
+                Some("VmRestorePointReference"),
             ),
         ],
         job_uid: None,

@@ -1,0 +1,10 @@
+//! API integration tests: the real router, driven in-process, on a demo estate in a temporary
+//! data folder. One binary; each module covers one part of the API.
+
+mod common;
+mod discovery;
+mod restore;
+mod restore_errors;
+mod seed;
+mod session;
+mod tasks;
