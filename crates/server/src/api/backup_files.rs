@@ -1,0 +1,61 @@
+//! `/backupFiles` (backupfiles.md).
+
+use super::*;
+
+pub(super) fn backup_file_res(f: &BackupFileRecord) -> Res<'_> {
+    Res {
+        kind: "BackupFile",
+        collection: "backupFiles",
+        id: f.id,
+        name: &f.file_name,
+    }
+}
+
+pub(super) fn backup_file_up(ctx: &Ctx, f: &BackupFileRecord) -> Vec<Link> {
+    let sname = server_name(ctx, f.backup_server_id);
+    vec![
+        server_link(ctx, f.backup_server_id, sname.as_deref()),
+        Link::new(
+            "Up",
+            ctx.url(&format!("/backups/{}", f.backup_id)),
+            Some(&f.backup_name),
+            Some("BackupReference"),
+        ),
+    ]
+}
+
+pub(super) fn backup_file_ref(ctx: &Ctx, f: &BackupFileRecord) -> EntityRef {
+    backup_file_res(f).reference(ctx, backup_file_up(ctx, f))
+}
+
+pub(super) fn backup_file_entity(ctx: &Ctx, f: &BackupFileRecord) -> wire::BackupFile {
+    let r = backup_file_res(f);
+    let mut links = backup_file_up(ctx, f);
+    links.push(r.alternate(ctx));
+    links.push(Link::new(
+        "Related",
+        ctx.url(&format!("/restorePoints/{}", f.restore_point_id)),
+        None,
+        Some("RestorePointReference"),
+    ));
+    let ratio = |a: u64, b: u64| {
+        if a == 0 {
+            1.0
+        } else {
+            (b as f64 / a as f64 * 100.0).round() / 100.0
+        }
+    };
+    wire::BackupFile {
+        href: r.entity_href(ctx),
+        name: f.file_name.clone(),
+        uid: r.uid(),
+        links,
+        file_path: format!("repo/{}/{}", f.backup_name, f.file_name),
+        backup_size: f.backup_size as i64,
+        data_size: f.data_size as i64,
+        deduplication_ratio: 1.0,
+        compress_ratio: ratio(f.backup_size, f.data_size),
+        creation_time_utc: wire::UtcTime::from_unix_millis(f.created),
+        file_type: f.file_name.rsplit('.').next().unwrap_or("vbk").to_string(),
+    }
+}

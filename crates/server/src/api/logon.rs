@@ -1,0 +1,98 @@
+//! Logon sessions: the root document, `POST /sessionMngr`, `/logonSessions` (post_sessionmngr.md, logonsessions.md).
+
+use super::*;
+
+pub(super) fn get_root(ctx: &Ctx) -> Reply {
+    Reply::ok(
+        ctx.format,
+        &wire::EnterpriseManager::new(&ctx.base, VERSIONS),
+    )
+}
+
+pub(super) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, b64) = v.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let s = String::from_utf8(raw).ok()?;
+    let (u, p) = s.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+pub(super) fn create_logon_session(state: &AppState, ctx: &Ctx) -> Reply {
+    if let Some(v) = ctx.query.get("v") {
+        let known = v.eq_ignore_ascii_case("latest")
+            || VERSIONS
+                .iter()
+                .chain(ACCEPTED_OLD_VERSIONS)
+                .any(|k| k.eq_ignore_ascii_case(v));
+        if !known {
+            return ctx.err(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "API version '{v}' is not supported; supported: latest, {}",
+                    VERSIONS.join(", ")
+                ),
+            );
+        }
+    }
+    let Some((user, password)) = basic_credentials(&ctx.headers) else {
+        return ctx.err(
+            StatusCode::UNAUTHORIZED,
+            "Log on with HTTP Basic authentication (Authorization: Basic base64(user:password))",
+        );
+    };
+    match state.core.logon(&user, &password) {
+        Ok(s) => {
+            let token = base64::engine::general_purpose::STANDARD.encode(s.id.to_string());
+            Reply::rep(StatusCode::CREATED, ctx.format, &logon_session_rep(ctx, &s))
+                .with_header(
+                    header::HeaderName::from_static("x-restsvcsessionid"),
+                    token.clone(),
+                )
+                .with_header(
+                    header::SET_COOKIE,
+                    format!("X-RestSvcSessionId={token}; Path=/api; HttpOnly"),
+                )
+        }
+        Err(e) => core_error(ctx.format, e),
+    }
+}
+
+pub(super) fn logon_session_rep(ctx: &Ctx, s: &LogonSessionRecord) -> wire::LogonSession {
+    let down = |path: &str, t: &str| Link::new("Down", ctx.url(path), None, Some(t));
+    let links = vec![
+        Link::new("Up", ctx.url("/"), None, Some("EnterpriseManager")),
+        down("/backupServers", "BackupServerReferenceList"),
+        down("/hierarchyRoots", "HierarchyRootReferenceList"),
+        down("/backups", "BackupReferenceList"),
+        down("/restorePoints", "RestorePointReferenceList"),
+        down("/vmRestorePoints", "VmRestorePointReferenceList"),
+        down("/restoreSessions", "RestoreSessionReferenceList"),
+        down("/backupFiles", "BackupFileReferenceList"),
+        down("/tasks", "TaskList"),
+        down("/backupServers?format=Entity", "BackupServerList"),
+        down("/hierarchyRoots?format=Entity", "HierarchyRootList"),
+        down("/backups?format=Entity", "BackupList"),
+        down("/restorePoints?format=Entity", "RestorePointList"),
+        down("/vmRestorePoints?format=Entity", "VmRestorePointList"),
+        down("/restoreSessions?format=Entity", "RestoreSessionList"),
+        down("/backupFiles?format=Entity", "BackupFileList"),
+        Link::new(
+            "Delete",
+            ctx.url(&format!("/logonSessions/{}", s.id)),
+            None,
+            None,
+        ),
+    ];
+    wire::LogonSession {
+        href: ctx.url(&format!("/logonSessions/{}", s.id)),
+        links,
+        user_name: s.user_name.clone(),
+        session_id: s.id.to_string(),
+    }
+}

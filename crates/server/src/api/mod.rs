@@ -1,0 +1,402 @@
+//! The `/api` surface: one dispatcher over parsed endpoints, with authentication checked once
+//! before any handler that needs it. Handlers run on the blocking pool because `core` does
+//! file and catalog I/O.
+
+mod backup_files;
+mod backup_servers;
+mod backups;
+mod hierarchy_roots;
+mod logon;
+mod restore;
+mod restore_points;
+mod restore_sessions;
+mod tasks;
+mod vm_restore_points;
+
+use backup_files::*;
+use backup_servers::*;
+use backups::*;
+use hierarchy_roots::*;
+use logon::*;
+use restore::*;
+use restore_points::*;
+use restore_sessions::*;
+use tasks::*;
+use vm_restore_points::*;
+
+use crate::endpoint::{Endpoint, Query};
+use crate::reply::{core_error, Reply};
+use crate::serve::ConnInfo;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use base64::Engine;
+use emrest_core::{
+    BackupFileRecord, BackupRecord, BackupServerRecord, Caller, Core, CoreError,
+    HierarchyRootRecord, LogonSessionRecord, RestorePointRecord, RestoreSessionRecord, TaskRecord,
+    VmRestorePointRecord,
+};
+use emrest_wire as wire;
+use emrest_wire::{EntityRef, Format, Link};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Largest request body accepted; a RestoreSpec is a few hundred bytes.
+const BODY_LIMIT: usize = 1 << 20;
+
+/// API versions the root lists (em_web_api_versions.md; JSON.md B2/C4).
+const VERSIONS: &[&str] = &["v1_5", "v1_6", "v1_7"];
+/// Older versions real clients still log on with (the `veeam` PyPI client sends v1_4).
+const ACCEPTED_OLD_VERSIONS: &[&str] = &["v1_4"];
+
+/// Behaviour switches of the API.
+#[derive(Clone, Debug, Default)]
+pub struct ApiOptions {
+    /// Accept XML request elements in any order.
+    pub lenient_xml_order: bool,
+}
+
+struct AppState {
+    core: Arc<Core>,
+    options: ApiOptions,
+}
+
+/// Build the router: every request goes through `handle`.
+pub fn router(core: Arc<Core>, options: ApiOptions) -> Router {
+    Router::new()
+        .fallback(handle)
+        .with_state(Arc::new(AppState { core, options }))
+}
+
+/// Everything a handler needs to know about the request besides its body.
+struct Ctx {
+    core: Arc<Core>,
+    /// Backup server names for Up links, loaded once per request when first needed.
+    servers: std::cell::OnceCell<Vec<BackupServerRecord>>,
+    format: Format,
+    /// `scheme://host:port/api`, as the client reached us.
+    base: String,
+    query: Query,
+    headers: HeaderMap,
+}
+
+impl Ctx {
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+    fn err(&self, status: StatusCode, msg: impl Into<String>) -> Reply {
+        Reply::error(status, self.format, msg)
+    }
+}
+
+/// `Accept: application/json` selects JSON; XML otherwise (em_web_api_specifications.md).
+fn negotiate(headers: &HeaderMap) -> Format {
+    let json = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("application/json"));
+    if json {
+        Format::Json
+    } else {
+        Format::Xml
+    }
+}
+
+fn base_url(req: &Request) -> String {
+    let info = req.extensions().get::<ConnInfo>().copied();
+    let https = info.map(|i| i.https).unwrap_or(false);
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_string)
+        .or_else(|| info.map(|i| i.local.to_string()))
+        .unwrap_or_else(|| "localhost".into());
+    format!("{}://{host}/api", if https { "https" } else { "http" })
+}
+
+async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let format = negotiate(req.headers());
+    let base = base_url(&req);
+    let method = req.method().clone();
+    let endpoint = Endpoint::parse(req.uri().path());
+    let query = Query::parse(req.uri().query());
+    let (parts, body) = req.into_parts();
+    let ctx = Ctx {
+        core: state.core.clone(),
+        servers: std::cell::OnceCell::new(),
+        format,
+        base,
+        query,
+        headers: parts.headers,
+    };
+    let Some(endpoint) = endpoint else {
+        return ctx
+            .err(
+                StatusCode::NOT_FOUND,
+                format!("There is no resource at {}", parts.uri.path()),
+            )
+            .into_response();
+    };
+    let body = match axum::body::to_bytes(Body::new(body), BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ctx
+                .err(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("The request body is larger than {BODY_LIMIT} bytes"),
+                )
+                .into_response()
+        }
+    };
+    let reply =
+        tokio::task::spawn_blocking(move || dispatch(&state, &ctx, method, endpoint, &body))
+            .await
+            .unwrap_or_else(|_| {
+                Reply::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format,
+                    "The server failed to process the request",
+                )
+            });
+    reply.into_response()
+}
+
+/// The session ID from the cookie (which wins, JSON.md C5) or the header: base64 of the
+/// session GUID (a raw GUID is accepted too).
+fn session_id(headers: &HeaderMap) -> Option<Uuid> {
+    let from_cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| k.eq_ignore_ascii_case("X-RestSvcSessionId"))
+        .map(|(_, v)| v.trim().to_string());
+    let from_header = headers
+        .get("X-RestSvcSessionId")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string());
+    let token = from_cookie.or(from_header)?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token.as_bytes())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
+    decoded
+        .as_deref()
+        .and_then(|s| Uuid::parse_str(s.trim()).ok())
+        .or_else(|| Uuid::parse_str(&token).ok())
+}
+
+fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, body: &[u8]) -> Reply {
+    use Endpoint as E;
+    match (&method, &endpoint) {
+        (&Method::GET, E::Root) => return get_root(ctx),
+        (&Method::POST, E::SessionMngr) => return create_logon_session(state, ctx),
+        _ => {}
+    }
+    let caller = match session_id(&ctx.headers) {
+        Some(id) => match state.core.caller(id) {
+            Ok(c) => c,
+            Err(e) => return core_error(ctx.format, e),
+        },
+        None => {
+            return ctx.err(
+                StatusCode::UNAUTHORIZED,
+                "Authentication is required: log on with POST /api/sessionMngr and send the X-RestSvcSessionId header",
+            )
+        }
+    };
+    let core = &state.core;
+    let result: Result<Reply, CoreError> = match (method.clone(), endpoint.clone()) {
+        (Method::GET, E::LogonSessions) => core.logon_sessions(&caller).map(|v| {
+            let items = v.iter().map(|s| logon_session_rep(ctx, s)).collect();
+            Reply::ok(ctx.format, &wire::EntityList(items))
+        }),
+        (Method::GET, E::LogonSession(id)) => parse(&id, "LogonSession")
+            .and_then(|id| core.logon_session(&caller, id))
+            .map(|s| Reply::ok(ctx.format, &logon_session_rep(ctx, &s))),
+        (Method::DELETE, E::LogonSession(id)) => parse(&id, "LogonSession")
+            .and_then(|id| core.logout(&caller, id))
+            .map(|_| Reply::empty(StatusCode::NO_CONTENT, ctx.format)),
+        (Method::GET, E::BackupServers) => core
+            .backup_servers()
+            .map(|v| collection(ctx, &v, backup_server_ref, backup_server_entity)),
+        (Method::GET, E::BackupServer(id)) => parse(&id, "BackupServer")
+            .and_then(|id| core.backup_server(id))
+            .map(|s| single(ctx, &s, backup_server_ref, backup_server_entity)),
+        (Method::GET, E::Backups) => core
+            .backups()
+            .map(|v| collection(ctx, &v, backup_ref, backup_entity)),
+        (Method::GET, E::Backup(id)) => parse(&id, "Backup")
+            .and_then(|id| core.backup(id))
+            .map(|b| single(ctx, &b, backup_ref, backup_entity)),
+        (Method::GET, E::BackupRestorePoints(id)) => parse(&id, "Backup")
+            .and_then(|id| core.restore_points(Some(id)))
+            .map(|v| collection(ctx, &v, restore_point_ref, restore_point_entity)),
+        (Method::GET, E::RestorePoints) => core
+            .restore_points(None)
+            .map(|v| collection(ctx, &v, restore_point_ref, restore_point_entity)),
+        (Method::GET, E::RestorePoint(id)) => parse(&id, "RestorePoint")
+            .and_then(|id| core.restore_point(id))
+            .map(|p| single(ctx, &p, restore_point_ref, restore_point_entity)),
+        (Method::GET, E::RestorePointVmRestorePoints(id)) => parse(&id, "RestorePoint")
+            .and_then(|id| core.vm_restore_points(Some(id)))
+            .map(|v| collection(ctx, &v, vm_point_ref, vm_point_entity)),
+        (Method::GET, E::RestorePointBackupFiles(id)) => parse(&id, "RestorePoint")
+            .and_then(|id| core.backup_files(Some(id)))
+            .map(|v| collection(ctx, &v, backup_file_ref, backup_file_entity)),
+        (Method::GET, E::VmRestorePoints) => core
+            .vm_restore_points(None)
+            .map(|v| collection(ctx, &v, vm_point_ref, vm_point_entity)),
+        (Method::GET, E::VmRestorePoint(id)) => parse(&id, "VmRestorePoint")
+            .and_then(|id| core.vm_restore_point(id))
+            .map(|p| single(ctx, &p, vm_point_ref, vm_point_entity)),
+        (Method::POST, E::VmRestorePoint(id)) => restore(state, ctx, &caller, &id, body),
+        (Method::GET, E::HierarchyRoots) => core
+            .hierarchy_roots()
+            .map(|v| collection(ctx, &v, hierarchy_root_ref, hierarchy_root_entity)),
+        (Method::GET, E::HierarchyRoot(id)) => parse(&id, "HierarchyRoot")
+            .and_then(|id| core.hierarchy_root(id))
+            .map(|r| single(ctx, &r, hierarchy_root_ref, hierarchy_root_entity)),
+        (Method::GET, E::BackupFiles) => core
+            .backup_files(None)
+            .map(|v| collection(ctx, &v, backup_file_ref, backup_file_entity)),
+        (Method::GET, E::BackupFile(id)) => parse(&id, "BackupFile")
+            .and_then(|id| core.backup_file(id))
+            .map(|f| single(ctx, &f, backup_file_ref, backup_file_entity)),
+        (Method::GET, E::Tasks) => core.tasks(&caller).map(|v| {
+            let items = v.iter().map(|t| task_rep(ctx, t)).collect();
+            Reply::ok(ctx.format, &wire::EntityList(items))
+        }),
+        (Method::GET, E::Task(id)) => parse_task(&id)
+            .and_then(|id| core.task(&caller, id))
+            .map(|t| Reply::ok(ctx.format, &task_rep(ctx, &t))),
+        (Method::DELETE, E::Task(id)) => parse_task(&id)
+            .and_then(|id| core.delete_task(&caller, id))
+            .map(|_| Reply::empty(StatusCode::NO_CONTENT, ctx.format)),
+        (Method::GET, E::RestoreSessions) => core
+            .restore_sessions(&caller)
+            .map(|v| collection(ctx, &v, restore_session_ref, restore_session_entity)),
+        (Method::GET, E::RestoreSession(id)) => parse(&id, "RestoreSession")
+            .and_then(|id| core.restore_session(&caller, id))
+            .map(|s| single(ctx, &s, restore_session_ref, restore_session_entity)),
+        (Method::GET, E::RestoreSessionLog(id)) => parse(&id, "RestoreSession")
+            .and_then(|id| core.restore_log(&caller, id))
+            .map(|lines| restore_log_reply(ctx, &lines)),
+        (m, _) => Ok(ctx.err(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("Method {m} is not allowed on this resource"),
+        )),
+    };
+    result.unwrap_or_else(|e| core_error(ctx.format, e))
+}
+
+/// An `{ID}` from a path: the bare UUID or the full UID (`urn:veeam:<Kind>:<uuid>`).
+fn parse(id: &str, kind: &'static str) -> Result<Uuid, CoreError> {
+    wire::parse_id(id, kind).ok_or_else(|| {
+        CoreError::invalid(
+            "ID",
+            format!("'{id}' is not a {kind} ID: expected a UUID or urn:veeam:{kind}:<uuid>"),
+        )
+    })
+}
+
+fn parse_task(id: &str) -> Result<emrest_core::TaskId, CoreError> {
+    id.parse()
+        .map_err(|_| CoreError::invalid("ID", format!("'{id}' is not a task ID like task-1")))
+}
+
+// ---- generic collection and single-resource answers ----
+
+fn collection<T, E: wire::Entity>(
+    ctx: &Ctx,
+    items: &[T],
+    to_ref: fn(&Ctx, &T) -> EntityRef,
+    to_entity: fn(&Ctx, &T) -> E,
+) -> Reply {
+    if ctx.query.wants_entity() {
+        let v: Vec<E> = items.iter().map(|i| to_entity(ctx, i)).collect();
+        Reply::ok(ctx.format, &wire::EntityList(v))
+    } else {
+        let v: Vec<EntityRef> = items.iter().map(|i| to_ref(ctx, i)).collect();
+        Reply::ok(ctx.format, &wire::EntityReferences(v))
+    }
+}
+
+fn single<T, E: wire::Representation>(
+    ctx: &Ctx,
+    item: &T,
+    to_ref: fn(&Ctx, &T) -> EntityRef,
+    to_entity: fn(&Ctx, &T) -> E,
+) -> Reply {
+    if ctx.query.wants_entity() {
+        Reply::ok(ctx.format, &to_entity(ctx, item))
+    } else {
+        Reply::ok(ctx.format, &to_ref(ctx, item))
+    }
+}
+
+/// Paths and names of one resource kind.
+struct Res<'a> {
+    kind: &'static str,
+    collection: &'static str,
+    id: Uuid,
+    name: &'a str,
+}
+
+impl Res<'_> {
+    fn path(&self) -> String {
+        format!("/{}/{}", self.collection, self.id)
+    }
+    fn uid(&self) -> String {
+        wire::urn(self.kind, self.id)
+    }
+    fn reference(&self, ctx: &Ctx, mut links: Vec<Link>) -> EntityRef {
+        links.push(Link::new(
+            "Alternate",
+            ctx.url(&format!("{}?format=Entity", self.path())),
+            Some(self.name),
+            Some(self.kind),
+        ));
+        EntityRef {
+            type_: format!("{}Reference", self.kind),
+            href: ctx.url(&self.path()),
+            name: self.name.to_string(),
+            uid: self.uid(),
+            links,
+        }
+    }
+    fn entity_href(&self, ctx: &Ctx) -> String {
+        ctx.url(&format!("{}?format=Entity", self.path()))
+    }
+    fn alternate(&self, ctx: &Ctx) -> Link {
+        Link::new(
+            "Alternate",
+            ctx.url(&self.path()),
+            Some(self.name),
+            Some(&format!("{}Reference", self.kind)),
+        )
+    }
+}
+
+fn server_link(ctx: &Ctx, id: Uuid, name: Option<&str>) -> Link {
+    Link::new(
+        "Up",
+        ctx.url(&format!("/backupServers/{id}")),
+        name,
+        Some("BackupServerReference"),
+    )
+}
+
+fn server_name(ctx: &Ctx, id: Uuid) -> Option<String> {
+    ctx.servers
+        .get_or_init(|| ctx.core.backup_servers().unwrap_or_default())
+        .iter()
+        .find(|s| s.id == id)
+        .map(|s| s.name.clone())
+}

@@ -1,0 +1,86 @@
+//! `/restoreSessions` (restoresessions.md) and the emrest log extension.
+
+use super::*;
+
+pub(super) fn restore_session_name(s: &RestoreSessionRecord) -> String {
+    emrest_core::catalog::vm_point_name(&s.vm_name, s.created)
+}
+
+pub(super) fn restore_session_ref(ctx: &Ctx, s: &RestoreSessionRecord) -> EntityRef {
+    let name = restore_session_name(s);
+    let res = Res {
+        kind: "RestoreSession",
+        collection: "restoreSessions",
+        id: s.id,
+        name: &name,
+    };
+    let sname = server_name(ctx, s.backup_server_id);
+    res.reference(
+        ctx,
+        vec![server_link(ctx, s.backup_server_id, sname.as_deref())],
+    )
+}
+
+pub(super) fn restore_session_entity(ctx: &Ctx, s: &RestoreSessionRecord) -> wire::RestoreSession {
+    let name = restore_session_name(s);
+    let r = Res {
+        kind: "RestoreSession",
+        collection: "restoreSessions",
+        id: s.id,
+        name: &name,
+    };
+    let sname = server_name(ctx, s.backup_server_id);
+    wire::RestoreSession {
+        href: r.entity_href(ctx),
+        name: name.clone(),
+        uid: r.uid(),
+        vm_display_name: Some(s.vm_name.clone()),
+        links: vec![
+            server_link(ctx, s.backup_server_id, sname.as_deref()),
+            r.alternate(ctx),
+            // restoresessions_id.md: the point used, as a reference link.
+            Link::new(
+                "Related",
+                ctx.url(&format!("/vmRestorePoints/{}", s.vm_restore_point_id)),
+                Some(&s.vm_restore_point_name),
+                Some("VmRestorePointReference"),
+            ),
+        ],
+        job_uid: None,
+        job_name: None,
+        job_type: "RestoreVm".into(),
+        creation_time_utc: wire::UtcTime::from_unix_millis(s.created),
+        end_time_utc: s.ended.map(wire::UtcTime::from_unix_millis),
+        state: match s.state {
+            emrest_core::SessionState::Starting => wire::SessionState::Starting,
+            emrest_core::SessionState::Working => wire::SessionState::Working,
+            emrest_core::SessionState::Stopping => wire::SessionState::Stopping,
+            emrest_core::SessionState::Stopped => wire::SessionState::Stopped,
+        },
+        result: match s.result {
+            emrest_core::SessionResult::None => wire::SessionResult::None,
+            emrest_core::SessionResult::Success => wire::SessionResult::Success,
+            emrest_core::SessionResult::Warning => wire::SessionResult::Warning,
+            emrest_core::SessionResult::Failed => wire::SessionResult::Failed,
+        },
+        progress: i32::from(s.progress),
+        failure_message: s.failure_message.clone(),
+        restored_obj_ref: s.restored_obj_ref.clone(),
+    }
+}
+
+/// emrest extension: a restore session's log as JSON lines or plain text, outside the documented
+/// representations.
+pub(super) fn restore_log_reply(ctx: &Ctx, lines: &[emrest_core::LogLine]) -> Reply {
+    let text: String = lines
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {}\n",
+                wire::UtcTime::from_unix_millis(l.time).to_wire(),
+                l.text
+            )
+        })
+        .collect();
+    Reply::text(StatusCode::OK, ctx.format, text)
+}

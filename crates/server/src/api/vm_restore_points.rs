@@ -1,0 +1,72 @@
+//! `/vmRestorePoints` (vmrestorepoints.md); the restore action lives in `restore`.
+
+use super::*;
+
+pub(super) fn vm_point_name(p: &VmRestorePointRecord) -> String {
+    emrest_core::catalog::vm_point_name(&p.vm_name, p.created)
+}
+
+pub(super) fn vm_point_up_links(ctx: &Ctx, p: &VmRestorePointRecord) -> Vec<Link> {
+    let rp_name = wire::UtcTime::from_unix_millis(p.restore_point_created).restore_point_name();
+    let sname = server_name(ctx, p.backup_server_id);
+    vec![
+        server_link(ctx, p.backup_server_id, sname.as_deref()),
+        Link::new(
+            "Up",
+            ctx.url(&format!("/restorePoints/{}", p.restore_point_id)),
+            Some(&rp_name),
+            Some("RestorePointReference"),
+        ),
+        Link::new(
+            "Up",
+            ctx.url(&format!("/backupFiles/{}", p.backup_file_id)),
+            Some(&p.backup_file_name),
+            Some("BackupFileReference"),
+        ),
+    ]
+}
+
+pub(super) fn vm_point_ref(ctx: &Ctx, p: &VmRestorePointRecord) -> EntityRef {
+    let name = vm_point_name(p);
+    let res = Res {
+        kind: "VmRestorePoint",
+        collection: "vmRestorePoints",
+        id: p.id,
+        name: &name,
+    };
+    res.reference(ctx, vm_point_up_links(ctx, p))
+}
+
+pub(super) fn vm_point_entity(ctx: &Ctx, p: &VmRestorePointRecord) -> wire::VmRestorePoint {
+    let name = vm_point_name(p);
+    let r = Res {
+        kind: "VmRestorePoint",
+        collection: "vmRestorePoints",
+        id: p.id,
+        name: &name,
+    };
+    let mut links = vec![Link::new(
+        "Restore",
+        ctx.url(&format!("{}?action=restore", r.path())),
+        None,
+        None,
+    )];
+    links.extend(vm_point_up_links(ctx, p));
+    links.push(r.alternate(ctx));
+    let (algorithm, point_type) = match p.point_type {
+        emrest_core::PointType::Full => ("Full", "Full"),
+        emrest_core::PointType::Increment => ("Incremental", "Increment"),
+    };
+    wire::VmRestorePoint {
+        href: r.entity_href(ctx),
+        name: name.clone(),
+        uid: r.uid(),
+        vm_display_name: Some(p.vm_name.clone()),
+        links,
+        creation_time_utc: wire::UtcTime::from_unix_millis(p.created),
+        vm_name: Some(p.vm_name.clone()),
+        algorithm: algorithm.into(),
+        point_type: point_type.into(),
+        hierarchy_obj_ref: Some(p.hierarchy_obj_ref.clone()),
+    }
+}
