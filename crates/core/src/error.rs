@@ -31,7 +31,7 @@ pub enum CoreError {
     Repo(#[from] RepoError),
     /// The VM inventory failed.
     #[error("inventory: {0}")]
-    Platform(#[from] PlatformError),
+    Platform(PlatformError),
     /// The catalog failed.
     #[error("catalog: {0}")]
     Catalog(#[from] rusqlite::Error),
@@ -54,6 +54,23 @@ impl CoreError {
         CoreError::NotFound {
             what,
             id: id.to_string(),
+        }
+    }
+}
+
+impl From<PlatformError> for CoreError {
+    /// Inventory refusals that only a request can cause (a bad name, a taken name, a reference
+    /// that does not resolve) are the request's fault; the rest are ours.
+    fn from(e: PlatformError) -> Self {
+        match e {
+            PlatformError::NotFound { what, id } => CoreError::NotFound { what, id },
+            PlatformError::InvalidName { .. }
+            | PlatformError::NameInUse { .. }
+            | PlatformError::InvalidRef { .. } => CoreError::Invalid {
+                element: None,
+                message: e.to_string(),
+            },
+            other => CoreError::Platform(other),
         }
     }
 }

@@ -222,6 +222,14 @@ pub fn plan(
             ));
         }
         let name = new_name.unwrap_or_else(|| format!("{}{RESTORED_SUFFIX}", point.vm_name));
+        if let Err(PlatformError::InvalidName { reason, .. }) =
+            emrest_platform::names::validate_name(&name)
+        {
+            return Err(CoreError::invalid(
+                "VmNewName",
+                format!("VmNewName '{name}' is not a valid VM name: it {reason}"),
+            ));
+        }
         if inventory.find_vm_by_name(point.vm.root, &name)?.is_some() {
             return Err(CoreError::invalid(
                 "VmNewName",

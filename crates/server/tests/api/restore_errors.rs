@@ -257,6 +257,15 @@ async fn bad_xml_restore_requests_are_400_naming_the_element_and_change_nothing(
             s(&["VmNewName", "tenant-db"]),
         ),
         case(
+            "VmNewName that would escape the datastore folder",
+            vp,
+            spec(&format!(
+                "<PowerOnAfterRestore>false</PowerOnAfterRestore>{}",
+                params(&uid, "../../etc/evil", "", "")
+            )),
+            s(&["VmNewName", "../../etc/evil"]),
+        ),
+        case(
             "QuickRollback with a new name",
             vp,
             spec(&format!(
