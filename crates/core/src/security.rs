@@ -539,7 +539,7 @@ impl Store<'_> {
     pub fn scopes(&self, account: Uuid) -> CoreResult<Vec<ScopeRecord>> {
         let rows: Vec<(Uuid, String, String)> = self.0.with_conn(|c| {
             let mut st = c.prepare(
-                "SELECT id, obj_ref, name FROM account_scopes WHERE account_id = ?1 ORDER BY created, id",
+                "SELECT id, obj_ref, name FROM account_scopes WHERE account_id = ?1 ORDER BY created, rowid",
             )?;
             let rows = st.query_map([account.to_string()], |r| {
                 Ok((uuid_of(r.get(0)?)?, r.get(1)?, r.get(2)?))
