@@ -4,7 +4,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use emrest_core::demo::DemoOptions;
 use emrest_core::report::DiskReport;
-use emrest_core::{Core, CoreConfig, Role};
+use emrest_core::security::{EnterpriseRole, ScopeItem};
+use emrest_core::{Core, CoreConfig};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -55,6 +56,14 @@ enum Command {
         #[command(subcommand)]
         verb: UserVerb,
     },
+    /// Read the audit log: logons, logoffs, failed logons, restores, account changes.
+    Audit {
+        #[command(flatten)]
+        data: DataArg,
+        /// Print the JSON lines as stored.
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-read every chunk every restore point references and check its digest.
     Verify {
         #[command(flatten)]
@@ -83,11 +92,25 @@ enum UserVerb {
         name: String,
         #[arg(long, env = "EMREST_PASSWORD", hide_env_values = true)]
         password: String,
-        /// PortalAdministrator, RestoreOperator or PortalUser.
-        #[arg(long, default_value = "PortalAdministrator")]
-        role: String,
+        /// A role: PortalAdministrator, PortalUser, VmRestoreOperator (or RestoreOperator),
+        /// FileRestoreOperator, ExchangeRestoreOperator, OracleRestoreOperator,
+        /// SqlRestoreOperator. Repeat for several.
+        #[arg(long = "role", default_value = "PortalAdministrator")]
+        roles: Vec<String>,
+        /// Restore scope: a HierarchyObjRef (VM, hierarchy root or datastore). Repeat for
+        /// several; without any, the account may restore every VM.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
     },
-    /// Change an account's password.
+    /// List the accounts with their roles and restore scopes.
+    List {
+        #[command(flatten)]
+        data: DataArg,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an account's password (also how an account created through the API gets one).
     Passwd {
         #[command(flatten)]
         data: DataArg,
@@ -95,6 +118,56 @@ enum UserVerb {
         #[arg(long, env = "EMREST_PASSWORD", hide_env_values = true)]
         password: String,
     },
+    /// Give an account a role or take one away.
+    Role {
+        #[command(flatten)]
+        data: DataArg,
+        name: String,
+        #[arg(value_enum)]
+        action: AddRemove,
+        role: String,
+    },
+    /// Show or change an account's restore scope.
+    Scope {
+        #[command(flatten)]
+        data: DataArg,
+        name: String,
+        #[command(subcommand)]
+        verb: ScopeVerb,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AddRemove {
+    Add,
+    Remove,
+}
+
+#[derive(Subcommand)]
+enum ScopeVerb {
+    /// List the scope objects.
+    List,
+    /// Add a scope object (and restrict the account to its scope).
+    Add {
+        /// HierarchyObjRef of a VM, a hierarchy root or a datastore.
+        obj_ref: String,
+        /// Display name (default: the object ref).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Remove a scope object by its ID (see `list`).
+    Remove { id: uuid::Uuid },
+    /// Let the account restore every VM (`all`) or only its scope (`scoped`).
+    Mode {
+        #[arg(value_enum)]
+        mode: ScopeMode,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ScopeMode {
+    All,
+    Scoped,
 }
 
 #[derive(Args)]
@@ -128,6 +201,16 @@ struct ServeArgs {
     /// Idle minutes after which a logon session expires.
     #[arg(long, default_value_t = 15)]
     session_idle_minutes: u64,
+    /// Failed logons (for one account name, or from one address) that lock further attempts
+    /// out; 0 turns the lockout off.
+    #[arg(long, default_value_t = 5)]
+    logon_max_failures: u32,
+    /// Minutes over which failed logons are counted.
+    #[arg(long, default_value_t = 15)]
+    logon_failure_window_minutes: u64,
+    /// Minutes a lockout lasts.
+    #[arg(long, default_value_t = 15)]
+    logon_lockout_minutes: u64,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -307,29 +390,35 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
-        Command::User { verb } => {
-            match verb {
-                UserVerb::Add {
-                    data,
-                    name,
-                    password,
-                    role,
-                } => {
-                    let role = Role::parse(&role).with_context(|| format!("unknown role '{role}' (PortalAdministrator, RestoreOperator, PortalUser)"))?;
-                    open(&data)?.add_account(&name, &password, role)?;
-                    eprintln!("Account '{name}' added");
-                    Ok(())
+        Command::User { verb } => user(verb),
+        Command::Audit { data, json } => {
+            require_data_folder(&data)?;
+            let events = emrest_core::audit::read_events(&data.data)?;
+            if json {
+                for e in &events {
+                    println!("{}", serde_json::to_string(e)?);
                 }
-                UserVerb::Passwd {
-                    data,
-                    name,
-                    password,
-                } => {
-                    open_existing(&data)?.set_password(&name, &password)?;
-                    eprintln!("Password of '{name}' changed");
-                    Ok(())
-                }
+            } else {
+                let rows = events
+                    .iter()
+                    .map(|e| {
+                        let cells = vec![
+                            e.time.clone(),
+                            e.user.clone(),
+                            e.address.clone().unwrap_or_else(|| "-".into()),
+                            e.action.clone(),
+                            e.object.clone().unwrap_or_else(|| "-".into()),
+                            e.outcome.clone(),
+                        ];
+                        (cells, Vec::new())
+                    })
+                    .collect();
+                print_table(
+                    &["TIME", "USER", "ADDRESS", "ACTION", "OBJECT", "OUTCOME"],
+                    rows,
+                );
             }
+            Ok(())
         }
         Command::Verify { data } => {
             let core = open_read_only(&data)?;
@@ -345,6 +434,158 @@ fn run() -> Result<()> {
             }
         }
     }
+}
+
+fn parse_role(role: &str) -> Result<EnterpriseRole> {
+    EnterpriseRole::parse(role).with_context(|| {
+        let known: Vec<&str> = EnterpriseRole::ALL.iter().map(|r| r.key()).collect();
+        format!("unknown role '{role}' ({})", known.join(", "))
+    })
+}
+
+fn scope_item(obj_ref: String, name: Option<String>) -> ScopeItem {
+    ScopeItem {
+        obj_ref: Some(obj_ref),
+        name,
+    }
+}
+
+fn user(verb: UserVerb) -> Result<()> {
+    match verb {
+        UserVerb::Add {
+            data,
+            name,
+            password,
+            roles,
+            scopes,
+        } => {
+            let roles = roles
+                .iter()
+                .map(|r| parse_role(r))
+                .collect::<Result<Vec<_>>>()?;
+            let scopes = scopes.into_iter().map(|s| scope_item(s, None)).collect();
+            open(&data)?.add_local_account(&name, &password, roles, scopes)?;
+            eprintln!("Account '{name}' added");
+        }
+        UserVerb::List { data, json } => {
+            let core = open_read_only(&data)?;
+            let mut out = Vec::new();
+            for a in core.accounts_local()? {
+                let scopes = core.account_scopes_local(&a.name)?;
+                out.push((a, scopes));
+            }
+            if json {
+                let v: Vec<serde_json::Value> = out
+                    .iter()
+                    .map(|(a, scopes)| {
+                        serde_json::json!({
+                            "id": a.id,
+                            "name": a.name,
+                            "type": a.account_type.as_str(),
+                            "roles": a.roles.iter().map(|r| r.key()).collect::<Vec<_>>(),
+                            "allowRestoreAllVms": a.allow_restore_all_vms,
+                            "hasPassword": a.has_password,
+                            "scopes": scopes.iter().map(|s| serde_json::json!({
+                                "id": s.id, "objRef": s.obj_ref.to_string(), "name": s.name,
+                            })).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                let rows = out
+                    .iter()
+                    .map(|(a, scopes)| {
+                        let scope = if a.allow_restore_all_vms {
+                            "all VMs".to_string()
+                        } else {
+                            scopes
+                                .iter()
+                                .map(|s| s.name.clone())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        };
+                        let cells = vec![
+                            a.name.clone(),
+                            a.roles
+                                .iter()
+                                .map(|r| r.key())
+                                .collect::<Vec<_>>()
+                                .join(","),
+                            scope,
+                            if a.has_password { "set" } else { "none" }.to_string(),
+                        ];
+                        (cells, Vec::new())
+                    })
+                    .collect();
+                print_table(&["NAME", "ROLES", "RESTORE SCOPE", "PASSWORD"], rows);
+            }
+        }
+        UserVerb::Passwd {
+            data,
+            name,
+            password,
+        } => {
+            open_existing(&data)?.set_password(&name, &password)?;
+            eprintln!("Password of '{name}' changed");
+        }
+        UserVerb::Role {
+            data,
+            name,
+            action,
+            role,
+        } => {
+            let role = parse_role(&role)?;
+            let add = matches!(action, AddRemove::Add);
+            open_existing(&data)?.change_role_local(&name, role, add)?;
+            eprintln!(
+                "{} {} '{name}'",
+                role.name(),
+                if add { "given to" } else { "taken from" }
+            );
+        }
+        UserVerb::Scope { data, name, verb } => match verb {
+            ScopeVerb::List => {
+                let core = open_read_only(&data)?;
+                let a = core.account_named(&name)?;
+                if a.allow_restore_all_vms {
+                    eprintln!("'{name}' may restore every VM (the scope below is not enforced)");
+                }
+                let rows = core
+                    .account_scopes_local(&name)?
+                    .into_iter()
+                    .map(|s| {
+                        let cells = vec![s.id.to_string(), s.name, s.obj_ref.to_string()];
+                        (cells, Vec::new())
+                    })
+                    .collect();
+                print_table(&["ID", "NAME", "HIERARCHY OBJECT"], rows);
+            }
+            ScopeVerb::Add { obj_ref, name: n } => {
+                let core = open_existing(&data)?;
+                core.add_scopes_local(&name, &[scope_item(obj_ref, n)])?;
+                core.set_allow_all_local(&name, false)?;
+                eprintln!("Scope of '{name}' extended; it may restore only the VMs of its scope");
+            }
+            ScopeVerb::Remove { id } => {
+                open_existing(&data)?.remove_scope_local(&name, id)?;
+                eprintln!("Scope object {id} removed from '{name}'");
+            }
+            ScopeVerb::Mode { mode } => {
+                let all = matches!(mode, ScopeMode::All);
+                open_existing(&data)?.set_allow_all_local(&name, all)?;
+                eprintln!(
+                    "'{name}' may now restore {}",
+                    if all {
+                        "every VM"
+                    } else {
+                        "the VMs of its scope only"
+                    }
+                );
+            }
+        },
+    }
+    Ok(())
 }
 
 /// Print rows under a header, columns as wide as their widest cell, each row followed by its
@@ -388,6 +629,11 @@ fn serve(args: ServeArgs) -> Result<()> {
     let core = open_with(&args.data, |c| {
         c.restore_workers = args.restore_workers.max(1);
         c.session_idle = std::time::Duration::from_secs(args.session_idle_minutes.max(1) * 60);
+        c.logon_throttle = emrest_core::throttle::ThrottleConfig {
+            max_failures: args.logon_max_failures,
+            window: std::time::Duration::from_secs(args.logon_failure_window_minutes.max(1) * 60),
+            lockout: std::time::Duration::from_secs(args.logon_lockout_minutes.max(1) * 60),
+        };
     })?;
     if args.demo {
         make_demo(&core, args.disk_size)?;

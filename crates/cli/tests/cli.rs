@@ -394,6 +394,100 @@ fn user_add_and_passwd_work_and_refuse_duplicates() {
     );
 }
 
+#[test]
+fn user_roles_scopes_list_and_audit_verbs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    make_demo(&data);
+    let d = arg(&data);
+    let vms = vm_list(&data);
+    let app01 = field(vm_named(&vms, "app01"), "hierarchy_obj_ref").to_string();
+    emrest(&[
+        "user",
+        "add",
+        "--data",
+        d,
+        "LAB\\op",
+        "--password",
+        "pw",
+        "--role",
+        "VmRestoreOperator",
+        "--scope",
+        &app01,
+    ])
+    .ok();
+    emrest(&["user", "role", "--data", d, "LAB\\op", "add", "PortalUser"]).ok();
+    let list = emrest(&["user", "list", "--data", d, "--json"]).ok().json();
+    let op = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "LAB\\op")
+        .expect("the new account is listed");
+    assert_eq!(
+        op["roles"],
+        serde_json::json!(["PortalUser", "VmRestoreOperator"])
+    );
+    assert_eq!(op["allowRestoreAllVms"], false);
+    assert_eq!(op["scopes"][0]["objRef"], app01.as_str());
+    let scope_id = op["scopes"][0]["id"].as_str().unwrap().to_string();
+    emrest(&["user", "scope", "--data", d, "LAB\\op", "remove", &scope_id]).ok();
+    emrest(&["user", "scope", "--data", d, "LAB\\op", "mode", "all"]).ok();
+    // Bad input is refused and named.
+    let run = emrest(&["user", "role", "--data", d, "LAB\\op", "add", "Wizard"]);
+    assert!(
+        !run.status.success() && run.stderr.contains("unknown role 'Wizard'"),
+        "{run:?}"
+    );
+    let run = emrest(&[
+        "user",
+        "scope",
+        "--data",
+        d,
+        "LAB\\op",
+        "add",
+        "urn:VMware:Vm:bad",
+    ]);
+    assert!(
+        !run.status.success() && run.stderr.contains("HierarchyObjRef"),
+        "{run:?}"
+    );
+    let run = emrest(&[
+        "user",
+        "role",
+        "--data",
+        d,
+        "LAB\\op",
+        "remove",
+        "PortalAdministrator",
+    ]);
+    assert!(!run.status.success(), "{run:?}");
+    // Every change is in the audit log, without the password.
+    let audit = emrest(&["audit", "--data", d, "--json"]).ok();
+    let actions: Vec<String> = audit
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for a in [
+        "account-create",
+        "role-add",
+        "scope-remove",
+        "scope-toggle",
+        "scope-add",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} missing: {actions:?}");
+    }
+    assert!(!audit.stdout.contains("\"pw\""));
+    let table = emrest(&["audit", "--data", d]).ok();
+    assert!(table.stdout.starts_with("TIME"), "{}", table.stdout);
+}
+
 /// The chunk files of the repository, as (digest from the file name, path).
 fn chunk_files(data: &Path) -> Vec<(String, std::path::PathBuf)> {
     let files = files_below(&data.join("repo").join("chunks"));

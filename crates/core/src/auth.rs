@@ -1,15 +1,24 @@
 //! Accounts and logon sessions. Passwords are stored as argon2id hashes; logon sessions live in
 //! memory (a restart logs everyone out, as an Enterprise Manager service restart does) and expire
-//! after an idle period (15 minutes by default, as logon_sessions_intro.md documents).
+//! after an idle period (15 minutes by default, as http_authentication.md documents).
+//!
+//! Session IDs are 128 random bits from the OS, shown as a GUID (the wire token is base64 of
+//! that GUID string, http_authentication.md). The table is keyed by the SHA-256 of the ID, not
+//! the ID itself, so the time a lookup takes depends on a digest the client cannot steer bit by
+//! bit; the stored ID is then compared with the presented one in constant time.
 
 use crate::catalog::{AccountRow, Catalog};
 use crate::error::{CoreError, CoreResult};
-use crate::model::{now_millis, Caller, LogonSessionRecord, Role};
+use crate::model::{now_millis, Caller, LogonSessionRecord};
+use crate::security::{self, Store};
+use crate::throttle::{Throttle, ThrottleConfig};
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 use uuid::Uuid;
@@ -43,11 +52,37 @@ pub fn generate_password() -> String {
         .collect()
 }
 
-/// Live logon sessions.
+/// A new session ID: 16 bytes from the OS's random source (all 128 bits random, unlike a
+/// version-4 UUID's 122), formatted as a GUID.
+pub fn new_session_id() -> Uuid {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    Uuid::from_bytes(b)
+}
+
+type Key = [u8; 32];
+
+fn key_of(id: Uuid) -> Key {
+    Sha256::digest(id.as_bytes()).into()
+}
+
+/// Constant-time equality of two IDs.
+fn same_id(a: Uuid, b: Uuid) -> bool {
+    a.as_bytes()
+        .iter()
+        .zip(b.as_bytes())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// Live logon sessions and logon throttling.
 pub struct Sessions {
     idle: Duration,
-    live: Mutex<HashMap<Uuid, LogonSessionRecord>>,
-    /// A hash to compare against when the user does not exist, so both paths cost the same.
+    live: Mutex<HashMap<Key, LogonSessionRecord>>,
+    throttle: Throttle,
+    /// A hash to compare against when the user does not exist or has no password, so every
+    /// refused logon costs one argon2 verification.
     dummy_hash: String,
 }
 
@@ -58,51 +93,59 @@ fn unauthorized() -> CoreError {
 }
 
 impl Sessions {
-    /// A session table with the given idle timeout.
-    pub fn new(idle: Duration) -> CoreResult<Sessions> {
+    /// A session table with the given idle timeout and logon throttling.
+    pub fn new(idle: Duration, throttle: ThrottleConfig) -> CoreResult<Sessions> {
         Ok(Sessions {
             idle,
             live: Mutex::new(HashMap::new()),
+            throttle: Throttle::new(throttle),
             dummy_hash: hash_password("not a real password")?,
         })
     }
 
-    fn live(&self) -> CoreResult<std::sync::MutexGuard<'_, HashMap<Uuid, LogonSessionRecord>>> {
+    fn live(&self) -> CoreResult<std::sync::MutexGuard<'_, HashMap<Key, LogonSessionRecord>>> {
         self.live
             .lock()
             .map_err(|_| CoreError::Internal("session table lock poisoned".into()))
     }
 
-    /// Check credentials and open a session.
+    /// Check credentials and open a session; refused while the name or address is locked out.
     pub fn logon(
         &self,
         catalog: &Catalog,
         user: &str,
         password: &str,
+        address: Option<IpAddr>,
     ) -> CoreResult<LogonSessionRecord> {
+        if let Err(retry_after) = self.throttle.check(user, address) {
+            return Err(CoreError::TooManyAttempts { retry_after });
+        }
         let account = catalog.account_by_name(user)?;
         let hash = account
             .as_ref()
             .map(|a| a.password_hash.as_str())
+            .filter(|h| !h.is_empty())
             .unwrap_or(&self.dummy_hash);
         let ok = verify_password(password, hash);
         let account: AccountRow = match (ok, account) {
-            (true, Some(a)) => a,
+            (true, Some(a)) if !a.password_hash.is_empty() => a,
             _ => {
+                self.throttle.failed(user, address);
                 return Err(CoreError::Unauthorized(
                     "Invalid user name or password.".into(),
-                ))
+                ));
             }
         };
+        self.throttle.succeeded(user, address);
         let now = now_millis();
         let record = LogonSessionRecord {
-            id: Uuid::new_v4(),
+            id: new_session_id(),
             account_id: account.id,
             user_name: account.name,
             created: now,
             last_seen: now,
         };
-        self.live()?.insert(record.id, record.clone());
+        self.live()?.insert(key_of(record.id), record.clone());
         Ok(record)
     }
 
@@ -113,19 +156,28 @@ impl Sessions {
         let record = {
             let mut live = self.live()?;
             live.retain(|_, s| now - s.last_seen <= idle_ms);
-            let s = live.get_mut(&id).ok_or_else(unauthorized)?;
+            let s = live.get_mut(&key_of(id)).ok_or_else(unauthorized)?;
+            if !same_id(s.id, id) {
+                return Err(unauthorized());
+            }
             s.last_seen = now;
             s.clone()
         };
-        let account = catalog
-            .account_by_name(&record.user_name)?
-            .filter(|a| a.id == record.account_id)
-            .ok_or_else(unauthorized)?;
+        let store = Store(catalog);
+        let account = store.account(record.account_id)?.ok_or_else(unauthorized)?;
+        let scopes = if account.allow_restore_all_vms {
+            Vec::new()
+        } else {
+            store.scopes(account.id)?
+        };
         Ok(Caller {
             account_id: account.id,
-            user_name: account.name,
-            role: account.role,
+            user_name: account.name.clone(),
+            role: security::legacy_role(&account.roles),
             session_id: record.id,
+            scope: security::scope_of(&account, &scopes),
+            roles: account.roles,
+            address: None,
         })
     }
 
@@ -134,27 +186,60 @@ impl Sessions {
         let mut v: Vec<_> = self
             .live()?
             .values()
-            .filter(|s| {
-                caller.role == Role::PortalAdministrator || s.account_id == caller.account_id
-            })
+            .filter(|s| caller.is_admin() || s.account_id == caller.account_id)
             .cloned()
             .collect();
         v.sort_by_key(|s| (s.created, s.id));
         Ok(v)
     }
 
-    /// One session the caller may see.
+    /// One session: 404 when there is none, 403 when it is someone else's and the caller is
+    /// not an administrator.
     pub fn get(&self, caller: &Caller, id: Uuid) -> CoreResult<LogonSessionRecord> {
-        self.list(caller)?
-            .into_iter()
-            .find(|s| s.id == id)
-            .ok_or_else(|| CoreError::not_found("Logon session", id))
+        let s = self
+            .live()?
+            .get(&key_of(id))
+            .filter(|s| same_id(s.id, id))
+            .cloned()
+            .ok_or_else(|| CoreError::not_found("Logon session", id))?;
+        if caller.is_admin() || s.account_id == caller.account_id {
+            Ok(s)
+        } else {
+            Err(CoreError::Forbidden(
+                "Access denied: only a Portal Administrator may see or end another user's logon session".into(),
+            ))
+        }
     }
 
     /// End a session at once.
-    pub fn logout(&self, caller: &Caller, id: Uuid) -> CoreResult<()> {
-        self.get(caller, id)?;
-        self.live()?.remove(&id);
+    pub fn logout(&self, caller: &Caller, id: Uuid) -> CoreResult<LogonSessionRecord> {
+        let s = self.get(caller, id)?;
+        self.live()?.remove(&key_of(id));
+        Ok(s)
+    }
+
+    /// End every session of an account (it was deleted).
+    pub fn end_all_of(&self, account: Uuid) -> CoreResult<()> {
+        self.live()?.retain(|_, s| s.account_id != account);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_use_all_128_bits() {
+        // Over many IDs, the version and variant nibbles of a v4 UUID would be constant.
+        let ids: Vec<Uuid> = (0..64).map(|_| new_session_id()).collect();
+        let version_nibbles: std::collections::HashSet<u8> =
+            ids.iter().map(|u| u.as_bytes()[6] >> 4).collect();
+        let variant_bits: std::collections::HashSet<u8> =
+            ids.iter().map(|u| u.as_bytes()[8] >> 6).collect();
+        assert!(version_nibbles.len() > 1);
+        assert!(variant_bits.len() > 1);
+        assert!(same_id(ids[0], ids[0]));
+        assert!(!same_id(ids[0], ids[1]));
     }
 }

@@ -241,6 +241,7 @@ impl Catalog {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(crate::security::SCHEMA)?;
         Ok(Catalog {
             conn: Mutex::new(conn),
         })
@@ -250,6 +251,14 @@ impl Catalog {
         self.conn
             .lock()
             .map_err(|_| CoreError::Internal("catalog lock poisoned".into()))
+    }
+
+    /// Run statements of another core module (which owns its own tables) on the connection.
+    pub(crate) fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> CoreResult<T> {
+        Ok(f(&*self.conn()?)?)
     }
 
     /// SQLite's own consistency check; `Ok(())` when it answers "ok".

@@ -11,6 +11,9 @@ pub enum CoreError {
     /// No valid logon session, or wrong credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// Too many failed logons for this account name or from this address; try again later.
+    #[error("Too many failed logon attempts; try again in {} seconds", retry_after.as_secs().max(1))]
+    TooManyAttempts { retry_after: std::time::Duration },
     /// The caller is known but may not do this.
     #[error("{0}")]
     Forbidden(String),

@@ -2,6 +2,8 @@
 //! execution, tasks and restore sessions. It knows nothing of HTTP, XML or JSON; the server maps
 //! its records and errors to the wire.
 
+pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod catalog;
@@ -10,6 +12,8 @@ pub mod error;
 pub mod model;
 pub mod report;
 pub mod restore;
+pub mod security;
+pub mod throttle;
 pub mod time;
 
 pub use error::{CoreError, CoreResult};
@@ -40,6 +44,8 @@ pub struct CoreConfig {
     pub restore_workers: usize,
     /// Whether repository writes are fsynced.
     pub durability: Durability,
+    /// Brute-force protection of logon.
+    pub logon_throttle: throttle::ThrottleConfig,
     /// Open to look only, beside a running server: no lock, no crash recovery, no account
     /// creation, nothing created or cleaned in the repository or the inventory. Without it the
     /// data folder is locked for this process, and recovery from a crash is safe: tasks left
@@ -55,6 +61,7 @@ impl CoreConfig {
             session_idle: Duration::from_secs(15 * 60),
             restore_workers: 2,
             durability: Durability::Fsync,
+            logon_throttle: throttle::ThrottleConfig::default(),
             read_only: false,
         }
     }
@@ -100,6 +107,7 @@ pub struct Core {
     repo: Arc<Repository>,
     inventory: Arc<dyn Inventory>,
     sessions: Sessions,
+    audit: audit::AuditLog,
     running: Mutex<HashMap<TaskId, Running>>,
     busy: Mutex<HashSet<VmKey>>,
     slots: Arc<Slots>,
@@ -181,7 +189,8 @@ impl Core {
                 report.generated_admin_password = Some(password);
             }
         }
-        let core = Self::assemble(config, catalog, repo, inventory, Some(lock))?;
+        let audit = audit::AuditLog::open(dir)?;
+        let core = Self::assemble(config, catalog, repo, inventory, audit, Some(lock))?;
         Ok((core, report))
     }
 
@@ -201,7 +210,8 @@ impl Core {
         )?);
         let inventory: Arc<dyn Inventory> =
             Arc::new(LocalInventory::open_read_only(&dir.join("platforms"))?);
-        let core = Self::assemble(config, catalog, repo, inventory, None)?;
+        let audit = audit::AuditLog::disabled(dir);
+        let core = Self::assemble(config, catalog, repo, inventory, audit, None)?;
         Ok((core, OpenReport::default()))
     }
 
@@ -210,11 +220,13 @@ impl Core {
         catalog: Arc<Catalog>,
         repo: Arc<Repository>,
         inventory: Arc<dyn Inventory>,
+        audit: audit::AuditLog,
         lock: Option<std::fs::File>,
     ) -> CoreResult<Arc<Core>> {
         let workers = config.restore_workers.max(1);
         Ok(Arc::new(Core {
-            sessions: Sessions::new(config.session_idle)?,
+            sessions: Sessions::new(config.session_idle, config.logon_throttle)?,
+            audit,
             config,
             catalog,
             repo,
@@ -251,48 +263,70 @@ impl Core {
 
     // ---- accounts and logon sessions ----
 
-    /// Create an account (CLI and tests).
+    /// Create an account with a password and one of the CLI's roles, allowed to restore every
+    /// VM (CLI and tests; the API's `POST /security/accounts` is [`Core::create_account`]).
     pub fn add_account(&self, name: &str, password: &str, role: Role) -> CoreResult<()> {
-        if name.trim().is_empty() || password.is_empty() {
+        if password.is_empty() {
             return Err(CoreError::invalid(
-                "name",
+                "password",
                 "account name and password must not be empty",
             ));
         }
-        if self.catalog.account_by_name(name)?.is_some() {
-            return Err(CoreError::Conflict(format!(
-                "account '{name}' already exists"
-            )));
-        }
-        self.catalog.insert_account(&AccountRow {
-            id: Uuid::new_v4(),
+        let spec = security::AccountSpec {
             name: name.to_string(),
-            password_hash: auth::hash_password(password)?,
-            role,
-        })
+            account_type: security::AccountType::User,
+            roles: vec![security::EnterpriseRole::from_role(role)],
+            allow_restore_all_vms: true,
+            scopes: Vec::new(),
+            flr: None,
+            sql: None,
+            password_hash: Some(auth::hash_password(password)?),
+        };
+        self.create_account_as(audit::LOCAL, &spec).map(|_| ())
     }
 
     /// Change an account's password.
     pub fn set_password(&self, name: &str, password: &str) -> CoreResult<()> {
-        if password.is_empty() {
-            return Err(CoreError::invalid(
-                "password",
-                "the password must not be empty",
-            ));
-        }
-        if self
-            .catalog
-            .set_password(name, &auth::hash_password(password)?)?
-        {
-            Ok(())
-        } else {
-            Err(CoreError::not_found("Account", name))
-        }
+        let r = (|| {
+            if password.is_empty() {
+                return Err(CoreError::invalid(
+                    "password",
+                    "the password must not be empty",
+                ));
+            }
+            if self
+                .catalog
+                .set_password(name, &auth::hash_password(password)?)?
+            {
+                Ok(())
+            } else {
+                Err(CoreError::not_found("Account", name))
+            }
+        })();
+        self.audit_result(audit::LOCAL, audit::Action::PasswordSet, Some(name), &r);
+        r
     }
 
-    /// Check credentials and open a logon session.
+    /// Check credentials and open a logon session (no client address: CLI and tests).
     pub fn logon(&self, user: &str, password: &str) -> CoreResult<LogonSessionRecord> {
-        self.sessions.logon(&self.catalog, user, password)
+        self.logon_from(user, password, None)
+    }
+
+    /// Check credentials from a client address and open a logon session; throttled, audited.
+    pub fn logon_from(
+        &self,
+        user: &str,
+        password: &str,
+        address: Option<std::net::IpAddr>,
+    ) -> CoreResult<LogonSessionRecord> {
+        let r = self.sessions.logon(&self.catalog, user, password, address);
+        let action = if r.is_ok() {
+            audit::Action::Logon
+        } else {
+            audit::Action::LogonFailed
+        };
+        self.audit_result(audit::Actor { user, address }, action, None, &r);
+        r
     }
 
     /// The caller behind a live session.
@@ -312,7 +346,44 @@ impl Core {
 
     /// Log a session out.
     pub fn logout(&self, caller: &Caller, id: Uuid) -> CoreResult<()> {
-        self.sessions.logout(caller, id)
+        let r = self.sessions.logout(caller, id);
+        let object = r.as_ref().ok().map(|s| s.user_name.clone());
+        self.audit_result(caller.into(), audit::Action::Logoff, object.as_deref(), &r);
+        r.map(|_| ())
+    }
+
+    /// The single authorization check (see [`security::authorize`]).
+    pub fn authorize(&self, caller: &Caller, permission: security::Permission) -> CoreResult<()> {
+        security::authorize(caller, permission)
+    }
+
+    /// Record an event in the audit log.
+    pub fn audit(
+        &self,
+        actor: audit::Actor<'_>,
+        action: audit::Action,
+        object: Option<&str>,
+        outcome: audit::Outcome,
+    ) {
+        self.audit.record(actor, action, object, outcome, None);
+    }
+
+    /// Record the outcome of an operation in the audit log.
+    pub(crate) fn audit_result<T>(
+        &self,
+        actor: audit::Actor<'_>,
+        action: audit::Action,
+        object: Option<&str>,
+        r: &CoreResult<T>,
+    ) {
+        let detail = r.as_ref().err().map(|e| e.to_string());
+        self.audit.record(
+            actor,
+            action,
+            object,
+            audit::Outcome::of(r),
+            detail.as_deref(),
+        );
     }
 
     // ---- discovery ----
@@ -426,7 +497,26 @@ impl Core {
         point_id: Uuid,
         request: &RestoreRequest,
     ) -> CoreResult<TaskRecord> {
+        let object = point_id.to_string();
+        let r = self.start_restore_checked(caller, point_id, request);
+        self.audit_result(
+            caller.into(),
+            audit::Action::RestoreStart,
+            Some(&object),
+            &r,
+        );
+        r
+    }
+
+    fn start_restore_checked(
+        self: &Arc<Self>,
+        caller: &Caller,
+        point_id: Uuid,
+        request: &RestoreRequest,
+    ) -> CoreResult<TaskRecord> {
+        security::authorize(caller, security::Permission::RestoreVm)?;
         let point = self.vm_restore_point(point_id)?;
+        security::check_vm(caller, &point)?;
         let plan = restore::plan(self.inventory.as_ref(), point, request)?;
         let busy_key = match &plan.target {
             restore::RestoreTarget::Original { .. } => plan.point.vm.clone(),
@@ -575,12 +665,12 @@ impl Core {
     }
 
     fn visible(caller: &Caller, owner: Uuid) -> bool {
-        caller.role == Role::PortalAdministrator || caller.account_id == owner
+        caller.is_admin() || caller.account_id == owner
     }
 
     /// Tasks the caller may see.
     pub fn tasks(&self, caller: &Caller) -> CoreResult<Vec<TaskRecord>> {
-        let scope = (caller.role != Role::PortalAdministrator).then_some(caller.account_id);
+        let scope = (!caller.is_admin()).then_some(caller.account_id);
         self.catalog.tasks(scope)
     }
 
@@ -613,7 +703,7 @@ impl Core {
 
     /// Restore sessions the caller may see, with live progress.
     pub fn restore_sessions(&self, caller: &Caller) -> CoreResult<Vec<RestoreSessionRecord>> {
-        let scope = (caller.role != Role::PortalAdministrator).then_some(caller.account_id);
+        let scope = (!caller.is_admin()).then_some(caller.account_id);
         let mut v = self.catalog.restore_sessions(scope)?;
         for s in &mut v {
             self.live_progress(s);

@@ -72,8 +72,23 @@ impl Role {
 pub struct Caller {
     pub account_id: Uuid,
     pub user_name: String,
+    /// The strongest of the CLI's three roles the account holds (see `roles` for all).
     pub role: Role,
     pub session_id: Uuid,
+    /// Every REST role the account holds (security_roles_concept.md).
+    pub roles: Vec<crate::security::EnterpriseRole>,
+    /// The VMs the caller may see and restore.
+    pub scope: crate::security::RestoreScope,
+    /// The client's address, when the request came over the network (for the audit log).
+    pub address: Option<std::net::IpAddr>,
+}
+
+impl Caller {
+    /// Whether the caller holds the Portal Administrator role.
+    pub fn is_admin(&self) -> bool {
+        self.roles
+            .contains(&crate::security::EnterpriseRole::PortalAdministrator)
+    }
 }
 
 /// A live logon session.

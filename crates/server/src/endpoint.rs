@@ -2,6 +2,9 @@
 //! (clients in the wild send `/api/backupservers` and `/api/backupServers` alike, JSON.md C6),
 //! and the query into lower-cased parameter names.
 
+use axum::http;
+use emrest_core::security::Permission;
+
 /// A resource the API serves; IDs are kept as sent and parsed by the handler.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {
@@ -30,6 +33,16 @@ pub enum Endpoint {
     RestoreSession(String),
     /// emrest extension: the readable log of a restore session.
     RestoreSessionLog(String),
+    // ---- /security (accounts_and_roles_intro.md) ----
+    Security,
+    SecurityAccounts,
+    SecurityAccount(String),
+    SecurityAccountRoles(String),
+    SecurityAccountRole(String, String),
+    SecurityAccountScopes(String),
+    SecurityAccountScope(String, String),
+    SecurityRoles,
+    SecurityRole(String),
 }
 
 impl Endpoint {
@@ -73,8 +86,54 @@ impl Endpoint {
             ["restoresessions"] => RestoreSessions,
             ["restoresessions", _] => RestoreSession(id(1)),
             ["restoresessions", _, "log"] => RestoreSessionLog(id(1)),
+            ["security"] => Security,
+            ["security", "accounts"] => SecurityAccounts,
+            ["security", "accounts", _] => SecurityAccount(id(2)),
+            ["security", "accounts", _, "roles"] => SecurityAccountRoles(id(2)),
+            ["security", "accounts", _, "roles", _] => SecurityAccountRole(id(2), id(4)),
+            ["security", "accounts", _, "scopes"] => SecurityAccountScopes(id(2)),
+            ["security", "accounts", _, "scopes", _] => SecurityAccountScope(id(2), id(4)),
+            ["security", "roles"] => SecurityRoles,
+            ["security", "roles", _] => SecurityRole(id(2)),
             _ => return None,
         })
+    }
+}
+
+impl Endpoint {
+    /// What a request needs besides a live session: one exhaustive table, checked once before
+    /// dispatch by `Core::authorize` (the roles that grant each permission are in
+    /// `emrest_core::security::EnterpriseRole::grants`). `Root` and `SessionMngr` need no
+    /// session at all and never reach this check.
+    pub fn permission(&self, method: &http::Method) -> Permission {
+        use Endpoint::*;
+        use Permission as P;
+        match self {
+            Root | SessionMngr | LogonSessions | LogonSession(_) => P::LoggedOn,
+            Tasks | Task(_) | RestoreSessions | RestoreSession(_) | RestoreSessionLog(_) => {
+                P::LoggedOn
+            }
+            BackupServers | BackupServer(_) | HierarchyRoots | HierarchyRoot(_) => {
+                P::ReadInfrastructure
+            }
+            BackupFiles | BackupFile(_) | RestorePointBackupFiles(_) => P::ReadBackupFiles,
+            Backups | Backup(_) | BackupRestorePoints(_) | RestorePoints | RestorePoint(_) => {
+                P::ReadBackups
+            }
+            RestorePointVmRestorePoints(_) => P::BrowseRestorePointVms,
+            VmRestorePoints => P::ReadVmRestorePoints,
+            VmRestorePoint(_) if method == http::Method::POST => P::RestoreVm,
+            VmRestorePoint(_) => P::ReadVmRestorePoints,
+            Security
+            | SecurityAccounts
+            | SecurityAccount(_)
+            | SecurityAccountRoles(_)
+            | SecurityAccountRole(_, _)
+            | SecurityAccountScopes(_)
+            | SecurityAccountScope(_, _)
+            | SecurityRoles
+            | SecurityRole(_) => P::ManageAccounts,
+        }
     }
 }
 

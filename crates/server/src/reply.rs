@@ -75,6 +75,11 @@ pub fn core_error(format: Format, err: CoreError) -> Reply {
     let (status, message) = match &err {
         CoreError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone()),
         CoreError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+        CoreError::TooManyAttempts { retry_after } => {
+            let secs = retry_after.as_secs().max(1);
+            return Reply::error(StatusCode::TOO_MANY_REQUESTS, format, err.to_string())
+                .with_header(header::RETRY_AFTER, secs.to_string());
+        }
         CoreError::NotFound { .. } => (StatusCode::NOT_FOUND, err.to_string()),
         CoreError::Invalid { .. } => (StatusCode::BAD_REQUEST, err.to_string()),
         // http_response_codes.md lists no 409; a request that clashes with running work is a

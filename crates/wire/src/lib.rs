@@ -10,6 +10,7 @@ mod json;
 pub mod node;
 mod resources;
 mod restore_spec;
+mod security_spec;
 mod time;
 mod xml;
 
@@ -23,9 +24,18 @@ pub use resources::{
     SessionResult, SessionState, SupportedVersion, Task, TaskResult, TaskState, Tasks,
     VmRestorePoint, VmRestorePoints,
 };
+pub use resources::{
+    EnterpriseAccount, EnterpriseAccountHierarchyScope, EnterpriseAccountHierarchyScopes,
+    EnterpriseAccountInRole, EnterpriseAccountInRoleList, EnterpriseAccounts, EnterpriseRole,
+    EnterpriseRoles, EnterpriseSecuritySettings, FileRestoreSettings, SqlRestoreSettings,
+};
 pub use restore_spec::{
     decode_restore_spec, OrderPolicy, RestoreSpec, VCloudVmRestoreSpec, VmRestoreParameters,
     VmRestoreSpec,
+};
+pub use security_spec::{
+    decode_account_create_spec, decode_role_create_spec, decode_scope_create_spec,
+    EnterpriseAccountCreateSpec, FlrSettingsSpec, HierarchyScopeItem, SqlSettingsSpec,
 };
 pub use time::UtcTime;
 pub use xml::NAMESPACE;

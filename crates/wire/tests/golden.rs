@@ -514,3 +514,154 @@ fn content_types() {
     assert_eq!(Format::Xml.content_type(), "application/xml");
     assert_eq!(Format::Json.content_type(), "application/json");
 }
+
+// ---- security (accounts_and_roles_intro.md) ----
+
+const ACCOUNT_ID: &str = "9570aed1-7eff-4684-b77a-7735bdbe820d";
+const ROLE_ID: &str = "d19a3d33-cb77-4ffe-94e6-001432483a4e";
+
+fn account(flr: bool) -> EnterpriseAccount {
+    let path = format!("/security/accounts/{ACCOUNT_ID}");
+    EnterpriseAccount {
+        href: format!("{API}{path}?format=Entity"),
+        name: "TECH\\william.fox".into(),
+        uid: format!("urn:veeam:EnterpriseAccount:{ACCOUNT_ID}"),
+        links: vec![
+            link("Alternate", &path, None, Some("EnterpriseAccountReference")),
+            link(
+                "Down",
+                &format!("{path}/roles"),
+                None,
+                Some("EnterpriseAccountInRoleList"),
+            ),
+            link("Delete", &path, None, None),
+        ],
+        account_type: "User".into(),
+        allow_restore_all_vms: false,
+        flr_settings: flr.then(|| FileRestoreSettings {
+            flr_inplace_only: true,
+            flr_extention_restrictions: Some("doc,pptx".into()),
+        }),
+        sql_settings: flr.then_some(SqlRestoreSettings {
+            deny_in_place_restore: true,
+        }),
+    }
+}
+
+#[test]
+fn security_settings() {
+    let rep = EnterpriseSecuritySettings {
+        href: format!("{API}/security"),
+        links: vec![
+            link(
+                "Down",
+                "/security/accounts",
+                None,
+                Some("EnterpriseAccountReferenceList"),
+            ),
+            link("Create", "/security/accounts", None, None),
+        ],
+    };
+    let (_, j) = run("security_settings", &rep, "EnterpriseSecuritySettings");
+    assert_eq!(j.keys(), ["Links", "Href", "Type"]);
+}
+
+#[test]
+fn enterprise_account_with_and_without_restore_settings() {
+    let (_, j) = run("enterprise_account", &account(true), "EnterpriseAccount");
+    assert_eq!(
+        j.keys()[..4],
+        [
+            "AccountType",
+            "AllowRestoreAllVms",
+            "FlrSettings",
+            "SqlSettings"
+        ]
+    );
+    assert_eq!(
+        j.get("FlrSettings").keys(),
+        ["FlrInplaceOnly", "FlrExtentionRestrictions"]
+    );
+    assert_entity_tail(&j);
+    // Unset settings: null in JSON, no element in XML (JSON.md A8).
+    let (_, j) = run(
+        "enterprise_account_plain",
+        &account(false),
+        "EnterpriseAccount",
+    );
+    assert_eq!(j.get("FlrSettings"), &J::Null);
+    let xml = String::from_utf8(encode(&account(false), Format::Xml)).unwrap();
+    assert!(!xml.contains("FlrSettings"), "{xml}");
+}
+
+#[test]
+fn enterprise_accounts_and_roles_lists() {
+    let list: EnterpriseAccounts = EntityList(vec![account(false)]);
+    let (_, j) = run("enterprise_accounts", &list, "EnterpriseAccounts");
+    assert_eq!(j.keys(), ["EnterpriseAccounts"]);
+    let role = EnterpriseRole {
+        href: format!("{API}/security/roles/{ROLE_ID}?format=Entity"),
+        name: "Portal User".into(),
+        uid: format!("urn:veeam:EnterpriseRole:{ROLE_ID}"),
+        links: vec![link(
+            "Alternate",
+            &format!("/security/roles/{ROLE_ID}"),
+            None,
+            Some("EnterpriseRoleReference"),
+        )],
+    };
+    let (_, j) = run("enterprise_role", &role, "EnterpriseRole");
+    assert_entity_tail(&j);
+    let list: EnterpriseRoles = EntityList(vec![role]);
+    let (_, j) = run("enterprise_roles", &list, "EnterpriseRoles");
+    assert_eq!(j.keys(), ["EnterpriseRoles"]);
+}
+
+#[test]
+fn account_roles_and_scopes() {
+    let href = format!("{API}/security/accounts/{ACCOUNT_ID}/roles/{ROLE_ID}");
+    let roles: EnterpriseAccountInRoleList = EntityList(vec![EnterpriseAccountInRole {
+        href: href.clone(),
+        links: vec![Link::new("Delete", href, None, None)],
+        role_name: "Portal User".into(),
+    }]);
+    let (_, j) = run("account_roles", &roles, "EnterpriseAccountInRoleList");
+    let item = &j.get("EnterpriseAccountInRoleList").items()[0];
+    assert_eq!(item.keys(), ["RoleName", "Links", "Href", "Type"]);
+    let href = format!("{API}/security/accounts/{ACCOUNT_ID}/scopes/{ROLE_ID}");
+    let scopes: EnterpriseAccountHierarchyScopes =
+        EntityList(vec![EnterpriseAccountHierarchyScope {
+            href: href.clone(),
+            links: vec![Link::new(
+                "Delete",
+                href,
+                None,
+                Some("EnterpriseAccountHierarchyScope"),
+            )],
+            name: "Production".into(),
+            hierarchy_root_name: "vcprod.tech.local".into(),
+            platform: "VMware".into(),
+            hierarchy_object_type: "Datastore".into(),
+            state: "Processed".into(),
+        }]);
+    let (_, j) = run(
+        "account_scopes",
+        &scopes,
+        "EnterpriseAccountHierarchyScopes",
+    );
+    let item = &j.get("EnterpriseAccountHierarchyScopes").items()[0];
+    // scenario_restore_scope.md's element order.
+    assert_eq!(
+        item.keys(),
+        [
+            "Name",
+            "HierarchyRootName",
+            "Platform",
+            "HierarchyObjectType",
+            "State",
+            "Links",
+            "Href",
+            "Type"
+        ]
+    );
+}

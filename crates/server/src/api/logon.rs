@@ -46,9 +46,12 @@ pub(super) fn create_logon_session(state: &AppState, ctx: &Ctx) -> Reply {
             "Log on with HTTP Basic authentication (Authorization: Basic base64(user:password))",
         );
     };
-    match state.core.logon(&user, &password) {
+    match state.core.logon_from(&user, &password, ctx.peer) {
         Ok(s) => {
             let token = base64::engine::general_purpose::STANDARD.encode(s.id.to_string());
+            // http_authentication.md: `Set-Cookie: X-RestSvcSessionId=…; Path=/api;`. emrest
+            // adds HttpOnly always, and Secure when the session was opened over HTTPS.
+            let secure = if ctx.https { "; Secure" } else { "" };
             Reply::rep(StatusCode::CREATED, ctx.format, &logon_session_rep(ctx, &s))
                 .with_header(
                     header::HeaderName::from_static("x-restsvcsessionid"),
@@ -56,7 +59,7 @@ pub(super) fn create_logon_session(state: &AppState, ctx: &Ctx) -> Reply {
                 )
                 .with_header(
                     header::SET_COOKIE,
-                    format!("X-RestSvcSessionId={token}; Path=/api; HttpOnly"),
+                    format!("X-RestSvcSessionId={token}; Path=/api; HttpOnly{secure}"),
                 )
         }
         Err(e) => core_error(ctx.format, e),
@@ -82,6 +85,7 @@ pub(super) fn logon_session_rep(ctx: &Ctx, s: &LogonSessionRecord) -> wire::Logo
         down("/vmRestorePoints?format=Entity", "VmRestorePointList"),
         down("/restoreSessions?format=Entity", "RestoreSessionList"),
         down("/backupFiles?format=Entity", "BackupFileList"),
+        down("/security", "EnterpriseSecuritySettings"),
         Link::new(
             "Delete",
             ctx.url(&format!("/logonSessions/{}", s.id)),

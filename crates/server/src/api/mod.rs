@@ -10,6 +10,7 @@ mod logon;
 mod restore;
 mod restore_points;
 mod restore_sessions;
+mod security;
 mod tasks;
 mod vm_restore_points;
 
@@ -21,6 +22,7 @@ use logon::*;
 use restore::*;
 use restore_points::*;
 use restore_sessions::*;
+use security::*;
 use tasks::*;
 use vm_restore_points::*;
 
@@ -80,6 +82,10 @@ struct Ctx {
     base: String,
     query: Query,
     headers: HeaderMap,
+    /// Whether the request came over HTTPS.
+    https: bool,
+    /// The client's address.
+    peer: Option<std::net::IpAddr>,
 }
 
 impl Ctx {
@@ -122,6 +128,7 @@ fn base_url(req: &Request) -> String {
 async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let format = negotiate(req.headers());
     let base = base_url(&req);
+    let conn = req.extensions().get::<ConnInfo>().copied();
     let method = req.method().clone();
     let endpoint = Endpoint::parse(req.uri().path());
     let query = Query::parse(req.uri().query());
@@ -133,6 +140,8 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
         base,
         query,
         headers: parts.headers,
+        https: conn.is_some_and(|c| c.https),
+        peer: conn.map(|c| c.peer.ip()),
     };
     let Some(endpoint) = endpoint else {
         return ctx
@@ -199,7 +208,7 @@ fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, bod
         (&Method::POST, E::SessionMngr) => return create_logon_session(state, ctx),
         _ => {}
     }
-    let caller = match session_id(&ctx.headers) {
+    let mut caller = match session_id(&ctx.headers) {
         Some(id) => match state.core.caller(id) {
             Ok(c) => c,
             Err(e) => return core_error(ctx.format, e),
@@ -211,6 +220,10 @@ fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, bod
             )
         }
     };
+    caller.address = ctx.peer;
+    if let Err(e) = state.core.authorize(&caller, endpoint.permission(&method)) {
+        return core_error(ctx.format, e);
+    }
     let core = &state.core;
     let result: Result<Reply, CoreError> = match (method.clone(), endpoint.clone()) {
         (Method::GET, E::LogonSessions) => core.logon_sessions(&caller).map(|v| {
@@ -230,31 +243,31 @@ fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, bod
             .and_then(|id| core.backup_server(id))
             .map(|s| single(ctx, &s, backup_server_ref, backup_server_entity)),
         (Method::GET, E::Backups) => core
-            .backups()
+            .backups_for(&caller)
             .map(|v| collection(ctx, &v, backup_ref, backup_entity)),
         (Method::GET, E::Backup(id)) => parse(&id, "Backup")
-            .and_then(|id| core.backup(id))
+            .and_then(|id| core.backup_for(&caller, id))
             .map(|b| single(ctx, &b, backup_ref, backup_entity)),
         (Method::GET, E::BackupRestorePoints(id)) => parse(&id, "Backup")
-            .and_then(|id| core.restore_points(Some(id)))
+            .and_then(|id| core.restore_points_for(&caller, Some(id)))
             .map(|v| collection(ctx, &v, restore_point_ref, restore_point_entity)),
         (Method::GET, E::RestorePoints) => core
-            .restore_points(None)
+            .restore_points_for(&caller, None)
             .map(|v| collection(ctx, &v, restore_point_ref, restore_point_entity)),
         (Method::GET, E::RestorePoint(id)) => parse(&id, "RestorePoint")
-            .and_then(|id| core.restore_point(id))
+            .and_then(|id| core.restore_point_for(&caller, id))
             .map(|p| single(ctx, &p, restore_point_ref, restore_point_entity)),
         (Method::GET, E::RestorePointVmRestorePoints(id)) => parse(&id, "RestorePoint")
-            .and_then(|id| core.vm_restore_points(Some(id)))
+            .and_then(|id| core.vm_restore_points_for(&caller, Some(id)))
             .map(|v| collection(ctx, &v, vm_point_ref, vm_point_entity)),
         (Method::GET, E::RestorePointBackupFiles(id)) => parse(&id, "RestorePoint")
-            .and_then(|id| core.backup_files(Some(id)))
+            .and_then(|id| core.backup_files_for(&caller, Some(id)))
             .map(|v| collection(ctx, &v, backup_file_ref, backup_file_entity)),
         (Method::GET, E::VmRestorePoints) => core
-            .vm_restore_points(None)
+            .vm_restore_points_for(&caller, None)
             .map(|v| collection(ctx, &v, vm_point_ref, vm_point_entity)),
         (Method::GET, E::VmRestorePoint(id)) => parse(&id, "VmRestorePoint")
-            .and_then(|id| core.vm_restore_point(id))
+            .and_then(|id| core.vm_restore_point_for(&caller, id))
             .map(|p| single(ctx, &p, vm_point_ref, vm_point_entity)),
         (Method::POST, E::VmRestorePoint(id)) => restore(state, ctx, &caller, &id, body),
         (Method::GET, E::HierarchyRoots) => core
@@ -264,10 +277,10 @@ fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, bod
             .and_then(|id| core.hierarchy_root(id))
             .map(|r| single(ctx, &r, hierarchy_root_ref, hierarchy_root_entity)),
         (Method::GET, E::BackupFiles) => core
-            .backup_files(None)
+            .backup_files_for(&caller, None)
             .map(|v| collection(ctx, &v, backup_file_ref, backup_file_entity)),
         (Method::GET, E::BackupFile(id)) => parse(&id, "BackupFile")
-            .and_then(|id| core.backup_file(id))
+            .and_then(|id| core.backup_file_for(&caller, id))
             .map(|f| single(ctx, &f, backup_file_ref, backup_file_entity)),
         (Method::GET, E::Tasks) => core.tasks(&caller).map(|v| {
             let items = v.iter().map(|t| task_rep(ctx, t)).collect();
@@ -288,6 +301,35 @@ fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, bod
         (Method::GET, E::RestoreSessionLog(id)) => parse(&id, "RestoreSession")
             .and_then(|id| core.restore_log(&caller, id))
             .map(|lines| restore_log_reply(ctx, &lines)),
+        // ---- /security ----
+        (Method::GET, E::Security) => Ok(get_security(ctx)),
+        (Method::GET, E::SecurityAccounts) => list_accounts(ctx, &caller),
+        (Method::POST, E::SecurityAccounts) => create_account(state, ctx, &caller, body),
+        (Method::GET, E::SecurityAccount(id)) => get_account(ctx, &caller, &id),
+        (Method::POST, E::SecurityAccount(id)) => toggle_restore_scopes(ctx, &caller, &id),
+        (Method::DELETE, E::SecurityAccount(id)) => delete_account(ctx, &caller, &id),
+        (Method::GET, E::SecurityAccountRoles(id)) => list_account_roles(ctx, &caller, &id),
+        (Method::POST, E::SecurityAccountRoles(id)) => {
+            add_account_role(state, ctx, &caller, &id, body)
+        }
+        (Method::GET, E::SecurityAccountRole(id, role)) => {
+            get_account_role(ctx, &caller, &id, &role)
+        }
+        (Method::DELETE, E::SecurityAccountRole(id, role)) => {
+            remove_account_role(ctx, &caller, &id, &role)
+        }
+        (Method::GET, E::SecurityAccountScopes(id)) => list_account_scopes(ctx, &caller, &id),
+        (Method::POST, E::SecurityAccountScopes(id)) => {
+            add_account_scopes(state, ctx, &caller, &id, body)
+        }
+        (Method::GET, E::SecurityAccountScope(id, scope)) => {
+            get_account_scope(ctx, &caller, &id, &scope)
+        }
+        (Method::DELETE, E::SecurityAccountScope(id, scope)) => {
+            remove_account_scope(ctx, &caller, &id, &scope)
+        }
+        (Method::GET, E::SecurityRoles) => list_roles(ctx, &caller),
+        (Method::GET, E::SecurityRole(id)) => get_role(ctx, &caller, &id),
         (m, _) => Ok(ctx.err(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("Method {m} is not allowed on this resource"),

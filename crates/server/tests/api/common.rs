@@ -32,7 +32,7 @@ pub struct World {
     pub core: Arc<Core>,
     pub app: Router,
     pub token: String,
-    _dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
 }
 
 impl World {
@@ -43,14 +43,24 @@ impl World {
 
     /// Same, with API options.
     pub async fn with_options(disk_size: u64, options: ApiOptions) -> World {
+        World::with_config(disk_size, options, |_| {}).await
+    }
+
+    /// Same, with API options and core settings changed by `config`.
+    pub async fn with_config(
+        disk_size: u64,
+        options: ApiOptions,
+        config: impl FnOnce(&mut CoreConfig) + Send + 'static,
+    ) -> World {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_path_buf();
         let core = tokio::task::spawn_blocking(move || {
-            let (core, _) = Core::open(CoreConfig {
+            let mut cfg = CoreConfig {
                 durability: emrest_repo::Durability::NoSync,
                 ..CoreConfig::new(path)
-            })
-            .unwrap();
+            };
+            config(&mut cfg);
+            let (core, _) = Core::open(cfg).unwrap();
             core.create_demo(&DemoOptions { disk_size }).unwrap();
             core.add_account(USER, PASSWORD, Role::PortalAdministrator)
                 .unwrap();

@@ -5,6 +5,7 @@ mod common;
 mod discovery;
 mod restore;
 mod restore_errors;
+mod security;
 mod seed;
 mod session;
 mod tasks;

@@ -9,6 +9,7 @@ mod list;
 mod reference;
 mod restore_session;
 mod root;
+mod security;
 mod task;
 
 pub use entities::{Backup, BackupFile, BackupServer, HierarchyRoot, RestorePoint, VmRestorePoint};
@@ -20,6 +21,11 @@ pub use list::{
 pub use reference::{EntityRef, EntityReferences};
 pub use restore_session::{RestoreSession, SessionResult, SessionState};
 pub use root::{EnterpriseManager, LogonSession, SupportedVersion};
+pub use security::{
+    EnterpriseAccount, EnterpriseAccountHierarchyScope, EnterpriseAccountHierarchyScopes,
+    EnterpriseAccountInRole, EnterpriseAccountInRoleList, EnterpriseAccounts, EnterpriseRole,
+    EnterpriseRoles, EnterpriseSecuritySettings, FileRestoreSettings, SqlRestoreSettings,
+};
 pub use task::{Task, TaskResult, TaskState};
 
 use crate::node::{attr, list as list_member, ListStyle, Member, Representation, Scalar};

@@ -122,6 +122,13 @@ impl Raw for JValue {
         }
     }
 
+    fn lax_boolean(&self, name: &str) -> Result<Option<bool>, DecodeError> {
+        match self {
+            JValue::Str(s) => schema::parse_bool_lax(Syntax::Json, name, s).map(Some),
+            other => other.boolean(name),
+        }
+    }
+
     fn members(self, name: &str) -> Result<Option<Vec<(String, Self)>>, DecodeError> {
         match self {
             JValue::Null => Ok(None),
@@ -135,6 +142,28 @@ impl Raw for JValue {
             )),
         }
     }
+
+    fn items(self, _name: &str) -> Result<Vec<Self>, DecodeError> {
+        Ok(match self {
+            JValue::Null => Vec::new(),
+            JValue::Array(v) => v,
+            other => vec![other],
+        })
+    }
+}
+
+/// Decodes a JSON object whose members are those of `root` (the root element is dropped,
+/// JSON.md A2).
+pub(crate) fn decode_root(text: &str, root: &'static Group) -> Result<Fields, DecodeError> {
+    let value: JValue = serde_json::from_str(text)
+        .map_err(|e| DecodeError::body(format!("malformed JSON: {e}")))?;
+    let JValue::Object(members) = value else {
+        return Err(DecodeError::body(format!(
+            "request body must be a JSON object (a {})",
+            root.name
+        )));
+    };
+    decode_group(root, members, false)
 }
 
 /// Decodes a JSON restore request into the chosen form and its fields.

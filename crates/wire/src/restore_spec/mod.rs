@@ -6,9 +6,9 @@
 //! (DESIGN.md "Wire format rules"), unless [`OrderPolicy::Lenient`] is chosen.
 //! Unknown and duplicate members are refused under both policies.
 
-mod json;
-mod schema;
-mod xml;
+pub(crate) mod json;
+pub(crate) mod schema;
+pub(crate) mod xml;
 
 use crate::error::DecodeError;
 use crate::Format;

@@ -12,10 +12,18 @@ use crate::error::DecodeError;
 pub(crate) enum Kind {
     /// xs:boolean.
     Bool,
+    /// A boolean whose documented examples write `True`/`False` (post_security_accounts.md:
+    /// `<DenyInPlaceRestore>True</DenyInPlaceRestore>`, `"FlrInplaceOnly": "true"`): the
+    /// words are matched ignoring case, in XML and in JSON strings.
+    LaxBool,
     /// A string; empty means absent.
     Str,
     /// A nested element with members of its own.
     Group(&'static Group),
+    /// A repeated nested element: in XML the element appears once per item, consecutively;
+    /// in JSON the value is an array of objects (or one object), under the field's name or
+    /// its alias.
+    Repeated(&'static Group),
 }
 
 /// One member of a group.
@@ -109,6 +117,7 @@ pub(crate) enum Parsed {
     Bool(bool),
     Str(String),
     Group(Fields),
+    List(Vec<Fields>),
 }
 
 /// The members present in a validated group, by canonical name.
@@ -142,6 +151,14 @@ impl Fields {
         match self.take(name)? {
             Parsed::Group(f) => Some(f),
             _ => None,
+        }
+    }
+
+    /// The items of the repeated member `name` (empty when absent).
+    pub fn take_list(&mut self, name: &str) -> Vec<Fields> {
+        match self.take(name) {
+            Some(Parsed::List(v)) => v,
+            _ => Vec::new(),
         }
     }
 }
@@ -197,8 +214,12 @@ pub(crate) trait Raw: Sized {
     fn text(&self, name: &str) -> Result<Option<String>, DecodeError>;
     /// Leaf boolean; `None` when null.
     fn boolean(&self, name: &str) -> Result<Option<bool>, DecodeError>;
+    /// Leaf boolean, `True`/`False` in any case accepted; `None` when null.
+    fn lax_boolean(&self, name: &str) -> Result<Option<bool>, DecodeError>;
     /// Members of a nested group; `None` when null.
     fn members(self, name: &str) -> Result<Option<Vec<(String, Self)>>, DecodeError>;
+    /// The items a repeated member's value holds (an XML element is one item).
+    fn items(self, name: &str) -> Result<Vec<Self>, DecodeError>;
 }
 
 /// Shows a client-supplied value in a message: quoted, escaped, and short.
@@ -218,6 +239,11 @@ pub(crate) fn parse_bool(syntax: Syntax, name: &str, text: &str) -> Result<bool,
         "false" | "0" => Ok(false),
         _ => Err(invalid_bool(syntax, name, &shown(text))),
     }
+}
+
+/// Parses `true`/`false` in any case, `1`, `0`.
+pub(crate) fn parse_bool_lax(syntax: Syntax, name: &str, text: &str) -> Result<bool, DecodeError> {
+    parse_bool(syntax, name, &text.trim().to_ascii_lowercase())
 }
 
 /// The error for a value that is not a boolean.
@@ -259,6 +285,7 @@ pub(crate) fn decode_group<R: Raw>(
     let syntax = R::SYNTAX;
     let mut seen: Vec<Option<String>> = vec![None; group.fields.len()];
     let mut furthest: Option<usize> = None;
+    let mut previous: Option<usize> = None;
     let mut out = Fields::default();
 
     for (name, raw) in members {
@@ -275,6 +302,25 @@ pub(crate) fn decode_group<R: Raw>(
                 ),
             ));
         };
+        let field = &group.fields[idx];
+        let repeat = syntax == Syntax::Xml
+            && matches!(field.kind, Kind::Repeated(_))
+            && previous == Some(idx);
+        previous = Some(idx);
+        if repeat {
+            // The next item of a repeated XML element.
+            if let Kind::Repeated(g) = field.kind {
+                let item = match raw.members(&name)? {
+                    Some(m) => decode_group(g, m, ordered)?,
+                    None => Fields::default(),
+                };
+                if let Some((_, Parsed::List(v))) = out.0.iter_mut().find(|(n, _)| *n == field.name)
+                {
+                    v.push(item);
+                }
+            }
+            continue;
+        }
         if let Some(first) = &seen[idx] {
             let what = if *first == name {
                 "appears more than once".to_owned()
@@ -306,9 +352,9 @@ pub(crate) fn decode_group<R: Raw>(
         }
         furthest = furthest.max(Some(idx));
 
-        let field = &group.fields[idx];
         let value = match field.kind {
             Kind::Bool => raw.boolean(&name)?.map(Parsed::Bool),
+            Kind::LaxBool => raw.lax_boolean(&name)?.map(Parsed::Bool),
             Kind::Str => raw
                 .text(&name)?
                 .map(|s| s.trim().to_owned())
@@ -318,6 +364,16 @@ pub(crate) fn decode_group<R: Raw>(
                 Some(m) => Some(Parsed::Group(decode_group(g, m, ordered)?)),
                 None => None,
             },
+            Kind::Repeated(g) => {
+                let mut items = Vec::new();
+                for item in raw.items(&name)? {
+                    items.push(match item.members(&name)? {
+                        Some(m) => decode_group(g, m, ordered)?,
+                        None => Fields::default(),
+                    });
+                }
+                Some(Parsed::List(items))
+            }
         };
         seen[idx] = Some(name);
         if let Some(v) = value {

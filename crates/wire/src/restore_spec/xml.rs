@@ -41,6 +41,11 @@ impl Raw for XElem {
         parse_bool(Syntax::Xml, name, &self.text).map(Some)
     }
 
+    fn lax_boolean(&self, name: &str) -> Result<Option<bool>, DecodeError> {
+        self.leaf(name)?;
+        schema::parse_bool_lax(Syntax::Xml, name, &self.text).map(Some)
+    }
+
     fn members(self, name: &str) -> Result<Option<Vec<(String, Self)>>, DecodeError> {
         self.container(name)?;
         Ok(Some(
@@ -49,6 +54,10 @@ impl Raw for XElem {
                 .map(|c| (c.name.clone(), c))
                 .collect(),
         ))
+    }
+
+    fn items(self, _name: &str) -> Result<Vec<Self>, DecodeError> {
+        Ok(vec![self])
     }
 }
 
@@ -138,6 +147,23 @@ pub(super) fn decode(
     };
     let members = elem.members(group.name)?.unwrap_or_default();
     Ok((group, decode_group(group, members, ordered)?))
+}
+
+/// Decodes an XML document whose root element is `root` (a spec with members of its own).
+pub(crate) fn decode_root(
+    text: &str,
+    root: &'static Group,
+    order: OrderPolicy,
+) -> Result<Fields, DecodeError> {
+    let doc = parse_document(text)?;
+    if doc.name != root.name {
+        return Err(DecodeError::at(
+            &doc.name,
+            format!("root element must be <{}>, found <{}>", root.name, doc.name),
+        ));
+    }
+    let members = doc.members(root.name)?.unwrap_or_default();
+    decode_group(root, members, order == OrderPolicy::Strict)
 }
 
 fn malformed(e: impl std::fmt::Display) -> DecodeError {
