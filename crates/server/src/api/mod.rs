@@ -7,6 +7,7 @@ mod backup_servers;
 mod backups;
 mod hierarchy_roots;
 mod logon;
+mod query;
 mod restore;
 mod restore_points;
 mod restore_sessions;
@@ -18,6 +19,7 @@ use backup_servers::*;
 use backups::*;
 use hierarchy_roots::*;
 use logon::*;
+use query::*;
 use restore::*;
 use restore_points::*;
 use restore_sessions::*;
@@ -79,6 +81,8 @@ struct Ctx {
     /// `scheme://host:port/api`, as the client reached us.
     base: String,
     query: Query,
+    /// The query string as sent (paging links repeat the caller's parameters).
+    raw_query: Option<String>,
     headers: HeaderMap,
 }
 
@@ -132,6 +136,7 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
         format,
         base,
         query,
+        raw_query: parts.uri.query().map(str::to_string),
         headers: parts.headers,
     };
     let Some(endpoint) = endpoint else {
@@ -288,6 +293,11 @@ fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, bod
         (Method::GET, E::RestoreSessionLog(id)) => parse(&id, "RestoreSession")
             .and_then(|id| core.restore_log(&caller, id))
             .map(|lines| restore_log_reply(ctx, &lines)),
+        // The query and lookup services (query.rs).
+        (Method::GET, E::QuerySvc) => Ok(get_query_svc(ctx, &caller)),
+        (Method::GET, E::Query) => get_query(ctx, &caller),
+        (Method::GET, E::LookupSvc) => get_lookup_svc(ctx, &caller),
+        (Method::GET, E::Lookup) => get_lookup(ctx),
         (m, _) => Ok(ctx.err(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("Method {m} is not allowed on this resource"),
