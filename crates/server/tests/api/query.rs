@@ -1128,3 +1128,56 @@ async fn lookup_finds_vms_datastores_profiles_and_roots() {
         .json_error(StatusCode::BAD_REQUEST);
     assert!(m.contains("hierarchyRef"), "{m}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_listed_version_logs_on_and_queries_ignore_v() {
+    let w = World::new(ONE_MIB).await;
+    let root = w
+        .send(Req::get("/api/").accept(JSON).no_session())
+        .await
+        .json();
+    let versions = arr(&root["SupportedVersions"], "SupportedVersions");
+    assert!(!versions.is_empty());
+    for v in versions {
+        let create = link(v, "Create", "LogonSession");
+        let r = w
+            .send(
+                Req::post(&path_of(&create))
+                    .basic(USER, PASSWORD)
+                    .no_session(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{create}: {}", r.text());
+        let token = r.header("x-restsvcsessionid").unwrap().to_string();
+        let name = v["Name"].as_str().unwrap();
+        // Outside sessionMngr `v` is ignored (JSON.md C4: veeam_em sends v=latest everywhere).
+        for q in [format!("v={name}"), "v=latest".into(), "v=whatever".into()] {
+            let r = w
+                .send(
+                    Req::get(&format!("/api/query?type=Backup&{q}"))
+                        .accept(JSON)
+                        .token(&token),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.text());
+            let r = w
+                .send(
+                    Req::get(&format!("/api/lookupSvc?{q}"))
+                        .accept(JSON)
+                        .token(&token),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.text());
+        }
+    }
+    let m = w
+        .send(
+            Req::post("/api/sessionMngr/?v=v0_1")
+                .basic(USER, PASSWORD)
+                .no_session()
+                .accept(JSON),
+        )
+        .await
+        .json_error(StatusCode::BAD_REQUEST);
+    assert!(m.contains("'v0_1' is not supported"), "{m}");
+}
