@@ -68,7 +68,7 @@ pub struct AccountRow {
     pub role: Role,
 }
 
-fn uuid_col(row: &Row, i: usize) -> rusqlite::Result<Uuid> {
+pub(crate) fn uuid_col(row: &Row, i: usize) -> rusqlite::Result<Uuid> {
     let s: String = row.get(i)?;
     Uuid::parse_str(&s).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
@@ -97,33 +97,33 @@ fn power_str(p: PowerState) -> &'static str {
     }
 }
 
-const VM_POINT_SELECT: &str = "SELECT v.id, v.restore_point_id, r.backup_id, b.backup_server_id, f.id, f.file_name, r.created,
+pub(crate) const VM_POINT_SELECT: &str = "SELECT v.id, v.restore_point_id, r.backup_id, b.backup_server_id, f.id, f.file_name, r.created,
         v.vm_root, v.vm_ref, v.platform, v.vm_name, v.datastore, v.storage_profile, v.power,
         v.created, v.point_type, v.obj_ref
    FROM vm_restore_points v JOIN restore_points r ON r.id = v.restore_point_id
    JOIN backups b ON b.id = r.backup_id JOIN backup_files f ON f.restore_point_id = r.id";
 
-const RP_SELECT: &str =
+pub(crate) const RP_SELECT: &str =
     "SELECT r.id, r.backup_id, b.name, b.backup_server_id, r.created, r.point_type
    FROM restore_points r JOIN backups b ON b.id = r.backup_id";
 
-const FILE_SELECT: &str = "SELECT f.id, r.backup_id, b.name, b.backup_server_id, f.restore_point_id, f.file_name,
+pub(crate) const FILE_SELECT: &str = "SELECT f.id, r.backup_id, b.name, b.backup_server_id, f.restore_point_id, f.file_name,
         f.backup_size, f.data_size, f.created
    FROM backup_files f JOIN restore_points r ON r.id = f.restore_point_id JOIN backups b ON b.id = r.backup_id";
 
-const SESSION_SELECT: &str = "SELECT s.id, s.vm_restore_point_id, v.vm_name, v.created, b.backup_server_id, s.vm_name, s.state,
+pub(crate) const SESSION_SELECT: &str = "SELECT s.id, s.vm_restore_point_id, v.vm_name, v.created, b.backup_server_id, s.vm_name, s.state,
         s.result, s.progress, s.created, s.ended, s.restored_obj_ref, s.failure_message, s.account_id
    FROM restore_sessions s JOIN vm_restore_points v ON v.id = s.vm_restore_point_id
    JOIN restore_points r ON r.id = v.restore_point_id JOIN backups b ON b.id = r.backup_id";
 
-const TASK_SELECT: &str = "SELECT id, operation, state, success, message, restore_session_id, account_id, created FROM tasks";
+pub(crate) const TASK_SELECT: &str = "SELECT id, operation, state, success, message, restore_session_id, account_id, created FROM tasks";
 
 /// Name of a VM restore point as Enterprise Manager shows it: `vm@yyyy-mm-dd hh:mm:ss`.
 pub fn vm_point_name(vm_name: &str, created: Millis) -> String {
     format!("{vm_name}@{}", crate::time::session_stamp(created))
 }
 
-fn vm_point_row(row: &Row) -> rusqlite::Result<VmRestorePointRecord> {
+pub(crate) fn vm_point_row(row: &Row) -> rusqlite::Result<VmRestorePointRecord> {
     let storage_profile: Option<String> = row.get(12)?;
     let power: String = row.get(13)?;
     Ok(VmRestorePointRecord {
@@ -154,7 +154,7 @@ fn vm_point_row(row: &Row) -> rusqlite::Result<VmRestorePointRecord> {
     })
 }
 
-fn rp_row(row: &Row) -> rusqlite::Result<RestorePointRecord> {
+pub(crate) fn rp_row(row: &Row) -> rusqlite::Result<RestorePointRecord> {
     Ok(RestorePointRecord {
         id: uuid_col(row, 0)?,
         backup_id: uuid_col(row, 1)?,
@@ -165,7 +165,7 @@ fn rp_row(row: &Row) -> rusqlite::Result<RestorePointRecord> {
     })
 }
 
-fn file_row(row: &Row) -> rusqlite::Result<BackupFileRecord> {
+pub(crate) fn file_row(row: &Row) -> rusqlite::Result<BackupFileRecord> {
     Ok(BackupFileRecord {
         id: uuid_col(row, 0)?,
         backup_id: uuid_col(row, 1)?,
@@ -179,7 +179,7 @@ fn file_row(row: &Row) -> rusqlite::Result<BackupFileRecord> {
     })
 }
 
-fn session_row(row: &Row) -> rusqlite::Result<RestoreSessionRecord> {
+pub(crate) fn session_row(row: &Row) -> rusqlite::Result<RestoreSessionRecord> {
     let point_vm: String = row.get(2)?;
     let point_created: Millis = row.get(3)?;
     Ok(RestoreSessionRecord {
@@ -199,7 +199,7 @@ fn session_row(row: &Row) -> rusqlite::Result<RestoreSessionRecord> {
     })
 }
 
-fn task_row(row: &Row) -> rusqlite::Result<TaskRecord> {
+pub(crate) fn task_row(row: &Row) -> rusqlite::Result<TaskRecord> {
     let state: String = row.get(2)?;
     let success: Option<bool> = row.get(3)?;
     let message: Option<String> = row.get(4)?;
@@ -242,12 +242,13 @@ impl Catalog {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(crate::security::SCHEMA)?;
+        conn.execute_batch(crate::query::QUERY_SCHEMA)?;
         Ok(Catalog {
             conn: Mutex::new(conn),
         })
     }
 
-    fn conn(&self) -> CoreResult<MutexGuard<'_, Connection>> {
+    pub(crate) fn conn(&self) -> CoreResult<MutexGuard<'_, Connection>> {
         self.conn
             .lock()
             .map_err(|_| CoreError::Internal("catalog lock poisoned".into()))
@@ -723,7 +724,7 @@ impl Catalog {
     }
 }
 
-fn backup_row(r: &Row) -> rusqlite::Result<BackupRecord> {
+pub(crate) fn backup_row(r: &Row) -> rusqlite::Result<BackupRecord> {
     Ok(BackupRecord {
         id: uuid_col(r, 0)?,
         name: r.get(1)?,

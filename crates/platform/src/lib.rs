@@ -30,4 +30,4 @@ pub use model::{
     DatastoreInfo, DiskInfo, PlatformKind, PowerState, RootInfo, StagedDisk, StorageProfileInfo,
     TemplateInfo, VmInfo, VmKey,
 };
-pub use urn::{hierarchy_obj_ref, parse_hierarchy_obj_ref, types, ObjRef};
+pub use urn::{hierarchy_obj_ref, known_types, parse_hierarchy_obj_ref, types, ObjRef};

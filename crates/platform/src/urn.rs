@@ -73,7 +73,9 @@ const HYPERV_TYPES: &[&str] = &[
     "Datastore",
 ];
 
-fn known_types(kind: PlatformKind) -> &'static [&'static str] {
+/// The object types a HierarchyObjRef (and a lookup) may name on a platform
+/// (em_rest/lookup_query.md), in canonical spelling.
+pub fn known_types(kind: PlatformKind) -> &'static [&'static str] {
     match kind {
         PlatformKind::VMware => VMWARE_TYPES,
         PlatformKind::HyperV => HYPERV_TYPES,

@@ -43,6 +43,11 @@ pub enum Endpoint {
     SecurityAccountScope(String, String),
     SecurityRoles,
     SecurityRole(String),
+    // The query and lookup services (query_service.md, lookup_service.md).
+    QuerySvc,
+    Query,
+    LookupSvc,
+    Lookup,
 }
 
 impl Endpoint {
@@ -95,6 +100,10 @@ impl Endpoint {
             ["security", "accounts", _, "scopes", _] => SecurityAccountScope(id(2), id(4)),
             ["security", "roles"] => SecurityRoles,
             ["security", "roles", _] => SecurityRole(id(2)),
+            ["querysvc"] => QuerySvc,
+            ["query"] => Query,
+            ["lookupsvc"] => LookupSvc,
+            ["lookup"] => Lookup,
             _ => return None,
         })
     }
@@ -133,6 +142,9 @@ impl Endpoint {
             | SecurityAccountScope(_, _)
             | SecurityRoles
             | SecurityRole(_) => P::ManageAccounts,
+            // Each query type is authorized again in core as its collection is; the services
+            // themselves need the right to see VM restore points (the restore portal's minimum).
+            QuerySvc | Query | LookupSvc | Lookup => P::ReadVmRestorePoints,
         }
     }
 }
@@ -175,6 +187,29 @@ pub fn percent_decode(s: &str) -> String {
     decode(s, false)
 }
 
+/// A parameter name, decoded. A client that copied a link out of an XML body without undoing
+/// `&amp;` sends `…&amp;page=2`: the name is read as `page` (special_symbols.md warns that the
+/// real server may then ignore the parameter).
+pub fn param_name(raw: &str) -> String {
+    let k = decode(raw, true);
+    match k.get(..4) {
+        Some(p) if p.eq_ignore_ascii_case("amp;") => k[4..].to_string(),
+        _ => k,
+    }
+}
+
+/// Query parameters as sent (names decoded, not lower-cased; values decoded), in order.
+pub fn raw_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    raw.unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (param_name(k), decode(v, true))
+        })
+        .collect()
+}
+
 /// Query parameters with lower-cased names, values decoded, in the order sent.
 #[derive(Clone, Debug, Default)]
 pub struct Query(Vec<(String, String)>);
@@ -188,7 +223,7 @@ impl Query {
                 .filter(|p| !p.is_empty())
                 .map(|p| {
                     let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    (decode(k, true).to_ascii_lowercase(), decode(v, true))
+                    (param_name(k).to_ascii_lowercase(), decode(v, true))
                 })
                 .collect(),
         )
@@ -237,5 +272,19 @@ mod tests {
         assert!(q.wants_entity());
         assert_eq!(q.get("FILTER"), Some("a==\"b\""));
         assert_eq!(Query::parse(Some("a=%zz%4")).get("a"), Some("%zz%4"));
+    }
+
+    #[test]
+    fn escaped_ampersands_copied_from_xml_still_name_the_parameter() {
+        let q = Query::parse(Some("type=Backup&amp;pageSize=1&amp;page=2"));
+        assert_eq!(q.get("pagesize"), Some("1"));
+        assert_eq!(q.get("page"), Some("2"));
+        assert_eq!(
+            raw_pairs(Some("type=Backup&amp;pageSize=1")),
+            vec![
+                ("type".into(), "Backup".into()),
+                ("pageSize".into(), "1".into())
+            ]
+        );
     }
 }

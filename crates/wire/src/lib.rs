@@ -19,10 +19,11 @@ pub use ids::{parse_id, urn};
 pub use node::{List, ListStyle, Member, Node, Representation, Scalar, Value};
 pub use resources::{
     Backup, BackupFile, BackupFiles, BackupServer, BackupServers, Backups, EnterpriseManager,
-    Entity, EntityList, EntityRef, EntityReferences, HierarchyRoot, HierarchyRoots, Link,
-    LogonSession, LogonSessionList, RestorePoint, RestorePoints, RestoreSession, RestoreSessions,
-    SessionResult, SessionState, SupportedVersion, Task, TaskResult, TaskState, Tasks,
-    VmRestorePoint, VmRestorePoints,
+    Entity, EntityList, EntityRef, EntityReferences, HierarchyItem, HierarchyItems, HierarchyRoot,
+    HierarchyRoots, Link, LogonSession, LogonSessionList, PagingInfo, QueryContent, QueryResult,
+    RestorePoint, RestorePoints, RestoreSession, RestoreSessions, ServiceDocument, SessionResult,
+    SessionState, SupportedVersion, Task, TaskResult, TaskState, Tasks, TypedList, VmRestorePoint,
+    VmRestorePoints, ENTITIES_MEMBERS, RESOURCES_MEMBERS,
 };
 pub use resources::{
     EnterpriseAccount, EnterpriseAccountHierarchyScope, EnterpriseAccountHierarchyScopes,

@@ -78,6 +78,8 @@ pub(super) fn logon_session_rep(ctx: &Ctx, s: &LogonSessionRecord) -> wire::Logo
         down("/restoreSessions", "RestoreSessionReferenceList"),
         down("/backupFiles", "BackupFileReferenceList"),
         down("/tasks", "TaskList"),
+        down("/querySvc", "QueryService"),
+        down("/lookupSvc", "LookupService"),
         down("/backupServers?format=Entity", "BackupServerList"),
         down("/hierarchyRoots?format=Entity", "HierarchyRootList"),
         down("/backups?format=Entity", "BackupList"),

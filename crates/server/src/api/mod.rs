@@ -7,6 +7,7 @@ mod backup_servers;
 mod backups;
 mod hierarchy_roots;
 mod logon;
+mod query;
 mod restore;
 mod restore_points;
 mod restore_sessions;
@@ -19,6 +20,7 @@ use backup_servers::*;
 use backups::*;
 use hierarchy_roots::*;
 use logon::*;
+use query::*;
 use restore::*;
 use restore_points::*;
 use restore_sessions::*;
@@ -81,6 +83,8 @@ struct Ctx {
     /// `scheme://host:port/api`, as the client reached us.
     base: String,
     query: Query,
+    /// The query string as sent (paging links repeat the caller's parameters).
+    raw_query: Option<String>,
     headers: HeaderMap,
     /// Whether the request came over HTTPS.
     https: bool,
@@ -139,6 +143,7 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
         format,
         base,
         query,
+        raw_query: parts.uri.query().map(str::to_string),
         headers: parts.headers,
         https: conn.is_some_and(|c| c.https),
         peer: conn.map(|c| c.peer.ip()),
@@ -330,6 +335,11 @@ fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, bod
         }
         (Method::GET, E::SecurityRoles) => list_roles(ctx, &caller),
         (Method::GET, E::SecurityRole(id)) => get_role(ctx, &caller, &id),
+        // The query and lookup services (query.rs).
+        (Method::GET, E::QuerySvc) => Ok(get_query_svc(ctx, &caller)),
+        (Method::GET, E::Query) => get_query(ctx, &caller),
+        (Method::GET, E::LookupSvc) => get_lookup_svc(ctx, &caller),
+        (Method::GET, E::Lookup) => get_lookup(ctx),
         (m, _) => Ok(ctx.err(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("Method {m} is not allowed on this resource"),

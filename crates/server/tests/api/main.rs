@@ -3,6 +3,7 @@
 
 mod common;
 mod discovery;
+mod query;
 mod restore;
 mod restore_errors;
 mod security;

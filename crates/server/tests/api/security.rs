@@ -122,6 +122,38 @@ async fn a_restore_operator_scoped_to_one_host_sees_and_restores_only_its_vms() 
     assert_eq!(backups, ["Backup Job hyperv01"]);
     let j = w.send(get("/api/restorePoints", JSON)).await.json();
     assert_eq!(arr(&j, "Refs").len(), 2, "{j}");
+    // The query service applies the same scope, in SQL, so counts and paging stay exact.
+    let j = w
+        .send(get("/api/query?type=VmRestorePoint&format=Entities", JSON))
+        .await
+        .json();
+    let points = j["Entities"]["VmRestorePoints"]["VmRestorePoints"]
+        .as_array()
+        .expect("entities");
+    let mut names: Vec<&str> = points
+        .iter()
+        .map(|p| p["VmName"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["app01", "app01", "file01", "file01"], "{j}");
+    assert_eq!(j["PagingInfo"]["PagesCount"], 1, "{j}");
+    let j = w
+        .send(get(
+            "/api/query?type=VmRestorePoint&filter=VmName==%22web01%22",
+            JSON,
+        ))
+        .await
+        .json();
+    assert_eq!(j["Refs"]["Refs"].as_array().map(Vec::len), Some(0), "{j}");
+    let j = w.send(get("/api/query?type=Backup", JSON)).await.json();
+    assert_eq!(j["Refs"]["Refs"].as_array().map(Vec::len), Some(1), "{j}");
+    // Infrastructure queries need the Portal User or Administrator role, as the collections do.
+    assert_eq!(
+        w.send(get("/api/query?type=BackupServer", JSON))
+            .await
+            .status,
+        403
+    );
 
     // A VM of another host: 403 with an Error body, addressed directly or restored.
     let foreign = w.point("web01", PointType::Increment).await;

@@ -6,6 +6,7 @@
 mod entities;
 mod link;
 mod list;
+mod query;
 mod reference;
 mod restore_session;
 mod root;
@@ -17,6 +18,10 @@ pub use link::Link;
 pub use list::{
     BackupFiles, BackupServers, Backups, Entity, EntityList, HierarchyRoots, LogonSessionList,
     RestorePoints, RestoreSessions, Tasks, VmRestorePoints,
+};
+pub use query::{
+    HierarchyItem, HierarchyItems, PagingInfo, QueryContent, QueryResult, ServiceDocument,
+    TypedList, ENTITIES_MEMBERS, RESOURCES_MEMBERS,
 };
 pub use reference::{EntityRef, EntityReferences};
 pub use restore_session::{RestoreSession, SessionResult, SessionState};

@@ -1,0 +1,168 @@
+//! Query benchmark: `--points` VM restore points (default 100,000) in the catalog, 100 VMs per
+//! restore point, one restore point an hour; then the latency of typical queries (median and
+//! worst of `--runs` runs each), as `Core::query` runs them for `GET /api/query`:
+//! - filtered, sorted and paged: one VM's points after a date, newest first, page 3 of 20;
+//! - a date range over every VM, sorted by name, page 10 of 100;
+//! - no filter, default order, the last page of 100 (the deepest OFFSET);
+//! - an OR of two VMs with an enum comparison, sorted by creation time.
+//!
+//! Run: `cargo run --release -p emrest-core --example query_bench -- [points] [runs] [work dir]`
+
+use emrest_core::catalog::NewVmPoint;
+use emrest_core::query::QueryRequest;
+use emrest_core::{BackupFileRecord, BackupServerRecord, Core, CoreConfig, PointType};
+use emrest_core::{RestorePointRecord, Role};
+use emrest_platform::{PlatformKind, PowerState, VmKey};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let points: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let runs: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let work = match args.get(3) {
+        Some(p) => std::path::PathBuf::from(p),
+        None => std::env::temp_dir().join(format!("emrest-query-bench-{}", std::process::id())),
+    };
+    let _ = std::fs::remove_dir_all(&work);
+    let (core, _) = Core::open(CoreConfig::new(work.join("data")))?;
+    let server = BackupServerRecord {
+        id: Uuid::new_v4(),
+        name: "bench".into(),
+        description: String::new(),
+        port: 9392,
+        version: "bench".into(),
+    };
+    let cat = core.catalog();
+    cat.insert_backup_server(&server)?;
+    let root = core
+        .inventory()
+        .create_root(Uuid::new_v4(), "vc.bench", PlatformKind::VMware)?;
+    cat.insert_hierarchy_root(root.id, server.id)?;
+    let backup = cat.ensure_backup("Bench Job", PlatformKind::VMware, server.id, 0)?;
+
+    let t0 = Instant::now();
+    let base = 1_600_000_000_000i64;
+    let (mut made, mut rp_i) = (0usize, 0i64);
+    while made < points {
+        let created = base + rp_i * 3_600_000;
+        let rp = RestorePointRecord {
+            id: Uuid::new_v4(),
+            backup_id: backup.id,
+            backup_name: backup.name.clone(),
+            backup_server_id: server.id,
+            created,
+            point_type: if rp_i % 7 == 0 {
+                PointType::Full
+            } else {
+                PointType::Increment
+            },
+        };
+        let file = BackupFileRecord {
+            id: Uuid::new_v4(),
+            backup_id: backup.id,
+            backup_name: backup.name.clone(),
+            backup_server_id: server.id,
+            restore_point_id: rp.id,
+            file_name: format!("Bench{rp_i}.vib"),
+            backup_size: 1,
+            data_size: 1,
+            created,
+        };
+        let vms: Vec<NewVmPoint> = (0..100.min(points - made))
+            .map(|v| NewVmPoint {
+                id: Uuid::new_v4(),
+                vm: VmKey {
+                    root: root.id,
+                    object_ref: format!("vm-{}", 1000 + v),
+                },
+                platform: PlatformKind::VMware,
+                vm_name: format!("vm-{v:03}"),
+                datastore: "datastore-1".into(),
+                storage_profile: None,
+                power: PowerState::PoweredOn,
+                obj_ref: format!("urn:VMware:Vm:{}.vm-{}", root.id, 1000 + v),
+                disks: Vec::new(),
+            })
+            .collect();
+        made += vms.len();
+        cat.insert_restore_point(&rp, &file, &vms)?;
+        rp_i += 1;
+    }
+    println!(
+        "catalog: {made} VM restore points in {rp_i} restore points, inserted in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+
+    core.add_account("bench", "bench", Role::PortalAdministrator)?;
+    let session = core.logon("bench", "bench")?;
+    let caller = core.caller(session.id)?;
+    let cases: [(&str, QueryRequest); 4] = [
+        (
+            "filter VmDisplayName==vm-042;CreationTime>=…, sortDesc=CreationTime, pageSize=50&page=3",
+            QueryRequest {
+                type_name: "VmRestorePoint",
+                filter: Some("VmDisplayName==\"vm-042\";CreationTime>=\"2020-09-20T00:00:00Z\""),
+                sort_desc: Some("CreationTime"),
+                page_size: Some("50"),
+                page: Some("3"),
+                ..Default::default()
+            },
+        ),
+        (
+            "filter CreationTime range (1/10 of all), sortAsc=Name, pageSize=100&page=10",
+            QueryRequest {
+                type_name: "VmRestorePoint",
+                filter: Some("CreationTime>=2020-10-01T00:00:00Z;CreationTime<2020-10-05T04:00:00Z"),
+                sort_asc: Some("Name"),
+                page_size: Some("100"),
+                page: Some("10"),
+                ..Default::default()
+            },
+        ),
+        (
+            "no filter, default order, last page of 100",
+            QueryRequest {
+                type_name: "VmRestorePoint",
+                page_size: Some("100"),
+                page: Some(Box::leak(points.div_ceil(100).to_string().into_boxed_str())),
+                ..Default::default()
+            },
+        ),
+        (
+            "filter (VmDisplayName==vm-001,VmDisplayName==vm-002);Type>Full, sortDesc=CreationTime",
+            QueryRequest {
+                type_name: "VmRestorePoint",
+                filter: Some("(VmDisplayName==vm-001,VmDisplayName==vm-002);Type>Full"),
+                sort_desc: Some("CreationTime"),
+                page_size: Some("100"),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (name, req) in &cases {
+        let mut times: Vec<Duration> = Vec::with_capacity(runs);
+        let mut found = (0, 0);
+        for _ in 0..runs.max(1) {
+            let t = Instant::now();
+            let page = core.query(&caller, req)?;
+            times.push(t.elapsed());
+            let n = match &page.items {
+                emrest_core::query::QueryItems::VmRestorePoints(v) => v.len(),
+                _ => 0,
+            };
+            found = (n, page.total);
+        }
+        times.sort();
+        println!(
+            "{name}: median {:.2} ms, worst {:.2} ms ({} on the page, {} matching)",
+            times[times.len() / 2].as_secs_f64() * 1e3,
+            times[times.len() - 1].as_secs_f64() * 1e3,
+            found.0,
+            found.1
+        );
+    }
+    drop(core);
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
