@@ -7,6 +7,7 @@ pub mod backup;
 pub mod catalog;
 pub mod demo;
 pub mod error;
+pub mod jobs;
 pub mod model;
 pub mod report;
 pub mod restore;
@@ -103,6 +104,8 @@ pub struct Core {
     running: Mutex<HashMap<TaskId, Running>>,
     busy: Mutex<HashSet<VmKey>>,
     slots: Arc<Slots>,
+    /// Backup jobs in flight (jobs.rs).
+    jobs: jobs::JobsState,
     /// The data folder's lock, held for the life of a writing `Core`.
     _lock: Option<std::fs::File>,
 }
@@ -182,6 +185,7 @@ impl Core {
             }
         }
         let core = Self::assemble(config, catalog, repo, inventory, Some(lock))?;
+        jobs::fail_interrupted(&core, now_millis())?;
         Ok((core, report))
     }
 
@@ -225,6 +229,7 @@ impl Core {
                 free: Mutex::new(workers),
                 cv: Condvar::new(),
             }),
+            jobs: Default::default(),
             _lock: lock,
         }))
     }
@@ -427,6 +432,7 @@ impl Core {
         request: &RestoreRequest,
     ) -> CoreResult<TaskRecord> {
         let point = self.vm_restore_point(point_id)?;
+        self.check_point_intact(&point)?;
         let plan = restore::plan(self.inventory.as_ref(), point, request)?;
         let busy_key = match &plan.target {
             restore::RestoreTarget::Original { .. } => plan.point.vm.clone(),
