@@ -23,6 +23,9 @@ pub use resources::{
     SessionResult, SessionState, SupportedVersion, Task, TaskResult, TaskState, Tasks,
     VmRestorePoint, VmRestorePoints,
 };
+pub use resources::{
+    BackupJobSession, BackupTaskSession, BackupTaskSessionState, Job, ObjectInJob, ObjectsInJob,
+};
 pub use restore_spec::{
     decode_restore_spec, OrderPolicy, RestoreSpec, VCloudVmRestoreSpec, VmRestoreParameters,
     VmRestoreSpec,

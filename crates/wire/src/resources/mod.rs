@@ -4,6 +4,7 @@
 //! encoding it is a compile error.
 
 mod entities;
+mod jobs;
 mod link;
 mod list;
 mod reference;
@@ -12,6 +13,9 @@ mod root;
 mod task;
 
 pub use entities::{Backup, BackupFile, BackupServer, HierarchyRoot, RestorePoint, VmRestorePoint};
+pub use jobs::{
+    BackupJobSession, BackupTaskSession, BackupTaskSessionState, Job, ObjectInJob, ObjectsInJob,
+};
 pub use link::Link;
 pub use list::{
     BackupFiles, BackupServers, Backups, Entity, EntityList, HierarchyRoots, LogonSessionList,
