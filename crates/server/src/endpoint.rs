@@ -30,6 +30,16 @@ pub enum Endpoint {
     RestoreSession(String),
     /// emrest extension: the readable log of a restore session.
     RestoreSessionLog(String),
+    // Backup jobs and sessions (jobs.md, backupsessions.md, backuptasksessions.md).
+    Jobs,
+    Job(String),
+    JobIncludes(String),
+    JobBackupSessions(String),
+    BackupSessions,
+    BackupSession(String),
+    BackupSessionTaskSessions(String),
+    BackupTaskSessions,
+    BackupTaskSession(String),
 }
 
 impl Endpoint {
@@ -73,6 +83,15 @@ impl Endpoint {
             ["restoresessions"] => RestoreSessions,
             ["restoresessions", _] => RestoreSession(id(1)),
             ["restoresessions", _, "log"] => RestoreSessionLog(id(1)),
+            ["jobs"] => Jobs,
+            ["jobs", _] => Job(id(1)),
+            ["jobs", _, "includes"] => JobIncludes(id(1)),
+            ["jobs", _, "backupsessions"] => JobBackupSessions(id(1)),
+            ["backupsessions"] => BackupSessions,
+            ["backupsessions", _] => BackupSession(id(1)),
+            ["backupsessions", _, "tasksessions"] => BackupSessionTaskSessions(id(1)),
+            ["backuptasksessions"] => BackupTaskSessions,
+            ["backuptasksessions", _] => BackupTaskSession(id(1)),
             _ => return None,
         })
     }

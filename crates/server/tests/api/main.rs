@@ -3,6 +3,7 @@
 
 mod common;
 mod discovery;
+mod jobs;
 mod restore;
 mod restore_errors;
 mod seed;
