@@ -1085,6 +1085,31 @@ impl Core {
         result
     }
 
+    /// Collect garbage every `every` on a background thread for as long as this `Core` lives;
+    /// a run that meets a running job is skipped until the next turn.
+    pub fn schedule_gc(self: &Arc<Self>, every: Duration, grace: Duration) -> CoreResult<()> {
+        let weak = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("gc".into())
+            .spawn(move || loop {
+                std::thread::sleep(every);
+                let Some(core) = weak.upgrade() else { return };
+                match core.collect_garbage(grace) {
+                    Ok(r) => tracing::info!(
+                        "gc: removed {} index(es), {} chunk(s) ({} bytes); kept {} chunk(s)",
+                        r.indexes_removed,
+                        r.chunks_removed,
+                        r.bytes_removed,
+                        r.chunks_kept
+                    ),
+                    Err(CoreError::Conflict(m)) => tracing::info!("gc skipped: {m}"),
+                    Err(e) => tracing::warn!("gc failed: {e}"),
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| CoreError::Internal(format!("cannot start the gc thread: {e}")))
+    }
+
     fn collect_garbage_inner(&self, grace: Duration) -> CoreResult<GcReport> {
         let repo = self.repository();
         let named: HashSet<String> = self
