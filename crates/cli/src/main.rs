@@ -59,6 +59,10 @@ enum Command {
     Verify {
         #[command(flatten)]
         data: DataArg,
+        /// Record the damaged restore points so the server refuses to restore from them (needs
+        /// the data folder unlocked: stop the server first).
+        #[arg(long)]
+        mark: bool,
     },
     /// Backup jobs. Verbs that change the data folder (create, start) need it unlocked: stop
     /// the server first, or drive a running server through its API (POST /api/jobs/{ID}?action=start).
@@ -423,19 +427,13 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
-        Command::Verify { data } => {
-            // A writer also marks damaged points so the server refuses to restore from them;
-            // beside a running server, verify only looks.
-            require_data_folder(&data)?;
-            let core = match Core::open(CoreConfig::new(&data.data)) {
-                Ok((core, _)) => core,
-                Err(emrest_core::CoreError::Conflict(_)) => {
-                    eprintln!(
-                        "(the data folder is in use: damaged points are reported, not marked)"
-                    );
-                    open_read_only(&data)?
-                }
-                Err(e) => return Err(e).context("cannot open the data folder"),
+        Command::Verify { data, mark } => {
+            // Verify only looks, beside a running server too; with --mark it opens the folder to
+            // write and records the damaged points, so restores from them are refused.
+            let core = if mark {
+                open_existing(&data)?
+            } else {
+                open_read_only(&data)?
             };
             let problems = core.verify_repository()?;
             if problems.is_empty() {
