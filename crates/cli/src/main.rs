@@ -68,6 +68,75 @@ enum Command {
     Verify {
         #[command(flatten)]
         data: DataArg,
+        /// Record the damaged restore points so the server refuses to restore from them (needs
+        /// the data folder unlocked: stop the server first).
+        #[arg(long)]
+        mark: bool,
+    },
+    /// Backup jobs. Verbs that change the data folder (create, start) need it unlocked: stop
+    /// the server first, or drive a running server through its API (POST /api/jobs/{ID}?action=start).
+    Job {
+        #[command(subcommand)]
+        verb: JobVerb,
+    },
+    /// Remove indexes no restore point names and chunks no index references (needs the data
+    /// folder unlocked; a running server does this on its own schedule).
+    Gc {
+        #[command(flatten)]
+        data: DataArg,
+        /// Keep unreferenced chunks younger than this many minutes.
+        #[arg(long, default_value_t = 60)]
+        grace_minutes: u64,
+        /// Print what was removed as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobVerb {
+    /// List jobs with their last run.
+    List {
+        #[command(flatten)]
+        data: DataArg,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a backup job over VMs named by name or HierarchyObjRef (one platform).
+    Create {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long)]
+        name: String,
+        /// A VM name or HierarchyObjRef (urn:VMware:Vm:<root>.<ref>); repeat for more VMs.
+        #[arg(long = "vm", required = true)]
+        vms: Vec<String>,
+        /// Restore points to keep; older ones are removed after a successful run.
+        #[arg(long, default_value_t = emrest_core::jobs::DEFAULT_RETENTION)]
+        retention: u32,
+        #[arg(long, default_value = "Created by emrest job create")]
+        description: String,
+    },
+    /// Run a job in this process until it ends (Ctrl-C stops it cleanly, recording nothing).
+    /// The data folder must be unlocked: stop the server first, or use the server's API.
+    Start {
+        #[command(flatten)]
+        data: DataArg,
+        name: String,
+        /// Show a progress bar (bytes and VMs) while the job runs.
+        #[arg(long)]
+        wait: bool,
+        /// Print the finished session and its task sessions as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a running job. A job runs inside the process holding the data folder (the server,
+    /// or `emrest job start`): stop it there (POST /api/jobs/{ID}?action=stop, or Ctrl-C).
+    Stop {
+        #[command(flatten)]
+        data: DataArg,
+        name: String,
     },
 }
 
@@ -211,6 +280,12 @@ struct ServeArgs {
     /// Minutes a lockout lasts.
     #[arg(long, default_value_t = 15)]
     logon_lockout_minutes: u64,
+    /// Minutes between garbage collections of the repository; 0 turns them off.
+    #[arg(long, default_value_t = 60)]
+    gc_interval_minutes: u64,
+    /// Unreferenced chunks younger than this many minutes survive a collection.
+    #[arg(long, default_value_t = 60)]
+    gc_grace_minutes: u64,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -420,8 +495,35 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
-        Command::Verify { data } => {
-            let core = open_read_only(&data)?;
+        Command::Job { verb } => job_command(verb),
+        Command::Gc {
+            data,
+            grace_minutes,
+            json,
+        } => {
+            let core = open_existing(&data)?;
+            let r = core.collect_garbage(std::time::Duration::from_secs(grace_minutes * 60))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "gc: removed {} index(es) and {} chunk(s) ({}), kept {} chunk(s)",
+                    r.indexes_removed,
+                    r.chunks_removed,
+                    human_bytes(r.bytes_removed),
+                    r.chunks_kept
+                );
+            }
+            Ok(())
+        }
+        Command::Verify { data, mark } => {
+            // Verify only looks, beside a running server too; with --mark it opens the folder to
+            // write and records the damaged points, so restores from them are refused.
+            let core = if mark {
+                open_existing(&data)?
+            } else {
+                open_read_only(&data)?
+            };
             let problems = core.verify_repository()?;
             if problems.is_empty() {
                 println!("repository verified: no missing or corrupt chunk");
@@ -588,6 +690,205 @@ fn user(verb: UserVerb) -> Result<()> {
     Ok(())
 }
 
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn find_job(core: &Core, name: &str) -> Result<emrest_core::jobs::JobRecord> {
+    core.job_by_name(name)?
+        .with_context(|| format!("there is no job named '{name}' (see `emrest job list`)"))
+}
+
+fn job_command(verb: JobVerb) -> Result<()> {
+    match verb {
+        JobVerb::List { data, json } => {
+            let core = open_read_only(&data)?;
+            let jobs = core.jobs()?;
+            let mut rows = Vec::new();
+            for j in jobs {
+                let last = core.backup_sessions(Some(j.id))?.pop();
+                rows.push((j, last));
+            }
+            if json {
+                let v: Vec<_> = rows
+                    .iter()
+                    .map(|(j, last)| serde_json::json!({ "job": j, "last_session": last }))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            let table: Vec<(Vec<String>, Vec<DiskReport>)> = rows
+                .into_iter()
+                .map(|(j, last)| {
+                    let (result, when) = match last {
+                        Some(s) => (format!("{:?}", s.result), emrest_core::time::iso(s.created)),
+                        None => ("-".into(), "never".into()),
+                    };
+                    let vms: Vec<&str> = j.objects.iter().map(|o| o.name.as_str()).collect();
+                    (
+                        vec![
+                            j.name.clone(),
+                            j.platform.wire_platform().to_string(),
+                            j.retention.to_string(),
+                            vms.join(","),
+                            result,
+                            when,
+                        ],
+                        Vec::new(),
+                    )
+                })
+                .collect();
+            print_table(
+                &["NAME", "PLATFORM", "KEEP", "VMS", "LAST RESULT", "LAST RUN"],
+                table,
+            );
+            Ok(())
+        }
+        JobVerb::Create {
+            data,
+            name,
+            vms,
+            retention,
+            description,
+        } => {
+            let core = open_existing(&data)?;
+            let job = core.create_job(&name, &vms, retention, &description)?;
+            eprintln!(
+                "Job '{}' created: {} VM(s), keeps {} restore point(s), urn:veeam:Job:{}",
+                job.name,
+                job.objects.len(),
+                job.retention,
+                job.id
+            );
+            Ok(())
+        }
+        JobVerb::Start {
+            data,
+            name,
+            wait,
+            json,
+        } => {
+            let core = open_existing(&data)?;
+            let job = find_job(&core, &name)?;
+            start_and_follow(&core, &job, wait, json)
+        }
+        JobVerb::Stop { data, name } => {
+            // Opening to write fails while another process (the one running the job) holds the
+            // folder; when it succeeds, no job can be running anywhere.
+            let core = open_existing(&data).context(
+                "the job runs in the process holding the data folder: stop it there \
+                 (POST /api/jobs/{ID}?action=stop on the server, or Ctrl-C in `emrest job start`)",
+            )?;
+            let job = find_job(&core, &name)?;
+            let task = core.stop_job(&emrest_core::jobs::Actor::operator(), job.id)?;
+            eprintln!("{}", task.result.map(|r| r.1).unwrap_or_default());
+            Ok(())
+        }
+    }
+}
+
+/// Start a job on a worker of this process and follow it to the end: a progress bar with
+/// `--wait`, one summary line, the session as JSON with `--json`. Ctrl-C stops the job.
+fn start_and_follow(
+    core: &Arc<Core>,
+    job: &emrest_core::jobs::JobRecord,
+    bar: bool,
+    json: bool,
+) -> Result<()> {
+    use emrest_core::jobs::Actor;
+    let started = std::time::Instant::now();
+    let (_, session) = core.start_job(&Actor::operator(), job.id)?;
+    {
+        let core = core.clone();
+        let id = job.id;
+        // Ctrl-C asks the job to stop between chunks; the loop below sees it end.
+        std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
+                    let _ = core.stop_job(&Actor::operator(), id);
+                }
+            }
+        });
+    }
+    let pb = bar.then(|| {
+        let pb = indicatif::ProgressBar::new(0);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        pb
+    });
+    while core.job_running(job.id) {
+        if let Some(pb) = &pb {
+            let s = core.backup_session(session)?;
+            let tasks = core.backup_task_sessions(Some(session))?;
+            let done = tasks
+                .iter()
+                .filter(|t| t.state == emrest_core::jobs::TaskSessionState::Completed)
+                .count();
+            pb.set_length(s.bytes_total);
+            pb.set_position(s.bytes_done);
+            pb.set_message(format!("{done}/{} VMs", tasks.len()));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let s = core.backup_session(session)?;
+    let tasks = core.backup_task_sessions(Some(session))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "session": s, "task_sessions": tasks })
+            )?
+        );
+    }
+    let read: u64 = tasks.iter().map(|t| t.bytes_read).sum();
+    let stored: u64 = tasks.iter().map(|t| t.bytes_transferred).sum();
+    let chunks: u64 = tasks.iter().map(|t| t.chunks_new).sum();
+    let secs = started.elapsed().as_secs_f64().max(1e-3);
+    let ok = tasks
+        .iter()
+        .filter(|t| t.result == emrest_core::SessionResult::Success)
+        .count();
+    eprintln!(
+        "{}: {:?}, {ok}/{} VM(s), read {} ({:.0} MB/s), stored {} in {chunks} new chunk(s), {:.1} s{}",
+        emrest_core::jobs::session_name(&s.job_name, s.created),
+        s.result,
+        tasks.len(),
+        human_bytes(read),
+        read as f64 / 1e6 / secs,
+        human_bytes(stored),
+        secs,
+        s.failure_message
+            .as_deref()
+            .map(|m| format!(" — {m}"))
+            .unwrap_or_default()
+    );
+    if s.result == emrest_core::SessionResult::Failed {
+        bail!("the backup job failed");
+    }
+    Ok(())
+}
+
 /// Print rows under a header, columns as wide as their widest cell, each row followed by its
 /// disks (name, size in bytes, SHA-256 of the bytes).
 fn print_table(header: &[&str], rows: Vec<(Vec<String>, Vec<DiskReport>)>) {
@@ -637,6 +938,12 @@ fn serve(args: ServeArgs) -> Result<()> {
     })?;
     if args.demo {
         make_demo(&core, args.disk_size)?;
+    }
+    if args.gc_interval_minutes > 0 {
+        core.schedule_gc(
+            std::time::Duration::from_secs(args.gc_interval_minutes * 60),
+            std::time::Duration::from_secs(args.gc_grace_minutes * 60),
+        )?;
     }
     let config = emrest_server::ServerConfig {
         http,

@@ -111,10 +111,12 @@ pub(crate) const FILE_SELECT: &str = "SELECT f.id, r.backup_id, b.name, b.backup
         f.backup_size, f.data_size, f.created
    FROM backup_files f JOIN restore_points r ON r.id = f.restore_point_id JOIN backups b ON b.id = r.backup_id";
 
-pub(crate) const SESSION_SELECT: &str = "SELECT s.id, s.vm_restore_point_id, v.vm_name, v.created, b.backup_server_id, s.vm_name, s.state,
+// LEFT JOINs: a restore session outlives the point it used when retention removes that point.
+pub(crate) const SESSION_SELECT: &str = "SELECT s.id, s.vm_restore_point_id, COALESCE(v.vm_name, s.vm_name), COALESCE(v.created, s.created),
+        COALESCE(b.backup_server_id, (SELECT id FROM backup_servers ORDER BY name LIMIT 1)), s.vm_name, s.state,
         s.result, s.progress, s.created, s.ended, s.restored_obj_ref, s.failure_message, s.account_id
-   FROM restore_sessions s JOIN vm_restore_points v ON v.id = s.vm_restore_point_id
-   JOIN restore_points r ON r.id = v.restore_point_id JOIN backups b ON b.id = r.backup_id";
+   FROM restore_sessions s LEFT JOIN vm_restore_points v ON v.id = s.vm_restore_point_id
+   LEFT JOIN restore_points r ON r.id = v.restore_point_id LEFT JOIN backups b ON b.id = r.backup_id";
 
 pub(crate) const TASK_SELECT: &str = "SELECT id, operation, state, success, message, restore_session_id, account_id, created FROM tasks";
 
@@ -243,6 +245,7 @@ impl Catalog {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(crate::security::SCHEMA)?;
         conn.execute_batch(crate::query::QUERY_SCHEMA)?;
+        conn.execute_batch(crate::jobs::SCHEMA)?;
         Ok(Catalog {
             conn: Mutex::new(conn),
         })

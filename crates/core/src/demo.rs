@@ -163,6 +163,19 @@ fn io(context: &str) -> impl Fn(std::io::Error) -> CoreError + '_ {
     move |e| CoreError::Internal(format!("{context}: {e}"))
 }
 
+/// Run a demo job to the end; a failed run fails the demo.
+fn demo_run(core: &Core, job: Uuid, at: crate::model::Millis) -> CoreResult<()> {
+    let s = core.run_job_now(job, at)?;
+    if s.result != crate::model::SessionResult::Success {
+        return Err(CoreError::Internal(format!(
+            "demo backup job '{}' failed: {}",
+            s.job_name,
+            s.failure_message.unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
 impl Core {
     /// Create the demo world unless the catalog already has a backup server.
     pub fn create_demo(&self, opts: &DemoOptions) -> CoreResult<DemoSummary> {
@@ -223,12 +236,27 @@ impl Core {
             ));
             self.catalog().insert_hierarchy_root(root.id, server.id)?;
         }
-        // The full backup is dated a day back so the two points have distinct names and times.
+        // The demo's backups are jobs: the full run is dated a day back so the two points have
+        // distinct names and times.
         let yesterday = now_millis() - 24 * 3600 * 1000;
-        for (job, vms) in &jobs {
-            crate::backup::run_backup(self, job, server.id, vms, yesterday, &NoControl)?;
+        let mut job_ids = Vec::new();
+        for (name, vms) in &jobs {
+            let refs = vms
+                .iter()
+                .map(|k| inv.vm(k).map(|vm| vm.hierarchy_obj_ref()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let job = self.create_job(
+                name,
+                &refs,
+                crate::jobs::DEFAULT_RETENTION,
+                "Created by emrest demo",
+            )?;
+            job_ids.push(job.id);
         }
-        for (job, vms) in &jobs {
+        for id in &job_ids {
+            demo_run(self, *id, yesterday)?;
+        }
+        for ((_, vms), id) in jobs.iter().zip(&job_ids) {
             for key in vms {
                 let vm = inv.vm(key)?;
                 for d in &vm.disks {
@@ -237,7 +265,7 @@ impl Core {
                     seed += 1;
                 }
             }
-            crate::backup::run_backup(self, job, server.id, vms, now_millis(), &NoControl)?;
+            demo_run(self, *id, now_millis())?;
         }
         Ok(DemoSummary {
             created: true,

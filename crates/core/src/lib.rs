@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod demo;
 pub mod error;
 pub mod filter;
+pub mod jobs;
 pub mod lookup;
 pub mod model;
 pub mod query;
@@ -114,6 +115,8 @@ pub struct Core {
     running: Mutex<HashMap<TaskId, Running>>,
     busy: Mutex<HashSet<VmKey>>,
     slots: Arc<Slots>,
+    /// Backup jobs in flight (jobs.rs).
+    jobs: jobs::JobsState,
     /// The data folder's lock, held for the life of a writing `Core`.
     _lock: Option<std::fs::File>,
 }
@@ -194,6 +197,7 @@ impl Core {
         }
         let audit = audit::AuditLog::open(dir)?;
         let core = Self::assemble(config, catalog, repo, inventory, audit, Some(lock))?;
+        jobs::fail_interrupted(&core, now_millis())?;
         Ok((core, report))
     }
 
@@ -240,6 +244,7 @@ impl Core {
                 free: Mutex::new(workers),
                 cv: Condvar::new(),
             }),
+            jobs: Default::default(),
             _lock: lock,
         }))
     }
@@ -520,6 +525,7 @@ impl Core {
         security::authorize(caller, security::Permission::RestoreVm)?;
         let point = self.vm_restore_point(point_id)?;
         security::check_vm(caller, &point)?;
+        self.check_point_intact(&point)?;
         let plan = restore::plan(self.inventory.as_ref(), point, request)?;
         let busy_key = match &plan.target {
             restore::RestoreTarget::Original { .. } => plan.point.vm.clone(),

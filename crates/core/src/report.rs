@@ -139,10 +139,12 @@ pub fn sha256_reader(mut r: impl Read) -> CoreResult<String> {
 
 impl Core {
     /// Re-read every chunk that any restore point references; one line per problem, naming the
-    /// chunk (or index) and the VM restore points it breaks.
+    /// chunk (or index) and the VM restore points it breaks. A writing `Core` also records the
+    /// damaged points, so the server refuses to restore from them (jobs.rs).
     pub fn verify_repository(&self) -> CoreResult<Vec<String>> {
-        use std::collections::{BTreeMap, BTreeSet};
+        use std::collections::{BTreeMap, BTreeSet, HashMap};
         let mut problems = Vec::new();
+        let mut damaged: HashMap<uuid::Uuid, String> = HashMap::new();
         let mut users: BTreeMap<emrest_repo::ChunkDigest, BTreeSet<uuid::Uuid>> = BTreeMap::new();
         for (point, name) in self.catalog().all_index_names()? {
             match self.repository().get_index(&name) {
@@ -151,7 +153,10 @@ impl Core {
                         users.entry(*d).or_default().insert(point);
                     }
                 }
-                Err(e) => problems.push(format!("index {name} of VM restore point {point}: {e}")),
+                Err(e) => {
+                    damaged.insert(point, format!("index {name}: {e}"));
+                    problems.push(format!("index {name} of VM restore point {point}: {e}"))
+                }
             }
         }
         for p in self
@@ -162,14 +167,20 @@ impl Core {
                 emrest_repo::ChunkProblem::Missing(d) => (*d, "missing".to_string()),
                 emrest_repo::ChunkProblem::Corrupt(d, why) => (*d, format!("corrupt ({why})")),
             };
-            let points: Vec<String> = users
-                .get(&digest)
-                .map(|s| s.iter().map(|u| u.to_string()).collect())
-                .unwrap_or_default();
+            let affected = users.get(&digest).cloned().unwrap_or_default();
+            for p in &affected {
+                damaged
+                    .entry(*p)
+                    .or_insert_with(|| format!("chunk {digest} is {what}"));
+            }
+            let points: Vec<String> = affected.iter().map(|u| u.to_string()).collect();
             problems.push(format!(
                 "chunk {digest} is {what}; affects VM restore point(s) {}",
                 points.join(", ")
             ));
+        }
+        if !self.config.read_only {
+            self.mark_damaged(&damaged)?;
         }
         Ok(problems)
     }

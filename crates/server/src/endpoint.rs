@@ -48,6 +48,16 @@ pub enum Endpoint {
     Query,
     LookupSvc,
     Lookup,
+    // Backup jobs and sessions (jobs.md, backupsessions.md, backuptasksessions.md).
+    Jobs,
+    Job(String),
+    JobIncludes(String),
+    JobBackupSessions(String),
+    BackupSessions,
+    BackupSession(String),
+    BackupSessionTaskSessions(String),
+    BackupTaskSessions,
+    BackupTaskSession(String),
 }
 
 impl Endpoint {
@@ -104,6 +114,15 @@ impl Endpoint {
             ["query"] => Query,
             ["lookupsvc"] => LookupSvc,
             ["lookup"] => Lookup,
+            ["jobs"] => Jobs,
+            ["jobs", _] => Job(id(1)),
+            ["jobs", _, "includes"] => JobIncludes(id(1)),
+            ["jobs", _, "backupsessions"] => JobBackupSessions(id(1)),
+            ["backupsessions"] => BackupSessions,
+            ["backupsessions", _] => BackupSession(id(1)),
+            ["backupsessions", _, "tasksessions"] => BackupSessionTaskSessions(id(1)),
+            ["backuptasksessions"] => BackupTaskSessions,
+            ["backuptasksessions", _] => BackupTaskSession(id(1)),
             _ => return None,
         })
     }
@@ -145,6 +164,17 @@ impl Endpoint {
             // Each query type is authorized again in core as its collection is; the services
             // themselves need the right to see VM restore points (the restore portal's minimum).
             QuerySvc | Query | LookupSvc | Lookup => P::ReadVmRestorePoints,
+            // Jobs and their sessions: Portal Administrator only (get_jobs.md,
+            // security_roles_concept.md lists /jobs among the Portal User's unavailable ones).
+            Jobs
+            | Job(_)
+            | JobIncludes(_)
+            | JobBackupSessions(_)
+            | BackupSessions
+            | BackupSession(_)
+            | BackupSessionTaskSessions(_)
+            | BackupTaskSessions
+            | BackupTaskSession(_) => P::StartJob,
         }
     }
 }

@@ -26,6 +26,9 @@ pub use resources::{
     VmRestorePoints, ENTITIES_MEMBERS, RESOURCES_MEMBERS,
 };
 pub use resources::{
+    BackupJobSession, BackupTaskSession, BackupTaskSessionState, Job, ObjectInJob, ObjectsInJob,
+};
+pub use resources::{
     EnterpriseAccount, EnterpriseAccountHierarchyScope, EnterpriseAccountHierarchyScopes,
     EnterpriseAccountInRole, EnterpriseAccountInRoleList, EnterpriseAccounts, EnterpriseRole,
     EnterpriseRoles, EnterpriseSecuritySettings, FileRestoreSettings, SqlRestoreSettings,

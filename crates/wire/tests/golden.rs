@@ -665,3 +665,305 @@ fn account_roles_and_scopes() {
         ]
     );
 }
+
+// ---- backup jobs and sessions (issue 3) ----
+
+const JOB_ID: &str = "9eaf0b1c-2d34-45f6-8718-8c9d0e1f2a0a";
+const JOB_SESSION_ID: &str = "af0b1c2d-3e45-4607-9829-9d0e1f2a3b0b";
+const TASK_SESSION_ID: &str = "b0c1d2e3-f456-4718-a93a-0e1f2a3b4c0c";
+const OBJECT_ID: &str = "c1d2e3f4-0567-4829-ba4b-1f2a3b4c5d0d";
+
+fn job_session_name() -> String {
+    format!("{JOB_NAME}@{}", session_start().session_name_part())
+}
+
+fn object_in_job() -> ObjectInJob {
+    ObjectInJob {
+        href: format!("{API}/jobs/{JOB_ID}/includes/{OBJECT_ID}"),
+        object_in_job_id: OBJECT_ID.to_owned(),
+        hierarchy_obj_ref: VM_REF.to_owned(),
+        name: VM.to_owned(),
+        display_name: VM.to_owned(),
+    }
+}
+
+fn job() -> Job {
+    let path = format!("/jobs/{JOB_ID}");
+    Job {
+        href: format!("{API}{path}?format=Entity"),
+        name: JOB_NAME.to_owned(),
+        uid: format!("urn:veeam:Job:{JOB_ID}"),
+        links: vec![
+            link(
+                "Up",
+                &format!("/backupServers/{SERVER_ID}"),
+                Some(SERVER_NAME),
+                Some("BackupServerReference"),
+            ),
+            link("Alternate", &path, Some(JOB_NAME), Some("JobReference")),
+            link(
+                "Down",
+                &format!("{path}/includes"),
+                None,
+                Some("ObjectInJobList"),
+            ),
+            link(
+                "Down",
+                &format!("{path}/backupSessions"),
+                None,
+                Some("BackupJobSessionReferenceList"),
+            ),
+            link("Start", &format!("{path}?action=start"), None, None),
+            link("Stop", &format!("{path}?action=stop"), None, None),
+            link("Retry", &format!("{path}?action=retry"), None, None),
+        ],
+        job_type: "Backup".to_owned(),
+        platform: "VMware".to_owned(),
+        description: "Created by emrest".to_owned(),
+        schedule_configured: false,
+        schedule_enabled: false,
+        next_run: None,
+        includes: vec![object_in_job()],
+        retain_cycles: 7,
+    }
+}
+
+fn job_session(running: bool) -> BackupJobSession {
+    let path = format!("/backupSessions/{JOB_SESSION_ID}");
+    let mut links = vec![
+        link(
+            "Up",
+            &format!("/backupServers/{SERVER_ID}"),
+            Some(SERVER_NAME),
+            Some("BackupServerReference"),
+        ),
+        link(
+            "Up",
+            &format!("/jobs/{JOB_ID}"),
+            Some(JOB_NAME),
+            Some("JobReference"),
+        ),
+        link(
+            "Alternate",
+            &path,
+            Some(&job_session_name()),
+            Some("BackupJobSessionReference"),
+        ),
+        link(
+            "Down",
+            &format!("{path}/taskSessions"),
+            None,
+            Some("BackupTaskSessionReferenceList"),
+        ),
+        link("Stop", &format!("{path}?action=stop"), None, None),
+    ];
+    if !running {
+        links.push(link(
+            "Related",
+            &format!("/restorePoints/{POINT_ID}"),
+            Some(&point_name()),
+            Some("RestorePointReference"),
+        ));
+    }
+    BackupJobSession {
+        href: format!("{API}{path}?format=Entity"),
+        name: job_session_name(),
+        uid: format!("urn:veeam:BackupJobSession:{JOB_SESSION_ID}"),
+        links,
+        job_uid: format!("urn:veeam:Job:{JOB_ID}"),
+        job_name: JOB_NAME.to_owned(),
+        job_type: "Backup".to_owned(),
+        creation_time_utc: session_start(),
+        end_time_utc: (!running).then(|| UtcTime::from_civil(2024, 6, 2, 8, 17, 30, 0).unwrap()),
+        state: if running {
+            SessionState::Working
+        } else {
+            SessionState::Stopped
+        },
+        result: if running {
+            SessionResult::None
+        } else {
+            SessionResult::Success
+        },
+        progress: if running { 42 } else { 100 },
+        failure_message: None,
+        is_retry: false,
+    }
+}
+
+fn task_session() -> BackupTaskSession {
+    let path = format!("/backupTaskSessions/{TASK_SESSION_ID}");
+    let name = format!("{VM}@{}", session_start().session_name_part());
+    BackupTaskSession {
+        href: format!("{API}{path}?format=Entity"),
+        name: name.clone(),
+        uid: format!("urn:veeam:BackupTaskSession:{TASK_SESSION_ID}"),
+        vm_display_name: VM.to_owned(),
+        links: vec![
+            link(
+                "Up",
+                &format!("/backupServers/{SERVER_ID}"),
+                Some(SERVER_NAME),
+                Some("BackupServerReference"),
+            ),
+            link(
+                "Up",
+                &format!("/backupSessions/{JOB_SESSION_ID}"),
+                Some(&job_session_name()),
+                Some("BackupJobSessionReference"),
+            ),
+            link(
+                "Alternate",
+                &path,
+                Some(&name),
+                Some("BackupTaskSessionReference"),
+            ),
+            link(
+                "Related",
+                &format!("/vmRestorePoints/{VM_POINT_ID}?format=Entity"),
+                Some(&vm_point_name()),
+                Some("VmRestorePoint"),
+            ),
+        ],
+        job_session_uid: format!("urn:veeam:BackupJobSession:{JOB_SESSION_ID}"),
+        creation_time_utc: session_start(),
+        end_time_utc: Some(UtcTime::from_civil(2024, 6, 2, 8, 17, 29, 500).unwrap()),
+        state: BackupTaskSessionState::Completed,
+        result: SessionResult::Success,
+        reason: String::new(),
+        total_size: 64424509440,
+        vm_uid: VM_REF.to_owned(),
+    }
+}
+
+#[test]
+fn job_entity() {
+    let (_, j) = run("job", &job(), "Job");
+    assert_eq!(
+        j.keys(),
+        [
+            "JobType",
+            "Platform",
+            "Description",
+            "ScheduleConfigured",
+            "ScheduleEnabled",
+            "NextRun",
+            "JobScheduleOptions",
+            "JobInfo",
+            "Name",
+            "UID",
+            "Links",
+            "Href",
+            "Type"
+        ]
+    );
+    let info = j.get("JobInfo").get("BackupJobInfo");
+    let objects = info.get("Includes").get("ObjectInJobs").items();
+    assert_eq!(
+        objects[0].keys(),
+        [
+            "ObjectInJobId",
+            "HierarchyObjRef",
+            "Name",
+            "DisplayName",
+            "GuestProcessingOptions",
+            "Links",
+            "Href",
+            "Type"
+        ]
+    );
+    assert_eq!(
+        info.get("SimpleRetentionPolicy").get("RetainCycles"),
+        &J::Num("7".into())
+    );
+    assert_entity_tail(&j);
+    let list: EntityList<Job> = EntityList(vec![job()]);
+    let (_, j) = run("jobs", &list, "Jobs");
+    assert_eq!(j.keys(), ["Jobs"]);
+}
+
+#[test]
+fn objects_in_job() {
+    let (_, j) = run(
+        "objects_in_job",
+        &ObjectsInJob(vec![object_in_job()]),
+        "ObjectsInJob",
+    );
+    // The JSON key is the property name, not the XML root (JSON.md A3).
+    assert_eq!(j.keys(), ["ObjectInJobs"]);
+    assert_eq!(j.get("ObjectInJobs").items()[0].get("Links"), &J::Null);
+}
+
+#[test]
+fn backup_job_session() {
+    let (_, j) = run(
+        "backup_job_session",
+        &job_session(false),
+        "BackupJobSession",
+    );
+    // JSON.md A5, verified on a real v12 reply.
+    assert_eq!(
+        j.keys(),
+        [
+            "IsRetry",
+            "JobUid",
+            "JobName",
+            "JobType",
+            "CreationTimeUTC",
+            "EndTimeUTC",
+            "State",
+            "Result",
+            "Progress",
+            "FailureMessage",
+            "Name",
+            "UID",
+            "Links",
+            "Href",
+            "Type"
+        ]
+    );
+    // veeam_exporter reads Links[0].Name as the backup server's name (JSON.md D3).
+    let first = &j.get("Links").items()[0];
+    assert_eq!(first.get("Type"), &J::Str("BackupServerReference".into()));
+    assert_eq!(first.get("Name"), &J::Str(SERVER_NAME.into()));
+    let (_, j) = run(
+        "backup_job_session_running",
+        &job_session(true),
+        "BackupJobSession",
+    );
+    assert_eq!(j.get("Result"), &J::Str("None".into()));
+    assert_eq!(j.get("EndTimeUTC"), &J::Null);
+    let list: EntityList<BackupJobSession> = EntityList(vec![job_session(false)]);
+    let (_, j) = run("backup_job_sessions", &list, "BackupJobSessions");
+    assert_eq!(j.keys(), ["BackupJobSessions"]);
+}
+
+#[test]
+fn backup_task_session() {
+    let (attrs, j) = run("backup_task_session", &task_session(), "BackupTaskSession");
+    assert_eq!(
+        j.keys(),
+        [
+            "JobSessionUid",
+            "CreationTimeUTC",
+            "EndTimeUTC",
+            "State",
+            "Result",
+            "Reason",
+            "TotalSize",
+            "VmUid",
+            "VmDisplayName",
+            "Name",
+            "UID",
+            "Links",
+            "Href",
+            "Type"
+        ]
+    );
+    assert_eq!(j.get("Reason"), &J::Str(String::new()));
+    assert_eq!(j.get("TotalSize"), &J::Num("64424509440".into()));
+    assert!(attrs.iter().any(|(k, v)| k == "VmDisplayName" && v == VM));
+    let list: EntityList<BackupTaskSession> = EntityList(vec![task_session()]);
+    let (_, j) = run("backup_task_sessions", &list, "BackupTaskSessions");
+    assert_eq!(j.keys(), ["BackupTaskSessions"]);
+}

@@ -6,6 +6,7 @@ mod backup_files;
 mod backup_servers;
 mod backups;
 mod hierarchy_roots;
+mod jobs;
 mod logon;
 mod query;
 mod restore;
@@ -19,6 +20,7 @@ use backup_files::*;
 use backup_servers::*;
 use backups::*;
 use hierarchy_roots::*;
+use jobs::*;
 use logon::*;
 use query::*;
 use restore::*;
@@ -340,6 +342,37 @@ fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, bod
         (Method::GET, E::Query) => get_query(ctx, &caller),
         (Method::GET, E::LookupSvc) => get_lookup_svc(ctx, &caller),
         (Method::GET, E::Lookup) => get_lookup(ctx),
+        // Backup jobs and sessions (jobs.rs).
+        (Method::GET, E::Jobs) => core
+            .jobs_for(&caller)
+            .map(|v| collection(ctx, &v, job_ref, job_entity)),
+        (Method::GET, E::Job(id)) => parse(&id, "Job")
+            .and_then(|id| core.job_for(&caller, id))
+            .map(|j| single(ctx, &j, job_ref, job_entity)),
+        (Method::POST, E::Job(id)) => job_action(state, ctx, &caller, &id),
+        (Method::GET, E::JobIncludes(id)) => parse(&id, "Job")
+            .and_then(|id| core.job_for(&caller, id))
+            .map(|j| job_includes(ctx, &j)),
+        (Method::GET, E::JobBackupSessions(id)) => parse(&id, "Job")
+            .and_then(|id| core.job_for(&caller, id))
+            .and_then(|j| core.backup_sessions(Some(j.id)))
+            .map(|v| collection(ctx, &v, backup_session_ref, backup_session_entity)),
+        (Method::GET, E::BackupSessions) => core
+            .backup_sessions(None)
+            .map(|v| collection(ctx, &v, backup_session_ref, backup_session_entity)),
+        (Method::GET, E::BackupSession(id)) => parse(&id, "BackupJobSession")
+            .and_then(|id| core.backup_session(id))
+            .map(|s| single(ctx, &s, backup_session_ref, backup_session_entity)),
+        (Method::POST, E::BackupSession(id)) => backup_session_action(state, ctx, &caller, &id),
+        (Method::GET, E::BackupSessionTaskSessions(id)) => parse(&id, "BackupJobSession")
+            .and_then(|id| core.backup_task_sessions(Some(id)))
+            .map(|v| collection(ctx, &v, task_session_ref, task_session_entity)),
+        (Method::GET, E::BackupTaskSessions) => core
+            .backup_task_sessions(None)
+            .map(|v| collection(ctx, &v, task_session_ref, task_session_entity)),
+        (Method::GET, E::BackupTaskSession(id)) => parse(&id, "BackupTaskSession")
+            .and_then(|id| core.backup_task_session(id))
+            .map(|t| single(ctx, &t, task_session_ref, task_session_entity)),
         (m, _) => Ok(ctx.err(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("Method {m} is not allowed on this resource"),

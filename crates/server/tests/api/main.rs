@@ -3,6 +3,7 @@
 
 mod common;
 mod discovery;
+mod jobs;
 mod query;
 mod restore;
 mod restore_errors;

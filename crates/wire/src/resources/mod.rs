@@ -4,6 +4,7 @@
 //! encoding it is a compile error.
 
 mod entities;
+mod jobs;
 mod link;
 mod list;
 mod query;
@@ -14,6 +15,9 @@ mod security;
 mod task;
 
 pub use entities::{Backup, BackupFile, BackupServer, HierarchyRoot, RestorePoint, VmRestorePoint};
+pub use jobs::{
+    BackupJobSession, BackupTaskSession, BackupTaskSessionState, Job, ObjectInJob, ObjectsInJob,
+};
 pub use link::Link;
 pub use list::{
     BackupFiles, BackupServers, Backups, Entity, EntityList, HierarchyRoots, LogonSessionList,

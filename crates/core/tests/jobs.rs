@@ -1,0 +1,433 @@
+//! Backup jobs through `Core`, without HTTP: a run makes a restore point equal to the VM's disks,
+//! an incremental run stores only the changed chunks, a running job cannot start twice, a stop
+//! records nothing, retention plus gc reclaim space without breaking any remaining point, and a
+//! damaged point is refused before a restore touches anything.
+
+use emrest_core::demo::DemoOptions;
+use emrest_core::jobs::{Actor, TaskSessionState};
+use emrest_core::{
+    Caller, Core, CoreConfig, CoreError, RestoreRequest, Role, SessionResult, SessionState,
+    TaskState,
+};
+use emrest_repo::Durability;
+use std::collections::BTreeMap;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn world(disk_mib: u64) -> (tempfile::TempDir, Arc<Core>, Caller) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = CoreConfig {
+        durability: Durability::NoSync,
+        ..CoreConfig::new(dir.path())
+    };
+    let (core, _) = Core::open(cfg).expect("open core");
+    core.create_demo(&DemoOptions {
+        disk_size: disk_mib << 20,
+    })
+    .expect("demo");
+    core.add_account("tester", "pw", Role::PortalAdministrator)
+        .expect("account");
+    let s = core.logon("tester", "pw").expect("logon");
+    let caller = core.caller(s.id).expect("caller");
+    (dir, core, caller)
+}
+
+fn vm_disks(core: &Core, name: &str) -> BTreeMap<String, String> {
+    core.vm_report()
+        .expect("vm report")
+        .into_iter()
+        .find(|v| v.name == name)
+        .map(|v| v.disks.into_iter().map(|d| (d.name, d.sha256)).collect())
+        .expect("vm")
+}
+
+fn point_disks(core: &Core, id: uuid::Uuid) -> BTreeMap<String, String> {
+    core.point_report()
+        .expect("point report")
+        .into_iter()
+        .find(|p| p.id == id.to_string())
+        .map(|p| p.disks.into_iter().map(|d| (d.name, d.sha256)).collect())
+        .expect("point")
+}
+
+fn vm_ref(core: &Core, name: &str) -> String {
+    core.inventory()
+        .vms()
+        .expect("vms")
+        .into_iter()
+        .find(|v| v.name == name)
+        .expect("vm")
+        .hierarchy_obj_ref()
+}
+
+fn chunk_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("repo/chunks"))
+        .expect("chunks")
+        .flatten()
+        .map(|d| std::fs::read_dir(d.path()).map(|r| r.count()).unwrap_or(0))
+        .sum()
+}
+
+fn index_files(core: &Core) -> Vec<String> {
+    core.repository().list_indexes().expect("indexes")
+}
+
+/// Run a job to the end through the worker, as the API does.
+fn run(core: &Arc<Core>, job: uuid::Uuid) -> emrest_core::jobs::BackupSessionRecord {
+    let (task, session) = core.start_job(&Actor::operator(), job).expect("start");
+    assert_eq!(task.operation, "StartJob");
+    assert!(
+        core.wait_jobs_idle(Duration::from_secs(120)),
+        "job finished"
+    );
+    core.backup_session(session).expect("session")
+}
+
+#[test]
+fn the_demo_backups_are_jobs_with_two_successful_sessions() {
+    let (_d, core, _) = world(2);
+    let jobs = core.jobs().expect("jobs");
+    let names: Vec<_> = jobs.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Backup Job hyperv01",
+            "Backup Job vcd01",
+            "Backup Job vcenter01"
+        ]
+    );
+    for j in &jobs {
+        assert_eq!(j.objects.len(), 2);
+        let sessions = core.backup_sessions(Some(j.id)).expect("sessions");
+        assert_eq!(sessions.len(), 2);
+        for s in &sessions {
+            assert_eq!(s.state, SessionState::Stopped);
+            assert_eq!(s.result, SessionResult::Success);
+            assert_eq!(s.progress, 100);
+            assert!(s.restore_point_id.is_some());
+        }
+    }
+}
+
+#[test]
+fn a_job_run_makes_a_point_whose_disks_equal_the_vms_disks() {
+    let (_d, core, _) = world(3);
+    let job = core
+        .create_job("Web", &["web01".into()], 3, "test")
+        .expect("create");
+    let expected = vm_disks(&core, "web01");
+    let s = run(&core, job.id);
+    assert_eq!(s.result, SessionResult::Success, "{:?}", s.failure_message);
+    assert_eq!(s.state, SessionState::Stopped);
+    let tasks = core.backup_task_sessions(Some(s.id)).expect("tasks");
+    assert_eq!(tasks.len(), 1);
+    let t = &tasks[0];
+    assert_eq!(t.state, TaskSessionState::Completed);
+    assert_eq!(t.result, SessionResult::Success);
+    assert_eq!(t.total_size, 2 * (3 << 20), "web01 has two 3 MiB disks");
+    assert_eq!(
+        t.bytes_read, t.total_size,
+        "a run without CBT reads every byte"
+    );
+    let vp = t.vm_restore_point_id.expect("VM restore point");
+    assert_eq!(point_disks(&core, vp), expected);
+    let rp = core
+        .restore_point(s.restore_point_id.expect("point"))
+        .expect("restore point");
+    assert_eq!(rp.backup_name, "Web");
+}
+
+#[test]
+fn an_incremental_run_stores_one_new_chunk_per_changed_block() {
+    let (dir, core, _) = world(8);
+    let job = core
+        .create_job("Db", &[vm_ref(&core, "db01")], 5, "test")
+        .expect("create");
+    let first = run(&core, job.id);
+    assert_eq!(first.result, SessionResult::Success);
+    // Change k 4 KiB blocks, each in a distinct 1 MiB chunk.
+    let key = core
+        .inventory()
+        .vms()
+        .expect("vms")
+        .into_iter()
+        .find(|v| v.name == "db01")
+        .expect("db01")
+        .key();
+    let f = core
+        .inventory()
+        .open_disk(&key, "disk-0", true)
+        .expect("disk");
+    let k = 3u64;
+    for i in 0..k {
+        let block = [0xA0 + i as u8; 4096];
+        f.write_all_at(&block, i * 2 * (1 << 20) + 8192)
+            .expect("write");
+    }
+    f.sync_all().expect("sync");
+    let before = chunk_files(dir.path());
+    let second = run(&core, job.id);
+    assert_eq!(second.result, SessionResult::Success);
+    let t = &core.backup_task_sessions(Some(second.id)).expect("tasks")[0];
+    assert_eq!(t.chunks_new, k, "one new chunk per changed block");
+    assert_eq!(chunk_files(dir.path()) - before, k as usize);
+    let rp = core
+        .restore_point(second.restore_point_id.expect("point"))
+        .expect("rp");
+    assert_eq!(rp.point_type, emrest_core::PointType::Increment);
+    assert_eq!(
+        point_disks(&core, t.vm_restore_point_id.expect("vm point")),
+        vm_disks(&core, "db01")
+    );
+}
+
+#[test]
+fn a_running_job_cannot_start_twice() {
+    let (_d, core, _) = world(2);
+    let job = core.jobs().expect("jobs").remove(0);
+    let (_, session) = core.start_job(&Actor::operator(), job.id).expect("start");
+    // The job counts as running from the moment `start_job` returns until its worker ends.
+    let err = core
+        .start_job(&Actor::operator(), job.id)
+        .expect_err("second start");
+    match err {
+        CoreError::Conflict(m) => assert!(m.contains("already running"), "{m}"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert!(core.wait_jobs_idle(Duration::from_secs(120)));
+    let s = core.backup_session(session).expect("session");
+    assert_eq!(s.result, SessionResult::Success);
+    // Once finished it starts again.
+    assert_eq!(run(&core, job.id).result, SessionResult::Success);
+}
+
+#[test]
+fn stopping_a_job_records_no_point_and_leaves_no_index() {
+    let (dir, core, _) = world(2);
+    // A VM big enough (2 GiB, sparse) that the stop lands while the run is reading.
+    let root = core.hierarchy_roots().expect("roots")[0].id;
+    let ds = core.inventory().datastores(root).expect("ds")[0]
+        .object_ref
+        .clone();
+    let vm = core
+        .inventory()
+        .create_vm(
+            root,
+            &ds,
+            "big01",
+            &[emrest_platform::DiskInfo {
+                name: "disk-0".into(),
+                size: 2 << 30,
+            }],
+            emrest_platform::PowerState::PoweredOn,
+        )
+        .expect("vm");
+    let job = core
+        .create_job("Big", &[vm.hierarchy_obj_ref()], 3, "test")
+        .expect("create");
+    let points = core.vm_restore_points(None).expect("points").len();
+    let indexes = index_files(&core);
+    let (_, session) = core.start_job(&Actor::operator(), job.id).expect("start");
+    let stop = core.stop_job(&Actor::operator(), job.id).expect("stop");
+    assert_eq!(stop.operation, "StopJob");
+    assert_eq!(stop.state, TaskState::Finished);
+    assert!(core.wait_jobs_idle(Duration::from_secs(120)));
+    let s = core.backup_session(session).expect("session");
+    assert_eq!(s.state, SessionState::Stopped);
+    assert_eq!(s.result, SessionResult::Failed);
+    assert!(
+        s.failure_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("stopped by"),
+        "{:?}",
+        s.failure_message
+    );
+    assert!(s.restore_point_id.is_none());
+    assert_eq!(core.vm_restore_points(None).expect("points").len(), points);
+    assert_eq!(index_files(&core), indexes, "no index of the stopped run");
+    let t = &core.backup_task_sessions(Some(session)).expect("tasks")[0];
+    assert_eq!(t.state, TaskSessionState::Completed);
+    assert_eq!(t.result, SessionResult::Failed);
+    // Stopping a job that is not running is refused; retrying the failed one is allowed.
+    assert!(matches!(
+        core.stop_job(&Actor::operator(), job.id),
+        Err(CoreError::Conflict(_))
+    ));
+    let _ = dir;
+}
+
+#[test]
+fn retention_and_gc_reclaim_space_and_every_remaining_point_restores_bit_exactly() {
+    let (dir, core, caller) = world(4);
+    let job = core
+        .create_job("Files", &["file01".into()], 2, "test")
+        .expect("create");
+    let key = core
+        .inventory()
+        .vms()
+        .expect("vms")
+        .into_iter()
+        .find(|v| v.name == "file01")
+        .expect("vm")
+        .key();
+    let mut states = BTreeMap::new();
+    for round in 0..4u64 {
+        for d in ["disk-0", "disk-1"] {
+            let f = core.inventory().open_disk(&key, d, true).expect("disk");
+            emrest_core::demo::scribble(&f, 4 << 20, 10.0, 100 + round).expect("scribble");
+        }
+        let s = run(&core, job.id);
+        assert_eq!(s.result, SessionResult::Success);
+        let t = &core.backup_task_sessions(Some(s.id)).expect("tasks")[0];
+        states.insert(
+            t.vm_restore_point_id.expect("vm point"),
+            vm_disks(&core, "file01"),
+        );
+        let backup = core
+            .backups()
+            .expect("backups")
+            .into_iter()
+            .find(|b| b.name == "Files")
+            .expect("backup");
+        let kept = core.restore_points(Some(backup.id)).expect("points").len();
+        assert_eq!(kept, (round as usize + 1).min(2), "retention keeps 2");
+    }
+    let before = core.repository().stored_bytes().expect("size");
+    let gc = core.collect_garbage(Duration::ZERO).expect("gc");
+    assert!(gc.chunks_removed > 0, "{gc:?}");
+    let after = core.repository().stored_bytes().expect("size");
+    assert_eq!(before - after, gc.bytes_removed);
+    assert!(after < before);
+    // Every point still in the catalog (the demo's and the job's) restores bit for bit.
+    let remaining = core.vm_restore_points(None).expect("points");
+    let mut job_points = 0;
+    for p in &remaining {
+        let disks = point_disks(&core, p.id);
+        if let Some(expected) = states.get(&p.id) {
+            assert_eq!(&disks, expected, "point {} as backed up", p.id);
+            job_points += 1;
+        }
+    }
+    assert_eq!(job_points, 2);
+    // And a real restore of the oldest kept point gives the VM those bytes back.
+    let oldest = remaining
+        .iter()
+        .filter(|p| states.contains_key(&p.id))
+        .min_by_key(|p| p.created)
+        .expect("oldest");
+    let t = core
+        .start_restore(&caller, oldest.id, &RestoreRequest::default())
+        .expect("restore");
+    assert!(core.wait_idle(Duration::from_secs(60)));
+    let t = core.task(&caller, t.id).expect("task");
+    assert_eq!(t.result.map(|r| r.0), Some(true));
+    assert_eq!(&vm_disks(&core, "file01"), &states[&oldest.id]);
+    // Nothing is left to collect.
+    let again = core.collect_garbage(Duration::ZERO).expect("gc");
+    assert_eq!((again.chunks_removed, again.indexes_removed), (0, 0));
+    let _ = dir;
+}
+
+#[test]
+fn a_point_with_a_missing_chunk_is_refused_before_the_restore_starts() {
+    let (dir, core, caller) = world(2);
+    let p = core
+        .vm_restore_points(None)
+        .expect("points")
+        .into_iter()
+        .find(|p| p.vm_name == "app01")
+        .expect("point");
+    let index = core
+        .repository()
+        .get_index(&p.disks[0].index)
+        .expect("index");
+    let digest = index.referenced().next().expect("a data chunk").to_string();
+    std::fs::remove_file(
+        dir.path()
+            .join("repo/chunks")
+            .join(&digest[..2])
+            .join(&digest),
+    )
+    .expect("remove chunk");
+    let before = vm_disks(&core, "app01");
+    let tasks = core.tasks(&caller).expect("tasks").len();
+    match core.start_restore(&caller, p.id, &RestoreRequest::default()) {
+        Err(CoreError::Conflict(m)) => {
+            assert!(m.contains("damaged") && m.contains(&digest), "{m}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(core.tasks(&caller).expect("tasks").len(), tasks, "no task");
+    assert_eq!(vm_disks(&core, "app01"), before);
+}
+
+#[test]
+fn verify_marks_a_point_with_a_corrupt_chunk_and_its_restore_is_refused() {
+    let (dir, core, caller) = world(2);
+    let p = core
+        .vm_restore_points(None)
+        .expect("points")
+        .into_iter()
+        .find(|p| p.vm_name == "tenant-web")
+        .expect("point");
+    let index = core
+        .repository()
+        .get_index(&p.disks[0].index)
+        .expect("index");
+    let digest = index.referenced().next().expect("a data chunk").to_string();
+    let path = dir
+        .path()
+        .join("repo/chunks")
+        .join(&digest[..2])
+        .join(&digest);
+    let mut bytes = std::fs::read(&path).expect("chunk");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, bytes).expect("flip a byte");
+    let problems = core.verify_repository().expect("verify");
+    assert!(
+        problems
+            .iter()
+            .any(|l| l.contains(&digest) && l.contains(&p.id.to_string())),
+        "{problems:?}"
+    );
+    match core.start_restore(&caller, p.id, &RestoreRequest::default()) {
+        Err(CoreError::Conflict(m)) => assert!(m.contains("damaged"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_job_definitions_are_refused_and_create_nothing() {
+    let (_d, core, _) = world(2);
+    let n = core.jobs().expect("jobs").len();
+    let invalid = |r: Result<_, CoreError>| matches!(r, Err(CoreError::Invalid { .. }));
+    assert!(invalid(core.create_job("X", &["nope".into()], 3, "")));
+    assert!(invalid(core.create_job("X", &["web01".into()], 0, "")));
+    assert!(invalid(core.create_job("X", &[], 3, "")));
+    assert!(invalid(core.create_job(
+        "X",
+        &["web01".into(), "app01".into()],
+        3,
+        ""
+    )));
+    assert!(invalid(core.create_job(
+        "X",
+        &["urn:VMware:Vm:00000000-0000-0000-0000-000000000000.vm-1".into()],
+        3,
+        ""
+    )));
+    assert!(matches!(
+        core.create_job("backup job vcenter01", &["web01".into()], 3, ""),
+        Err(CoreError::Conflict(_))
+    ));
+    assert_eq!(core.jobs().expect("jobs").len(), n);
+    // Retry needs a failed last run.
+    let job = core.jobs().expect("jobs").remove(0);
+    assert!(matches!(
+        core.retry_job(&Actor::operator(), job.id),
+        Err(CoreError::Conflict(_))
+    ));
+}

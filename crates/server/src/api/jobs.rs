@@ -1,0 +1,306 @@
+//! `/jobs` (jobs.md, jobs_id.md, jobs_id_includes.md, post_jobs_id_action*.md),
+//! `/backupSessions` (backupsessions*.md) and `/backupTaskSessions` (backuptasksessions*.md).
+
+use super::*;
+use emrest_core::jobs::{
+    session_name, BackupSessionRecord, BackupTaskSessionRecord, JobRecord, TaskSessionState,
+};
+
+fn job_res(j: &JobRecord) -> Res<'_> {
+    Res {
+        kind: "Job",
+        collection: "jobs",
+        id: j.id,
+        name: &j.name,
+    }
+}
+
+pub(super) fn job_ref(ctx: &Ctx, j: &JobRecord) -> EntityRef {
+    let r = job_res(j);
+    let sname = server_name(ctx, j.backup_server_id);
+    // scenario_starting_a_job.md: a job reference carries Up (server), Alternate (entity) and
+    // Down (its sessions) links.
+    r.reference(
+        ctx,
+        vec![
+            server_link(ctx, j.backup_server_id, sname.as_deref()),
+            Link::new(
+                "Down",
+                ctx.url(&format!("{}/backupSessions", r.path())),
+                None,
+                Some("BackupJobSessionReferenceList"),
+            ),
+        ],
+    )
+}
+
+fn object_in_job(
+    ctx: &Ctx,
+    j: &JobRecord,
+    o: &emrest_core::jobs::JobObjectRecord,
+) -> wire::ObjectInJob {
+    wire::ObjectInJob {
+        href: ctx.url(&format!("/jobs/{}/includes/{}", j.id, o.id)),
+        object_in_job_id: o.id.to_string(),
+        hierarchy_obj_ref: o.hierarchy_obj_ref.clone(),
+        name: o.name.clone(),
+        display_name: o.name.clone(),
+    }
+}
+
+pub(super) fn job_entity(ctx: &Ctx, j: &JobRecord) -> wire::Job {
+    let r = job_res(j);
+    let sname = server_name(ctx, j.backup_server_id);
+    let action = |rel: &str, a: &str| {
+        Link::new(
+            rel,
+            ctx.url(&format!("{}?action={a}", r.path())),
+            None,
+            None,
+        )
+    };
+    wire::Job {
+        href: r.entity_href(ctx),
+        name: j.name.clone(),
+        uid: r.uid(),
+        // get_jobs_id.md links, less the actions emrest does not serve (Edit, Clone,
+        // ToggleScheduleEnabled, Create include): a link must lead somewhere.
+        links: vec![
+            server_link(ctx, j.backup_server_id, sname.as_deref()),
+            r.alternate(ctx),
+            Link::new(
+                "Down",
+                ctx.url(&format!("{}/includes", r.path())),
+                None,
+                Some("ObjectInJobList"),
+            ),
+            Link::new(
+                "Down",
+                ctx.url(&format!("{}/backupSessions", r.path())),
+                None,
+                Some("BackupJobSessionReferenceList"),
+            ),
+            action("Start", "start"),
+            action("Stop", "stop"),
+            action("Retry", "retry"),
+        ],
+        job_type: "Backup".into(),
+        platform: j.platform.wire_platform().into(),
+        description: j.description.clone(),
+        schedule_configured: false,
+        schedule_enabled: false,
+        next_run: None,
+        includes: j.objects.iter().map(|o| object_in_job(ctx, j, o)).collect(),
+        retain_cycles: i64::from(j.retention),
+    }
+}
+
+/// `GET /jobs/{ID}/includes`.
+pub(super) fn job_includes(ctx: &Ctx, j: &JobRecord) -> Reply {
+    let items = j.objects.iter().map(|o| object_in_job(ctx, j, o)).collect();
+    Reply::ok(ctx.format, &wire::ObjectsInJob(items))
+}
+
+/// `POST /jobs/{ID}?action=start|stop|retry` → 202 and the task.
+pub(super) fn job_action(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: &Caller,
+    id: &str,
+) -> Result<Reply, CoreError> {
+    let id = parse(id, "Job")?;
+    let action = ctx.query.get("action").unwrap_or("");
+    let task = state.core.job_action(caller, id, action)?;
+    Ok(Reply::rep(
+        StatusCode::ACCEPTED,
+        ctx.format,
+        &task_rep(ctx, &task),
+    ))
+}
+
+/// `POST /backupSessions/{ID}?action=stop` (the Stop link of backupsessions_id.md).
+pub(super) fn backup_session_action(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: &Caller,
+    id: &str,
+) -> Result<Reply, CoreError> {
+    let id = parse(id, "BackupJobSession")?;
+    let action = ctx.query.get("action").unwrap_or("");
+    if !action.eq_ignore_ascii_case("stop") {
+        return Err(CoreError::invalid(
+            "action",
+            format!(
+                "unknown backup session action '{action}': the supported action is ?action=stop"
+            ),
+        ));
+    }
+    let task = state.core.stop_backup_session(caller, id)?;
+    Ok(Reply::rep(
+        StatusCode::ACCEPTED,
+        ctx.format,
+        &task_rep(ctx, &task),
+    ))
+}
+
+fn session_res<'a>(s: &BackupSessionRecord, name: &'a str) -> Res<'a> {
+    Res {
+        kind: "BackupJobSession",
+        collection: "backupSessions",
+        id: s.id,
+        name,
+    }
+}
+
+pub(super) fn backup_session_ref(ctx: &Ctx, s: &BackupSessionRecord) -> EntityRef {
+    let name = session_name(&s.job_name, s.created);
+    let sname = server_name(ctx, s.backup_server_id);
+    session_res(s, &name).reference(
+        ctx,
+        vec![server_link(ctx, s.backup_server_id, sname.as_deref())],
+    )
+}
+
+fn session_state(s: emrest_core::SessionState) -> wire::SessionState {
+    match s {
+        emrest_core::SessionState::Starting => wire::SessionState::Starting,
+        emrest_core::SessionState::Working => wire::SessionState::Working,
+        emrest_core::SessionState::Stopping => wire::SessionState::Stopping,
+        emrest_core::SessionState::Stopped => wire::SessionState::Stopped,
+    }
+}
+
+fn session_result(r: emrest_core::SessionResult) -> wire::SessionResult {
+    match r {
+        emrest_core::SessionResult::None => wire::SessionResult::None,
+        emrest_core::SessionResult::Success => wire::SessionResult::Success,
+        emrest_core::SessionResult::Warning => wire::SessionResult::Warning,
+        emrest_core::SessionResult::Failed => wire::SessionResult::Failed,
+    }
+}
+
+pub(super) fn backup_session_entity(ctx: &Ctx, s: &BackupSessionRecord) -> wire::BackupJobSession {
+    let name = session_name(&s.job_name, s.created);
+    let r = session_res(s, &name);
+    let sname = server_name(ctx, s.backup_server_id);
+    // backupsessions_id.md; the first link is Up → backup server, which veeam_exporter reads
+    // as Links[0].Name (JSON.md D3).
+    let mut links = vec![
+        server_link(ctx, s.backup_server_id, sname.as_deref()),
+        Link::new(
+            "Up",
+            ctx.url(&format!("/jobs/{}", s.job_id)),
+            Some(&s.job_name),
+            Some("JobReference"),
+        ),
+        r.alternate(ctx),
+        Link::new(
+            "Down",
+            ctx.url(&format!("{}/taskSessions", r.path())),
+            None,
+            Some("BackupTaskSessionReferenceList"),
+        ),
+        Link::new(
+            "Stop",
+            ctx.url(&format!("{}?action=stop", r.path())),
+            None,
+            None,
+        ),
+    ];
+    if let Some(rp) = s.restore_point_id {
+        links.push(Link::new(
+            "Related",
+            ctx.url(&format!("/restorePoints/{rp}")),
+            Some(&wire::UtcTime::from_unix_millis(s.created).restore_point_name()),
+            Some("RestorePointReference"),
+        ));
+    }
+    wire::BackupJobSession {
+        href: r.entity_href(ctx),
+        name: name.clone(),
+        uid: r.uid(),
+        links,
+        job_uid: wire::urn("Job", s.job_id),
+        job_name: s.job_name.clone(),
+        job_type: "Backup".into(),
+        creation_time_utc: wire::UtcTime::from_unix_millis(s.created),
+        end_time_utc: s.ended.map(wire::UtcTime::from_unix_millis),
+        state: session_state(s.state),
+        result: session_result(s.result),
+        progress: i32::from(s.progress),
+        failure_message: s.failure_message.clone(),
+        is_retry: s.is_retry,
+    }
+}
+
+fn task_session_name(t: &BackupTaskSessionRecord) -> String {
+    emrest_core::catalog::vm_point_name(&t.vm_name, t.created)
+}
+
+fn task_session_res<'a>(t: &BackupTaskSessionRecord, name: &'a str) -> Res<'a> {
+    Res {
+        kind: "BackupTaskSession",
+        collection: "backupTaskSessions",
+        id: t.id,
+        name,
+    }
+}
+
+pub(super) fn task_session_ref(ctx: &Ctx, t: &BackupTaskSessionRecord) -> EntityRef {
+    let name = task_session_name(t);
+    let sname = server_name(ctx, t.backup_server_id);
+    task_session_res(t, &name).reference(
+        ctx,
+        vec![server_link(ctx, t.backup_server_id, sname.as_deref())],
+    )
+}
+
+pub(super) fn task_session_entity(
+    ctx: &Ctx,
+    t: &BackupTaskSessionRecord,
+) -> wire::BackupTaskSession {
+    let name = task_session_name(t);
+    let r = task_session_res(t, &name);
+    let sname = server_name(ctx, t.backup_server_id);
+    let mut links = vec![
+        server_link(ctx, t.backup_server_id, sname.as_deref()),
+        Link::new(
+            "Up",
+            ctx.url(&format!("/backupSessions/{}", t.session_id)),
+            Some(&session_name(&t.job_name, t.session_created)),
+            Some("BackupJobSessionReference"),
+        ),
+        r.alternate(ctx),
+    ];
+    if let Some(p) = t.vm_restore_point_id {
+        // backuptasksessions_id.md: Related → the VM restore point entity.
+        links.push(Link::new(
+            "Related",
+            ctx.url(&format!("/vmRestorePoints/{p}?format=Entity")),
+            Some(&emrest_core::catalog::vm_point_name(
+                &t.vm_name,
+                t.session_created,
+            )),
+            Some("VmRestorePoint"),
+        ));
+    }
+    wire::BackupTaskSession {
+        href: r.entity_href(ctx),
+        name: name.clone(),
+        uid: r.uid(),
+        vm_display_name: t.vm_name.clone(),
+        links,
+        job_session_uid: wire::urn("BackupJobSession", t.session_id),
+        creation_time_utc: wire::UtcTime::from_unix_millis(t.created),
+        end_time_utc: t.ended.map(wire::UtcTime::from_unix_millis),
+        state: match t.state {
+            TaskSessionState::Pending => wire::BackupTaskSessionState::Pending,
+            TaskSessionState::InProgress => wire::BackupTaskSessionState::InProgress,
+            TaskSessionState::Completed => wire::BackupTaskSessionState::Completed,
+        },
+        result: session_result(t.result),
+        reason: t.reason.clone(),
+        total_size: i64::try_from(t.total_size).unwrap_or(i64::MAX),
+        vm_uid: t.hierarchy_obj_ref.clone(),
+    }
+}
