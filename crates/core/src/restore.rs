@@ -563,9 +563,12 @@ fn quick_rollback(
     inventory.set_power(&point.vm, PowerState::PoweredOff)?;
     let no_cancel = NoCancel(ctl);
     for (disk, index, file, p) in &in_place {
+        // apply_restore fsyncs the disk when the repository is durable; this fsyncs otherwise.
         let stats = repo.apply_restore(index, p, file, &no_cancel)?;
-        file.sync_all()
-            .map_err(|e| CoreError::Internal(format!("flushing disk {}: {e}", disk.name)))?;
+        if repo.durability() == emrest_repo::Durability::NoSync {
+            file.sync_all()
+                .map_err(|e| CoreError::Internal(format!("flushing disk {}: {e}", disk.name)))?;
+        }
         out.chunks_examined += p.chunks_examined;
         out.chunks_written += stats.chunks_written;
         out.bytes_written += stats.bytes_written;

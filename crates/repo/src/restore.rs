@@ -9,8 +9,13 @@ use std::os::unix::fs::FileExt;
 
 use crate::chunk::{is_all_zero, ChunkCodec};
 use crate::error::IoContext;
+use crate::pack::Loc;
 use crate::parallel;
 use crate::{ChunkDigest, Control, DiskIndex, Durability, RepoError, Repository};
+
+/// Adjacent chunks are restored together in runs of up to this many bytes, so the
+/// target sees large sequential writes whatever the chunk size.
+const WRITE_RUN: u64 = 4 << 20;
 
 /// The chunks a restore must write, by chunk number, ascending.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -44,6 +49,27 @@ pub struct RestoreStats {
 struct ChunkWorker {
     codec: ChunkCodec,
     buf: Vec<u8>,
+}
+
+/// Consecutive plan entries `start..end` whose chunks are adjacent on disk.
+fn runs(index: &DiskIndex, plan: &RestorePlan) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < plan.chunks.len() {
+        let start = k;
+        let (first, _) = index.chunk_range(plan.chunks[k]);
+        k += 1;
+        while k < plan.chunks.len()
+            && plan.chunks[k] == plan.chunks[k - 1] + 1
+            && index.chunk_range(plan.chunks[k]).0 + index.chunk_range(plan.chunks[k]).1 as u64
+                - first
+                <= WRITE_RUN
+        {
+            k += 1;
+        }
+        out.push((start, k));
+    }
+    out
 }
 
 impl ChunkWorker {
@@ -160,20 +186,48 @@ impl Repository {
         check_index(index)?;
         check_plan_bounds(index, plan)?;
         // Each distinct chunk once, with the length the index expects of it.
-        let mut needed: Vec<(ChunkDigest, usize, usize)> = plan
+        let mut needed: Vec<(ChunkDigest, usize)> = plan
             .chunks
             .iter()
-            .filter_map(|&i| index.chunks[i].map(|d| (d, index.chunk_range(i).1, i)))
+            .filter_map(|&i| index.chunks[i].map(|d| (d, index.chunk_range(i).1)))
             .collect();
-        needed.sort_unstable_by_key(|&(d, _, _)| d);
-        needed.dedup_by_key(|&mut (d, _, _)| d);
+        needed.sort_unstable_by_key(|&(d, _)| d);
+        needed.dedup_by_key(|&mut (d, _)| d);
+        let locs = self.locate_all(needed.iter().map(|(d, _)| d))?;
         parallel::run(needed.len(), ctl, ChunkWorker::new, |w, k| {
-            let (digest, len, i) = needed[k];
-            self.load_chunk(w, &digest, len, i)?;
+            let (digest, len) = needed[k];
+            w.buf.resize(len, 0);
+            self.load_into(&mut w.codec, &digest, &locs[k], &mut w.buf)?;
             ctl.progress(len as u64);
             Ok(())
         })?;
         Ok(())
+    }
+
+    /// The location of every digest, in order; `ChunkMissing` names the first one not stored.
+    fn locate_all<'a>(
+        &self,
+        digests: impl Iterator<Item = &'a ChunkDigest> + Clone,
+    ) -> Result<Vec<Loc>, RepoError> {
+        for d in digests.clone() {
+            // Packs written by another process since open are picked up once.
+            if self.locate(d).is_none() {
+                self.locate_or_rescan(d)?;
+                break;
+            }
+        }
+        let map = self
+            .map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        digests
+            .map(|d| {
+                map.locs
+                    .get(d)
+                    .copied()
+                    .ok_or(RepoError::ChunkMissing { digest: *d })
+            })
+            .collect()
     }
 
     /// Writes the plan's chunks into `target` in parallel, verifying each chunk first.
@@ -193,21 +247,44 @@ impl Repository {
         target
             .set_len(index.disk_size)
             .ctx(|| format!("set restore target length to {}", index.disk_size))?;
-        let (written, _) = parallel::run(plan.chunks.len(), ctl, ChunkWorker::new, |w, k| {
-            let i = plan.chunks[k];
-            let (offset, len) = index.chunk_range(i);
-            match &index.chunks[i] {
-                Some(d) => self.load_chunk(w, d, len, i)?,
-                None => {
-                    w.buf.clear();
-                    w.buf.resize(len, 0);
+        let locs = self.locate_all(plan.chunks.iter().filter_map(|&i| index.chunks[i].as_ref()))?;
+        // Position of each plan entry's location in `locs` (holes have none).
+        let mut loc_of = Vec::with_capacity(plan.chunks.len());
+        let mut n = 0;
+        for &i in &plan.chunks {
+            loc_of.push(index.chunks[i].map(|_| {
+                n += 1;
+                n - 1
+            }));
+        }
+        let runs = runs(index, plan);
+        let (written, _) = parallel::run(runs.len(), ctl, ChunkWorker::new, |w, r| {
+            let (start, end) = runs[r];
+            let (offset, _) = index.chunk_range(plan.chunks[start]);
+            let (last_off, last_len) = index.chunk_range(plan.chunks[end - 1]);
+            let total = (last_off + last_len as u64 - offset) as usize;
+            w.buf.resize(total, 0);
+            for (&i, &loc) in plan.chunks[start..end].iter().zip(&loc_of[start..end]) {
+                let (o, len) = index.chunk_range(i);
+                let at = (o - offset) as usize;
+                if ctl.cancelled() {
+                    return Err(RepoError::Cancelled);
                 }
+                let slot = &mut w.buf[at..at + len];
+                match (&index.chunks[i], loc) {
+                    (Some(d), Some(l)) => self.load_into(&mut w.codec, d, &locs[l], slot)?,
+                    _ => slot.fill(0),
+                }
+                ctl.progress(len as u64);
             }
             target.write_all_at(&w.buf, offset).ctx(|| {
-                format!("write restore target chunk {i} ({len} bytes at offset {offset})")
+                format!(
+                    "write restore target chunks {}..={} ({total} bytes at offset {offset})",
+                    plan.chunks[start],
+                    plan.chunks[end - 1]
+                )
             })?;
-            ctl.progress(len as u64);
-            Ok(len as u64)
+            Ok(((end - start) as u64, total as u64))
         })?;
         if self.durability == Durability::Fsync {
             target
@@ -215,29 +292,8 @@ impl Repository {
                 .ctx(|| "fsync restore target".to_string())?;
         }
         Ok(RestoreStats {
-            chunks_written: written.len() as u64,
-            bytes_written: written.iter().sum(),
+            chunks_written: written.iter().map(|w| w.0).sum(),
+            bytes_written: written.iter().map(|w| w.1).sum(),
         })
-    }
-
-    /// Reads and verifies chunk `d` into `w.buf`, checking it has the `len` bytes index entry `i` expects.
-    fn load_chunk(
-        &self,
-        w: &mut ChunkWorker,
-        d: &ChunkDigest,
-        len: usize,
-        i: usize,
-    ) -> Result<(), RepoError> {
-        w.codec.read_chunk(&self.chunk_path(d), d, &mut w.buf)?;
-        if w.buf.len() != len {
-            return Err(RepoError::ChunkCorrupt {
-                digest: *d,
-                reason: format!(
-                    "chunk holds {} bytes but the index expects {len} at chunk {i}",
-                    w.buf.len()
-                ),
-            });
-        }
-        Ok(())
     }
 }

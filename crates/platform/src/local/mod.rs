@@ -300,9 +300,19 @@ fn apply_replace(
     journal: &ReplaceJournal,
     config: &VmConfig,
 ) -> Result<VmConfig, PlatformError> {
+    // Renaming over a large image frees its blocks inside rename(2) when the old inode
+    // has no other user: over a second per GiB on a busy disk, all of it on the restore's
+    // critical path (measured with strace -T). Holding the old image open moves that work
+    // to the last close, which happens on a thread of its own.
+    let mut replaced = Vec::new();
     for entry in &journal.disks {
         let from = staging_dir.join(&entry.staged_file);
         let to = vm_dir.join(&entry.disk.file);
+        if from.exists() {
+            if let Ok(old) = File::open(&to) {
+                replaced.push(old);
+            }
+        }
         match fs::rename(&from, &to) {
             Ok(()) => {}
             // Already renamed before an interruption.
@@ -314,6 +324,12 @@ fn apply_replace(
                 ))
             }
         }
+    }
+    if !replaced.is_empty() {
+        // Best effort: if no thread can be started, the files close here instead.
+        let _ = std::thread::Builder::new()
+            .name("free-replaced-disks".into())
+            .spawn(move || drop(replaced));
     }
     sync_dir(vm_dir)?;
     sync_dir(staging_dir)?;
