@@ -148,12 +148,47 @@ impl Repository {
                 chunks_examined: count as u64,
             });
         };
+        let all: Vec<usize> = (0..count).collect();
+        self.compare(index, target, &all, ctl)
+    }
+
+    /// Like [`Repository::plan_restore`] against a target, but reads and compares only the
+    /// `candidates` (chunk numbers, ascending): the chunks changed-block tracking says may
+    /// differ. The rest of the target is trusted to match the index.
+    pub fn plan_restore_among(
+        &self,
+        index: &DiskIndex,
+        target: &File,
+        candidates: &[usize],
+        ctl: &dyn Control,
+    ) -> Result<RestorePlan, RepoError> {
+        check_index(index)?;
+        let mut candidates = candidates.to_vec();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let plan = RestorePlan {
+            chunks: candidates,
+            chunks_examined: 0,
+        };
+        check_plan_bounds(index, &plan)?;
+        self.compare(index, target, &plan.chunks, ctl)
+    }
+
+    /// Reads and hashes the target's `chunks` in parallel; the plan lists those that differ.
+    fn compare(
+        &self,
+        index: &DiskIndex,
+        target: &File,
+        chunks: &[usize],
+        ctl: &dyn Control,
+    ) -> Result<RestorePlan, RepoError> {
         let chunk_size = index.chunk_size as usize;
         let (differs, _) = parallel::run(
-            count,
+            chunks.len(),
             ctl,
             || Ok(vec![0u8; chunk_size]),
-            |buf, i| {
+            |buf, k| {
+                let i = chunks[k];
                 let (offset, len) = index.chunk_range(i);
                 let data = &mut buf[..len];
                 read_padded(target, data, offset).ctx(|| {
@@ -168,8 +203,11 @@ impl Repository {
             },
         )?;
         Ok(RestorePlan {
-            chunks: (0..count).filter(|&i| differs[i]).collect(),
-            chunks_examined: count as u64,
+            chunks: (0..chunks.len())
+                .filter(|&k| differs[k])
+                .map(|k| chunks[k])
+                .collect(),
+            chunks_examined: chunks.len() as u64,
         })
     }
 
