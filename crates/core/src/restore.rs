@@ -583,7 +583,7 @@ fn quick_rollback(
     let no_cancel = NoCancel(ctl);
     for (disk, index, file, p) in &in_place {
         // apply_restore fsyncs the disk when the repository is durable; this fsyncs otherwise.
-        let stats = repo.apply_restore(index, p, file, &no_cancel)?;
+        let stats = repo.apply_restore_in_place(index, p, file, &no_cancel)?;
         if repo.durability() == emrest_repo::Durability::NoSync {
             file.sync_all()
                 .map_err(|e| CoreError::Internal(format!("flushing disk {}: {e}", disk.name)))?;

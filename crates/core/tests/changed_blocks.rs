@@ -110,7 +110,7 @@ fn quick_rollback(core: &Arc<Core>, caller: &Caller, point: uuid::Uuid) -> (Stri
         .expect("a writing line");
     let examined = number_after(&plan, "examined ");
     let written = number_after(&wrote.text, "wrote ");
-    (plan, examined, written)
+    (format!("{plan}\n{}", wrote.text), examined, written)
 }
 
 fn disk_sha(core: &Core, vm: &str) -> Vec<String> {
@@ -150,6 +150,8 @@ fn quick_rollback_with_tracking_reads_and_writes_only_the_changed_chunks() {
     let (plan, examined, written) = quick_rollback(&core, &caller, latest.id);
     assert!(plan.contains("changed-block tracking since"), "{plan}");
     assert_eq!((examined, written), (3, 3), "{plan}");
+    // Only the four changed 4 KiB blocks were written, not the three 64 KiB chunks.
+    assert!(plan.contains("(16384 bytes)"), "{plan}");
     assert_eq!(disk_sha(&core, "db01"), point_sha(&core, latest.id));
 
     // Back to the older point: tracking restarted at `latest`, so the chunks to look at are

@@ -71,7 +71,7 @@ pub use error::RepoError;
 pub use gc::{ChunkProblem, GcStats};
 pub use index::DiskIndex;
 pub use repository::{ChunkLocation, Repository};
-pub use restore::{RestorePlan, RestoreStats};
+pub use restore::{RestorePlan, RestoreStats, IN_PLACE_BLOCK};
 
 /// Chunk size of a new repository unless another is asked for: 64 KiB, so a scattered
 /// 4 KiB guest write costs at most 64 KiB of backup (see the crate docs).

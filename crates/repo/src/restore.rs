@@ -49,7 +49,13 @@ pub struct RestoreStats {
 struct ChunkWorker {
     codec: ChunkCodec,
     buf: Vec<u8>,
+    /// The target's current bytes, for in-place restores.
+    current: Vec<u8>,
 }
+
+/// Granularity at which [`Repository::apply_restore_in_place`] compares and writes: the
+/// guest's 4 KiB block.
+pub const IN_PLACE_BLOCK: usize = 4096;
 
 /// Consecutive plan entries `start..end` whose chunks are adjacent on disk.
 fn runs(index: &DiskIndex, plan: &RestorePlan) -> Vec<(usize, usize)> {
@@ -77,6 +83,7 @@ impl ChunkWorker {
         Ok(ChunkWorker {
             codec: ChunkCodec::new()?,
             buf: Vec::new(),
+            current: Vec::new(),
         })
     }
 }
@@ -280,6 +287,32 @@ impl Repository {
         target: &File,
         ctl: &dyn Control,
     ) -> Result<RestoreStats, RepoError> {
+        self.apply(index, plan, target, ctl, false)
+    }
+
+    /// Like [`Repository::apply_restore`], for a target that already holds most of the data
+    /// (QuickRollback): each planned chunk is compared with the target in
+    /// [`IN_PLACE_BLOCK`]-byte blocks and only the blocks that differ are written, so the
+    /// bytes written follow the guest's changes rather than the chunk size. The stats count
+    /// chunks with at least one block written, and the bytes actually written.
+    pub fn apply_restore_in_place(
+        &self,
+        index: &DiskIndex,
+        plan: &RestorePlan,
+        target: &File,
+        ctl: &dyn Control,
+    ) -> Result<RestoreStats, RepoError> {
+        self.apply(index, plan, target, ctl, true)
+    }
+
+    fn apply(
+        &self,
+        index: &DiskIndex,
+        plan: &RestorePlan,
+        target: &File,
+        ctl: &dyn Control,
+        in_place: bool,
+    ) -> Result<RestoreStats, RepoError> {
         check_index(index)?;
         check_plan_bounds(index, plan)?;
         target
@@ -315,14 +348,53 @@ impl Repository {
                 }
                 ctl.progress(len as u64);
             }
-            target.write_all_at(&w.buf, offset).ctx(|| {
+            let write_err = || {
                 format!(
                     "write restore target chunks {}..={} ({total} bytes at offset {offset})",
                     plan.chunks[start],
                     plan.chunks[end - 1]
                 )
-            })?;
-            Ok(((end - start) as u64, total as u64))
+            };
+            if !in_place {
+                target.write_all_at(&w.buf, offset).ctx(write_err)?;
+                return Ok(((end - start) as u64, total as u64));
+            }
+            w.current.resize(total, 0);
+            read_padded(target, &mut w.current, offset)
+                .ctx(|| format!("read restore target ({total} bytes at offset {offset})"))?;
+            let mut chunks = 0;
+            let mut bytes = 0;
+            for &i in &plan.chunks[start..end] {
+                let (o, len) = index.chunk_range(i);
+                let at = (o - offset) as usize;
+                let (new, old) = (&w.buf[at..at + len], &w.current[at..at + len]);
+                let mut wrote_here = false;
+                let mut b = 0;
+                while b < len {
+                    let differs = |b: usize| {
+                        let e = (b + IN_PLACE_BLOCK).min(len);
+                        new[b..e] != old[b..e]
+                    };
+                    if !differs(b) {
+                        b += IN_PLACE_BLOCK;
+                        continue;
+                    }
+                    // One write per span of differing blocks.
+                    let mut e = b + IN_PLACE_BLOCK;
+                    while e < len && differs(e) {
+                        e += IN_PLACE_BLOCK;
+                    }
+                    let e = e.min(len);
+                    target
+                        .write_all_at(&new[b..e], o + b as u64)
+                        .ctx(write_err)?;
+                    bytes += (e - b) as u64;
+                    wrote_here = true;
+                    b = e;
+                }
+                chunks += u64::from(wrote_here);
+            }
+            Ok((chunks, bytes))
         })?;
         if self.durability == Durability::Fsync {
             target

@@ -781,3 +781,41 @@ fn error_messages_name_what_they_are_about() {
     .to_string();
     assert!(m.contains("/srv/emrest/repo"), "{m}");
 }
+
+#[test]
+fn in_place_restore_writes_only_the_differing_4k_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_bytes(19);
+    let (index, _) = backup(&repo, dir.path(), "a.img", &img);
+    let mut current = img.clone();
+    // Two bytes in one block of chunk 2, one in a block of chunk 20, one in zero chunk 33,
+    // and the last byte of the short tail.
+    for pos in [
+        2 * CSU + 10,
+        2 * CSU + 4000,
+        20 * CSU + 9000,
+        33 * CSU + 5,
+        img.len() - 1,
+    ] {
+        current[pos] ^= 0x11;
+    }
+    let target_path = dir.path().join("target.img");
+    let target = write_file(&target_path, &current);
+    let plan = repo
+        .plan_restore(&index, Some(&target), &NoControl)
+        .unwrap();
+    assert_eq!(plan.chunks, vec![2, 20, 33, 48]);
+    let stats = repo
+        .apply_restore_in_place(&index, &plan, &target, &NoControl)
+        .unwrap();
+    assert_eq!(fs::read(&target_path).unwrap(), img);
+    assert_eq!(stats.chunks_written, 4);
+    // Three whole 4 KiB blocks, and the tail's last block (12 345 = 3 × 4096 + 57 bytes).
+    assert_eq!(stats.bytes_written, 3 * 4096 + 57);
+    // Nothing left to write the second time.
+    let again = repo
+        .apply_restore_in_place(&index, &plan, &target, &NoControl)
+        .unwrap();
+    assert_eq!((again.chunks_written, again.bytes_written), (0, 0));
+}

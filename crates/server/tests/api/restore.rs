@@ -225,7 +225,7 @@ async fn quick_rollback_of_a_small_change_writes_one_chunk_of_many() {
         "{log}"
     );
     assert!(
-        log.contains("Disk disk-0: quick rollback wrote 1 chunks (65536 bytes)"),
+        log.contains("Disk disk-0: quick rollback wrote 1 chunks (4096 bytes)"),
         "{log}"
     );
     assert!(
@@ -233,7 +233,7 @@ async fn quick_rollback_of_a_small_change_writes_one_chunk_of_many() {
         "{log}"
     );
     assert!(
-        log.contains("Restore completed: examined 64 chunks, wrote 1 chunks (65536 bytes)"),
+        log.contains("Restore completed: examined 64 chunks, wrote 1 chunks (4096 bytes)"),
         "{log}"
     );
     assert_eq!(w.vm("web01").await.unwrap().power, PowerState::PoweredOn);
