@@ -41,6 +41,12 @@ fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// Writes back every dirty page before a timed step, so no step pays for the one before
+/// (restic's backup leaves gigabytes for the next fsync to wait behind).
+fn settle() {
+    let _ = Command::new("sync").status();
+}
+
 /// Sum of the sizes of all files under `dir`.
 fn du(dir: &Path) -> u64 {
     let mut total = 0;
@@ -178,6 +184,7 @@ fn main() -> Res<()> {
     let x = |a: Duration, b: Duration| format!("{:.2}×", b.as_secs_f64() / a.as_secs_f64());
 
     // Full backups.
+    settle();
     reset_peak();
     let before = core.repository().stored_bytes()?;
     let t = Instant::now();
@@ -187,11 +194,13 @@ fn main() -> Res<()> {
     let em_full_peak = peak_mb();
     let mut rs_full = None;
     if restic {
+        settle();
         let (d, peak) = timed(&mut restic_cmd(&["backup", &src_str]))?;
         rs_full = Some((d, du(&restic_repo), peak));
     }
     // 1% tracked writes, incremental backups.
     let changed1 = scribble_tracked(inv, &key, "disk-0", size, 1.0, 7)?;
+    settle();
     reset_peak();
     let before = core.repository().stored_bytes()?;
     let t = Instant::now();
@@ -205,6 +214,7 @@ fn main() -> Res<()> {
     let mut rs_incr = None;
     if restic {
         let before = du(&restic_repo);
+        settle();
         let (d, peak) = timed(&mut restic_cmd(&["backup", &src_str]))?;
         rs_incr = Some((d, du(&restic_repo) - before, peak));
     }
@@ -214,6 +224,7 @@ fn main() -> Res<()> {
         scribble(&f, size, 1.0, 8)?;
     }
     let before = core.repository().stored_bytes()?;
+    settle();
     let t = Instant::now();
     let s = core.backup_now("Bench Job", std::slice::from_ref(&key))?;
     let em_incr_nocbt = t.elapsed();
@@ -226,6 +237,7 @@ fn main() -> Res<()> {
     // the full restore below (the machines are shared and noisy).
     let copy = work.join("copy.img");
     let cp_once = |sync: bool| -> Res<Duration> {
+        settle();
         let t = Instant::now();
         let st = Command::new("cp").arg(&src).arg(&copy).status()?;
         if !st.success() {
@@ -283,9 +295,11 @@ fn main() -> Res<()> {
             std::thread::sleep(Duration::from_millis(2));
         }
     };
+    settle();
     reset_peak();
     let mut full_restore = Duration::MAX;
     for _ in 0..REPEAT {
+        settle();
         full_restore = full_restore.min(run(&RestoreRequest::default())?.0);
     }
     let full_peak = peak_mb();
@@ -294,6 +308,7 @@ fn main() -> Res<()> {
         ..Default::default()
     };
     let changed_q1 = scribble_tracked(inv, &key, "disk-0", size, 1.0, 9)?;
+    settle();
     reset_peak();
     let (q_cbt, q_cbt_bytes) = run(&quick)?;
     let q_cbt_peak = peak_mb();
@@ -301,11 +316,13 @@ fn main() -> Res<()> {
         let f = inv.open_disk(&key, "disk-0", true)?;
         scribble(&f, size, 1.0, 11)?
     };
+    settle();
     let (q_digest, q_digest_bytes) = run(&quick)?;
 
     let mut rs_restore = None;
     if restic {
         let target = work.join("restic-restore");
+        settle();
         let (d, peak) = timed(&mut restic_cmd(&[
             "restore",
             "latest",
