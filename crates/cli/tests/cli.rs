@@ -488,16 +488,23 @@ fn user_roles_scopes_list_and_audit_verbs() {
     assert!(table.stdout.starts_with("TIME"), "{}", table.stdout);
 }
 
-/// The chunk files of the repository, as (digest from the file name, path).
-fn chunk_files(data: &Path) -> Vec<(String, std::path::PathBuf)> {
-    let files = files_below(&data.join("repo").join("chunks"));
-    assert!(!files.is_empty(), "the demo stored no chunk");
-    files
+/// Every chunk the demo's points reference, as (digest, where it is stored), read through a
+/// read-only repository handle (the chunks live inside pack files).
+fn stored_chunks(data: &Path) -> Vec<(String, emrest_repo::ChunkLocation)> {
+    let repo = emrest_repo::Repository::open_read_only(
+        &data.join("repo"),
+        emrest_repo::Durability::NoSync,
+    )
+    .expect("open the repository");
+    let mut digests = BTreeSet::new();
+    for name in repo.list_indexes().expect("indexes") {
+        let index = repo.get_index(&name).expect("index");
+        digests.extend(index.referenced().copied());
+    }
+    assert!(!digests.is_empty(), "the demo stored no chunk");
+    digests
         .into_iter()
-        .map(|f| {
-            let name = f.file_name().unwrap().to_string_lossy().into_owned();
-            (name, f)
-        })
+        .map(|d| (d.to_string(), repo.chunk_location(&d).expect("stored")))
         .collect()
 }
 
@@ -545,29 +552,30 @@ fn verify_passes_on_a_demo_world_and_names_a_corrupt_chunk_and_its_points() {
         .iter()
         .map(|p| field(p, "id").to_string())
         .collect();
-    let (digest, path) = chunk_files(&data).swap_remove(0);
-    let original = std::fs::read(&path).expect("read chunk");
-    // Chunk files start with a 12-byte header; damage the payload.
-    assert!(original.len() > 12, "chunk {digest} has no payload");
+    let (digest, loc) = stored_chunks(&data).swap_remove(0);
+    let path = loc.pack.clone();
+    let original = std::fs::read(&path).expect("read pack");
+    // Chunk records start with a 12-byte header; damage the payload.
+    assert!(loc.len > 12, "chunk {digest} has no payload");
     let mut damaged = original.clone();
-    let at = 12 + (damaged.len() - 12) / 2;
+    let at = (loc.offset + 12 + (loc.len - 12) / 2) as usize;
     damaged[at] ^= 0x5a;
     let mut perm = std::fs::metadata(&path).expect("stat").permissions();
     #[allow(clippy::permissions_set_readonly_false)] // the test owns this temporary file
     perm.set_readonly(false);
-    std::fs::set_permissions(&path, perm).expect("make the chunk writable");
+    std::fs::set_permissions(&path, perm).expect("make the pack writable");
     std::fs::write(&path, &damaged).expect("damage the chunk");
 
     let run = emrest(&["verify", "--data", d]);
     problem_line(&run, &digest, "corrupt", &point_ids);
     assert_eq!(run.stdout.lines().count(), 1, "one problem only: {run:?}");
 
-    std::fs::write(&path, &original).expect("repair the chunk");
+    std::fs::write(&path, &original).expect("repair the pack");
     emrest(&["verify", "--data", d]).ok();
 }
 
 #[test]
-fn verify_names_a_missing_chunk_and_its_points() {
+fn verify_names_every_chunk_of_a_missing_pack_and_its_points() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     make_demo(&data);
@@ -575,9 +583,17 @@ fn verify_names_a_missing_chunk_and_its_points() {
         .iter()
         .map(|p| field(p, "id").to_string())
         .collect();
-    let (digest, path) = chunk_files(&data).pop().expect("a chunk");
-    std::fs::remove_file(&path).expect("delete the chunk");
+    let chunks = stored_chunks(&data);
+    let pack = chunks.last().expect("a chunk").1.pack.clone();
+    let lost: Vec<&String> = chunks
+        .iter()
+        .filter(|(_, l)| l.pack == pack)
+        .map(|(d, _)| d)
+        .collect();
+    std::fs::remove_file(&pack).expect("delete the pack");
     let run = emrest(&["verify", "--data", arg(&data)]);
-    problem_line(&run, &digest, "missing", &point_ids);
-    assert_eq!(run.stdout.lines().count(), 1, "one problem only: {run:?}");
+    for digest in &lost {
+        problem_line(&run, digest, "missing", &point_ids);
+    }
+    assert_eq!(run.stdout.lines().count(), lost.len(), "{run:?}");
 }

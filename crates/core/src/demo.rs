@@ -121,7 +121,43 @@ pub fn fill_disk(file: &std::fs::File, size: u64, seed: u64) -> std::io::Result<
 }
 
 /// Simulate a guest writing: overwrite about `percent`% of the disk's 4 KiB blocks, scattered.
+///
+/// This writes straight into the image, bypassing the platform: changed-block tracking
+/// becomes invalid (see [`scribble_tracked`] for guest writes the platform records).
 pub fn scribble(file: &std::fs::File, size: u64, percent: f64, seed: u64) -> std::io::Result<u64> {
+    let mut n = 0;
+    scribble_with(size, percent, seed, |buf, off| {
+        n += 1;
+        file.write_all_at(buf, off)
+    })?;
+    file.sync_all()?;
+    Ok(n * 4096)
+}
+
+/// [`scribble`] through [`Inventory::write_disk`], as a guest's writes the platform tracks.
+pub fn scribble_tracked(
+    inv: &dyn emrest_platform::Inventory,
+    key: &VmKey,
+    disk: &str,
+    size: u64,
+    percent: f64,
+    seed: u64,
+) -> Result<u64, emrest_platform::PlatformError> {
+    let mut n = 0;
+    scribble_with(size, percent, seed, |buf, off| {
+        n += 1;
+        inv.write_disk(key, disk, off, buf)
+    })?;
+    Ok(n * 4096)
+}
+
+/// The writes of a scribble: `percent`% of the 4 KiB blocks, random blocks with random bytes.
+fn scribble_with<E>(
+    size: u64,
+    percent: f64,
+    seed: u64,
+    mut write: impl FnMut(&[u8], u64) -> Result<(), E>,
+) -> Result<(), E> {
     let mut rng = Prng::new(seed);
     let blocks = size / 4096;
     let n = ((blocks as f64) * percent / 100.0).ceil() as u64;
@@ -129,10 +165,9 @@ pub fn scribble(file: &std::fs::File, size: u64, percent: f64, seed: u64) -> std
     for _ in 0..n {
         let b = rng.next_u64() % blocks.max(1);
         rng.fill(&mut buf);
-        file.write_all_at(&buf, b * 4096)?;
+        write(&buf, b * 4096)?;
     }
-    file.sync_all()?;
-    Ok(n * 4096)
+    Ok(())
 }
 
 struct DemoRoot {
@@ -260,8 +295,7 @@ impl Core {
             for key in vms {
                 let vm = inv.vm(key)?;
                 for d in &vm.disks {
-                    let f = inv.open_disk(key, &d.name, true)?;
-                    scribble(&f, d.size, 2.0, seed).map_err(io("changing a demo disk"))?;
+                    scribble_tracked(inv, key, &d.name, d.size, 2.0, seed)?;
                     seed += 1;
                 }
             }

@@ -1164,9 +1164,21 @@ impl Core {
                 .repository()
                 .get_index(&d.index)
                 .map_err(|e| damaged(e.to_string()))?;
+            // One stat per pack file: a pack removed behind the repository's back (its
+            // in-memory map still lists the chunks) counts as missing.
+            let mut packs_seen = std::collections::HashSet::new();
             let missing = index
                 .referenced()
-                .find(|c| !self.repository().has_chunk(c))
+                .find(|c| match self.repository().chunk_location(c) {
+                    None => true,
+                    Some(loc) => {
+                        !packs_seen.contains(&loc.pack) && {
+                            let present = loc.pack.is_file();
+                            packs_seen.insert(loc.pack);
+                            !present
+                        }
+                    }
+                })
                 .copied();
             if let Some(missing) = missing {
                 return Err(damaged(format!(

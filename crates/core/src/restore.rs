@@ -4,9 +4,11 @@
 //! Modes (post_vmrestorepoints_id_actionrestore.md):
 //! - full restore to the original VM: every disk is written into staging, and only complete,
 //!   verified disks replace the VM's disks;
-//! - QuickRollback: each disk is compared with the restore point chunk by chunk (digests) and
-//!   only differing chunks are written, in place; all needed chunks are read and verified first,
-//!   so a damaged repository fails the restore before the VM is touched;
+//! - QuickRollback: only chunks that differ from the restore point are written, in place. With
+//!   valid changed-block tracking only the chunks it lists (and those where its starting point
+//!   differs from the restore point) are read and compared; without, every chunk is compared by
+//!   digest. All needed chunks are read and verified first, so a damaged repository fails the
+//!   restore before the VM is touched;
 //! - a new VM beside the original (KeepOriginalVM, or a VmNewName in the vCloud form): disks are
 //!   staged in the chosen datastore and registered as a new VM.
 
@@ -424,6 +426,7 @@ pub fn execute(
         }
     }
     let key = target_key(inventory, plan, &out)?;
+    restart_tracking(inventory, &key, point, log);
     if plan.power_on_after {
         inventory.set_power(&key, PowerState::PoweredOn)?;
         log("Powered on the restored VM".into());
@@ -512,13 +515,29 @@ fn quick_rollback(
         match current {
             Some(c) if c.size == disk.size => {
                 let file = inventory.open_disk(&point.vm, &disk.name, true)?;
-                let p = repo.plan_restore(index, Some(&file), ctl)?;
-                log(format!(
-                    "Disk {}: examined {} chunks, {} differ from the restore point",
-                    disk.name,
-                    p.chunks_examined,
-                    p.chunks.len()
-                ));
+                let total = index.chunks.len();
+                let p = match tracked_candidates(repo, inventory, &point.vm, &disk.name, index)? {
+                    Some((candidates, since)) => {
+                        let p = repo.plan_restore_among(index, &file, &candidates, ctl)?;
+                        log(format!(
+                            "Disk {}: changed-block tracking since {since}: examined {} of {total} chunks, {} differ from the restore point",
+                            disk.name,
+                            p.chunks_examined,
+                            p.chunks.len()
+                        ));
+                        p
+                    }
+                    None => {
+                        let p = repo.plan_restore(index, Some(&file), ctl)?;
+                        log(format!(
+                            "Disk {}: no valid changed-block tracking; examined {} of {total} chunks by digest, {} differ from the restore point",
+                            disk.name,
+                            p.chunks_examined,
+                            p.chunks.len()
+                        ));
+                        p
+                    }
+                };
                 in_place.push((disk, index, file, p));
             }
             _ => {
@@ -571,9 +590,12 @@ fn quick_rollback(
     inventory.set_power(&point.vm, PowerState::PoweredOff)?;
     let no_cancel = NoCancel(ctl);
     for (disk, index, file, p) in &in_place {
-        let stats = repo.apply_restore(index, p, file, &no_cancel)?;
-        file.sync_all()
-            .map_err(|e| CoreError::Internal(format!("flushing disk {}: {e}", disk.name)))?;
+        // apply_restore fsyncs the disk when the repository is durable; this fsyncs otherwise.
+        let stats = repo.apply_restore_in_place(index, p, file, &no_cancel)?;
+        if repo.durability() == emrest_repo::Durability::NoSync {
+            file.sync_all()
+                .map_err(|e| CoreError::Internal(format!("flushing disk {}: {e}", disk.name)))?;
+        }
         out.chunks_examined += p.chunks_examined;
         out.chunks_written += stats.chunks_written;
         out.bytes_written += stats.bytes_written;
@@ -587,4 +609,54 @@ fn quick_rollback(
     }
     out.restored_obj_ref = point.hierarchy_obj_ref.clone();
     Ok(())
+}
+
+/// The chunks of a disk that may differ from `index`, from the platform's changed-block
+/// tracking: those written since the tracking period began, plus those where the point the
+/// period began at differs from `index` (compared index to index, nothing read). `None`
+/// when tracking is unavailable or invalid, or its starting point is unknown: the caller
+/// then compares every chunk by digest.
+fn tracked_candidates(
+    repo: &Repository,
+    inventory: &dyn Inventory,
+    vm: &VmKey,
+    disk: &str,
+    index: &DiskIndex,
+) -> CoreResult<Option<(Vec<usize>, String)>> {
+    let Some(tracked) = inventory.changed_blocks(vm, disk)? else {
+        return Ok(None);
+    };
+    if tracked.disk_size != index.disk_size {
+        return Ok(None);
+    }
+    // Any failure to load the starting point only costs the full comparison.
+    let Ok(base) = repo.get_index(&tracked.label) else {
+        return Ok(None);
+    };
+    if base.chunk_size != index.chunk_size || base.chunks.len() != index.chunks.len() {
+        return Ok(None);
+    }
+    let mask = tracked.chunk_mask(index.chunk_size);
+    let candidates = (0..index.chunks.len())
+        .filter(|&i| mask[i] || base.chunks[i] != index.chunks[i])
+        .collect();
+    Ok(Some((candidates, tracked.label)))
+}
+
+/// Starts a new tracking period on every restored disk: it now holds the point's content.
+fn restart_tracking(
+    inventory: &dyn Inventory,
+    vm: &VmKey,
+    point: &VmRestorePointRecord,
+    log: &dyn Fn(String),
+) {
+    for d in &point.disks {
+        if let Err(e) = inventory.checkpoint_disk(vm, &d.name, &d.index) {
+            // The restore itself succeeded; without tracking the next one compares digests.
+            log(format!(
+                "Disk {}: changed-block tracking not restarted: {e}",
+                d.name
+            ));
+        }
+    }
 }

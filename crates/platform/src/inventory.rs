@@ -4,6 +4,7 @@ use std::fs::File;
 
 use uuid::Uuid;
 
+use crate::cbt::ChangedBlocks;
 use crate::error::PlatformError;
 use crate::model::{
     DatastoreInfo, DiskInfo, PlatformKind, PowerState, RootInfo, StagedDisk, StorageProfileInfo,
@@ -66,6 +67,52 @@ pub trait Inventory: Send + Sync {
     fn delete_vm(&self, key: &VmKey) -> Result<(), PlatformError>;
     /// Opens one of the VM's disk images, read-only or read-write.
     fn open_disk(&self, key: &VmKey, disk: &str, write: bool) -> Result<File, PlatformError>;
+    /// A guest write: `bytes` at `offset` of the disk, recorded by changed-block tracking
+    /// where the platform has it. Writes past the end of the disk are refused.
+    fn write_disk(
+        &self,
+        key: &VmKey,
+        disk: &str,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<(), PlatformError> {
+        let file = self.open_disk(key, disk, true)?;
+        let size = file
+            .metadata()
+            .map_err(|e| PlatformError::io(format!("inspecting disk {disk}"), e))?
+            .len();
+        if offset
+            .checked_add(bytes.len() as u64)
+            .is_none_or(|end| end > size)
+        {
+            return Err(PlatformError::Unsupported {
+                what: format!("writing past the end of disk {disk:?} ({size} bytes)"),
+            });
+        }
+        std::os::unix::fs::FileExt::write_all_at(&file, bytes, offset)
+            .map_err(|e| PlatformError::io(format!("writing disk {disk}"), e))
+    }
+    /// The blocks of the disk written since its last checkpoint; `None` when the platform
+    /// has no tracking for it, or the tracking is invalid (a write bypassed it, the disk was
+    /// resized or replaced) — the caller then compares contents instead.
+    fn changed_blocks(
+        &self,
+        _key: &VmKey,
+        _disk: &str,
+    ) -> Result<Option<ChangedBlocks>, PlatformError> {
+        Ok(None)
+    }
+    /// Ends the disk's tracking period, returning its changed blocks as
+    /// [`Inventory::changed_blocks`] would, and starts a new one labelled `label` (what
+    /// the disk holds now, e.g. the restore point just taken or restored).
+    fn checkpoint_disk(
+        &self,
+        _key: &VmKey,
+        _disk: &str,
+        _label: &str,
+    ) -> Result<Option<ChangedBlocks>, PlatformError> {
+        Ok(None)
+    }
     /// Powers the VM on or off; the state persists.
     fn set_power(&self, key: &VmKey, power: PowerState) -> Result<(), PlatformError>;
     /// A sparse file of `size` zero bytes in the datastore's staging area, for a restore to fill.

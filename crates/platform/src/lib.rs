@@ -16,6 +16,7 @@
 //!
 //! [`LocalInventory`] keeps everything in a folder; its module documents the layout.
 
+mod cbt;
 mod error;
 mod inventory;
 pub mod local;
@@ -23,6 +24,7 @@ mod model;
 pub mod names;
 mod urn;
 
+pub use cbt::ChangedBlocks;
 pub use error::PlatformError;
 pub use inventory::Inventory;
 pub use local::LocalInventory;

@@ -824,3 +824,109 @@ fn the_inventory_is_usable_as_a_shared_trait_object() {
     refs.dedup();
     assert_eq!(refs.len(), 4);
 }
+
+/// A VMware VM with one 1 MiB disk whose tracking was just checkpointed as "p1".
+fn tracked_vm(dir: &Path) -> (LocalInventory, VmKey) {
+    let (inv, root, ds) = setup(dir, PlatformKind::VMware);
+    let vm = inv
+        .create_vm(
+            root,
+            &ds,
+            "web01",
+            &[disk("disk-0", MIB)],
+            PowerState::PoweredOn,
+        )
+        .unwrap();
+    let key = vm.key();
+    assert_eq!(
+        inv.changed_blocks(&key, "disk-0").unwrap(),
+        None,
+        "never checkpointed"
+    );
+    assert_eq!(inv.checkpoint_disk(&key, "disk-0", "p1").unwrap(), None);
+    (inv, key)
+}
+
+#[test]
+fn writes_through_the_platform_are_tracked_across_reopen_until_the_next_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (inv, key) = tracked_vm(tmp.path());
+    inv.write_disk(&key, "disk-0", 5 * 4096 + 10, b"guest")
+        .unwrap();
+    inv.write_disk(&key, "disk-0", 9 * 4096 - 2, b"span")
+        .unwrap(); // blocks 8 and 9
+    inv.write_disk(&key, "disk-0", MIB - 1, b"!").unwrap();
+    let cbt = inv
+        .changed_blocks(&key, "disk-0")
+        .unwrap()
+        .expect("valid tracking");
+    assert_eq!(cbt.label, "p1");
+    assert_eq!(cbt.block_size, 4096);
+    assert_eq!(cbt.changed().collect::<Vec<_>>(), vec![5, 8, 9, 255]);
+    assert_eq!(
+        &read_disk(&inv, &key, "disk-0")[5 * 4096 + 10..5 * 4096 + 15],
+        b"guest"
+    );
+    // A write past the end is refused and changes nothing.
+    assert!(inv.write_disk(&key, "disk-0", MIB - 1, b"xy").is_err());
+    assert_eq!(
+        fs::metadata(inv.disk_path(&key, "disk-0").unwrap())
+            .unwrap()
+            .len(),
+        MIB
+    );
+
+    drop(inv);
+    let inv = LocalInventory::open(tmp.path()).unwrap();
+    let again = inv
+        .changed_blocks(&key, "disk-0")
+        .unwrap()
+        .expect("still valid");
+    assert_eq!(again, cbt);
+    inv.write_disk(&key, "disk-0", 0, b"x").unwrap();
+    let ended = inv
+        .checkpoint_disk(&key, "disk-0", "p2")
+        .unwrap()
+        .expect("valid");
+    assert_eq!(ended.changed().collect::<Vec<_>>(), vec![0, 5, 8, 9, 255]);
+    let fresh = inv.changed_blocks(&key, "disk-0").unwrap().expect("valid");
+    assert_eq!((fresh.label.as_str(), fresh.changed_count()), ("p2", 0));
+}
+
+#[test]
+fn a_write_that_bypasses_the_platform_invalidates_tracking_until_the_next_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (inv, key) = tracked_vm(tmp.path());
+    inv.write_disk(&key, "disk-0", 0, b"tracked").unwrap();
+    // Straight into the image, as a process outside emrest would.
+    let path = inv.disk_path(&key, "disk-0").unwrap();
+    let mut f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.seek(SeekFrom::Start(300 * 1024)).unwrap();
+    f.write_all(b"bypass").unwrap();
+    drop(f);
+    assert_eq!(inv.changed_blocks(&key, "disk-0").unwrap(), None);
+    // Later tracked writes do not make it valid again, in this process or the next.
+    inv.write_disk(&key, "disk-0", 4096, b"more").unwrap();
+    assert_eq!(inv.changed_blocks(&key, "disk-0").unwrap(), None);
+    drop(inv);
+    let inv = LocalInventory::open(tmp.path()).unwrap();
+    assert_eq!(inv.changed_blocks(&key, "disk-0").unwrap(), None);
+    assert_eq!(inv.checkpoint_disk(&key, "disk-0", "p2").unwrap(), None);
+    inv.write_disk(&key, "disk-0", 4096, b"after").unwrap();
+    let cbt = inv
+        .changed_blocks(&key, "disk-0")
+        .unwrap()
+        .expect("valid again");
+    assert_eq!(cbt.changed().collect::<Vec<_>>(), vec![1]);
+
+    // A resize (here: truncation from outside) invalidates it too, even across a reopen.
+    drop(inv);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(MIB / 2)
+        .unwrap();
+    let inv = LocalInventory::open(tmp.path()).unwrap();
+    assert_eq!(inv.changed_blocks(&key, "disk-0").unwrap(), None);
+}

@@ -1,14 +1,15 @@
-//! Backup: cut a disk image into chunks, skip zero chunks, store new chunks once.
+//! Backup: cut a disk image into chunks, skip zero chunks, store new chunks once, in packs.
 
 use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
 use crate::chunk::{is_all_zero, ChunkCodec};
 use crate::error::IoContext;
 use crate::fsutil;
+use crate::pack::{FinishedPack, PackWriter, PACK_TARGET};
 use crate::parallel;
 use crate::{ChunkDigest, Control, DiskIndex, RepoError, Repository};
 
@@ -27,7 +28,7 @@ pub struct BackupStats {
     pub chunks_deduplicated: u64,
     /// Bytes read from the source.
     pub bytes_read: u64,
-    /// Compressed bytes newly written (chunk file sizes).
+    /// Bytes newly written to the repository (sizes of the new pack files).
     pub bytes_stored: u64,
 }
 
@@ -42,10 +43,11 @@ impl BackupStats {
     }
 }
 
-/// Per-worker buffers and counters.
+/// Per-worker buffers, the pack being filled, and counters.
 struct Worker {
     codec: ChunkCodec,
     buf: Vec<u8>,
+    pack: Option<PackWriter>,
     stats: BackupStats,
 }
 
@@ -80,16 +82,19 @@ impl Repository {
         };
         // Digests being written by this backup, so two workers never store the same chunk.
         let claimed: Mutex<HashSet<ChunkDigest>> = Mutex::new(HashSet::new());
-        let touched_dirs: [AtomicBool; 256] = std::array::from_fn(|_| AtomicBool::new(false));
+        // Packs whose time this backup refreshed, and packs it finished.
+        let touched: Mutex<HashSet<u32>> = Mutex::new(HashSet::new());
+        let finished: Mutex<Vec<FinishedPack>> = Mutex::new(Vec::new());
         let chunk_size = self.chunk_size as usize;
 
-        let (chunks, workers) = parallel::run(
+        let run = parallel::run(
             count,
             ctl,
             || {
                 Ok(Worker {
                     codec: ChunkCodec::new()?,
                     buf: vec![0u8; chunk_size],
+                    pack: None,
                     stats: BackupStats::default(),
                 })
             },
@@ -101,7 +106,7 @@ impl Repository {
                     match entry {
                         None => Some(None),
                         // A chunk missing from the store is read again rather than trusted.
-                        Some(d) => self.touch_chunk(&d).then_some(Some(d)),
+                        Some(d) => self.touch_chunk(&d, &touched).then_some(Some(d)),
                     }
                 });
                 let result = match reused {
@@ -113,25 +118,68 @@ impl Repository {
                         w.stats.chunks_deduplicated += 1;
                         Some(d)
                     }
-                    None => self.backup_chunk(src, w, &claimed, &touched_dirs, i, offset, len)?,
+                    None => {
+                        let d = self.backup_chunk(src, w, &claimed, &touched, i, offset, len)?;
+                        if w.pack.as_ref().is_some_and(|p| p.len() >= PACK_TARGET) {
+                            if let Some(p) = w.pack.take() {
+                                let done = p.finish(&self.packs_dir, self.durability)?;
+                                w.stats.bytes_stored += done.size;
+                                finished
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .push(done);
+                            }
+                        }
+                        d
+                    }
                 };
                 ctl.progress(len as u64);
                 Ok(result)
             },
-        )?;
-
-        // New chunk files only survive a crash once their folders are synced.
-        let mut any_touched = false;
-        for (byte, flag) in touched_dirs.iter().enumerate() {
-            if flag.load(Ordering::Relaxed) {
-                any_touched = true;
-                let dir = self.chunks_dir.join(hex::encode([byte as u8]));
-                fsutil::fsync_dir(&dir, self.durability)?;
+        );
+        // Publish what was finished even on error: those packs are complete and durable.
+        let publish = |done: Vec<FinishedPack>| -> Result<(), RepoError> {
+            let mut dirs: Vec<PathBuf> = done
+                .iter()
+                .filter_map(|p| p.path.parent().map(|d| d.to_path_buf()))
+                .collect();
+            dirs.sort();
+            dirs.dedup();
+            // New packs only survive a crash once their folders are synced.
+            for dir in &dirs {
+                fsutil::fsync_dir(dir, self.durability)?;
+            }
+            if !dirs.is_empty() {
+                fsutil::fsync_dir(&self.packs_dir, self.durability)?;
+            }
+            let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+            for p in done {
+                map.add(p.path, p.size, p.entries);
+            }
+            Ok(())
+        };
+        let (chunks, mut workers) = match run {
+            Ok(x) => x,
+            Err(e) => {
+                publish(
+                    finished
+                        .into_inner()
+                        .unwrap_or_else(PoisonError::into_inner),
+                )?;
+                return Err(e);
+            }
+        };
+        let mut done = finished
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        for w in &mut workers {
+            if let Some(p) = w.pack.take() {
+                let p = p.finish(&self.packs_dir, self.durability)?;
+                w.stats.bytes_stored += p.size;
+                done.push(p);
             }
         }
-        if any_touched {
-            fsutil::fsync_dir(&self.chunks_dir, self.durability)?;
-        }
+        publish(done)?;
 
         let mut stats = BackupStats {
             chunks_total: count as u64,
@@ -151,7 +199,7 @@ impl Repository {
         src: &File,
         w: &mut Worker,
         claimed: &Mutex<HashSet<ChunkDigest>>,
-        touched_dirs: &[AtomicBool; 256],
+        touched: &Mutex<HashSet<u32>>,
         i: usize,
         offset: u64,
         len: usize,
@@ -170,19 +218,17 @@ impl Repository {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(digest);
-        if !first_claim || self.touch_chunk(&digest) {
+        if !first_claim || self.touch_chunk(&digest, touched) {
             w.stats.chunks_deduplicated += 1;
             return Ok(Some(digest));
         }
-        let stored = w.codec.write_chunk(
-            &self.chunk_dir(&digest),
-            &digest.to_hex(),
-            data,
-            self.durability,
-        )?;
-        touched_dirs[usize::from(digest.0[0])].store(true, Ordering::Relaxed);
+        let pack = match &mut w.pack {
+            Some(p) => p,
+            None => w.pack.insert(PackWriter::create(&self.packs_dir)?),
+        };
+        let (codec, record) = w.codec.encode(data);
+        pack.add(digest, codec, record, len)?;
         w.stats.chunks_new += 1;
-        w.stats.bytes_stored += stored;
         Ok(Some(digest))
     }
 }

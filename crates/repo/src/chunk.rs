@@ -1,41 +1,35 @@
-//! Chunk files: `chunks/<first 2 hex chars>/<64 hex digest>`.
+//! Chunk records: how one chunk is stored inside a pack file.
 //!
-//! On-disk format (all integers little-endian):
+//! On-disk format of a record (all integers little-endian):
 //!
 //! | offset | size | field                                             |
 //! |--------|------|---------------------------------------------------|
 //! | 0      | 4    | magic `b"EMRC"`                                   |
-//! | 4      | 1    | format version (1)                                |
+//! | 4      | 1    | format version (2)                                |
 //! | 5      | 1    | codec: 0 = raw, 1 = zstd                          |
 //! | 6      | 2    | reserved, zero                                    |
 //! | 8      | 4    | uncompressed length (u32)                         |
 //! | 12     | ..   | payload (raw bytes, or one zstd frame)            |
 //!
-//! The digest in the file name is BLAKE3 of the *uncompressed* bytes, and is
-//! checked on every read. Payloads are zstd level 1; when that is not smaller
-//! than the data the chunk is stored raw, so incompressible data costs no
-//! decompression on restore.
+//! A chunk is named by BLAKE3 of its *uncompressed* bytes, which is checked on
+//! every read. Payloads are zstd level 1; when that is not smaller than the data
+//! the chunk is stored raw, so incompressible data costs no decompression on
+//! restore and is read straight into the restore buffer.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
-use std::path::Path;
+use crate::{ChunkDigest, RepoError, MAX_CHUNK_SIZE};
 
-use crate::error::IoContext;
-use crate::fsutil::TempFile;
-use crate::{ChunkDigest, Durability, RepoError, MAX_CHUNK_SIZE};
-
-/// Magic at the start of every chunk file.
+/// Magic at the start of every chunk record.
 const CHUNK_MAGIC: [u8; 4] = *b"EMRC";
-/// The chunk format version this build writes and reads.
-const CHUNK_VERSION: u8 = 1;
+/// The chunk record version this build writes and reads.
+const CHUNK_VERSION: u8 = 2;
 /// Payload stored as-is.
-const CODEC_RAW: u8 = 0;
+pub(crate) const CODEC_RAW: u8 = 0;
 /// Payload is one zstd frame.
-const CODEC_ZSTD: u8 = 1;
+pub(crate) const CODEC_ZSTD: u8 = 1;
 /// zstd level: fast enough to keep up with disk reads.
 const ZSTD_LEVEL: i32 = 1;
 
-/// The chunk header exactly as laid out on disk.
+/// The chunk record header exactly as laid out on disk.
 #[repr(C)]
 struct ChunkHeader {
     magic: [u8; 4],
@@ -89,117 +83,86 @@ pub(crate) fn is_all_zero(buf: &[u8]) -> bool {
         && blocks.remainder().iter().all(|&x| x == 0)
 }
 
-/// Per-worker compression state and buffers, reused across chunks.
+/// Per-worker compression state and buffer, reused across chunks.
 pub(crate) struct ChunkCodec {
     compressor: zstd::bulk::Compressor<'static>,
     decompressor: zstd::bulk::Decompressor<'static>,
-    /// Header + payload of the chunk file being written or read.
-    file_buf: Vec<u8>,
+    /// The record being written, or the compressed record being read.
+    buf: Vec<u8>,
 }
 
 impl ChunkCodec {
-    /// A codec with empty buffers.
+    /// A codec with an empty buffer.
     pub(crate) fn new() -> Result<ChunkCodec, RepoError> {
+        let io = |what: &str| {
+            let what = what.to_string();
+            move |e| RepoError::io(what, e)
+        };
         Ok(ChunkCodec {
             compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL)
-                .ctx(|| "create zstd compressor".to_string())?,
+                .map_err(io("create zstd compressor"))?,
             decompressor: zstd::bulk::Decompressor::new()
-                .ctx(|| "create zstd decompressor".to_string())?,
-            file_buf: Vec::new(),
+                .map_err(io("create zstd decompressor"))?,
+            buf: Vec::new(),
         })
     }
 
-    /// Writes `data` as a chunk file at `dir/<dest_name>` via a temporary file; returns the file size.
-    pub(crate) fn write_chunk(
-        &mut self,
-        dir: &Path,
-        dest_name: &str,
-        data: &[u8],
-        durability: Durability,
-    ) -> Result<u64, RepoError> {
+    /// Encodes `data` as a record (header + payload); returns its codec and bytes.
+    pub(crate) fn encode(&mut self, data: &[u8]) -> (u8, &[u8]) {
         let len = data.len();
         let need = CHUNK_HEADER_LEN + len;
-        if self.file_buf.len() < need {
-            self.file_buf.resize(need, 0);
+        if self.buf.len() < need {
+            self.buf.resize(need, 0);
         }
         // Give zstd one byte less than the data: if it does not fit, raw is better.
         let compressed = if len > 1 {
             self.compressor
-                .compress_to_buffer(data, &mut self.file_buf[CHUNK_HEADER_LEN..need - 1])
+                .compress_to_buffer(data, &mut self.buf[CHUNK_HEADER_LEN..need - 1])
                 .ok()
         } else {
             None
         };
-
-        let mut tmp = match TempFile::create(dir) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(dir).ctx(|| format!("create folder {}", dir.display()))?;
-                TempFile::create(dir)
-                    .ctx(|| format!("create temporary file in {}", dir.display()))?
-            }
-            Err(e) => {
-                return Err(RepoError::io(
-                    format!("create temporary file in {}", dir.display()),
-                    e,
-                ))
+        let (codec, total) = match compressed {
+            Some(n) => (CODEC_ZSTD, CHUNK_HEADER_LEN + n),
+            None => {
+                self.buf[CHUNK_HEADER_LEN..need].copy_from_slice(data);
+                (CODEC_RAW, need)
             }
         };
-        let tmp_path = tmp.path().to_path_buf();
-        let file = tmp.file();
-        let written = match compressed {
-            Some(n) => {
-                self.file_buf[..CHUNK_HEADER_LEN]
-                    .copy_from_slice(&ChunkHeader::new(CODEC_ZSTD, len).to_bytes());
-                file.write_all(&self.file_buf[..CHUNK_HEADER_LEN + n])
-                    .map(|()| CHUNK_HEADER_LEN + n)
-            }
-            None => file
-                .write_all(&ChunkHeader::new(CODEC_RAW, len).to_bytes())
-                .and_then(|()| file.write_all(data))
-                .map(|()| need),
-        }
-        .ctx(|| format!("write {}", tmp_path.display()))?;
-        tmp.persist(&dir.join(dest_name), durability)?;
-        Ok(written as u64)
+        self.buf[..CHUNK_HEADER_LEN].copy_from_slice(&ChunkHeader::new(codec, len).to_bytes());
+        (codec, &self.buf[..total])
     }
 
-    /// Reads the chunk file at `path` into `out`, decompressing and verifying it against `digest`.
-    pub(crate) fn read_chunk(
+    /// A buffer of `len` bytes for the caller to read a whole record into.
+    pub(crate) fn record_buf(&mut self, len: usize) -> &mut [u8] {
+        if self.buf.len() < len {
+            self.buf.resize(len, 0);
+        }
+        &mut self.buf[..len]
+    }
+
+    /// Decodes the record in the first `record_len` bytes of the buffer into `out`
+    /// (which must be exactly the chunk's length) and verifies it against `digest`.
+    pub(crate) fn decode_record(
         &mut self,
-        path: &Path,
+        record_len: usize,
         digest: &ChunkDigest,
-        out: &mut Vec<u8>,
+        out: &mut [u8],
     ) -> Result<(), RepoError> {
         let corrupt = |reason: String| RepoError::ChunkCorrupt {
             digest: *digest,
             reason,
         };
-        let mut file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(RepoError::ChunkMissing { digest: *digest })
-            }
-            Err(e) => {
-                return Err(RepoError::io(
-                    format!("open chunk file {}", path.display()),
-                    e,
-                ))
-            }
-        };
-        self.file_buf.clear();
-        file.read_to_end(&mut self.file_buf)
-            .ctx(|| format!("read chunk file {}", path.display()))?;
-
-        let Some((head, payload)) = self.file_buf.split_first_chunk::<CHUNK_HEADER_LEN>() else {
+        let record = &self.buf[..record_len.min(self.buf.len())];
+        let Some((head, payload)) = record.split_first_chunk::<CHUNK_HEADER_LEN>() else {
             return Err(corrupt(format!(
-                "file is {} bytes, shorter than the {CHUNK_HEADER_LEN}-byte header",
-                self.file_buf.len()
+                "record is {} bytes, shorter than the {CHUNK_HEADER_LEN}-byte header",
+                record.len()
             )));
         };
         let header = ChunkHeader::parse(head);
         if header.magic != CHUNK_MAGIC {
-            return Err(corrupt("bad magic (not a chunk file)".to_string()));
+            return Err(corrupt("bad magic (not a chunk record)".to_string()));
         }
         if header.version != CHUNK_VERSION {
             return Err(corrupt(format!(
@@ -213,7 +176,12 @@ impl ChunkCodec {
                 "header claims {len} bytes, more than the {MAX_CHUNK_SIZE}-byte maximum"
             )));
         }
-        out.clear();
+        if len != out.len() {
+            return Err(corrupt(format!(
+                "chunk holds {len} bytes but {} are expected",
+                out.len()
+            )));
+        }
         match header.codec {
             CODEC_RAW => {
                 if payload.len() != len {
@@ -222,10 +190,9 @@ impl ChunkCodec {
                         payload.len()
                     )));
                 }
-                out.extend_from_slice(payload);
+                out.copy_from_slice(payload);
             }
             CODEC_ZSTD => {
-                out.reserve(len);
                 let n = self
                     .decompressor
                     .decompress_to_buffer(payload, out)
@@ -235,17 +202,23 @@ impl ChunkCodec {
                         "decompressed to {n} bytes, header says {len}"
                     )));
                 }
-                // Spare capacity past `len` is not trusted: the frame must be exactly `len`.
-                out.truncate(len);
             }
             other => return Err(corrupt(format!("unknown codec {other}"))),
         }
-        let actual = ChunkDigest::of(out);
-        if actual != *digest {
-            return Err(corrupt(format!("content hashes to {actual}")));
-        }
-        Ok(())
+        verify(digest, out)
     }
+}
+
+/// Checks that `data` hashes to `digest`.
+pub(crate) fn verify(digest: &ChunkDigest, data: &[u8]) -> Result<(), RepoError> {
+    let actual = ChunkDigest::of(data);
+    if actual != *digest {
+        return Err(RepoError::ChunkCorrupt {
+            digest: *digest,
+            reason: format!("content hashes to {actual}"),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -270,7 +243,6 @@ mod tests {
 
     #[test]
     fn compressible_chunk_is_stored_zstd_and_random_chunk_raw() {
-        let dir = tempfile::tempdir().unwrap();
         let mut codec = ChunkCodec::new().unwrap();
         let text: Vec<u8> = b"the quick brown fox ".repeat(3000);
         let mut random = vec![0u8; 60_000];
@@ -281,19 +253,25 @@ mod tests {
         for (name, data, codec_byte) in
             [("text", &text, CODEC_ZSTD), ("random", &random, CODEC_RAW)]
         {
-            let size = codec
-                .write_chunk(dir.path(), name, data, Durability::NoSync)
-                .unwrap();
-            let bytes = std::fs::read(dir.path().join(name)).unwrap();
-            assert_eq!(bytes.len() as u64, size);
-            assert_eq!(&bytes[..4], b"EMRC");
-            assert_eq!(bytes[5], codec_byte, "{name}");
-            let mut out = Vec::new();
+            let (c, record) = codec.encode(data);
+            let record = record.to_vec();
+            assert_eq!(c, codec_byte, "{name}");
+            assert_eq!(&record[..4], b"EMRC");
+            assert_eq!(record[5], codec_byte, "{name}");
+            if name == "text" {
+                assert!(record.len() < text.len() / 10);
+            }
+            codec.record_buf(record.len()).copy_from_slice(&record);
+            let mut out = vec![0u8; data.len()];
             codec
-                .read_chunk(&dir.path().join(name), &ChunkDigest::of(data), &mut out)
+                .decode_record(record.len(), &ChunkDigest::of(data), &mut out)
                 .unwrap();
             assert_eq!(&out, data);
+            // A record of the wrong length for the slot is refused.
+            let mut short = vec![0u8; data.len() - 1];
+            assert!(codec
+                .decode_record(record.len(), &ChunkDigest::of(data), &mut short)
+                .is_err());
         }
-        assert!(std::fs::metadata(dir.path().join("text")).unwrap().len() < text.len() as u64 / 10);
     }
 }

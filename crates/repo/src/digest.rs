@@ -17,11 +17,6 @@ impl ChunkDigest {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
-
-    /// The two hex characters naming the chunk's sub-folder.
-    pub(crate) fn prefix(&self) -> String {
-        hex::encode(&self.0[..1])
-    }
 }
 
 impl fmt::Display for ChunkDigest {

@@ -1,16 +1,17 @@
-//! Verification, garbage collection and space accounting over chunk files.
+//! Verification, garbage collection and space accounting over packs.
 
 use std::collections::HashSet;
 use std::fmt;
-use std::fs;
+use std::fs::{self, File};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::FileExt;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::chunk::ChunkCodec;
 use crate::error::IoContext;
 use crate::fsutil;
+use crate::pack::PackWriter;
 use crate::parallel;
 use crate::{ChunkDigest, Control, RepoError, Repository};
 
@@ -44,11 +45,11 @@ impl fmt::Display for ChunkProblem {
 /// What one garbage collection did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GcStats {
-    /// Chunk files deleted.
+    /// Chunks deleted (whole packs removed, or dropped when a pack was rewritten).
     pub chunks_removed: u64,
-    /// Bytes of chunk files deleted.
+    /// Bytes freed (pack sizes before minus after).
     pub bytes_removed: u64,
-    /// Chunk files kept: live ones, and unreferenced ones still within the grace period.
+    /// Chunks kept: live ones, and unreferenced ones in packs still within the grace period.
     pub chunks_kept: u64,
 }
 
@@ -64,6 +65,10 @@ impl Repository {
         let mut todo: Vec<ChunkDigest> = digests.into_iter().copied().collect();
         todo.sort_unstable();
         todo.dedup();
+        if let Some(d) = todo.iter().find(|d| self.locate(d).is_none()) {
+            // Packs written by another process since open are picked up once.
+            let _ = self.locate_or_rescan(d);
+        }
         let problems = Mutex::new(Vec::new());
         // Workers build their codec lazily, so the only error `run` returns is cancellation,
         // and then the problems found so far are still reported.
@@ -73,10 +78,16 @@ impl Repository {
             || Ok((None::<ChunkCodec>, Vec::new())),
             |(codec, buf), k| {
                 let d = &todo[k];
-                let read = match codec {
-                    Some(c) => c.read_chunk(&self.chunk_path(d), d, buf),
-                    None => ChunkCodec::new()
-                        .and_then(|c| codec.insert(c).read_chunk(&self.chunk_path(d), d, buf)),
+                let read = match self.locate(d) {
+                    None => Err(RepoError::ChunkMissing { digest: *d }),
+                    Some(loc) => {
+                        buf.resize(loc.entry.len as usize, 0);
+                        match codec {
+                            Some(c) => self.load_into(c, d, &loc, buf),
+                            None => ChunkCodec::new()
+                                .and_then(|c| self.load_into(codec.insert(c), d, &loc, buf)),
+                        }
+                    }
                 };
                 let problem = match read {
                     Ok(()) => {
@@ -103,89 +114,118 @@ impl Repository {
         problems
     }
 
-    /// Deletes chunk files not in `live` whose modification time is older than `grace`.
+    /// Removes chunks not in `live` from packs whose modification time is older than `grace`.
     ///
-    /// The grace period protects chunks a running backup has just written or
-    /// referenced (backups refresh the time of chunks they reuse).
+    /// A pack with no live chunk is deleted; a pack with some is rewritten with only its live
+    /// chunks (records copied as stored), then deleted. The grace period protects chunks a
+    /// running backup has just written or referenced (backups refresh the time of the packs
+    /// they reuse).
     pub fn gc(&self, live: &HashSet<ChunkDigest>, grace: Duration) -> Result<GcStats, RepoError> {
+        self.rescan()?;
         let now = SystemTime::now();
         let mut stats = GcStats::default();
-        for dir in self.chunk_subdirs()? {
-            let mut removed_here = false;
-            for (digest, path, meta) in chunk_files(&dir)? {
-                if live.contains(&digest) {
-                    stats.chunks_kept += 1;
+        let pack_count = self
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .packs
+            .len();
+        let mut new_dirs = Vec::new();
+        let mut removed_dirs = Vec::new();
+        for pack in 0..pack_count as u32 {
+            // (path, size, entries the map locates in this pack, with liveness)
+            let (path, size, entries, total) = {
+                let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+                let info = &map.packs[pack as usize];
+                if !info.present {
                     continue;
                 }
-                let mtime = meta
-                    .modified()
-                    .ctx(|| format!("read modification time of {}", path.display()))?;
-                // A time in the future counts as brand new.
-                let age = now.duration_since(mtime).unwrap_or(Duration::ZERO);
-                if age < grace {
-                    stats.chunks_kept += 1;
-                    continue;
+                let mine: Vec<_> = info
+                    .entries
+                    .iter()
+                    .filter(|(d, _)| map.locs.get(d).is_some_and(|l| l.pack == pack))
+                    .map(|(d, e)| (*d, *e, live.contains(d)))
+                    .collect();
+                (
+                    info.path.clone(),
+                    info.size,
+                    mine,
+                    info.entries.len() as u64,
+                )
+            };
+            let kept = entries.iter().filter(|(_, _, l)| *l).count() as u64;
+            let mtime = fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ctx(|| format!("read modification time of {}", path.display()))?;
+            // A time in the future counts as brand new.
+            let age = now.duration_since(mtime).unwrap_or(Duration::ZERO);
+            if age < grace || kept == total {
+                stats.chunks_kept += total;
+                continue;
+            }
+            if kept > 0 {
+                let file = File::open(&path).ctx(|| format!("open pack {}", path.display()))?;
+                let mut writer = PackWriter::create(&self.packs_dir)?;
+                let mut record = Vec::new();
+                for (d, e, _) in entries.iter().filter(|(_, _, l)| *l) {
+                    record.resize(e.record_len(), 0);
+                    file.read_exact_at(&mut record, e.offset)
+                        .ctx(|| format!("read chunk {d} from {}", path.display()))?;
+                    writer.add(*d, e.codec, &record, e.len as usize)?;
                 }
-                match fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => {
-                        return Err(RepoError::io(
-                            format!("delete chunk {digest} ({})", path.display()),
-                            e,
-                        ))
+                let done = writer.finish(&self.packs_dir, self.durability)?;
+                if let Some(dir) = done.path.parent() {
+                    new_dirs.push(dir.to_path_buf());
+                }
+                stats.bytes_removed += size.saturating_sub(done.size);
+                let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+                let n = map.add(done.path, done.size, done.entries);
+                // The rewritten chunks now live in the new pack.
+                for (d, _, _) in entries.iter().filter(|(_, _, l)| *l) {
+                    if let Some(e) = map.packs[n as usize]
+                        .entries
+                        .iter()
+                        .find(|(pd, _)| pd == d)
+                        .map(|(_, e)| *e)
+                    {
+                        map.locs.insert(*d, crate::pack::Loc { pack: n, entry: e });
                     }
                 }
-                removed_here = true;
-                stats.chunks_removed += 1;
-                stats.bytes_removed += meta.len();
+            } else {
+                stats.bytes_removed += size;
             }
-            if removed_here {
+            // New packs must be durable before the old one goes.
+            for dir in new_dirs.drain(..) {
                 fsutil::fsync_dir(&dir, self.durability)?;
             }
+            self.forget_pack_file(pack);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(RepoError::io(format!("delete pack {}", path.display()), e)),
+            }
+            self.map
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(pack);
+            if let Some(dir) = path.parent() {
+                removed_dirs.push(dir.to_path_buf());
+            }
+            stats.chunks_kept += kept;
+            stats.chunks_removed += total - kept;
+        }
+        removed_dirs.sort();
+        removed_dirs.dedup();
+        for dir in removed_dirs {
+            fsutil::fsync_dir(&dir, self.durability)?;
         }
         Ok(stats)
     }
 
-    /// Total size of all chunk files in bytes.
+    /// Total size of all pack files in bytes.
     pub fn stored_bytes(&self) -> Result<u64, RepoError> {
-        let mut total = 0;
-        for dir in self.chunk_subdirs()? {
-            total += chunk_files(&dir)?
-                .iter()
-                .map(|(_, _, m)| m.len())
-                .sum::<u64>();
-        }
-        Ok(total)
+        self.rescan()?;
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(map.packs.iter().filter(|p| p.present).map(|p| p.size).sum())
     }
-}
-
-/// The chunk files in one `chunks/<2 hex>` folder (entries not named by a digest are skipped).
-fn chunk_files(dir: &Path) -> Result<Vec<(ChunkDigest, PathBuf, fs::Metadata)>, RepoError> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).ctx(|| format!("list {}", dir.display()))? {
-        let entry = entry.ctx(|| format!("list {}", dir.display()))?;
-        let Some(digest) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<ChunkDigest>().ok())
-        else {
-            continue;
-        };
-        let meta = match entry.metadata() {
-            Ok(m) => m,
-            // Removed since listing (another GC or a racing delete): nothing to count.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(RepoError::io(
-                    format!("inspect {}", entry.path().display()),
-                    e,
-                ))
-            }
-        };
-        if meta.is_file() {
-            out.push((digest, entry.path(), meta));
-        }
-    }
-    Ok(out)
 }

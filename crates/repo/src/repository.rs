@@ -1,14 +1,18 @@
 //! The [`Repository`] handle: opening and creating, config, indexes and single-chunk access.
 
-use std::fs;
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 
-use crate::chunk::ChunkCodec;
+use crate::chunk::{verify, ChunkCodec, CHUNK_HEADER_LEN, CODEC_RAW};
 use crate::error::IoContext;
 use crate::fsutil::{self, TEMP_PREFIX};
 use crate::index::validate_name;
+use crate::pack::{ChunkMap, Loc};
 use crate::{
     ChunkDigest, DiskIndex, Durability, RepoError, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE,
     MIN_CHUNK_SIZE,
@@ -16,8 +20,8 @@ use crate::{
 
 /// File name of the repository config.
 const CONFIG_NAME: &str = "config";
-/// Folder of chunk files.
-const CHUNKS_DIR: &str = "chunks";
+/// Folder of pack files.
+const PACKS_DIR: &str = "packs";
 /// Folder of index files.
 const INDEXES_DIR: &str = "indexes";
 /// Extension of index files.
@@ -25,7 +29,7 @@ const INDEX_EXT: &str = ".idx";
 /// Magic at the start of `config`.
 const CONFIG_MAGIC: [u8; 8] = *b"EMRESTRP";
 /// The repository format version this build writes and reads.
-const CONFIG_VERSION: u32 = 1;
+const CONFIG_VERSION: u32 = 2;
 
 /// The config file exactly as laid out on disk.
 #[repr(C)]
@@ -53,10 +57,25 @@ impl ConfigFile {
 #[derive(Debug)]
 pub struct Repository {
     pub(crate) root: PathBuf,
-    pub(crate) chunks_dir: PathBuf,
+    pub(crate) packs_dir: PathBuf,
     pub(crate) indexes_dir: PathBuf,
     pub(crate) chunk_size: u32,
     pub(crate) durability: Durability,
+    /// Every stored chunk's location, loaded from the packs' indexes.
+    pub(crate) map: RwLock<ChunkMap>,
+    /// Open pack files, by pack number.
+    files: Mutex<HashMap<u32, Arc<File>>>,
+}
+
+/// Where a chunk's record (header and payload) lies; for diagnostics and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkLocation {
+    /// The pack file holding it.
+    pub pack: PathBuf,
+    /// Offset of the record in the pack.
+    pub offset: u64,
+    /// Length of the record in bytes.
+    pub len: u64,
 }
 
 impl Repository {
@@ -92,17 +111,12 @@ impl Repository {
             }
             Err(e) => return Err(RepoError::io(format!("read {}", config_path.display()), e)),
         };
-        let repo = Repository {
-            root: root.to_path_buf(),
-            chunks_dir: root.join(CHUNKS_DIR),
-            indexes_dir: root.join(INDEXES_DIR),
-            chunk_size,
-            durability,
-        };
-        for dir in [&repo.chunks_dir, &repo.indexes_dir] {
+        let repo = Repository::new(root, chunk_size, durability);
+        for dir in [&repo.packs_dir, &repo.indexes_dir] {
             fs::create_dir_all(dir).ctx(|| format!("create folder {}", dir.display()))?;
         }
         repo.remove_stale_temp_files()?;
+        repo.rescan()?;
         Ok(repo)
     }
 
@@ -118,13 +132,29 @@ impl Repository {
             path: root.to_path_buf(),
             reason,
         })?;
-        Ok(Repository {
+        let repo = Repository::new(root, chunk_size, durability);
+        repo.rescan()?;
+        Ok(repo)
+    }
+
+    fn new(root: &Path, chunk_size: u32, durability: Durability) -> Repository {
+        Repository {
             root: root.to_path_buf(),
-            chunks_dir: root.join(CHUNKS_DIR),
+            packs_dir: root.join(PACKS_DIR),
             indexes_dir: root.join(INDEXES_DIR),
             chunk_size,
             durability,
-        })
+            map: RwLock::new(ChunkMap::default()),
+            files: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Loads the indexes of packs not yet known (written by another process since open).
+    pub(crate) fn rescan(&self) -> Result<(), RepoError> {
+        self.map
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .scan(&self.packs_dir)
     }
 
     /// Chunk size of this repository in bytes.
@@ -209,26 +239,144 @@ impl Repository {
         Ok(names)
     }
 
-    /// True when a chunk file for `d` exists (its content is not checked).
+    /// True when the repository holds a chunk for `d` (its content is not checked).
     pub fn has_chunk(&self, d: &ChunkDigest) -> bool {
-        self.chunk_path(d).is_file()
+        matches!(self.locate_or_rescan(d), Ok(Some(_)))
     }
 
     /// Reads, decompresses and verifies one chunk.
     pub fn read_chunk(&self, d: &ChunkDigest) -> Result<Vec<u8>, RepoError> {
-        let mut out = Vec::new();
-        ChunkCodec::new()?.read_chunk(&self.chunk_path(d), d, &mut out)?;
+        let loc = self
+            .locate_or_rescan(d)?
+            .ok_or(RepoError::ChunkMissing { digest: *d })?;
+        let mut out = vec![0u8; loc.entry.len as usize];
+        self.load_into(&mut ChunkCodec::new()?, d, &loc, &mut out)?;
         Ok(out)
     }
 
-    /// Folder holding the chunk files whose digest starts with `d`'s first byte.
-    pub(crate) fn chunk_dir(&self, d: &ChunkDigest) -> PathBuf {
-        self.chunks_dir.join(d.prefix())
+    /// Where the chunk `d` is stored, if it is.
+    pub fn chunk_location(&self, d: &ChunkDigest) -> Option<ChunkLocation> {
+        let loc = self.locate_or_rescan(d).ok().flatten()?;
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        Some(ChunkLocation {
+            pack: map.packs.get(loc.pack as usize)?.path.clone(),
+            offset: loc.entry.offset,
+            len: loc.entry.record_len() as u64,
+        })
     }
 
-    /// Path of the chunk file for `d`.
-    pub(crate) fn chunk_path(&self, d: &ChunkDigest) -> PathBuf {
-        self.chunk_dir(d).join(d.to_hex())
+    /// The location of `d` among the packs known to this handle.
+    pub(crate) fn locate(&self, d: &ChunkDigest) -> Option<Loc> {
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .locs
+            .get(d)
+            .copied()
+    }
+
+    /// The location of `d`, looking for packs written since open when it is not known.
+    pub(crate) fn locate_or_rescan(&self, d: &ChunkDigest) -> Result<Option<Loc>, RepoError> {
+        if let Some(l) = self.locate(d) {
+            return Ok(Some(l));
+        }
+        self.rescan()?;
+        Ok(self.locate(d))
+    }
+
+    /// The open pack file number `pack`; `ChunkMissing` for `d` when it is gone.
+    fn pack_file(&self, pack: u32, d: &ChunkDigest) -> Result<Arc<File>, RepoError> {
+        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = files.get(&pack) {
+            return Ok(f.clone());
+        }
+        let path = {
+            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+            match map.packs.get(pack as usize) {
+                Some(p) if p.present => p.path.clone(),
+                _ => return Err(RepoError::ChunkMissing { digest: *d }),
+            }
+        };
+        let file = match File::open(&path) {
+            Ok(f) => Arc::new(f),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(RepoError::ChunkMissing { digest: *d })
+            }
+            Err(e) => return Err(RepoError::io(format!("open pack {}", path.display()), e)),
+        };
+        files.insert(pack, file.clone());
+        Ok(file)
+    }
+
+    /// Closes a pack file this handle holds open (before garbage collection removes it).
+    pub(crate) fn forget_pack_file(&self, pack: u32) {
+        self.files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&pack);
+    }
+
+    /// Reads chunk `d` from `loc` into `out` (exactly the chunk's length) and verifies it.
+    ///
+    /// Raw chunks are read straight into `out`; compressed ones through the codec's buffer.
+    pub(crate) fn load_into(
+        &self,
+        codec: &mut ChunkCodec,
+        d: &ChunkDigest,
+        loc: &Loc,
+        out: &mut [u8],
+    ) -> Result<(), RepoError> {
+        let e = loc.entry;
+        if e.len as usize != out.len() {
+            return Err(RepoError::ChunkCorrupt {
+                digest: *d,
+                reason: format!("chunk holds {} bytes but {} are expected", e.len, out.len()),
+            });
+        }
+        let file = self.pack_file(loc.pack, d)?;
+        let read_err = |err: io::Error| match err.kind() {
+            io::ErrorKind::UnexpectedEof => RepoError::ChunkCorrupt {
+                digest: *d,
+                reason: "its pack is truncated".to_string(),
+            },
+            _ => RepoError::io(format!("read chunk {d} at offset {}", e.offset), err),
+        };
+        if e.codec == CODEC_RAW && e.stored == e.len {
+            file.read_exact_at(out, e.offset + CHUNK_HEADER_LEN as u64)
+                .map_err(read_err)?;
+            verify(d, out)
+        } else {
+            let buf = codec.record_buf(e.record_len());
+            file.read_exact_at(buf, e.offset).map_err(read_err)?;
+            codec.decode_record(e.record_len(), d, out)
+        }
+    }
+
+    /// Refreshes the modification time of the pack holding `d` (once per pack per
+    /// operation, tracked in `touched`) so GC's grace window covers it; false if `d` is not stored.
+    pub(crate) fn touch_chunk(&self, d: &ChunkDigest, touched: &Mutex<HashSet<u32>>) -> bool {
+        let Some(loc) = self.locate(d) else {
+            return false;
+        };
+        let first = touched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(loc.pack);
+        if first {
+            let path = {
+                let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+                map.packs.get(loc.pack as usize).map(|p| p.path.clone())
+            };
+            let opened = path.map(|p| fs::File::options().append(true).open(p));
+            match opened {
+                // Best effort: failing to refresh the time only narrows GC's safety margin.
+                Some(Ok(f)) => {
+                    let _ = f.set_modified(SystemTime::now());
+                }
+                _ => return false,
+            }
+        }
+        true
     }
 
     /// Path of the index file `name` (already validated).
@@ -236,42 +384,17 @@ impl Repository {
         self.indexes_dir.join(format!("{name}{INDEX_EXT}"))
     }
 
-    /// Refreshes the chunk's modification time so GC's grace window covers it; false if it is missing.
-    pub(crate) fn touch_chunk(&self, d: &ChunkDigest) -> bool {
-        match fs::File::open(self.chunk_path(d)) {
-            // Best effort: failing to refresh the time only narrows GC's safety margin.
-            Ok(f) => {
-                let _ = f.set_modified(SystemTime::now());
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    /// Removes `.tmp-*` leftovers from the root, `indexes/`, `chunks/` and every chunk folder.
+    /// Removes `.tmp-*` leftovers from the root, `indexes/`, `packs/` and every pack folder.
     fn remove_stale_temp_files(&self) -> Result<(), RepoError> {
         fsutil::remove_temp_files(&self.root)?;
         fsutil::remove_temp_files(&self.indexes_dir)?;
-        fsutil::remove_temp_files(&self.chunks_dir)?;
-        for dir in self.chunk_subdirs()? {
-            fsutil::remove_temp_files(&dir)?;
-        }
-        Ok(())
-    }
-
-    /// The `chunks/<2 hex>` folders that exist.
-    pub(crate) fn chunk_subdirs(&self) -> Result<Vec<PathBuf>, RepoError> {
-        let dir = &self.chunks_dir;
-        let mut out = Vec::new();
-        for entry in fs::read_dir(dir).ctx(|| format!("list {}", dir.display()))? {
-            let entry = entry.ctx(|| format!("list {}", dir.display()))?;
-            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-            if is_dir && entry.file_name().len() == 2 {
-                out.push(entry.path());
+        fsutil::remove_temp_files(&self.packs_dir)?;
+        for dir in crate::pack::list_dir(&self.packs_dir)? {
+            if dir.is_dir() {
+                fsutil::remove_temp_files(&dir)?;
             }
         }
-        out.sort();
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -325,7 +448,7 @@ fn create(root: &Path, durability: Durability, chunk_size: u32) -> Result<(), Re
     for entry in fs::read_dir(root).ctx(|| format!("list {}", root.display()))? {
         let entry = entry.ctx(|| format!("list {}", root.display()))?;
         let name = entry.file_name();
-        let ours = name == CHUNKS_DIR
+        let ours = name == PACKS_DIR
             || name == INDEXES_DIR
             || name.as_encoded_bytes().starts_with(TEMP_PREFIX.as_bytes());
         if !ours {
@@ -335,7 +458,7 @@ fn create(root: &Path, durability: Durability, chunk_size: u32) -> Result<(), Re
             )));
         }
     }
-    for dir in [CHUNKS_DIR, INDEXES_DIR] {
+    for dir in [PACKS_DIR, INDEXES_DIR] {
         let path = root.join(dir);
         fs::create_dir_all(&path).ctx(|| format!("create folder {}", path.display()))?;
     }

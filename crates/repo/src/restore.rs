@@ -9,8 +9,13 @@ use std::os::unix::fs::FileExt;
 
 use crate::chunk::{is_all_zero, ChunkCodec};
 use crate::error::IoContext;
+use crate::pack::Loc;
 use crate::parallel;
 use crate::{ChunkDigest, Control, DiskIndex, Durability, RepoError, Repository};
+
+/// Adjacent chunks are restored together in runs of up to this many bytes, so the
+/// target sees large sequential writes whatever the chunk size.
+const WRITE_RUN: u64 = 4 << 20;
 
 /// The chunks a restore must write, by chunk number, ascending.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -44,6 +49,33 @@ pub struct RestoreStats {
 struct ChunkWorker {
     codec: ChunkCodec,
     buf: Vec<u8>,
+    /// The target's current bytes, for in-place restores.
+    current: Vec<u8>,
+}
+
+/// Granularity at which [`Repository::apply_restore_in_place`] compares and writes: the
+/// guest's 4 KiB block.
+pub const IN_PLACE_BLOCK: usize = 4096;
+
+/// Consecutive plan entries `start..end` whose chunks are adjacent on disk.
+fn runs(index: &DiskIndex, plan: &RestorePlan) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < plan.chunks.len() {
+        let start = k;
+        let (first, _) = index.chunk_range(plan.chunks[k]);
+        k += 1;
+        while k < plan.chunks.len()
+            && plan.chunks[k] == plan.chunks[k - 1] + 1
+            && index.chunk_range(plan.chunks[k]).0 + index.chunk_range(plan.chunks[k]).1 as u64
+                - first
+                <= WRITE_RUN
+        {
+            k += 1;
+        }
+        out.push((start, k));
+    }
+    out
 }
 
 impl ChunkWorker {
@@ -51,6 +83,7 @@ impl ChunkWorker {
         Ok(ChunkWorker {
             codec: ChunkCodec::new()?,
             buf: Vec::new(),
+            current: Vec::new(),
         })
     }
 }
@@ -122,12 +155,47 @@ impl Repository {
                 chunks_examined: count as u64,
             });
         };
+        let all: Vec<usize> = (0..count).collect();
+        self.compare(index, target, &all, ctl)
+    }
+
+    /// Like [`Repository::plan_restore`] against a target, but reads and compares only the
+    /// `candidates` (chunk numbers, ascending): the chunks changed-block tracking says may
+    /// differ. The rest of the target is trusted to match the index.
+    pub fn plan_restore_among(
+        &self,
+        index: &DiskIndex,
+        target: &File,
+        candidates: &[usize],
+        ctl: &dyn Control,
+    ) -> Result<RestorePlan, RepoError> {
+        check_index(index)?;
+        let mut candidates = candidates.to_vec();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let plan = RestorePlan {
+            chunks: candidates,
+            chunks_examined: 0,
+        };
+        check_plan_bounds(index, &plan)?;
+        self.compare(index, target, &plan.chunks, ctl)
+    }
+
+    /// Reads and hashes the target's `chunks` in parallel; the plan lists those that differ.
+    fn compare(
+        &self,
+        index: &DiskIndex,
+        target: &File,
+        chunks: &[usize],
+        ctl: &dyn Control,
+    ) -> Result<RestorePlan, RepoError> {
         let chunk_size = index.chunk_size as usize;
         let (differs, _) = parallel::run(
-            count,
+            chunks.len(),
             ctl,
             || Ok(vec![0u8; chunk_size]),
-            |buf, i| {
+            |buf, k| {
+                let i = chunks[k];
                 let (offset, len) = index.chunk_range(i);
                 let data = &mut buf[..len];
                 read_padded(target, data, offset).ctx(|| {
@@ -142,8 +210,11 @@ impl Repository {
             },
         )?;
         Ok(RestorePlan {
-            chunks: (0..count).filter(|&i| differs[i]).collect(),
-            chunks_examined: count as u64,
+            chunks: (0..chunks.len())
+                .filter(|&k| differs[k])
+                .map(|k| chunks[k])
+                .collect(),
+            chunks_examined: chunks.len() as u64,
         })
     }
 
@@ -160,20 +231,48 @@ impl Repository {
         check_index(index)?;
         check_plan_bounds(index, plan)?;
         // Each distinct chunk once, with the length the index expects of it.
-        let mut needed: Vec<(ChunkDigest, usize, usize)> = plan
+        let mut needed: Vec<(ChunkDigest, usize)> = plan
             .chunks
             .iter()
-            .filter_map(|&i| index.chunks[i].map(|d| (d, index.chunk_range(i).1, i)))
+            .filter_map(|&i| index.chunks[i].map(|d| (d, index.chunk_range(i).1)))
             .collect();
-        needed.sort_unstable_by_key(|&(d, _, _)| d);
-        needed.dedup_by_key(|&mut (d, _, _)| d);
+        needed.sort_unstable_by_key(|&(d, _)| d);
+        needed.dedup_by_key(|&mut (d, _)| d);
+        let locs = self.locate_all(needed.iter().map(|(d, _)| d))?;
         parallel::run(needed.len(), ctl, ChunkWorker::new, |w, k| {
-            let (digest, len, i) = needed[k];
-            self.load_chunk(w, &digest, len, i)?;
+            let (digest, len) = needed[k];
+            w.buf.resize(len, 0);
+            self.load_into(&mut w.codec, &digest, &locs[k], &mut w.buf)?;
             ctl.progress(len as u64);
             Ok(())
         })?;
         Ok(())
+    }
+
+    /// The location of every digest, in order; `ChunkMissing` names the first one not stored.
+    fn locate_all<'a>(
+        &self,
+        digests: impl Iterator<Item = &'a ChunkDigest> + Clone,
+    ) -> Result<Vec<Loc>, RepoError> {
+        for d in digests.clone() {
+            // Packs written by another process since open are picked up once.
+            if self.locate(d).is_none() {
+                self.locate_or_rescan(d)?;
+                break;
+            }
+        }
+        let map = self
+            .map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        digests
+            .map(|d| {
+                map.locs
+                    .get(d)
+                    .copied()
+                    .ok_or(RepoError::ChunkMissing { digest: *d })
+            })
+            .collect()
     }
 
     /// Writes the plan's chunks into `target` in parallel, verifying each chunk first.
@@ -188,26 +287,114 @@ impl Repository {
         target: &File,
         ctl: &dyn Control,
     ) -> Result<RestoreStats, RepoError> {
+        self.apply(index, plan, target, ctl, false)
+    }
+
+    /// Like [`Repository::apply_restore`], for a target that already holds most of the data
+    /// (QuickRollback): each planned chunk is compared with the target in
+    /// [`IN_PLACE_BLOCK`]-byte blocks and only the blocks that differ are written, so the
+    /// bytes written follow the guest's changes rather than the chunk size. The stats count
+    /// chunks with at least one block written, and the bytes actually written.
+    pub fn apply_restore_in_place(
+        &self,
+        index: &DiskIndex,
+        plan: &RestorePlan,
+        target: &File,
+        ctl: &dyn Control,
+    ) -> Result<RestoreStats, RepoError> {
+        self.apply(index, plan, target, ctl, true)
+    }
+
+    fn apply(
+        &self,
+        index: &DiskIndex,
+        plan: &RestorePlan,
+        target: &File,
+        ctl: &dyn Control,
+        in_place: bool,
+    ) -> Result<RestoreStats, RepoError> {
         check_index(index)?;
         check_plan_bounds(index, plan)?;
         target
             .set_len(index.disk_size)
             .ctx(|| format!("set restore target length to {}", index.disk_size))?;
-        let (written, _) = parallel::run(plan.chunks.len(), ctl, ChunkWorker::new, |w, k| {
-            let i = plan.chunks[k];
-            let (offset, len) = index.chunk_range(i);
-            match &index.chunks[i] {
-                Some(d) => self.load_chunk(w, d, len, i)?,
-                None => {
-                    w.buf.clear();
-                    w.buf.resize(len, 0);
+        let locs = self.locate_all(plan.chunks.iter().filter_map(|&i| index.chunks[i].as_ref()))?;
+        // Position of each plan entry's location in `locs` (holes have none).
+        let mut loc_of = Vec::with_capacity(plan.chunks.len());
+        let mut n = 0;
+        for &i in &plan.chunks {
+            loc_of.push(index.chunks[i].map(|_| {
+                n += 1;
+                n - 1
+            }));
+        }
+        let runs = runs(index, plan);
+        let (written, _) = parallel::run(runs.len(), ctl, ChunkWorker::new, |w, r| {
+            let (start, end) = runs[r];
+            let (offset, _) = index.chunk_range(plan.chunks[start]);
+            let (last_off, last_len) = index.chunk_range(plan.chunks[end - 1]);
+            let total = (last_off + last_len as u64 - offset) as usize;
+            w.buf.resize(total, 0);
+            for (&i, &loc) in plan.chunks[start..end].iter().zip(&loc_of[start..end]) {
+                let (o, len) = index.chunk_range(i);
+                let at = (o - offset) as usize;
+                if ctl.cancelled() {
+                    return Err(RepoError::Cancelled);
                 }
+                let slot = &mut w.buf[at..at + len];
+                match (&index.chunks[i], loc) {
+                    (Some(d), Some(l)) => self.load_into(&mut w.codec, d, &locs[l], slot)?,
+                    _ => slot.fill(0),
+                }
+                ctl.progress(len as u64);
             }
-            target.write_all_at(&w.buf, offset).ctx(|| {
-                format!("write restore target chunk {i} ({len} bytes at offset {offset})")
-            })?;
-            ctl.progress(len as u64);
-            Ok(len as u64)
+            let write_err = || {
+                format!(
+                    "write restore target chunks {}..={} ({total} bytes at offset {offset})",
+                    plan.chunks[start],
+                    plan.chunks[end - 1]
+                )
+            };
+            if !in_place {
+                target.write_all_at(&w.buf, offset).ctx(write_err)?;
+                return Ok(((end - start) as u64, total as u64));
+            }
+            w.current.resize(total, 0);
+            read_padded(target, &mut w.current, offset)
+                .ctx(|| format!("read restore target ({total} bytes at offset {offset})"))?;
+            let mut chunks = 0;
+            let mut bytes = 0;
+            for &i in &plan.chunks[start..end] {
+                let (o, len) = index.chunk_range(i);
+                let at = (o - offset) as usize;
+                let (new, old) = (&w.buf[at..at + len], &w.current[at..at + len]);
+                let mut wrote_here = false;
+                let mut b = 0;
+                while b < len {
+                    let differs = |b: usize| {
+                        let e = (b + IN_PLACE_BLOCK).min(len);
+                        new[b..e] != old[b..e]
+                    };
+                    if !differs(b) {
+                        b += IN_PLACE_BLOCK;
+                        continue;
+                    }
+                    // One write per span of differing blocks.
+                    let mut e = b + IN_PLACE_BLOCK;
+                    while e < len && differs(e) {
+                        e += IN_PLACE_BLOCK;
+                    }
+                    let e = e.min(len);
+                    target
+                        .write_all_at(&new[b..e], o + b as u64)
+                        .ctx(write_err)?;
+                    bytes += (e - b) as u64;
+                    wrote_here = true;
+                    b = e;
+                }
+                chunks += u64::from(wrote_here);
+            }
+            Ok((chunks, bytes))
         })?;
         if self.durability == Durability::Fsync {
             target
@@ -215,29 +402,8 @@ impl Repository {
                 .ctx(|| "fsync restore target".to_string())?;
         }
         Ok(RestoreStats {
-            chunks_written: written.len() as u64,
-            bytes_written: written.iter().sum(),
+            chunks_written: written.iter().map(|w| w.0).sum(),
+            bytes_written: written.iter().map(|w| w.1).sum(),
         })
-    }
-
-    /// Reads and verifies chunk `d` into `w.buf`, checking it has the `len` bytes index entry `i` expects.
-    fn load_chunk(
-        &self,
-        w: &mut ChunkWorker,
-        d: &ChunkDigest,
-        len: usize,
-        i: usize,
-    ) -> Result<(), RepoError> {
-        w.codec.read_chunk(&self.chunk_path(d), d, &mut w.buf)?;
-        if w.buf.len() != len {
-            return Err(RepoError::ChunkCorrupt {
-                digest: *d,
-                reason: format!(
-                    "chunk holds {} bytes but the index expects {len} at chunk {i}",
-                    w.buf.len()
-                ),
-            });
-        }
-        Ok(())
     }
 }

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use emrest_repo::{
-    ChunkDigest, ChunkProblem, Control, DiskIndex, Durability, NoControl, RepoError, Repository,
-    DEFAULT_CHUNK_SIZE,
+    ChunkDigest, ChunkLocation, ChunkProblem, Control, DiskIndex, Durability, NoControl, RepoError,
+    Repository, DEFAULT_CHUNK_SIZE,
 };
 use rand::{Rng, SeedableRng};
 
@@ -55,16 +55,37 @@ fn open_repo(dir: &Path) -> Repository {
     Repository::open_with_chunk_size(&dir.join("repo"), Durability::NoSync, CS).unwrap()
 }
 
-fn chunk_file(repo: &Repository, d: &ChunkDigest) -> PathBuf {
-    let hex = d.to_string();
-    repo.root().join("chunks").join(&hex[..2]).join(hex)
+/// Where chunk `d` is stored (it must be).
+fn location(repo: &Repository, d: &ChunkDigest) -> ChunkLocation {
+    repo.chunk_location(d).expect("chunk is stored")
 }
 
-fn chunk_files(repo: &Repository) -> Vec<PathBuf> {
+/// Flips bits in the stored record of `d`, `from_end` bytes before its end (or at `from_start`).
+fn damage(repo: &Repository, d: &ChunkDigest, at: impl Fn(u64) -> u64, xor: u8) {
+    let loc = location(repo, d);
+    let mut bytes = fs::read(&loc.pack).unwrap();
+    let pos = (loc.offset + at(loc.len)) as usize;
+    bytes[pos] ^= xor;
+    fs::write(&loc.pack, &bytes).unwrap();
+}
+
+/// Makes `d` missing the way the repository allows: garbage collection with every other
+/// chunk of `index` live.
+fn lose_chunk(repo: &Repository, index: &DiskIndex, d: &ChunkDigest) {
+    let live: HashSet<ChunkDigest> = index.referenced().copied().filter(|x| x != d).collect();
+    repo.gc(&live, Duration::ZERO).unwrap();
+    assert!(!repo.has_chunk(d));
+}
+
+/// Every pack file of the repository.
+fn pack_files(repo: &Repository) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for sub in fs::read_dir(repo.root().join("chunks")).unwrap() {
-        for f in fs::read_dir(sub.unwrap().path()).unwrap() {
-            out.push(f.unwrap().path());
+    for sub in fs::read_dir(repo.root().join("packs")).unwrap() {
+        let sub = sub.unwrap().path();
+        if sub.is_dir() {
+            for f in fs::read_dir(sub).unwrap() {
+                out.push(f.unwrap().path());
+            }
         }
     }
     out
@@ -164,9 +185,13 @@ fn backup_then_fresh_restore_reproduces_the_image_and_stores_zero_chunks_as_hole
     assert_eq!(stats.chunks_new + stats.chunks_deduplicated, 40);
     assert_eq!(stats.bytes_read, IMAGE_SIZE);
     assert_eq!(probe.bytes.load(Ordering::SeqCst), IMAGE_SIZE);
-    // One file per distinct data chunk, none for holes; text compresses.
+    // Each distinct data chunk stored once, none for holes, in a few packs; text compresses.
     let distinct: HashSet<_> = index.referenced().copied().collect();
-    assert_eq!(chunk_files(&repo).len(), distinct.len());
+    let mut records: Vec<_> = distinct.iter().map(|d| location(&repo, d)).collect();
+    records.sort_by_key(|l| (l.pack.clone(), l.offset));
+    records.dedup();
+    assert_eq!(records.len(), distinct.len());
+    assert!((1..=8).contains(&pack_files(&repo).len()));
     assert_eq!(stats.chunks_new, distinct.len() as u64);
     assert_eq!(repo.stored_bytes().unwrap(), stats.bytes_stored);
     assert!(stats.bytes_stored < IMAGE_SIZE - 9 * CS as u64 - 8 * CS as u64);
@@ -260,7 +285,7 @@ fn changed_block_tracking_rereads_chunks_missing_from_the_store() {
     let img = image_bytes(5);
     let (first, _) = backup(&repo, dir.path(), "a.img", &img);
     let lost = first.chunks[0].unwrap();
-    fs::remove_file(chunk_file(&repo, &lost)).unwrap();
+    lose_chunk(&repo, &first, &lost);
 
     let src = File::open(dir.path().join("a.img")).unwrap();
     let (second, stats) = repo
@@ -371,11 +396,7 @@ fn flipped_byte_in_a_chunk_file_is_reported_as_corrupt_naming_the_digest() {
     let (index, _) = backup(&repo, dir.path(), "a.img", &img);
     for (chunk, what) in [(0usize, "raw random"), (20, "zstd text")] {
         let d = index.chunks[chunk].unwrap();
-        let path = chunk_file(&repo, &d);
-        let mut bytes = fs::read(&path).unwrap();
-        let pos = bytes.len() - 10;
-        bytes[pos] ^= 0x40;
-        fs::write(&path, &bytes).unwrap();
+        damage(&repo, &d, |len| len - 10, 0x40);
         match repo.read_chunk(&d) {
             Err(e @ RepoError::ChunkCorrupt { .. }) => {
                 assert!(e.to_string().contains(&d.to_string()), "{what}: {e}")
@@ -386,12 +407,15 @@ fn flipped_byte_in_a_chunk_file_is_reported_as_corrupt_naming_the_digest() {
 }
 
 #[test]
-fn deleted_chunk_file_is_reported_as_missing_naming_the_digest() {
+fn deleted_pack_file_is_reported_as_missing_naming_the_digest() {
     let dir = tempfile::tempdir().unwrap();
     let repo = open_repo(dir.path());
     let (index, _) = backup(&repo, dir.path(), "a.img", &image_bytes(10));
     let d = index.chunks[3].unwrap();
-    fs::remove_file(chunk_file(&repo, &d)).unwrap();
+    fs::remove_file(location(&repo, &d).pack).unwrap();
+    // The handle that knew the pack finds the file gone; a new handle does not know the chunk.
+    assert!(matches!(repo.read_chunk(&d), Err(RepoError::ChunkMissing { digest }) if digest == d));
+    let repo = open_repo(dir.path());
     assert!(!repo.has_chunk(&d));
     match repo.read_chunk(&d) {
         Err(e @ RepoError::ChunkMissing { .. }) => assert!(e.to_string().contains(&d.to_string())),
@@ -417,7 +441,7 @@ fn check_plan_fails_on_a_bad_chunk_before_the_target_is_touched() {
     assert_eq!(plan.chunks, vec![1, 30, 47]);
 
     let bad = index.chunks[47].unwrap();
-    fs::remove_file(chunk_file(&repo, &bad)).unwrap();
+    lose_chunk(&repo, &index, &bad);
     assert!(matches!(
         repo.check_plan(&index, &plan, &NoControl),
         Err(RepoError::ChunkMissing { digest }) if digest == bad
@@ -583,29 +607,39 @@ fn gc_removes_old_unreferenced_chunks_and_keeps_live_and_young_ones() {
     repo.put_index("a", &a).unwrap();
     repo.put_index("b", &b).unwrap();
     repo.delete_index("a").unwrap();
-    for f in chunk_files(&repo) {
+    // Chunks of `a` that `b` does not share: 0, 17, 41. Packs are young: nothing goes.
+    let live: HashSet<ChunkDigest> = b.referenced().copied().collect();
+    let stats = repo.gc(&live, Duration::from_secs(3600)).unwrap();
+    assert_eq!(stats.chunks_removed, 0);
+    assert_eq!(stats.bytes_removed, 0);
+    assert!(repo.has_chunk(&a.chunks[17].unwrap()));
+
+    for f in pack_files(&repo) {
         set_age(&f, Duration::from_secs(7200));
     }
-    // Chunks of `a` that `b` does not share: 0, 17, 41; make one of them young.
-    let young = a.chunks[17].unwrap();
-    set_age(&chunk_file(&repo, &young), Duration::ZERO);
-    let live: HashSet<ChunkDigest> = b.referenced().copied().collect();
-    let total = chunk_files(&repo).len() as u64;
     let before = repo.stored_bytes().unwrap();
-
     let stats = repo.gc(&live, Duration::from_secs(3600)).unwrap();
-    assert_eq!(stats.chunks_removed, 2);
-    assert_eq!(stats.chunks_kept, total - 2);
-    assert!(!repo.has_chunk(&a.chunks[0].unwrap()));
-    assert!(!repo.has_chunk(&a.chunks[41].unwrap()));
-    assert!(repo.has_chunk(&young));
+    assert_eq!(stats.chunks_removed, 3);
+    assert_eq!(stats.chunks_kept, live.len() as u64);
+    for c in [0usize, 17, 41] {
+        assert!(!repo.has_chunk(&a.chunks[c].unwrap()), "chunk {c}");
+    }
+    assert!(stats.bytes_removed > 0);
     assert_eq!(repo.stored_bytes().unwrap(), before - stats.bytes_removed);
     assert!(repo.verify_chunks(b.referenced(), &NoControl).is_empty());
     assert_eq!(restore_fresh(&repo, &b, &dir.path().join("r.img")), img_b);
+    // A new handle sees the same: the rewritten packs are complete.
+    let reopened = open_repo(dir.path());
+    assert!(reopened
+        .verify_chunks(b.referenced(), &NoControl)
+        .is_empty());
+    assert!(!reopened.has_chunk(&a.chunks[0].unwrap()));
 
-    let stats = repo.gc(&live, Duration::ZERO).unwrap();
-    assert_eq!(stats.chunks_removed, 1);
-    assert!(!repo.has_chunk(&young));
+    // Once nothing is live, every pack goes.
+    let stats = repo.gc(&HashSet::new(), Duration::ZERO).unwrap();
+    assert_eq!(stats.chunks_removed, live.len() as u64);
+    assert!(pack_files(&repo).is_empty());
+    assert_eq!(repo.stored_bytes().unwrap(), 0);
 }
 
 #[test]
@@ -614,7 +648,7 @@ fn backup_refreshes_reused_chunks_so_gc_grace_protects_them() {
     let repo = open_repo(dir.path());
     let img = image_bytes(16);
     let (first, _) = backup(&repo, dir.path(), "a.img", &img);
-    for f in chunk_files(&repo) {
+    for f in pack_files(&repo) {
         set_age(&f, Duration::from_secs(7200));
     }
     // The first index was never stored (or was deleted); a new backup reuses its chunks.
@@ -636,11 +670,8 @@ fn verify_reports_every_missing_and_corrupt_chunk() {
 
     let missing = index.chunks[2].unwrap();
     let corrupt = index.chunks[25].unwrap();
-    fs::remove_file(chunk_file(&repo, &missing)).unwrap();
-    let path = chunk_file(&repo, &corrupt);
-    let mut bytes = fs::read(&path).unwrap();
-    bytes[3] = b'X'; // magic
-    fs::write(&path, &bytes).unwrap();
+    lose_chunk(&repo, &index, &missing);
+    damage(&repo, &corrupt, |_| 3, 0x20); // the record's magic
     let unknown = ChunkDigest::of(b"never stored");
 
     let problems = repo.verify_chunks(
@@ -675,9 +706,8 @@ fn reopening_keeps_the_stored_chunk_size_and_removes_stale_temp_files() {
     let stale = [
         root.join(".tmp-1-2-3"),
         root.join("indexes").join(".tmp-crashed"),
-        root.join("chunks")
-            .join("ab")
-            .join(".tmp-half-written-chunk"),
+        root.join("packs").join(".tmp-half-written-pack"),
+        root.join("packs").join("ab").join(".tmp-stale"),
     ];
     for p in &stale {
         fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -750,4 +780,42 @@ fn error_messages_name_what_they_are_about() {
     }
     .to_string();
     assert!(m.contains("/srv/emrest/repo"), "{m}");
+}
+
+#[test]
+fn in_place_restore_writes_only_the_differing_4k_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_bytes(19);
+    let (index, _) = backup(&repo, dir.path(), "a.img", &img);
+    let mut current = img.clone();
+    // Two bytes in one block of chunk 2, one in a block of chunk 20, one in zero chunk 33,
+    // and the last byte of the short tail.
+    for pos in [
+        2 * CSU + 10,
+        2 * CSU + 4000,
+        20 * CSU + 9000,
+        33 * CSU + 5,
+        img.len() - 1,
+    ] {
+        current[pos] ^= 0x11;
+    }
+    let target_path = dir.path().join("target.img");
+    let target = write_file(&target_path, &current);
+    let plan = repo
+        .plan_restore(&index, Some(&target), &NoControl)
+        .unwrap();
+    assert_eq!(plan.chunks, vec![2, 20, 33, 48]);
+    let stats = repo
+        .apply_restore_in_place(&index, &plan, &target, &NoControl)
+        .unwrap();
+    assert_eq!(fs::read(&target_path).unwrap(), img);
+    assert_eq!(stats.chunks_written, 4);
+    // Three whole 4 KiB blocks, and the tail's last block (12 345 = 3 × 4096 + 57 bytes).
+    assert_eq!(stats.bytes_written, 3 * 4096 + 57);
+    // Nothing left to write the second time.
+    let again = repo
+        .apply_restore_in_place(&index, &plan, &target, &NoControl)
+        .unwrap();
+    assert_eq!((again.chunks_written, again.bytes_written), (0, 0));
 }

@@ -339,9 +339,10 @@ async fn a_restore_from_a_point_with_a_missing_chunk_is_refused() {
     let index = p.disks[0].index.clone();
     w.blocking(move |c| {
         let idx = c.repository().get_index(&index).unwrap();
-        let d = idx.referenced().next().unwrap().to_string();
-        let path = c.data_dir().join("repo/chunks").join(&d[..2]).join(&d);
-        std::fs::remove_file(path).unwrap();
+        let d = idx.referenced().next().unwrap();
+        // Chunks live in pack files: remove the pack holding this one.
+        let loc = c.repository().chunk_location(d).unwrap();
+        std::fs::remove_file(loc.pack).unwrap();
     })
     .await;
     let before = w.snapshot().await;
