@@ -144,7 +144,7 @@ fn a_job_run_makes_a_point_whose_disks_equal_the_vms_disks() {
 
 #[test]
 fn an_incremental_run_stores_one_new_chunk_per_changed_block() {
-    let (dir, core, _) = world(8);
+    let (_dir, core, _) = world(8);
     let job = core
         .create_job("Db", &[vm_ref(&core, "db01")], 5, "test")
         .expect("create");
