@@ -1,6 +1,8 @@
 """The PyPI client `veeam-em` 2022.11.0 (module `veeam_em`), unmodified, against emrest over
 HTTPS. Every failure here is a fidelity bug in emrest (JSON.md D2 lists what it reads)."""
 
+from datetime import datetime
+
 import pytest
 from veeam_em.exceptions import VeeamEmError
 from veeam_em.manager import VeeamEm
@@ -68,10 +70,16 @@ def test_lookups_by_host_and_by_reference(em):
 
 
 def test_backup_task_sessions_page_through_the_query_service(em):
-    # emrest keeps no backup task sessions yet: the query answers an empty list where the
-    # client reads it (Entities.BackupTaskSessions.BackupTaskSessions), so the client's
-    # paging loop ends cleanly.
-    assert em.get_backup_task_sessions(page_size=2) == []
+    # The demo runs 3 jobs twice: a task session per VM per run (6 VMs). The client pages
+    # 2 at a time, newest first, reading Entities.BackupTaskSessions.BackupTaskSessions.
+    sessions = em.get_backup_task_sessions(page_size=2)
+    assert len(sessions) == 12
+    assert len({s["UID"] for s in sessions}) == 12
+    times = [datetime.fromisoformat(s["CreationTimeUTC"]) for s in sessions]
+    assert times == sorted(times, reverse=True)
+    assert {s["VmDisplayName"] for s in sessions} == {"web01", "db01", "app01", "file01", "tenant-web", "tenant-db"}
+    assert all(s["State"] == "Completed" and s["Result"] == "Success" for s in sessions)
+    assert all(s["JobSessionUid"].startswith("urn:veeam:BackupJobSession:") for s in sessions)
 
 
 def test_paging_links_work_as_the_client_follows_them(em):

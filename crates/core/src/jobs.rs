@@ -197,10 +197,11 @@ fn opt_uuid_col(row: &Row, i: usize) -> rusqlite::Result<Option<Uuid>> {
     Ok(s.and_then(|s| Uuid::parse_str(&s).ok()))
 }
 
-const JOB_SELECT: &str =
-    "SELECT id, name, backup_server_id, platform, description, retain_cycles, created FROM jobs";
+/// Jobs, aliased `j` (the query service filters on `j.` columns).
+pub(crate) const JOB_SELECT: &str =
+    "SELECT id, name, backup_server_id, platform, description, retain_cycles, created FROM jobs j";
 
-fn job_row(r: &Row) -> rusqlite::Result<JobRecord> {
+pub(crate) fn job_row(r: &Row) -> rusqlite::Result<JobRecord> {
     let platform: String = r.get(3)?;
     Ok(JobRecord {
         id: uuid_col(r, 0)?,
@@ -220,12 +221,12 @@ fn job_row(r: &Row) -> rusqlite::Result<JobRecord> {
     })
 }
 
-const SESSION_SELECT: &str =
+pub(crate) const SESSION_SELECT: &str =
     "SELECT s.id, s.job_id, j.name, j.backup_server_id, s.created, s.ended, s.state, s.result,
         s.progress, s.failure_message, s.is_retry, s.restore_point_id
    FROM backup_sessions s JOIN jobs j ON j.id = s.job_id";
 
-fn session_row(r: &Row) -> rusqlite::Result<BackupSessionRecord> {
+pub(crate) fn session_row(r: &Row) -> rusqlite::Result<BackupSessionRecord> {
     Ok(BackupSessionRecord {
         id: uuid_col(r, 0)?,
         job_id: uuid_col(r, 1)?,
@@ -244,14 +245,14 @@ fn session_row(r: &Row) -> rusqlite::Result<BackupSessionRecord> {
     })
 }
 
-const TASK_SESSION_SELECT: &str =
+pub(crate) const TASK_SESSION_SELECT: &str =
     "SELECT t.id, t.session_id, j.name, s.created, j.backup_server_id, t.vm_root, t.vm_ref,
         t.obj_ref, t.vm_name, t.created, t.ended, t.state, t.result, t.reason, t.total_size,
         t.bytes_read, t.bytes_transferred, t.chunks_new, t.vm_restore_point_id
    FROM backup_task_sessions t JOIN backup_sessions s ON s.id = t.session_id
    JOIN jobs j ON j.id = s.job_id";
 
-fn task_session_row(r: &Row) -> rusqlite::Result<BackupTaskSessionRecord> {
+pub(crate) fn task_session_row(r: &Row) -> rusqlite::Result<BackupTaskSessionRecord> {
     Ok(BackupTaskSessionRecord {
         id: uuid_col(r, 0)?,
         session_id: uuid_col(r, 1)?,
@@ -277,7 +278,7 @@ fn task_session_row(r: &Row) -> rusqlite::Result<BackupTaskSessionRecord> {
     })
 }
 
-fn load_objects(c: &Connection, job: &mut JobRecord) -> CoreResult<()> {
+pub(crate) fn load_objects(c: &Connection, job: &mut JobRecord) -> CoreResult<()> {
     let mut st = c.prepare(
         "SELECT id, vm_root, vm_ref, obj_ref, name FROM job_objects WHERE job_id = ?1 ORDER BY ordinal",
     )?;
@@ -1208,7 +1209,7 @@ impl Core {
 
     // ---- sessions ----
 
-    fn live_session(&self, s: &mut BackupSessionRecord) {
+    pub(crate) fn live_session(&self, s: &mut BackupSessionRecord) {
         let inner = self.jobs.lock();
         if let Some(r) = inner.running.get(&s.job_id).filter(|r| r.session == s.id) {
             s.bytes_total = r.ctl.total_bytes.load(Ordering::Relaxed);

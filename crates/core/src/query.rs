@@ -55,11 +55,8 @@ pub enum QueryType {
     HierarchyRoot,
     RestoreSession,
     Task,
-    /// Accepted, filter checked, always empty: emrest keeps no jobs yet.
     Job,
-    /// Accepted, filter checked, always empty: emrest keeps no backup job sessions yet.
     BackupJobSession,
-    /// Accepted, filter checked, always empty: emrest keeps no backup task sessions yet.
     BackupTaskSession,
     /// Accepted, filter checked, always empty: emrest does not list repositories yet.
     Repository,
@@ -102,13 +99,7 @@ impl QueryType {
 
     /// Whether emrest holds records of this type (the others answer an empty result).
     pub fn is_backed(self) -> bool {
-        !matches!(
-            self,
-            QueryType::Job
-                | QueryType::BackupJobSession
-                | QueryType::BackupTaskSession
-                | QueryType::Repository
-        )
+        !matches!(self, QueryType::Repository)
     }
 
     /// The type named by `type=` (any case).
@@ -212,6 +203,10 @@ pub enum QueryItems {
     HierarchyRoots(Vec<HierarchyRootRecord>),
     RestoreSessions(Vec<RestoreSessionRecord>),
     Tasks(Vec<TaskRecord>),
+    /// Jobs, with their objects loaded.
+    Jobs(Vec<crate::jobs::JobRecord>),
+    BackupJobSessions(Vec<crate::jobs::BackupSessionRecord>),
+    BackupTaskSessions(Vec<crate::jobs::BackupTaskSessionRecord>),
     /// A type emrest holds no records of.
     Empty(QueryType),
 }
@@ -295,6 +290,8 @@ const HOST_TYPES: &[&str] = &[
     "VcdSystem",
 ];
 const TASK_STATES: &[&str] = &["Running", "OperationFinished", "Finished"];
+/// get_backuptasksessions_id.md: a task session's states, in the order they happen.
+const TASK_SESSION_STATES: &[&str] = &["Pending", "InProgress", "Completed"];
 const FILE_TYPES: &[&str] = &["vbk", "vib", "vrb"];
 const RESTORE_TYPES: &[&str] = &["FileLevelRestore", "RestoreVm"];
 const JOB_TYPES: &[&str] = &["Backup", "BackupCopy", "ImmediateBackupCopy", "Replica"];
@@ -451,46 +448,57 @@ fn fields(t: QueryType) -> Vec<Field> {
             f("State", "state", Enum(TASK_STATES)),
             f("Operation", "operation", Str),
         ],
+        // emrest jobs are backup jobs without a schedule (they run when started).
         QueryType::Job => vec![
-            f("UID", "NULL", Uid("Job")),
-            f("Name", "NULL", Str),
-            f("Description", "NULL", Str),
+            f("UID", "j.id", Uid("Job")),
+            f("Name", "j.name", Str),
+            f("Description", "j.description", Str),
             f("NextRun", "NULL", Time),
-            f("JobType", "NULL", Enum(JOB_TYPES)),
-            f("Platform", "NULL", Enum(PLATFORMS)),
-            f("ScheduleConfigured", "NULL", Bool),
-            f("ScheduleEnabled", "NULL", Bool),
-            f("BackupServerUid", "NULL", Uid("BackupServer")),
-            f("BackupServerName", "NULL", Str),
+            f("JobType", "'Backup'", Enum(JOB_TYPES)),
+            f("Platform", sql_platform("j.platform"), Enum(PLATFORMS)),
+            f("ScheduleConfigured", "0", Bool),
+            f("ScheduleEnabled", "0", Bool),
+            f("BackupServerUid", "j.backup_server_id", Uid("BackupServer")),
+            f("BackupServerName", server_name_of("j.backup_server_id"), Str),
         ],
         QueryType::BackupJobSession => vec![
-            f("UID", "NULL", Uid("BackupJobSession")),
-            f("Name", "NULL", Str),
-            f("JobType", "NULL", Enum(JOB_SESSION_TYPES)),
-            f("JobUid", "NULL", Uid("Job")),
-            f("JobName", "NULL", Str),
-            f("CreationTime", "NULL", Time),
-            f("EndTime", "NULL", Time),
-            f("State", "NULL", Enum(JOB_SESSION_STATES)),
-            f("Result", "NULL", Enum(RESULTS)),
-            f("IsRetry", "NULL", Bool),
-            f("BackupServerUid", "NULL", Uid("BackupServer")),
-            f("BackupServerName", "NULL", Str),
+            f("UID", "s.id", Uid("BackupJobSession")),
+            // jobs::session_name: `<job>@yyyy-mm-dd hh:mm:ss`.
+            f(
+                "Name",
+                format!("(j.name || '@' || {})", sql_stamp("s.created")),
+                Str,
+            ),
+            f("JobType", "'Backup'", Enum(JOB_SESSION_TYPES)),
+            f("JobUid", "s.job_id", Uid("Job")),
+            f("JobName", "j.name", Str),
+            f("CreationTime", "s.created", Time),
+            f("EndTime", "s.ended", Time),
+            f("State", "s.state", Enum(JOB_SESSION_STATES)),
+            f("Result", "s.result", Enum(RESULTS)),
+            f("IsRetry", "s.is_retry", Bool),
+            f("BackupServerUid", "j.backup_server_id", Uid("BackupServer")),
+            f("BackupServerName", server_name_of("j.backup_server_id"), Str),
         ],
         // No get_query_backuptasksession.md in the reference: the fields of the entity
-        // (BackupTaskSessionEntityType), as the client veeam_em sorts by CreationTime.
+        // (backuptasksessions_id.md), as the client veeam_em sorts by CreationTime.
         QueryType::BackupTaskSession => vec![
-            f("UID", "NULL", Uid("BackupTaskSession")),
-            f("Name", "NULL", Str),
-            f("JobSessionUid", "NULL", Uid("BackupJobSession")),
-            f("CreationTime", "NULL", Time),
-            f("EndTime", "NULL", Time),
-            f("State", "NULL", Str),
-            f("Result", "NULL", Enum(RESULTS)),
-            f("Reason", "NULL", Str),
-            f("TotalSize", "NULL", Int),
-            f("VmUid", "NULL", Str),
-            f("VmDisplayName", "NULL", Str),
+            f("UID", "t.id", Uid("BackupTaskSession")),
+            // catalog::vm_point_name: `<vm>@yyyy-mm-dd hh:mm:ss`.
+            f(
+                "Name",
+                format!("(t.vm_name || '@' || {})", sql_stamp("t.created")),
+                Str,
+            ),
+            f("JobSessionUid", "t.session_id", Uid("BackupJobSession")),
+            f("CreationTime", "t.created", Time),
+            f("EndTime", "t.ended", Time),
+            f("State", "t.state", Enum(TASK_SESSION_STATES)),
+            f("Result", "t.result", Enum(RESULTS)),
+            f("Reason", "t.reason", Str),
+            f("TotalSize", "t.total_size", Int),
+            f("VmUid", "t.obj_ref", Str),
+            f("VmDisplayName", "t.vm_name", Str),
         ],
         QueryType::Repository => vec![
             f("UID", "NULL", Uid("Repository")),
@@ -1002,10 +1010,19 @@ impl Core {
                 (TASK_SELECT.to_string(), "id", "id")
             }
             QueryType::HierarchyRoot => return self.query_roots(&plan),
-            QueryType::Job
-            | QueryType::BackupJobSession
-            | QueryType::BackupTaskSession
-            | QueryType::Repository => return Ok(empty_page(&plan)),
+            QueryType::Job => (crate::jobs::JOB_SELECT.to_string(), "j.id", "j.name, j.id"),
+            // In the order of /backupSessions and /backupTaskSessions.
+            QueryType::BackupJobSession => (
+                crate::jobs::SESSION_SELECT.to_string(),
+                "s.id",
+                "s.created, s.id",
+            ),
+            QueryType::BackupTaskSession => (
+                crate::jobs::TASK_SESSION_SELECT.to_string(),
+                "t.id",
+                "s.created, s.id, t.ordinal, t.id",
+            ),
+            QueryType::Repository => return Ok(empty_page(&plan)),
         };
         let where_clause = plan.where_clause(&scope);
         let conn = self.catalog.conn()?;
@@ -1057,6 +1074,23 @@ impl Core {
             QueryType::Task => {
                 QueryItems::Tasks(st.query_map(args, task_row)?.collect::<Result<_, _>>()?)
             }
+            QueryType::Job => {
+                let mut jobs: Vec<crate::jobs::JobRecord> = st
+                    .query_map(args, crate::jobs::job_row)?
+                    .collect::<Result<_, _>>()?;
+                for j in &mut jobs {
+                    crate::jobs::load_objects(&conn, j)?;
+                }
+                QueryItems::Jobs(jobs)
+            }
+            QueryType::BackupJobSession => QueryItems::BackupJobSessions(
+                st.query_map(args, crate::jobs::session_row)?
+                    .collect::<Result<_, _>>()?,
+            ),
+            QueryType::BackupTaskSession => QueryItems::BackupTaskSessions(
+                st.query_map(args, crate::jobs::task_session_row)?
+                    .collect::<Result<_, _>>()?,
+            ),
             _ => QueryItems::Empty(plan.t),
         };
         drop(st);
@@ -1067,6 +1101,12 @@ impl Core {
                     self.live_progress(s);
                 }
                 QueryItems::RestoreSessions(v)
+            }
+            QueryItems::BackupJobSessions(mut v) => {
+                for s in &mut v {
+                    self.live_session(s);
+                }
+                QueryItems::BackupJobSessions(v)
             }
             other => other,
         };

@@ -148,6 +148,9 @@ pub(super) fn get_query(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> 
             QueryItems::BackupServers(v) => entities(ctx, v, backup_server_entity),
             QueryItems::HierarchyRoots(v) => entities(ctx, v, hierarchy_root_entity),
             QueryItems::RestoreSessions(v) => entities(ctx, v, restore_session_entity),
+            QueryItems::Jobs(v) => entities(ctx, v, job_entity),
+            QueryItems::BackupJobSessions(v) => entities(ctx, v, backup_session_entity),
+            QueryItems::BackupTaskSessions(v) => entities(ctx, v, task_session_entity),
             QueryItems::Tasks(_) | QueryItems::Empty(_) => {
                 let (member, item) = empty_member(page.query_type);
                 TypedList::empty(member, item)
@@ -161,6 +164,9 @@ pub(super) fn get_query(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> 
             QueryItems::BackupServers(v) => refs(ctx, v, backup_server_ref),
             QueryItems::HierarchyRoots(v) => refs(ctx, v, hierarchy_root_ref),
             QueryItems::RestoreSessions(v) => refs(ctx, v, restore_session_ref),
+            QueryItems::Jobs(v) => refs(ctx, v, job_ref),
+            QueryItems::BackupJobSessions(v) => refs(ctx, v, backup_session_ref),
+            QueryItems::BackupTaskSessions(v) => refs(ctx, v, task_session_ref),
             QueryItems::Tasks(_) | QueryItems::Empty(_) => Vec::new(),
         }),
     };

@@ -186,9 +186,21 @@ async fn every_type_answers_references_and_entities_in_xml_and_json() {
                         .map(|t| t.id.to_string())
                         .collect(),
                 ),
-                ("Job", BTreeSet::new()),
-                ("BackupJobSession", BTreeSet::new()),
-                ("BackupTaskSession", BTreeSet::new()),
+                ("Job", uids("Job", &c.jobs().unwrap(), |j| j.id)),
+                (
+                    "BackupJobSession",
+                    uids("BackupJobSession", &c.backup_sessions(None).unwrap(), |s| {
+                        s.id
+                    }),
+                ),
+                (
+                    "BackupTaskSession",
+                    uids(
+                        "BackupTaskSession",
+                        &c.backup_task_sessions(None).unwrap(),
+                        |t| t.id,
+                    ),
+                ),
                 ("Repository", BTreeSet::new()),
             ]
         })
@@ -198,7 +210,16 @@ async fn every_type_answers_references_and_entities_in_xml_and_json() {
             let (ids, body) = query(&w, t, "", entities).await;
             let got: BTreeSet<String> = ids.iter().cloned().collect();
             assert_eq!(got, want, "{t} entities={entities}");
-            if matches!(t, "VmRestorePoint" | "RestoreSession" | "Task" | "Backup") {
+            if matches!(
+                t,
+                "VmRestorePoint"
+                    | "RestoreSession"
+                    | "Task"
+                    | "Backup"
+                    | "Job"
+                    | "BackupJobSession"
+                    | "BackupTaskSession"
+            ) {
                 assert!(!got.is_empty(), "{t}: the demo should have some");
             }
             // JSON.md B9: the five members, unused ones null.
@@ -619,6 +640,263 @@ async fn other_types_filter_on_their_documented_fields() {
 /// When the first synthetic restore point was made (2020-09-13T12:26:40Z); the next ones
 /// follow an hour apart.
 const SYNTHETIC_BASE: i64 = 1_600_000_000_000;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_and_backup_sessions_filter_sort_and_page() {
+    let w = World::new(ONE_MIB).await;
+    let (jobs, sessions, tasks) = w
+        .blocking(|c| {
+            (
+                c.jobs().unwrap(),
+                c.backup_sessions(None).unwrap(),
+                c.backup_task_sessions(None).unwrap(),
+            )
+        })
+        .await;
+    // The demo: 3 jobs, 2 runs each, a task session per VM per run.
+    assert_eq!((jobs.len(), sessions.len(), tasks.len()), (3, 6, 12));
+    let vc = jobs
+        .iter()
+        .find(|j| j.name == "Backup Job vcenter01")
+        .unwrap();
+    let vc_sessions: Vec<_> = sessions.iter().filter(|s| s.job_id == vc.id).collect();
+    assert_eq!(vc_sessions.len(), 2);
+    let all = |kind: &str| match kind {
+        "Job" => uids(kind, &jobs, |j| j.id),
+        "BackupJobSession" => uids(kind, &sessions, |s| s.id),
+        _ => uids(kind, &tasks, |t| t.id),
+    };
+    let none = BTreeSet::new();
+    // The full runs are dated a day back: an hour after the newest of them splits the runs.
+    let cut = sessions.iter().map(|s| s.created).min().unwrap() + 3_600_000;
+    let split = iso(cut);
+    let recent_sessions: BTreeSet<String> = sessions
+        .iter()
+        .filter(|s| s.created > cut)
+        .map(|s| format!("urn:veeam:BackupJobSession:{}", s.id))
+        .collect();
+    assert_eq!(recent_sessions.len(), 3);
+    // Task sessions are stamped when they run (not dated back): split them at the middle one,
+    // to the millisecond.
+    let mut task_times: Vec<i64> = tasks.iter().map(|t| t.created).collect();
+    task_times.sort();
+    let task_cut = task_times[task_times.len() / 2];
+    let task_split = format!(
+        "{}.{:03}Z",
+        iso(task_cut).trim_end_matches('Z'),
+        task_cut.rem_euclid(1000)
+    );
+    let recent_tasks: BTreeSet<String> = tasks
+        .iter()
+        .filter(|t| t.created > task_cut)
+        .map(|t| format!("urn:veeam:BackupTaskSession:{}", t.id))
+        .collect();
+    assert!(!recent_tasks.is_empty() && recent_tasks.len() < tasks.len());
+    let first = &vc_sessions[0];
+    let first_tasks = uids(
+        "BackupTaskSession",
+        &tasks
+            .iter()
+            .filter(|t| t.session_id == first.id)
+            .collect::<Vec<_>>(),
+        |t| t.id,
+    );
+    assert_eq!(first_tasks.len(), 2, "web01 and db01");
+    let web01 = uids(
+        "BackupTaskSession",
+        &tasks
+            .iter()
+            .filter(|t| t.vm_name == "web01")
+            .collect::<Vec<_>>(),
+        |t| t.id,
+    );
+    assert_eq!(web01.len(), 2);
+
+    let cases: Vec<(&str, String, BTreeSet<String>)> = vec![
+        (
+            "Job",
+            r#"Name=="Backup Job vcenter01""#.into(),
+            uids("Job", &[vc], |j| j.id),
+        ),
+        (
+            "Job",
+            "name==\"backup job VCENTER01\"".into(),
+            uids("Job", &[vc], |j| j.id),
+        ),
+        ("Job", "JobType==Backup".into(), all("Job")),
+        (
+            "Job",
+            "Platform==VMware".into(),
+            uids("Job", &[vc], |j| j.id),
+        ),
+        ("Job", "ScheduleEnabled==true".into(), none.clone()),
+        (
+            "Job",
+            "BackupServerName==\"backup01.lab.local\"".into(),
+            all("Job"),
+        ),
+        (
+            "BackupJobSession",
+            r#"JobName=="Backup Job vcenter01""#.into(),
+            uids("BackupJobSession", &vc_sessions, |s| s.id),
+        ),
+        (
+            "BackupJobSession",
+            format!("JobUid==\"urn:veeam:Job:{}\"", vc.id),
+            uids("BackupJobSession", &vc_sessions, |s| s.id),
+        ),
+        (
+            "BackupJobSession",
+            "Result==Success".into(),
+            all("BackupJobSession"),
+        ),
+        ("BackupJobSession", "Result>Success".into(), none.clone()),
+        (
+            "BackupJobSession",
+            "State==Stopped".into(),
+            all("BackupJobSession"),
+        ),
+        ("BackupJobSession", "State==Working".into(), none.clone()),
+        (
+            "BackupJobSession",
+            format!("CreationTime>\"{split}\""),
+            recent_sessions.clone(),
+        ),
+        (
+            "BackupJobSession",
+            format!("CreationTime>\"{split}\";JobName==\"Backup Job vcenter01\""),
+            uids("BackupJobSession", &vc_sessions[1..], |s| s.id),
+        ),
+        (
+            "BackupJobSession",
+            format!(
+                "Name==\"{}\"",
+                emrest_core::jobs::session_name(&vc.name, first.created)
+            ),
+            uids("BackupJobSession", &vc_sessions[..1], |s| s.id),
+        ),
+        (
+            "BackupTaskSession",
+            format!("JobSessionUid==\"urn:veeam:BackupJobSession:{}\"", first.id),
+            first_tasks,
+        ),
+        ("BackupTaskSession", "VmDisplayName==web01".into(), web01),
+        (
+            "BackupTaskSession",
+            "State==Completed".into(),
+            all("BackupTaskSession"),
+        ),
+        (
+            "BackupTaskSession",
+            "Result==Success".into(),
+            all("BackupTaskSession"),
+        ),
+        ("BackupTaskSession", "Result==Failed".into(), none.clone()),
+        (
+            "BackupTaskSession",
+            format!("CreationTime>\"{task_split}\""),
+            recent_tasks,
+        ),
+        (
+            "BackupTaskSession",
+            "EndTime!=\"2000-01-01\"".into(),
+            all("BackupTaskSession"),
+        ),
+    ];
+    for (t, f, want) in cases {
+        assert_eq!(filter(&w, t, &f).await, want, "{t} {f}");
+    }
+
+    // sortDesc=CreationTime: newest first, ties by ID; paged 4 at a time, each exactly once.
+    let mut by_time: Vec<(i64, String)> = tasks
+        .iter()
+        .map(|t| (t.created, format!("urn:veeam:BackupTaskSession:{}", t.id)))
+        .collect();
+    by_time.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let want: Vec<String> = by_time.into_iter().map(|(_, id)| id).collect();
+    let mut got = Vec::new();
+    for page in 1..=3 {
+        let (ids, body) = query(
+            &w,
+            "BackupTaskSession",
+            &format!("&sortDesc=CreationTime&pageSize=5&page={page}"),
+            page % 2 == 0,
+        )
+        .await;
+        assert_eq!(body["PagingInfo"]["PagesCount"], 3);
+        assert_eq!(ids.len(), if page < 3 { 5 } else { 2 });
+        got.extend(ids);
+    }
+    assert_eq!(got, want);
+    let mut by_time: Vec<(i64, String)> = sessions
+        .iter()
+        .map(|s| (s.created, format!("urn:veeam:BackupJobSession:{}", s.id)))
+        .collect();
+    by_time.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let want: Vec<String> = by_time.into_iter().map(|(_, id)| id).collect();
+    let (got, _) = query(&w, "BackupJobSession", "&sortDesc=CreationTime", false).await;
+    assert_eq!(got, want);
+    let (got, _) = query(&w, "Job", "&sortDesc=Name&pageSize=2&page=2", true).await;
+    let mut names: Vec<_> = jobs.iter().map(|j| (j.name.clone(), j.id)).collect();
+    names.sort();
+    assert_eq!(got, [format!("urn:veeam:Job:{}", names[0].1)]);
+
+    // Entities carry what the collections serve.
+    let (_, body) = query(
+        &w,
+        "BackupJobSession",
+        &format!("&filter={}", enc(r#"JobName=="Backup Job vcenter01""#)),
+        true,
+    )
+    .await;
+    let list = body["Entities"]["BackupJobSessions"]["BackupJobSessions"]
+        .as_array()
+        .unwrap();
+    assert_eq!(list.len(), 2);
+    for e in list {
+        assert_eq!(e["JobName"], "Backup Job vcenter01");
+        assert_eq!(e["Result"], "Success");
+        assert_eq!(e["State"], "Stopped");
+    }
+    let (_, body) = query(
+        &w,
+        "Job",
+        "&filter=Name%3D%3D%22Backup%20Job%20vcenter01%22",
+        true,
+    )
+    .await;
+    let job = &body["Entities"]["Jobs"]["Jobs"][0];
+    assert_eq!(job["Name"], "Backup Job vcenter01");
+    assert_eq!(
+        job["JobInfo"]["BackupJobInfo"]["Includes"]["ObjectInJobs"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{job}"
+    );
+
+    // Unknown fields name the type's fields; a restore operator may not list jobs.
+    let r = w
+        .get_json(&format!(
+            "/api/query?type=BackupTaskSession&filter={}",
+            enc("JobName==x")
+        ))
+        .await;
+    let e = r.json_error(StatusCode::BAD_REQUEST);
+    assert!(
+        e.contains("'JobName' is not a field of BackupTaskSession"),
+        "{e}"
+    );
+    let operator = w
+        .logon_new_account("operator", emrest_core::Role::RestoreOperator)
+        .await;
+    for t in ["Job", "BackupJobSession", "BackupTaskSession"] {
+        let r = w
+            .send(Req::get(&format!("/api/query?type={t}")).token(&operator))
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{t}: {}", r.text());
+    }
+}
 
 /// Insert `n` synthetic VM restore points straight into the catalog (100 VMs per restore
 /// point, one transaction per restore point). Returns their IDs.
