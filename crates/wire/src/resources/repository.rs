@@ -68,15 +68,25 @@ impl Representation for SummaryReport {
 /// `GET /reports/summary/overview` (em_rest/get_reports_summary_overview.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OverviewReportFrame {
+    /// URL of the resource.
     pub href: String,
+    /// Links (`Links: null` when empty).
     pub links: Vec<Link>,
+    /// `BackupServers`.
     pub backup_servers: i64,
+    /// `ProxyServers`.
     pub proxy_servers: i64,
+    /// `RepositoryServers`.
     pub repository_servers: i64,
+    /// `RunningJobs`.
     pub running_jobs: i64,
+    /// `ScheduledJobs`.
     pub scheduled_jobs: i64,
+    /// `SuccessfulVmLastestStates`.
     pub successful_vm_latest_states: i64,
+    /// `WarningVmLastestStates`.
     pub warning_vm_latest_states: i64,
+    /// `FailedVmLastestStates`.
     pub failed_vm_latest_states: i64,
 }
 
@@ -113,16 +123,27 @@ impl Representation for OverviewReportFrame {
 /// `GET /reports/summary/vms_overview` (em_rest/get_reports_summary_vms_overview.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmsOverviewReportFrame {
+    /// URL of the resource.
     pub href: String,
+    /// Links (`Links: null` when empty).
     pub links: Vec<Link>,
+    /// `ProtectedVms`.
     pub protected_vms: i64,
+    /// `BackedUpVms`.
     pub backed_up_vms: i64,
+    /// `ReplicatedVms`.
     pub replicated_vms: i64,
+    /// `RestorePoints`.
     pub restore_points: i64,
+    /// `FullBackupPointsSize`.
     pub full_backup_points_size: i64,
+    /// `IncrementalBackupPointsSize`.
     pub incremental_backup_points_size: i64,
+    /// `ReplicaRestorePointsSize`.
     pub replica_restore_points_size: i64,
+    /// `SourceVmsSize`.
     pub source_vms_size: i64,
+    /// `SuccessBackupPercents`.
     pub success_backup_percents: i64,
     /// Link to an Enterprise Manager web report; emrest has none (null).
     pub protected_vms_report_link: Option<String>,
@@ -168,20 +189,35 @@ impl Representation for VmsOverviewReportFrame {
 /// Durations are whole seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobStatisticsReportFrame {
+    /// URL of the resource.
     pub href: String,
+    /// Links (`Links: null` when empty).
     pub links: Vec<Link>,
+    /// `RunningJobs`.
     pub running_jobs: i64,
+    /// `ScheduledJobs`.
     pub scheduled_jobs: i64,
+    /// `ScheduledBackupJobs`.
     pub scheduled_backup_jobs: i64,
+    /// `ScheduledReplicaJobs`.
     pub scheduled_replica_jobs: i64,
+    /// `TotalJobRuns`.
     pub total_job_runs: i64,
+    /// `SuccessfulJobRuns`.
     pub successful_job_runs: i64,
+    /// `WarningsJobRuns`.
     pub warnings_job_runs: i64,
+    /// `FailedJobRuns`.
     pub failed_job_runs: i64,
+    /// `MaxJobDuration`.
     pub max_job_duration: i64,
+    /// `MaxBackupJobDuration`.
     pub max_backup_job_duration: i64,
+    /// `MaxReplicaJobDuration`.
     pub max_replica_job_duration: i64,
+    /// `MaxDurationBackupJobName`.
     pub max_duration_backup_job_name: String,
+    /// `MaxDurationReplicaJobName`.
     pub max_duration_replica_job_name: String,
     /// Link to an Enterprise Manager web report; emrest has none (null).
     pub backup_job_status_report_link: Option<String>,
@@ -232,9 +268,13 @@ impl Representation for JobStatisticsReportFrame {
 /// JSON (JSON.md A7.4, D1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositoryPeriod {
+    /// `Name`.
     pub name: String,
+    /// `Capacity`.
     pub capacity: i64,
+    /// `FreeSpace`.
     pub free_space: i64,
+    /// `BackupSize`.
     pub backup_size: i64,
 }
 
@@ -258,8 +298,11 @@ impl Representation for RepositoryPeriod {
 /// `GET /reports/summary/repository` (em_rest/get_reports_summary_repository.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositoryReportFrame {
+    /// URL of the resource.
     pub href: String,
+    /// Links (`Links: null` when empty).
     pub links: Vec<Link>,
+    /// `Periods`.
     pub periods: Vec<RepositoryPeriod>,
     /// Link to an Enterprise Manager web report; emrest has none (attribute omitted).
     pub capacity_planning_report_link: Option<String>,
@@ -292,7 +335,9 @@ impl Representation for RepositoryReportFrame {
 pub struct ProcessedVmsDay {
     /// Midnight UTC of the day.
     pub timestamp: UtcTime,
+    /// `ReplicatedVms`.
     pub replicated_vms: i64,
+    /// `BackupedVms`.
     pub backuped_vms: i64,
 }
 
@@ -314,8 +359,11 @@ impl Representation for ProcessedVmsDay {
 /// `GET /reports/summary/processed_vms` (em_rest/get_reports_summary_processed_vms.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessedVmsReportFrame {
+    /// URL of the resource.
     pub href: String,
+    /// Links (`Links: null` when empty).
     pub links: Vec<Link>,
+    /// `Days`.
     pub days: Vec<ProcessedVmsDay>,
 }
 
