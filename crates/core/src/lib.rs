@@ -17,6 +17,7 @@ pub mod query;
 pub mod report;
 pub mod restore;
 pub mod security;
+pub mod summary;
 pub mod throttle;
 pub mod time;
 

@@ -58,6 +58,55 @@ pub enum Endpoint {
     BackupSessionTaskSessions(String),
     BackupTaskSessions,
     BackupTaskSession(String),
+    // Backup repositories and summary reports (repositories.md, reports_summary.md).
+    Repositories,
+    Repository(String),
+    RepositoryBackups(String),
+    ReportsSummary,
+    ReportFrame(ReportFrame),
+}
+
+/// The frames of `/reports/summary` (em_rest/get_reports_summary*.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportFrame {
+    Overview,
+    VmsOverview,
+    JobStatistics,
+    Repository,
+    ProcessedVms,
+}
+
+impl ReportFrame {
+    /// Every frame, in the order `/reports/summary` links them.
+    pub const ALL: [ReportFrame; 5] = [
+        ReportFrame::Overview,
+        ReportFrame::VmsOverview,
+        ReportFrame::JobStatistics,
+        ReportFrame::Repository,
+        ReportFrame::ProcessedVms,
+    ];
+
+    /// Path segment under `/reports/summary`.
+    pub fn segment(self) -> &'static str {
+        match self {
+            ReportFrame::Overview => "overview",
+            ReportFrame::VmsOverview => "vms_overview",
+            ReportFrame::JobStatistics => "job_statistics",
+            ReportFrame::Repository => "repository",
+            ReportFrame::ProcessedVms => "processed_vms",
+        }
+    }
+
+    /// Element name, also the `Type` of links to it.
+    pub fn element(self) -> &'static str {
+        match self {
+            ReportFrame::Overview => "OverviewReportFrame",
+            ReportFrame::VmsOverview => "VmsOverviewReportFrame",
+            ReportFrame::JobStatistics => "JobStatisticsReportFrame",
+            ReportFrame::Repository => "RepositoryReportFrame",
+            ReportFrame::ProcessedVms => "ProcessedVmsReportFrame",
+        }
+    }
 }
 
 impl Endpoint {
@@ -123,6 +172,18 @@ impl Endpoint {
             ["backupsessions", _, "tasksessions"] => BackupSessionTaskSessions(id(1)),
             ["backuptasksessions"] => BackupTaskSessions,
             ["backuptasksessions", _] => BackupTaskSession(id(1)),
+            ["repositories"] => Repositories,
+            ["repositories", _] => Repository(id(1)),
+            ["repositories", _, "backups"] => RepositoryBackups(id(1)),
+            ["reports", "summary"] => ReportsSummary,
+            // get_reports_summary_statistics.md's example sends `jobs_statistics`; the resource
+            // is `job_statistics` (JSON.md D1, D3): both are served.
+            ["reports", "summary", "job_statistics" | "jobs_statistics"] => {
+                ReportFrame(self::ReportFrame::JobStatistics)
+            }
+            ["reports", "summary", f] => {
+                ReportFrame(*self::ReportFrame::ALL.iter().find(|r| r.segment() == *f)?)
+            }
             _ => return None,
         })
     }
@@ -175,6 +236,11 @@ impl Endpoint {
             | BackupSessionTaskSessions(_)
             | BackupTaskSessions
             | BackupTaskSession(_) => P::StartJob,
+            // security_roles_concept.md: /repositories and /reports/summary are available to
+            // the Portal Administrator and the Portal User, not to restore operators.
+            Repositories | Repository(_) | ReportsSummary | ReportFrame(_) => P::ReadInfrastructure,
+            // The backups of a repository are backups: the same right as /backups.
+            RepositoryBackups(_) => P::ReadBackups,
         }
     }
 }

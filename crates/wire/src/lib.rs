@@ -33,6 +33,11 @@ pub use resources::{
     EnterpriseAccountInRole, EnterpriseAccountInRoleList, EnterpriseAccounts, EnterpriseRole,
     EnterpriseRoles, EnterpriseSecuritySettings, FileRestoreSettings, SqlRestoreSettings,
 };
+pub use resources::{
+    JobStatisticsReportFrame, OverviewReportFrame, ProcessedVmsDay, ProcessedVmsReportFrame,
+    Repository, RepositoryList, RepositoryPeriod, RepositoryReportFrame, SummaryReport,
+    VmsOverviewReportFrame,
+};
 pub use restore_spec::{
     decode_restore_spec, OrderPolicy, RestoreSpec, VCloudVmRestoreSpec, VmRestoreParameters,
     VmRestoreSpec,

@@ -967,3 +967,183 @@ fn backup_task_session() {
     let (_, j) = run("backup_task_sessions", &list, "BackupTaskSessions");
     assert_eq!(j.keys(), ["BackupTaskSessions"]);
 }
+
+// ---- /repositories and /reports/summary (get_repositories_id.md, get_reports_summary*.md) ----
+
+fn repository() -> Repository {
+    let path = format!("/repositories/{REPO_ID}");
+    Repository {
+        href: format!("{API}{path}?format=Entity"),
+        name: "emrest repository".into(),
+        uid: format!("urn:veeam:Repository:{REPO_ID}"),
+        links: vec![
+            link(
+                "Up",
+                &format!("/backupServers/{SERVER_ID}"),
+                Some(SERVER_NAME),
+                Some("BackupServerReference"),
+            ),
+            link(
+                "Alternate",
+                &path,
+                Some("emrest repository"),
+                Some("RepositoryReference"),
+            ),
+            link(
+                "Down",
+                &format!("{path}/backups"),
+                None,
+                Some("BackupReferenceList"),
+            ),
+        ],
+        capacity: 107_374_182_400,
+        free_space: 53_687_091_200,
+        kind: "LinuxLocal".into(),
+    }
+}
+
+#[test]
+fn repository_entity_and_list() {
+    let (_, j) = run("repository", &repository(), "Repository");
+    // Real member order (JSON.md A5, HAE-v12).
+    assert_eq!(
+        j.keys(),
+        [
+            "Capacity",
+            "FreeSpace",
+            "Kind",
+            "Name",
+            "UID",
+            "Links",
+            "Href",
+            "Type"
+        ]
+    );
+    assert_eq!(j.get("Capacity"), &J::Num("107374182400".into()));
+    assert_entity_tail(&j);
+    let list: RepositoryList = EntityList(vec![repository()]);
+    let (_, j) = run("repositories", &list, "Repositories");
+    assert_eq!(j.keys(), ["Repositories"]);
+}
+
+#[test]
+fn summary_report_frames() {
+    let (_, j) = run(
+        "summary_report",
+        &SummaryReport {
+            href: format!("{API}/reports/summary"),
+            links: vec![link(
+                "Down",
+                "/reports/summary/overview",
+                None,
+                Some("OverviewReportFrame"),
+            )],
+        },
+        "SummaryReport",
+    );
+    assert_eq!(j.keys(), ["Links", "Href", "Type"]);
+
+    let (_, j) = run(
+        "overview_report_frame",
+        &OverviewReportFrame {
+            href: format!("{API}/reports/summary/overview"),
+            links: Vec::new(),
+            backup_servers: 1,
+            proxy_servers: 0,
+            repository_servers: 1,
+            running_jobs: 0,
+            scheduled_jobs: 0,
+            successful_vm_latest_states: 5,
+            warning_vm_latest_states: 0,
+            failed_vm_latest_states: 1,
+        },
+        "OverviewReportFrame",
+    );
+    // The keys veeam_exporter reads, spelled as the real server does (JSON.md D3).
+    assert_eq!(j.get("SuccessfulVmLastestStates"), &J::Num("5".into()));
+    assert_eq!(j.get("Links"), &J::Null);
+
+    let (_, j) = run(
+        "vms_overview_report_frame",
+        &VmsOverviewReportFrame {
+            href: format!("{API}/reports/summary/vms_overview"),
+            links: Vec::new(),
+            protected_vms: 6,
+            backed_up_vms: 6,
+            replicated_vms: 0,
+            restore_points: 12,
+            full_backup_points_size: 1000,
+            incremental_backup_points_size: 20,
+            replica_restore_points_size: 0,
+            source_vms_size: 70_944_288_914,
+            success_backup_percents: 100,
+            protected_vms_report_link: None,
+        },
+        "VmsOverviewReportFrame",
+    );
+    assert_eq!(
+        j.keys()[..3],
+        ["ProtectedVms", "BackedUpVms", "ReplicatedVms"]
+    );
+    assert_eq!(j.get("SourceVmsSize"), &J::Num("70944288914".into()));
+
+    let (_, j) = run(
+        "job_statistics_report_frame",
+        &JobStatisticsReportFrame {
+            href: format!("{API}/reports/summary/job_statistics"),
+            links: Vec::new(),
+            running_jobs: 0,
+            scheduled_jobs: 0,
+            scheduled_backup_jobs: 0,
+            scheduled_replica_jobs: 0,
+            total_job_runs: 3,
+            successful_job_runs: 2,
+            warnings_job_runs: 0,
+            failed_job_runs: 1,
+            max_job_duration: 42,
+            max_backup_job_duration: 42,
+            max_replica_job_duration: 0,
+            max_duration_backup_job_name: JOB_NAME.into(),
+            max_duration_replica_job_name: String::new(),
+            backup_job_status_report_link: None,
+        },
+        "JobStatisticsReportFrame",
+    );
+    assert_eq!(j.get("MaxDurationBackupJobName"), &J::Str(JOB_NAME.into()));
+
+    let (attrs, j) = run(
+        "repository_report_frame",
+        &RepositoryReportFrame {
+            href: format!("{API}/reports/summary/repository"),
+            links: Vec::new(),
+            periods: vec![RepositoryPeriod {
+                name: "emrest repository".into(),
+                capacity: 100,
+                free_space: 40,
+                backup_size: 7,
+            }],
+            capacity_planning_report_link: None,
+        },
+        "RepositoryReportFrame",
+    );
+    // The `veeam` client reads Periods[i].FreeSpace and .Capacity (JSON.md D1).
+    let p = &j.get("Periods").items()[0];
+    assert_eq!(p.keys(), ["Name", "Capacity", "FreeSpace", "BackupSize"]);
+    assert!(!attrs.iter().any(|(k, _)| k == "CapacityPlanningReportLink"));
+
+    let (_, j) = run(
+        "processed_vms_report_frame",
+        &ProcessedVmsReportFrame {
+            href: format!("{API}/reports/summary/processed_vms"),
+            links: Vec::new(),
+            days: vec![ProcessedVmsDay {
+                timestamp: point_time(),
+                replicated_vms: 0,
+                backuped_vms: 6,
+            }],
+        },
+        "ProcessedVmsReportFrame",
+    );
+    let d = &j.get("Days").items()[0];
+    assert_eq!(d.keys(), ["Timestamp", "ReplicatedVms", "BackupedVms"]);
+}

@@ -9,6 +9,8 @@ mod hierarchy_roots;
 mod jobs;
 mod logon;
 mod query;
+mod reports;
+mod repositories;
 mod restore;
 mod restore_points;
 mod restore_sessions;
@@ -23,6 +25,8 @@ use hierarchy_roots::*;
 use jobs::*;
 use logon::*;
 use query::*;
+use reports::*;
+use repositories::*;
 use restore::*;
 use restore_points::*;
 use restore_sessions::*;
@@ -373,6 +377,20 @@ fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, bod
         (Method::GET, E::BackupTaskSession(id)) => parse(&id, "BackupTaskSession")
             .and_then(|id| core.backup_task_session(id))
             .map(|t| single(ctx, &t, task_session_ref, task_session_entity)),
+        // Backup repositories and summary reports (repositories.rs, reports.rs).
+        (Method::GET, E::Repositories) => core
+            .backup_repositories()
+            .map(|v| collection(ctx, &v, repository_ref, repository_entity)),
+        (Method::GET, E::Repository(id)) => parse(&id, "Repository")
+            .and_then(|id| core.backup_repository(id))
+            .map(|r| single(ctx, &r, repository_ref, repository_entity)),
+        (Method::GET, E::RepositoryBackups(id)) => parse(&id, "Repository")
+            .and_then(|id| core.backup_repository(id))
+            // emrest's one repository holds every backup.
+            .and_then(|_| core.backups_for(&caller))
+            .map(|v| collection(ctx, &v, backup_ref, backup_entity)),
+        (Method::GET, E::ReportsSummary) => Ok(get_summary(ctx)),
+        (Method::GET, E::ReportFrame(f)) => get_frame(ctx, f),
         (m, _) => Ok(ctx.err(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("Method {m} is not allowed on this resource"),

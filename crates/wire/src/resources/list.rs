@@ -79,3 +79,8 @@ pub type Tasks = EntityList<Task>;
 pub type RestoreSessions = EntityList<RestoreSession>;
 /// `GET /logonSessions`.
 pub type LogonSessionList = EntityList<LogonSession>;
+
+// em_rest/get_repositories.md; JSON.md D3 reads `Repositories`.
+entity!(super::Repository, "Repository", "Repositories");
+/// `GET /repositories?format=Entity`.
+pub type RepositoryList = EntityList<super::Repository>;

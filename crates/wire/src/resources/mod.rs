@@ -9,6 +9,7 @@ mod link;
 mod list;
 mod query;
 mod reference;
+mod repository;
 mod restore_session;
 mod root;
 mod security;
@@ -21,13 +22,17 @@ pub use jobs::{
 pub use link::Link;
 pub use list::{
     BackupFiles, BackupServers, Backups, Entity, EntityList, HierarchyRoots, LogonSessionList,
-    RestorePoints, RestoreSessions, Tasks, VmRestorePoints,
+    RepositoryList, RestorePoints, RestoreSessions, Tasks, VmRestorePoints,
 };
 pub use query::{
     HierarchyItem, HierarchyItems, PagingInfo, QueryContent, QueryResult, ServiceDocument,
     TypedList, ENTITIES_MEMBERS, RESOURCES_MEMBERS,
 };
 pub use reference::{EntityRef, EntityReferences};
+pub use repository::{
+    JobStatisticsReportFrame, OverviewReportFrame, ProcessedVmsDay, ProcessedVmsReportFrame,
+    Repository, RepositoryPeriod, RepositoryReportFrame, SummaryReport, VmsOverviewReportFrame,
+};
 pub use restore_session::{RestoreSession, SessionResult, SessionState};
 pub use root::{EnterpriseManager, LogonSession, SupportedVersion};
 pub use security::{
