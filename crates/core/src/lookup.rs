@@ -12,7 +12,7 @@
 //! type.
 
 use crate::error::{CoreError, CoreResult};
-use crate::model::HierarchyRootRecord;
+use crate::model::{Caller, HierarchyRootRecord};
 use crate::Core;
 use emrest_platform::{hierarchy_obj_ref, known_types, parse_hierarchy_obj_ref, types};
 use uuid::Uuid;
@@ -78,7 +78,11 @@ fn parse_root_uid(s: &str) -> Option<Uuid> {
 
 impl Core {
     /// Every object of a registered root, the root first.
-    fn root_objects(&self, root: &HierarchyRootRecord) -> CoreResult<Vec<HierarchyItemRecord>> {
+    fn root_objects(
+        &self,
+        caller: &Caller,
+        root: &HierarchyRootRecord,
+    ) -> CoreResult<Vec<HierarchyItemRecord>> {
         let kind = root.kind;
         let item = |type_: &str, object_ref: &str, name: &str| HierarchyItemRecord {
             object_ref: hierarchy_obj_ref(kind, type_, root.id, object_ref),
@@ -112,13 +116,19 @@ impl Core {
             inv.vms()?
                 .iter()
                 .filter(|vm| vm.root == root.id)
+                // A VM outside the caller's restore scope is not revealed (issue 4).
+                .filter(|vm| caller.is_admin() || caller.scope.covers_vm(vm))
                 .map(|vm| item(types::VM, &vm.object_ref, &vm.name)),
         );
         Ok(v)
     }
 
     /// Look objects up by root, name and type, or by HierarchyObjRef.
-    pub fn lookup(&self, req: &LookupRequest) -> CoreResult<Vec<HierarchyItemRecord>> {
+    pub fn lookup(
+        &self,
+        caller: &Caller,
+        req: &LookupRequest,
+    ) -> CoreResult<Vec<HierarchyItemRecord>> {
         let roots = self.hierarchy_roots()?;
         if let Some(r) = req.hierarchy_ref.filter(|s| !s.trim().is_empty()) {
             let parsed = parse_hierarchy_obj_ref(r.trim())
@@ -128,7 +138,7 @@ impl Core {
             };
             let wanted = parsed.to_string();
             return Ok(self
-                .root_objects(root)?
+                .root_objects(caller, root)?
                 .into_iter()
                 .filter(|o| o.object_ref.eq_ignore_ascii_case(&wanted))
                 .collect());
@@ -173,7 +183,7 @@ impl Core {
             .filter(|n| !n.is_empty())
             .unwrap_or("*");
         Ok(self
-            .root_objects(root)?
+            .root_objects(caller, root)?
             .into_iter()
             .filter(|o| type_.is_none_or(|t| o.object_type.eq_ignore_ascii_case(t)))
             .filter(|o| name_matches(pattern, &o.object_name))

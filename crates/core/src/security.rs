@@ -239,25 +239,37 @@ pub enum RestoreScope {
 impl RestoreScope {
     /// Whether a VM restore point's VM lies inside the scope.
     pub fn covers(&self, p: &VmRestorePointRecord) -> bool {
+        self.covers_place(p.vm.root, p.platform, &p.vm.object_ref, &p.datastore)
+    }
+
+    /// Whether a VM of the inventory lies inside the scope.
+    pub fn covers_vm(&self, vm: &emrest_platform::VmInfo) -> bool {
+        self.covers_place(vm.root, vm.kind, &vm.object_ref, &vm.datastore)
+    }
+
+    fn covers_place(&self, root: Uuid, kind: PlatformKind, vm_ref: &str, datastore: &str) -> bool {
         match self {
             RestoreScope::All => true,
-            RestoreScope::Objects(objs) => objs.iter().any(|o| contains(o, p)),
+            RestoreScope::Objects(objs) => objs
+                .iter()
+                .any(|o| contains(o, root, kind, vm_ref, datastore)),
         }
     }
 }
 
-/// Whether hierarchy object `o` contains the VM of point `p`.
-fn contains(o: &ObjRef, p: &VmRestorePointRecord) -> bool {
-    if o.root != p.vm.root || o.kind != p.platform {
+/// Whether hierarchy object `o` contains the VM `vm_ref` on `datastore` under `root`: the VM
+/// itself, its hierarchy root, or its datastore.
+fn contains(o: &ObjRef, root: Uuid, kind: PlatformKind, vm_ref: &str, datastore: &str) -> bool {
+    if o.root != root || o.kind != kind {
         return false;
     }
     let t = o.type_.as_str();
-    if t == p.platform.root_type() {
+    if t == kind.root_type() {
         return true;
     }
     match t {
-        types::VM => o.object_ref.eq_ignore_ascii_case(&p.vm.object_ref),
-        types::DATASTORE => o.object_ref.eq_ignore_ascii_case(&p.datastore),
+        types::VM => o.object_ref.eq_ignore_ascii_case(vm_ref),
+        types::DATASTORE => o.object_ref.eq_ignore_ascii_case(datastore),
         _ => false,
     }
 }

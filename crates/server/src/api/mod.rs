@@ -345,7 +345,7 @@ fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, bod
         (Method::GET, E::QuerySvc) => Ok(get_query_svc(ctx, &caller)),
         (Method::GET, E::Query) => get_query(ctx, &caller),
         (Method::GET, E::LookupSvc) => get_lookup_svc(ctx, &caller),
-        (Method::GET, E::Lookup) => get_lookup(ctx),
+        (Method::GET, E::Lookup) => get_lookup(ctx, &caller),
         // Backup jobs and sessions (jobs.rs).
         (Method::GET, E::Jobs) => core
             .jobs_for(&caller)

@@ -236,7 +236,7 @@ pub(super) fn get_lookup_svc(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreEr
 
 /// `GET /lookup?host=…&name=…&type=…` or `?hierarchyRef=…` (get_lookup.md). The client
 /// veeam_em sends `hierachyRef` (JSON.md B10); both spellings are read.
-pub(super) fn get_lookup(ctx: &Ctx) -> Result<Reply, CoreError> {
+pub(super) fn get_lookup(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
     let q = &ctx.query;
     let req = LookupRequest {
         host: q.get("host"),
@@ -246,7 +246,7 @@ pub(super) fn get_lookup(ctx: &Ctx) -> Result<Reply, CoreError> {
     };
     let items = ctx
         .core
-        .lookup(&req)?
+        .lookup(caller, &req)?
         .into_iter()
         .map(|i| wire::HierarchyItem {
             object_ref: i.object_ref,

@@ -147,6 +147,23 @@ async fn a_restore_operator_scoped_to_one_host_sees_and_restores_only_its_vms() 
     assert_eq!(j["Refs"]["Refs"].as_array().map(Vec::len), Some(0), "{j}");
     let j = w.send(get("/api/query?type=Backup", JSON)).await.json();
     assert_eq!(j["Refs"]["Refs"].as_array().map(Vec::len), Some(1), "{j}");
+    // Lookups reveal only the VMs inside the scope.
+    let (vc, _) = root(&w, PlatformKind::VMware).await;
+    let j = w
+        .send(get(&format!("/api/lookup?host={host}&type=Vm"), JSON))
+        .await
+        .json();
+    let mut names: Vec<&str> = arr(&j, "HierarchyItems")
+        .iter()
+        .map(|i| i["ObjectName"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["app01", "file01"], "{j}");
+    let j = w
+        .send(get(&format!("/api/lookup?host={vc}&type=Vm"), JSON))
+        .await
+        .json();
+    assert!(arr(&j, "HierarchyItems").is_empty(), "{j}");
     // Infrastructure queries need the Portal User or Administrator role, as the collections do.
     assert_eq!(
         w.send(get("/api/query?type=BackupServer", JSON))
