@@ -10,9 +10,10 @@
 //!
 //! Run: `cargo run --release -p emrest-core --example backup_bench -- [size MiB] [work dir]`
 
-use emrest_core::demo::{fill_disk, scribble};
-use emrest_core::{BackupServerRecord, Core, CoreConfig, SessionResult};
-use emrest_platform::{DiskInfo, PlatformKind, PowerState};
+mod common;
+
+use emrest_core::demo::scribble;
+use emrest_core::{Core, CoreConfig, SessionResult};
 use std::time::{Duration, Instant};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,35 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = std::fs::remove_dir_all(&work);
     let size = mib << 20;
     let (core, _) = Core::open(CoreConfig::new(work.join("data")))?;
-    let server = BackupServerRecord {
-        id: uuid::Uuid::new_v4(),
-        name: "bench".into(),
-        description: String::new(),
-        port: 9392,
-        version: "bench".into(),
-    };
-    core.catalog().insert_backup_server(&server)?;
-    let inv = core.inventory();
-    let root = inv.create_root(uuid::Uuid::new_v4(), "vc.bench", PlatformKind::VMware)?;
-    core.catalog().insert_hierarchy_root(root.id, server.id)?;
-    let ds = inv.add_datastore(root.id, "ds1", None)?;
-    let disks = [DiskInfo {
-        name: "disk-0".into(),
-        size,
-    }];
-    let vm = inv.create_vm(
-        root.id,
-        &ds.object_ref,
-        "bench-vm",
-        &disks,
-        PowerState::PoweredOn,
-    )?;
+    let vm = common::bench_vm(&core, size)?;
     let key = vm.key();
-    {
-        let f = inv.open_disk(&key, "disk-0", true)?;
-        fill_disk(&f, size, 42)?;
-        f.sync_all()?;
-    }
+    let inv = core.inventory();
     let job = core.create_job("Bench Job", &[vm.hierarchy_obj_ref()], 7, "bench")?;
 
     // Baseline: cp of the same image (page cache warm, as for the backups).

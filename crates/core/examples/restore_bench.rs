@@ -14,9 +14,10 @@
 //! Run: `cargo run --release -p emrest-core --example restore_bench -- [size MiB] [work dir]`;
 //! `EMREST_BENCH_CHUNK_KIB` picks the repository's chunk size (default: the repository's default).
 
-use emrest_core::demo::{fill_disk, scribble, scribble_tracked};
-use emrest_core::{BackupServerRecord, Core, CoreConfig, RestoreRequest, Role, TaskState};
-use emrest_platform::{DiskInfo, PlatformKind, PowerState};
+mod common;
+
+use emrest_core::demo::{scribble, scribble_tracked};
+use emrest_core::{Core, CoreConfig, RestoreRequest, Role, TaskState};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -125,35 +126,9 @@ fn main() -> Res<()> {
     }
     let (core, _) = Core::open(CoreConfig::new(work.join("data")))?;
     let chunk_kib = core.repository().chunk_size() >> 10;
-    let server = BackupServerRecord {
-        id: uuid::Uuid::new_v4(),
-        name: "bench".into(),
-        description: String::new(),
-        port: 9392,
-        version: "bench".into(),
-    };
-    core.catalog().insert_backup_server(&server)?;
-    let inv = core.inventory();
-    let root = inv.create_root(uuid::Uuid::new_v4(), "vc.bench", PlatformKind::VMware)?;
-    core.catalog().insert_hierarchy_root(root.id, server.id)?;
-    let ds = inv.add_datastore(root.id, "ds1", None)?;
-    let disks = [DiskInfo {
-        name: "disk-0".into(),
-        size,
-    }];
-    let vm = inv.create_vm(
-        root.id,
-        &ds.object_ref,
-        "bench-vm",
-        &disks,
-        PowerState::PoweredOn,
-    )?;
+    let vm = common::bench_vm(&core, size)?;
     let key = vm.key();
-    {
-        let f = inv.open_disk(&key, "disk-0", true)?;
-        fill_disk(&f, size, 42)?;
-        f.sync_all()?;
-    }
+    let inv = core.inventory();
     let src = emrest_platform::LocalInventory::open_read_only(&work.join("data/platforms"))?
         .disk_path(&key, "disk-0")?;
     let restic_repo = work.join("restic-repo");
