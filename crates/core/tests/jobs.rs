@@ -3,52 +3,21 @@
 //! records nothing, retention plus gc reclaim space without breaking any remaining point, and a
 //! damaged point is refused before a restore touches anything.
 
-use emrest_core::demo::DemoOptions;
 use emrest_core::jobs::{Actor, TaskSessionState};
 use emrest_core::{
-    Caller, Core, CoreConfig, CoreError, RestoreRequest, Role, SessionResult, SessionState,
-    TaskState,
+    Caller, Core, CoreError, RestoreRequest, SessionResult, SessionState, TaskState,
 };
-use emrest_repo::Durability;
 use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::{damage, first_chunk, point_disks, vm_disks};
+
 fn world(disk_mib: u64) -> (tempfile::TempDir, Arc<Core>, Caller) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = CoreConfig {
-        durability: Durability::NoSync,
-        ..CoreConfig::new(dir.path())
-    };
-    let (core, _) = Core::open(cfg).expect("open core");
-    core.create_demo(&DemoOptions {
-        disk_size: disk_mib << 20,
-    })
-    .expect("demo");
-    core.add_account("tester", "pw", Role::PortalAdministrator)
-        .expect("account");
-    let s = core.logon("tester", "pw").expect("logon");
-    let caller = core.caller(s.id).expect("caller");
-    (dir, core, caller)
-}
-
-fn vm_disks(core: &Core, name: &str) -> BTreeMap<String, String> {
-    core.vm_report()
-        .expect("vm report")
-        .into_iter()
-        .find(|v| v.name == name)
-        .map(|v| v.disks.into_iter().map(|d| (d.name, d.sha256)).collect())
-        .expect("vm")
-}
-
-fn point_disks(core: &Core, id: uuid::Uuid) -> BTreeMap<String, String> {
-    core.point_report()
-        .expect("point report")
-        .into_iter()
-        .find(|p| p.id == id.to_string())
-        .map(|p| p.disks.into_iter().map(|d| (d.name, d.sha256)).collect())
-        .expect("point")
+    common::world(disk_mib, 2)
 }
 
 fn vm_ref(core: &Core, name: &str) -> String {
@@ -336,21 +305,15 @@ fn retention_and_gc_reclaim_space_and_every_remaining_point_restores_bit_exactly
 
 #[test]
 fn a_point_with_a_missing_chunk_is_refused_before_the_restore_starts() {
-    let (dir, core, caller) = world(2);
+    let (_dir, core, caller) = world(2);
     let p = core
         .vm_restore_points(None)
         .expect("points")
         .into_iter()
         .find(|p| p.vm_name == "app01")
         .expect("point");
-    let index = core
-        .repository()
-        .get_index(&p.disks[0].index)
-        .expect("index");
-    let chunk = *index.referenced().next().expect("a data chunk");
+    let (chunk, loc) = first_chunk(&core, &p);
     let digest = chunk.to_string();
-    let loc = core.repository().chunk_location(&chunk).expect("stored");
-    assert!(loc.pack.starts_with(dir.path()));
     std::fs::remove_file(&loc.pack).expect("remove the pack holding the chunk");
     let before = vm_disks(&core, "app01");
     let tasks = core.tasks(&caller).expect("tasks").len();
@@ -366,25 +329,16 @@ fn a_point_with_a_missing_chunk_is_refused_before_the_restore_starts() {
 
 #[test]
 fn verify_marks_a_point_with_a_corrupt_chunk_and_its_restore_is_refused() {
-    let (dir, core, caller) = world(2);
+    let (_dir, core, caller) = world(2);
     let p = core
         .vm_restore_points(None)
         .expect("points")
         .into_iter()
         .find(|p| p.vm_name == "tenant-web")
         .expect("point");
-    let index = core
-        .repository()
-        .get_index(&p.disks[0].index)
-        .expect("index");
-    let chunk = *index.referenced().next().expect("a data chunk");
+    let (chunk, loc) = first_chunk(&core, &p);
     let digest = chunk.to_string();
-    let loc = core.repository().chunk_location(&chunk).expect("stored");
-    assert!(loc.pack.starts_with(dir.path()));
-    let mut bytes = std::fs::read(&loc.pack).expect("pack");
-    let last = (loc.offset + loc.len - 1) as usize;
-    bytes[last] ^= 1;
-    std::fs::write(&loc.pack, bytes).expect("flip a byte");
+    damage(&loc, 1);
     let problems = core.verify_repository().expect("verify");
     assert!(
         problems

@@ -2,56 +2,13 @@
 //! to the restore point, and every failure (cancel, damaged chunk, crash) leaves the VM as it was.
 
 use emrest_core::demo::DemoOptions;
-use emrest_core::{Caller, Core, CoreConfig, CoreError, RestoreRequest, Role, TaskState};
-use emrest_platform::VmKey;
+use emrest_core::{Caller, Core, CoreConfig, CoreError, RestoreRequest, TaskState};
 use emrest_repo::Durability;
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-fn open(dir: &std::path::Path, workers: usize) -> Arc<Core> {
-    let cfg = CoreConfig {
-        durability: Durability::NoSync,
-        restore_workers: workers,
-        ..CoreConfig::new(dir)
-    };
-    let (core, _) = Core::open(cfg).expect("open core");
-    core
-}
+mod common;
 
-fn world(disk_mib: u64, workers: usize) -> (tempfile::TempDir, Arc<Core>, Caller) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let core = open(dir.path(), workers);
-    core.create_demo(&DemoOptions {
-        disk_size: disk_mib << 20,
-    })
-    .expect("demo");
-    core.add_account("tester", "pw", Role::PortalAdministrator)
-        .expect("account");
-    let s = core.logon("tester", "pw").expect("logon");
-    let caller = core.caller(s.id).expect("caller");
-    (dir, core, caller)
-}
-
-/// disk name → sha256 of the VM's disks now.
-fn vm_disks(core: &Core, name: &str) -> BTreeMap<String, String> {
-    core.vm_report()
-        .expect("vm report")
-        .into_iter()
-        .find(|v| v.name == name)
-        .map(|v| v.disks.into_iter().map(|d| (d.name, d.sha256)).collect())
-        .unwrap_or_default()
-}
-
-/// disk name → sha256 of a point's disks.
-fn point_disks(core: &Core, id: uuid::Uuid) -> BTreeMap<String, String> {
-    core.point_report()
-        .expect("point report")
-        .into_iter()
-        .find(|p| p.id == id.to_string())
-        .map(|p| p.disks.into_iter().map(|d| (d.name, d.sha256)).collect())
-        .expect("point")
-}
+use common::{damage, open, point_disks, vm_disks, world};
 
 /// The older (Full) point of a VM.
 fn full_point(core: &Core, vm: &str) -> emrest_core::VmRestorePointRecord {
@@ -189,10 +146,7 @@ fn a_corrupt_chunk_fails_the_restore_and_leaves_the_vm_as_it_was() {
             for digest in index.referenced() {
                 let loc = core.repository().chunk_location(digest).expect("stored");
                 assert!(loc.pack.starts_with(dir.path().join("repo")));
-                let mut bytes = std::fs::read(&loc.pack).expect("pack");
-                let last = (loc.offset + loc.len - 1) as usize;
-                bytes[last] ^= 0xff;
-                std::fs::write(&loc.pack, bytes).expect("write pack");
+                damage(&loc, 0xff);
                 damaged += 1;
             }
         }
@@ -310,17 +264,12 @@ fn reopening_after_a_crash_marks_running_tasks_failed() {
 }
 
 #[test]
-fn vm_keys_of_points_match_the_inventory() {
+fn points_name_their_vms_as_the_inventory_does() {
     let (_d, core, _caller) = world(1, 1);
     for p in core.vm_restore_points(None).expect("points") {
+        // The point's VM key resolves, and its name and reference are the inventory's.
         let vm = core.inventory().vm(&p.vm).expect("vm exists");
-        assert_eq!(
-            vm.key(),
-            VmKey {
-                root: p.vm.root,
-                object_ref: p.vm.object_ref.clone()
-            }
-        );
+        assert_eq!(vm.name, p.vm_name);
         assert_eq!(vm.hierarchy_obj_ref(), p.hierarchy_obj_ref);
     }
     assert_eq!(core.vm_restore_points(None).expect("points").len(), 12);

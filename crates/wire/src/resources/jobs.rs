@@ -2,7 +2,7 @@
 //! `<ObjectInJob>`/`<ObjectsInJob>` (jobs_id_includes.md), `<BackupJobSession>`
 //! (backupsessions_id.md) and `<BackupTaskSession>` (backuptasksessions_id.md).
 
-use super::{entity_layer, resource_layer, Entity, Link};
+use super::{entity_layer, resource_layer, Entity, JobSessionLayer, Link};
 use super::{SessionResult, SessionState};
 use crate::node::{attr, child, elem, list, ListStyle, Node, Representation, Scalar};
 use crate::time::UtcTime;
@@ -212,17 +212,20 @@ impl Representation for BackupJobSession {
         // in XML (JSON.md A5 verified order; em_rest/backupsessions_id.md).
         Node::new(Self::ELEMENT)
             .layer(vec![elem("IsRetry", *is_retry)])
-            .layer(vec![
-                elem("JobUid", job_uid),
-                elem("JobName", job_name),
-                elem("JobType", job_type),
-                elem("CreationTimeUTC", *creation_time_utc),
-                elem("EndTimeUTC", *end_time_utc),
-                elem("State", state.as_str()),
-                elem("Result", result.as_str()),
-                elem("Progress", *progress),
-                elem("FailureMessage", failure_message),
-            ])
+            .layer(
+                JobSessionLayer {
+                    job_uid: job_uid.into(),
+                    job_name: job_name.into(),
+                    job_type,
+                    creation_time_utc: *creation_time_utc,
+                    end_time_utc: *end_time_utc,
+                    state: state.as_str(),
+                    result: result.as_str(),
+                    progress: *progress,
+                    failure_message,
+                }
+                .members(),
+            )
             .layer(entity_layer(name, uid))
             .layer(resource_layer(links, href, Self::ELEMENT))
     }

@@ -60,6 +60,49 @@ pub(crate) fn entity_layer(name: &str, uid: &str) -> Vec<Member> {
     vec![attr("Name", name), attr("UID", uid)]
 }
 
+/// The JobSessionEntityType layer that backup and restore sessions share (XSD order, JSON.md
+/// A5/B4): `JobUid, JobName, JobType, CreationTimeUTC, EndTimeUTC, State, Result, Progress,
+/// FailureMessage`.
+pub(crate) struct JobSessionLayer<'a> {
+    pub job_uid: Scalar,
+    pub job_name: Scalar,
+    pub job_type: &'a str,
+    pub creation_time_utc: crate::time::UtcTime,
+    pub end_time_utc: Option<crate::time::UtcTime>,
+    pub state: &'static str,
+    pub result: &'static str,
+    pub progress: i32,
+    pub failure_message: &'a Option<String>,
+}
+
+impl JobSessionLayer<'_> {
+    /// The members, in order.
+    pub(crate) fn members(self) -> Vec<Member> {
+        let JobSessionLayer {
+            job_uid,
+            job_name,
+            job_type,
+            creation_time_utc,
+            end_time_utc,
+            state,
+            result,
+            progress,
+            failure_message,
+        } = self;
+        vec![
+            crate::node::elem("JobUid", job_uid),
+            crate::node::elem("JobName", job_name),
+            crate::node::elem("JobType", job_type),
+            crate::node::elem("CreationTimeUTC", creation_time_utc),
+            crate::node::elem("EndTimeUTC", end_time_utc),
+            crate::node::elem("State", state),
+            crate::node::elem("Result", result),
+            crate::node::elem("Progress", progress),
+            crate::node::elem("FailureMessage", failure_message),
+        ]
+    }
+}
+
 /// The ResourceType layer: `Links`, then `Href`, `Type` attributes (JSON.md A5).
 pub(crate) fn resource_layer(
     links: &[Link],

@@ -1,6 +1,6 @@
 //! `<RestoreSession>` (em_rest/get_restoresessions_id.md, em_rest/restoresessions_id.md).
 
-use super::{entity_layer, resource_layer, Entity, Link};
+use super::{entity_layer, resource_layer, Entity, JobSessionLayer, Link};
 use crate::node::{attr, elem, Node, Representation};
 use crate::time::UtcTime;
 
@@ -118,17 +118,20 @@ impl Representation for RestoreSession {
                 elem("RestoredObjRef", restored_obj_ref),
                 attr("VmDisplayName", vm_display_name),
             ])
-            .layer(vec![
-                elem("JobUid", job_uid),
-                elem("JobName", job_name),
-                elem("JobType", job_type),
-                elem("CreationTimeUTC", *creation_time_utc),
-                elem("EndTimeUTC", *end_time_utc),
-                elem("State", state.as_str()),
-                elem("Result", result.as_str()),
-                elem("Progress", *progress),
-                elem("FailureMessage", failure_message),
-            ])
+            .layer(
+                JobSessionLayer {
+                    job_uid: job_uid.into(),
+                    job_name: job_name.into(),
+                    job_type,
+                    creation_time_utc: *creation_time_utc,
+                    end_time_utc: *end_time_utc,
+                    state: state.as_str(),
+                    result: result.as_str(),
+                    progress: *progress,
+                    failure_message,
+                }
+                .members(),
+            )
             .layer(entity_layer(name, uid))
             .layer(resource_layer(links, href, Self::ELEMENT))
     }
