@@ -1147,3 +1147,203 @@ fn summary_report_frames() {
     let d = &j.get("Days").items()[0];
     assert_eq!(d.keys(), ["Timestamp", "ReplicatedVms", "BackupedVms"]);
 }
+
+// ---- The query and lookup services (query_service.md, pagesize_and_page.md, querysvc.md,
+// lookupsvc.md, lookup_query.md; JSON.md B9, B10) ----
+
+/// Page 2 of 3 of a query: First, Previous, Next, Last, in that order.
+fn paging_info(query: &str) -> PagingInfo {
+    let page = |rel: &str, n: u32| {
+        link(
+            rel,
+            &format!("/query?{query}&pageSize=1&page={n}"),
+            None,
+            None,
+        )
+    };
+    PagingInfo {
+        links: vec![
+            page("First", 1),
+            page("Previous", 1),
+            page("Next", 3),
+            page("Last", 3),
+        ],
+        page_num: 2,
+        page_size: 1,
+        pages_count: 3,
+    }
+}
+
+fn assert_paging_info(j: &J) {
+    let p = j.get("PagingInfo");
+    assert_eq!(p.keys(), ["Links", "PageNum", "PageSize", "PagesCount"]);
+    assert_link_order(p.get("Links"));
+    let rels: Vec<&J> = p
+        .get("Links")
+        .items()
+        .iter()
+        .map(|l| l.get("Rel"))
+        .collect();
+    assert_eq!(
+        rels,
+        ["First", "Previous", "Next", "Last"]
+            .map(|r| J::Str(r.into()))
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(p.get("PageNum"), &J::Num("2".into()));
+}
+
+#[test]
+fn query_result_of_references() {
+    let rep = QueryResult {
+        content: QueryContent::Refs(vec![vm_point_ref()]),
+        paging_info: paging_info("type=VmRestorePoint&filter=VmName%3d%3d%22web-frontend-02%22"),
+    };
+    let (_, j) = run("query_result_refs", &rep, "QueryResult");
+    assert_eq!(
+        j.keys(),
+        ["Refs", "Entities", "Resources", "Links", "PagingInfo"]
+    );
+    assert_eq!(j.get("Refs").get("Refs").items().len(), 1);
+    assert_eq!(j.get("Entities"), &J::Null);
+    assert_eq!(j.get("Resources"), &J::Null);
+    assert_eq!(j.get("Links"), &J::Null);
+    assert_paging_info(&j);
+}
+
+#[test]
+fn query_result_of_entities() {
+    let rep = QueryResult {
+        content: QueryContent::Entities(TypedList::of(&[common::vm_restore_point()])),
+        paging_info: paging_info("type=VmRestorePoint&format=Entities"),
+    };
+    let (_, j) = run("query_result_entities", &rep, "QueryResult");
+    let e = j.get("Entities");
+    // Every member of the real EntitiesType, in its order, null except the one queried.
+    assert_eq!(e.keys(), ENTITIES_MEMBERS);
+    for (k, v) in match e {
+        J::Obj(v) => v,
+        _ => unreachable!(),
+    } {
+        assert_eq!(v == &J::Null, k != "VmRestorePoints", "{k}");
+    }
+    let points = e.get("VmRestorePoints").get("VmRestorePoints").items();
+    assert_eq!(points[0].get("VmName"), &J::Str(VM.into()));
+    assert_paging_info(&j);
+}
+
+#[test]
+fn query_result_of_tasks_and_an_empty_result() {
+    let rep = QueryResult {
+        content: QueryContent::Tasks(vec![task_finished()]),
+        paging_info: paging_info("type=Task&format=Entities"),
+    };
+    let (_, j) = run("query_result_tasks", &rep, "QueryResult");
+    assert_eq!(j.get("Resources").keys(), RESOURCES_MEMBERS);
+    assert_eq!(
+        j.get("Resources").get("Tasks").get("Tasks").items().len(),
+        1
+    );
+
+    let empty = QueryResult {
+        content: QueryContent::Entities(TypedList::empty("Repositories", "Repository")),
+        paging_info: PagingInfo {
+            links: vec![
+                link(
+                    "First",
+                    "/query?type=Repository&format=Entities&pageSize=100&page=1",
+                    None,
+                    None,
+                ),
+                link(
+                    "Last",
+                    "/query?type=Repository&format=Entities&pageSize=100&page=1",
+                    None,
+                    None,
+                ),
+            ],
+            page_num: 1,
+            page_size: 100,
+            pages_count: 1,
+        },
+    };
+    let (_, j) = run("query_result_empty", &empty, "QueryResult");
+    // Clients call len() on the queried list: `[]`, never null (JSON.md A7.5).
+    assert_eq!(
+        j.get("Entities").get("Repositories").get("Repositories"),
+        &J::Arr(Vec::new())
+    );
+}
+
+#[test]
+fn query_and_lookup_service_documents() {
+    let up = link(
+        "Up",
+        &format!("/logonSessions/{LOGON_ID}"),
+        None,
+        Some("LogonSession"),
+    );
+    let svc = ServiceDocument::query_service(
+        format!("{API}/querySvc"),
+        vec![
+            up.clone(),
+            link(
+                "Down",
+                "/query?type=VmRestorePoint&format=Entities&sortAsc=name&pageSize=15&page=1",
+                None,
+                Some("VmRestorePointList"),
+            ),
+        ],
+    );
+    let (attrs, j) = run("query_svc", &svc, "QuerySvc");
+    assert_eq!(j.keys(), ["Links", "Href", "Type"]);
+    assert!(attrs.contains(&("Type".into(), "QueryService".into())));
+    let svc = ServiceDocument::lookup_service(
+        format!("{API}/lookupSvc"),
+        vec![
+            up,
+            link(
+                "Down",
+                &format!("/lookup?host=urn%3aveeam%3aHierarchyRoot%3a{ROOT_ID}&name=*&type=Vm"),
+                None,
+                Some("HierarchyItemList"),
+            ),
+        ],
+    );
+    let (attrs, j) = run("lookup_svc", &svc, "LookupSvc");
+    assert_eq!(j.keys(), ["Links", "Href", "Type"]);
+    assert!(attrs.contains(&("Type".into(), "LookupService".into())));
+}
+
+#[test]
+fn hierarchy_items() {
+    let items: HierarchyItems = EntityList(vec![
+        HierarchyItem {
+            object_ref: VM_REF.into(),
+            object_type: "Vm".into(),
+            object_name: VM.into(),
+        },
+        HierarchyItem {
+            object_ref: format!("urn:VMware:Datastore:{ROOT_ID}.datastore-12"),
+            object_type: "Datastore".into(),
+            object_name: "ssd-01".into(),
+        },
+    ]);
+    let (_, j) = run("hierarchy_items", &items, "HierarchyItems");
+    let first = &j.get("HierarchyItems").items()[0];
+    // GOXSD member order (JSON.md B10); no links, no Href.
+    assert_eq!(
+        first.keys(),
+        [
+            "ObjectRef",
+            "ObjectType",
+            "ObjectName",
+            "Links",
+            "Href",
+            "Type"
+        ]
+    );
+    assert_eq!(first.get("Href"), &J::Null);
+    assert_eq!(first.get("Type"), &J::Str("HierarchyItem".into()));
+}
