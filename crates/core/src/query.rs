@@ -58,7 +58,7 @@ pub enum QueryType {
     Job,
     BackupJobSession,
     BackupTaskSession,
-    /// Accepted, filter checked, always empty: emrest does not list repositories yet.
+    /// emrest's backup repository (get_query_repository.md).
     Repository,
 }
 
@@ -95,11 +95,6 @@ impl QueryType {
             QueryType::BackupTaskSession => "BackupTaskSession",
             QueryType::Repository => "Repository",
         }
-    }
-
-    /// Whether emrest holds records of this type (the others answer an empty result).
-    pub fn is_backed(self) -> bool {
-        !matches!(self, QueryType::Repository)
     }
 
     /// The type named by `type=` (any case).
@@ -207,7 +202,10 @@ pub enum QueryItems {
     Jobs(Vec<crate::jobs::JobRecord>),
     BackupJobSessions(Vec<crate::jobs::BackupSessionRecord>),
     BackupTaskSessions(Vec<crate::jobs::BackupTaskSessionRecord>),
-    /// A type emrest holds no records of.
+    /// Backup repositories.
+    Repositories(Vec<crate::summary::RepositoryRecord>),
+    /// Nothing (not produced for any type emrest answers today; kept so a new type can be
+    /// accepted before it is backed).
     Empty(QueryType),
 }
 
@@ -386,9 +384,20 @@ fn fields(t: QueryType) -> Vec<Field> {
             // backup's name, as a job's backup is named after it.
             f("JobUid", "NULL", Uid("Job")),
             f("JobName", "b.name", Str),
-            // emrest does not model repositories yet.
-            f("RepositoryUid", "NULL", Uid("Repository")),
-            f("RepositoryName", "NULL", Str),
+            // emrest's one repository holds every backup (summary.rs); its UUID is in `meta`.
+            f(
+                "RepositoryUid",
+                format!(
+                    "(SELECT value FROM meta WHERE key = '{}')",
+                    crate::summary::REPOSITORY_KEY
+                ),
+                Uid("Repository"),
+            ),
+            f(
+                "RepositoryName",
+                format!("'{}'", crate::summary::REPOSITORY_NAME),
+                Str,
+            ),
             f("Platform", sql_platform("b.platform"), Enum(PLATFORMS)),
             f("BackupType", "'Standard'", Enum(BACKUP_TYPES)),
         ],
@@ -501,12 +510,12 @@ fn fields(t: QueryType) -> Vec<Field> {
             f("VmDisplayName", "t.vm_name", Str),
         ],
         QueryType::Repository => vec![
-            f("UID", "NULL", Uid("Repository")),
-            f("Name", "NULL", Str),
-            f("FreeSpace", "NULL", Int),
-            f("Capacity", "NULL", Int),
-            f("BackupServerUid", "NULL", Uid("BackupServer")),
-            f("BackupServerName", "NULL", Str),
+            f("UID", "h.id", Uid("Repository")),
+            f("Name", "h.name", Str),
+            f("FreeSpace", "h.free_space", Int),
+            f("Capacity", "h.capacity", Int),
+            f("BackupServerUid", "h.backup_server_id", Uid("BackupServer")),
+            f("BackupServerName", server_name_of("h.backup_server_id"), Str),
         ],
     }
 }
@@ -942,10 +951,11 @@ impl Core {
             QueryType::Backup | QueryType::RestorePoint => Permission::ReadBackups,
             QueryType::VmRestorePoint => Permission::ReadVmRestorePoints,
             QueryType::RestoreSession | QueryType::Task => Permission::LoggedOn,
-            QueryType::Job
-            | QueryType::BackupJobSession
-            | QueryType::BackupTaskSession
-            | QueryType::Repository => Permission::StartJob,
+            QueryType::Job | QueryType::BackupJobSession | QueryType::BackupTaskSession => {
+                Permission::StartJob
+            }
+            // As /repositories (security_roles_concept.md).
+            QueryType::Repository => Permission::ReadInfrastructure,
         };
         crate::security::authorize(caller, permission)?;
         let scoped = !caller.is_admin();
@@ -972,6 +982,8 @@ impl Core {
                 (RP_SELECT.to_string(), "r.id", "r.created DESC, r.id")
             }
             QueryType::Backup => {
+                // RepositoryUid reads the repository's UUID from `meta`: make sure it is there.
+                self.repository_id()?;
                 scope_containers(
                     caller,
                     "v.restore_point_id IN (SELECT id FROM restore_points WHERE backup_id = b.id)",
@@ -1022,7 +1034,7 @@ impl Core {
                 "t.id",
                 "s.created, s.id, t.ordinal, t.id",
             ),
-            QueryType::Repository => return Ok(empty_page(&plan)),
+            QueryType::Repository => return self.query_repositories(&plan),
         };
         let where_clause = plan.where_clause(&scope);
         let conn = self.catalog.conn()?;
@@ -1117,31 +1129,83 @@ impl Core {
     /// as a `VALUES` table so the same compiled filter, order and paging apply.
     fn query_roots(&self, plan: &Plan) -> CoreResult<QueryPage> {
         let roots = self.hierarchy_roots()?;
-        if roots.is_empty() {
-            return Ok(empty_page(plan));
+        let rows = roots
+            .iter()
+            .map(|r| {
+                vec![
+                    Value::Text(r.id.to_string()),
+                    Value::Text(r.name.clone()),
+                    Value::Text(r.unique_id.clone()),
+                    Value::Text(r.kind.host_type().to_string()),
+                    Value::Text(r.backup_server_id.to_string()),
+                ]
+            })
+            .collect();
+        let (ids, total) = self.query_values(
+            plan,
+            &["id", "name", "unique_id", "host_type", "backup_server_id"],
+            rows,
+        )?;
+        let page = ids
+            .iter()
+            .filter_map(|id| roots.iter().find(|r| r.id == *id).cloned())
+            .collect();
+        Ok(page_of(plan, QueryItems::HierarchyRoots(page), total))
+    }
+
+    /// Repositories are computed (summary.rs), not stored: bound as a `VALUES` table like the
+    /// hierarchy roots.
+    fn query_repositories(&self, plan: &Plan) -> CoreResult<QueryPage> {
+        let repos = self.backup_repositories()?;
+        let rows = repos
+            .iter()
+            .map(|r| {
+                vec![
+                    Value::Text(r.id.to_string()),
+                    Value::Text(r.name.clone()),
+                    Value::Integer(i64::try_from(r.free_space).unwrap_or(i64::MAX)),
+                    Value::Integer(i64::try_from(r.capacity).unwrap_or(i64::MAX)),
+                    Value::Text(r.backup_server_id.to_string()),
+                ]
+            })
+            .collect();
+        let (ids, total) = self.query_values(
+            plan,
+            &["id", "name", "free_space", "capacity", "backup_server_id"],
+            rows,
+        )?;
+        let page = ids
+            .iter()
+            .filter_map(|id| repos.iter().find(|r| r.id == *id).cloned())
+            .collect();
+        Ok(page_of(plan, QueryItems::Repositories(page), total))
+    }
+
+    /// Runs the plan over rows bound as `WITH h(<columns>) AS (VALUES …)`; the first column is
+    /// the ID. Returns the IDs of the page, in order, and the number of matching rows.
+    fn query_values(
+        &self,
+        plan: &Plan,
+        columns: &[&str],
+        rows: Vec<Vec<Value>>,
+    ) -> CoreResult<(Vec<Uuid>, u64)> {
+        if rows.is_empty() {
+            return Ok((Vec::new(), 0));
         }
         let mut params = plan.params.clone();
-        let mut rows = Vec::with_capacity(roots.len());
-        for r in &roots {
-            let first = params.len() + 1;
-            params.extend([
-                Value::Text(r.id.to_string()),
-                Value::Text(r.name.clone()),
-                Value::Text(r.unique_id.clone()),
-                Value::Text(r.kind.host_type().to_string()),
-                Value::Text(r.backup_server_id.to_string()),
-            ]);
-            rows.push(format!(
-                "(?{first}, ?{}, ?{}, ?{}, ?{})",
-                first + 1,
-                first + 2,
-                first + 3,
-                first + 4
-            ));
+        let mut tuples = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut marks = Vec::with_capacity(row.len());
+            for v in row {
+                params.push(v);
+                marks.push(format!("?{}", params.len()));
+            }
+            tuples.push(format!("({})", marks.join(", ")));
         }
         let cte = format!(
-            "WITH h(id, name, unique_id, host_type, backup_server_id) AS (VALUES {})",
-            rows.join(", ")
+            "WITH h({}) AS (VALUES {})",
+            columns.join(", "),
+            tuples.join(", ")
         );
         let where_clause = plan.where_clause(&[]);
         let conn = self.catalog.conn()?;
@@ -1159,20 +1223,12 @@ impl Core {
             plan.order("h.name, h.id", "h.id")
         );
         let mut st = conn.prepare(&sql)?;
-        let ids: Vec<Uuid> = st
+        let ids = st
             .query_map(rusqlite::params_from_iter(params.iter()), |r| {
                 uuid_col(r, 0)
             })?
             .collect::<Result<_, _>>()?;
-        let page: Vec<HierarchyRootRecord> = ids
-            .iter()
-            .filter_map(|id| roots.iter().find(|r| r.id == *id).cloned())
-            .collect();
-        Ok(page_of(
-            plan,
-            QueryItems::HierarchyRoots(page),
-            total as u64,
-        ))
+        Ok((ids, total as u64))
     }
 }
 
@@ -1185,10 +1241,6 @@ fn page_of(plan: &Plan, items: QueryItems, total: u64) -> QueryPage {
         page_size: plan.page_size,
         pages_count: total.div_ceil(plan.page_size).max(1),
     }
-}
-
-fn empty_page(plan: &Plan) -> QueryPage {
-    page_of(plan, QueryItems::Empty(plan.t), 0)
 }
 
 #[cfg(test)]

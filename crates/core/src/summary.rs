@@ -13,7 +13,7 @@ use std::path::Path;
 use uuid::Uuid;
 
 /// `meta` key of the repository's UUID.
-const REPOSITORY_KEY: &str = "repository_id";
+pub(crate) const REPOSITORY_KEY: &str = "repository_id";
 /// Name shown for the repository (the name Veeam gives a server's local default repository).
 pub const REPOSITORY_NAME: &str = "Default Backup Repository";
 /// A folder on the server's own file system: `LinuxLocal` among the documented kinds
@@ -114,7 +114,7 @@ pub fn filesystem_space(path: &Path) -> CoreResult<(u64, u64)> {
 
 impl Core {
     /// The repository's UUID, created on first use and kept in the catalog.
-    fn repository_id(&self) -> CoreResult<Uuid> {
+    pub(crate) fn repository_id(&self) -> CoreResult<Uuid> {
         self.catalog()
             .with_conn(|c| {
                 c.execute(

@@ -64,6 +64,9 @@ pub enum Endpoint {
     RepositoryBackups(String),
     ReportsSummary,
     ReportFrame(ReportFrame),
+    // A backup server's jobs and repositories (get_backupservers_id.md, Down links).
+    BackupServerJobs(String),
+    BackupServerRepositories(String),
 }
 
 /// The frames of `/reports/summary` (em_rest/get_reports_summary*.md).
@@ -175,6 +178,8 @@ impl Endpoint {
             ["repositories"] => Repositories,
             ["repositories", _] => Repository(id(1)),
             ["repositories", _, "backups"] => RepositoryBackups(id(1)),
+            ["backupservers", _, "jobs"] => BackupServerJobs(id(1)),
+            ["backupservers", _, "repositories"] => BackupServerRepositories(id(1)),
             ["reports", "summary"] => ReportsSummary,
             // get_reports_summary_statistics.md's example sends `jobs_statistics`; the resource
             // is `job_statistics` (JSON.md D1, D3): both are served.
@@ -241,6 +246,9 @@ impl Endpoint {
             Repositories | Repository(_) | ReportsSummary | ReportFrame(_) => P::ReadInfrastructure,
             // The backups of a repository are backups: the same right as /backups.
             RepositoryBackups(_) => P::ReadBackups,
+            // The same rights as /jobs and /repositories.
+            BackupServerJobs(_) => P::StartJob,
+            BackupServerRepositories(_) => P::ReadInfrastructure,
         }
     }
 }

@@ -21,13 +21,21 @@ pub(super) fn backup_server_entity(ctx: &Ctx, s: &BackupServerRecord) -> wire::B
         href: r.entity_href(ctx),
         name: s.name.clone(),
         uid: r.uid(),
+        // The Down links of get_backupservers_id.md that emrest serves (no managed servers,
+        // credentials or passwords; no Edit/Delete: servers are registered by the CLI).
         links: vec![
             r.alternate(ctx),
             Link::new(
                 "Down",
-                ctx.url(&format!("{}/backups", r.path())),
+                ctx.url(&format!("{}/jobs", r.path())),
                 None,
-                Some("BackupReferenceList"),
+                Some("JobReferenceList"),
+            ),
+            Link::new(
+                "Down",
+                ctx.url(&format!("{}/repositories", r.path())),
+                None,
+                Some("RepositoryReferenceList"),
             ),
         ],
         description: s.description.clone(),
@@ -36,4 +44,29 @@ pub(super) fn backup_server_entity(ctx: &Ctx, s: &BackupServerRecord) -> wire::B
         wcf_port: None,
         vbr_certificate_thumbprint: None,
     }
+}
+
+/// `GET /backupServers/{ID}/jobs`: the jobs of one backup server (get_backupservers_id.md).
+pub(super) fn backup_server_jobs(ctx: &Ctx, caller: &Caller, id: &str) -> Result<Reply, CoreError> {
+    let server = parse(id, "BackupServer").and_then(|id| ctx.core.backup_server(id))?;
+    let jobs: Vec<_> = ctx
+        .core
+        .jobs_for(caller)?
+        .into_iter()
+        .filter(|j| j.backup_server_id == server.id)
+        .collect();
+    Ok(collection(ctx, &jobs, job_ref, job_entity))
+}
+
+/// `GET /backupServers/{ID}/repositories`: the repositories of one backup server
+/// (get_backupservers_id.md).
+pub(super) fn backup_server_repositories(ctx: &Ctx, id: &str) -> Result<Reply, CoreError> {
+    let server = parse(id, "BackupServer").and_then(|id| ctx.core.backup_server(id))?;
+    let repos: Vec<_> = ctx
+        .core
+        .backup_repositories()?
+        .into_iter()
+        .filter(|r| r.backup_server_id == server.id)
+        .collect();
+    Ok(collection(ctx, &repos, repository_ref, repository_entity))
 }

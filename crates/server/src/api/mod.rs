@@ -391,6 +391,9 @@ fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, bod
             .map(|v| collection(ctx, &v, backup_ref, backup_entity)),
         (Method::GET, E::ReportsSummary) => Ok(get_summary(ctx)),
         (Method::GET, E::ReportFrame(f)) => get_frame(ctx, f),
+        // A backup server's jobs and repositories (backup_servers.rs).
+        (Method::GET, E::BackupServerJobs(id)) => backup_server_jobs(ctx, &caller, &id),
+        (Method::GET, E::BackupServerRepositories(id)) => backup_server_repositories(ctx, &id),
         (m, _) => Ok(ctx.err(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("Method {m} is not allowed on this resource"),

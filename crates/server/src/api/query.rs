@@ -151,6 +151,7 @@ pub(super) fn get_query(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> 
             QueryItems::Jobs(v) => entities(ctx, v, job_entity),
             QueryItems::BackupJobSessions(v) => entities(ctx, v, backup_session_entity),
             QueryItems::BackupTaskSessions(v) => entities(ctx, v, task_session_entity),
+            QueryItems::Repositories(v) => entities(ctx, v, repository_entity),
             QueryItems::Tasks(_) | QueryItems::Empty(_) => {
                 let (member, item) = empty_member(page.query_type);
                 TypedList::empty(member, item)
@@ -167,6 +168,7 @@ pub(super) fn get_query(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> 
             QueryItems::Jobs(v) => refs(ctx, v, job_ref),
             QueryItems::BackupJobSessions(v) => refs(ctx, v, backup_session_ref),
             QueryItems::BackupTaskSessions(v) => refs(ctx, v, task_session_ref),
+            QueryItems::Repositories(v) => refs(ctx, v, repository_ref),
             QueryItems::Tasks(_) | QueryItems::Empty(_) => Vec::new(),
         }),
     };

@@ -201,7 +201,10 @@ async fn every_type_answers_references_and_entities_in_xml_and_json() {
                         |t| t.id,
                     ),
                 ),
-                ("Repository", BTreeSet::new()),
+                (
+                    "Repository",
+                    uids("Repository", &c.backup_repositories().unwrap(), |r| r.id),
+                ),
             ]
         })
         .await;
@@ -448,7 +451,7 @@ async fn other_types_filter_on_their_documented_fields() {
     let point = w.point("db01", PointType::Increment).await;
     let body = r#"{"VmRestoreSpec":{"PowerOnAfterRestore":false,"QuickRollback":false}}"#;
     w.restore_ok(point.id, JSON, body).await;
-    let (backups, rps, files, servers, roots) = w
+    let (backups, rps, files, servers, roots, repos) = w
         .blocking(|c| {
             (
                 c.backups().unwrap(),
@@ -456,9 +459,11 @@ async fn other_types_filter_on_their_documented_fields() {
                 c.backup_files(None).unwrap(),
                 c.backup_servers().unwrap(),
                 c.hierarchy_roots().unwrap(),
+                c.backup_repositories().unwrap(),
             )
         })
         .await;
+    assert_eq!(repos.len(), 1);
     let hv = backups
         .iter()
         .find(|b| b.platform == PlatformKind::HyperV)
@@ -606,8 +611,19 @@ async fn other_types_filter_on_their_documented_fields() {
         ),
         (
             "Repository",
-            "FreeSpace<107374182400".into(),
-            BTreeSet::new(),
+            format!("FreeSpace>=0;Capacity>0;BackupServerUid=={}", servers[0].id),
+            uids("Repository", &repos, |r| r.id),
+        ),
+        (
+            "Repository",
+            "Name==\"default backup repository\"".into(),
+            uids("Repository", &repos, |r| r.id),
+        ),
+        ("Repository", "Capacity<0".into(), BTreeSet::new()),
+        (
+            "Backup",
+            format!("RepositoryUid=={};RepositoryName!=x", repos[0].id),
+            uids("Backup", &backups, |b| b.id),
         ),
     ];
     for (t, f, want) in cases {
