@@ -67,6 +67,8 @@ pub enum Endpoint {
     // A backup server's jobs and repositories (get_backupservers_id.md, Down links).
     BackupServerJobs(String),
     BackupServerRepositories(String),
+    /// emrest extension: the OpenAPI document of the JSON flavour (docs/openapi.json).
+    OpenApi,
 }
 
 /// The frames of `/reports/summary` (em_rest/get_reports_summary*.md).
@@ -180,6 +182,7 @@ impl Endpoint {
             ["repositories", _, "backups"] => RepositoryBackups(id(1)),
             ["backupservers", _, "jobs"] => BackupServerJobs(id(1)),
             ["backupservers", _, "repositories"] => BackupServerRepositories(id(1)),
+            ["openapi.json"] => OpenApi,
             ["reports", "summary"] => ReportsSummary,
             // get_reports_summary_statistics.md's example sends `jobs_statistics`; the resource
             // is `job_statistics` (JSON.md D1, D3): both are served.
@@ -197,13 +200,13 @@ impl Endpoint {
 impl Endpoint {
     /// What a request needs besides a live session: one exhaustive table, checked once before
     /// dispatch by `Core::authorize` (the roles that grant each permission are in
-    /// `emrest_core::security::EnterpriseRole::grants`). `Root` and `SessionMngr` need no
-    /// session at all and never reach this check.
+    /// `emrest_core::security::EnterpriseRole::grants`). `Root`, `SessionMngr` and `OpenApi`
+    /// need no session at all and never reach this check.
     pub fn permission(&self, method: &http::Method) -> Permission {
         use Endpoint::*;
         use Permission as P;
         match self {
-            Root | SessionMngr | LogonSessions | LogonSession(_) => P::LoggedOn,
+            Root | SessionMngr | OpenApi | LogonSessions | LogonSession(_) => P::LoggedOn,
             Tasks | Task(_) | RestoreSessions | RestoreSession(_) | RestoreSessionLog(_) => {
                 P::LoggedOn
             }

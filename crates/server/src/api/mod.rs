@@ -8,6 +8,7 @@ mod backups;
 mod hierarchy_roots;
 mod jobs;
 mod logon;
+pub mod openapi;
 mod query;
 mod reports;
 mod repositories;
@@ -217,6 +218,7 @@ fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, bod
     match (&method, &endpoint) {
         (&Method::GET, E::Root) => return get_root(ctx),
         (&Method::POST, E::SessionMngr) => return create_logon_session(state, ctx),
+        (&Method::GET, E::OpenApi) => return openapi::get_openapi(),
         _ => {}
     }
     let mut caller = match session_id(&ctx.headers) {

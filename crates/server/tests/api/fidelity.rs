@@ -329,3 +329,112 @@ async fn deep_paging_by_100_with_ties_across_pages_returns_each_point_once() {
         .collect();
     assert_eq!(direct, walked[3600..3700]);
 }
+
+fn openapi_file() -> Vec<u8> {
+    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json"))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_is_served_without_a_session_as_committed() {
+    let w = World::new(ONE_MIB).await;
+    for uri in ["/api/openapi.json", "/API/OpenAPI.json"] {
+        let r = w.send(Req::get(uri).no_session()).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}");
+        assert_eq!(r.content_type(), JSON);
+        assert_eq!(
+            r.body,
+            openapi_file(),
+            "{uri}: served document differs from the file"
+        );
+    }
+    // XML asked for: still the JSON document (it has no XML form).
+    let r = w.send(Req::get("/api/openapi.json").accept(XML)).await;
+    assert_eq!(r.body, openapi_file());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_documented_operation_is_routed() {
+    let w = World::new(ONE_MIB).await;
+    let doc: serde_json::Value = serde_json::from_slice(&openapi_file()).unwrap();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{ID}", &uuid::Uuid::new_v4().to_string())
+            .replace("{RoleID}", &uuid::Uuid::new_v4().to_string())
+            .replace("{ScopeID}", &uuid::Uuid::new_v4().to_string());
+        for method in item.as_object().unwrap().keys() {
+            let req = Req::new(
+                method.to_uppercase().parse().unwrap(),
+                &format!("/api{concrete}"),
+            )
+            .accept(JSON);
+            let r = w.send(req).await;
+            // Unknown IDs give 404 and missing bodies 400: the route exists either way.
+            assert_ne!(
+                r.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}: {}",
+                r.text()
+            );
+            if r.status == StatusCode::NOT_FOUND {
+                let m = r.json_error(StatusCode::NOT_FOUND);
+                assert!(!m.contains("There is no resource"), "{method} {path}: {m}");
+            }
+            operations += 1;
+        }
+    }
+    assert!(operations > 60, "{operations}");
+}
+
+/// The JSON golden files carry exactly the members their component schema lists.
+#[test]
+fn json_golden_files_have_the_members_of_their_schema() {
+    let doc: serde_json::Value = serde_json::from_slice(&openapi_file()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../wire/tests/golden");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&golden).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+        let schema = match stem.as_str() {
+            "query_svc" | "lookup_svc" | "security_settings" | "summary_report" => {
+                "ServiceDocument".to_string()
+            }
+            "task_running" | "task_finished" => "Task".into(),
+            "backup_job_session_running" => "BackupJobSession".into(),
+            "enterprise_account_plain" => "EnterpriseAccount".into(),
+            "entity_references_empty" => "EntityReferences".into(),
+            "backup_servers_empty" => "BackupServers".into(),
+            "error_with_exception" => "Error".into(),
+            "account_roles" => "EnterpriseAccountInRoleList".into(),
+            "account_scopes" => "EnterpriseAccountHierarchyScopes".into(),
+            s if s.starts_with("query_result") => "QueryResult".into(),
+            s => s
+                .split('_')
+                .map(|w| {
+                    let mut c = w.chars();
+                    c.next()
+                        .unwrap()
+                        .to_uppercase()
+                        .chain(c)
+                        .collect::<String>()
+                })
+                .collect(),
+        };
+        let schema = &schemas[&schema];
+        let props = schema["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{stem}: no schema {schema}"));
+        let body: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let keys: BTreeSet<&String> = body.as_object().unwrap().keys().collect();
+        let want: BTreeSet<&String> = props.keys().collect();
+        assert_eq!(keys, want, "{stem}");
+        checked += 1;
+    }
+    assert!(checked > 50, "{checked}");
+}
