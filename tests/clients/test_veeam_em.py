@@ -108,3 +108,42 @@ def test_query_errors_reach_the_caller(em):
     with pytest.raises(VeeamEmError) as e:
         em.request("/query", params=dict(type="VmRestorePoint", filter='Name="x"'))
     assert "position 5" in str(e.value)
+
+
+def test_accounts_roles_and_scopes_through_the_client(em):
+    roles = em.get_roles()
+    assert {r["Name"] for r in roles} >= {"Portal Administrator", "Portal User", "VM Restore Operator"}
+    operator = em.get_roles_by_name("VM Restore Operator")[0]
+    assert em.get_role(operator["UUID"])["UID"] == operator["UID"]
+    vc = em.get_hierarchy_roots_by_name("vcenter01")[0]
+    found = em.get_lookup_service(host_uid=vc["UUID"], h_ref=None, obj_type="Vm", obj_name="web01")
+    web = found["HierarchyItems"][0]
+
+    # The client's JSON account spec (JSON.md D2), a restore scope of one VM.
+    em.create_account(
+        "LAB\\client-operator", "User", [operator["UID"]],
+        h_scope_objects=[(web["ObjectRef"], web["ObjectName"])],
+    )
+    account = em.get_accounts_by_name("client-operator")[0]
+    entity = em.get_account(account["UUID"])
+    assert entity["AccountType"] == "User"
+    assert entity["AllowRestoreAllVms"] is False
+    in_roles = em.get_account_roles(account["UUID"])["EnterpriseAccountInRoleList"]
+    assert [r["RoleName"] for r in in_roles] == ["VM Restore Operator"]
+    scopes = em.get_account_scopes(account["UUID"])["EnterpriseAccountHierarchyScopes"]
+    assert [s["Name"] for s in scopes] == ["web01"]
+
+    # The All-VMs toggle answers 204 as the client expects.
+    assert em.enable_all_vms_restore_scope_account(account["UUID"]) is True
+    assert em.get_account(account["UUID"])["AllowRestoreAllVms"] is True
+
+    user = em.get_roles_by_name("Portal User")[0]
+    em.add_role_to_account(user["UID"], account["UUID"])
+    names = {r["RoleName"] for r in em.get_account_roles(account["UUID"])["EnterpriseAccountInRoleList"]}
+    assert names == {"VM Restore Operator", "Portal User"}
+    em.remove_role_from_account(user["UUID"], account["UUID"])
+    names = {r["RoleName"] for r in em.get_account_roles(account["UUID"])["EnterpriseAccountInRoleList"]}
+    assert names == {"VM Restore Operator"}
+
+    em.delete_account(account["UUID"])
+    assert em.get_accounts_by_name("client-operator") == []

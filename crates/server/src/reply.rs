@@ -107,15 +107,21 @@ impl IntoResponse for Reply {
             body,
             headers,
         } = self;
+        let has_body = body.is_some();
         let mut resp = match body {
             Some(b) => (status, b).into_response(),
             None => status.into_response(),
         };
         let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(format.content_type()),
-        );
+        // A body-less answer (201 of post_security_accounts.md: "Response Body: None", 204)
+        // carries no Content-Type: veeam_em parses any `application/json` answer as JSON and
+        // fails on an empty one.
+        if has_body {
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            );
+        }
         for (name, value) in headers {
             if let Ok(v) = HeaderValue::from_str(&value) {
                 if name == header::CONTENT_TYPE {
