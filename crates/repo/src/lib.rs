@@ -71,11 +71,11 @@ pub use error::RepoError;
 pub use gc::{ChunkProblem, GcStats};
 pub use index::DiskIndex;
 pub use repository::{ChunkLocation, Repository};
-pub use restore::{RestorePlan, RestoreStats, IN_PLACE_BLOCK};
+pub use restore::{RestorePlan, RestoreStats, RollbackPlan, IN_PLACE_BLOCK};
 
 /// Chunk size of a new repository unless another is asked for: 64 KiB, so a scattered
 /// 4 KiB guest write costs at most 64 KiB of backup (see the crate docs).
-pub const DEFAULT_CHUNK_SIZE: u32 = 64 << 10;
+pub const DEFAULT_CHUNK_SIZE: u32 = 16 << 10;
 /// Smallest chunk size a repository accepts: 4 KiB.
 pub const MIN_CHUNK_SIZE: u32 = 4 << 10;
 /// Largest chunk size a repository accepts: 64 MiB.
