@@ -12,5 +12,5 @@ if [ "${EMREST_BENCH_RESTIC:-1}" != 0 ] && ! command -v restic >/dev/null; then
     if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
     $SUDO apt-get install -y -q restic >/dev/null || echo "restic unavailable: its rows are skipped" >&2
 fi
-cargo build --quiet --release -p emrest-core --example restore_bench
+cargo build --quiet --release -p emrest-server --example restore_bench
 exec "${CARGO_TARGET_DIR:-target}/release/examples/restore_bench" "${1:-4096}" ${2:+"$2"}

@@ -4,11 +4,12 @@
 //! Modes (post_vmrestorepoints_id_actionrestore.md):
 //! - full restore to the original VM: every disk is written into staging, and only complete,
 //!   verified disks replace the VM's disks;
-//! - QuickRollback: only chunks that differ from the restore point are written, in place. With
-//!   valid changed-block tracking only the chunks it lists (and those where its starting point
-//!   differs from the restore point) are read and compared; without, every chunk is compared by
-//!   digest. All needed chunks are read and verified first, so a damaged repository fails the
-//!   restore before the VM is touched;
+//! - QuickRollback: only the 4 KiB blocks that differ from the restore point are written, in
+//!   place. With valid changed-block tracking only the chunks it lists (and those where its
+//!   starting point differs from the restore point) are read and compared; without, every chunk
+//!   is compared by digest. One pass reads each such chunk of the disk once and the restore
+//!   point's chunk at most once, verified, keeping the differing blocks; only then is the VM
+//!   touched, so a damaged repository fails the restore first;
 //! - a new VM beside the original (KeepOriginalVM, or a VmNewName in the vCloud form): disks are
 //!   staged in the chosen datastore and registered as a new VM.
 
@@ -516,24 +517,22 @@ fn quick_rollback(
             Some(c) if c.size == disk.size => {
                 let file = inventory.open_disk(&point.vm, &disk.name, true)?;
                 let total = index.chunks.len();
+                // One pass reads each candidate chunk of the disk once and the restore
+                // point's chunk for it at most once (verified); nothing is written yet.
                 let p = match tracked_candidates(repo, inventory, &point.vm, &disk.name, index)? {
                     Some((candidates, since)) => {
-                        let p = repo.plan_restore_among(index, &file, &candidates, ctl)?;
+                        let p = repo.prepare_rollback(index, &file, Some(&candidates), ctl)?;
                         log(format!(
-                            "Disk {}: changed-block tracking since {since}: examined {} of {total} chunks, {} differ from the restore point",
-                            disk.name,
-                            p.chunks_examined,
-                            p.chunks.len()
+                            "Disk {}: changed-block tracking since {since}: examined {} of {total} chunks, {} differ from the restore point; read {} chunks from the repository",
+                            disk.name, p.chunks_examined, p.chunks_differ, p.chunks_loaded
                         ));
                         p
                     }
                     None => {
-                        let p = repo.plan_restore(index, Some(&file), ctl)?;
+                        let p = repo.prepare_rollback(index, &file, None, ctl)?;
                         log(format!(
-                            "Disk {}: no valid changed-block tracking; examined {} of {total} chunks by digest, {} differ from the restore point",
-                            disk.name,
-                            p.chunks_examined,
-                            p.chunks.len()
+                            "Disk {}: no valid changed-block tracking; examined {} of {total} chunks by digest, {} differ from the restore point; read {} chunks from the repository",
+                            disk.name, p.chunks_examined, p.chunks_differ, p.chunks_loaded
                         ));
                         p
                     }
@@ -548,10 +547,6 @@ fn quick_rollback(
                 full.push((disk, index));
             }
         }
-    }
-    // Read and verify everything needed before the first write.
-    for (_, index, _, p) in &in_place {
-        repo.check_plan(index, p, ctl)?;
     }
     let mut staged: Vec<StagedDisk> = Vec::new();
     for (disk, index) in &full {
@@ -591,7 +586,7 @@ fn quick_rollback(
     let no_cancel = NoCancel(ctl);
     for (disk, index, file, p) in &in_place {
         // apply_restore fsyncs the disk when the repository is durable; this fsyncs otherwise.
-        let stats = repo.apply_restore_in_place(index, p, file, &no_cancel)?;
+        let stats = repo.apply_rollback(index, p, file, &no_cancel)?;
         if repo.durability() == emrest_repo::Durability::NoSync {
             file.sync_all()
                 .map_err(|e| CoreError::Internal(format!("flushing disk {}: {e}", disk.name)))?;

@@ -8,7 +8,7 @@ use emrest_repo::Durability;
 use std::sync::Arc;
 use std::time::Duration;
 
-const CHUNK: u64 = 64 << 10;
+const CHUNK: u64 = emrest_repo::DEFAULT_CHUNK_SIZE as u64;
 const DISK_MIB: u64 = 8;
 const CHUNKS: u64 = (DISK_MIB << 20) / CHUNK;
 
@@ -150,7 +150,24 @@ fn quick_rollback_with_tracking_reads_and_writes_only_the_changed_chunks() {
     let (plan, examined, written) = quick_rollback(&core, &caller, latest.id);
     assert!(plan.contains("changed-block tracking since"), "{plan}");
     assert_eq!((examined, written), (3, 3), "{plan}");
-    // Only the four changed 4 KiB blocks were written, not the three 64 KiB chunks.
+    // Each of the three chunks holding data in the point was read once from the repository
+    // (and verified), no more; holes need no read.
+    let data_chunks = |p: &emrest_core::VmRestorePointRecord, chunks: &[u64]| {
+        let index = core
+            .repository()
+            .get_index(&p.disks[0].index)
+            .expect("index");
+        chunks
+            .iter()
+            .filter(|&&c| index.chunks[c as usize].is_some())
+            .count()
+    };
+    let loaded = data_chunks(&latest, &[3, 50, CHUNKS - 1]);
+    assert!(
+        plan.contains(&format!("read {loaded} chunks from the repository")),
+        "{plan}"
+    );
+    // Only the four changed 4 KiB blocks were written, not the three whole chunks.
     assert!(plan.contains("(16384 bytes)"), "{plan}");
     assert_eq!(disk_sha(&core, "db01"), point_sha(&core, latest.id));
 
@@ -179,6 +196,12 @@ fn quick_rollback_with_tracking_reads_and_writes_only_the_changed_chunks() {
     let (plan, examined, written) = quick_rollback(&core, &caller, full.id);
     assert!(plan.contains("no valid changed-block tracking"), "{plan}");
     assert_eq!((examined, written), (CHUNKS, 1), "{plan}");
+    // Only the chunk whose digest differs was read from the repository (if it holds data).
+    let loaded = data_chunks(&full, &[5]);
+    assert!(
+        plan.contains(&format!("read {loaded} chunks from the repository")),
+        "{plan}"
+    );
     assert_eq!(disk_sha(&core, "db01"), point_sha(&core, full.id));
 }
 

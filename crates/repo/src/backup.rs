@@ -7,11 +7,13 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
 use crate::chunk::{is_all_zero, ChunkCodec};
-use crate::error::IoContext;
 use crate::fsutil;
 use crate::pack::{FinishedPack, PackWriter, PACK_TARGET};
 use crate::parallel;
 use crate::{ChunkDigest, Control, DiskIndex, RepoError, Repository};
+
+/// Disk bytes one backup work item covers: adjacent chunks read together and stored in order.
+const RUN_BYTES: usize = 4 << 20;
 
 /// What one backup did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -85,41 +87,88 @@ impl Repository {
         // Packs whose time this backup refreshed, and packs it finished.
         let touched: Mutex<HashSet<u32>> = Mutex::new(HashSet::new());
         let finished: Mutex<Vec<FinishedPack>> = Mutex::new(Vec::new());
-        let chunk_size = self.chunk_size as usize;
-
+        // Each work item is a run of adjacent chunks read with as few reads as possible and
+        // stored in order into the worker's pack, so a disk's chunks stay in disk order inside
+        // packs and a restore reads long stretches of a pack at once.
+        let per_run = (RUN_BYTES / self.chunk_size as usize).max(1);
+        let run_count = count.div_ceil(per_run);
         let run = parallel::run(
-            count,
+            run_count,
             ctl,
             || {
                 Ok(Worker {
                     codec: ChunkCodec::new()?,
-                    buf: vec![0u8; chunk_size],
+                    buf: Vec::new(),
                     pack: None,
                     stats: BackupStats::default(),
                 })
             },
-            |w, i| {
-                let (offset, len) = index.chunk_range(i);
-                let reused = tracking.and_then(|(prev, changed)| {
-                    let usable = !changed[i] && prev.chunk_range(i) == (offset, len);
-                    let entry = *prev.chunks.get(i).filter(|_| usable)?;
-                    match entry {
-                        None => Some(None),
-                        // A chunk missing from the store is read again rather than trusted.
-                        Some(d) => self.touch_chunk(&d, &touched).then_some(Some(d)),
+            |w, r| {
+                let first = r * per_run;
+                let last = (first + per_run).min(count);
+                let mut out = Vec::with_capacity(last - first);
+                let mut i = first;
+                while i < last {
+                    let (offset, len) = index.chunk_range(i);
+                    let reused = tracking.and_then(|(prev, changed)| {
+                        let usable = !changed[i] && prev.chunk_range(i) == (offset, len);
+                        let entry = *prev.chunks.get(i).filter(|_| usable)?;
+                        match entry {
+                            None => Some(None),
+                            // A chunk missing from the store is read again rather than trusted.
+                            Some(d) => self.touch_chunk(&d, &touched).then_some(Some(d)),
+                        }
+                    });
+                    match reused {
+                        Some(None) => {
+                            w.stats.chunks_zero += 1;
+                            out.push(None);
+                            ctl.progress(len as u64);
+                            i += 1;
+                            continue;
+                        }
+                        Some(Some(d)) => {
+                            w.stats.chunks_deduplicated += 1;
+                            out.push(Some(d));
+                            ctl.progress(len as u64);
+                            i += 1;
+                            continue;
+                        }
+                        None => {}
                     }
-                });
-                let result = match reused {
-                    Some(None) => {
-                        w.stats.chunks_zero += 1;
-                        None
+                    // Read this chunk and every following one that must be read, at once.
+                    let mut end = i + 1;
+                    while end < last
+                        && tracking.is_none_or(|(prev, changed)| {
+                            changed[end] || prev.chunk_range(end) != index.chunk_range(end)
+                        })
+                    {
+                        end += 1;
                     }
-                    Some(Some(d)) => {
-                        w.stats.chunks_deduplicated += 1;
-                        Some(d)
+                    let (last_off, last_len) = index.chunk_range(end - 1);
+                    let span = (last_off + last_len as u64 - offset) as usize;
+                    let mut buf = std::mem::take(&mut w.buf);
+                    buf.resize(span, 0);
+                    if let Err((at, e)) = read_span(src, &mut buf, offset) {
+                        // Name the chunk the read failed in, as a chunk-by-chunk read would.
+                        let k = i + ((at - offset) / self.chunk_size as u64) as usize;
+                        let (o, len) = index.chunk_range(k.min(end - 1));
+                        return Err(RepoError::io(
+                            format!("read source chunk {k} ({len} bytes at offset {o})"),
+                            e,
+                        ));
                     }
-                    None => {
-                        let d = self.backup_chunk(src, w, &claimed, &touched, i, offset, len)?;
+                    w.stats.chunks_read += (end - i) as u64;
+                    w.stats.bytes_read += span as u64;
+                    for k in i..end {
+                        if ctl.cancelled() {
+                            w.buf = buf;
+                            return Err(RepoError::Cancelled);
+                        }
+                        let (o, len) = index.chunk_range(k);
+                        let at = (o - offset) as usize;
+                        let d = self.store_chunk(&buf[at..at + len], w, &claimed, &touched)?;
+                        out.push(d);
                         if w.pack.as_ref().is_some_and(|p| p.len() >= PACK_TARGET) {
                             if let Some(p) = w.pack.take() {
                                 let done = p.finish(&self.packs_dir, self.durability)?;
@@ -130,11 +179,12 @@ impl Repository {
                                     .push(done);
                             }
                         }
-                        d
+                        ctl.progress(len as u64);
                     }
-                };
-                ctl.progress(len as u64);
-                Ok(result)
+                    w.buf = buf;
+                    i = end;
+                }
+                Ok(out)
             },
         );
         // Publish what was finished even on error: those packs are complete and durable.
@@ -188,27 +238,19 @@ impl Repository {
         for w in &workers {
             stats.add(&w.stats);
         }
-        index.chunks = chunks;
+        index.chunks = chunks.into_iter().flatten().collect();
         Ok((index, stats))
     }
 
-    /// Reads chunk `i` from `src` and stores it unless it is zero or already present.
-    #[allow(clippy::too_many_arguments)]
-    fn backup_chunk(
+    /// Stores one chunk's bytes unless they are zero or already present.
+    fn store_chunk(
         &self,
-        src: &File,
+        data: &[u8],
         w: &mut Worker,
         claimed: &Mutex<HashSet<ChunkDigest>>,
         touched: &Mutex<HashSet<u32>>,
-        i: usize,
-        offset: u64,
-        len: usize,
     ) -> Result<Option<ChunkDigest>, RepoError> {
-        let data = &mut w.buf[..len];
-        src.read_exact_at(data, offset)
-            .ctx(|| format!("read source chunk {i} ({len} bytes at offset {offset})"))?;
-        w.stats.chunks_read += 1;
-        w.stats.bytes_read += len as u64;
+        let len = data.len();
         if is_all_zero(data) {
             w.stats.chunks_zero += 1;
             return Ok(None);
@@ -231,4 +273,27 @@ impl Repository {
         w.stats.chunks_new += 1;
         Ok(Some(digest))
     }
+}
+
+/// Fills `buf` from `src` at `offset`; on failure, the offset the read stopped at and why.
+fn read_span(src: &File, buf: &mut [u8], offset: u64) -> Result<(), (u64, std::io::Error)> {
+    let mut done = 0;
+    while done < buf.len() {
+        let at = offset + done as u64;
+        match src.read_at(&mut buf[done..], at) {
+            Ok(0) => {
+                return Err((
+                    at,
+                    std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the source ends before the stated disk size",
+                    ),
+                ))
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((at, e)),
+        }
+    }
+    Ok(())
 }

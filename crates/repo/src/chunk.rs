@@ -149,11 +149,34 @@ impl ChunkCodec {
         digest: &ChunkDigest,
         out: &mut [u8],
     ) -> Result<(), RepoError> {
+        let record = &self.buf[..record_len.min(self.buf.len())];
+        decode(&mut self.decompressor, record, digest, out)
+    }
+
+    /// Decodes the record `record` (read by the caller, e.g. as part of a longer stretch of
+    /// a pack) into `out` and verifies it against `digest`.
+    pub(crate) fn decode_from(
+        &mut self,
+        record: &[u8],
+        digest: &ChunkDigest,
+        out: &mut [u8],
+    ) -> Result<(), RepoError> {
+        decode(&mut self.decompressor, record, digest, out)
+    }
+}
+
+/// Decodes one record into `out` (exactly the chunk's length) and verifies its digest.
+fn decode(
+    decompressor: &mut zstd::bulk::Decompressor<'static>,
+    record: &[u8],
+    digest: &ChunkDigest,
+    out: &mut [u8],
+) -> Result<(), RepoError> {
+    {
         let corrupt = |reason: String| RepoError::ChunkCorrupt {
             digest: *digest,
             reason,
         };
-        let record = &self.buf[..record_len.min(self.buf.len())];
         let Some((head, payload)) = record.split_first_chunk::<CHUNK_HEADER_LEN>() else {
             return Err(corrupt(format!(
                 "record is {} bytes, shorter than the {CHUNK_HEADER_LEN}-byte header",
@@ -193,8 +216,7 @@ impl ChunkCodec {
                 out.copy_from_slice(payload);
             }
             CODEC_ZSTD => {
-                let n = self
-                    .decompressor
+                let n = decompressor
                     .decompress_to_buffer(payload, out)
                     .map_err(|e| corrupt(format!("zstd payload does not decompress: {e}")))?;
                 if n != len {

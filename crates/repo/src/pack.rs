@@ -1,7 +1,7 @@
 //! Pack files: many chunk records in one file, with an index of them at the end.
 //!
 //! `packs/<first 2 hex chars>/<64 hex>.pack`, named by BLAKE3 of the whole file.
-//! Small chunks (64 KiB by default) keep incremental backups in proportion to the
+//! Small chunks (16 KiB by default) keep incremental backups in proportion to the
 //! change; packing them keeps the file count, the fsyncs of a backup and the opens
 //! of a restore in proportion to the data instead of to the chunk count.
 //!

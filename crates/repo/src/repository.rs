@@ -352,6 +352,26 @@ impl Repository {
         }
     }
 
+    /// Reads `buf.len()` bytes of pack number `pack` at `offset` (chunk `d` is the first
+    /// record there, named in errors).
+    pub(crate) fn read_pack(
+        &self,
+        pack: u32,
+        d: &ChunkDigest,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<(), RepoError> {
+        let file = self.pack_file(pack, d)?;
+        file.read_exact_at(buf, offset)
+            .map_err(|err| match err.kind() {
+                io::ErrorKind::UnexpectedEof => RepoError::ChunkCorrupt {
+                    digest: *d,
+                    reason: "its pack is truncated".to_string(),
+                },
+                _ => RepoError::io(format!("read chunks from offset {offset}"), err),
+            })
+    }
+
     /// Refreshes the modification time of the pack holding `d` (once per pack per
     /// operation, tracked in `touched`) so GC's grace window covers it; false if `d` is not stored.
     pub(crate) fn touch_chunk(&self, d: &ChunkDigest, touched: &Mutex<HashSet<u32>>) -> bool {

@@ -16,6 +16,8 @@ use crate::{ChunkDigest, Control, DiskIndex, Durability, RepoError, Repository};
 /// Adjacent chunks are restored together in runs of up to this many bytes, so the
 /// target sees large sequential writes whatever the chunk size.
 const WRITE_RUN: u64 = 4 << 20;
+/// Adjacent records of one pack are read together in stretches of up to this many bytes.
+const READ_SPAN: u64 = 4 << 20;
 
 /// The chunks a restore must write, by chunk number, ascending.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -51,6 +53,8 @@ struct ChunkWorker {
     buf: Vec<u8>,
     /// The target's current bytes, for in-place restores.
     current: Vec<u8>,
+    /// A stretch of a pack holding several adjacent records.
+    span: Vec<u8>,
 }
 
 /// Granularity at which [`Repository::apply_restore_in_place`] compares and writes: the
@@ -84,6 +88,7 @@ impl ChunkWorker {
             codec: ChunkCodec::new()?,
             buf: Vec::new(),
             current: Vec::new(),
+            span: Vec::new(),
         })
     }
 }
@@ -335,18 +340,60 @@ impl Repository {
             let (last_off, last_len) = index.chunk_range(plan.chunks[end - 1]);
             let total = (last_off + last_len as u64 - offset) as usize;
             w.buf.resize(total, 0);
-            for (&i, &loc) in plan.chunks[start..end].iter().zip(&loc_of[start..end]) {
-                let (o, len) = index.chunk_range(i);
-                let at = (o - offset) as usize;
+            let mut k = start;
+            while k < end {
                 if ctl.cancelled() {
                     return Err(RepoError::Cancelled);
                 }
-                let slot = &mut w.buf[at..at + len];
-                match (&index.chunks[i], loc) {
-                    (Some(d), Some(l)) => self.load_into(&mut w.codec, d, &locs[l], slot)?,
-                    _ => slot.fill(0),
+                let i = plan.chunks[k];
+                let (o, len) = index.chunk_range(i);
+                let at = (o - offset) as usize;
+                let (Some(d), Some(l)) = (&index.chunks[i], loc_of[k]) else {
+                    w.buf[at..at + len].fill(0);
+                    ctl.progress(len as u64);
+                    k += 1;
+                    continue;
+                };
+                // The following chunks whose records follow this one's in the same pack
+                // (backups store a disk's chunks in order) are read with one read.
+                let first = locs[l];
+                let mut g = k + 1;
+                let mut span_end = first.entry.offset + first.entry.record_len() as u64;
+                while g < end && span_end - first.entry.offset < READ_SPAN {
+                    let next = match loc_of[g] {
+                        Some(n) if plan.chunks[g] == plan.chunks[g - 1] + 1 => locs[n],
+                        _ => break,
+                    };
+                    if next.pack != first.pack || next.entry.offset != span_end {
+                        break;
+                    }
+                    span_end += next.entry.record_len() as u64;
+                    g += 1;
                 }
-                ctl.progress(len as u64);
+                if g == k + 1 {
+                    self.load_into(&mut w.codec, d, &first, &mut w.buf[at..at + len])?;
+                    ctl.progress(len as u64);
+                    k += 1;
+                    continue;
+                }
+                let span_len = (span_end - first.entry.offset) as usize;
+                w.span.resize(span_len, 0);
+                self.read_pack(first.pack, d, first.entry.offset, &mut w.span)?;
+                for m in k..g {
+                    let j = plan.chunks[m];
+                    let (o, len) = index.chunk_range(j);
+                    let at = (o - offset) as usize;
+                    let e = locs[loc_of[m].unwrap_or(l)].entry;
+                    let from = (e.offset - first.entry.offset) as usize;
+                    let digest = index.chunks[j].as_ref().unwrap_or(d);
+                    w.codec.decode_from(
+                        &w.span[from..from + e.record_len()],
+                        digest,
+                        &mut w.buf[at..at + len],
+                    )?;
+                    ctl.progress(len as u64);
+                }
+                k = g;
             }
             let write_err = || {
                 format!(
@@ -406,4 +453,209 @@ impl Repository {
             bytes_written: written.iter().map(|w| w.1).sum(),
         })
     }
+}
+
+/// Bytes of changed blocks a [`RollbackPlan`] keeps in memory; chunks beyond are re-read
+/// (and verified again) when the plan is applied.
+const ROLLBACK_KEEP: u64 = 256 << 20;
+
+/// An in-place restore worked out and verified in one pass: the target blocks that differ
+/// from the restore point, with the restore point's bytes for them.
+#[derive(Debug, Default)]
+pub struct RollbackPlan {
+    /// Target offset and the bytes to write there, ascending, adjacent blocks merged.
+    blocks: Vec<(u64, Vec<u8>)>,
+    /// Chunks that differ but whose bytes were not kept (over the memory budget).
+    reread: RestorePlan,
+    /// Chunks read from the target and compared.
+    pub chunks_examined: u64,
+    /// Chunks with at least one block to write.
+    pub chunks_differ: u64,
+    /// Chunks read from the repository (each verified against its digest).
+    pub chunks_loaded: u64,
+}
+
+impl RollbackPlan {
+    /// Bytes of the blocks kept in memory (chunks over the budget are not counted).
+    pub fn blocks_bytes(&self) -> u64 {
+        self.blocks.iter().map(|(_, b)| b.len() as u64).sum()
+    }
+}
+
+/// What one candidate chunk contributes to a rollback.
+enum Diff {
+    Same,
+    Blocks(Vec<(u64, Vec<u8>)>),
+    Reread(usize),
+}
+
+impl Repository {
+    /// Works out a QuickRollback in one pass, touching nothing: each chunk of `candidates`
+    /// (every chunk when `None`) is read from `target`; where it may differ, the restore
+    /// point's chunk is read from the repository and verified, and the
+    /// [`IN_PLACE_BLOCK`]-byte blocks that differ are kept. Without candidates a chunk
+    /// whose digest matches is skipped unread; with candidates (changed-block tracking says
+    /// they were written) the digest is not computed, the chunk is compared directly.
+    ///
+    /// Each chunk is thus read once from the target and at most once from the repository,
+    /// and every repository read happens before [`Repository::apply_rollback`] writes.
+    pub fn prepare_rollback(
+        &self,
+        index: &DiskIndex,
+        target: &File,
+        candidates: Option<&[usize]>,
+        ctl: &dyn Control,
+    ) -> Result<RollbackPlan, RepoError> {
+        check_index(index)?;
+        let list: Vec<usize> = match candidates {
+            Some(c) => {
+                let mut c = c.to_vec();
+                c.sort_unstable();
+                c.dedup();
+                check_plan_bounds(
+                    index,
+                    &RestorePlan {
+                        chunks: c.clone(),
+                        chunks_examined: 0,
+                    },
+                )?;
+                c
+            }
+            None => (0..index.chunks.len()).collect(),
+        };
+        let tracked = candidates.is_some();
+        let kept = std::sync::atomic::AtomicU64::new(0);
+        let (diffs, workers) = parallel::run(
+            list.len(),
+            ctl,
+            || Ok((ChunkWorker::new()?, 0u64)),
+            |(w, loaded), k| {
+                let i = list[k];
+                let (offset, len) = index.chunk_range(i);
+                w.current.resize(len, 0);
+                read_padded(target, &mut w.current, offset).ctx(|| {
+                    format!("read restore target chunk {i} ({len} bytes at offset {offset})")
+                })?;
+                ctl.progress(len as u64);
+                let new: &[u8] = match &index.chunks[i] {
+                    None => {
+                        if is_all_zero(&w.current) {
+                            return Ok(Diff::Same);
+                        }
+                        w.buf.clear();
+                        w.buf.resize(len, 0);
+                        &w.buf
+                    }
+                    Some(d) => {
+                        if !tracked && ChunkDigest::of(&w.current) == *d {
+                            return Ok(Diff::Same);
+                        }
+                        let loc = self
+                            .locate_or_rescan(d)?
+                            .ok_or(RepoError::ChunkMissing { digest: *d })?;
+                        w.buf.resize(len, 0);
+                        self.load_into(&mut w.codec, d, &loc, &mut w.buf)?;
+                        *loaded += 1;
+                        &w.buf
+                    }
+                };
+                let spans = differing_blocks(new, &w.current);
+                if spans.is_empty() {
+                    return Ok(Diff::Same);
+                }
+                let bytes: u64 = spans.iter().map(|(b, e)| (e - b) as u64).sum();
+                if kept.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes
+                    > ROLLBACK_KEEP
+                {
+                    return Ok(Diff::Reread(i));
+                }
+                Ok(Diff::Blocks(
+                    spans
+                        .into_iter()
+                        .map(|(b, e)| (offset + b as u64, new[b..e].to_vec()))
+                        .collect(),
+                ))
+            },
+        )?;
+        let mut plan = RollbackPlan {
+            chunks_examined: list.len() as u64,
+            chunks_loaded: workers.iter().map(|(_, n)| n).sum(),
+            ..RollbackPlan::default()
+        };
+        for d in diffs {
+            match d {
+                Diff::Same => {}
+                Diff::Blocks(b) => {
+                    plan.chunks_differ += 1;
+                    plan.blocks.extend(b);
+                }
+                Diff::Reread(i) => {
+                    plan.chunks_differ += 1;
+                    plan.reread.chunks.push(i);
+                }
+            }
+        }
+        plan.reread.chunks_examined = plan.reread.chunks.len() as u64;
+        Ok(plan)
+    }
+
+    /// Writes a [`RollbackPlan`] into `target` (the file it was prepared from): the kept
+    /// blocks, then the chunks over the memory budget (read and verified again, compared
+    /// block by block). Fsyncs the target unless the repository is [`Durability::NoSync`].
+    pub fn apply_rollback(
+        &self,
+        index: &DiskIndex,
+        plan: &RollbackPlan,
+        target: &File,
+        ctl: &dyn Control,
+    ) -> Result<RestoreStats, RepoError> {
+        let mut stats = RestoreStats::default();
+        for (offset, bytes) in &plan.blocks {
+            target.write_all_at(bytes, *offset).ctx(|| {
+                format!(
+                    "write restore target ({} bytes at offset {offset})",
+                    bytes.len()
+                )
+            })?;
+            stats.bytes_written += bytes.len() as u64;
+        }
+        stats.chunks_written = plan.chunks_differ - plan.reread.chunks.len() as u64;
+        if !plan.reread.chunks.is_empty() {
+            // apply() fsyncs (per durability) after writing.
+            let more = self.apply(index, &plan.reread, target, ctl, true)?;
+            stats.chunks_written += more.chunks_written;
+            stats.bytes_written += more.bytes_written;
+        } else if self.durability == Durability::Fsync && !plan.blocks.is_empty() {
+            target
+                .sync_all()
+                .ctx(|| "fsync restore target".to_string())?;
+        }
+        Ok(stats)
+    }
+}
+
+/// Byte ranges `(start, end)` of `new` that differ from `old`, in [`IN_PLACE_BLOCK`] steps,
+/// adjacent differing blocks merged.
+fn differing_blocks(new: &[u8], old: &[u8]) -> Vec<(usize, usize)> {
+    let len = new.len();
+    let differs = |b: usize| {
+        let e = (b + IN_PLACE_BLOCK).min(len);
+        new[b..e] != old[b..e]
+    };
+    let mut out = Vec::new();
+    let mut b = 0;
+    while b < len {
+        if !differs(b) {
+            b += IN_PLACE_BLOCK;
+            continue;
+        }
+        let mut e = b + IN_PLACE_BLOCK;
+        while e < len && differs(e) {
+            e += IN_PLACE_BLOCK;
+        }
+        let e = e.min(len);
+        out.push((b, e));
+        b = e;
+    }
+    out
 }

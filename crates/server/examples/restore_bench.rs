@@ -7,17 +7,22 @@
 //! (tracked) → incremental backup with tracking (emrest, restic) → 1% written around the platform
 //! → incremental backup without tracking → `cp` baselines → full restore → 1% tracked writes →
 //! QuickRollback with tracking → 1% untracked writes → QuickRollback by digest comparison →
-//! restic restore. Restores run through `Core::start_restore` and task polling, as the API does;
-//! `cp` and the full restore run three times and the best time is reported.
+//! restic restore. Every restore goes through the HTTP API of a server running in this process
+//! on loopback: `POST /api/vmRestorePoints/{ID}?action=restore`, then `GET /api/tasks/{ID}`
+//! until the task is Finished. `cp` and the full restore run three times; the best is reported.
 //! `EMREST_BENCH_LOG=1` prints each restore's session log (with timestamps) to stderr.
 //!
-//! Run: `cargo run --release -p emrest-core --example restore_bench -- [size MiB] [work dir]`;
+//! Run: `cargo run --release -p emrest-server --example restore_bench -- [size MiB] [work dir]`;
 //! `EMREST_BENCH_CHUNK_KIB` picks the repository's chunk size (default: the repository's default).
 
+#[path = "../../core/examples/common/mod.rs"]
 mod common;
 
+use base64::Engine;
 use emrest_core::demo::{scribble, scribble_tracked};
-use emrest_core::{Core, CoreConfig, RestoreRequest, Role, TaskState};
+use emrest_core::{Core, CoreConfig, Role};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -92,6 +97,56 @@ fn timed(cmd: &mut Command) -> Res<(Duration, f64)> {
         .and_then(|l| l.trim().parse().ok())
         .unwrap_or(0.0);
     Ok((d, kb / 1000.0))
+}
+
+/// One HTTP/1.1 exchange on a fresh loopback connection: (status, headers, body).
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Res<(u16, String, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_nodelay(true)?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP header end")?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or("no HTTP status")?;
+    // Chunked bodies: the JSON fields read below are never split, so the framing is ignored.
+    Ok((status, head.to_string(), body.to_string()))
+}
+
+/// The value of a string field `"name":"value"` in a JSON body.
+fn json_str(body: &str, name: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body.trim()).ok().or_else(|| {
+        // A chunked body: take the JSON between the first '{' and the last '}'.
+        let (a, b) = (body.find('{')?, body.rfind('}')?);
+        serde_json::from_str(&body[a..=b]).ok()
+    })?;
+    let mut cur = &v;
+    for part in name.split('.') {
+        cur = cur.get(part)?;
+    }
+    match cur {
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
 }
 
 struct Row {
@@ -241,17 +296,88 @@ fn main() -> Res<()> {
         .id;
     core.add_account("bench", "bench", Role::PortalAdministrator)?;
     let caller = core.caller(core.logon("bench", "bench")?.id)?;
-    let run = |req: &RestoreRequest| -> Res<(Duration, u64)> {
+
+    // The API server, in this process on loopback, over the same core.
+    let addr: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = rt.spawn(emrest_server::run(
+        core.clone(),
+        emrest_server::ServerConfig {
+            http: Some(addr),
+            https: None,
+            tls_cert: None,
+            tls_key: None,
+            lenient_xml_order: false,
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let up = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        if up.elapsed() > Duration::from_secs(10) {
+            return Err("the API server did not start listening".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("bench:bench")
+    );
+    let (st, head, _) = http(
+        addr,
+        "POST",
+        "/api/sessionMngr/?v=latest",
+        &[("Authorization", &basic)],
+        "",
+    )?;
+    let token = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("X-RestSvcSessionId")
+                .then(|| v.trim().to_string())
+        })
+        .ok_or(format!("logon failed with status {st}"))?;
+    // POST the restore, poll the task until Finished; (time, bytes written from the log).
+    let run = |quick: bool| -> Res<(Duration, u64)> {
+        let body = format!(
+            r#"{{"VmRestoreSpec":{{"PowerOnAfterRestore":false,"QuickRollback":{quick}}}}}"#
+        );
+        let json = [
+            ("X-RestSvcSessionId", token.as_str()),
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ];
         let t = Instant::now();
-        let task = core.start_restore(&caller, newest, req)?;
+        let (st, _, b) = http(
+            addr,
+            "POST",
+            &format!("/api/vmRestorePoints/{newest}?action=restore"),
+            &json,
+            &body,
+        )?;
+        if st != 202 {
+            return Err(format!("restore refused with {st}: {b}").into());
+        }
+        let task_id = json_str(&b, "TaskId").ok_or("no TaskId in the answer")?;
         loop {
-            let r = core.task(&caller, task.id)?;
-            if r.state == TaskState::Finished {
+            let (_, _, b) = http(addr, "GET", &format!("/api/tasks/{task_id}"), &json, "")?;
+            if json_str(&b, "State").as_deref() == Some("Finished") {
                 let d = t.elapsed();
-                let (ok, msg) = r.result.unwrap_or((false, "no result".into()));
-                if !ok {
-                    return Err(msg.into());
+                if json_str(&b, "Result.Success").as_deref() != Some("true") {
+                    return Err(format!("restore failed: {b}").into());
                 }
+                let n: i64 = task_id
+                    .rsplit('-')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or("task ID")?;
+                let r = core.task(&caller, emrest_core::TaskId(n))?;
                 let log = core.restore_log(&caller, r.restore_session_id.ok_or("no session")?)?;
                 if std::env::var("EMREST_BENCH_LOG").is_ok_and(|v| v == "1") {
                     for l in &log {
@@ -275,24 +401,20 @@ fn main() -> Res<()> {
     let mut full_restore = Duration::MAX;
     for _ in 0..REPEAT {
         settle();
-        full_restore = full_restore.min(run(&RestoreRequest::default())?.0);
+        full_restore = full_restore.min(run(false)?.0);
     }
     let full_peak = peak_mb();
-    let quick = RestoreRequest {
-        quick_rollback: true,
-        ..Default::default()
-    };
     let changed_q1 = scribble_tracked(inv, &key, "disk-0", size, 1.0, 9)?;
     settle();
     reset_peak();
-    let (q_cbt, q_cbt_bytes) = run(&quick)?;
+    let (q_cbt, q_cbt_bytes) = run(true)?;
     let q_cbt_peak = peak_mb();
     let changed_q2 = {
         let f = inv.open_disk(&key, "disk-0", true)?;
         scribble(&f, size, 1.0, 11)?
     };
     settle();
-    let (q_digest, q_digest_bytes) = run(&quick)?;
+    let (q_digest, q_digest_bytes) = run(true)?;
 
     let mut rs_restore = None;
     if restic {
@@ -324,7 +446,7 @@ fn main() -> Res<()> {
     );
     row(
         &mut rows,
-        "emrest full restore (staging+swap)",
+        "emrest full restore via API",
         full_restore,
         format!(
             "{} cp, {} cp+fsync",
@@ -435,6 +557,8 @@ fn main() -> Res<()> {
     for n in notes {
         println!("{n}");
     }
+    let _ = stop.send(());
+    let _ = rt.block_on(server);
     drop(core);
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
