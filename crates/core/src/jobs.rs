@@ -327,6 +327,26 @@ pub(crate) fn fail_interrupted(core: &Core, now: Millis) -> CoreResult<()> {
     Ok(())
 }
 
+/// Remove the indexes no restore point names: a backup killed after writing an index and
+/// before recording its point leaves them (a cancelled or failed one removes its own). Called
+/// when a data folder is opened to write, while nothing runs; returns how many were removed.
+pub(crate) fn remove_orphan_indexes(core: &Core) -> CoreResult<usize> {
+    let named: HashSet<String> = core
+        .catalog()
+        .all_index_names()?
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    let mut removed = 0;
+    for name in core.repository().list_indexes()? {
+        if !named.contains(&name) {
+            core.repository().delete_index(&name)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 fn require_admin(caller: &Caller) -> CoreResult<()> {
     // get_jobs.md and scenario_starting_a_job.md: jobs are for the Portal Administrator role.
     crate::security::authorize(caller, crate::security::Permission::StartJob)

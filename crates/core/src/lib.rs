@@ -155,6 +155,8 @@ pub struct OpenReport {
     pub interrupted_tasks: usize,
     /// Staging files left by an interrupted restore, now removed.
     pub staging_removed: usize,
+    /// Indexes left by an interrupted backup (no restore point names them), now removed.
+    pub orphan_indexes_removed: usize,
 }
 
 /// Name of the account created on first start.
@@ -199,6 +201,7 @@ impl Core {
         let audit = audit::AuditLog::open(dir)?;
         let core = Self::assemble(config, catalog, repo, inventory, audit, Some(lock))?;
         jobs::fail_interrupted(&core, now_millis())?;
+        report.orphan_indexes_removed = jobs::remove_orphan_indexes(&core)?;
         Ok((core, report))
     }
 
