@@ -69,11 +69,35 @@ fn env_u64(name: &str, default: u64) -> u64 {
     }
 }
 
-/// How many kills landed while the operation ran, and how many after it had finished.
+/// How many kills landed while the operation ran, and how many after it had finished; where
+/// they landed (by the last thing the operation logged) and what they left.
 #[derive(Default, Debug)]
 struct Tally {
     during: u32,
     after: u32,
+    phases: BTreeMap<String, u32>,
+}
+
+impl Tally {
+    fn landed(&mut self, phase: impl Into<String>) {
+        *self.phases.entry(phase.into()).or_default() += 1;
+    }
+}
+
+/// The phase a restore was in, from the last line of its session log.
+fn restore_phase(log: &[emrest_core::LogLine]) -> &'static str {
+    let last = log.last().map(|l| l.text.as_str()).unwrap_or_default();
+    if last.starts_with("Restore requested") {
+        "queued"
+    } else if last.starts_with("Restore started") {
+        "staging the first disk"
+    } else if last.contains("into staging") {
+        "staging a later disk, or about to swap"
+    } else if last.starts_with("Powering off") {
+        "swapping"
+    } else {
+        "after the swap"
+    }
 }
 
 /// A read-only look at the data folder (beside a running server, or with none).
@@ -293,7 +317,15 @@ fn restore_kills(data: &Path, rng: &mut Prng, kills: u32) -> Tally {
         assert_eq!(t["State"], "Finished", "{what}: {t}");
         let session = get(&server, &token, &path_of(&server, &related(&t)));
         assert_eq!(session["State"], "Stopped", "{what}: {session}");
-        let disks = vm_hashes(&look(data), RESTORE_VM);
+        let core = look(data);
+        let disks = vm_hashes(&core, RESTORE_VM);
+        let session_id = session["UID"]
+            .as_str()
+            .and_then(|u| u.rsplit(':').next())
+            .and_then(|u| uuid::Uuid::parse_str(u).ok())
+            .expect("session UID");
+        let log = core.catalog().session_log(session_id).expect("log");
+        drop(core);
         if t["Result"]["Success"] == true {
             tally.after += 1;
             assert_eq!(session["Result"], "Success", "{what}: {session}");
@@ -307,6 +339,12 @@ fn restore_kills(data: &Path, rng: &mut Prng, kills: u32) -> Tally {
                 disks == before || disks == target,
                 "{what}: the VM's disks are neither as before nor the point's: {disks:?}"
             );
+            let left = if disks == before {
+                "left as before"
+            } else {
+                "swap rolled forward"
+            };
+            tally.landed(format!("{} → {left}", restore_phase(&log)));
         }
         assert_whole(data, &what);
     }
@@ -375,11 +413,12 @@ fn backup_kills(data: &Path, rng: &mut Prng, kills: u32) -> Tally {
             std::thread::sleep(Duration::from_millis(5));
         }
     };
-    let t0 = Instant::now();
     let s = post_job_start(&server, &token, data, job);
     let done = wait_session(s);
-    let measured = t0.elapsed();
     assert_eq!(done.result, SessionResult::Success, "{done:?}");
+    // From the session's own times: polling through a fresh read-only open is slower.
+    let measured =
+        Duration::from_millis((done.ended.expect("ended") - done.created).max(1) as u64 + 20);
     eprintln!("backup: an uninterrupted run of '{BACKUP_JOB}' takes {measured:?}");
 
     let mut tally = Tally::default();
@@ -410,6 +449,11 @@ fn backup_kills(data: &Path, rng: &mut Prng, kills: u32) -> Tally {
             );
             // Recorded whole (one catalog transaction) or not at all.
             assert!(new.is_empty() || new.len() == 2, "{what}: {new:?}");
+            tally.landed(if new.is_empty() {
+                "before the point was recorded"
+            } else {
+                "after the point was recorded"
+            });
         }
         // Every point recorded holds what the VM held (nothing writes to the VMs meanwhile).
         for p in &new {
@@ -530,10 +574,11 @@ fn killed_restores_backups_and_collections_leave_the_data_folder_whole() {
     let g = gc_kills(&data, &mut rng, gcs);
     for (op, t) in [("restore", &r), ("backup", &b), ("gc", &g)] {
         eprintln!(
-            "crash harness: {op}: survived {} kill points ({} while running, {} after it had finished)",
+            "crash harness: {op}: survived {} kill points ({} while running, {} after it had finished); {:?}",
             t.during + t.after,
             t.during,
-            t.after
+            t.after,
+            t.phases
         );
     }
     assert_eq!(

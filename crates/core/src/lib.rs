@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod backup;
+mod busy;
 pub mod catalog;
 pub mod demo;
 pub mod error;
@@ -31,7 +32,7 @@ use emrest_platform::{Inventory, LocalInventory, RootInfo, VmKey};
 use emrest_repo::Control;
 use emrest_repo::{Durability, Repository};
 use restore::RunControl;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
@@ -82,6 +83,8 @@ pub fn is_data_folder(dir: &Path) -> bool {
 
 /// A restore in flight.
 struct Running {
+    /// Its restore session.
+    session: Uuid,
     ctl: Arc<RunControl>,
 }
 
@@ -114,7 +117,8 @@ pub struct Core {
     sessions: Sessions,
     audit: audit::AuditLog,
     running: Mutex<HashMap<TaskId, Running>>,
-    busy: Mutex<HashSet<VmKey>>,
+    /// VMs a restore or a backup is working on (busy.rs).
+    busy: busy::BusyVms,
     slots: Arc<Slots>,
     /// Backup jobs in flight (jobs.rs).
     jobs: jobs::JobsState,
@@ -243,7 +247,7 @@ impl Core {
             repo,
             inventory,
             running: Mutex::new(HashMap::new()),
-            busy: Mutex::new(HashSet::new()),
+            busy: Default::default(),
             slots: Arc::new(Slots {
                 free: Mutex::new(workers),
                 cv: Condvar::new(),
@@ -538,18 +542,10 @@ impl Core {
                 object_ref: format!("new-vm-name:{name}"),
             },
         };
-        {
-            let mut busy = self
-                .busy
-                .lock()
-                .map_err(|_| CoreError::Internal("busy set poisoned".into()))?;
-            if !busy.insert(busy_key.clone()) {
-                return Err(CoreError::Conflict(format!(
-                    "VM '{}' is already being restored; wait for that task to finish",
-                    plan.point.vm_name
-                )));
-            }
-        }
+        self.busy.claim(
+            &[(busy_key.clone(), plan.point.vm_name.clone())],
+            &busy::Activity::Restore,
+        )?;
         let now = now_millis();
         let session_id = Uuid::new_v4();
         let started = (|| -> CoreResult<TaskRecord> {
@@ -581,25 +577,42 @@ impl Core {
         };
         let ctl = Arc::new(RunControl::default());
         if let Ok(mut running) = self.running.lock() {
-            running.insert(task.id, Running { ctl: ctl.clone() });
+            running.insert(
+                task.id,
+                Running {
+                    session: session_id,
+                    ctl: ctl.clone(),
+                },
+            );
         }
         let core = Arc::clone(self);
         let task_id = task.id;
+        let key = busy_key.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("restore-{}", task.id))
             .spawn(move || core.run_restore(task_id, session_id, plan, ctl, busy_key));
         if let Err(e) = spawned {
-            return Err(CoreError::Internal(format!(
-                "cannot start a restore worker: {e}"
-            )));
+            // Nothing ran: the task and session end failed and the VM is free again.
+            let msg = format!("cannot start a restore worker: {e}");
+            let _ = self.catalog.finish_session(
+                session_id,
+                SessionResult::Failed,
+                None,
+                Some(&msg),
+                now_millis(),
+            );
+            let _ = self.catalog.finish_task(task_id, false, &msg);
+            if let Ok(mut running) = self.running.lock() {
+                running.remove(&task_id);
+            }
+            self.release_busy(&key);
+            return Err(CoreError::Internal(msg));
         }
         Ok(task)
     }
 
     fn release_busy(&self, key: &VmKey) {
-        if let Ok(mut busy) = self.busy.lock() {
-            busy.remove(key);
-        }
+        self.busy.release([key]);
     }
 
     fn run_restore(
@@ -659,7 +672,19 @@ impl Core {
                     .and_then(|_| self.catalog.finish_task(task, false, &msg))
             }
             Err(e) => {
-                let msg = format!("Restore failed: {e}");
+                let msg = match &e {
+                    // Name the point as well as the chunk: the operator restores from another.
+                    CoreError::Repo(
+                        emrest_repo::RepoError::ChunkMissing { .. }
+                        | emrest_repo::RepoError::ChunkCorrupt { .. }
+                        | emrest_repo::RepoError::IndexMissing { .. }
+                        | emrest_repo::RepoError::IndexCorrupt { .. },
+                    ) => format!(
+                        "Restore failed: {e}; VM restore point {} of '{}' is damaged, restore from another point",
+                        plan.point.id, plan.point.vm_name
+                    ),
+                    _ => format!("Restore failed: {e}"),
+                };
                 tracing::warn!("task {task}: {msg}");
                 log(msg.clone());
                 self.catalog
@@ -745,18 +770,13 @@ impl Core {
         if s.state != SessionState::Working {
             return;
         }
-        let Ok(tasks) = self.catalog.tasks(Some(s.account_id)) else {
-            return;
-        };
+        // By session, not through the task list: a task deleted to cancel its restore is
+        // hidden from it while the restore winds down, and progress must not drop to 0.
         let Ok(running) = self.running.lock() else {
             return;
         };
-        for t in tasks {
-            if t.restore_session_id == Some(s.id) {
-                if let Some(r) = running.get(&t.id) {
-                    s.progress = r.ctl.percent();
-                }
-            }
+        if let Some(r) = running.values().find(|r| r.session == s.id) {
+            s.progress = r.ctl.percent();
         }
     }
 

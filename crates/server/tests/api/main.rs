@@ -5,6 +5,7 @@ mod common;
 mod discovery;
 mod jobs;
 mod query;
+mod reliability;
 mod reports;
 mod restore;
 mod restore_errors;
