@@ -367,15 +367,18 @@ fn point_ids(core: &Core) -> BTreeSet<uuid::Uuid> {
         .collect()
 }
 
-/// Start a job through the API; returns the new backup session's ID.
-fn post_job_start(server: &Server, token: &str, data: &Path, job: uuid::Uuid) -> uuid::Uuid {
-    let core = look(data);
-    let sessions: BTreeSet<uuid::Uuid> = core
+/// The IDs of a job's backup sessions.
+fn session_ids(data: &Path, job: uuid::Uuid) -> BTreeSet<uuid::Uuid> {
+    look(data)
         .backup_sessions(Some(job))
         .expect("sessions")
         .iter()
         .map(|s| s.id)
-        .collect();
+        .collect()
+}
+
+/// Start a job through the API (the task finishes at once; the job runs on).
+fn post_job_start(server: &Server, token: &str, job: uuid::Uuid) {
     let r = server.call(
         token,
         "POST",
@@ -383,20 +386,13 @@ fn post_job_start(server: &Server, token: &str, data: &Path, job: uuid::Uuid) ->
         None,
     );
     assert_eq!(r.status, 202, "job start: {}", r.text());
-    let deadline = Instant::now() + HANG_GUARD;
-    loop {
-        // The session is recorded before the answer is sent.
-        if let Some(s) = look(data)
-            .backup_sessions(Some(job))
-            .expect("sessions")
-            .into_iter()
-            .find(|s| !sessions.contains(&s.id))
-        {
-            return s.id;
-        }
-        assert!(Instant::now() < deadline, "no new session");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+}
+
+/// The one session of `job` not in `before`.
+fn new_session(data: &Path, job: uuid::Uuid, before: &BTreeSet<uuid::Uuid>) -> uuid::Uuid {
+    let new: Vec<uuid::Uuid> = session_ids(data, job).difference(before).copied().collect();
+    assert_eq!(new.len(), 1, "one new backup session: {new:?}");
+    new[0]
 }
 
 fn backup_kills(data: &Path, rng: &mut Prng, kills: u32) -> Tally {
@@ -413,23 +409,24 @@ fn backup_kills(data: &Path, rng: &mut Prng, kills: u32) -> Tally {
             std::thread::sleep(Duration::from_millis(5));
         }
     };
-    let s = post_job_start(&server, &token, data, job);
-    let done = wait_session(s);
+    let before = session_ids(data, job);
+    post_job_start(&server, &token, job);
+    let done = wait_session(new_session(data, job, &before));
     assert_eq!(done.result, SessionResult::Success, "{done:?}");
     // From the session's own times: polling through a fresh read-only open is slower.
-    let measured =
-        Duration::from_millis((done.ended.expect("ended") - done.created).max(1) as u64 + 20);
+    let measured = Duration::from_millis((done.ended.expect("ended") - done.created).max(1) as u64);
     eprintln!("backup: an uninterrupted run of '{BACKUP_JOB}' takes {measured:?}");
 
     let mut tally = Tally::default();
     for k in 0..kills {
         let before = point_ids(&look(data));
-        // The job's own work starts a little after the answer: draw over 80% of its duration.
-        let delay = rng.delay(measured * 4 / 5);
-        let session = post_job_start(&server, &token, data, job);
+        let sessions = session_ids(data, job);
+        let delay = rng.delay(measured);
+        post_job_start(&server, &token, job);
         std::thread::sleep(delay);
         server.stop();
         (server, token) = start(data);
+        let session = new_session(data, job, &sessions);
         let what = format!("backup kill {k} after {delay:?}");
         let core = look(data);
         let s = core.backup_session(session).expect("session");

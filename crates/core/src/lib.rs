@@ -648,15 +648,14 @@ impl Core {
                     "Restore completed: examined {} chunks, wrote {} chunks ({} bytes)",
                     out.chunks_examined, out.chunks_written, out.bytes_written
                 ));
-                self.catalog
-                    .finish_session(
-                        session,
-                        SessionResult::Success,
-                        Some(&out.restored_obj_ref),
-                        None,
-                        now,
-                    )
-                    .and_then(|_| self.catalog.finish_task(task, true, "Ok"))
+                self.catalog.finish_restore(
+                    session,
+                    task,
+                    SessionResult::Success,
+                    Some(&out.restored_obj_ref),
+                    "Ok",
+                    now,
+                )
             }
             Err(CoreError::Repo(emrest_repo::RepoError::Cancelled)) => {
                 let who = ctl
@@ -668,8 +667,7 @@ impl Core {
                 let msg = format!("Restore cancelled by {who}; the VM was left as it was");
                 log(msg.clone());
                 self.catalog
-                    .finish_session(session, SessionResult::Failed, None, Some(&msg), now)
-                    .and_then(|_| self.catalog.finish_task(task, false, &msg))
+                    .finish_restore(session, task, SessionResult::Failed, None, &msg, now)
             }
             Err(e) => {
                 let msg = match &e {
@@ -688,8 +686,7 @@ impl Core {
                 tracing::warn!("task {task}: {msg}");
                 log(msg.clone());
                 self.catalog
-                    .finish_session(session, SessionResult::Failed, None, Some(&msg), now)
-                    .and_then(|_| self.catalog.finish_task(task, false, &msg))
+                    .finish_restore(session, task, SessionResult::Failed, None, &msg, now)
             }
         };
         if let Err(e) = finished {
