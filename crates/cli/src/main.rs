@@ -374,6 +374,12 @@ fn open_with(data: &DataArg, config: impl FnOnce(&mut CoreConfig)) -> Result<Arc
             report.interrupted_tasks
         );
     }
+    if report.orphan_indexes_removed > 0 {
+        eprintln!(
+            "{} index(es) of an interrupted backup were removed (no restore point names them)",
+            report.orphan_indexes_removed
+        );
+    }
     Ok(core)
 }
 

@@ -573,11 +573,7 @@ impl Catalog {
 
     /// Finish a task with a result.
     pub fn finish_task(&self, id: TaskId, success: bool, message: &str) -> CoreResult<()> {
-        self.conn()?.execute(
-            "UPDATE tasks SET state = 'Finished', success = ?2, message = ?3 WHERE id = ?1",
-            params![id.0, success, message],
-        )?;
-        Ok(())
+        finish_task_on(&*self.conn()?, id, success, message)
     }
 
     /// Hide a task from listings (DELETE /tasks/{ID}).
@@ -642,25 +638,27 @@ impl Catalog {
         failure: Option<&str>,
         now: Millis,
     ) -> CoreResult<()> {
-        let progress = if result == SessionResult::Success {
-            100
-        } else {
-            0
-        };
-        self.conn()?.execute(
-            "UPDATE restore_sessions SET state = 'Stopped', result = ?2, ended = ?3,
-                 restored_obj_ref = COALESCE(?4, restored_obj_ref), failure_message = ?5,
-                 progress = CASE WHEN ?6 = 100 THEN 100 ELSE progress END
-             WHERE id = ?1",
-            params![
-                id.to_string(),
-                result.as_str(),
-                now,
-                restored,
-                failure,
-                progress
-            ],
-        )?;
+        finish_session_on(&*self.conn()?, id, result, restored, failure, now)
+    }
+
+    /// Close a restore session and finish its task in one transaction, so a crash between the
+    /// two never leaves a successful session behind a task marked interrupted.
+    pub fn finish_restore(
+        &self,
+        session: Uuid,
+        task: TaskId,
+        result: SessionResult,
+        restored: Option<&str>,
+        message: &str,
+        now: Millis,
+    ) -> CoreResult<()> {
+        let mut c = self.conn()?;
+        let tx = c.transaction()?;
+        let success = result == SessionResult::Success;
+        let failure = (!success).then_some(message);
+        finish_session_on(&tx, session, result, restored, failure, now)?;
+        finish_task_on(&tx, task, success, message)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -725,6 +723,44 @@ impl Catalog {
         tx.commit()?;
         Ok(n)
     }
+}
+
+fn finish_task_on(c: &Connection, id: TaskId, success: bool, message: &str) -> CoreResult<()> {
+    c.execute(
+        "UPDATE tasks SET state = 'Finished', success = ?2, message = ?3 WHERE id = ?1",
+        params![id.0, success, message],
+    )?;
+    Ok(())
+}
+
+fn finish_session_on(
+    c: &Connection,
+    id: Uuid,
+    result: SessionResult,
+    restored: Option<&str>,
+    failure: Option<&str>,
+    now: Millis,
+) -> CoreResult<()> {
+    let progress = if result == SessionResult::Success {
+        100
+    } else {
+        0
+    };
+    c.execute(
+        "UPDATE restore_sessions SET state = 'Stopped', result = ?2, ended = ?3,
+                 restored_obj_ref = COALESCE(?4, restored_obj_ref), failure_message = ?5,
+                 progress = CASE WHEN ?6 = 100 THEN 100 ELSE progress END
+             WHERE id = ?1",
+        params![
+            id.to_string(),
+            result.as_str(),
+            now,
+            restored,
+            failure,
+            progress
+        ],
+    )?;
+    Ok(())
 }
 
 pub(crate) fn backup_row(r: &Row) -> rusqlite::Result<BackupRecord> {

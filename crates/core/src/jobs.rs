@@ -327,6 +327,26 @@ pub(crate) fn fail_interrupted(core: &Core, now: Millis) -> CoreResult<()> {
     Ok(())
 }
 
+/// Remove the indexes no restore point names: a backup killed after writing an index and
+/// before recording its point leaves them (a cancelled or failed one removes its own). Called
+/// when a data folder is opened to write, while nothing runs; returns how many were removed.
+pub(crate) fn remove_orphan_indexes(core: &Core) -> CoreResult<usize> {
+    let named: HashSet<String> = core
+        .catalog()
+        .all_index_names()?
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    let mut removed = 0;
+    for name in core.repository().list_indexes()? {
+        if !named.contains(&name) {
+            core.repository().delete_index(&name)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 fn require_admin(caller: &Caller) -> CoreResult<()> {
     // get_jobs.md and scenario_starting_a_job.md: jobs are for the Portal Administrator role.
     crate::security::authorize(caller, crate::security::Permission::StartJob)
@@ -720,6 +740,12 @@ impl Core {
                 },
             );
         }
+        // A VM being restored is not backed up meanwhile (busy.rs).
+        let claimed = self.claim_for_backup(&job, &vms);
+        if let Err(e) = claimed {
+            self.jobs.lock().running.remove(&job.id);
+            return Err(e);
+        }
         let (operation, verb) = match kind {
             RunKind::Start => ("StartJob", "start"),
             RunKind::Retry => ("RetryJob", "retry"),
@@ -734,6 +760,7 @@ impl Core {
             Ok(t) => t,
             Err(e) => {
                 self.jobs.lock().running.remove(&job.id);
+                self.busy.release(vms.iter().map(|o| &o.vm));
                 return Err(e);
             }
         };
@@ -741,6 +768,7 @@ impl Core {
         let task_id = task.id;
         let message = format!("Job \"{}\" triggered to {verb}.", job.name);
         let job_id = job.id;
+        let keys: Vec<VmKey> = vms.iter().map(|o| o.vm.clone()).collect();
         let spawned = std::thread::Builder::new()
             .name(format!("job-{}", job.name))
             .spawn(move || {
@@ -750,16 +778,30 @@ impl Core {
                     tracing::error!("task {task_id}: cannot record the result: {e}");
                 }
                 core.run_session(&job, session, now, &ctl);
+                // VMs first: once the job no longer runs, its VMs are free.
+                core.busy.release(vms.iter().map(|o| &o.vm));
                 core.jobs.lock().running.remove(&job.id);
             });
         if let Err(e) = spawned {
             self.jobs.lock().running.remove(&job_id);
+            self.busy.release(keys.iter());
             let msg = format!("cannot start a backup worker: {e}");
             let _ = self.finish_session(session, SessionResult::Failed, Some(&msg), None);
             let _ = self.catalog().finish_task(task_id, false, &msg);
             return Err(CoreError::Internal(msg));
         }
         Ok((task, session))
+    }
+
+    fn claim_for_backup(&self, job: &JobRecord, vms: &[JobObjectRecord]) -> CoreResult<()> {
+        let keys: Vec<(VmKey, String)> =
+            vms.iter().map(|o| (o.vm.clone(), o.name.clone())).collect();
+        self.busy.claim(
+            &keys,
+            &crate::busy::Activity::Backup {
+                job: job.name.clone(),
+            },
+        )
     }
 
     fn create_session(
@@ -817,10 +859,15 @@ impl Core {
                 },
             );
         }
+        if let Err(e) = self.claim_for_backup(&job, &job.objects) {
+            self.jobs.lock().running.remove(&id);
+            return Err(e);
+        }
         let created = self.create_session(session, &job, &job.objects, at, false);
         if created.is_ok() {
             self.run_session(&job, session, at, &ctl);
         }
+        self.busy.release(job.objects.iter().map(|o| &o.vm));
         self.jobs.lock().running.remove(&id);
         created?;
         self.backup_session(session)

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod backup;
+mod busy;
 pub mod catalog;
 pub mod demo;
 pub mod error;
@@ -31,7 +32,7 @@ use emrest_platform::{Inventory, LocalInventory, RootInfo, VmKey};
 use emrest_repo::Control;
 use emrest_repo::{Durability, Repository};
 use restore::RunControl;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
@@ -82,6 +83,8 @@ pub fn is_data_folder(dir: &Path) -> bool {
 
 /// A restore in flight.
 struct Running {
+    /// Its restore session.
+    session: Uuid,
     ctl: Arc<RunControl>,
 }
 
@@ -114,7 +117,8 @@ pub struct Core {
     sessions: Sessions,
     audit: audit::AuditLog,
     running: Mutex<HashMap<TaskId, Running>>,
-    busy: Mutex<HashSet<VmKey>>,
+    /// VMs a restore or a backup is working on (busy.rs).
+    busy: busy::BusyVms,
     slots: Arc<Slots>,
     /// Backup jobs in flight (jobs.rs).
     jobs: jobs::JobsState,
@@ -155,6 +159,8 @@ pub struct OpenReport {
     pub interrupted_tasks: usize,
     /// Staging files left by an interrupted restore, now removed.
     pub staging_removed: usize,
+    /// Indexes left by an interrupted backup (no restore point names them), now removed.
+    pub orphan_indexes_removed: usize,
 }
 
 /// Name of the account created on first start.
@@ -199,6 +205,7 @@ impl Core {
         let audit = audit::AuditLog::open(dir)?;
         let core = Self::assemble(config, catalog, repo, inventory, audit, Some(lock))?;
         jobs::fail_interrupted(&core, now_millis())?;
+        report.orphan_indexes_removed = jobs::remove_orphan_indexes(&core)?;
         Ok((core, report))
     }
 
@@ -240,7 +247,7 @@ impl Core {
             repo,
             inventory,
             running: Mutex::new(HashMap::new()),
-            busy: Mutex::new(HashSet::new()),
+            busy: Default::default(),
             slots: Arc::new(Slots {
                 free: Mutex::new(workers),
                 cv: Condvar::new(),
@@ -535,18 +542,10 @@ impl Core {
                 object_ref: format!("new-vm-name:{name}"),
             },
         };
-        {
-            let mut busy = self
-                .busy
-                .lock()
-                .map_err(|_| CoreError::Internal("busy set poisoned".into()))?;
-            if !busy.insert(busy_key.clone()) {
-                return Err(CoreError::Conflict(format!(
-                    "VM '{}' is already being restored; wait for that task to finish",
-                    plan.point.vm_name
-                )));
-            }
-        }
+        self.busy.claim(
+            &[(busy_key.clone(), plan.point.vm_name.clone())],
+            &busy::Activity::Restore,
+        )?;
         let now = now_millis();
         let session_id = Uuid::new_v4();
         let started = (|| -> CoreResult<TaskRecord> {
@@ -578,25 +577,42 @@ impl Core {
         };
         let ctl = Arc::new(RunControl::default());
         if let Ok(mut running) = self.running.lock() {
-            running.insert(task.id, Running { ctl: ctl.clone() });
+            running.insert(
+                task.id,
+                Running {
+                    session: session_id,
+                    ctl: ctl.clone(),
+                },
+            );
         }
         let core = Arc::clone(self);
         let task_id = task.id;
+        let key = busy_key.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("restore-{}", task.id))
             .spawn(move || core.run_restore(task_id, session_id, plan, ctl, busy_key));
         if let Err(e) = spawned {
-            return Err(CoreError::Internal(format!(
-                "cannot start a restore worker: {e}"
-            )));
+            // Nothing ran: the task and session end failed and the VM is free again.
+            let msg = format!("cannot start a restore worker: {e}");
+            let _ = self.catalog.finish_session(
+                session_id,
+                SessionResult::Failed,
+                None,
+                Some(&msg),
+                now_millis(),
+            );
+            let _ = self.catalog.finish_task(task_id, false, &msg);
+            if let Ok(mut running) = self.running.lock() {
+                running.remove(&task_id);
+            }
+            self.release_busy(&key);
+            return Err(CoreError::Internal(msg));
         }
         Ok(task)
     }
 
     fn release_busy(&self, key: &VmKey) {
-        if let Ok(mut busy) = self.busy.lock() {
-            busy.remove(key);
-        }
+        self.busy.release([key]);
     }
 
     fn run_restore(
@@ -632,15 +648,14 @@ impl Core {
                     "Restore completed: examined {} chunks, wrote {} chunks ({} bytes)",
                     out.chunks_examined, out.chunks_written, out.bytes_written
                 ));
-                self.catalog
-                    .finish_session(
-                        session,
-                        SessionResult::Success,
-                        Some(&out.restored_obj_ref),
-                        None,
-                        now,
-                    )
-                    .and_then(|_| self.catalog.finish_task(task, true, "Ok"))
+                self.catalog.finish_restore(
+                    session,
+                    task,
+                    SessionResult::Success,
+                    Some(&out.restored_obj_ref),
+                    "Ok",
+                    now,
+                )
             }
             Err(CoreError::Repo(emrest_repo::RepoError::Cancelled)) => {
                 let who = ctl
@@ -652,16 +667,26 @@ impl Core {
                 let msg = format!("Restore cancelled by {who}; the VM was left as it was");
                 log(msg.clone());
                 self.catalog
-                    .finish_session(session, SessionResult::Failed, None, Some(&msg), now)
-                    .and_then(|_| self.catalog.finish_task(task, false, &msg))
+                    .finish_restore(session, task, SessionResult::Failed, None, &msg, now)
             }
             Err(e) => {
-                let msg = format!("Restore failed: {e}");
+                let msg = match &e {
+                    // Name the point as well as the chunk: the operator restores from another.
+                    CoreError::Repo(
+                        emrest_repo::RepoError::ChunkMissing { .. }
+                        | emrest_repo::RepoError::ChunkCorrupt { .. }
+                        | emrest_repo::RepoError::IndexMissing { .. }
+                        | emrest_repo::RepoError::IndexCorrupt { .. },
+                    ) => format!(
+                        "Restore failed: {e}; VM restore point {} of '{}' is damaged, restore from another point",
+                        plan.point.id, plan.point.vm_name
+                    ),
+                    _ => format!("Restore failed: {e}"),
+                };
                 tracing::warn!("task {task}: {msg}");
                 log(msg.clone());
                 self.catalog
-                    .finish_session(session, SessionResult::Failed, None, Some(&msg), now)
-                    .and_then(|_| self.catalog.finish_task(task, false, &msg))
+                    .finish_restore(session, task, SessionResult::Failed, None, &msg, now)
             }
         };
         if let Err(e) = finished {
@@ -742,18 +767,13 @@ impl Core {
         if s.state != SessionState::Working {
             return;
         }
-        let Ok(tasks) = self.catalog.tasks(Some(s.account_id)) else {
-            return;
-        };
+        // By session, not through the task list: a task deleted to cancel its restore is
+        // hidden from it while the restore winds down, and progress must not drop to 0.
         let Ok(running) = self.running.lock() else {
             return;
         };
-        for t in tasks {
-            if t.restore_session_id == Some(s.id) {
-                if let Some(r) = running.get(&t.id) {
-                    s.progress = r.ctl.percent();
-                }
-            }
+        if let Some(r) = running.values().find(|r| r.session == s.id) {
+            s.progress = r.ctl.percent();
         }
     }
 

@@ -6,6 +6,7 @@ mod discovery;
 mod fidelity;
 mod jobs;
 mod query;
+mod reliability;
 mod reports;
 mod restore;
 mod restore_errors;
