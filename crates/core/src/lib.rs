@@ -17,6 +17,7 @@ pub mod model;
 pub mod query;
 pub mod report;
 pub mod restore;
+pub mod rollback_journal;
 pub mod security;
 pub mod summary;
 pub mod throttle;
@@ -122,6 +123,8 @@ pub struct Core {
     slots: Arc<Slots>,
     /// Backup jobs in flight (jobs.rs).
     jobs: jobs::JobsState,
+    /// Quick rollbacks that could not be rolled forward (rollback_journal.rs).
+    rollbacks: rollback_journal::Pending,
     /// The data folder's lock, held for the life of a writing `Core`.
     _lock: Option<std::fs::File>,
 }
@@ -161,6 +164,10 @@ pub struct OpenReport {
     pub staging_removed: usize,
     /// Indexes left by an interrupted backup (no restore point names them), now removed.
     pub orphan_indexes_removed: usize,
+    /// Quick rollbacks interrupted during their in-place writes, now rolled forward.
+    pub rollbacks_rolled_forward: usize,
+    /// Rollback journals that could not be rolled forward (kept; their VMs refuse restores).
+    pub rollbacks_kept: usize,
 }
 
 /// Name of the account created on first start.
@@ -205,6 +212,9 @@ impl Core {
         let audit = audit::AuditLog::open(dir)?;
         let core = Self::assemble(config, catalog, repo, inventory, audit, Some(lock))?;
         jobs::fail_interrupted(&core, now_millis())?;
+        (report.rollbacks_rolled_forward, report.rollbacks_kept) =
+            core.rollbacks
+                .recover(&core.repo, core.inventory.as_ref(), &core.catalog)?;
         report.orphan_indexes_removed = jobs::remove_orphan_indexes(&core)?;
         Ok((core, report))
     }
@@ -240,6 +250,7 @@ impl Core {
     ) -> CoreResult<Arc<Core>> {
         let workers = config.restore_workers.max(1);
         Ok(Arc::new(Core {
+            rollbacks: rollback_journal::Pending::new(&config.data_dir),
             sessions: Sessions::new(config.session_idle, config.logon_throttle)?,
             audit,
             config,
@@ -535,6 +546,9 @@ impl Core {
         security::check_vm(caller, &point)?;
         self.check_point_intact(&point)?;
         let plan = restore::plan(self.inventory.as_ref(), point, request)?;
+        if let restore::RestoreTarget::Original { .. } = &plan.target {
+            self.rollbacks.check(&plan.point.vm)?;
+        }
         let busy_key = match &plan.target {
             restore::RestoreTarget::Original { .. } => plan.point.vm.clone(),
             restore::RestoreTarget::NewVm { name, .. } => VmKey {
@@ -575,7 +589,10 @@ impl Core {
                 return Err(e);
             }
         };
-        let ctl = Arc::new(RunControl::default());
+        let ctl = Arc::new(RunControl {
+            rollback_journal: Some((self.rollbacks.dir().to_path_buf(), session_id)),
+            ..Default::default()
+        });
         if let Ok(mut running) = self.running.lock() {
             running.insert(
                 task.id,
@@ -689,9 +706,17 @@ impl Core {
                     .finish_restore(session, task, SessionResult::Failed, None, &msg, now)
             }
         };
+        let recorded = finished.is_ok();
         if let Err(e) = finished {
             tracing::error!("task {task}: cannot record the result: {e}");
         }
+        self.rollbacks.after_restore(
+            &self.repo,
+            self.inventory.as_ref(),
+            &self.catalog,
+            session,
+            outcome.is_ok() && recorded,
+        );
         if let Ok(mut running) = self.running.lock() {
             running.remove(&task);
         }

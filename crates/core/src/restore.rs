@@ -313,6 +313,9 @@ pub struct RunControl {
     pub cancelled_by: std::sync::Mutex<Option<String>>,
     pub done_bytes: AtomicU64,
     pub total_bytes: AtomicU64,
+    /// Where a quick rollback journals itself before writing in place (the journal folder and
+    /// its restore session); `None` writes no journal (rollback_journal.rs).
+    pub rollback_journal: Option<(std::path::PathBuf, Uuid)>,
 }
 
 impl RunControl {
@@ -581,6 +584,11 @@ fn quick_rollback(
             inventory.discard_staged(s);
         }
         return Err(RepoError::Cancelled.into());
+    }
+    // Durably recorded before the first in-place write: a crash from here on is rolled forward.
+    if let Some((dir, session)) = &ctl.rollback_journal {
+        let journal = crate::rollback_journal::RollbackJournal::new(*session, point);
+        crate::rollback_journal::write_journal(dir, &journal)?;
     }
     inventory.set_power(&point.vm, PowerState::PoweredOff)?;
     let no_cancel = NoCancel(ctl);

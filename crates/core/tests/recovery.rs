@@ -60,3 +60,177 @@ fn indexes_of_a_backup_killed_before_its_point_was_recorded_are_removed_at_open(
     .expect("reopen");
     assert_eq!(report.orphan_indexes_removed, 0);
 }
+
+/// The oldest point of `vm` (the demo changes every VM after it, so the disks differ from it).
+fn oldest_point(core: &Core, vm: &str) -> emrest_core::VmRestorePointRecord {
+    core.vm_restore_points(None)
+        .expect("points")
+        .into_iter()
+        .filter(|p| p.vm_name == vm)
+        .min_by_key(|p| p.created)
+        .expect("a point")
+}
+
+/// What a process killed half way through a quick rollback's in-place writes leaves: the
+/// journal, and each disk holding the point's bytes in its first half of the chunks only.
+fn half_rolled_back(core: &Core, vm: &str) -> (emrest_core::VmRestorePointRecord, uuid::Uuid) {
+    let p = oldest_point(core, vm);
+    let before = common::vm_disks(core, vm);
+    assert_ne!(
+        before,
+        common::point_disks(core, p.id),
+        "the VM differs from the point"
+    );
+    let session = uuid::Uuid::new_v4();
+    let admin = core
+        .catalog()
+        .account_by_name("admin")
+        .expect("accounts")
+        .expect("admin")
+        .id;
+    let now = emrest_core::now_millis();
+    core.catalog()
+        .insert_restore_session(session, p.id, vm, admin, now)
+        .expect("session");
+    core.catalog()
+        .insert_task("StartVMRestore", Some(session), admin, now)
+        .expect("task");
+    let journal = emrest_core::rollback_journal::RollbackJournal::new(session, &p);
+    emrest_core::rollback_journal::write_journal(
+        &emrest_core::rollback_journal::journal_dir(core.data_dir()),
+        &journal,
+    )
+    .expect("journal");
+    for d in &p.disks {
+        let index = core.repository().get_index(&d.index).expect("index");
+        let file = core
+            .inventory()
+            .open_disk(&p.vm, &d.name, true)
+            .expect("disk");
+        for i in 0..index.chunks.len() / 2 {
+            let (offset, len) = index.chunk_range(i);
+            let bytes = match &index.chunks[i] {
+                Some(c) => core.repository().read_chunk(c).expect("chunk"),
+                None => vec![0; len],
+            };
+            std::os::unix::fs::FileExt::write_all_at(&file, &bytes, offset).expect("write");
+        }
+    }
+    let mixed = common::vm_disks(core, vm);
+    assert_ne!(mixed, before, "half written");
+    assert_ne!(mixed, common::point_disks(core, p.id), "only half written");
+    (p, session)
+}
+
+fn journals(core: &Core) -> Vec<std::path::PathBuf> {
+    match std::fs::read_dir(emrest_core::rollback_journal::journal_dir(core.data_dir())) {
+        Ok(d) => d.map(|e| e.expect("entry").path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn a_quick_rollback_killed_during_its_writes_is_rolled_forward_to_the_point_at_open() {
+    let (dir, core, caller) = world(2, 1);
+    let (p, session) = half_rolled_back(&core, "file01");
+    let want = common::point_disks(&core, p.id);
+    drop(core);
+
+    let (core, report) = Core::open(CoreConfig {
+        durability: Durability::NoSync,
+        ..CoreConfig::new(dir.path())
+    })
+    .expect("reopen");
+    assert_eq!(report.rollbacks_rolled_forward, 1);
+    assert_eq!(report.rollbacks_kept, 0);
+    assert_eq!(common::vm_disks(&core, "file01"), want, "exactly the point");
+    assert!(journals(&core).is_empty(), "journal removed");
+    // The task reads interrupted like any other; the session log says what recovery did.
+    let s = core.restore_session(&caller, session).expect("session");
+    assert_eq!(s.result, emrest_core::SessionResult::Failed);
+    let log = core.restore_log(&caller, session).expect("log");
+    assert!(
+        log.iter()
+            .any(|l| l.text.starts_with("Recovery:") && l.text.contains("rolled forward")),
+        "{log:?}"
+    );
+    // Tracking restarted at the point, as a finished rollback leaves it.
+    for d in &p.disks {
+        let t = core
+            .inventory()
+            .changed_blocks(&p.vm, &d.name)
+            .expect("tracking")
+            .expect("valid tracking");
+        assert_eq!(t.label, d.index);
+        assert_eq!(t.changed_count(), 0);
+    }
+    // A quick rollback through the engine leaves no journal behind.
+    let newest = core
+        .vm_restore_points(None)
+        .expect("points")
+        .into_iter()
+        .filter(|q| q.vm_name == "file01")
+        .max_by_key(|q| q.created)
+        .expect("point");
+    let req = emrest_core::RestoreRequest {
+        quick_rollback: true,
+        ..Default::default()
+    };
+    let t = core.start_restore(&caller, newest.id, &req).expect("start");
+    assert!(core.wait_idle(std::time::Duration::from_secs(60)));
+    let t = core.task(&caller, t.id).expect("task");
+    assert_eq!(t.result.as_ref().map(|r| r.0), Some(true), "{t:?}");
+    assert_eq!(
+        common::vm_disks(&core, "file01"),
+        common::point_disks(&core, newest.id)
+    );
+    assert!(journals(&core).is_empty(), "journal removed after success");
+}
+
+#[test]
+fn an_unreadable_point_keeps_the_journal_and_refuses_restores_over_the_vm() {
+    let (dir, core, caller) = world(1, 1);
+    let (p, session) = half_rolled_back(&core, "file01");
+    let mixed = common::vm_disks(&core, "file01");
+    // The point's data is gone: its first disk's index no longer reads.
+    let first = &p.disks[0].index;
+    core.repository().delete_index(first).expect("delete index");
+    drop(core);
+
+    let (core, report) = Core::open(CoreConfig {
+        durability: Durability::NoSync,
+        ..CoreConfig::new(dir.path())
+    })
+    .expect("reopen");
+    assert_eq!(report.rollbacks_rolled_forward, 0);
+    assert_eq!(report.rollbacks_kept, 1);
+    assert_eq!(journals(&core).len(), 1, "journal kept");
+    assert_eq!(common::vm_disks(&core, "file01"), mixed, "nothing written");
+    let log = core.restore_log(&caller, session).expect("log");
+    assert!(
+        log.iter().any(|l| l.text.starts_with("Recovery failed:")),
+        "{log:?}"
+    );
+    // A restore over the VM would be undone by a later roll-forward: refused, and nothing starts.
+    let other = core
+        .vm_restore_points(None)
+        .expect("points")
+        .into_iter()
+        .find(|q| q.vm_name == "file01" && q.id != p.id)
+        .expect("another point");
+    for quick in [false, true] {
+        let req = emrest_core::RestoreRequest {
+            quick_rollback: quick,
+            ..Default::default()
+        };
+        let tasks = core.tasks(&caller).expect("tasks").len();
+        let err = core
+            .start_restore(&caller, other.id, &req)
+            .expect_err("refused");
+        assert!(
+            matches!(&err, emrest_core::CoreError::Conflict(m) if m.contains("rollback journal")),
+            "{err}"
+        );
+        assert_eq!(core.tasks(&caller).expect("tasks").len(), tasks);
+    }
+}
