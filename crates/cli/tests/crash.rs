@@ -1,5 +1,5 @@
 //! Crash safety of the real binary: `emrest serve` is killed with SIGKILL in the middle of a full
-//! in-place restore and of a backup job run, and `emrest gc` in the middle of a collection, at
+//! in-place restore, of a QuickRollback and of a backup job run, and `emrest gc` in the middle of a collection, at
 //! seeded, repeatable moments. After each kill the server is started again (its crash recovery
 //! runs) and the data folder must be whole:
 //!
@@ -7,6 +7,9 @@
 //!   was interrupted, the restore session Stopped/Failed, and every disk of the VM hashes
 //!   exactly as before the restore — or, when the kill came after the journalled disk swap was
 //!   committed, exactly as the restore point (the swap is rolled forward at open; never a mix);
+//! - quick rollback: the same, where "rolled forward" means the rollback journal written
+//!   before the first in-place write was found at open and every disk brought to the point
+//!   (crates/core/src/rollback_journal.rs), which the session log says;
 //! - backup: the job session reads Stopped/Failed "Interrupted" (the job's own task finished
 //!   at once, as post_jobs_id_actionstart.md has it), and a restore point exists only if it was
 //!   recorded whole;
@@ -16,8 +19,8 @@
 //!
 //! Kill moments are drawn by a small PRNG seeded from `EMREST_CRASH_SEED`, uniformly over
 //! 0..120% of the duration of an uninterrupted run of the same operation measured first, so
-//! they land in every phase. `EMREST_CRASH_KILLS` sets the number of kill points (default 50:
-//! 20 restores, 15 backups, 15 collections).
+//! they land in every phase. `EMREST_CRASH_KILLS` sets the number of kill points (default 60:
+//! 18 full restores, 12 quick rollbacks, 15 backups, 15 collections).
 
 mod common;
 
@@ -84,10 +87,23 @@ impl Tally {
     }
 }
 
-/// The phase a restore was in, from the last line of its session log.
+/// The phase a restore was in, from the last line its run logged (recovery's own lines aside).
 fn restore_phase(log: &[emrest_core::LogLine]) -> &'static str {
-    let last = log.last().map(|l| l.text.as_str()).unwrap_or_default();
-    if last.starts_with("Restore requested") {
+    let last = log
+        .iter()
+        .rev()
+        .map(|l| l.text.as_str())
+        .find(|t| !t.starts_with("Recovery"))
+        .unwrap_or_default();
+    let recovery = log.iter().find(|l| l.text.starts_with("Recovery:"));
+    if let Some(r) = recovery {
+        // "(N chunks, M bytes rewritten)": N > 0 means the kill left a mix that was finished.
+        if r.text.contains("(0 chunks") {
+            "writes done, end not recorded (journal found, nothing to rewrite)"
+        } else {
+            "writing in place (journal found, blocks rewritten)"
+        }
+    } else if last.starts_with("Restore requested") {
         "queued"
     } else if last.starts_with("Restore started") {
         "staging the first disk"
@@ -95,6 +111,10 @@ fn restore_phase(log: &[emrest_core::LogLine]) -> &'static str {
         "staging a later disk, or about to swap"
     } else if last.starts_with("Powering off") {
         "swapping"
+    } else if last.contains("changed-block tracking") {
+        "comparing, or writing in place after the last comparison"
+    } else if last.contains("quick rollback wrote") {
+        "writing a later disk in place, or recording the end"
     } else {
         "after the swap"
     }
@@ -159,7 +179,8 @@ fn leftovers(data: &Path) -> Vec<PathBuf> {
             let name = e.file_name().to_string_lossy().into_owned();
             let path = e.path();
             let in_staging = d.file_name().is_some_and(|n| n == ".staging");
-            if in_staging || name.contains(".tmp-") || name == "replace.json" {
+            let journal = d.file_name().is_some_and(|n| n == "rollbacks");
+            if in_staging || journal || name.contains(".tmp-") || name == "replace.json" {
                 out.push(path.clone());
             }
             if e.file_type().expect("file type").is_dir() {
@@ -246,9 +267,9 @@ fn related(v: &Value) -> String {
         .to_string()
 }
 
-/// Start a full in-place restore of `point`; returns the task ID.
-fn post_restore(server: &Server, token: &str, point: uuid::Uuid) -> String {
-    let spec = json!({"VmRestoreSpec": {"PowerOnAfterRestore": false, "QuickRollback": false}});
+/// Start an in-place restore of `point` (full, or a QuickRollback); returns the task ID.
+fn post_restore(server: &Server, token: &str, point: uuid::Uuid, quick: bool) -> String {
+    let spec = json!({"VmRestoreSpec": {"PowerOnAfterRestore": false, "QuickRollback": quick}});
     let r = server.call(
         token,
         "POST",
@@ -292,27 +313,32 @@ fn pick_point(
     panic!("every point of {RESTORE_VM} equals its disks")
 }
 
-fn restore_kills(data: &Path, rng: &mut Prng, kills: u32) -> Tally {
+fn restore_kills(data: &Path, rng: &mut Prng, kills: u32, quick: bool) -> Tally {
+    let kind = if quick {
+        "quick rollback"
+    } else {
+        "full restore"
+    };
     let (mut server, mut token) = start(data);
     // One uninterrupted run measures the duration the kill moments are drawn from.
     let (point, _, after) = pick_point(data);
     let t0 = Instant::now();
-    let task = post_restore(&server, &token, point);
+    let task = post_restore(&server, &token, point, quick);
     let done = wait_task(&server, &token, &task);
     let measured = t0.elapsed();
     assert_eq!(done["Result"]["Success"], true, "{done}");
     assert_eq!(vm_hashes(&look(data), RESTORE_VM), after);
-    eprintln!("restore: an uninterrupted full restore of {RESTORE_VM} takes {measured:?}");
+    eprintln!("restore: an uninterrupted {kind} of {RESTORE_VM} takes {measured:?}");
 
     let mut tally = Tally::default();
     for k in 0..kills {
         let (point, before, target) = pick_point(data);
         let delay = rng.delay(measured);
-        let task = post_restore(&server, &token, point);
+        let task = post_restore(&server, &token, point, quick);
         std::thread::sleep(delay);
         server.stop();
         (server, token) = start(data);
-        let what = format!("restore kill {k} after {delay:?}");
+        let what = format!("{kind} kill {k} after {delay:?}");
         let t = get(&server, &token, &format!("/api/tasks/{task}"));
         assert_eq!(t["State"], "Finished", "{what}: {t}");
         let session = get(&server, &token, &path_of(&server, &related(&t)));
@@ -341,6 +367,8 @@ fn restore_kills(data: &Path, rng: &mut Prng, kills: u32) -> Tally {
             );
             let left = if disks == before {
                 "left as before"
+            } else if quick {
+                "rolled forward to the point"
             } else {
                 "swap rolled forward"
             };
@@ -554,11 +582,12 @@ fn gc_kills(data: &Path, rng: &mut Prng, kills: u32) -> Tally {
 #[test]
 fn killed_restores_backups_and_collections_leave_the_data_folder_whole() {
     let seed = env_u64("EMREST_CRASH_SEED", 0x5eed_c0de_2024);
-    let kills = env_u64("EMREST_CRASH_KILLS", 50).max(3) as u32;
-    let restores = kills * 2 / 5;
-    let backups = (kills - restores) / 2;
-    let gcs = kills - restores - backups;
-    eprintln!("crash harness: seed {seed:#x}, {kills} kill points ({restores} restore, {backups} backup, {gcs} gc)");
+    let kills = env_u64("EMREST_CRASH_KILLS", 60).max(4) as u32;
+    let restores = kills * 3 / 10;
+    let quicks = kills / 5;
+    let backups = (kills - restores - quicks) / 2;
+    let gcs = kills - restores - quicks - backups;
+    eprintln!("crash harness: seed {seed:#x}, {kills} kill points ({restores} full restore, {quicks} quick rollback, {backups} backup, {gcs} gc)");
     let mut rng = Prng(seed.max(1));
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
@@ -567,10 +596,16 @@ fn killed_restores_backups_and_collections_leave_the_data_folder_whole() {
         &[("EMREST_ADMIN_PASSWORD", ADMIN_PASSWORD)],
     )
     .ok();
-    let r = restore_kills(&data, &mut rng, restores);
+    let r = restore_kills(&data, &mut rng, restores, false);
+    let q = restore_kills(&data, &mut rng, quicks, true);
     let b = backup_kills(&data, &mut rng, backups);
     let g = gc_kills(&data, &mut rng, gcs);
-    for (op, t) in [("restore", &r), ("backup", &b), ("gc", &g)] {
+    for (op, t) in [
+        ("full restore", &r),
+        ("quick rollback", &q),
+        ("backup", &b),
+        ("gc", &g),
+    ] {
         eprintln!(
             "crash harness: {op}: survived {} kill points ({} while running, {} after it had finished); {:?}",
             t.during + t.after,
@@ -580,7 +615,7 @@ fn killed_restores_backups_and_collections_leave_the_data_folder_whole() {
         );
     }
     assert_eq!(
-        r.during + r.after + b.during + b.after + g.during + g.after,
+        r.during + r.after + q.during + q.after + b.during + b.after + g.during + g.after,
         kills
     );
 }
