@@ -794,6 +794,10 @@ impl Core {
     }
 
     fn claim_for_backup(&self, job: &JobRecord, vms: &[JobObjectRecord]) -> CoreResult<()> {
+        // A VM left mixed by an unfinished quick rollback would be backed up as a mix.
+        for o in vms {
+            self.rollbacks.check(&o.vm)?;
+        }
         let keys: Vec<(VmKey, String)> =
             vms.iter().map(|o| (o.vm.clone(), o.name.clone())).collect();
         self.busy.claim(

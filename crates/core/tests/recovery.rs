@@ -233,4 +233,15 @@ fn an_unreadable_point_keeps_the_journal_and_refuses_restores_over_the_vm() {
         );
         assert_eq!(core.tasks(&caller).expect("tasks").len(), tasks);
     }
+    // Nor is the mixed VM backed up: the point would capture the mix.
+    let points = core.vm_restore_points(None).expect("points").len();
+    let job = core
+        .create_job("Mixed", &["file01".into()], 5, "test")
+        .expect("job");
+    let err = core.run_job_now(job.id, 0).expect_err("backup refused");
+    assert!(
+        matches!(&err, emrest_core::CoreError::Conflict(m) if m.contains("rollback journal")),
+        "{err}"
+    );
+    assert_eq!(core.vm_restore_points(None).expect("points").len(), points);
 }
