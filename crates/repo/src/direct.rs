@@ -73,6 +73,11 @@ impl<'a> DirectTarget<'a> {
         }
     }
 
+    /// Whether writes go around the page cache (so far as the file system has not refused).
+    pub(crate) fn is_direct(&self) -> bool {
+        self.direct.is_some() && !self.refused.load(Ordering::Relaxed)
+    }
+
     /// Writes `buf` at `offset`: the aligned middle directly when `buf`'s address phase
     /// matches the offset's (see [`AlignedBuf::prepare`]), everything else buffered.
     pub(crate) fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {

@@ -344,7 +344,10 @@ impl Repository {
         // A fresh target (full restore) is written around the page cache; an in-place one is
         // written block by block where it differs, buffered.
         let direct = DirectTarget::new(target, self.direct_io && !in_place);
-        let (written, _) = parallel::run(runs.len(), ctl, ChunkWorker::new, |w, r| {
+        // A direct write returns only once the device has the data: twice as many workers as
+        // cores keep the cores reading, decompressing and verifying while others wait on it.
+        let workers = parallel::worker_count(runs.len()) * if direct.is_direct() { 2 } else { 1 };
+        let (written, _) = parallel::run_on(workers, runs.len(), ctl, ChunkWorker::new, |w, r| {
             let (start, end) = runs[r];
             let (offset, _) = index.chunk_range(plan.chunks[start]);
             let (last_off, last_len) = index.chunk_range(plan.chunks[end - 1]);
