@@ -138,13 +138,8 @@ impl ChunkCodec {
             move |e| RepoError::io(what, e)
         };
         Ok(ChunkCodec {
-            compressor: zstd::bulk::Compressor::new(
-                std::env::var("EMREST_ZL")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(ZSTD_LEVEL),
-            )
-            .map_err(io("create zstd compressor"))?,
+            compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL)
+                .map_err(io("create zstd compressor"))?,
             decompressor: zstd::bulk::Decompressor::new()
                 .map_err(io("create zstd decompressor"))?,
             buf: Vec::new(),
