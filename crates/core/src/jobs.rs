@@ -1191,8 +1191,12 @@ impl Core {
     // ---- integrity ----
 
     /// Refuse a restore from a point known to be damaged: marked by `verify`, or with an index
-    /// that fails its hash, or naming a chunk that is not there.
-    pub fn check_point_intact(&self, point: &VmRestorePointRecord) -> CoreResult<()> {
+    /// that fails its hash, or naming a chunk that is not there. Returns the point's disk
+    /// indexes (in disk order) so a restore need not read them again.
+    pub fn check_point_intact(
+        &self,
+        point: &VmRestorePointRecord,
+    ) -> CoreResult<Vec<emrest_repo::DiskIndex>> {
         let damaged = |why: String| {
             CoreError::Conflict(format!(
                 "VM restore point {} of '{}' is damaged ({why}); restore from another point",
@@ -1211,6 +1215,7 @@ impl Core {
         if let Some(why) = marked {
             return Err(damaged(why));
         }
+        let mut indexes = Vec::with_capacity(point.disks.len());
         for d in &point.disks {
             let index = self
                 .repository()
@@ -1238,8 +1243,9 @@ impl Core {
                     d.name
                 )));
             }
+            indexes.push(index);
         }
-        Ok(())
+        Ok(indexes)
     }
 
     /// Record which VM restore points verification found damaged (replacing earlier marks).

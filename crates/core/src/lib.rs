@@ -544,8 +544,10 @@ impl Core {
         security::authorize(caller, security::Permission::RestoreVm)?;
         let point = self.vm_restore_point(point_id)?;
         security::check_vm(caller, &point)?;
-        self.check_point_intact(&point)?;
-        let plan = restore::plan(self.inventory.as_ref(), point, request)?;
+        let indexes = self.check_point_intact(&point)?;
+        let mut plan = restore::plan(self.inventory.as_ref(), point, request)?;
+        // The worker restores from the indexes just checked rather than reading them again.
+        plan.indexes = indexes;
         if let restore::RestoreTarget::Original { .. } = &plan.target {
             self.rollbacks.check(&plan.point.vm)?;
         }

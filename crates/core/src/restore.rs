@@ -64,6 +64,9 @@ pub struct RestorePlan {
     pub point: VmRestorePointRecord,
     pub target: RestoreTarget,
     pub power_on_after: bool,
+    /// The point's disk indexes, one per disk in order, when the caller already loaded them
+    /// (the intact check does); empty: [`execute`] loads them.
+    pub indexes: Vec<DiskIndex>,
 }
 
 impl RestorePlan {
@@ -262,6 +265,7 @@ pub fn plan(
         point,
         target,
         power_on_after: req.power_on_after,
+        indexes: Vec::new(),
     })
 }
 
@@ -364,10 +368,17 @@ pub fn execute(
     log: &dyn Fn(String),
 ) -> CoreResult<RestoreOutcome> {
     let point = &plan.point;
-    let mut indexes = Vec::with_capacity(point.disks.len());
-    for d in &point.disks {
-        indexes.push(repo.get_index(&d.index)?);
-    }
+    let loaded;
+    let indexes: &[DiskIndex] = if plan.indexes.len() == point.disks.len() {
+        &plan.indexes
+    } else {
+        loaded = point
+            .disks
+            .iter()
+            .map(|d| repo.get_index(&d.index))
+            .collect::<Result<Vec<_>, _>>()?;
+        &loaded
+    };
     let total: u64 = point.disks.iter().map(|d| d.size).sum();
     ctl.total_bytes.store(total, Ordering::Relaxed);
     let mut out = RestoreOutcome::default();
@@ -375,7 +386,7 @@ pub fn execute(
         RestoreTarget::Original {
             quick_rollback: true,
             ..
-        } => quick_rollback(repo, inventory, plan, &indexes, ctl, log, &mut out)?,
+        } => quick_rollback(repo, inventory, plan, indexes, ctl, log, &mut out)?,
         RestoreTarget::Original { exists, .. } => {
             let datastore = if *exists {
                 inventory.vm(&point.vm)?.datastore
@@ -383,7 +394,7 @@ pub fn execute(
                 point.datastore.clone()
             };
             let staged = stage_all(
-                repo, inventory, point, &datastore, &indexes, ctl, log, &mut out,
+                repo, inventory, point, &datastore, indexes, ctl, log, &mut out,
             )?;
             if *exists {
                 log(format!(
@@ -412,7 +423,7 @@ pub fn execute(
             storage_profile,
         } => {
             let staged = stage_all(
-                repo, inventory, point, datastore, &indexes, ctl, log, &mut out,
+                repo, inventory, point, datastore, indexes, ctl, log, &mut out,
             )?;
             log(format!(
                 "Registering the restored VM as '{name}' on datastore {datastore}"
@@ -522,7 +533,7 @@ fn quick_rollback(
                 let total = index.chunks.len();
                 // One pass reads each candidate chunk of the disk once and the restore
                 // point's chunk for it at most once (verified); nothing is written yet.
-                let p = match tracked_candidates(repo, inventory, &point.vm, &disk.name, index)? {
+                let p = match tracked_candidates(repo, inventory, &point.vm, disk, index)? {
                     Some((candidates, since)) => {
                         let p = repo.prepare_rollback(index, &file, Some(&candidates), ctl)?;
                         log(format!(
@@ -623,18 +634,26 @@ fn tracked_candidates(
     repo: &Repository,
     inventory: &dyn Inventory,
     vm: &VmKey,
-    disk: &str,
+    disk: &PointDisk,
     index: &DiskIndex,
 ) -> CoreResult<Option<(Vec<usize>, String)>> {
-    let Some(tracked) = inventory.changed_blocks(vm, disk)? else {
+    let Some(tracked) = inventory.changed_blocks(vm, &disk.name)? else {
         return Ok(None);
     };
     if tracked.disk_size != index.disk_size {
         return Ok(None);
     }
-    // Any failure to load the starting point only costs the full comparison.
-    let Ok(base) = repo.get_index(&tracked.label) else {
-        return Ok(None);
+    // Tracking that began at this very point (the last restore was of it) needs no second
+    // index; any failure to load another starting point only costs the full comparison.
+    let other;
+    let base = if tracked.label == disk.index {
+        index
+    } else {
+        let Ok(b) = repo.get_index(&tracked.label) else {
+            return Ok(None);
+        };
+        other = b;
+        &other
     };
     if base.chunk_size != index.chunk_size || base.chunks.len() != index.chunks.len() {
         return Ok(None);

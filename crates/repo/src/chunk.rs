@@ -26,7 +26,10 @@ const CHUNK_VERSION: u8 = 2;
 pub(crate) const CODEC_RAW: u8 = 0;
 /// Payload is one zstd frame.
 pub(crate) const CODEC_ZSTD: u8 = 1;
-/// zstd level: fast enough to keep up with disk reads.
+/// zstd level: fast enough to keep up with disk reads. Measured on the benchmark image
+/// (`bench/restore.sh 512`, 16 KiB chunks): levels 6 and 9 shrink the repository after a
+/// full backup by only 1.5% and 2.2% (the text-like chunks compress a little better) at
+/// several times the compression time of those chunks.
 const ZSTD_LEVEL: i32 = 1;
 
 /// The chunk record header exactly as laid out on disk.
@@ -83,6 +86,42 @@ pub(crate) fn is_all_zero(buf: &[u8]) -> bool {
         && blocks.remainder().iter().all(|&x| x == 0)
 }
 
+/// Bytes of a chunk sampled by [`looks_incompressible`]: four 256-byte pieces spread over it.
+const SAMPLE_PIECE: usize = 256;
+/// Byte entropy (bits per byte) of the sample above which a chunk is stored raw unattempted.
+/// 1 024 uniformly random bytes estimate at ~7.8; text sits near 4–5, machine code and
+/// tables near 6, and a chunk that is partly zeros or text falls well below the bar.
+const INCOMPRESSIBLE_BITS: f64 = 7.5;
+
+/// True when a sample of `data` looks like random bytes (already compressed or encrypted
+/// data), so zstd would spend a full pass to find nothing: on the benchmark's image 60% of
+/// the chunks are such, and that pass was most of a full backup's compression time. The
+/// sample's byte histogram costs ~1/16 of compressing the chunk. What it cannot see is
+/// redundancy between high-entropy pieces (a random block repeated within a chunk); such a
+/// chunk is stored raw, correct and slightly larger.
+pub(crate) fn looks_incompressible(data: &[u8]) -> bool {
+    if data.len() < 16 * SAMPLE_PIECE {
+        return false;
+    }
+    let mut hist = [0u32; 256];
+    let step = (data.len() - SAMPLE_PIECE) / 3;
+    for k in 0..4 {
+        for &b in &data[k * step..k * step + SAMPLE_PIECE] {
+            hist[b as usize] += 1;
+        }
+    }
+    let n = (4 * SAMPLE_PIECE) as f64;
+    let bits: f64 = hist
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum();
+    bits > INCOMPRESSIBLE_BITS
+}
+
 /// Per-worker compression state and buffer, reused across chunks.
 pub(crate) struct ChunkCodec {
     compressor: zstd::bulk::Compressor<'static>,
@@ -115,7 +154,7 @@ impl ChunkCodec {
             self.buf.resize(need, 0);
         }
         // Give zstd one byte less than the data: if it does not fit, raw is better.
-        let compressed = if len > 1 {
+        let compressed = if len > 1 && !looks_incompressible(data) {
             self.compressor
                 .compress_to_buffer(data, &mut self.buf[CHUNK_HEADER_LEN..need - 1])
                 .ok()
@@ -261,6 +300,23 @@ mod tests {
                 buf[pos] = 0;
             }
         }
+    }
+
+    #[test]
+    fn the_sample_check_passes_random_bytes_and_catches_text_zeros_and_mixtures() {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
+        let mut random = vec![0u8; 16 << 10];
+        rand::Rng::fill(&mut rng, &mut random[..]);
+        assert!(looks_incompressible(&random));
+        let text = b"the quick brown fox jumps over the lazy dog\n".repeat(400);
+        assert!(!looks_incompressible(&text[..16 << 10]));
+        assert!(!looks_incompressible(&vec![0u8; 16 << 10]));
+        // Random bytes with a zeroed quarter: the sample sees the zeros and zstd is tried.
+        let mut mixed = random.clone();
+        mixed[12 << 10..].fill(0);
+        assert!(!looks_incompressible(&mixed));
+        // Small chunks are always tried.
+        assert!(!looks_incompressible(&random[..2048]));
     }
 
     #[test]

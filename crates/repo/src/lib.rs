@@ -61,6 +61,7 @@
 mod backup;
 mod chunk;
 mod digest;
+mod direct;
 mod error;
 mod fsutil;
 mod gc;

@@ -32,6 +32,22 @@ where
     W: Send,
     T: Send,
 {
+    run_on(worker_count(count), count, ctl, init, work)
+}
+
+/// Like [`run`] on `workers` threads (at least one, never more than `count`): for work that
+/// waits on the device (synchronous direct writes) more threads than cores keep both busy.
+pub(crate) fn run_on<W, T>(
+    workers: usize,
+    count: usize,
+    ctl: &dyn Control,
+    init: impl Fn() -> Result<W, RepoError> + Sync,
+    work: impl Fn(&mut W, usize) -> Result<T, RepoError> + Sync,
+) -> Result<(Vec<T>, Vec<W>), RepoError>
+where
+    W: Send,
+    T: Send,
+{
     if count == 0 {
         return Ok((Vec::new(), Vec::new()));
     }
@@ -47,7 +63,7 @@ where
     };
 
     let outputs: Vec<(W, Vec<(usize, T)>)> = thread::scope(|s| {
-        let handles: Vec<_> = (0..worker_count(count))
+        let handles: Vec<_> = (0..workers.clamp(1, count.max(1)))
             .map(|_| {
                 s.spawn(|| {
                     let mut state = match init() {

@@ -61,6 +61,8 @@ pub struct Repository {
     pub(crate) indexes_dir: PathBuf,
     pub(crate) chunk_size: u32,
     pub(crate) durability: Durability,
+    /// Full restores write their target with `O_DIRECT` where the file system allows it.
+    pub(crate) direct_io: bool,
     /// Every stored chunk's location, loaded from the packs' indexes.
     pub(crate) map: RwLock<ChunkMap>,
     /// Open pack files, by pack number.
@@ -144,6 +146,7 @@ impl Repository {
             indexes_dir: root.join(INDEXES_DIR),
             chunk_size,
             durability,
+            direct_io: true,
             map: RwLock::new(ChunkMap::default()),
             files: Mutex::new(HashMap::new()),
         }
@@ -155,6 +158,14 @@ impl Repository {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .scan(&self.packs_dir)
+    }
+
+    /// Whether full restores ([`Repository::apply_restore`]) write around the page cache
+    /// (`O_DIRECT`, on by default; Linux only). Where the target's file system refuses direct
+    /// writes they fall back to ordinary ones either way; turning it off forces that path.
+    pub fn with_direct_io(mut self, on: bool) -> Repository {
+        self.direct_io = on;
+        self
     }
 
     /// Chunk size of this repository in bytes.

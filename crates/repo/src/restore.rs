@@ -8,6 +8,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 
 use crate::chunk::{is_all_zero, ChunkCodec};
+use crate::direct::{AlignedBuf, DirectTarget};
 use crate::error::IoContext;
 use crate::pack::Loc;
 use crate::parallel;
@@ -45,12 +46,17 @@ pub struct RestoreStats {
     pub chunks_written: u64,
     /// Bytes written into the target.
     pub bytes_written: u64,
+    /// Of those, bytes written around the page cache (`O_DIRECT`; see
+    /// [`Repository::with_direct_io`]).
+    pub bytes_direct: u64,
 }
 
 /// Per-worker buffers for reading chunks.
 struct ChunkWorker {
     codec: ChunkCodec,
     buf: Vec<u8>,
+    /// A write run being assembled, placed for direct writes.
+    run: AlignedBuf,
     /// The target's current bytes, for in-place restores.
     current: Vec<u8>,
     /// A stretch of a pack holding several adjacent records.
@@ -87,6 +93,7 @@ impl ChunkWorker {
         Ok(ChunkWorker {
             codec: ChunkCodec::new()?,
             buf: Vec::new(),
+            run: AlignedBuf::default(),
             current: Vec::new(),
             span: Vec::new(),
         })
@@ -334,12 +341,18 @@ impl Repository {
             }));
         }
         let runs = runs(index, plan);
-        let (written, _) = parallel::run(runs.len(), ctl, ChunkWorker::new, |w, r| {
+        // A fresh target (full restore) is written around the page cache; an in-place one is
+        // written block by block where it differs, buffered.
+        let direct = DirectTarget::new(target, self.direct_io && !in_place);
+        // A direct write returns only once the device has the data: twice as many workers as
+        // cores keep the cores reading, decompressing and verifying while others wait on it.
+        let workers = parallel::worker_count(runs.len()) * if direct.is_direct() { 2 } else { 1 };
+        let (written, _) = parallel::run_on(workers, runs.len(), ctl, ChunkWorker::new, |w, r| {
             let (start, end) = runs[r];
             let (offset, _) = index.chunk_range(plan.chunks[start]);
             let (last_off, last_len) = index.chunk_range(plan.chunks[end - 1]);
             let total = (last_off + last_len as u64 - offset) as usize;
-            w.buf.resize(total, 0);
+            let buf = w.run.prepare(total, offset);
             let mut k = start;
             while k < end {
                 if ctl.cancelled() {
@@ -349,7 +362,7 @@ impl Repository {
                 let (o, len) = index.chunk_range(i);
                 let at = (o - offset) as usize;
                 let (Some(d), Some(l)) = (&index.chunks[i], loc_of[k]) else {
-                    w.buf[at..at + len].fill(0);
+                    buf[at..at + len].fill(0);
                     ctl.progress(len as u64);
                     k += 1;
                     continue;
@@ -371,7 +384,7 @@ impl Repository {
                     g += 1;
                 }
                 if g == k + 1 {
-                    self.load_into(&mut w.codec, d, &first, &mut w.buf[at..at + len])?;
+                    self.load_into(&mut w.codec, d, &first, &mut buf[at..at + len])?;
                     ctl.progress(len as u64);
                     k += 1;
                     continue;
@@ -389,7 +402,7 @@ impl Repository {
                     w.codec.decode_from(
                         &w.span[from..from + e.record_len()],
                         digest,
-                        &mut w.buf[at..at + len],
+                        &mut buf[at..at + len],
                     )?;
                     ctl.progress(len as u64);
                 }
@@ -403,9 +416,10 @@ impl Repository {
                 )
             };
             if !in_place {
-                target.write_all_at(&w.buf, offset).ctx(write_err)?;
+                direct.write_all_at(w.run.get(), offset).ctx(write_err)?;
                 return Ok(((end - start) as u64, total as u64));
             }
+            let buf = w.run.get();
             w.current.resize(total, 0);
             read_padded(target, &mut w.current, offset)
                 .ctx(|| format!("read restore target ({total} bytes at offset {offset})"))?;
@@ -414,7 +428,7 @@ impl Repository {
             for &i in &plan.chunks[start..end] {
                 let (o, len) = index.chunk_range(i);
                 let at = (o - offset) as usize;
-                let (new, old) = (&w.buf[at..at + len], &w.current[at..at + len]);
+                let (new, old) = (&buf[at..at + len], &w.current[at..at + len]);
                 let mut wrote_here = false;
                 let mut b = 0;
                 while b < len {
@@ -451,6 +465,9 @@ impl Repository {
         Ok(RestoreStats {
             chunks_written: written.iter().map(|w| w.0).sum(),
             bytes_written: written.iter().map(|w| w.1).sum(),
+            bytes_direct: direct
+                .bytes_direct
+                .load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 }
