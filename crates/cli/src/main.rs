@@ -130,6 +130,10 @@ enum JobVerb {
         /// Print the finished session and its task sessions as JSON.
         #[arg(long)]
         json: bool,
+        /// The account the run is made as: its task is that account's (seen through the API
+        /// by it and by administrators). It must be allowed to start jobs.
+        #[arg(long = "as", value_name = "USER", default_value = emrest_core::ADMIN_ACCOUNT)]
+        as_user: String,
     },
     /// Stop a running job. A job runs inside the process holding the data folder (the server,
     /// or `emrest job start`): stop it there (POST /api/jobs/{ID}?action=stop, or Ctrl-C).
@@ -137,6 +141,9 @@ enum JobVerb {
         #[command(flatten)]
         data: DataArg,
         name: String,
+        /// The account the stop is made as (see `job start --as`).
+        #[arg(long = "as", value_name = "USER", default_value = emrest_core::ADMIN_ACCOUNT)]
+        as_user: String,
     },
 }
 
@@ -784,20 +791,27 @@ fn job_command(verb: JobVerb) -> Result<()> {
             name,
             wait,
             json,
+            as_user,
         } => {
             let core = open_existing(&data)?;
+            let actor = core.local_actor(Some(&as_user))?;
             let job = find_job(&core, &name)?;
-            start_and_follow(&core, &job, wait, json)
+            start_and_follow(&core, &actor, &job, wait, json)
         }
-        JobVerb::Stop { data, name } => {
+        JobVerb::Stop {
+            data,
+            name,
+            as_user,
+        } => {
             // Opening to write fails while another process (the one running the job) holds the
             // folder; when it succeeds, no job can be running anywhere.
             let core = open_existing(&data).context(
                 "the job runs in the process holding the data folder: stop it there \
                  (POST /api/jobs/{ID}?action=stop on the server, or Ctrl-C in `emrest job start`)",
             )?;
+            let actor = core.local_actor(Some(&as_user))?;
             let job = find_job(&core, &name)?;
-            let task = core.stop_job(&emrest_core::jobs::Actor::operator(), job.id)?;
+            let task = core.stop_job(&actor, job.id)?;
             eprintln!("{}", task.result.map(|r| r.1).unwrap_or_default());
             Ok(())
         }
@@ -808,15 +822,16 @@ fn job_command(verb: JobVerb) -> Result<()> {
 /// `--wait`, one summary line, the session as JSON with `--json`. Ctrl-C stops the job.
 fn start_and_follow(
     core: &Arc<Core>,
+    actor: &emrest_core::jobs::Actor,
     job: &emrest_core::jobs::JobRecord,
     bar: bool,
     json: bool,
 ) -> Result<()> {
-    use emrest_core::jobs::Actor;
     let started = std::time::Instant::now();
-    let (_, session) = core.start_job(&Actor::operator(), job.id)?;
+    let (_, session) = core.start_job(actor, job.id)?;
     {
         let core = core.clone();
+        let actor = actor.clone();
         let id = job.id;
         // Ctrl-C asks the job to stop between chunks; the loop below sees it end.
         std::thread::spawn(move || {
@@ -825,7 +840,7 @@ fn start_and_follow(
                 .build()
             {
                 if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
-                    let _ = core.stop_job(&Actor::operator(), id);
+                    let _ = core.stop_job(&actor, id);
                 }
             }
         });
