@@ -8,7 +8,7 @@ use emrest_core::security::{EnterpriseRole, ScopeItem};
 use emrest_core::{Core, CoreConfig};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -371,23 +371,39 @@ fn open_with(data: &DataArg, config: impl FnOnce(&mut CoreConfig)) -> Result<Arc
     config(&mut cfg);
     let (core, report) = Core::open(cfg)
         .with_context(|| format!("cannot open data folder {}", data.data.display()))?;
-    if let Some(pw) = report.generated_admin_password {
+    if let Some(pw) = &report.generated_admin_password {
         eprintln!("Created the account 'admin' with the generated password: {pw}");
         eprintln!("(shown once; set EMREST_ADMIN_PASSWORD before the first start to choose it)");
     }
-    if report.interrupted_tasks > 0 {
-        eprintln!(
-            "{} task(s) were interrupted by the last stop and are marked failed",
-            report.interrupted_tasks
-        );
-    }
-    if report.orphan_indexes_removed > 0 {
-        eprintln!(
-            "{} index(es) of an interrupted backup were removed (no restore point names them)",
-            report.orphan_indexes_removed
-        );
+    for line in recovery_lines(&report, &data.data) {
+        eprintln!("{line}");
     }
     Ok(core)
+}
+
+/// What crash recovery did when the data folder was opened to write: one line per non-zero
+/// count of the report, nothing when the last stop was clean.
+fn recovery_lines(report: &emrest_core::OpenReport, data: &Path) -> Vec<String> {
+    let emrest_core::OpenReport {
+        generated_admin_password: _,
+        interrupted_tasks,
+        staging_removed,
+        orphan_indexes_removed,
+        rollbacks_rolled_forward,
+        rollbacks_kept,
+    } = report;
+    let journals = emrest_core::rollback_journal::journal_dir(data);
+    [
+        (*interrupted_tasks, "task(s) were interrupted by the last stop and are marked failed".to_string()),
+        (*staging_removed, "leftover(s) of an interrupted restore or inventory change were removed from the VM folders".to_string()),
+        (*orphan_indexes_removed, "index(es) of an interrupted backup were removed (no restore point names them)".to_string()),
+        (*rollbacks_rolled_forward, "quick rollback(s) interrupted during their writes were rolled forward: their VMs now hold the restore point".to_string()),
+        (*rollbacks_kept, format!("rollback journal(s) could not be rolled forward and are kept in {} (the log names each and why): restores over their VMs are refused until the repository is repaired and the data folder opened again", journals.display())),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("Recovery: {n} {what}"))
+    .collect()
 }
 
 fn make_demo(core: &Core, disk_size: u64) -> Result<()> {
