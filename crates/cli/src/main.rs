@@ -8,7 +8,7 @@ use emrest_core::security::{EnterpriseRole, ScopeItem};
 use emrest_core::{Core, CoreConfig};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -130,6 +130,10 @@ enum JobVerb {
         /// Print the finished session and its task sessions as JSON.
         #[arg(long)]
         json: bool,
+        /// The account the run is made as: its task is that account's (seen through the API
+        /// by it and by administrators). It must be allowed to start jobs.
+        #[arg(long = "as", value_name = "USER", default_value = emrest_core::ADMIN_ACCOUNT)]
+        as_user: String,
     },
     /// Stop a running job. A job runs inside the process holding the data folder (the server,
     /// or `emrest job start`): stop it there (POST /api/jobs/{ID}?action=stop, or Ctrl-C).
@@ -137,6 +141,9 @@ enum JobVerb {
         #[command(flatten)]
         data: DataArg,
         name: String,
+        /// The account the stop is made as (see `job start --as`).
+        #[arg(long = "as", value_name = "USER", default_value = emrest_core::ADMIN_ACCOUNT)]
+        as_user: String,
     },
 }
 
@@ -364,23 +371,39 @@ fn open_with(data: &DataArg, config: impl FnOnce(&mut CoreConfig)) -> Result<Arc
     config(&mut cfg);
     let (core, report) = Core::open(cfg)
         .with_context(|| format!("cannot open data folder {}", data.data.display()))?;
-    if let Some(pw) = report.generated_admin_password {
+    if let Some(pw) = &report.generated_admin_password {
         eprintln!("Created the account 'admin' with the generated password: {pw}");
         eprintln!("(shown once; set EMREST_ADMIN_PASSWORD before the first start to choose it)");
     }
-    if report.interrupted_tasks > 0 {
-        eprintln!(
-            "{} task(s) were interrupted by the last stop and are marked failed",
-            report.interrupted_tasks
-        );
-    }
-    if report.orphan_indexes_removed > 0 {
-        eprintln!(
-            "{} index(es) of an interrupted backup were removed (no restore point names them)",
-            report.orphan_indexes_removed
-        );
+    for line in recovery_lines(&report, &data.data) {
+        eprintln!("{line}");
     }
     Ok(core)
+}
+
+/// What crash recovery did when the data folder was opened to write: one line per non-zero
+/// count of the report, nothing when the last stop was clean.
+fn recovery_lines(report: &emrest_core::OpenReport, data: &Path) -> Vec<String> {
+    let emrest_core::OpenReport {
+        generated_admin_password: _,
+        interrupted_tasks,
+        staging_removed,
+        orphan_indexes_removed,
+        rollbacks_rolled_forward,
+        rollbacks_kept,
+    } = report;
+    let journals = emrest_core::rollback_journal::journal_dir(data);
+    [
+        (*interrupted_tasks, "task(s) were interrupted by the last stop and are marked failed".to_string()),
+        (*staging_removed, "leftover(s) of an interrupted restore or inventory change were removed from the VM folders".to_string()),
+        (*orphan_indexes_removed, "index(es) of an interrupted backup were removed (no restore point names them)".to_string()),
+        (*rollbacks_rolled_forward, "quick rollback(s) interrupted during their writes were rolled forward: their VMs now hold the restore point".to_string()),
+        (*rollbacks_kept, format!("rollback journal(s) could not be rolled forward and are kept in {} (the log names each and why): restores over their VMs are refused until the repository is repaired and the data folder opened again", journals.display())),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("Recovery: {n} {what}"))
+    .collect()
 }
 
 fn make_demo(core: &Core, disk_size: u64) -> Result<()> {
@@ -784,20 +807,27 @@ fn job_command(verb: JobVerb) -> Result<()> {
             name,
             wait,
             json,
+            as_user,
         } => {
             let core = open_existing(&data)?;
+            let actor = core.local_actor(Some(&as_user))?;
             let job = find_job(&core, &name)?;
-            start_and_follow(&core, &job, wait, json)
+            start_and_follow(&core, &actor, &job, wait, json)
         }
-        JobVerb::Stop { data, name } => {
+        JobVerb::Stop {
+            data,
+            name,
+            as_user,
+        } => {
             // Opening to write fails while another process (the one running the job) holds the
             // folder; when it succeeds, no job can be running anywhere.
             let core = open_existing(&data).context(
                 "the job runs in the process holding the data folder: stop it there \
                  (POST /api/jobs/{ID}?action=stop on the server, or Ctrl-C in `emrest job start`)",
             )?;
+            let actor = core.local_actor(Some(&as_user))?;
             let job = find_job(&core, &name)?;
-            let task = core.stop_job(&emrest_core::jobs::Actor::operator(), job.id)?;
+            let task = core.stop_job(&actor, job.id)?;
             eprintln!("{}", task.result.map(|r| r.1).unwrap_or_default());
             Ok(())
         }
@@ -808,15 +838,16 @@ fn job_command(verb: JobVerb) -> Result<()> {
 /// `--wait`, one summary line, the session as JSON with `--json`. Ctrl-C stops the job.
 fn start_and_follow(
     core: &Arc<Core>,
+    actor: &emrest_core::jobs::Actor,
     job: &emrest_core::jobs::JobRecord,
     bar: bool,
     json: bool,
 ) -> Result<()> {
-    use emrest_core::jobs::Actor;
     let started = std::time::Instant::now();
-    let (_, session) = core.start_job(&Actor::operator(), job.id)?;
+    let (_, session) = core.start_job(actor, job.id)?;
     {
         let core = core.clone();
+        let actor = actor.clone();
         let id = job.id;
         // Ctrl-C asks the job to stop between chunks; the loop below sees it end.
         std::thread::spawn(move || {
@@ -825,7 +856,7 @@ fn start_and_follow(
                 .build()
             {
                 if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
-                    let _ = core.stop_job(&Actor::operator(), id);
+                    let _ = core.stop_job(&actor, id);
                 }
             }
         });

@@ -250,6 +250,81 @@ fn listings_leave_running_tasks_to_the_server_which_fails_them_on_its_next_start
     );
 }
 
+#[test]
+fn serve_names_on_start_up_each_kind_of_leftover_recovery_dealt_with() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    make_demo(&data);
+    // What a killed process leaves behind, one of each kind.
+    {
+        let (core, _) = emrest_core::Core::open(emrest_core::CoreConfig::new(&data))
+            .expect("open the data folder");
+        let admin = core
+            .catalog()
+            .account_by_name("admin")
+            .expect("catalog")
+            .expect("admin account")
+            .id;
+        // A running task.
+        core.catalog()
+            .insert_task("StartJob", None, admin, 1)
+            .expect("task");
+        // A backup's index that no restore point names.
+        let p = core.vm_restore_points(None).expect("points")[0].clone();
+        let index = core
+            .repository()
+            .get_index(&p.disks[0].index)
+            .expect("index");
+        core.repository()
+            .put_index("orphan-of-a-killed-backup", &index)
+            .expect("index");
+        // A quick rollback's journal (its writes had begun), and one nobody can read.
+        let journals = emrest_core::rollback_journal::journal_dir(core.data_dir());
+        let journal = emrest_core::rollback_journal::RollbackJournal::new(uuid::Uuid::new_v4(), &p);
+        emrest_core::rollback_journal::write_journal(&journals, &journal).expect("journal");
+        std::fs::write(
+            journals.join(format!("{}.json", uuid::Uuid::new_v4())),
+            b"{ torn",
+        )
+        .expect("torn journal");
+    }
+    // An inventory change interrupted before its rename.
+    std::fs::create_dir(data.join("platforms").join(".tmp-interrupted-root")).expect("leftover");
+
+    let server = Server::start(ServerOptions {
+        data: &data,
+        https: false,
+        demo: false,
+        admin_password: None,
+    });
+    let log = server.stop();
+    for line in [
+        "Recovery: 1 task(s) were interrupted by the last stop and are marked failed",
+        "Recovery: 1 leftover(s) of an interrupted restore or inventory change were removed",
+        "Recovery: 1 index(es) of an interrupted backup were removed",
+        "Recovery: 1 quick rollback(s) interrupted during their writes were rolled forward",
+        "Recovery: 1 rollback journal(s) could not be rolled forward and are kept in",
+    ] {
+        assert!(log.contains(line), "missing {line:?} in: {log}");
+    }
+    assert!(!data
+        .join("platforms")
+        .join(".tmp-interrupted-root")
+        .exists());
+
+    // A clean stop leaves nothing to recover but the journal nobody can read.
+    let server = Server::start(ServerOptions {
+        data: &data,
+        https: false,
+        demo: false,
+        admin_password: None,
+    });
+    let log = server.stop();
+    let recovery: Vec<&str> = log.lines().filter(|l| l.contains("Recovery:")).collect();
+    assert_eq!(recovery.len(), 1, "{log}");
+    assert!(recovery[0].contains("1 rollback journal(s) could not be rolled forward"));
+}
+
 /// The DER bytes of the first certificate in a PEM file.
 fn pem_certificate_der(pem: &str) -> Vec<u8> {
     use base64::Engine as _;

@@ -87,6 +87,27 @@ fn job_create_start_list_and_gc() {
     let r = emrest(&["job", "stop", "--data", d, "Web only"]);
     assert!(!r.status.success());
     assert!(r.stderr.contains("not running"), "{}", r.stderr);
+    // A run is made as an account that may start jobs (the built-in admin by default).
+    let r = emrest(&["job", "start", "--data", d, "Web only", "--as", "ghost"]);
+    assert!(!r.status.success());
+    assert!(
+        r.stderr.contains("no account 'ghost' to act as"),
+        "{}",
+        r.stderr
+    );
+    emrest_env(
+        &["user", "add", "--data", d, "viewer", "--role", "PortalUser"],
+        &[("EMREST_PASSWORD", "v-pw")],
+    )
+    .ok();
+    let r = emrest(&["job", "start", "--data", d, "Web only", "--as", "viewer"]);
+    assert!(!r.status.success());
+    assert!(
+        r.stderr
+            .contains("'viewer' may not start, stop or edit jobs"),
+        "{}",
+        r.stderr
+    );
     let r = emrest(&["job", "create", "--data", d, "--name", "X", "--vm", "ghost"]);
     assert!(!r.status.success());
     assert!(r.stderr.contains("no VM named 'ghost'"), "{}", r.stderr);

@@ -157,12 +157,15 @@ impl Core {
         let mut roles = spec.roles.clone();
         roles.sort();
         roles.dedup();
-        self.catalog().insert_account(&AccountRow {
-            id,
-            name: name.to_string(),
-            password_hash: spec.password_hash.clone().unwrap_or_default(),
-            role: security::legacy_role(&roles),
-        })?;
+        let store = self.store();
+        store.insert_account(
+            &AccountRow {
+                id,
+                name: name.to_string(),
+                password_hash: spec.password_hash.clone().unwrap_or_default(),
+            },
+            &roles,
+        )?;
         let record = AccountRecord {
             id,
             name: name.to_string(),
@@ -173,9 +176,7 @@ impl Core {
             sql: spec.sql.clone(),
             has_password: spec.password_hash.is_some(),
         };
-        let store = self.store();
         store.save_settings(&record)?;
-        store.save_roles(id, &roles)?;
         store.add_scopes(id, &scopes)?;
         Ok(id)
     }

@@ -173,7 +173,6 @@ impl Sessions {
         Ok(Caller {
             account_id: account.id,
             user_name: account.name.clone(),
-            role: security::legacy_role(&account.roles),
             session_id: record.id,
             scope: security::scope_of(&account, &scopes),
             roles: account.roles,

@@ -14,7 +14,7 @@ const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS accounts (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    password_hash TEXT NOT NULL, role TEXT NOT NULL, created INTEGER NOT NULL);
+    password_hash TEXT NOT NULL, created INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS backup_servers (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL,
     port INTEGER NOT NULL, version TEXT NOT NULL);
@@ -59,13 +59,12 @@ pub struct Catalog {
     conn: Mutex<Connection>,
 }
 
-/// A stored account, with its password hash.
+/// A stored account, with its password hash (its roles are in `account_roles`, security.rs).
 #[derive(Clone, Debug)]
 pub struct AccountRow {
     pub id: Uuid,
     pub name: String,
     pub password_hash: String,
-    pub role: Role,
 }
 
 pub(crate) fn uuid_col(row: &Row, i: usize) -> rusqlite::Result<Uuid> {
@@ -244,6 +243,7 @@ impl Catalog {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(crate::security::SCHEMA)?;
+        crate::security::migrate_legacy_roles(&conn)?;
         conn.execute_batch(crate::query::QUERY_SCHEMA)?;
         conn.execute_batch(crate::jobs::SCHEMA)?;
         Ok(Catalog {
@@ -285,15 +285,6 @@ impl Catalog {
             .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))?)
     }
 
-    /// Store a new account.
-    pub fn insert_account(&self, a: &AccountRow) -> CoreResult<()> {
-        self.conn()?.execute(
-            "INSERT INTO accounts (id, name, password_hash, role, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![a.id.to_string(), a.name, a.password_hash, a.role.as_str(), now_millis()],
-        )?;
-        Ok(())
-    }
-
     /// Replace an account's password hash.
     pub fn set_password(&self, name: &str, hash: &str) -> CoreResult<bool> {
         Ok(self.conn()?.execute(
@@ -307,14 +298,13 @@ impl Catalog {
         Ok(self
             .conn()?
             .query_row(
-                "SELECT id, name, password_hash, role FROM accounts WHERE name = ?1",
+                "SELECT id, name, password_hash FROM accounts WHERE name = ?1",
                 [name],
                 |r| {
                     Ok(AccountRow {
                         id: uuid_col(r, 0)?,
                         name: r.get(1)?,
                         password_hash: r.get(2)?,
-                        role: Role::parse(&r.get::<_, String>(3)?).unwrap_or(Role::PortalUser),
                     })
                 },
             )

@@ -352,21 +352,12 @@ fn require_admin(caller: &Caller) -> CoreResult<()> {
     crate::security::authorize(caller, crate::security::Permission::StartJob)
 }
 
-/// Who asked for a job action: an API caller, or the local operator (CLI, demo).
+/// Who asked for a job action: an API caller, or an account the local operator acts as
+/// ([`Core::local_actor`]). The tasks it starts are that account's.
 #[derive(Clone, Debug)]
 pub struct Actor {
     pub account_id: Uuid,
     pub user_name: String,
-}
-
-impl Actor {
-    /// The local operator at the command line; tasks it makes are visible to administrators.
-    pub fn operator() -> Actor {
-        Actor {
-            account_id: Uuid::nil(),
-            user_name: "local operator".into(),
-        }
-    }
 }
 
 impl From<&Caller> for Actor {
@@ -387,6 +378,32 @@ enum RunKind {
 
 impl Core {
     // ---- jobs ----
+
+    /// The account a command-line job action is made as: `name`, or the built-in
+    /// administrator ([`crate::ADMIN_ACCOUNT`]) by default. Its tasks are its own, so it and
+    /// every administrator see them through the API; the account must hold a role that may
+    /// start jobs, as an API caller must.
+    pub fn local_actor(&self, name: Option<&str>) -> CoreResult<Actor> {
+        let name = name.unwrap_or(crate::ADMIN_ACCOUNT);
+        let account = self.account_named(name).map_err(|e| match e {
+            CoreError::NotFound { .. } => CoreError::invalid(
+                "as",
+                format!("no account '{name}' to act as; name an administrator with --as"),
+            ),
+            e => e,
+        })?;
+        let permission = crate::security::Permission::StartJob;
+        if !account.roles.iter().any(|r| r.grants(permission)) {
+            return Err(CoreError::Forbidden(format!(
+                "Access denied: account '{}' may not start, stop or edit jobs; name an administrator with --as",
+                account.name
+            )));
+        }
+        Ok(Actor {
+            account_id: account.id,
+            user_name: account.name,
+        })
+    }
 
     /// Create a backup job over VMs named by HierarchyObjRef or by VM name (unique across
     /// roots), all on one platform; the backup server is the one their hierarchy root belongs to.

@@ -199,12 +199,14 @@ impl Core {
                 Ok(p) if !p.is_empty() => (p, false),
                 _ => (auth::generate_password(), true),
             };
-            catalog.insert_account(&AccountRow {
-                id: Uuid::new_v4(),
-                name: ADMIN_ACCOUNT.into(),
-                password_hash: auth::hash_password(&password)?,
-                role: Role::PortalAdministrator,
-            })?;
+            security::Store(&catalog).insert_account(
+                &AccountRow {
+                    id: Uuid::new_v4(),
+                    name: ADMIN_ACCOUNT.into(),
+                    password_hash: auth::hash_password(&password)?,
+                },
+                &[security::EnterpriseRole::PortalAdministrator],
+            )?;
             if generated {
                 report.generated_admin_password = Some(password);
             }

@@ -38,7 +38,8 @@ impl std::str::FromStr for TaskId {
     }
 }
 
-/// Enterprise Manager roles (security_roles_concept.md).
+/// The CLI's three older role names, accepted as input by [`crate::Core::add_account`] only:
+/// an account's roles are a set of [`crate::security::EnterpriseRole`]s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Role {
     PortalAdministrator,
@@ -72,8 +73,6 @@ impl Role {
 pub struct Caller {
     pub account_id: Uuid,
     pub user_name: String,
-    /// The strongest of the CLI's three roles the account holds (see `roles` for all).
-    pub role: Role,
     pub session_id: Uuid,
     /// Every REST role the account holds (security_roles_concept.md).
     pub roles: Vec<crate::security::EnterpriseRole>,

@@ -9,7 +9,7 @@
 //! root (vCenter, Hyper-V host, Cloud Director system) and the datastore its restore point was
 //! taken from. Objects outside the scope are left out of lists and refused (403) when named.
 
-use crate::catalog::Catalog;
+use crate::catalog::{AccountRow, Catalog};
 use crate::error::{CoreError, CoreResult};
 use crate::model::{now_millis, Caller, Role, VmRestorePointRecord};
 use emrest_platform::{parse_hierarchy_obj_ref, types, ObjRef, PlatformKind};
@@ -17,8 +17,8 @@ use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
 
 /// The catalog tables of this module (executed by `Catalog::open`). An account without a row
-/// in `account_settings` is a `User` allowed to restore every VM; one without rows in
-/// `account_roles` holds the role in `accounts.role` (accounts made before roles were sets).
+/// in `account_settings` is a `User` allowed to restore every VM; its roles are its rows in
+/// `account_roles`, the only record of them (see [`migrate_legacy_roles`]).
 pub(crate) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS account_settings (
     account_id TEXT PRIMARY KEY, account_type TEXT NOT NULL,
@@ -400,42 +400,33 @@ fn uuid_of(s: String) -> rusqlite::Result<Uuid> {
 impl Store<'_> {
     /// Every account, by name.
     pub fn accounts(&self) -> CoreResult<Vec<AccountRecord>> {
-        let rows: Vec<(Uuid, String, String, String)> = self.0.with_conn(|c| {
-            let mut st =
-                c.prepare("SELECT id, name, role, password_hash FROM accounts ORDER BY name")?;
-            let rows = st.query_map([], |r| {
-                Ok((uuid_of(r.get(0)?)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?;
+        let rows: Vec<(Uuid, String, String)> = self.0.with_conn(|c| {
+            let mut st = c.prepare("SELECT id, name, password_hash FROM accounts ORDER BY name")?;
+            let rows = st.query_map([], |r| Ok((uuid_of(r.get(0)?)?, r.get(1)?, r.get(2)?)))?;
             rows.collect()
         })?;
         rows.into_iter()
-            .map(|(id, name, role, hash)| self.complete(id, name, &role, !hash.is_empty()))
+            .map(|(id, name, hash)| self.complete(id, name, !hash.is_empty()))
             .collect()
     }
 
     /// One account by ID.
     pub fn account(&self, id: Uuid) -> CoreResult<Option<AccountRecord>> {
-        let row: Option<(String, String, String)> = self.0.with_conn(|c| {
+        let row: Option<(String, String)> = self.0.with_conn(|c| {
             c.query_row(
-                "SELECT name, role, password_hash FROM accounts WHERE id = ?1",
+                "SELECT name, password_hash FROM accounts WHERE id = ?1",
                 [id.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
         })?;
-        row.map(|(name, role, hash)| self.complete(id, name, &role, !hash.is_empty()))
+        row.map(|(name, hash)| self.complete(id, name, !hash.is_empty()))
             .transpose()
     }
 
-    fn complete(
-        &self,
-        id: Uuid,
-        name: String,
-        legacy_role: &str,
-        has_password: bool,
-    ) -> CoreResult<AccountRecord> {
+    fn complete(&self, id: Uuid, name: String, has_password: bool) -> CoreResult<AccountRecord> {
         let key = id.to_string();
-        let (settings, mut roles) = self.0.with_conn(|c| {
+        let (settings, roles) = self.0.with_conn(|c| {
             let settings = c
                 .query_row(
                     "SELECT account_type, allow_restore_all_vms, flr_inplace_only, flr_extensions, sql_deny_in_place FROM account_settings WHERE account_id = ?1",
@@ -457,9 +448,6 @@ impl Store<'_> {
                 .collect::<rusqlite::Result<Vec<String>>>()?;
             Ok((settings, roles))
         })?;
-        if roles.is_empty() {
-            roles.push(legacy_role.to_string());
-        }
         let mut roles: Vec<EnterpriseRole> = roles
             .iter()
             .filter_map(|r| EnterpriseRole::parse(r))
@@ -510,26 +498,25 @@ impl Store<'_> {
         })
     }
 
-    /// Replace an account's role set; `accounts.role` keeps the strongest of the CLI's three
-    /// roles for older readers.
-    pub fn save_roles(&self, id: Uuid, roles: &[EnterpriseRole]) -> CoreResult<()> {
-        let legacy = legacy_role(roles);
+    /// Store a new account with its roles, in one transaction: an account is never seen
+    /// without the roles it was made with.
+    pub fn insert_account(&self, a: &AccountRow, roles: &[EnterpriseRole]) -> CoreResult<()> {
         self.0.with_conn(|c| {
             let tx = c.unchecked_transaction()?;
             tx.execute(
-                "DELETE FROM account_roles WHERE account_id = ?1",
-                [id.to_string()],
+                "INSERT INTO accounts (id, name, password_hash, created) VALUES (?1, ?2, ?3, ?4)",
+                params![a.id.to_string(), a.name, a.password_hash, now_millis()],
             )?;
-            for r in roles {
-                tx.execute(
-                    "INSERT INTO account_roles (account_id, role) VALUES (?1, ?2)",
-                    params![id.to_string(), r.key()],
-                )?;
-            }
-            tx.execute(
-                "UPDATE accounts SET role = ?2 WHERE id = ?1",
-                params![id.to_string(), legacy.as_str()],
-            )?;
+            write_roles(&tx, a.id, roles)?;
+            tx.commit()
+        })
+    }
+
+    /// Replace an account's role set.
+    pub fn save_roles(&self, id: Uuid, roles: &[EnterpriseRole]) -> CoreResult<()> {
+        self.0.with_conn(|c| {
+            let tx = c.unchecked_transaction()?;
+            write_roles(&tx, id, roles)?;
             tx.commit()
         })
     }
@@ -608,15 +595,55 @@ impl Store<'_> {
     }
 }
 
-/// The strongest of the CLI's three roles that a role set implies.
-pub fn legacy_role(roles: &[EnterpriseRole]) -> Role {
-    if roles.contains(&EnterpriseRole::PortalAdministrator) {
-        Role::PortalAdministrator
-    } else if roles.contains(&EnterpriseRole::VmRestoreOperator) {
-        Role::RestoreOperator
-    } else {
-        Role::PortalUser
+fn write_roles(
+    c: &rusqlite::Connection,
+    id: Uuid,
+    roles: &[EnterpriseRole],
+) -> rusqlite::Result<()> {
+    c.execute(
+        "DELETE FROM account_roles WHERE account_id = ?1",
+        [id.to_string()],
+    )?;
+    for r in roles {
+        c.execute(
+            "INSERT INTO account_roles (account_id, role) VALUES (?1, ?2)",
+            params![id.to_string(), r.key()],
+        )?;
     }
+    Ok(())
+}
+
+/// Bring a catalog from before role sets up to date (run by `Catalog::open`, after this
+/// module's tables exist). Such a catalog keeps one role per account in `accounts.role`
+/// (`PortalAdministrator`, `RestoreOperator` or `PortalUser`), with rows in `account_roles`
+/// only for accounts whose roles were changed since. Each account without rows gets the role
+/// of its column, then the column is dropped, in one transaction: the role set is the only
+/// record left. A value no role is known by gives no role, as it gave none before.
+pub(crate) fn migrate_legacy_roles(c: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let has_column: bool = c.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('accounts') WHERE name = 'role'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_column {
+        return Ok(());
+    }
+    let tx = c.unchecked_transaction()?;
+    let legacy: Vec<(Uuid, String)> = {
+        let mut st = tx.prepare(
+            "SELECT id, role FROM accounts WHERE id NOT IN (SELECT account_id FROM account_roles)",
+        )?;
+        let rows = st.query_map([], |r| Ok((uuid_of(r.get(0)?)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (id, role) in legacy {
+        if let Some(role) = EnterpriseRole::parse(&role) {
+            write_roles(&tx, id, &[role])?;
+        }
+    }
+    // DROP COLUMN needs SQLite 3.35; rusqlite's bundled SQLite is newer.
+    tx.execute_batch("ALTER TABLE accounts DROP COLUMN role")?;
+    tx.commit()
 }
 
 /// The restore scope an account's record and scope rows give.

@@ -20,6 +20,11 @@ fn world(disk_mib: u64) -> (tempfile::TempDir, Arc<Core>, Caller) {
     common::world(disk_mib, 2)
 }
 
+/// The built-in administrator, as the CLI acts by default.
+fn actor(core: &Core) -> Actor {
+    core.local_actor(None).expect("actor")
+}
+
 fn vm_ref(core: &Core, name: &str) -> String {
     core.inventory()
         .vms()
@@ -46,7 +51,7 @@ fn index_files(core: &Core) -> Vec<String> {
 
 /// Run a job to the end through the worker, as the API does.
 fn run(core: &Arc<Core>, job: uuid::Uuid) -> emrest_core::jobs::BackupSessionRecord {
-    let (task, session) = core.start_job(&Actor::operator(), job).expect("start");
+    let (task, session) = core.start_job(&actor(core), job).expect("start");
     assert_eq!(task.operation, "StartJob");
     assert!(
         core.wait_jobs_idle(Duration::from_secs(120)),
@@ -159,10 +164,10 @@ fn an_incremental_run_stores_one_new_chunk_per_changed_block() {
 fn a_running_job_cannot_start_twice() {
     let (_d, core, _) = world(2);
     let job = core.jobs().expect("jobs").remove(0);
-    let (_, session) = core.start_job(&Actor::operator(), job.id).expect("start");
+    let (_, session) = core.start_job(&actor(&core), job.id).expect("start");
     // The job counts as running from the moment `start_job` returns until its worker ends.
     let err = core
-        .start_job(&Actor::operator(), job.id)
+        .start_job(&actor(&core), job.id)
         .expect_err("second start");
     match err {
         CoreError::Conflict(m) => assert!(m.contains("already running"), "{m}"),
@@ -201,8 +206,8 @@ fn stopping_a_job_records_no_point_and_leaves_no_index() {
         .expect("create");
     let points = core.vm_restore_points(None).expect("points").len();
     let indexes = index_files(&core);
-    let (_, session) = core.start_job(&Actor::operator(), job.id).expect("start");
-    let stop = core.stop_job(&Actor::operator(), job.id).expect("stop");
+    let (_, session) = core.start_job(&actor(&core), job.id).expect("start");
+    let stop = core.stop_job(&actor(&core), job.id).expect("stop");
     assert_eq!(stop.operation, "StopJob");
     assert_eq!(stop.state, TaskState::Finished);
     assert!(core.wait_jobs_idle(Duration::from_secs(120)));
@@ -225,7 +230,7 @@ fn stopping_a_job_records_no_point_and_leaves_no_index() {
     assert_eq!(t.result, SessionResult::Failed);
     // Stopping a job that is not running is refused; retrying the failed one is allowed.
     assert!(matches!(
-        core.stop_job(&Actor::operator(), job.id),
+        core.stop_job(&actor(&core), job.id),
         Err(CoreError::Conflict(_))
     ));
     let _ = dir;
@@ -380,7 +385,54 @@ fn bad_job_definitions_are_refused_and_create_nothing() {
     // Retry needs a failed last run.
     let job = core.jobs().expect("jobs").remove(0);
     assert!(matches!(
-        core.retry_job(&Actor::operator(), job.id),
+        core.retry_job(&actor(&core), job.id),
         Err(CoreError::Conflict(_))
+    ));
+}
+
+#[test]
+fn a_command_line_run_belongs_to_the_account_it_is_made_as() {
+    let (_dir, core, caller) = world(1);
+    let job = core
+        .create_job("Web only", &[vm_ref(&core, "web01")], 2, "")
+        .expect("job");
+    let admin = core
+        .account_named(emrest_core::ADMIN_ACCOUNT)
+        .expect("admin");
+
+    // By default the built-in administrator: its task, seen through its own logon.
+    let by_default = core.local_actor(None).expect("actor");
+    assert_eq!(by_default.account_id, admin.id);
+    let (task, _) = core.start_job(&by_default, job.id).expect("start");
+    assert_eq!(task.account_id, admin.id);
+    assert!(
+        core.wait_jobs_idle(Duration::from_secs(120)),
+        "job finished"
+    );
+
+    // Another administrator named with --as owns the task it starts.
+    let (task, _) = core
+        .start_job(&core.local_actor(Some("tester")).expect("actor"), job.id)
+        .expect("start");
+    assert_eq!(task.account_id, caller.account_id);
+    assert_eq!(
+        core.task(&caller, task.id).expect("task").account_id,
+        caller.account_id
+    );
+    assert!(
+        core.wait_jobs_idle(Duration::from_secs(120)),
+        "job finished"
+    );
+
+    // Accounts that may not start jobs, and unknown ones, are refused.
+    core.add_account("viewer", "pw", emrest_core::Role::PortalUser)
+        .expect("account");
+    assert!(matches!(
+        core.local_actor(Some("viewer")),
+        Err(CoreError::Forbidden(m)) if m.contains("may not start")
+    ));
+    assert!(matches!(
+        core.local_actor(Some("ghost")),
+        Err(CoreError::Invalid { message, .. }) if message.contains("no account 'ghost'")
     ));
 }

@@ -197,3 +197,37 @@ async fn another_non_administrator_cannot_see_or_delete_someone_elses_task() {
         StatusCode::OK
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_catalog_failure_reading_a_task_is_a_500_not_a_404() {
+    let w = World::new(ONE_MIB).await;
+    let p = w.point("web01", PointType::Increment).await;
+    let (accepted, _) = w.restore_ok(p.id, XML, "").await;
+    let task_id = accepted["TaskId"].as_str().unwrap().to_string();
+    // An unknown task is the client's mistake.
+    w.get_json("/api/tasks/task-999")
+        .await
+        .json_error(StatusCode::NOT_FOUND);
+
+    // The catalog loses the table under the server: the task may well exist, so the answer is
+    // the server's fault, not "not found".
+    let db = w.core.data_dir().join("catalog.db");
+    tokio::task::spawn_blocking(move || {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .execute_batch("ALTER TABLE tasks RENAME TO tasks_moved")
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    for uri in [
+        format!("/api/tasks/{task_id}"),
+        "/api/tasks/task-999".into(),
+    ] {
+        let m = w
+            .get_json(&uri)
+            .await
+            .json_error(StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!m.contains("not found"), "{uri}: {m}");
+    }
+}
