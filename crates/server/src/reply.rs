@@ -89,10 +89,16 @@ pub fn core_error(format: Format, err: CoreError) -> Reply {
         | CoreError::Platform(_)
         | CoreError::Catalog(_)
         | CoreError::Internal(_) => {
-            tracing::error!("internal error: {err}");
+            // STYLE.md: the client gets a plain sentence; the details (paths, SQLite messages)
+            // go to the log, under a reference the client can quote to the operator.
+            let reference = uuid::Uuid::new_v4().simple().to_string();
+            let reference = &reference[..12];
+            tracing::error!("internal error (reference {reference}): {err}");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("The server failed to process the request: {err}"),
+                format!(
+                    "The server failed to process the request; the server log has the details under reference {reference}"
+                ),
             )
         }
     };

@@ -229,5 +229,8 @@ async fn a_catalog_failure_reading_a_task_is_a_500_not_a_404() {
             .await
             .json_error(StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!m.contains("not found"), "{uri}: {m}");
+        // The client is told where to look, not SQLite's words or the catalog's path.
+        assert!(m.contains("under reference "), "{uri}: {m}");
+        assert!(!m.contains("tasks") && !m.contains("catalog"), "{uri}: {m}");
     }
 }
