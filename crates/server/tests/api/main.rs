@@ -3,6 +3,7 @@
 
 mod common;
 mod discovery;
+mod hostile;
 mod jobs;
 mod query;
 mod reports;

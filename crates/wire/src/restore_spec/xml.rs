@@ -321,10 +321,11 @@ fn open_element(
     elements: &mut usize,
 ) -> Result<XElem, DecodeError> {
     let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+    schema::check_name(Syntax::Xml, &name)?;
     if depth >= MAX_DEPTH {
         return Err(DecodeError::at(
             &name,
-            format!("elements are nested too deeply: the limit is {MAX_DEPTH} levels"),
+            format!("element <{name}> is nested too deeply: the limit is {MAX_DEPTH} levels"),
         ));
     }
     *elements += 1;
