@@ -51,8 +51,8 @@ static ARGON2_BUSY: Mutex<usize> = Mutex::new(0);
 static ARGON2_FREE: Condvar = Condvar::new();
 
 /// Run an argon2 computation with at most one per core at a time. Each holds 19 MiB and a core
-/// for tens of milliseconds: 500 clients logging on at once (bench/load.sh) otherwise ran 500 on
-/// the blocking pool, 9 GiB at the peak, and none finished sooner.
+/// for tens of milliseconds: clients logging on at once (bench/load.sh) otherwise all ran on the
+/// blocking pool, 19 MiB each, and none finished sooner.
 fn argon2_gated<T>(f: impl FnOnce() -> T) -> T {
     struct Slot;
     impl Drop for Slot {
@@ -62,6 +62,19 @@ fn argon2_gated<T>(f: impl FnOnce() -> T) -> T {
             ARGON2_FREE.notify_one();
         }
     }
+    static MALLOC: std::sync::Once = std::sync::Once::new();
+    MALLOC.call_once(|| {
+        // glibc raises its mmap threshold to the size of the largest block freed, so after the
+        // first argon2 run every thread kept its 19 MiB in its heap: 100 logons on 100 blocking
+        // threads held 1.8 GiB (bench/load.sh). A fixed threshold keeps large blocks mmapped and
+        // returns them on free.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallopt only changes an allocator setting; it is called once, before argon2
+        // allocates.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        }
+    });
     let limit = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut busy = ARGON2_BUSY.lock().unwrap_or_else(|e| e.into_inner());
     while *busy >= limit {
