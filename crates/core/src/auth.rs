@@ -19,27 +19,71 @@ use argon2::Argon2;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
 /// Hash a password with argon2id and a random salt.
 pub fn hash_password(password: &str) -> CoreResult<String> {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| CoreError::Internal(format!("password hashing failed: {e}")))
+    argon2_gated(|| {
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .map_err(|e| CoreError::Internal(format!("password hashing failed: {e}")))
 }
 
 fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
         .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
+            argon2_gated(|| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
         })
         .unwrap_or(false)
+}
+
+/// Argon2 computations running now, and a signal when one ends.
+static ARGON2_BUSY: Mutex<usize> = Mutex::new(0);
+static ARGON2_FREE: Condvar = Condvar::new();
+
+/// Run an argon2 computation with at most one per core at a time. Each holds 19 MiB and a core
+/// for tens of milliseconds: clients logging on at once (bench/load.sh) otherwise all ran on the
+/// blocking pool, 19 MiB each, and none finished sooner.
+fn argon2_gated<T>(f: impl FnOnce() -> T) -> T {
+    struct Slot;
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            let mut busy = ARGON2_BUSY.lock().unwrap_or_else(|e| e.into_inner());
+            *busy -= 1;
+            ARGON2_FREE.notify_one();
+        }
+    }
+    static MALLOC: std::sync::Once = std::sync::Once::new();
+    MALLOC.call_once(|| {
+        // glibc raises its mmap threshold to the size of the largest block freed, so after the
+        // first argon2 run every thread kept its 19 MiB in its heap: 100 logons on 100 blocking
+        // threads held 1.8 GiB (bench/load.sh). A fixed threshold keeps large blocks mmapped and
+        // returns them on free.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallopt only changes an allocator setting; it is called once, before argon2
+        // allocates.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        }
+    });
+    let limit = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut busy = ARGON2_BUSY.lock().unwrap_or_else(|e| e.into_inner());
+    while *busy >= limit {
+        busy = ARGON2_FREE.wait(busy).unwrap_or_else(|e| e.into_inner());
+    }
+    *busy += 1;
+    drop(busy);
+    let _slot = Slot;
+    f()
 }
 
 /// A fresh random password for the first administrator.
@@ -227,6 +271,31 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argon2_runs_at_most_one_computation_per_core() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let limit = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let now = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 * limit {
+                s.spawn(|| {
+                    argon2_gated(|| {
+                        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(n, Ordering::SeqCst);
+                        // Overlap with the others (not a timing assertion).
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        now.fetch_sub(1, Ordering::SeqCst);
+                    })
+                });
+            }
+        });
+        let peak = peak.load(Ordering::SeqCst);
+        assert!((1..=limit).contains(&peak), "{peak} at once, limit {limit}");
+        // And the gate is free again.
+        assert!(verify_password("pw", &hash_password("pw").unwrap()));
+    }
 
     #[test]
     fn session_ids_use_all_128_bits() {

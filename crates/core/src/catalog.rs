@@ -238,6 +238,8 @@ impl Catalog {
     pub fn open(path: &Path) -> CoreResult<Catalog> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Every request runs the same few statements: parse each once (bench/api.sh profile).
+        conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -325,7 +327,7 @@ impl Catalog {
     /// All backup servers, by name.
     pub fn backup_servers(&self) -> CoreResult<Vec<BackupServerRecord>> {
         let c = self.conn()?;
-        let mut st = c.prepare(
+        let mut st = c.prepare_cached(
             "SELECT id, name, description, port, version FROM backup_servers ORDER BY name",
         )?;
         let rows = st.query_map([], |r| {
@@ -352,7 +354,7 @@ impl Catalog {
     /// (root id, backup server id) pairs.
     pub fn hierarchy_roots(&self) -> CoreResult<Vec<(Uuid, Uuid)>> {
         let c = self.conn()?;
-        let mut st = c.prepare("SELECT id, backup_server_id FROM hierarchy_roots")?;
+        let mut st = c.prepare_cached("SELECT id, backup_server_id FROM hierarchy_roots")?;
         let rows = st.query_map([], |r| Ok((uuid_col(r, 0)?, uuid_col(r, 1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -382,7 +384,7 @@ impl Catalog {
     /// All backups, by name.
     pub fn backups(&self) -> CoreResult<Vec<BackupRecord>> {
         let c = self.conn()?;
-        let mut st = c.prepare(
+        let mut st = c.prepare_cached(
             "SELECT id, name, platform, backup_server_id, created FROM backups ORDER BY name",
         )?;
         let rows = st.query_map([], backup_row)?;
@@ -430,7 +432,7 @@ impl Catalog {
         let sql = format!(
             "{RP_SELECT} WHERE (?1 IS NULL OR r.backup_id = ?1) ORDER BY r.created DESC, r.id"
         );
-        let mut st = c.prepare(&sql)?;
+        let mut st = c.prepare_cached(&sql)?;
         let rows = st.query_map([backup.map(|b| b.to_string())], rp_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -439,7 +441,11 @@ impl Catalog {
     pub fn restore_point(&self, id: Uuid) -> CoreResult<Option<RestorePointRecord>> {
         let c = self.conn()?;
         let sql = format!("{RP_SELECT} WHERE r.id = ?1");
-        Ok(c.query_row(&sql, [id.to_string()], rp_row).optional()?)
+        let row = c
+            .prepare_cached(&sql)?
+            .query_row([id.to_string()], rp_row)
+            .optional()?;
+        Ok(row)
     }
 
     /// Backup files, newest first; of one restore point when given.
@@ -448,7 +454,7 @@ impl Catalog {
         let sql = format!(
             "{FILE_SELECT} WHERE (?1 IS NULL OR f.restore_point_id = ?1) ORDER BY f.created DESC, f.id"
         );
-        let mut st = c.prepare(&sql)?;
+        let mut st = c.prepare_cached(&sql)?;
         let rows = st.query_map([point.map(|b| b.to_string())], file_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -457,14 +463,18 @@ impl Catalog {
     pub fn backup_file(&self, id: Uuid) -> CoreResult<Option<BackupFileRecord>> {
         let c = self.conn()?;
         let sql = format!("{FILE_SELECT} WHERE f.id = ?1");
-        Ok(c.query_row(&sql, [id.to_string()], file_row).optional()?)
+        let row = c
+            .prepare_cached(&sql)?
+            .query_row([id.to_string()], file_row)
+            .optional()?;
+        Ok(row)
     }
 
     fn with_disks(
         c: &Connection,
         mut points: Vec<VmRestorePointRecord>,
     ) -> CoreResult<Vec<VmRestorePointRecord>> {
-        let mut st = c.prepare(
+        let mut st = c.prepare_cached(
             "SELECT name, size, index_name FROM point_disks WHERE vm_restore_point_id = ?1 ORDER BY ordinal",
         )?;
         for p in &mut points {
@@ -487,7 +497,7 @@ impl Catalog {
             "{VM_POINT_SELECT} WHERE (?1 IS NULL OR v.restore_point_id = ?1) ORDER BY v.created DESC, v.vm_name, v.id"
         );
         let points = {
-            let mut st = c.prepare(&sql)?;
+            let mut st = c.prepare_cached(&sql)?;
             let rows = st.query_map([point.map(|b| b.to_string())], vm_point_row)?;
             rows.collect::<Result<Vec<_>, _>>()?
         };
@@ -499,7 +509,8 @@ impl Catalog {
         let c = self.conn()?;
         let sql = format!("{VM_POINT_SELECT} WHERE v.id = ?1");
         let point = c
-            .query_row(&sql, [id.to_string()], vm_point_row)
+            .prepare_cached(&sql)?
+            .query_row([id.to_string()], vm_point_row)
             .optional()?;
         Ok(match point {
             Some(p) => Self::with_disks(&c, vec![p])?.pop(),
@@ -514,11 +525,8 @@ impl Catalog {
             "{VM_POINT_SELECT} WHERE v.vm_root = ?1 AND v.vm_ref = ?2 ORDER BY v.created DESC LIMIT 1"
         );
         let point = c
-            .query_row(
-                &sql,
-                params![vm.root.to_string(), vm.object_ref],
-                vm_point_row,
-            )
+            .prepare_cached(&sql)?
+            .query_row(params![vm.root.to_string(), vm.object_ref], vm_point_row)
             .optional()?;
         Ok(match point {
             Some(p) => Self::with_disks(&c, vec![p])?.pop(),
@@ -529,7 +537,7 @@ impl Catalog {
     /// Every index name any restore point references (for gc and verify).
     pub fn all_index_names(&self) -> CoreResult<Vec<(Uuid, String)>> {
         let c = self.conn()?;
-        let mut st = c.prepare("SELECT vm_restore_point_id, index_name FROM point_disks")?;
+        let mut st = c.prepare_cached("SELECT vm_restore_point_id, index_name FROM point_disks")?;
         let rows = st.query_map([], |r| Ok((uuid_col(r, 0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -579,7 +587,7 @@ impl Catalog {
         let sql = format!(
             "{TASK_SELECT} WHERE deleted = 0 AND (?1 IS NULL OR account_id = ?1) ORDER BY id"
         );
-        let mut st = c.prepare(&sql)?;
+        let mut st = c.prepare_cached(&sql)?;
         let rows = st.query_map([account.map(|a| a.to_string())], task_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -588,7 +596,11 @@ impl Catalog {
     pub fn task(&self, id: TaskId) -> CoreResult<Option<TaskRecord>> {
         let c = self.conn()?;
         let sql = format!("{TASK_SELECT} WHERE deleted = 0 AND id = ?1");
-        Ok(c.query_row(&sql, [id.0], task_row).optional()?)
+        let row = c
+            .prepare_cached(&sql)?
+            .query_row([id.0], task_row)
+            .optional()?;
+        Ok(row)
     }
 
     // ---- restore sessions ----
@@ -658,7 +670,7 @@ impl Catalog {
         let sql = format!(
             "{SESSION_SELECT} WHERE (?1 IS NULL OR s.account_id = ?1) ORDER BY s.created, s.id"
         );
-        let mut st = c.prepare(&sql)?;
+        let mut st = c.prepare_cached(&sql)?;
         let rows = st.query_map([account.map(|a| a.to_string())], session_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -667,8 +679,11 @@ impl Catalog {
     pub fn restore_session(&self, id: Uuid) -> CoreResult<Option<RestoreSessionRecord>> {
         let c = self.conn()?;
         let sql = format!("{SESSION_SELECT} WHERE s.id = ?1");
-        Ok(c.query_row(&sql, [id.to_string()], session_row)
-            .optional()?)
+        let row = c
+            .prepare_cached(&sql)?
+            .query_row([id.to_string()], session_row)
+            .optional()?;
+        Ok(row)
     }
 
     /// Append a line to a session's log.
@@ -684,8 +699,9 @@ impl Catalog {
     /// A session's log, in order.
     pub fn session_log(&self, session: Uuid) -> CoreResult<Vec<LogLine>> {
         let c = self.conn()?;
-        let mut st =
-            c.prepare("SELECT time, text FROM restore_log WHERE session_id = ?1 ORDER BY seq")?;
+        let mut st = c.prepare_cached(
+            "SELECT time, text FROM restore_log WHERE session_id = ?1 ORDER BY seq",
+        )?;
         let rows = st.query_map([session.to_string()], |r| {
             Ok(LogLine {
                 time: r.get(0)?,

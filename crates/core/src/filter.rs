@@ -109,6 +109,7 @@ pub fn parse(input: &str) -> Result<Expr, FilterError> {
     let mut p = Parser {
         s: input.chars().collect(),
         i: 0,
+        depth: 0,
     };
     p.skip_ws();
     if p.at_end() {
@@ -125,7 +126,13 @@ pub fn parse(input: &str) -> Result<Expr, FilterError> {
 struct Parser {
     s: Vec<char>,
     i: usize,
+    /// Open '(' groups around the cursor.
+    depth: usize,
 }
+
+/// Deepest nesting of '(' groups accepted. The parser recurses once per group, so without a
+/// bound a URL of '(' characters overflows the stack and aborts the server.
+pub const MAX_GROUP_DEPTH: usize = 32;
 
 const OPEN_QUOTES: [char; 3] = ['"', '\u{201C}', '\u{201D}'];
 
@@ -207,7 +214,16 @@ impl Parser {
         self.skip_ws();
         let open = self.i;
         if self.eat('(') {
-            let e = self.or()?;
+            if self.depth == MAX_GROUP_DEPTH {
+                self.i = open;
+                return Err(self.error(format!(
+                    "groups are nested too deeply: the limit is {MAX_GROUP_DEPTH} levels of '('"
+                )));
+            }
+            self.depth += 1;
+            let e = self.or();
+            self.depth -= 1;
+            let e = e?;
             if !self.eat(')') {
                 return Err(self.error(format!(
                     "expected ')' to close the '(' at position {}",
@@ -471,6 +487,20 @@ mod tests {
             e.to_string(),
             "Invalid filter at position 4 (end of filter): the filter is empty; expected a comparison such as Name==\"x\""
         );
+    }
+
+    #[test]
+    fn nesting_is_bounded_instead_of_overflowing_the_stack() {
+        let ok = format!(
+            "{}a==1{}",
+            "(".repeat(MAX_GROUP_DEPTH),
+            ")".repeat(MAX_GROUP_DEPTH)
+        );
+        assert!(parse(&ok).is_ok());
+        let deep = format!("{}a==1{}", "(".repeat(100_000), ")".repeat(100_000));
+        let e = err(&deep);
+        assert_eq!((e.position, e.found.as_str()), (MAX_GROUP_DEPTH + 1, "'('"));
+        assert!(e.message.contains("nested too deeply"), "{e}");
     }
 
     #[test]

@@ -401,7 +401,8 @@ impl Store<'_> {
     /// Every account, by name.
     pub fn accounts(&self) -> CoreResult<Vec<AccountRecord>> {
         let rows: Vec<(Uuid, String, String)> = self.0.with_conn(|c| {
-            let mut st = c.prepare("SELECT id, name, password_hash FROM accounts ORDER BY name")?;
+            let mut st =
+                c.prepare_cached("SELECT id, name, password_hash FROM accounts ORDER BY name")?;
             let rows = st.query_map([], |r| Ok((uuid_of(r.get(0)?)?, r.get(1)?, r.get(2)?)))?;
             rows.collect()
         })?;
@@ -413,12 +414,9 @@ impl Store<'_> {
     /// One account by ID.
     pub fn account(&self, id: Uuid) -> CoreResult<Option<AccountRecord>> {
         let row: Option<(String, String)> = self.0.with_conn(|c| {
-            c.query_row(
-                "SELECT name, password_hash FROM accounts WHERE id = ?1",
-                [id.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
+            c.prepare_cached("SELECT name, password_hash FROM accounts WHERE id = ?1")?
+                .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
         })?;
         row.map(|(name, hash)| self.complete(id, name, !hash.is_empty()))
             .transpose()
@@ -428,8 +426,10 @@ impl Store<'_> {
         let key = id.to_string();
         let (settings, roles) = self.0.with_conn(|c| {
             let settings = c
-                .query_row(
+                .prepare_cached(
                     "SELECT account_type, allow_restore_all_vms, flr_inplace_only, flr_extensions, sql_deny_in_place FROM account_settings WHERE account_id = ?1",
+                )?
+                .query_row(
                     [&key],
                     |r| {
                         Ok((
@@ -442,7 +442,7 @@ impl Store<'_> {
                     },
                 )
                 .optional()?;
-            let mut st = c.prepare("SELECT role FROM account_roles WHERE account_id = ?1")?;
+            let mut st = c.prepare_cached("SELECT role FROM account_roles WHERE account_id = ?1")?;
             let roles = st
                 .query_map([&key], |r| r.get::<_, String>(0))?
                 .collect::<rusqlite::Result<Vec<String>>>()?;
@@ -537,7 +537,7 @@ impl Store<'_> {
     /// An account's scope objects, oldest first (root names are filled in by the caller).
     pub fn scopes(&self, account: Uuid) -> CoreResult<Vec<ScopeRecord>> {
         let rows: Vec<(Uuid, String, String)> = self.0.with_conn(|c| {
-            let mut st = c.prepare(
+            let mut st = c.prepare_cached(
                 "SELECT id, obj_ref, name FROM account_scopes WHERE account_id = ?1 ORDER BY created, rowid",
             )?;
             let rows = st.query_map([account.to_string()], |r| {

@@ -47,6 +47,10 @@ pub use security_spec::{
     EnterpriseAccountCreateSpec, FlrSettingsSpec, HierarchyScopeItem, SqlSettingsSpec,
 };
 pub use time::UtcTime;
+
+/// Largest request body any decoder here reads; a server refuses larger bodies (413) before
+/// decoding, so the limit is the same for every body.
+pub const MAX_REQUEST_BODY: usize = restore_spec::MAX_BODY;
 pub use xml::NAMESPACE;
 
 /// A wire encoding.

@@ -131,7 +131,8 @@ pub(super) fn backup_session_action(
         return Err(CoreError::invalid(
             "action",
             format!(
-                "unknown backup session action '{action}': the supported action is ?action=stop"
+                "unknown backup session action {}: the supported action is ?action=stop",
+                shown(action)
             ),
         ));
     }

@@ -54,8 +54,9 @@ use emrest_wire::{EntityRef, Format, Link};
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// Largest request body accepted; a RestoreSpec is a few hundred bytes.
-const BODY_LIMIT: usize = 1 << 20;
+/// Largest request body accepted, the decoders' own limit: a RestoreSpec is a few hundred bytes
+/// and a larger body is answered 413 whatever its route.
+const BODY_LIMIT: usize = wire::MAX_REQUEST_BODY;
 
 /// API versions the root lists (em_web_api_versions.md; JSON.md B2/C4).
 const VERSIONS: &[&str] = &["v1_5", "v1_6", "v1_7"];
@@ -190,18 +191,22 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
 /// The session ID from the cookie (which wins, JSON.md C5) or the header: base64 of the
 /// session GUID (a raw GUID is accepted too).
 fn session_id(headers: &HeaderMap) -> Option<Uuid> {
-    let from_cookie = headers
+    // Bytes that are not ASCII make a header unreadable, not absent: a garbage cookie must not
+    // fall back to the header (the cookie wins, JSON.md C5).
+    let cookies: Vec<String> = headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    let from_cookie = cookies
+        .iter()
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| k.eq_ignore_ascii_case("X-RestSvcSessionId"))
         .map(|(_, v)| v.trim().to_string());
     let from_header = headers
         .get("X-RestSvcSessionId")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_string());
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string());
     let token = from_cookie.or(from_header)?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(token.as_bytes())
@@ -409,14 +414,29 @@ fn parse(id: &str, kind: &'static str) -> Result<Uuid, CoreError> {
     wire::parse_id(id, kind).ok_or_else(|| {
         CoreError::invalid(
             "ID",
-            format!("'{id}' is not a {kind} ID: expected a UUID or urn:veeam:{kind}:<uuid>"),
+            format!(
+                "{} is not a {kind} ID: expected a UUID or urn:veeam:{kind}:<uuid>",
+                shown(id)
+            ),
         )
     })
 }
 
 fn parse_task(id: &str) -> Result<emrest_core::TaskId, CoreError> {
-    id.parse()
-        .map_err(|_| CoreError::invalid("ID", format!("'{id}' is not a task ID like task-1")))
+    id.parse().map_err(|_| {
+        CoreError::invalid("ID", format!("{} is not a task ID like task-1", shown(id)))
+    })
+}
+
+/// A value from the request for an error message: quoted, at most 80 characters (a full UID
+/// fits), so that a huge path or parameter is never reflected back at length.
+fn shown(value: &str) -> String {
+    const MAX: usize = 80;
+    let mut v: String = value.chars().take(MAX).collect();
+    if value.chars().nth(MAX).is_some() {
+        v.push('…');
+    }
+    format!("'{v}'")
 }
 
 // ---- generic collection and single-resource answers ----

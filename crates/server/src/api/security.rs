@@ -138,7 +138,7 @@ pub(super) fn create_account(
     caller: &Caller,
     body: &[u8],
 ) -> Result<Reply, CoreError> {
-    let format = request_format(&ctx.headers, body);
+    let format = request_format(&ctx.headers, body)?;
     let spec = wire::decode_account_create_spec(body, format, policy(state))
         .map_err(|e| invalid_body("EnterpriseAccountCreateSpec", e))?;
     let account_type = AccountType::parse(&spec.account_type).ok_or_else(|| {
@@ -291,7 +291,7 @@ pub(super) fn add_account_role(
     body: &[u8],
 ) -> Result<Reply, CoreError> {
     let id = parse(id, "EnterpriseAccount")?;
-    let format = request_format(&ctx.headers, body);
+    let format = request_format(&ctx.headers, body)?;
     let uid = wire::decode_role_create_spec(body, format, policy(state))
         .map_err(|e| invalid_body("EnterpriseAccountInRoleCreateSpec", e))?;
     let role = role_uid(&uid)?;
@@ -371,7 +371,7 @@ pub(super) fn add_account_scopes(
     body: &[u8],
 ) -> Result<Reply, CoreError> {
     let id = parse(id, "EnterpriseAccount")?;
-    let format = request_format(&ctx.headers, body);
+    let format = request_format(&ctx.headers, body)?;
     let items = wire::decode_scope_create_spec(body, format, policy(state))
         .map_err(|e| invalid_body("HierarchyScopeCreateSpec", e))?;
     let items: Vec<ScopeItem> = items.into_iter().map(scope_item).collect();

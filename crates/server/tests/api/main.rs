@@ -4,6 +4,7 @@
 mod common;
 mod discovery;
 mod fidelity;
+mod hostile;
 mod jobs;
 mod query;
 mod reliability;

@@ -9,7 +9,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::schema::{
-    self, decode_group, invalid_bool, parse_bool, shown, Fields, Group, Raw, Syntax,
+    self, check_name, decode_group, invalid_bool, parse_bool, shown, Fields, Group, Raw, Syntax,
 };
 use crate::error::DecodeError;
 
@@ -152,11 +152,28 @@ impl Raw for JValue {
     }
 }
 
+/// Parses a JSON body, refusing property names no request uses (see [`check_name`]).
+fn parse(text: &str) -> Result<JValue, DecodeError> {
+    fn names(v: &JValue) -> Result<(), DecodeError> {
+        match v {
+            JValue::Object(members) => members.iter().try_for_each(|(k, v)| {
+                check_name(Syntax::Json, k)?;
+                names(v)
+            }),
+            JValue::Array(items) => items.iter().try_for_each(names),
+            _ => Ok(()),
+        }
+    }
+    let value: JValue = serde_json::from_str(text)
+        .map_err(|e| DecodeError::body(format!("malformed JSON: {e}")))?;
+    names(&value)?;
+    Ok(value)
+}
+
 /// Decodes a JSON object whose members are those of `root` (the root element is dropped,
 /// JSON.md A2).
 pub(crate) fn decode_root(text: &str, root: &'static Group) -> Result<Fields, DecodeError> {
-    let value: JValue = serde_json::from_str(text)
-        .map_err(|e| DecodeError::body(format!("malformed JSON: {e}")))?;
+    let value = parse(text)?;
     let JValue::Object(members) = value else {
         return Err(DecodeError::body(format!(
             "request body must be a JSON object (a {})",
@@ -168,8 +185,7 @@ pub(crate) fn decode_root(text: &str, root: &'static Group) -> Result<Fields, De
 
 /// Decodes a JSON restore request into the chosen form and its fields.
 pub(super) fn decode(text: &str) -> Result<(&'static Group, Fields), DecodeError> {
-    let value: JValue = serde_json::from_str(text)
-        .map_err(|e| DecodeError::body(format!("malformed JSON: {e}")))?;
+    let value = parse(text)?;
     let choice = || {
         schema::SPECS
             .iter()

@@ -222,6 +222,29 @@ pub(crate) trait Raw: Sized {
     fn items(self, name: &str) -> Result<Vec<Self>, DecodeError>;
 }
 
+/// Longest element or property name accepted; the longest the requests use has 33 characters.
+const MAX_NAME: usize = 64;
+
+/// Refuses an element or property name that no request uses and that would be unsafe to
+/// repeat in a message (too long, or not made of name characters): every later message may
+/// then quote names as they are.
+pub(crate) fn check_name(syntax: Syntax, name: &str) -> Result<(), DecodeError> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= MAX_NAME
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(DecodeError::body(format!(
+            "{} {} is not a name any request uses: names are letters, digits, '_', '-' or '.', at most {MAX_NAME} characters",
+            syntax.noun(),
+            shown(name)
+        )))
+    }
+}
+
 /// Shows a client-supplied value in a message: quoted, escaped, and short.
 pub(crate) fn shown(value: &str) -> String {
     const MAX: usize = 40;

@@ -166,8 +166,16 @@ pub(crate) fn decode_root(
     decode_group(root, members, order == OrderPolicy::Strict)
 }
 
+/// The parser's own messages quote the document (a mismatched end tag in full): they are cut
+/// to a readable length so a hostile body is never echoed back at length.
 fn malformed(e: impl std::fmt::Display) -> DecodeError {
-    DecodeError::body(format!("malformed XML: {e}"))
+    const MAX: usize = 200;
+    let text = e.to_string();
+    let mut short: String = text.chars().take(MAX).collect();
+    if text.chars().nth(MAX).is_some() {
+        short.push('…');
+    }
+    DecodeError::body(format!("malformed XML: {short}"))
 }
 
 fn is_xml_char(c: char) -> bool {
@@ -191,7 +199,13 @@ fn parse_document(text: &str) -> Result<XElem, DecodeError> {
     let mut first = true;
 
     loop {
-        let (ns, event) = reader.read_resolved_event().map_err(malformed)?;
+        let (ns, event) = match reader.read_resolved_event() {
+            Ok(x) => x,
+            Err(e) => {
+                let at = reader.error_position();
+                return Err(malformed(format!("at byte {at}: {e}")));
+            }
+        };
         let at_start = std::mem::replace(&mut first, false);
         match event {
             Event::Decl(d) => {
@@ -321,10 +335,11 @@ fn open_element(
     elements: &mut usize,
 ) -> Result<XElem, DecodeError> {
     let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+    schema::check_name(Syntax::Xml, &name)?;
     if depth >= MAX_DEPTH {
         return Err(DecodeError::at(
             &name,
-            format!("elements are nested too deeply: the limit is {MAX_DEPTH} levels"),
+            format!("element <{name}> is nested too deeply: the limit is {MAX_DEPTH} levels"),
         ));
     }
     *elements += 1;
