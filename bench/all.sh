@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every benchmark of the performance issue in one command: the restore/backup table
+# (bench/restore.sh: full restore through the API against cp, QuickRollback with and without
+# changed-block tracking, backups and a restore against restic, repository sizes) and the API
+# throughput table (bench/api.sh: wrk against emrest beside a bare axum server).
+# Usage: bench/all.sh [disk size in MiB for the restore table, default 4096]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "== restore and backup (bench/restore.sh ${1:-4096})"
+bench/restore.sh "${1:-4096}"
+echo
+echo "== API throughput (bench/api.sh)"
+bench/api.sh
