@@ -5,11 +5,12 @@
 //! - full restore to the original VM: every disk is written into staging, and only complete,
 //!   verified disks replace the VM's disks;
 //! - QuickRollback: only the 4 KiB blocks that differ from the restore point are written, in
-//!   place. With valid changed-block tracking only the chunks it lists (and those where its
-//!   starting point differs from the restore point) are read and compared; without, every chunk
-//!   is compared by digest. One pass reads each such chunk of the disk once and the restore
-//!   point's chunk at most once, verified, keeping the differing blocks; only then is the VM
-//!   touched, so a damaged repository fails the restore first;
+//!   place. With valid changed-block tracking the blocks it says were written get the restore
+//!   point's bytes without the disk being read (only the chunks where the tracking period's
+//!   starting point differs from the restore point are read and compared); without, every chunk
+//!   is compared by digest. One pass reads each restore point chunk needed at most once,
+//!   verified, keeping the blocks to write; only then is the VM touched, so a damaged
+//!   repository fails the restore first;
 //! - a new VM beside the original (KeepOriginalVM, or a VmNewName in the vCloud form): disks are
 //!   staged in the chosen datastore and registered as a new VM.
 
@@ -19,7 +20,7 @@ use crate::model::*;
 use emrest_platform::{
     parse_hierarchy_obj_ref, Inventory, PlatformError, PowerState, StagedDisk, VmInfo, VmKey,
 };
-use emrest_repo::{Control, DiskIndex, RepoError, Repository};
+use emrest_repo::{Control, DiskIndex, RepoError, Repository, TrackedChanges};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use uuid::Uuid;
 
@@ -538,12 +539,13 @@ fn quick_rollback(
                 let total = index.chunks.len();
                 // One pass reads each candidate chunk of the disk once and the restore
                 // point's chunk for it at most once (verified); nothing is written yet.
-                let p = match tracked_candidates(repo, inventory, &point.vm, disk, index)? {
-                    Some((candidates, since)) => {
-                        let p = repo.prepare_rollback(index, &file, Some(&candidates), ctl)?;
+                let p = match tracked_changes(repo, inventory, &point.vm, disk, index)? {
+                    Some((changes, since)) => {
+                        let p = repo.prepare_rollback_tracked(index, &file, &changes, ctl)?;
+                        let written: u64 = changes.written.iter().map(|w| w.1).sum();
                         log(format!(
-                            "Disk {}: changed-block tracking since {since}: examined {} of {total} chunks, {} differ from the restore point; read {} chunks from the repository",
-                            disk.name, p.chunks_examined, p.chunks_differ, p.chunks_loaded
+                            "Disk {}: changed-block tracking since {since}: {written} bytes written since, {} chunks to roll back without reading the disk; examined {} of {total} chunks where the points differ; read {} chunks from the repository",
+                            disk.name, p.chunks_differ, p.chunks_examined, p.chunks_loaded
                         ));
                         p
                     }
@@ -630,18 +632,18 @@ fn quick_rollback(
     Ok(())
 }
 
-/// The chunks of a disk that may differ from `index`, from the platform's changed-block
-/// tracking: those written since the tracking period began, plus those where the point the
-/// period began at differs from `index` (compared index to index, nothing read). `None`
-/// when tracking is unavailable or invalid, or its starting point is unknown: the caller
-/// then compares every chunk by digest.
-fn tracked_candidates(
+/// What may differ between a disk and `index`, from the platform's changed-block tracking: the
+/// byte ranges written since the tracking period began, and the chunks where the point the
+/// period began at differs from `index` (compared index to index, nothing read). `None` when
+/// tracking is unavailable or invalid, or its starting point is unknown: the caller then
+/// compares every chunk by digest.
+fn tracked_changes(
     repo: &Repository,
     inventory: &dyn Inventory,
     vm: &VmKey,
     disk: &PointDisk,
     index: &DiskIndex,
-) -> CoreResult<Option<(Vec<usize>, String)>> {
+) -> CoreResult<Option<(TrackedChanges, String)>> {
     let Some(tracked) = inventory.changed_blocks(vm, &disk.name)? else {
         return Ok(None);
     };
@@ -663,11 +665,20 @@ fn tracked_candidates(
     if base.chunk_size != index.chunk_size || base.chunks.len() != index.chunks.len() {
         return Ok(None);
     }
-    let mask = tracked.chunk_mask(index.chunk_size);
-    let candidates = (0..index.chunks.len())
-        .filter(|&i| mask[i] || base.chunks[i] != index.chunks[i])
+    let compare = (0..index.chunks.len())
+        .filter(|&i| base.chunks[i] != index.chunks[i])
         .collect();
-    Ok(Some((candidates, tracked.label)))
+    // Runs of written blocks, as byte ranges clipped to the disk.
+    let bs = u64::from(tracked.block_size);
+    let mut written: Vec<(u64, u64)> = Vec::new();
+    for b in tracked.changed() {
+        let (o, e) = (b * bs, ((b + 1) * bs).min(tracked.disk_size));
+        match written.last_mut() {
+            Some((lo, ll)) if *lo + *ll == o => *ll = e - *lo,
+            _ => written.push((o, e - o)),
+        }
+    }
+    Ok(Some((TrackedChanges { written, compare }, tracked.label)))
 }
 
 /// Starts a new tracking period on every restored disk: it now holds the point's content.

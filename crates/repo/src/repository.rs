@@ -319,6 +319,14 @@ impl Repository {
         Ok(file)
     }
 
+    /// Tells the kernel `len` bytes at `offset` of pack `pack` will be read soon, so scattered
+    /// reads find them already on their way (advice only: failures are ignored).
+    pub(crate) fn advise_pack(&self, pack: u32, d: &ChunkDigest, offset: u64, len: u64) {
+        if let Ok(f) = self.pack_file(pack, d) {
+            crate::fsutil::advise(&f, offset, len, crate::fsutil::Advice::WillNeed);
+        }
+    }
+
     /// Closes a pack file this handle holds open (before garbage collection removes it).
     pub(crate) fn forget_pack_file(&self, pack: u32) {
         self.files

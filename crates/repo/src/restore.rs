@@ -10,6 +10,7 @@ use std::os::unix::fs::FileExt;
 use crate::chunk::{is_all_zero, ChunkCodec};
 use crate::direct::{AlignedBuf, DirectTarget};
 use crate::error::IoContext;
+use crate::fsutil;
 use crate::pack::Loc;
 use crate::parallel;
 use crate::{ChunkDigest, Control, DiskIndex, Durability, RepoError, Repository};
@@ -501,18 +502,36 @@ impl RollbackPlan {
 
 /// What one candidate chunk contributes to a rollback.
 enum Diff {
-    Same,
     Blocks(Vec<(u64, Vec<u8>)>),
     Reread(usize),
 }
+
+/// What changed-block tracking says about a disk since its tracking period began, for
+/// [`Repository::prepare_rollback_tracked`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrackedChanges {
+    /// Byte ranges `(offset, len)` of the disk written since the period began. Where the
+    /// period's starting point equals the restore point, only these ranges can differ from it.
+    pub written: Vec<(u64, u64)>,
+    /// Chunks where the period's starting point differs from the restore point: their
+    /// unwritten blocks hold other content too, so they are read from the disk and compared.
+    pub compare: Vec<usize>,
+}
+
+/// A target read by the digest comparison is read in stretches of this many bytes.
+const COMPARE_SPAN: u64 = 4 << 20;
+/// Records of one pack this close together are read with one read (the bytes between are
+/// cheaper to read than a second request).
+const READ_GAP: u64 = 64 << 10;
 
 impl Repository {
     /// Works out a QuickRollback in one pass, touching nothing: each chunk of `candidates`
     /// (every chunk when `None`) is read from `target`; where it may differ, the restore
     /// point's chunk is read from the repository and verified, and the
     /// [`IN_PLACE_BLOCK`]-byte blocks that differ are kept. Without candidates a chunk
-    /// whose digest matches is skipped unread; with candidates (changed-block tracking says
-    /// they were written) the digest is not computed, the chunk is compared directly.
+    /// whose digest matches is skipped unread; with candidates (chunks that may differ) the
+    /// digest is not computed, the chunk is compared directly. Consecutive chunks of the
+    /// target are read together, in stretches of up to 4 MiB.
     ///
     /// Each chunk is thus read once from the target and at most once from the repository,
     /// and every repository read happens before [`Repository::apply_rollback`] writes.
@@ -538,70 +557,305 @@ impl Repository {
                 )?;
                 c
             }
-            None => (0..index.chunks.len()).collect(),
+            None => {
+                // The whole disk is read in order.
+                fsutil::advise(target, 0, 0, fsutil::Advice::Sequential);
+                (0..index.chunks.len()).collect()
+            }
         };
-        let tracked = candidates.is_some();
-        let kept = std::sync::atomic::AtomicU64::new(0);
-        let (diffs, workers) = parallel::run(
-            list.len(),
-            ctl,
-            || Ok((ChunkWorker::new()?, 0u64)),
-            |(w, loaded), k| {
-                let i = list[k];
-                let (offset, len) = index.chunk_range(i);
-                w.current.resize(len, 0);
-                read_padded(target, &mut w.current, offset).ctx(|| {
-                    format!("read restore target chunk {i} ({len} bytes at offset {offset})")
-                })?;
-                ctl.progress(len as u64);
-                let new: &[u8] = match &index.chunks[i] {
-                    None => {
-                        if is_all_zero(&w.current) {
-                            return Ok(Diff::Same);
-                        }
-                        w.buf.clear();
-                        w.buf.resize(len, 0);
-                        &w.buf
-                    }
-                    Some(d) => {
-                        if !tracked && ChunkDigest::of(&w.current) == *d {
-                            return Ok(Diff::Same);
-                        }
-                        let loc = self
-                            .locate_or_rescan(d)?
-                            .ok_or(RepoError::ChunkMissing { digest: *d })?;
-                        w.buf.resize(len, 0);
-                        self.load_into(&mut w.codec, d, &loc, &mut w.buf)?;
-                        *loaded += 1;
-                        &w.buf
-                    }
-                };
-                let spans = differing_blocks(new, &w.current);
-                if spans.is_empty() {
-                    return Ok(Diff::Same);
-                }
-                let bytes: u64 = spans.iter().map(|(b, e)| (e - b) as u64).sum();
-                if kept.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes
-                    > ROLLBACK_KEEP
-                {
-                    return Ok(Diff::Reread(i));
-                }
-                Ok(Diff::Blocks(
-                    spans
-                        .into_iter()
-                        .map(|(b, e)| (offset + b as u64, new[b..e].to_vec()))
-                        .collect(),
-                ))
+        let mut plan = RollbackPlan::default();
+        self.compare_chunks(index, target, &list, candidates.is_some(), ctl, &mut plan)?;
+        plan.blocks.sort_unstable_by_key(|(o, _)| *o);
+        plan.reread.chunks_examined = plan.reread.chunks.len() as u64;
+        Ok(plan)
+    }
+
+    /// Works out a QuickRollback from changed-block tracking: the ranges it says were written
+    /// get the restore point's bytes, without reading the target (bytes written = bytes the
+    /// guest wrote); the chunks in `changes.compare` are read and compared as
+    /// [`Repository::prepare_rollback`] does. The repository chunks the written ranges need
+    /// are each read once (sorted by pack and offset, nearby records in one read, several
+    /// reads in flight) and verified before anything is returned; nothing is written.
+    ///
+    /// When the written ranges exceed the in-memory budget (256 MiB), their chunks are
+    /// compared against the target instead.
+    pub fn prepare_rollback_tracked(
+        &self,
+        index: &DiskIndex,
+        target: &File,
+        changes: &TrackedChanges,
+        ctl: &dyn Control,
+    ) -> Result<RollbackPlan, RepoError> {
+        check_index(index)?;
+        let mut compare = changes.compare.clone();
+        compare.sort_unstable();
+        compare.dedup();
+        check_plan_bounds(
+            index,
+            &RestorePlan {
+                chunks: compare.clone(),
+                chunks_examined: 0,
             },
         )?;
-        let mut plan = RollbackPlan {
-            chunks_examined: list.len() as u64,
-            chunks_loaded: workers.iter().map(|(_, n)| n).sum(),
-            ..RollbackPlan::default()
+        let cs = u64::from(index.chunk_size.max(1));
+        // The written ranges, split at chunk boundaries, outside the compared chunks.
+        let mut pieces: Vec<(usize, u64, u64)> = Vec::new();
+        for &(offset, len) in &changes.written {
+            let end = offset.saturating_add(len).min(index.disk_size);
+            let mut o = offset;
+            while o < end {
+                let i = (o / cs) as usize;
+                let e = end.min((i as u64 + 1) * cs);
+                if compare.binary_search(&i).is_err() {
+                    pieces.push((i, o, e - o));
+                }
+                o = e;
+            }
+        }
+        pieces.sort_unstable();
+        pieces.dedup();
+        let bytes: u64 = pieces.iter().map(|p| p.2).sum();
+        let mut plan = RollbackPlan::default();
+        if bytes > ROLLBACK_KEEP {
+            compare.extend(pieces.iter().map(|p| p.0));
+            compare.sort_unstable();
+            compare.dedup();
+        } else {
+            self.load_written(index, &pieces, ctl, &mut plan)?;
+        }
+        self.compare_chunks(index, target, &compare, true, ctl, &mut plan)?;
+        plan.blocks.sort_unstable_by_key(|(o, _)| *o);
+        plan.reread.chunks_examined = plan.reread.chunks.len() as u64;
+        Ok(plan)
+    }
+
+    /// The restore point's bytes for `pieces` (chunk, offset, length; sorted by chunk), into
+    /// `plan.blocks`. Each distinct chunk is read once and verified; holes need no read.
+    fn load_written(
+        &self,
+        index: &DiskIndex,
+        pieces: &[(usize, u64, u64)],
+        ctl: &dyn Control,
+        plan: &mut RollbackPlan,
+    ) -> Result<(), RepoError> {
+        // Pieces per chunk: pieces[from..to] belong to chunk i.
+        let mut groups: Vec<(usize, usize, usize)> = Vec::new();
+        for (k, p) in pieces.iter().enumerate() {
+            match groups.last_mut() {
+                Some(g) if g.0 == p.0 => g.2 = k + 1,
+                _ => groups.push((p.0, k, k + 1)),
+            }
+        }
+        plan.chunks_differ += groups.len() as u64;
+        // Holes: zeros, no read.
+        for &(i, from, to) in &groups {
+            if index.chunks[i].is_none() {
+                for &(_, o, l) in &pieces[from..to] {
+                    plan.blocks.push((o, vec![0; l as usize]));
+                }
+            }
+        }
+        // Each distinct digest once, with every group that needs it.
+        let mut needed: Vec<(ChunkDigest, usize)> = groups
+            .iter()
+            .enumerate()
+            .filter_map(|(g, &(i, _, _))| index.chunks[i].map(|d| (d, g)))
+            .collect();
+        needed.sort_unstable();
+        let mut digests: Vec<(ChunkDigest, std::ops::Range<usize>)> = Vec::new();
+        for (k, (d, _)) in needed.iter().enumerate() {
+            match digests.last_mut() {
+                Some((last, r)) if last == d => r.end = k + 1,
+                _ => digests.push((*d, k..k + 1)),
+            }
+        }
+        let locs = self.locate_all(digests.iter().map(|(d, _)| d))?;
+        // Read in pack order; records close together in one read.
+        let mut order: Vec<usize> = (0..digests.len()).collect();
+        order.sort_unstable_by_key(|&k| (locs[k].pack, locs[k].entry.offset));
+        let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
+        for (n, &k) in order.iter().enumerate() {
+            let l = locs[k];
+            if let Some(r) = spans.last_mut() {
+                let first = locs[order[r.start]];
+                let prev = locs[order[r.end - 1]];
+                let prev_end = prev.entry.offset + prev.entry.record_len() as u64;
+                if l.pack == first.pack
+                    && l.entry.offset >= prev_end
+                    && l.entry.offset - prev_end <= READ_GAP
+                    && l.entry.offset + l.entry.record_len() as u64 - first.entry.offset
+                        <= READ_SPAN
+                {
+                    r.end = n + 1;
+                    continue;
+                }
+            }
+            spans.push(n..n + 1);
+        }
+        let span_range = |r: &std::ops::Range<usize>| {
+            let first = locs[order[r.start]];
+            let last = locs[order[r.end - 1]];
+            (
+                first.entry.offset,
+                last.entry.offset + last.entry.record_len() as u64 - first.entry.offset,
+            )
         };
-        for d in diffs {
+        for r in &spans {
+            let (o, l) = span_range(r);
+            self.advise_pack(locs[order[r.start]].pack, &digests[order[r.start]].0, o, l);
+        }
+        // Scattered reads wait on the device: more reads in flight than cores.
+        let workers = parallel::worker_count(spans.len()) * 4;
+        let (blocks, _) = parallel::run_on(workers, spans.len(), ctl, ChunkWorker::new, |w, s| {
+            let r = &spans[s];
+            let first = locs[order[r.start]];
+            let (span_off, span_len) = span_range(r);
+            w.span.resize(span_len as usize, 0);
+            self.read_pack(
+                first.pack,
+                &digests[order[r.start]].0,
+                span_off,
+                &mut w.span,
+            )?;
+            let mut out = Vec::new();
+            for &k in &order[r.clone()] {
+                let (d, users) = &digests[k];
+                let e = locs[k].entry;
+                let from = (e.offset - span_off) as usize;
+                // Every user of a digest has the chunk's length; the first gives it.
+                let (i0, _, _) = groups[needed[users.start].1];
+                w.buf.resize(index.chunk_range(i0).1, 0);
+                w.codec
+                    .decode_from(&w.span[from..from + e.record_len()], d, &mut w.buf)?;
+                for &(_, g) in &needed[users.clone()] {
+                    let (i, a, b) = groups[g];
+                    let (chunk_off, len) = index.chunk_range(i);
+                    if len != w.buf.len() {
+                        return Err(RepoError::ChunkCorrupt {
+                            digest: *d,
+                            reason: format!(
+                                "chunk holds {} bytes but {len} are expected",
+                                w.buf.len()
+                            ),
+                        });
+                    }
+                    for &(_, o, l) in &pieces[a..b] {
+                        let at = (o - chunk_off) as usize;
+                        out.push((o, w.buf[at..at + l as usize].to_vec()));
+                    }
+                }
+                ctl.progress(w.buf.len() as u64);
+            }
+            Ok(out)
+        })?;
+        plan.chunks_loaded += digests.len() as u64;
+        plan.blocks.extend(blocks.into_iter().flatten());
+        Ok(())
+    }
+
+    /// Reads `list`'s chunks (ascending) from `target`, consecutive ones together, and adds
+    /// what differs from `index` to `plan` (see [`Repository::prepare_rollback`]).
+    fn compare_chunks(
+        &self,
+        index: &DiskIndex,
+        target: &File,
+        list: &[usize],
+        tracked: bool,
+        ctl: &dyn Control,
+        plan: &mut RollbackPlan,
+    ) -> Result<(), RepoError> {
+        // Stretches of consecutive chunks, up to COMPARE_SPAN bytes each.
+        let per_span = (COMPARE_SPAN / u64::from(index.chunk_size.max(1))).max(1) as usize;
+        let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
+        for k in 0..list.len() {
+            match spans.last_mut() {
+                Some(r) if list[k] == list[k - 1] + 1 && r.len() < per_span => r.end = k + 1,
+                _ => spans.push(k..k + 1),
+            }
+        }
+        let kept = std::sync::atomic::AtomicU64::new(0);
+        // Twice the cores: one worker hashes while another waits for its read.
+        let workers = parallel::worker_count(spans.len()) * 2;
+        let (diffs, states) = parallel::run_on(
+            workers,
+            spans.len(),
+            ctl,
+            || Ok((ChunkWorker::new()?, 0u64)),
+            |(w, loaded), s| {
+                // Keep the device busy a few stretches ahead of the workers.
+                if let Some(ahead) = spans.get(s + 2 * workers) {
+                    let (o, _) = index.chunk_range(list[ahead.start]);
+                    let (lo, ll) = index.chunk_range(list[ahead.end - 1]);
+                    fsutil::advise(target, o, lo + ll as u64 - o, fsutil::Advice::WillNeed);
+                }
+                let r = &spans[s];
+                let (span_off, _) = index.chunk_range(list[r.start]);
+                let (last_off, last_len) = index.chunk_range(list[r.end - 1]);
+                let span_len = (last_off + last_len as u64 - span_off) as usize;
+                w.span.resize(span_len, 0);
+                read_padded(target, &mut w.span, span_off).ctx(|| {
+                    format!(
+                        "read restore target chunks {}..={} ({span_len} bytes at offset {span_off})",
+                        list[r.start],
+                        list[r.end - 1]
+                    )
+                })?;
+                let mut out = Vec::new();
+                for &i in &list[r.clone()] {
+                    if ctl.cancelled() {
+                        return Err(RepoError::Cancelled);
+                    }
+                    let (offset, len) = index.chunk_range(i);
+                    let at = (offset - span_off) as usize;
+                    let current = &w.span[at..at + len];
+                    ctl.progress(len as u64);
+                    let new: &[u8] = match &index.chunks[i] {
+                        None => {
+                            if is_all_zero(current) {
+                                continue;
+                            }
+                            w.buf.clear();
+                            w.buf.resize(len, 0);
+                            &w.buf
+                        }
+                        Some(d) => {
+                            if !tracked && ChunkDigest::of(current) == *d {
+                                continue;
+                            }
+                            let loc = self
+                                .locate_or_rescan(d)?
+                                .ok_or(RepoError::ChunkMissing { digest: *d })?;
+                            w.buf.resize(len, 0);
+                            self.load_into(&mut w.codec, d, &loc, &mut w.buf)?;
+                            *loaded += 1;
+                            &w.buf
+                        }
+                    };
+                    let spans = differing_blocks(new, current);
+                    if spans.is_empty() {
+                        continue;
+                    }
+                    let bytes: u64 = spans.iter().map(|(b, e)| (e - b) as u64).sum();
+                    if kept.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes
+                        > ROLLBACK_KEEP
+                    {
+                        out.push(Diff::Reread(i));
+                        continue;
+                    }
+                    out.push(Diff::Blocks(
+                        spans
+                            .into_iter()
+                            .map(|(b, e)| (offset + b as u64, new[b..e].to_vec()))
+                            .collect(),
+                    ));
+                }
+                Ok(out)
+            },
+        )?;
+        plan.chunks_examined += list.len() as u64;
+        plan.chunks_loaded += states.iter().map(|(_, n)| n).sum::<u64>();
+        for d in diffs.into_iter().flatten() {
             match d {
-                Diff::Same => {}
                 Diff::Blocks(b) => {
                     plan.chunks_differ += 1;
                     plan.blocks.extend(b);
@@ -612,8 +866,7 @@ impl Repository {
                 }
             }
         }
-        plan.reread.chunks_examined = plan.reread.chunks.len() as u64;
-        Ok(plan)
+        Ok(())
     }
 
     /// Writes a [`RollbackPlan`] into `target` (the file it was prepared from): the kept

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use emrest_repo::{
     ChunkDigest, ChunkLocation, ChunkProblem, Control, DiskIndex, Durability, NoControl, RepoError,
-    Repository, DEFAULT_CHUNK_SIZE,
+    Repository, TrackedChanges, DEFAULT_CHUNK_SIZE,
 };
 use rand::{Rng, SeedableRng};
 
@@ -948,4 +948,133 @@ fn rollback_refuses_a_corrupt_chunk_before_writing_anything() {
         "{r:?}"
     );
     assert_eq!(fs::read(dir.path().join("t.img")).unwrap(), changed);
+}
+
+/// The test image with chunk 45 a copy of chunk 41 (one digest, two places).
+fn image_with_a_repeated_chunk(seed: u64) -> Vec<u8> {
+    let mut img = image_bytes(seed);
+    img.copy_within(41 * CSU..42 * CSU, 45 * CSU);
+    img
+}
+
+/// Blocks the guest wrote since the point: two adjacent ones in chunk 2, one in chunk 41 and
+/// one in its twin 45, one in the hole 33, and the short tail's last 57 bytes.
+const WRITTEN: [(u64, u64); 5] = [
+    (2 * CS as u64 + 4096, 8192),
+    (41 * CS as u64, 4096),
+    (45 * CS as u64 + 4096, 4096),
+    (33 * CS as u64 + 8192, 4096),
+    (48 * CS as u64 + 12_288, 57),
+];
+
+fn scribble_written(img: &[u8]) -> Vec<u8> {
+    let mut changed = img.to_vec();
+    for (o, l) in WRITTEN {
+        changed[o as usize..(o + l) as usize].fill(0xA5);
+    }
+    changed
+}
+
+#[test]
+fn tracked_rollback_reads_no_disk_and_each_needed_chunk_once_and_writes_only_the_written_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_with_a_repeated_chunk(33);
+    let src = write_file(&dir.path().join("a.img"), &img);
+    let (index, _) = repo
+        .backup_disk(&src, IMAGE_SIZE, None, None, &NoControl)
+        .unwrap();
+    assert_eq!(index.chunks[41], index.chunks[45]);
+    let mut changed = scribble_written(&img);
+    // A write tracking did not see (in chunk 10): trusted away, so left as it is.
+    changed[10 * CSU + 100] ^= 0xFF;
+    let path = dir.path().join("t.img");
+    write_file(&path, &changed);
+    // Opened write-only: any read of the disk would fail.
+    let target = OpenOptions::new().write(true).open(&path).unwrap();
+    let changes = TrackedChanges {
+        written: WRITTEN.to_vec(),
+        compare: Vec::new(),
+    };
+    let plan = repo
+        .prepare_rollback_tracked(&index, &target, &changes, &NoControl)
+        .unwrap();
+    // Nothing read from the disk; five chunks touched; chunks 2, 41 (= 45) and 48 read from the
+    // repository once each, the hole not at all.
+    assert_eq!(
+        (plan.chunks_examined, plan.chunks_differ, plan.chunks_loaded),
+        (0, 5, 3)
+    );
+    let written: u64 = WRITTEN.iter().map(|w| w.1).sum();
+    assert_eq!(plan.blocks_bytes(), written);
+    let stats = repo
+        .apply_rollback(&index, &plan, &target, &NoControl)
+        .unwrap();
+    assert_eq!((stats.chunks_written, stats.bytes_written), (5, written));
+    let mut expected = img.clone();
+    expected[10 * CSU + 100] ^= 0xFF;
+    assert_eq!(fs::read(&path).unwrap(), expected);
+}
+
+#[test]
+fn tracked_rollback_compares_the_chunks_where_the_starting_point_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_with_a_repeated_chunk(34);
+    let src = write_file(&dir.path().join("a.img"), &img);
+    let (index, _) = repo
+        .backup_disk(&src, IMAGE_SIZE, None, None, &NoControl)
+        .unwrap();
+    let mut changed = scribble_written(&img);
+    // Chunk 20 held other content at the start of tracking: one block differs.
+    changed[20 * CSU + 3 * 4096..20 * CSU + 4 * 4096].fill(1);
+    let path = dir.path().join("t.img");
+    let target = write_file(&path, &changed);
+    let changes = TrackedChanges {
+        // A write inside chunk 20 is covered by its comparison.
+        written: [WRITTEN.as_slice(), &[(20 * CS as u64, 4096)]].concat(),
+        compare: vec![20],
+    };
+    let plan = repo
+        .prepare_rollback_tracked(&index, &target, &changes, &NoControl)
+        .unwrap();
+    assert_eq!(
+        (plan.chunks_examined, plan.chunks_differ, plan.chunks_loaded),
+        (1, 6, 4)
+    );
+    let stats = repo
+        .apply_rollback(&index, &plan, &target, &NoControl)
+        .unwrap();
+    let written: u64 = WRITTEN.iter().map(|w| w.1).sum();
+    assert_eq!(
+        (stats.chunks_written, stats.bytes_written),
+        (6, written + 4096)
+    );
+    assert_eq!(fs::read(&path).unwrap(), img);
+}
+
+#[test]
+fn tracked_rollback_refuses_a_corrupt_chunk_before_writing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_with_a_repeated_chunk(35);
+    let src = write_file(&dir.path().join("a.img"), &img);
+    let (index, _) = repo
+        .backup_disk(&src, IMAGE_SIZE, None, None, &NoControl)
+        .unwrap();
+    let changed = scribble_written(&img);
+    let path = dir.path().join("t.img");
+    let target = write_file(&path, &changed);
+    let d = index.chunks[41].unwrap();
+    damage(&repo, &d, |len| len - 8, 0x5A);
+    let changes = TrackedChanges {
+        written: WRITTEN.to_vec(),
+        compare: Vec::new(),
+    };
+    let r = repo.prepare_rollback_tracked(&index, &target, &changes, &NoControl);
+    assert!(
+        matches!(r, Err(RepoError::ChunkCorrupt { digest, .. }) if digest == d),
+        "{r:?}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), changed);
 }
