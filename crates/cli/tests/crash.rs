@@ -20,7 +20,8 @@
 //! Kill moments are drawn by a small PRNG seeded from `EMREST_CRASH_SEED`, uniformly over
 //! 0..120% of the duration of an uninterrupted run of the same operation measured first, so
 //! they land in every phase. `EMREST_CRASH_KILLS` sets the number of kill points (default 60:
-//! 18 full restores, 12 quick rollbacks, 15 backups, 15 collections).
+//! 18 full restores, 12 quick rollbacks, 15 backups, 15 collections); `EMREST_CRASH_ONLY=gc`
+//! spends them all on collections.
 
 mod common;
 
@@ -583,9 +584,15 @@ fn gc_kills(data: &Path, rng: &mut Prng, kills: u32) -> Tally {
 fn killed_restores_backups_and_collections_leave_the_data_folder_whole() {
     let seed = env_u64("EMREST_CRASH_SEED", 0x5eed_c0de_2024);
     let kills = env_u64("EMREST_CRASH_KILLS", 60).max(4) as u32;
-    let restores = kills * 3 / 10;
-    let quicks = kills / 5;
-    let backups = (kills - restores - quicks) / 2;
+    // `EMREST_CRASH_ONLY=gc` spends every kill point on collections.
+    let only_gc = std::env::var("EMREST_CRASH_ONLY").is_ok_and(|v| v.trim() == "gc");
+    let (restores, quicks, backups) = if only_gc {
+        (0, 0, 0)
+    } else {
+        let restores = kills * 3 / 10;
+        let quicks = kills / 5;
+        (restores, quicks, (kills - restores - quicks) / 2)
+    };
     let gcs = kills - restores - quicks - backups;
     eprintln!("crash harness: seed {seed:#x}, {kills} kill points ({restores} full restore, {quicks} quick rollback, {backups} backup, {gcs} gc)");
     let mut rng = Prng(seed.max(1));
@@ -596,9 +603,18 @@ fn killed_restores_backups_and_collections_leave_the_data_folder_whole() {
         &[("EMREST_ADMIN_PASSWORD", ADMIN_PASSWORD)],
     )
     .ok();
-    let r = restore_kills(&data, &mut rng, restores, false);
-    let q = restore_kills(&data, &mut rng, quicks, true);
-    let b = backup_kills(&data, &mut rng, backups);
+    let r = match restores {
+        0 => Tally::default(),
+        n => restore_kills(&data, &mut rng, n, false),
+    };
+    let q = match quicks {
+        0 => Tally::default(),
+        n => restore_kills(&data, &mut rng, n, true),
+    };
+    let b = match backups {
+        0 => Tally::default(),
+        n => backup_kills(&data, &mut rng, n),
+    };
     let g = gc_kills(&data, &mut rng, gcs);
     for (op, t) in [
         ("full restore", &r),

@@ -163,6 +163,7 @@ impl Repository {
                 stats.chunks_kept += total;
                 continue;
             }
+            let mut counted_elsewhere = false;
             if kept > 0 {
                 let file = File::open(&path).ctx(|| format!("open pack {}", path.display()))?;
                 let mut writer = PackWriter::create(&self.packs_dir)?;
@@ -177,8 +178,16 @@ impl Repository {
                 if let Some(dir) = done.path.parent() {
                     new_dirs.push(dir.to_path_buf());
                 }
-                stats.bytes_removed += size.saturating_sub(done.size);
                 let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+                // The rewrite may be a pack already present: the same rewrite, done by a
+                // collection killed before it deleted this pack. Its chunks are counted as
+                // that pack's, and this whole pack is freed.
+                if map.present_at(&done.path).is_some() {
+                    stats.bytes_removed += size;
+                    counted_elsewhere = true;
+                } else {
+                    stats.bytes_removed += size.saturating_sub(done.size);
+                }
                 let n = map.add(done.path, done.size, done.entries);
                 // The rewritten chunks now live in the new pack.
                 for (d, _, _) in entries.iter().filter(|(_, _, l)| *l) {
@@ -211,7 +220,9 @@ impl Repository {
             if let Some(dir) = path.parent() {
                 removed_dirs.push(dir.to_path_buf());
             }
-            stats.chunks_kept += kept;
+            if !counted_elsewhere {
+                stats.chunks_kept += kept;
+            }
             stats.chunks_removed += total - kept;
         }
         removed_dirs.sort();

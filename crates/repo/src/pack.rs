@@ -337,13 +337,30 @@ pub(crate) struct ChunkMap {
 }
 
 impl ChunkMap {
+    /// The number of the present pack at `path`, if there is one.
+    pub(crate) fn present_at(&self, path: &Path) -> Option<u32> {
+        self.by_path
+            .get(path)
+            .copied()
+            .filter(|&n| self.packs[n as usize].present)
+    }
+
     /// Adds a pack and its entries; a digest already located elsewhere keeps that location.
+    ///
+    /// A pack already present at `path` keeps its number: packs are named by their content
+    /// hash, so it is the same file. That happens when garbage collection, killed after it
+    /// renamed a rewritten pack into place but before it deleted the original, rewrites the
+    /// original again. Two numbers for one file would let a collection delete the file as
+    /// the number that locates none of its chunks.
     pub(crate) fn add(
         &mut self,
         path: PathBuf,
         size: u64,
         entries: Vec<(ChunkDigest, Entry)>,
     ) -> u32 {
+        if let Some(n) = self.present_at(&path) {
+            return n;
+        }
         let n = self.packs.len() as u32;
         for (d, e) in &entries {
             self.locs.entry(*d).or_insert(Loc { pack: n, entry: *e });
