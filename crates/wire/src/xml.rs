@@ -209,6 +209,13 @@ fn is_xml_char(c: char) -> bool {
 /// Appends `s` with each character `esc` replaces replaced, copying the runs between them
 /// whole (per-character pushes were the top of the entity-list profile, bench/api.sh).
 fn escape_with(out: &mut String, s: &str, esc: impl Fn(char) -> Option<&'static str>) {
+    // Most values (hrefs, names, UIDs) are printable ASCII with nothing to escape.
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b'&' | b'<' | b'>' | b'"'))
+    {
+        out.push_str(s);
+        return;
+    }
     let mut start = 0;
     for (i, c) in s.char_indices() {
         if let Some(rep) = esc(c) {
