@@ -120,10 +120,29 @@ fn same_id(a: Uuid, b: Uuid) -> bool {
         == 0
 }
 
+/// A live session and the caller it last resolved to.
+struct Live {
+    record: LogonSessionRecord,
+    /// The caller as last loaded from the catalog, with the catalog's security generation at
+    /// the time: a change to any account, role set, setting or scope bumps the generation, so
+    /// the next request loads the caller again (bench/api.sh: resolving the caller took 3-4
+    /// queries on every request).
+    resolved: Option<(u64, Caller)>,
+}
+
+/// The session table and when expired sessions were last removed from it.
+struct Table {
+    live: HashMap<Key, Live>,
+    swept: i64,
+}
+
+/// How often the table drops expired sessions (each is also refused on its own when used).
+const SWEEP_MS: i64 = 1000;
+
 /// Live logon sessions and logon throttling.
 pub struct Sessions {
     idle: Duration,
-    live: Mutex<HashMap<Key, LogonSessionRecord>>,
+    table: Mutex<Table>,
     throttle: Throttle,
     /// A hash to compare against when the user does not exist or has no password, so every
     /// refused logon costs one argon2 verification.
@@ -141,16 +160,38 @@ impl Sessions {
     pub fn new(idle: Duration, throttle: ThrottleConfig) -> CoreResult<Sessions> {
         Ok(Sessions {
             idle,
-            live: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table {
+                live: HashMap::new(),
+                swept: 0,
+            }),
             throttle: Throttle::new(throttle),
             dummy_hash: hash_password("not a real password")?,
         })
     }
 
-    fn live(&self) -> CoreResult<std::sync::MutexGuard<'_, HashMap<Key, LogonSessionRecord>>> {
-        self.live
+    fn table(&self) -> CoreResult<std::sync::MutexGuard<'_, Table>> {
+        self.table
             .lock()
             .map_err(|_| CoreError::Internal("session table lock poisoned".into()))
+    }
+
+    /// Whether a session idle since `last_seen` has expired at `now`.
+    fn expired(&self, last_seen: i64, now: i64) -> bool {
+        now - last_seen > self.idle.as_millis() as i64
+    }
+
+    /// The live, unexpired session with this ID (compared in constant time).
+    fn find<'t>(&self, table: &'t mut Table, id: Uuid, now: i64) -> Option<&'t mut Live> {
+        if now - table.swept >= SWEEP_MS {
+            table
+                .live
+                .retain(|_, s| !self.expired(s.record.last_seen, now));
+            table.swept = now;
+        }
+        table
+            .live
+            .get_mut(&key_of(id))
+            .filter(|s| same_id(s.record.id, id) && !self.expired(s.record.last_seen, now))
     }
 
     /// Check credentials and open a session; refused while the name or address is locked out.
@@ -189,46 +230,53 @@ impl Sessions {
             created: now,
             last_seen: now,
         };
-        self.live()?.insert(key_of(record.id), record.clone());
+        self.table()?.live.insert(
+            key_of(record.id),
+            Live {
+                record: record.clone(),
+                resolved: None,
+            },
+        );
         Ok(record)
     }
 
-    /// Resolve a session id to its caller, refreshing its idle clock.
+    /// Resolve a session id to its caller, refreshing its idle clock. The caller is loaded
+    /// from the catalog when the session is first used and again after any change to accounts,
+    /// roles, settings or scopes; a deleted account answers 401.
     pub fn caller(&self, catalog: &Catalog, id: Uuid) -> CoreResult<Caller> {
-        let now = now_millis();
-        let idle_ms = self.idle.as_millis() as i64;
+        self.caller_at(catalog, id, now_millis())
+    }
+
+    fn caller_at(&self, catalog: &Catalog, id: Uuid, now: i64) -> CoreResult<Caller> {
+        // Read before the lookup: a change committed while the caller loads below bumps it
+        // again, so what is stored under this value is reloaded on the next request.
+        let generation = catalog.security_generation();
         let record = {
-            let mut live = self.live()?;
-            live.retain(|_, s| now - s.last_seen <= idle_ms);
-            let s = live.get_mut(&key_of(id)).ok_or_else(unauthorized)?;
-            if !same_id(s.id, id) {
-                return Err(unauthorized());
+            let mut table = self.table()?;
+            let s = self.find(&mut table, id, now).ok_or_else(unauthorized)?;
+            s.record.last_seen = now;
+            match &s.resolved {
+                Some((g, caller)) if *g == generation => return Ok(caller.clone()),
+                _ => s.record.clone(),
             }
-            s.last_seen = now;
-            s.clone()
         };
-        let store = Store(catalog);
-        let account = store.account(record.account_id)?.ok_or_else(unauthorized)?;
-        let scopes = if account.allow_restore_all_vms {
-            Vec::new()
-        } else {
-            store.scopes(account.id)?
-        };
-        Ok(Caller {
-            account_id: account.id,
-            user_name: account.name.clone(),
-            session_id: record.id,
-            scope: security::scope_of(&account, &scopes),
-            roles: account.roles,
-            address: None,
-        })
+        let caller = load_caller(catalog, &record)?;
+        let mut table = self.table()?;
+        if let Some(s) = self.find(&mut table, id, now) {
+            s.resolved = Some((generation, caller.clone()));
+        }
+        Ok(caller)
     }
 
     /// Sessions the caller may see: all for an administrator, their own otherwise.
     pub fn list(&self, caller: &Caller) -> CoreResult<Vec<LogonSessionRecord>> {
+        let now = now_millis();
         let mut v: Vec<_> = self
-            .live()?
+            .table()?
+            .live
             .values()
+            .map(|s| &s.record)
+            .filter(|s| !self.expired(s.last_seen, now))
             .filter(|s| caller.is_admin() || s.account_id == caller.account_id)
             .cloned()
             .collect();
@@ -240,10 +288,8 @@ impl Sessions {
     /// not an administrator.
     pub fn get(&self, caller: &Caller, id: Uuid) -> CoreResult<LogonSessionRecord> {
         let s = self
-            .live()?
-            .get(&key_of(id))
-            .filter(|s| same_id(s.id, id))
-            .cloned()
+            .find(&mut *self.table()?, id, now_millis())
+            .map(|s| s.record.clone())
             .ok_or_else(|| CoreError::not_found("Logon session", id))?;
         if caller.is_admin() || s.account_id == caller.account_id {
             Ok(s)
@@ -257,15 +303,37 @@ impl Sessions {
     /// End a session at once.
     pub fn logout(&self, caller: &Caller, id: Uuid) -> CoreResult<LogonSessionRecord> {
         let s = self.get(caller, id)?;
-        self.live()?.remove(&key_of(id));
+        self.table()?.live.remove(&key_of(id));
         Ok(s)
     }
 
     /// End every session of an account (it was deleted).
     pub fn end_all_of(&self, account: Uuid) -> CoreResult<()> {
-        self.live()?.retain(|_, s| s.account_id != account);
+        self.table()?
+            .live
+            .retain(|_, s| s.record.account_id != account);
         Ok(())
     }
+}
+
+/// Load a session's caller from the catalog: its account (401 when it is gone), role set and
+/// restore scope.
+fn load_caller(catalog: &Catalog, record: &LogonSessionRecord) -> CoreResult<Caller> {
+    let store = Store(catalog);
+    let account = store.account(record.account_id)?.ok_or_else(unauthorized)?;
+    let scopes = if account.allow_restore_all_vms {
+        Vec::new()
+    } else {
+        store.scopes(account.id)?
+    };
+    Ok(Caller {
+        account_id: account.id,
+        user_name: account.name.clone(),
+        session_id: record.id,
+        scope: security::scope_of(&account, &scopes),
+        roles: account.roles,
+        address: None,
+    })
 }
 
 #[cfg(test)]
@@ -309,5 +377,60 @@ mod tests {
         assert!(variant_bits.len() > 1);
         assert!(same_id(ids[0], ids[0]));
         assert!(!same_id(ids[0], ids[1]));
+    }
+
+    /// A catalog with one account holding `role`, and a session table with the documented
+    /// 15-minute idle timeout.
+    fn setup(role: crate::security::EnterpriseRole) -> (tempfile::TempDir, Catalog, Sessions) {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("catalog.db")).unwrap();
+        let account = AccountRow {
+            id: Uuid::new_v4(),
+            name: "alice".into(),
+            password_hash: hash_password("pw").unwrap(),
+        };
+        Store(&catalog).insert_account(&account, &[role]).unwrap();
+        let sessions =
+            Sessions::new(Duration::from_secs(15 * 60), ThrottleConfig::default()).unwrap();
+        (dir, catalog, sessions)
+    }
+
+    #[test]
+    fn a_cached_caller_still_expires_after_exactly_the_idle_period_since_its_last_use() {
+        use crate::security::EnterpriseRole;
+        let (_dir, catalog, sessions) = setup(EnterpriseRole::PortalAdministrator);
+        let s = sessions.logon(&catalog, "alice", "pw", None).unwrap();
+        let idle = 15 * 60 * 1000;
+        // Each use restarts the idle clock, cached or not: the first loads, the rest hit.
+        let mut t = s.last_seen;
+        for _ in 0..3 {
+            t += idle;
+            assert!(sessions.caller_at(&catalog, s.id, t).is_ok());
+        }
+        // One millisecond past the idle period: gone, and it stays gone.
+        let e = sessions
+            .caller_at(&catalog, s.id, t + idle + 1)
+            .unwrap_err();
+        assert!(matches!(e, CoreError::Unauthorized(_)), "{e:?}");
+        assert!(sessions.caller_at(&catalog, s.id, t + idle + 2).is_err());
+        assert!(sessions.caller_at(&catalog, s.id, t).is_err());
+    }
+
+    #[test]
+    fn a_cached_caller_is_reloaded_after_any_change_to_account_security() {
+        use crate::security::EnterpriseRole;
+        let (_dir, catalog, sessions) = setup(EnterpriseRole::PortalAdministrator);
+        let s = sessions.logon(&catalog, "alice", "pw", None).unwrap();
+        assert!(sessions.caller(&catalog, s.id).unwrap().is_admin());
+        assert!(sessions.caller(&catalog, s.id).unwrap().is_admin());
+        Store(&catalog)
+            .save_roles(s.account_id, &[EnterpriseRole::PortalUser])
+            .unwrap();
+        let c = sessions.caller(&catalog, s.id).unwrap();
+        assert!(!c.is_admin());
+        assert_eq!(c.roles, [EnterpriseRole::PortalUser]);
+        Store(&catalog).delete_account(s.account_id).unwrap();
+        let e = sessions.caller(&catalog, s.id).unwrap_err();
+        assert!(matches!(e, CoreError::Unauthorized(_)), "{e:?}");
     }
 }

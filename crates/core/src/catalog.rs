@@ -1,14 +1,22 @@
 //! The catalog: every durable record of backups, points, tasks, sessions and accounts, in
-//! SQLite (WAL mode, so the CLI can read while the server writes). One connection behind a
-//! mutex; every statement is short.
+//! SQLite (WAL mode, so the CLI can read while the server writes). One writing connection
+//! behind a mutex; every statement is short. Hot read paths (resolving a caller, reading a task
+//! or the restore points) use a small pool of read-only connections instead: in WAL mode readers
+//! see the last committed state and never wait for the writer (bench/api.sh profile: requests
+//! queued on the one mutex).
 
 use crate::error::{CoreError, CoreResult};
 use crate::model::*;
 use emrest_platform::{PlatformKind, PowerState, VmKey};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
+
+/// Read-only connections beside the writer: enough for the request threads of a small machine
+/// to read at once; more only cost file descriptors and page caches.
+const READERS: usize = 4;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -57,6 +65,12 @@ CREATE TABLE IF NOT EXISTS restore_log (
 /// The SQLite catalog.
 pub struct Catalog {
     conn: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    /// Where the next reader search starts, so that threads spread over the pool.
+    next_reader: AtomicUsize,
+    /// Bumped after every change to accounts, their roles, settings or scopes (security.rs):
+    /// cached callers loaded under an older value are stale (auth.rs).
+    security_generation: AtomicU64,
 }
 
 /// A stored account, with its password hash (its roles are in `account_roles`, security.rs).
@@ -248,9 +262,54 @@ impl Catalog {
         crate::security::migrate_legacy_roles(&conn)?;
         conn.execute_batch(crate::query::QUERY_SCHEMA)?;
         conn.execute_batch(crate::jobs::SCHEMA)?;
+        let readers = (0..READERS)
+            .map(|_| Self::open_reader(path).map(Mutex::new))
+            .collect::<CoreResult<Vec<_>>>()?;
         Ok(Catalog {
             conn: Mutex::new(conn),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            security_generation: AtomicU64::new(0),
         })
+    }
+
+    fn open_reader(path: &Path) -> CoreResult<Connection> {
+        use rusqlite::OpenFlags;
+        let c = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        c.busy_timeout(std::time::Duration::from_secs(10))?;
+        c.set_prepared_statement_cache_capacity(64);
+        Ok(c)
+    }
+
+    /// Run read statements on a read-only connection of the pool: a free one when there is
+    /// one, else wait for one. Sees every change committed before the call.
+    pub(crate) fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> CoreResult<T> {
+        let n = self.readers.len();
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        let free = (0..n).find_map(|i| self.readers[(start + i) % n].try_lock().ok());
+        let guard = match free {
+            Some(g) => g,
+            None => self.readers[start % n]
+                .lock()
+                .map_err(|_| CoreError::Internal("catalog reader lock poisoned".into()))?,
+        };
+        Ok(f(&guard)?)
+    }
+
+    /// The current account-security generation (see the field).
+    pub(crate) fn security_generation(&self) -> u64 {
+        self.security_generation.load(Ordering::SeqCst)
+    }
+
+    /// Record that accounts, roles, settings or scopes changed (after the change committed).
+    pub(crate) fn security_changed(&self) {
+        self.security_generation.fetch_add(1, Ordering::SeqCst);
     }
 
     pub(crate) fn conn(&self) -> CoreResult<MutexGuard<'_, Connection>> {
@@ -326,20 +385,21 @@ impl Catalog {
 
     /// All backup servers, by name.
     pub fn backup_servers(&self) -> CoreResult<Vec<BackupServerRecord>> {
-        let c = self.conn()?;
-        let mut st = c.prepare_cached(
-            "SELECT id, name, description, port, version FROM backup_servers ORDER BY name",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(BackupServerRecord {
-                id: uuid_col(r, 0)?,
-                name: r.get(1)?,
-                description: r.get(2)?,
-                port: r.get(3)?,
-                version: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, name, description, port, version FROM backup_servers ORDER BY name",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(BackupServerRecord {
+                    id: uuid_col(r, 0)?,
+                    name: r.get(1)?,
+                    description: r.get(2)?,
+                    port: r.get(3)?,
+                    version: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
     }
 
     /// Attach a hierarchy root of the inventory to a backup server.
@@ -473,7 +533,7 @@ impl Catalog {
     fn with_disks(
         c: &Connection,
         mut points: Vec<VmRestorePointRecord>,
-    ) -> CoreResult<Vec<VmRestorePointRecord>> {
+    ) -> rusqlite::Result<Vec<VmRestorePointRecord>> {
         let mut st = c.prepare_cached(
             "SELECT name, size, index_name FROM point_disks WHERE vm_restore_point_id = ?1 ORDER BY ordinal",
         )?;
@@ -492,29 +552,34 @@ impl Catalog {
 
     /// VM restore points, newest first; of one restore point when given.
     pub fn vm_restore_points(&self, point: Option<Uuid>) -> CoreResult<Vec<VmRestorePointRecord>> {
-        let c = self.conn()?;
         let sql = format!(
             "{VM_POINT_SELECT} WHERE (?1 IS NULL OR v.restore_point_id = ?1) ORDER BY v.created DESC, v.vm_name, v.id"
         );
-        let points = {
-            let mut st = c.prepare_cached(&sql)?;
-            let rows = st.query_map([point.map(|b| b.to_string())], vm_point_row)?;
-            rows.collect::<Result<Vec<_>, _>>()?
-        };
-        Self::with_disks(&c, points)
+        self.with_reader(|c| {
+            // One read transaction: the points and their disks from the same commit.
+            let tx = c.unchecked_transaction()?;
+            let points = {
+                let mut st = tx.prepare_cached(&sql)?;
+                let rows = st.query_map([point.map(|b| b.to_string())], vm_point_row)?;
+                rows.collect::<Result<Vec<_>, _>>()?
+            };
+            Self::with_disks(&tx, points)
+        })
     }
 
     /// One VM restore point with its disks.
     pub fn vm_restore_point(&self, id: Uuid) -> CoreResult<Option<VmRestorePointRecord>> {
-        let c = self.conn()?;
         let sql = format!("{VM_POINT_SELECT} WHERE v.id = ?1");
-        let point = c
-            .prepare_cached(&sql)?
-            .query_row([id.to_string()], vm_point_row)
-            .optional()?;
-        Ok(match point {
-            Some(p) => Self::with_disks(&c, vec![p])?.pop(),
-            None => None,
+        self.with_reader(|c| {
+            let tx = c.unchecked_transaction()?;
+            let point = tx
+                .prepare_cached(&sql)?
+                .query_row([id.to_string()], vm_point_row)
+                .optional()?;
+            Ok(match point {
+                Some(p) => Self::with_disks(&tx, vec![p])?.pop(),
+                None => None,
+            })
         })
     }
 
@@ -594,13 +659,11 @@ impl Catalog {
 
     /// One visible task.
     pub fn task(&self, id: TaskId) -> CoreResult<Option<TaskRecord>> {
-        let c = self.conn()?;
-        let sql = format!("{TASK_SELECT} WHERE deleted = 0 AND id = ?1");
-        let row = c
-            .prepare_cached(&sql)?
-            .query_row([id.0], task_row)
-            .optional()?;
-        Ok(row)
+        self.with_reader(|c| {
+            c.prepare_cached(&format!("{TASK_SELECT} WHERE deleted = 0 AND id = ?1"))?
+                .query_row([id.0], task_row)
+                .optional()
+        })
     }
 
     // ---- restore sessions ----

@@ -398,9 +398,20 @@ fn uuid_of(s: String) -> rusqlite::Result<Uuid> {
 }
 
 impl Store<'_> {
+    /// Run a change to accounts, roles, settings or scopes, then mark cached callers stale
+    /// (also after a failure: a partial change must not be served from a cache either).
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> CoreResult<T> {
+        let r = self.0.with_conn(f);
+        self.0.security_changed();
+        r
+    }
+
     /// Every account, by name.
     pub fn accounts(&self) -> CoreResult<Vec<AccountRecord>> {
-        let rows: Vec<(Uuid, String, String)> = self.0.with_conn(|c| {
+        let rows: Vec<(Uuid, String, String)> = self.0.with_reader(|c| {
             let mut st =
                 c.prepare_cached("SELECT id, name, password_hash FROM accounts ORDER BY name")?;
             let rows = st.query_map([], |r| Ok((uuid_of(r.get(0)?)?, r.get(1)?, r.get(2)?)))?;
@@ -413,7 +424,7 @@ impl Store<'_> {
 
     /// One account by ID.
     pub fn account(&self, id: Uuid) -> CoreResult<Option<AccountRecord>> {
-        let row: Option<(String, String)> = self.0.with_conn(|c| {
+        let row: Option<(String, String)> = self.0.with_reader(|c| {
             c.prepare_cached("SELECT name, password_hash FROM accounts WHERE id = ?1")?
                 .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
@@ -424,7 +435,7 @@ impl Store<'_> {
 
     fn complete(&self, id: Uuid, name: String, has_password: bool) -> CoreResult<AccountRecord> {
         let key = id.to_string();
-        let (settings, roles) = self.0.with_conn(|c| {
+        let (settings, roles) = self.0.with_reader(|c| {
             let settings = c
                 .prepare_cached(
                     "SELECT account_type, allow_restore_all_vms, flr_inplace_only, flr_extensions, sql_deny_in_place FROM account_settings WHERE account_id = ?1",
@@ -482,7 +493,7 @@ impl Store<'_> {
 
     /// Write an account's settings row.
     pub fn save_settings(&self, a: &AccountRecord) -> CoreResult<()> {
-        self.0.with_conn(|c| {
+        self.write(|c| {
             c.execute(
                 "INSERT OR REPLACE INTO account_settings (account_id, account_type, allow_restore_all_vms, flr_inplace_only, flr_extensions, sql_deny_in_place) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -501,7 +512,7 @@ impl Store<'_> {
     /// Store a new account with its roles, in one transaction: an account is never seen
     /// without the roles it was made with.
     pub fn insert_account(&self, a: &AccountRow, roles: &[EnterpriseRole]) -> CoreResult<()> {
-        self.0.with_conn(|c| {
+        self.write(|c| {
             let tx = c.unchecked_transaction()?;
             tx.execute(
                 "INSERT INTO accounts (id, name, password_hash, created) VALUES (?1, ?2, ?3, ?4)",
@@ -514,7 +525,7 @@ impl Store<'_> {
 
     /// Replace an account's role set.
     pub fn save_roles(&self, id: Uuid, roles: &[EnterpriseRole]) -> CoreResult<()> {
-        self.0.with_conn(|c| {
+        self.write(|c| {
             let tx = c.unchecked_transaction()?;
             write_roles(&tx, id, roles)?;
             tx.commit()
@@ -523,7 +534,7 @@ impl Store<'_> {
 
     /// Remove an account with its roles, scopes and settings.
     pub fn delete_account(&self, id: Uuid) -> CoreResult<()> {
-        self.0.with_conn(|c| {
+        self.write(|c| {
             let tx = c.unchecked_transaction()?;
             let k = id.to_string();
             tx.execute("DELETE FROM account_scopes WHERE account_id = ?1", [&k])?;
@@ -536,7 +547,7 @@ impl Store<'_> {
 
     /// An account's scope objects, oldest first (root names are filled in by the caller).
     pub fn scopes(&self, account: Uuid) -> CoreResult<Vec<ScopeRecord>> {
-        let rows: Vec<(Uuid, String, String)> = self.0.with_conn(|c| {
+        let rows: Vec<(Uuid, String, String)> = self.0.with_reader(|c| {
             let mut st = c.prepare_cached(
                 "SELECT id, obj_ref, name FROM account_scopes WHERE account_id = ?1 ORDER BY created, rowid",
             )?;
@@ -567,7 +578,7 @@ impl Store<'_> {
             .map(|s| s.obj_ref.to_string().to_ascii_lowercase())
             .collect();
         let now = now_millis();
-        self.0.with_conn(|c| {
+        self.write(|c| {
             let tx = c.unchecked_transaction()?;
             for (o, name) in items {
                 let text = o.to_string();
@@ -585,7 +596,7 @@ impl Store<'_> {
 
     /// Remove one scope object; false when the account has no such scope.
     pub fn delete_scope(&self, account: Uuid, scope: Uuid) -> CoreResult<bool> {
-        self.0.with_conn(|c| {
+        self.write(|c| {
             c.execute(
                 "DELETE FROM account_scopes WHERE account_id = ?1 AND id = ?2",
                 params![account.to_string(), scope.to_string()],

@@ -14,4 +14,5 @@ mod restore_errors;
 mod security;
 mod seed;
 mod session;
+mod session_cache;
 mod tasks;
