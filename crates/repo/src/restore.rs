@@ -430,31 +430,15 @@ impl Repository {
                 let (o, len) = index.chunk_range(i);
                 let at = (o - offset) as usize;
                 let (new, old) = (&buf[at..at + len], &w.current[at..at + len]);
-                let mut wrote_here = false;
-                let mut b = 0;
-                while b < len {
-                    let differs = |b: usize| {
-                        let e = (b + IN_PLACE_BLOCK).min(len);
-                        new[b..e] != old[b..e]
-                    };
-                    if !differs(b) {
-                        b += IN_PLACE_BLOCK;
-                        continue;
-                    }
-                    // One write per span of differing blocks.
-                    let mut e = b + IN_PLACE_BLOCK;
-                    while e < len && differs(e) {
-                        e += IN_PLACE_BLOCK;
-                    }
-                    let e = e.min(len);
+                // One write per span of differing blocks.
+                let spans = differing_blocks(new, old);
+                for &(b, e) in &spans {
                     target
                         .write_all_at(&new[b..e], o + b as u64)
                         .ctx(write_err)?;
                     bytes += (e - b) as u64;
-                    wrote_here = true;
-                    b = e;
                 }
-                chunks += u64::from(wrote_here);
+                chunks += u64::from(!spans.is_empty());
             }
             Ok((chunks, bytes))
         })?;
