@@ -121,20 +121,7 @@ impl World {
         }
         let request = b.body(Body::from(req.body)).unwrap();
         let resp = self.app.clone().oneshot(request).await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        Resp::read(resp).await
     }
 
     /// GET with the tester's session, XML.
@@ -399,6 +386,24 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// Status, headers and the whole body of a router answer.
+    pub async fn read(resp: axum::response::Response) -> Resp {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8(self.body.clone()).unwrap()
     }

@@ -10,7 +10,6 @@ use crate::common::*;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use emrest_core::PointType;
-use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 const NS: &str = r#"xmlns="http://www.veeam.com/ent/v1.0""#;
@@ -45,20 +44,7 @@ async fn send_raw(
         .oneshot(b.body(Body::from(body)).unwrap())
         .await
         .unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    Resp::read(resp).await
 }
 
 /// Every file under the data folder (relative path), catalog files excluded: a bad request
