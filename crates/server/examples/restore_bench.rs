@@ -157,6 +157,15 @@ struct Row {
     extra: String,
 }
 
+/// Removes the benchmark's work folder when dropped.
+struct RemoveOnExit(std::path::PathBuf);
+
+impl Drop for RemoveOnExit {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     let mib: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1024);
@@ -165,6 +174,8 @@ fn main() -> Res<()> {
         None => std::env::temp_dir().join(format!("emrest-bench-{}", std::process::id())),
     };
     let _ = std::fs::remove_dir_all(&work);
+    // Several GiB of images and repositories: removed however the run ends (an error too).
+    let _cleanup = RemoveOnExit(work.clone());
     let size = mib << 20;
     let mb = size as f64 / 1e6;
     let restic = std::env::var("EMREST_BENCH_RESTIC").map_or(true, |v| v != "0")
@@ -560,6 +571,5 @@ fn main() -> Res<()> {
     let _ = stop.send(());
     let _ = rt.block_on(server);
     drop(core);
-    let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }
