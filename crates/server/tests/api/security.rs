@@ -570,7 +570,6 @@ async fn failed_logons_lock_a_name_out_for_a_while_known_or_not() {
 /// Send a logon as if it came on a listener (`ConnInfo`, what the accept loop attaches).
 async fn logon_on(w: &World, https: bool, peer: &str, user: &str, pw: &str) -> Resp {
     use axum::body::Body;
-    use http_body_util::BodyExt;
     use tower::ServiceExt;
     let mut req = axum::http::Request::builder()
         .method("POST")
@@ -594,20 +593,7 @@ async fn logon_on(w: &World, https: bool, peer: &str, user: &str, pw: &str) -> R
         peer: peer.parse().unwrap(),
     });
     let resp = w.app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    Resp::read(resp).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
