@@ -51,6 +51,16 @@ pub use time::UtcTime;
 /// Largest request body any decoder here reads; a server refuses larger bodies (413) before
 /// decoding, so the limit is the same for every body.
 pub const MAX_REQUEST_BODY: usize = restore_spec::MAX_BODY;
+
+/// At most `max` characters of `text`, with `…` when some were cut: how a client-supplied value
+/// (or a parser message quoting one) appears in an error, never reflected back at length.
+pub fn clip(text: &str, max: usize) -> String {
+    let mut v: String = text.chars().take(max).collect();
+    if text.chars().nth(max).is_some() {
+        v.push('…');
+    }
+    v
+}
 pub use xml::NAMESPACE;
 
 /// A wire encoding.

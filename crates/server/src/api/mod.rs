@@ -459,12 +459,7 @@ fn parse_task(id: &str) -> Result<emrest_core::TaskId, CoreError> {
 /// A value from the request for an error message: quoted, at most 80 characters (a full UID
 /// fits), so that a huge path or parameter is never reflected back at length.
 fn shown(value: &str) -> String {
-    const MAX: usize = 80;
-    let mut v: String = value.chars().take(MAX).collect();
-    if value.chars().nth(MAX).is_some() {
-        v.push('…');
-    }
-    format!("'{v}'")
+    format!("'{}'", wire::clip(value, 80))
 }
 
 // ---- generic collection and single-resource answers ----

@@ -247,12 +247,7 @@ pub(crate) fn check_name(syntax: Syntax, name: &str) -> Result<(), DecodeError> 
 
 /// Shows a client-supplied value in a message: quoted, escaped, and short.
 pub(crate) fn shown(value: &str) -> String {
-    const MAX: usize = 40;
-    let mut v: String = value.chars().take(MAX).collect();
-    if value.chars().count() > MAX {
-        v.push('…');
-    }
-    format!("{v:?}")
+    format!("{:?}", crate::clip(value, 40))
 }
 
 /// Parses xs:boolean (`true`, `false`, `1`, `0`, surrounding whitespace allowed).

@@ -169,13 +169,10 @@ pub(crate) fn decode_root(
 /// The parser's own messages quote the document (a mismatched end tag in full): they are cut
 /// to a readable length so a hostile body is never echoed back at length.
 fn malformed(e: impl std::fmt::Display) -> DecodeError {
-    const MAX: usize = 200;
-    let text = e.to_string();
-    let mut short: String = text.chars().take(MAX).collect();
-    if text.chars().nth(MAX).is_some() {
-        short.push('…');
-    }
-    DecodeError::body(format!("malformed XML: {short}"))
+    DecodeError::body(format!(
+        "malformed XML: {}",
+        crate::clip(&e.to_string(), 200)
+    ))
 }
 
 fn is_xml_char(c: char) -> bool {
