@@ -8,11 +8,10 @@
 //!
 //! Run: `cargo run --release -p emrest-core --example query_bench -- [points] [runs] [work dir]`
 
-use emrest_core::catalog::NewVmPoint;
+use emrest_core::demo::SyntheticPoints;
 use emrest_core::query::QueryRequest;
-use emrest_core::{BackupFileRecord, BackupServerRecord, Core, CoreConfig, PointType};
-use emrest_core::{RestorePointRecord, Role};
-use emrest_platform::{PlatformKind, PowerState, VmKey};
+use emrest_core::{BackupServerRecord, Core, CoreConfig, Role};
+use emrest_platform::PlatformKind;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -39,58 +38,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .inventory()
         .create_root(Uuid::new_v4(), "vc.bench", PlatformKind::VMware)?;
     cat.insert_hierarchy_root(root.id, server.id)?;
-    let backup = cat.ensure_backup("Bench Job", PlatformKind::VMware, server.id, 0)?;
-
     let t0 = Instant::now();
-    let base = 1_600_000_000_000i64;
-    let (mut made, mut rp_i) = (0usize, 0i64);
-    while made < points {
-        let created = base + rp_i * 3_600_000;
-        let rp = RestorePointRecord {
-            id: Uuid::new_v4(),
-            backup_id: backup.id,
-            backup_name: backup.name.clone(),
-            backup_server_id: server.id,
-            created,
-            point_type: if rp_i % 7 == 0 {
-                PointType::Full
-            } else {
-                PointType::Increment
-            },
-        };
-        let file = BackupFileRecord {
-            id: Uuid::new_v4(),
-            backup_id: backup.id,
-            backup_name: backup.name.clone(),
-            backup_server_id: server.id,
-            restore_point_id: rp.id,
-            file_name: format!("Bench{rp_i}.vib"),
-            backup_size: 1,
-            data_size: 1,
-            created,
-        };
-        let vms: Vec<NewVmPoint> = (0..100.min(points - made))
-            .map(|v| NewVmPoint {
-                id: Uuid::new_v4(),
-                vm: VmKey {
-                    root: root.id,
-                    object_ref: format!("vm-{}", 1000 + v),
-                },
-                platform: PlatformKind::VMware,
-                vm_name: format!("vm-{v:03}"),
-                datastore: "datastore-1".into(),
-                storage_profile: None,
-                power: PowerState::PoweredOn,
-                obj_ref: format!("urn:VMware:Vm:{}.vm-{}", root.id, 1000 + v),
-                disks: Vec::new(),
-            })
-            .collect();
-        made += vms.len();
-        cat.insert_restore_point(&rp, &file, &vms)?;
-        rp_i += 1;
+    let made = SyntheticPoints {
+        job: "Bench Job",
+        vm_prefix: "vm-",
+        file_prefix: "Bench",
+        first_ref: 1000,
+        base: 1_600_000_000_000,
     }
+    .insert(cat, server.id, root.id, points)?
+    .len();
     println!(
-        "catalog: {made} VM restore points in {rp_i} restore points, inserted in {:.1} s",
+        "catalog: {made} VM restore points in {} restore points, inserted in {:.1} s",
+        made.div_ceil(100),
         t0.elapsed().as_secs_f64()
     );
 

@@ -322,3 +322,80 @@ impl Core {
         Ok(stats)
     }
 }
+
+/// A catalog filled without disk data, for query benchmarks and paging tests: VM restore points
+/// of 100 VMs per restore point, one restore point an hour from `base`, every seventh a full.
+pub struct SyntheticPoints<'a> {
+    /// Backup job name; VM names are `<vm_prefix>NNN` and backup files `<file_prefix>N.vib`.
+    pub job: &'a str,
+    pub vm_prefix: &'a str,
+    pub file_prefix: &'a str,
+    /// The first VM's object reference number (`vm-<first_ref + v>`).
+    pub first_ref: u32,
+    /// Creation time of the first restore point.
+    pub base: i64,
+}
+
+impl SyntheticPoints<'_> {
+    /// Insert `n` VM restore points under `server` and hierarchy root `root`, one transaction
+    /// per restore point; returns their IDs in insertion order.
+    pub fn insert(
+        &self,
+        catalog: &crate::catalog::Catalog,
+        server: Uuid,
+        root: Uuid,
+        n: usize,
+    ) -> CoreResult<Vec<Uuid>> {
+        use crate::catalog::NewVmPoint;
+        use crate::{BackupFileRecord, PointType, RestorePointRecord};
+        let backup = catalog.ensure_backup(self.job, PlatformKind::VMware, server, 0)?;
+        let mut ids = Vec::with_capacity(n);
+        let mut rp_i = 0i64;
+        while ids.len() < n {
+            let created = self.base + rp_i * 3_600_000;
+            let rp = RestorePointRecord {
+                id: Uuid::new_v4(),
+                backup_id: backup.id,
+                backup_name: backup.name.clone(),
+                backup_server_id: server,
+                created,
+                point_type: if rp_i % 7 == 0 {
+                    PointType::Full
+                } else {
+                    PointType::Increment
+                },
+            };
+            let file = BackupFileRecord {
+                id: Uuid::new_v4(),
+                backup_id: backup.id,
+                backup_name: backup.name.clone(),
+                backup_server_id: server,
+                restore_point_id: rp.id,
+                file_name: format!("{}{rp_i}.vib", self.file_prefix),
+                backup_size: 1,
+                data_size: 1,
+                created,
+            };
+            let vms: Vec<NewVmPoint> = (0..100.min(n - ids.len()))
+                .map(|v| {
+                    let object_ref = format!("vm-{}", self.first_ref as usize + v);
+                    NewVmPoint {
+                        id: Uuid::new_v4(),
+                        obj_ref: format!("urn:VMware:Vm:{root}.{object_ref}"),
+                        vm: VmKey { root, object_ref },
+                        platform: PlatformKind::VMware,
+                        vm_name: format!("{}{v:03}", self.vm_prefix),
+                        datastore: "datastore-1".into(),
+                        storage_profile: None,
+                        power: PowerState::PoweredOn,
+                        disks: Vec::new(),
+                    }
+                })
+                .collect();
+            ids.extend(vms.iter().map(|v| v.id));
+            catalog.insert_restore_point(&rp, &file, &vms)?;
+            rp_i += 1;
+        }
+        Ok(ids)
+    }
+}

@@ -3,9 +3,9 @@
 
 use crate::common::*;
 use axum::http::StatusCode;
-use emrest_core::catalog::NewVmPoint;
-use emrest_core::{BackupFileRecord, PointType, RestorePointRecord};
-use emrest_platform::{PlatformKind, PowerState, VmKey};
+use emrest_core::demo::SyntheticPoints;
+use emrest_core::PointType;
+use emrest_platform::PlatformKind;
 use std::collections::{BTreeSet, HashSet};
 use uuid::Uuid;
 
@@ -917,63 +917,17 @@ async fn jobs_and_backup_sessions_filter_sort_and_page() {
 /// Insert `n` synthetic VM restore points straight into the catalog (100 VMs per restore
 /// point, one transaction per restore point). Returns their IDs.
 pub fn insert_synthetic_points(core: &emrest_core::Core, n: usize) -> Vec<Uuid> {
-    let cat = core.catalog();
     let server = core.backup_servers().unwrap()[0].id;
     let root = core.hierarchy_roots().unwrap()[0].id;
-    let backup = cat
-        .ensure_backup("Synthetic Job", PlatformKind::VMware, server, 0)
-        .unwrap();
-    let mut ids = Vec::with_capacity(n);
-    let base = SYNTHETIC_BASE;
-    let mut made = 0;
-    let mut rp_i = 0;
-    while made < n {
-        let created = base + rp_i * 3_600_000;
-        let rp = RestorePointRecord {
-            id: Uuid::new_v4(),
-            backup_id: backup.id,
-            backup_name: backup.name.clone(),
-            backup_server_id: server,
-            created,
-            point_type: if rp_i % 7 == 0 {
-                PointType::Full
-            } else {
-                PointType::Increment
-            },
-        };
-        let file = BackupFileRecord {
-            id: Uuid::new_v4(),
-            backup_id: backup.id,
-            backup_name: backup.name.clone(),
-            backup_server_id: server,
-            restore_point_id: rp.id,
-            file_name: format!("Synthetic{rp_i}.vib"),
-            backup_size: 1,
-            data_size: 1,
-            created,
-        };
-        let vms: Vec<NewVmPoint> = (0..100.min(n - made))
-            .map(|v| NewVmPoint {
-                id: Uuid::new_v4(),
-                vm: VmKey {
-                    root,
-                    object_ref: format!("vm-{}", 90_000 + v),
-                },
-                platform: PlatformKind::VMware,
-                vm_name: format!("synth-{v:03}"),
-                datastore: "datastore-1".into(),
-                storage_profile: None,
-                power: PowerState::PoweredOn,
-                obj_ref: format!("urn:VMware:Vm:{root}.vm-{}", 90_000 + v),
-                disks: Vec::new(),
-            })
-            .collect();
-        ids.extend(vms.iter().map(|v| v.id));
-        made += vms.len();
-        cat.insert_restore_point(&rp, &file, &vms).unwrap();
-        rp_i += 1;
+    SyntheticPoints {
+        job: "Synthetic Job",
+        vm_prefix: "synth-",
+        file_prefix: "Synthetic",
+        first_ref: 90_000,
+        base: SYNTHETIC_BASE,
     }
-    ids
+    .insert(core.catalog(), server, root, n)
+    .unwrap()
 }
 
 /// Follow Next links from `first` (a path), collecting IDs; checks PagingInfo on every page.
