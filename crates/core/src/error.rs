@@ -80,3 +80,13 @@ impl From<PlatformError> for CoreError {
 
 /// Result alias for core.
 pub type CoreResult<T> = Result<T, CoreError>;
+
+/// At most `max` characters of a client-supplied value, with `…` when some were cut: how such
+/// a value appears in an error message (the wire crate has the same rule for its decoders).
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    let mut v: String = text.chars().take(max).collect();
+    if text.chars().nth(max).is_some() {
+        v.push('…');
+    }
+    v
+}

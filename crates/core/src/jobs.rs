@@ -624,7 +624,10 @@ impl Core {
             "stop" => self.stop_job(&actor, id),
             _ => Err(CoreError::invalid(
                 "action",
-                format!("unknown job action '{action}': expected start, stop or retry"),
+                format!(
+                    "unknown job action '{}': expected start, stop or retry",
+                    crate::error::clip(action, 80)
+                ),
             )),
         }
     }

@@ -233,13 +233,12 @@ pub fn plan(
             emrest_platform::names::validate_name(&name)
         {
             // The name may be anything the client sent: quote no more than 40 characters.
-            let mut shown: String = name.chars().take(40).collect();
-            if name.chars().nth(40).is_some() {
-                shown.push('…');
-            }
             return Err(CoreError::invalid(
                 "VmNewName",
-                format!("VmNewName '{shown}' is not a valid VM name: it {reason}"),
+                format!(
+                    "VmNewName '{}' is not a valid VM name: it {reason}",
+                    crate::error::clip(&name, 40)
+                ),
             ));
         }
         if inventory.find_vm_by_name(point.vm.root, &name)?.is_some() {

@@ -305,6 +305,13 @@ async fn bad_job_requests_get_errors_and_change_nothing() {
         .await
         .xml_error(StatusCode::BAD_REQUEST);
     assert!(m.contains("explode"), "{m}");
+    // A huge action is named, not echoed back at length.
+    let huge = "x".repeat(10_000);
+    let m = w
+        .send(Req::post(&format!("/api/jobs/{job}?action={huge}")))
+        .await
+        .xml_error(StatusCode::BAD_REQUEST);
+    assert!(m.contains("xxxx…") && m.len() < 300, "{} bytes", m.len());
     let m = w
         .send(Req::post(&format!("/api/jobs/{job}?action=retry")).accept(JSON))
         .await
