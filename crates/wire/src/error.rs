@@ -39,7 +39,7 @@ impl Error {
 }
 
 impl Representation for Error {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let Error {
             message,
             status_code,

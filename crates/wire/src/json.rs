@@ -8,7 +8,7 @@ use crate::node::{List, Member, Node, Scalar, Value};
 
 /// Encodes `node` as a compact JSON object (the root element itself is dropped).
 pub fn encode_document(node: &Node) -> Vec<u8> {
-    let mut out = String::with_capacity(4096);
+    let mut out = String::with_capacity(node.size_hint() + 256);
     write_object(&mut out, node);
     out.into_bytes()
 }
@@ -16,7 +16,7 @@ pub fn encode_document(node: &Node) -> Vec<u8> {
 fn write_object(out: &mut String, node: &Node) {
     out.push('{');
     let mut first = true;
-    for m in node.layers.iter().flatten() {
+    for m in node.layers().flatten() {
         if !first {
             out.push(',');
         }
@@ -69,39 +69,75 @@ fn write_scalar(out: &mut String, s: &Scalar) {
         Scalar::Null => out.push_str("null"),
         Scalar::Str(v) => write_string(out, v),
         Scalar::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Scalar::Int(i) => out.push_str(&i.to_string()),
+        Scalar::Int(i) => push_fmt(out, format_args!("{i}")),
         // JSON has no representation for NaN or infinity.
         Scalar::Float(f) if !f.is_finite() => out.push_str("null"),
-        Scalar::Float(f) => out.push_str(&f.to_string()),
+        Scalar::Float(f) => push_fmt(out, format_args!("{f}")),
     }
 }
 
 fn write_string(out: &mut String, s: &str) {
     out.push('"');
-    // Copy the runs between escaped characters whole (bench/api.sh profile).
+    // Copy the runs between escaped characters whole (bench/api.sh profile). Every character
+    // that needs escaping is ASCII, so scanning bytes finds them and the cuts fall on
+    // character boundaries.
+    let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, c) in s.char_indices() {
-        let rep = match c {
-            '"' => "\\\"",
-            '\\' => "\\\\",
-            '\n' => "\\n",
-            '\r' => "\\r",
-            '\t' => "\\t",
-            '\u{8}' => "\\b",
-            '\u{c}' => "\\f",
-            c if (c as u32) < 0x20 => "",
+    let clean = clean_prefix(bytes);
+    for (i, &b) in bytes.iter().enumerate().skip(clean) {
+        let rep = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
             _ => continue,
         };
         out.push_str(&s[start..i]);
         if rep.is_empty() {
-            out.push_str(&format!("\\u{:04x}", c as u32));
+            push_fmt(out, format_args!("\\u{b:04x}"));
         } else {
             out.push_str(rep);
         }
-        start = i + c.len_utf8();
+        start = i + 1;
     }
     out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// How many leading bytes of `bytes` need no escaping (none is `"`, `\\` or a control
+/// character), eight at a time: most strings (URLs, names, UIDs) need none at all.
+fn clean_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte of the result is set where a byte of `x` is below `n`
+    // (bytes of 0x80 and above never are: `& !x`); a byte equal to `c` is a zero of x ^ c.
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[i..i + 8]);
+        let x = u64::from_le_bytes(word);
+        if below(x, 0x20)
+            | below(x ^ (ONES * u64::from(b'"')), 1)
+            | below(x ^ (ONES * u64::from(b'\\')), 1)
+            != 0
+        {
+            break;
+        }
+        i += 8;
+    }
+    i
+}
+
+/// Formats straight into the output, without a temporary string.
+fn push_fmt(out: &mut String, args: std::fmt::Arguments<'_>) {
+    use std::fmt::Write;
+    // Writing to a String cannot fail.
+    let _ = out.write_fmt(args);
 }
 
 #[cfg(test)]
@@ -125,6 +161,27 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["S"], "a\"b\\c\n\u{1}é");
+    }
+
+    #[test]
+    fn escapes_wherever_the_character_falls_in_a_long_string() {
+        // Every position relative to the eight-byte steps of the scan, and bytes >= 0x80
+        // around it (multi-byte characters are copied whole).
+        for c in ['"', '\\', '\n', '\u{1}', '\u{1f}'] {
+            for at in 0..20 {
+                let mut v: String = "é-abcdefghijklmnopqrstuvwxyz".chars().take(at).collect();
+                v.push(c);
+                v.push_str("ü0123456789");
+                let n = Node::new("X").layer(vec![elem("S", v.as_str())]);
+                let out = String::from_utf8(encode_document(&n)).unwrap();
+                let expected = serde_json::to_string(&v).unwrap();
+                assert_eq!(out, format!("{{\"S\":{expected}}}"));
+            }
+        }
+        let plain = "http://host:9399/api/vmRestorePoints/e9f5cbc4?format=Entity";
+        let n = Node::new("X").layer(vec![elem("S", plain)]);
+        let out = String::from_utf8(encode_document(&n)).unwrap();
+        assert_eq!(out, format!("{{\"S\":\"{plain}\"}}"));
     }
 
     #[test]

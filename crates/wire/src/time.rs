@@ -218,9 +218,9 @@ impl fmt::Display for UtcTime {
     }
 }
 
-impl From<UtcTime> for crate::node::Scalar {
+impl From<UtcTime> for crate::node::Scalar<'_> {
     fn from(t: UtcTime) -> Self {
-        crate::node::Scalar::Str(t.to_wire())
+        crate::node::Scalar::Str(t.to_wire().into())
     }
 }
 

@@ -19,7 +19,7 @@ const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
 
 /// Encodes `node` as a complete XML document.
 pub fn encode_document(node: &Node) -> Vec<u8> {
-    let mut out = String::with_capacity(4096);
+    let mut out = String::with_capacity(node.size_hint() * 5 / 4 + 512);
     out.push_str(DECLARATION);
     let ns = [
         ("xmlns", NAMESPACE),
@@ -46,7 +46,7 @@ fn write_element(
     extra_attrs: &[(&str, &str)],
 ) {
     // XML puts base-class members first: walk the layers from the base up.
-    let members = || node.layers.iter().rev().flatten();
+    let members = || node.layers().rev().flatten();
 
     out.push('<');
     out.push_str(name);
@@ -179,7 +179,7 @@ fn write_member(out: &mut String, name: &str, value: &Value, depth: usize) {
 }
 
 /// The XML text of a scalar; `None` for `Null` (the member is omitted).
-fn scalar_text(s: &Scalar) -> Option<Cow<'_, str>> {
+fn scalar_text<'s>(s: &'s Scalar<'_>) -> Option<Cow<'s, str>> {
     match s {
         Scalar::Null => None,
         Scalar::Str(v) => Some(Cow::Borrowed(v)),

@@ -31,7 +31,7 @@ pub struct BackupServer {
 }
 
 impl Representation for BackupServer {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let BackupServer {
             href,
             name,
@@ -75,7 +75,7 @@ pub struct Backup {
 }
 
 impl Representation for Backup {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let Backup {
             href,
             name,
@@ -110,7 +110,7 @@ pub struct RestorePoint {
 }
 
 impl Representation for RestorePoint {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let RestorePoint {
             href,
             name,
@@ -151,7 +151,7 @@ pub struct VmRestorePoint {
 }
 
 impl Representation for VmRestorePoint {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let VmRestorePoint {
             href,
             name,
@@ -202,7 +202,7 @@ pub struct HierarchyRoot {
 }
 
 impl Representation for HierarchyRoot {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let HierarchyRoot {
             href,
             name,
@@ -251,7 +251,7 @@ pub struct BackupFile {
 }
 
 impl Representation for BackupFile {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let BackupFile {
             href,
             name,

@@ -23,7 +23,7 @@ pub struct ObjectInJob {
 }
 
 impl Representation for ObjectInJob {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let ObjectInJob {
             href,
             object_in_job_id,
@@ -49,7 +49,7 @@ impl Representation for ObjectInJob {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObjectsInJob(pub Vec<ObjectInJob>);
 
-fn object_list(items: &[ObjectInJob]) -> crate::node::Member {
+fn object_list(items: &[ObjectInJob]) -> crate::node::Member<'_> {
     list(
         "ObjectInJobs",
         ListStyle::Inline,
@@ -59,7 +59,7 @@ fn object_list(items: &[ObjectInJob]) -> crate::node::Member {
 }
 
 impl Representation for ObjectsInJob {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let ObjectsInJob(items) = self;
         Node::new("ObjectsInJob").layer(vec![object_list(items)])
     }
@@ -95,7 +95,7 @@ pub struct Job {
 }
 
 impl Representation for Job {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let Job {
             href,
             name,
@@ -191,7 +191,7 @@ pub struct BackupJobSession {
 }
 
 impl Representation for BackupJobSession {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let BackupJobSession {
             href,
             name,
@@ -291,7 +291,7 @@ pub struct BackupTaskSession {
 }
 
 impl Representation for BackupTaskSession {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let BackupTaskSession {
             href,
             name,

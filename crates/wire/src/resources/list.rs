@@ -27,7 +27,7 @@ impl<T> Default for EntityList<T> {
 }
 
 impl<T: Entity> Representation for EntityList<T> {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let EntityList(items) = self;
         // An empty collection is `[]`, never null: some clients call len() on it
         // (JSON.md A7.5).

@@ -46,7 +46,7 @@ use crate::node::{attr, list as list_member, ListStyle, Member, Representation, 
 
 /// The `Links` member: a wrapped list in XML, a plain array in JSON (JSON.md A6);
 /// a resource without links gets `"Links": null` and no `<Links>` element.
-pub(crate) fn links_member(links: &[Link]) -> Member {
+pub(crate) fn links_member(links: &[Link]) -> Member<'_> {
     let items = if links.is_empty() {
         None
     } else {
@@ -56,16 +56,16 @@ pub(crate) fn links_member(links: &[Link]) -> Member {
 }
 
 /// The EntityType layer: `Name`, `UID` attributes (JSON.md A5).
-pub(crate) fn entity_layer(name: &str, uid: &str) -> Vec<Member> {
-    vec![attr("Name", name), attr("UID", uid)]
+pub(crate) fn entity_layer<'a>(name: &'a str, uid: &'a str) -> [Member<'a>; 2] {
+    [attr("Name", name), attr("UID", uid)]
 }
 
 /// The JobSessionEntityType layer that backup and restore sessions share (XSD order, JSON.md
 /// A5/B4): `JobUid, JobName, JobType, CreationTimeUTC, EndTimeUTC, State, Result, Progress,
 /// FailureMessage`.
 pub(crate) struct JobSessionLayer<'a> {
-    pub job_uid: Scalar,
-    pub job_name: Scalar,
+    pub job_uid: Scalar<'a>,
+    pub job_name: Scalar<'a>,
     pub job_type: &'a str,
     pub creation_time_utc: crate::time::UtcTime,
     pub end_time_utc: Option<crate::time::UtcTime>,
@@ -75,9 +75,9 @@ pub(crate) struct JobSessionLayer<'a> {
     pub failure_message: &'a Option<String>,
 }
 
-impl JobSessionLayer<'_> {
+impl<'a> JobSessionLayer<'a> {
     /// The members, in order.
-    pub(crate) fn members(self) -> Vec<Member> {
+    pub(crate) fn members(self) -> Vec<Member<'a>> {
         let JobSessionLayer {
             job_uid,
             job_name,
@@ -104,10 +104,10 @@ impl JobSessionLayer<'_> {
 }
 
 /// The ResourceType layer: `Links`, then `Href`, `Type` attributes (JSON.md A5).
-pub(crate) fn resource_layer(
-    links: &[Link],
-    href: impl Into<Scalar>,
-    type_: impl Into<Scalar>,
-) -> Vec<Member> {
-    vec![links_member(links), attr("Href", href), attr("Type", type_)]
+pub(crate) fn resource_layer<'a>(
+    links: &'a [Link],
+    href: impl Into<Scalar<'a>>,
+    type_: impl Into<Scalar<'a>>,
+) -> [Member<'a>; 3] {
+    [links_member(links), attr("Href", href), attr("Type", type_)]
 }

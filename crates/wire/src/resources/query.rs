@@ -85,7 +85,7 @@ pub struct TypedList {
     /// The element name of one item, e.g. `VmRestorePoint`.
     pub item: &'static str,
     /// The items' trees.
-    pub nodes: Vec<Node>,
+    pub nodes: Vec<Node<'static>>,
 }
 
 impl TypedList {
@@ -94,7 +94,7 @@ impl TypedList {
         TypedList {
             member: T::LIST,
             item: T::ELEMENT,
-            nodes: items.iter().map(Representation::to_node).collect(),
+            nodes: items.iter().map(|i| i.to_node().into_owned()).collect(),
         }
     }
 
@@ -107,7 +107,7 @@ impl TypedList {
         }
     }
 
-    fn node(&self) -> Node {
+    fn node(&self) -> Node<'static> {
         Node::new(self.member).layer(vec![list(
             self.member,
             ListStyle::Inline,
@@ -118,7 +118,7 @@ impl TypedList {
 }
 
 /// One member per name of `names`, `null` except the one `used` names.
-fn members_with(names: &'static [&'static str], used: &TypedList) -> Vec<Member> {
+fn members_with(names: &'static [&'static str], used: &TypedList) -> Vec<Member<'static>> {
     names
         .iter()
         .map(|n| child(n, (*n == used.member).then(|| used.node())))
@@ -141,7 +141,7 @@ pub struct PagingInfo {
 }
 
 impl Representation for PagingInfo {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let PagingInfo {
             links,
             page_num,
@@ -179,7 +179,7 @@ pub struct QueryResult {
 }
 
 impl Representation for QueryResult {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let QueryResult {
             content,
             paging_info,
@@ -256,7 +256,7 @@ impl ServiceDocument {
 }
 
 impl Representation for ServiceDocument {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let ServiceDocument {
             element,
             type_,
@@ -281,7 +281,7 @@ pub struct HierarchyItem {
 }
 
 impl Representation for HierarchyItem {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let HierarchyItem {
             object_ref,
             object_type,

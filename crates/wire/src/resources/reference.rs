@@ -20,7 +20,7 @@ pub struct EntityRef {
 }
 
 impl Representation for EntityRef {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let EntityRef {
             type_,
             href,
@@ -47,7 +47,7 @@ impl Representation for EntityRef {
 pub struct EntityReferences(pub Vec<EntityRef>);
 
 impl Representation for EntityReferences {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let EntityReferences(refs) = self;
         Node::new("EntityReferences").layer(vec![list(
             "Refs",

@@ -27,7 +27,7 @@ pub struct Repository {
 }
 
 impl Representation for Repository {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let Repository {
             href,
             name,
@@ -59,7 +59,7 @@ pub struct SummaryReport {
 }
 
 impl Representation for SummaryReport {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let SummaryReport { href, links } = self;
         Node::new("SummaryReport").layer(resource_layer(links, href, "SummaryReport"))
     }
@@ -91,7 +91,7 @@ pub struct OverviewReportFrame {
 }
 
 impl Representation for OverviewReportFrame {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let OverviewReportFrame {
             href,
             links,
@@ -150,7 +150,7 @@ pub struct VmsOverviewReportFrame {
 }
 
 impl Representation for VmsOverviewReportFrame {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let VmsOverviewReportFrame {
             href,
             links,
@@ -224,7 +224,7 @@ pub struct JobStatisticsReportFrame {
 }
 
 impl Representation for JobStatisticsReportFrame {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let JobStatisticsReportFrame {
             href,
             links,
@@ -279,7 +279,7 @@ pub struct RepositoryPeriod {
 }
 
 impl Representation for RepositoryPeriod {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let RepositoryPeriod {
             name,
             capacity,
@@ -309,7 +309,7 @@ pub struct RepositoryReportFrame {
 }
 
 impl Representation for RepositoryReportFrame {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let RepositoryReportFrame {
             href,
             links,
@@ -342,7 +342,7 @@ pub struct ProcessedVmsDay {
 }
 
 impl Representation for ProcessedVmsDay {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let ProcessedVmsDay {
             timestamp,
             replicated_vms,
@@ -368,7 +368,7 @@ pub struct ProcessedVmsReportFrame {
 }
 
 impl Representation for ProcessedVmsReportFrame {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let ProcessedVmsReportFrame { href, links, days } = self;
         Node::new("ProcessedVmsReportFrame")
             .layer(vec![list(

@@ -91,7 +91,7 @@ pub struct RestoreSession {
 }
 
 impl Representation for RestoreSession {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let RestoreSession {
             href,
             name,

@@ -56,7 +56,7 @@ impl EnterpriseManager {
 }
 
 impl Representation for SupportedVersion {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let SupportedVersion { name, links } = self;
         // JSON `Links, Name` (JSON.md A5).
         Node::new("SupportedVersion").layer(vec![links_member(links), attr("Name", name)])
@@ -64,7 +64,7 @@ impl Representation for SupportedVersion {
 }
 
 impl Representation for EnterpriseManager {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let EnterpriseManager {
             supported_versions,
             links,
@@ -102,7 +102,7 @@ pub struct LogonSession {
 }
 
 impl Representation for LogonSession {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let LogonSession {
             href,
             links,

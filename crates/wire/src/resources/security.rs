@@ -16,7 +16,7 @@ pub struct EnterpriseSecuritySettings {
 }
 
 impl Representation for EnterpriseSecuritySettings {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let EnterpriseSecuritySettings { href, links } = self;
         Node::new("EnterpriseSecuritySettings").layer(resource_layer(
             links,
@@ -64,7 +64,7 @@ pub struct EnterpriseAccount {
 }
 
 impl Representation for EnterpriseAccount {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let EnterpriseAccount {
             href,
             name,
@@ -122,7 +122,7 @@ pub struct EnterpriseRole {
 }
 
 impl Representation for EnterpriseRole {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let EnterpriseRole {
             href,
             name,
@@ -152,7 +152,7 @@ pub struct EnterpriseAccountInRole {
 }
 
 impl Representation for EnterpriseAccountInRole {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let EnterpriseAccountInRole {
             href,
             links,
@@ -190,7 +190,7 @@ pub struct EnterpriseAccountHierarchyScope {
 }
 
 impl Representation for EnterpriseAccountHierarchyScope {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let EnterpriseAccountHierarchyScope {
             href,
             links,

@@ -53,7 +53,7 @@ pub struct Task {
 }
 
 impl Representation for TaskResult {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let TaskResult { success, message } = self;
         // Element first, attribute after: `{"Message":"Ok","Success":true}` (JSON.md A4).
         Node::new("Result").layer(vec![elem("Message", message), attr("Success", *success)])
@@ -61,7 +61,7 @@ impl Representation for TaskResult {
 }
 
 impl Representation for Task {
-    fn to_node(&self) -> Node {
+    fn to_node(&self) -> Node<'_> {
         let Task {
             href,
             links,
