@@ -14,10 +14,10 @@ pub(super) fn backup_file_res(f: &BackupFileRecord) -> Res<'_> {
 pub(super) fn backup_file_up(ctx: &Ctx, f: &BackupFileRecord) -> Vec<Link> {
     let sname = server_name(ctx, f.backup_server_id);
     vec![
-        server_link(ctx, f.backup_server_id, sname.as_deref()),
-        Link::new(
+        server_link(ctx, f.backup_server_id, sname),
+        Link::fixed(
             "Up",
-            ctx.url(&format!("/backups/{}", f.backup_id)),
+            ctx.href(format_args!("/backups/{}", f.backup_id)),
             Some(&f.backup_name),
             Some("BackupReference"),
         ),
@@ -32,9 +32,9 @@ pub(super) fn backup_file_entity(ctx: &Ctx, f: &BackupFileRecord) -> wire::Backu
     let r = backup_file_res(f);
     let mut links = backup_file_up(ctx, f);
     links.push(r.alternate(ctx));
-    links.push(Link::new(
+    links.push(Link::fixed(
         "Related",
-        ctx.url(&format!("/restorePoints/{}", f.restore_point_id)),
+        ctx.href(format_args!("/restorePoints/{}", f.restore_point_id)),
         None,
         Some("RestorePointReference"),
     ));

@@ -25,15 +25,15 @@ pub(super) fn backup_server_entity(ctx: &Ctx, s: &BackupServerRecord) -> wire::B
         // credentials or passwords; no Edit/Delete: servers are registered by the CLI).
         links: vec![
             r.alternate(ctx),
-            Link::new(
+            Link::fixed(
                 "Down",
-                ctx.url(&format!("{}/jobs", r.path())),
+                ctx.href(format_args!("{}/jobs", r.path())),
                 None,
                 Some("JobReferenceList"),
             ),
-            Link::new(
+            Link::fixed(
                 "Down",
-                ctx.url(&format!("{}/repositories", r.path())),
+                ctx.href(format_args!("{}/repositories", r.path())),
                 None,
                 Some("RepositoryReferenceList"),
             ),

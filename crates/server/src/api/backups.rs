@@ -13,10 +13,7 @@ pub(super) fn backup_res(b: &BackupRecord) -> Res<'_> {
 
 pub(super) fn backup_ref(ctx: &Ctx, b: &BackupRecord) -> EntityRef {
     let name = server_name(ctx, b.backup_server_id);
-    backup_res(b).reference(
-        ctx,
-        vec![server_link(ctx, b.backup_server_id, name.as_deref())],
-    )
+    backup_res(b).reference(ctx, vec![server_link(ctx, b.backup_server_id, name)])
 }
 
 pub(super) fn backup_entity(ctx: &Ctx, b: &BackupRecord) -> wire::Backup {
@@ -27,11 +24,11 @@ pub(super) fn backup_entity(ctx: &Ctx, b: &BackupRecord) -> wire::Backup {
         name: b.name.clone(),
         uid: r.uid(),
         links: vec![
-            server_link(ctx, b.backup_server_id, name.as_deref()),
+            server_link(ctx, b.backup_server_id, name),
             r.alternate(ctx),
-            Link::new(
+            Link::fixed(
                 "Down",
-                ctx.url(&format!("{}/restorePoints", r.path())),
+                ctx.href(format_args!("{}/restorePoints", r.path())),
                 None,
                 Some("RestorePointReferenceList"),
             ),

@@ -13,10 +13,7 @@ pub(super) fn hierarchy_root_res(r: &HierarchyRootRecord) -> Res<'_> {
 
 pub(super) fn hierarchy_root_ref(ctx: &Ctx, r: &HierarchyRootRecord) -> EntityRef {
     let sname = server_name(ctx, r.backup_server_id);
-    hierarchy_root_res(r).reference(
-        ctx,
-        vec![server_link(ctx, r.backup_server_id, sname.as_deref())],
-    )
+    hierarchy_root_res(r).reference(ctx, vec![server_link(ctx, r.backup_server_id, sname)])
 }
 
 pub(super) fn hierarchy_root_entity(ctx: &Ctx, r: &HierarchyRootRecord) -> wire::HierarchyRoot {
@@ -27,7 +24,7 @@ pub(super) fn hierarchy_root_entity(ctx: &Ctx, r: &HierarchyRootRecord) -> wire:
         name: r.name.clone(),
         uid: res.uid(),
         links: vec![
-            server_link(ctx, r.backup_server_id, sname.as_deref()),
+            server_link(ctx, r.backup_server_id, sname),
             res.alternate(ctx),
         ],
         hierarchy_root_id: r.id.to_string(),

@@ -23,10 +23,10 @@ pub(super) fn job_ref(ctx: &Ctx, j: &JobRecord) -> EntityRef {
     r.reference(
         ctx,
         vec![
-            server_link(ctx, j.backup_server_id, sname.as_deref()),
-            Link::new(
+            server_link(ctx, j.backup_server_id, sname),
+            Link::fixed(
                 "Down",
-                ctx.url(&format!("{}/backupSessions", r.path())),
+                ctx.href(format_args!("{}/backupSessions", r.path())),
                 None,
                 Some("BackupJobSessionReferenceList"),
             ),
@@ -40,7 +40,7 @@ fn object_in_job(
     o: &emrest_core::jobs::JobObjectRecord,
 ) -> wire::ObjectInJob {
     wire::ObjectInJob {
-        href: ctx.url(&format!("/jobs/{}/includes/{}", j.id, o.id)),
+        href: ctx.href(format_args!("/jobs/{}/includes/{}", j.id, o.id)),
         object_in_job_id: o.id.to_string(),
         hierarchy_obj_ref: o.hierarchy_obj_ref.clone(),
         name: o.name.clone(),
@@ -51,10 +51,10 @@ fn object_in_job(
 pub(super) fn job_entity(ctx: &Ctx, j: &JobRecord) -> wire::Job {
     let r = job_res(j);
     let sname = server_name(ctx, j.backup_server_id);
-    let action = |rel: &str, a: &str| {
-        Link::new(
+    let action = |rel: &'static str, a: &str| {
+        Link::fixed(
             rel,
-            ctx.url(&format!("{}?action={a}", r.path())),
+            ctx.href(format_args!("{}?action={a}", r.path())),
             None,
             None,
         )
@@ -66,17 +66,17 @@ pub(super) fn job_entity(ctx: &Ctx, j: &JobRecord) -> wire::Job {
         // get_jobs_id.md links, less the actions emrest does not serve (Edit, Clone,
         // ToggleScheduleEnabled, Create include): a link must lead somewhere.
         links: vec![
-            server_link(ctx, j.backup_server_id, sname.as_deref()),
+            server_link(ctx, j.backup_server_id, sname),
             r.alternate(ctx),
-            Link::new(
+            Link::fixed(
                 "Down",
-                ctx.url(&format!("{}/includes", r.path())),
+                ctx.href(format_args!("{}/includes", r.path())),
                 None,
                 Some("ObjectInJobList"),
             ),
-            Link::new(
+            Link::fixed(
                 "Down",
-                ctx.url(&format!("{}/backupSessions", r.path())),
+                ctx.href(format_args!("{}/backupSessions", r.path())),
                 None,
                 Some("BackupJobSessionReferenceList"),
             ),
@@ -156,10 +156,7 @@ fn session_res<'a>(s: &BackupSessionRecord, name: &'a str) -> Res<'a> {
 pub(super) fn backup_session_ref(ctx: &Ctx, s: &BackupSessionRecord) -> EntityRef {
     let name = session_name(&s.job_name, s.created);
     let sname = server_name(ctx, s.backup_server_id);
-    session_res(s, &name).reference(
-        ctx,
-        vec![server_link(ctx, s.backup_server_id, sname.as_deref())],
-    )
+    session_res(s, &name).reference(ctx, vec![server_link(ctx, s.backup_server_id, sname)])
 }
 
 fn session_state(s: emrest_core::SessionState) -> wire::SessionState {
@@ -187,31 +184,31 @@ pub(super) fn backup_session_entity(ctx: &Ctx, s: &BackupSessionRecord) -> wire:
     // backupsessions_id.md; the first link is Up → backup server, which veeam_exporter reads
     // as Links[0].Name (JSON.md D3).
     let mut links = vec![
-        server_link(ctx, s.backup_server_id, sname.as_deref()),
-        Link::new(
+        server_link(ctx, s.backup_server_id, sname),
+        Link::fixed(
             "Up",
-            ctx.url(&format!("/jobs/{}", s.job_id)),
+            ctx.href(format_args!("/jobs/{}", s.job_id)),
             Some(&s.job_name),
             Some("JobReference"),
         ),
         r.alternate(ctx),
-        Link::new(
+        Link::fixed(
             "Down",
-            ctx.url(&format!("{}/taskSessions", r.path())),
+            ctx.href(format_args!("{}/taskSessions", r.path())),
             None,
             Some("BackupTaskSessionReferenceList"),
         ),
-        Link::new(
+        Link::fixed(
             "Stop",
-            ctx.url(&format!("{}?action=stop", r.path())),
+            ctx.href(format_args!("{}?action=stop", r.path())),
             None,
             None,
         ),
     ];
     if let Some(rp) = s.restore_point_id {
-        links.push(Link::new(
+        links.push(Link::fixed(
             "Related",
-            ctx.url(&format!("/restorePoints/{rp}")),
+            ctx.href(format_args!("/restorePoints/{rp}")),
             Some(&wire::UtcTime::from_unix_millis(s.created).restore_point_name()),
             Some("RestorePointReference"),
         ));
@@ -250,10 +247,7 @@ fn task_session_res<'a>(t: &BackupTaskSessionRecord, name: &'a str) -> Res<'a> {
 pub(super) fn task_session_ref(ctx: &Ctx, t: &BackupTaskSessionRecord) -> EntityRef {
     let name = task_session_name(t);
     let sname = server_name(ctx, t.backup_server_id);
-    task_session_res(t, &name).reference(
-        ctx,
-        vec![server_link(ctx, t.backup_server_id, sname.as_deref())],
-    )
+    task_session_res(t, &name).reference(ctx, vec![server_link(ctx, t.backup_server_id, sname)])
 }
 
 pub(super) fn task_session_entity(
@@ -264,10 +258,10 @@ pub(super) fn task_session_entity(
     let r = task_session_res(t, &name);
     let sname = server_name(ctx, t.backup_server_id);
     let mut links = vec![
-        server_link(ctx, t.backup_server_id, sname.as_deref()),
-        Link::new(
+        server_link(ctx, t.backup_server_id, sname),
+        Link::fixed(
             "Up",
-            ctx.url(&format!("/backupSessions/{}", t.session_id)),
+            ctx.href(format_args!("/backupSessions/{}", t.session_id)),
             Some(&session_name(&t.job_name, t.session_created)),
             Some("BackupJobSessionReference"),
         ),
@@ -275,9 +269,9 @@ pub(super) fn task_session_entity(
     ];
     if let Some(p) = t.vm_restore_point_id {
         // backuptasksessions_id.md: Related → the VM restore point entity.
-        links.push(Link::new(
+        links.push(Link::fixed(
             "Related",
-            ctx.url(&format!("/vmRestorePoints/{p}?format=Entity")),
+            ctx.href(format_args!("/vmRestorePoints/{p}?format=Entity")),
             Some(&emrest_core::catalog::vm_point_name(
                 &t.vm_name,
                 t.session_created,

@@ -67,9 +67,9 @@ pub(super) fn create_logon_session(state: &AppState, ctx: &Ctx) -> Reply {
 }
 
 pub(super) fn logon_session_rep(ctx: &Ctx, s: &LogonSessionRecord) -> wire::LogonSession {
-    let down = |path: &str, t: &str| Link::new("Down", ctx.url(path), None, Some(t));
+    let down = |path: &str, t: &'static str| Link::fixed("Down", ctx.url(path), None, Some(t));
     let links = vec![
-        Link::new("Up", ctx.url("/"), None, Some("EnterpriseManager")),
+        Link::fixed("Up", ctx.url("/"), None, Some("EnterpriseManager")),
         down("/backupServers", "BackupServerReferenceList"),
         down("/hierarchyRoots", "HierarchyRootReferenceList"),
         down("/backups", "BackupReferenceList"),
@@ -88,15 +88,15 @@ pub(super) fn logon_session_rep(ctx: &Ctx, s: &LogonSessionRecord) -> wire::Logo
         down("/restoreSessions?format=Entity", "RestoreSessionList"),
         down("/backupFiles?format=Entity", "BackupFileList"),
         down("/security", "EnterpriseSecuritySettings"),
-        Link::new(
+        Link::fixed(
             "Delete",
-            ctx.url(&format!("/logonSessions/{}", s.id)),
+            ctx.href(format_args!("/logonSessions/{}", s.id)),
             None,
             None,
         ),
     ];
     wire::LogonSession {
-        href: ctx.url(&format!("/logonSessions/{}", s.id)),
+        href: ctx.href(format_args!("/logonSessions/{}", s.id)),
         links,
         user_name: s.user_name.clone(),
         session_id: s.id.to_string(),

@@ -102,7 +102,20 @@ struct Ctx {
 
 impl Ctx {
     fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+        let mut s = String::with_capacity(self.base.len() + path.len());
+        s.push_str(&self.base);
+        s.push_str(path);
+        s
+    }
+    /// [`Ctx::url`] of a formatted path, built in one string (no temporary for the path).
+    fn href(&self, path: std::fmt::Arguments<'_>) -> String {
+        use std::fmt::Write;
+        // Room for a collection name, a UUID and a query: one allocation for most URLs.
+        let mut s = String::with_capacity(self.base.len() + 96);
+        s.push_str(&self.base);
+        // Writing to a String cannot fail.
+        let _ = s.write_fmt(path);
+        s
     }
     fn err(&self, status: StatusCode, msg: impl Into<String>) -> Reply {
         Reply::error(status, self.format, msg)
@@ -492,6 +505,18 @@ fn single<T, E: wire::Representation>(
     }
 }
 
+/// The path of one resource, see [`Res::path`].
+struct ResPath {
+    collection: &'static str,
+    id: Uuid,
+}
+
+impl std::fmt::Display for ResPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "/{}/{}", self.collection, self.id)
+    }
+}
+
 /// Paths and names of one resource kind.
 struct Res<'a> {
     kind: &'static str,
@@ -501,53 +526,63 @@ struct Res<'a> {
 }
 
 impl Res<'_> {
-    fn path(&self) -> String {
-        format!("/{}/{}", self.collection, self.id)
+    /// `/<collection>/<id>`, written where it is used (no string of its own).
+    fn path(&self) -> ResPath {
+        ResPath {
+            collection: self.collection,
+            id: self.id,
+        }
     }
     fn uid(&self) -> String {
         wire::urn(self.kind, self.id)
     }
     fn reference(&self, ctx: &Ctx, mut links: Vec<Link>) -> EntityRef {
-        links.push(Link::new(
+        links.push(Link::fixed(
             "Alternate",
-            ctx.url(&format!("{}?format=Entity", self.path())),
+            ctx.href(format_args!(
+                "/{}/{}?format=Entity",
+                self.collection, self.id
+            )),
             Some(self.name),
             Some(self.kind),
         ));
         EntityRef {
             type_: format!("{}Reference", self.kind),
-            href: ctx.url(&self.path()),
+            href: ctx.href(format_args!("/{}/{}", self.collection, self.id)),
             name: self.name.to_string(),
             uid: self.uid(),
             links,
         }
     }
     fn entity_href(&self, ctx: &Ctx) -> String {
-        ctx.url(&format!("{}?format=Entity", self.path()))
+        ctx.href(format_args!(
+            "/{}/{}?format=Entity",
+            self.collection, self.id
+        ))
     }
     fn alternate(&self, ctx: &Ctx) -> Link {
-        Link::new(
-            "Alternate",
-            ctx.url(&self.path()),
-            Some(self.name),
-            Some(&format!("{}Reference", self.kind)),
-        )
+        Link {
+            rel: "Alternate".into(),
+            href: ctx.href(format_args!("/{}/{}", self.collection, self.id)),
+            name: Some(self.name.to_owned()),
+            type_: Some(format!("{}Reference", self.kind).into()),
+        }
     }
 }
 
 fn server_link(ctx: &Ctx, id: Uuid, name: Option<&str>) -> Link {
-    Link::new(
+    Link::fixed(
         "Up",
-        ctx.url(&format!("/backupServers/{id}")),
+        ctx.href(format_args!("/backupServers/{id}")),
         name,
         Some("BackupServerReference"),
     )
 }
 
-fn server_name(ctx: &Ctx, id: Uuid) -> Option<String> {
+fn server_name(ctx: &Ctx, id: Uuid) -> Option<&str> {
     ctx.servers
         .get_or_init(|| ctx.core.backup_servers().unwrap_or_default())
         .iter()
         .find(|s| s.id == id)
-        .map(|s| s.name.clone())
+        .map(|s| s.name.as_str())
 }

@@ -76,11 +76,13 @@ fn page_href(ctx: &Ctx, page_size: u64, page: u64) -> String {
     if !page_done {
         parts.push(format!("page={page}"));
     }
-    ctx.url(&format!("/query?{}", parts.join("&")))
+    ctx.href(format_args!("/query?{}", parts.join("&")))
 }
 
 fn paging_info(ctx: &Ctx, p: &QueryPage) -> wire::PagingInfo {
-    let link = |rel: &str, page: u64| Link::new(rel, page_href(ctx, p.page_size, page), None, None);
+    let link = |rel: &'static str, page: u64| {
+        Link::fixed(rel, page_href(ctx, p.page_size, page), None, None)
+    };
     let mut links = vec![link("First", 1)];
     if p.page > 1 {
         links.push(link("Previous", (p.page - 1).min(p.pages_count)));
@@ -182,9 +184,9 @@ pub(super) fn get_query(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> 
 }
 
 fn logon_session_link(ctx: &Ctx, caller: &Caller) -> Link {
-    Link::new(
+    Link::fixed(
         "Up",
-        ctx.url(&format!("/logonSessions/{}", caller.session_id)),
+        ctx.href(format_args!("/logonSessions/{}", caller.session_id)),
         None,
         Some("LogonSession"),
     )
@@ -202,7 +204,7 @@ pub(super) fn get_query_svc(ctx: &Ctx, caller: &Caller) -> Reply {
         };
         links.push(Link::new(
             "Down",
-            ctx.url(&format!(
+            ctx.href(format_args!(
                 "/query?type={}&format=Entities&sortAsc={sort}&pageSize=15&page=1",
                 t.name()
             )),
@@ -220,9 +222,9 @@ pub(super) fn get_query_svc(ctx: &Ctx, caller: &Caller) -> Reply {
 pub(super) fn get_lookup_svc(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
     let mut links = vec![logon_session_link(ctx, caller)];
     for r in ctx.core.hierarchy_roots()? {
-        links.push(Link::new(
+        links.push(Link::fixed(
             "Down",
-            ctx.url(&format!(
+            ctx.href(format_args!(
                 "/lookup?host={}&name=*&type=Vm",
                 url_encode(&wire::urn("HierarchyRoot", r.id))
             )),

@@ -11,7 +11,7 @@ fn frame_path(f: ReportFrame) -> String {
 
 /// Every frame links up to the report list.
 fn up(ctx: &Ctx) -> Vec<Link> {
-    vec![Link::new(
+    vec![Link::fixed(
         "Up",
         ctx.url("/reports/summary"),
         None,
@@ -22,7 +22,7 @@ fn up(ctx: &Ctx) -> Vec<Link> {
 pub(super) fn get_summary(ctx: &Ctx) -> Reply {
     let links = ReportFrame::ALL
         .iter()
-        .map(|f| Link::new("Down", ctx.url(&frame_path(*f)), None, Some(f.element())))
+        .map(|f| Link::fixed("Down", ctx.url(&frame_path(*f)), None, Some(f.element())))
         .collect();
     Reply::ok(
         ctx.format,

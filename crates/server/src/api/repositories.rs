@@ -17,14 +17,14 @@ fn up(ctx: &Ctx, r: &RepositoryRecord) -> Link {
     server_link(
         ctx,
         r.backup_server_id,
-        server_name(ctx, r.backup_server_id).as_deref(),
+        server_name(ctx, r.backup_server_id),
     )
 }
 
 fn backups_link(ctx: &Ctx, r: &RepositoryRecord) -> Link {
-    Link::new(
+    Link::fixed(
         "Down",
-        ctx.url(&format!("{}/backups", repository_res(r).path())),
+        ctx.href(format_args!("{}/backups", repository_res(r).path())),
         None,
         Some("BackupReferenceList"),
     )

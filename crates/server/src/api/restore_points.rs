@@ -16,9 +16,9 @@ pub(super) fn restore_point_ref(ctx: &Ctx, p: &RestorePointRecord) -> EntityRef 
     };
     res.reference(
         ctx,
-        vec![Link::new(
+        vec![Link::fixed(
             "Up",
-            ctx.url(&format!("/backups/{}", p.backup_id)),
+            ctx.href(format_args!("/backups/{}", p.backup_id)),
             Some(&p.backup_name),
             Some("BackupReference"),
         )],
@@ -39,23 +39,23 @@ pub(super) fn restore_point_entity(ctx: &Ctx, p: &RestorePointRecord) -> wire::R
         name: name.clone(),
         uid: r.uid(),
         links: vec![
-            Link::new(
+            Link::fixed(
                 "Up",
-                ctx.url(&format!("/backups/{}", p.backup_id)),
+                ctx.href(format_args!("/backups/{}", p.backup_id)),
                 Some(&p.backup_name),
                 Some("BackupReference"),
             ),
-            server_link(ctx, p.backup_server_id, sname.as_deref()),
+            server_link(ctx, p.backup_server_id, sname),
             r.alternate(ctx),
-            Link::new(
+            Link::fixed(
                 "Down",
-                ctx.url(&format!("{}/vmRestorePoints", r.path())),
+                ctx.href(format_args!("{}/vmRestorePoints", r.path())),
                 None,
                 Some("VmRestorePointReferenceList"),
             ),
-            Link::new(
+            Link::fixed(
                 "Down",
-                ctx.url(&format!("{}/backupFiles", r.path())),
+                ctx.href(format_args!("{}/backupFiles", r.path())),
                 None,
                 Some("BackupFileReferenceList"),
             ),

@@ -15,10 +15,7 @@ pub(super) fn restore_session_ref(ctx: &Ctx, s: &RestoreSessionRecord) -> Entity
         name: &name,
     };
     let sname = server_name(ctx, s.backup_server_id);
-    res.reference(
-        ctx,
-        vec![server_link(ctx, s.backup_server_id, sname.as_deref())],
-    )
+    res.reference(ctx, vec![server_link(ctx, s.backup_server_id, sname)])
 }
 
 pub(super) fn restore_session_entity(ctx: &Ctx, s: &RestoreSessionRecord) -> wire::RestoreSession {
@@ -36,12 +33,12 @@ pub(super) fn restore_session_entity(ctx: &Ctx, s: &RestoreSessionRecord) -> wir
         uid: r.uid(),
         vm_display_name: Some(s.vm_name.clone()),
         links: vec![
-            server_link(ctx, s.backup_server_id, sname.as_deref()),
+            server_link(ctx, s.backup_server_id, sname),
             r.alternate(ctx),
             // restoresessions_id.md: the point used, as a reference link.
-            Link::new(
+            Link::fixed(
                 "Related",
-                ctx.url(&format!("/vmRestorePoints/{}", s.vm_restore_point_id)),
+                ctx.href(format_args!("/vmRestorePoints/{}", s.vm_restore_point_id)),
                 Some(&s.vm_restore_point_name),
                 Some("VmRestorePointReference"),
             ),

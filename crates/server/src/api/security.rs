@@ -42,7 +42,7 @@ fn account_path(id: Uuid) -> String {
 // ---- /security ----
 
 pub(super) fn get_security(ctx: &Ctx) -> Reply {
-    let down = |path: &str, t: &str| Link::new("Down", ctx.url(path), None, Some(t));
+    let down = |path: &str, t: &'static str| Link::fixed("Down", ctx.url(path), None, Some(t));
     Reply::ok(
         ctx.format,
         &wire::EnterpriseSecuritySettings {
@@ -50,7 +50,7 @@ pub(super) fn get_security(ctx: &Ctx) -> Reply {
             links: vec![
                 down("/security/accounts", "EnterpriseAccountReferenceList"),
                 down("/security/roles", "EnterpriseRoleReferenceList"),
-                Link::new("Create", ctx.url("/security/accounts"), None, None),
+                Link::fixed("Create", ctx.url("/security/accounts"), None, None),
             ],
         },
     )
@@ -74,35 +74,35 @@ fn account_ref(ctx: &Ctx, a: &AccountRecord) -> EntityRef {
 fn account_entity(ctx: &Ctx, a: &AccountRecord) -> wire::EnterpriseAccount {
     let r = account_res(a);
     let path = account_path(a.id);
-    let url = |p: &str| ctx.url(&format!("{path}{p}"));
+    let url = |p: &str| ctx.href(format_args!("{path}{p}"));
     let links = vec![
         r.alternate(ctx),
-        Link::new(
+        Link::fixed(
             "Down",
             url("/roles"),
             None,
             Some("EnterpriseAccountInRoleList"),
         ),
-        Link::new(
+        Link::fixed(
             "Create",
             url("/roles"),
             None,
             Some("EnterpriseAccountInRole"),
         ),
-        Link::new(
+        Link::fixed(
             "Down",
             url("/scopes"),
             None,
             Some("EnterpriseAccountHierarchyScopeList"),
         ),
-        Link::new(
+        Link::fixed(
             "Create",
             url("/scopes"),
             None,
             Some("EnterpriseAccountHierarchyScope"),
         ),
-        Link::new("Delete", url(""), None, None),
-        Link::new("ToggleRestoreScopesEnabled", url(""), None, None),
+        Link::fixed("Delete", url(""), None, None),
+        Link::fixed("ToggleRestoreScopesEnabled", url(""), None, None),
     ];
     wire::EnterpriseAccount {
         href: r.entity_href(ctx),
@@ -246,13 +246,13 @@ pub(super) fn get_role(ctx: &Ctx, caller: &Caller, id: &str) -> Result<Reply, Co
 }
 
 fn account_role_rep(ctx: &Ctx, account: Uuid, r: &EnterpriseRole) -> wire::EnterpriseAccountInRole {
-    let href = ctx.url(&format!("{}/roles/{}", account_path(account), r.id()));
+    let href = ctx.href(format_args!("{}/roles/{}", account_path(account), r.id()));
     wire::EnterpriseAccountInRole {
         links: vec![
-            Link::new("Delete", href.clone(), None, None),
-            Link::new(
+            Link::fixed("Delete", href.clone(), None, None),
+            Link::fixed(
                 "Related",
-                ctx.url(&format!("/security/roles/{}", r.id())),
+                ctx.href(format_args!("/security/roles/{}", r.id())),
                 Some(r.name()),
                 Some("EnterpriseRoleReference"),
             ),
@@ -316,9 +316,13 @@ pub(super) fn remove_account_role(
 // ---- restore scopes ----
 
 fn scope_rep(ctx: &Ctx, s: &ScopeRecord) -> wire::EnterpriseAccountHierarchyScope {
-    let href = ctx.url(&format!("{}/scopes/{}", account_path(s.account_id), s.id));
+    let href = ctx.href(format_args!(
+        "{}/scopes/{}",
+        account_path(s.account_id),
+        s.id
+    ));
     wire::EnterpriseAccountHierarchyScope {
-        links: vec![Link::new(
+        links: vec![Link::fixed(
             "Delete",
             href.clone(),
             None,

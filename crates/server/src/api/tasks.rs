@@ -3,16 +3,16 @@
 use super::*;
 
 pub(super) fn task_rep(ctx: &Ctx, t: &TaskRecord) -> wire::Task {
-    let href = ctx.url(&format!("/tasks/{}", t.id));
-    let mut links = vec![Link::new("Delete", href.clone(), None, Some("Task"))];
+    let href = ctx.href(format_args!("/tasks/{}", t.id));
+    let mut links = vec![Link::fixed("Delete", href.clone(), None, Some("Task"))];
     // scenario_vm_restore.md and the seed page: clients find the session by the Related link of
     // Type RestoreSession, which the finished task carries; the running task (the 202 answer)
     // has the Delete link only.
     let finished = t.state == emrest_core::TaskState::Finished;
     if let Some(s) = t.restore_session_id.filter(|_| finished) {
-        links.push(Link::new(
+        links.push(Link::fixed(
             "Related",
-            ctx.url(&format!("/restoreSessions/{s}?format=Entity")),
+            ctx.href(format_args!("/restoreSessions/{s}?format=Entity")),
             None,
             Some("RestoreSession"),
         ));

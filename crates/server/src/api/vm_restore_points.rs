@@ -8,18 +8,21 @@ pub(super) fn vm_point_name(p: &VmRestorePointRecord) -> String {
 
 pub(super) fn vm_point_up_links(ctx: &Ctx, p: &VmRestorePointRecord) -> Vec<Link> {
     let rp_name = wire::UtcTime::from_unix_millis(p.restore_point_created).restore_point_name();
-    let sname = server_name(ctx, p.backup_server_id);
     vec![
-        server_link(ctx, p.backup_server_id, sname.as_deref()),
-        Link::new(
+        server_link(
+            ctx,
+            p.backup_server_id,
+            server_name(ctx, p.backup_server_id),
+        ),
+        Link::fixed(
             "Up",
-            ctx.url(&format!("/restorePoints/{}", p.restore_point_id)),
+            ctx.href(format_args!("/restorePoints/{}", p.restore_point_id)),
             Some(&rp_name),
             Some("RestorePointReference"),
         ),
-        Link::new(
+        Link::fixed(
             "Up",
-            ctx.url(&format!("/backupFiles/{}", p.backup_file_id)),
+            ctx.href(format_args!("/backupFiles/{}", p.backup_file_id)),
             Some(&p.backup_file_name),
             Some("BackupFileReference"),
         ),
@@ -45,22 +48,25 @@ pub(super) fn vm_point_entity(ctx: &Ctx, p: &VmRestorePointRecord) -> wire::VmRe
         id: p.id,
         name: &name,
     };
-    let mut links = vec![Link::new(
+    let mut links = Vec::with_capacity(5);
+    links.push(Link::fixed(
         "Restore",
-        ctx.url(&format!("{}?action=restore", r.path())),
+        ctx.href(format_args!("{}?action=restore", r.path())),
         None,
         None,
-    )];
+    ));
     links.extend(vm_point_up_links(ctx, p));
     links.push(r.alternate(ctx));
+    let href = r.entity_href(ctx);
+    let uid = r.uid();
     let (algorithm, point_type) = match p.point_type {
         emrest_core::PointType::Full => ("Full", "Full"),
         emrest_core::PointType::Increment => ("Incremental", "Increment"),
     };
     wire::VmRestorePoint {
-        href: r.entity_href(ctx),
-        name: name.clone(),
-        uid: r.uid(),
+        href,
+        name,
+        uid,
         vm_display_name: Some(p.vm_name.clone()),
         links,
         creation_time_utc: wire::UtcTime::from_unix_millis(p.created),
