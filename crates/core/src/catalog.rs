@@ -82,8 +82,11 @@ pub struct AccountRow {
 }
 
 pub(crate) fn uuid_col(row: &Row, i: usize) -> rusqlite::Result<Uuid> {
-    let s: String = row.get(i)?;
-    Uuid::parse_str(&s).map_err(|e| {
+    // Parsed from SQLite's own text, without a String of its own (bench/api.sh profile).
+    let s = row.get_ref(i)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Uuid::parse_str(s).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
     })
 }
@@ -558,12 +561,32 @@ impl Catalog {
         self.with_reader(|c| {
             // One read transaction: the points and their disks from the same commit.
             let tx = c.unchecked_transaction()?;
-            let points = {
+            let point = point.map(|b| b.to_string());
+            let mut points = {
                 let mut st = tx.prepare_cached(&sql)?;
-                let rows = st.query_map([point.map(|b| b.to_string())], vm_point_row)?;
+                let rows = st.query_map([&point], vm_point_row)?;
                 rows.collect::<Result<Vec<_>, _>>()?
             };
-            Self::with_disks(&tx, points)
+            // The disks of all of them in one statement, not one per point.
+            let at: std::collections::HashMap<Uuid, usize> =
+                points.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+            let mut st = tx.prepare_cached(
+                "SELECT d.vm_restore_point_id, d.name, d.size, d.index_name
+                   FROM point_disks d JOIN vm_restore_points v ON v.id = d.vm_restore_point_id
+                  WHERE (?1 IS NULL OR v.restore_point_id = ?1)
+                  ORDER BY d.vm_restore_point_id, d.ordinal",
+            )?;
+            let mut rows = st.query([&point])?;
+            while let Some(r) = rows.next()? {
+                if let Some(&i) = at.get(&uuid_col(r, 0)?) {
+                    points[i].disks.push(PointDisk {
+                        name: r.get(1)?,
+                        size: r.get::<_, i64>(2)? as u64,
+                        index: r.get(3)?,
+                    });
+                }
+            }
+            Ok(points)
         })
     }
 
@@ -840,4 +863,114 @@ pub(crate) fn backup_row(r: &Row) -> rusqlite::Result<BackupRecord> {
         backup_server_id: uuid_col(r, 3)?,
         created: r.get(4)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disks(tag: &str, n: usize) -> Vec<PointDisk> {
+        (0..n)
+            .map(|i| PointDisk {
+                name: format!("{tag}-disk{i}"),
+                size: (i as u64 + 1) * 1024,
+                index: format!("{tag}-index{i}"),
+            })
+            .collect()
+    }
+
+    /// Two restore points of VMs with 0, 1 and 3 disks each.
+    fn catalog_with_points() -> (tempfile::TempDir, Catalog, Vec<Uuid>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let catalog = Catalog::open(&dir.path().join("catalog.db")).expect("open");
+        let server = Uuid::new_v4();
+        catalog
+            .insert_backup_server(&BackupServerRecord {
+                id: server,
+                name: "server".into(),
+                description: String::new(),
+                port: 9392,
+                version: "12".into(),
+            })
+            .expect("server");
+        let backup = catalog
+            .ensure_backup("job", PlatformKind::VMware, server, 0)
+            .expect("backup");
+        let mut rps = Vec::new();
+        for (k, created) in [1_000i64, 2_000].into_iter().enumerate() {
+            let rp = RestorePointRecord {
+                id: Uuid::new_v4(),
+                backup_id: backup.id,
+                backup_name: backup.name.clone(),
+                backup_server_id: server,
+                created,
+                point_type: PointType::Full,
+            };
+            let file = BackupFileRecord {
+                id: Uuid::new_v4(),
+                backup_id: backup.id,
+                backup_name: backup.name.clone(),
+                backup_server_id: server,
+                restore_point_id: rp.id,
+                file_name: format!("f{k}.vbk"),
+                backup_size: 1,
+                data_size: 1,
+                created,
+            };
+            let vms: Vec<NewVmPoint> = [0usize, 1, 3]
+                .into_iter()
+                .map(|n| NewVmPoint {
+                    id: Uuid::new_v4(),
+                    vm: VmKey {
+                        root: server,
+                        object_ref: format!("vm-{n}"),
+                    },
+                    platform: PlatformKind::VMware,
+                    vm_name: format!("vm{n}"),
+                    datastore: "ds".into(),
+                    storage_profile: None,
+                    power: PowerState::PoweredOn,
+                    obj_ref: format!("urn:VMware:Vm:{server}.vm-{n}"),
+                    disks: disks(&format!("rp{k}-vm{n}"), n),
+                })
+                .collect();
+            catalog
+                .insert_restore_point(&rp, &file, &vms)
+                .expect("insert");
+            rps.push(rp.id);
+        }
+        (dir, catalog, rps)
+    }
+
+    fn disk_names(p: &VmRestorePointRecord) -> Vec<(String, u64, String)> {
+        p.disks
+            .iter()
+            .map(|d| (d.name.clone(), d.size, d.index.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn listed_points_carry_the_same_disks_as_each_point_read_alone() {
+        let (_dir, catalog, rps) = catalog_with_points();
+        let all = catalog.vm_restore_points(None).expect("list");
+        assert_eq!(all.len(), 6);
+        let one_rp = catalog
+            .vm_restore_points(Some(rps[0]))
+            .expect("list of one");
+        assert_eq!(one_rp.len(), 3);
+        assert!(one_rp.iter().all(|p| p.restore_point_id == rps[0]));
+        for p in all.iter().chain(&one_rp) {
+            let alone = catalog
+                .vm_restore_point(p.id)
+                .expect("read")
+                .expect("exists");
+            assert_eq!(disk_names(p), disk_names(&alone), "{}", p.vm_name);
+            // In ordinal order, as recorded.
+            let n: usize = p.vm_name[2..].parse().expect("vm number");
+            assert_eq!(p.disks.len(), n);
+            for (i, d) in p.disks.iter().enumerate() {
+                assert!(d.name.ends_with(&format!("-disk{i}")), "{}", d.name);
+            }
+        }
+    }
 }
