@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
 use crate::chunk::{is_all_zero, ChunkCodec};
+use crate::dict::{Sampler, MAX_DICT_CHUNK};
 use crate::fsutil;
 use crate::pack::{FinishedPack, PackWriter, PACK_TARGET};
 use crate::parallel;
@@ -87,6 +88,10 @@ impl Repository {
         // Packs whose time this backup refreshed, and packs it finished.
         let touched: Mutex<HashSet<u32>> = Mutex::new(HashSet::new());
         let finished: Mutex<Vec<FinishedPack>> = Mutex::new(Vec::new());
+        // A repository without a dictionary gets one from this backup's first compressible
+        // chunks (see the `dict` module).
+        let sampler = (self.dictionary().is_none() && self.chunk_size as usize <= MAX_DICT_CHUNK)
+            .then(Sampler::default);
         // Each work item is a run of adjacent chunks read with as few reads as possible and
         // stored in order into the worker's pack, so a disk's chunks stay in disk order inside
         // packs and a restore reads long stretches of a pack at once.
@@ -167,7 +172,13 @@ impl Repository {
                         }
                         let (o, len) = index.chunk_range(k);
                         let at = (o - offset) as usize;
-                        let d = self.store_chunk(&buf[at..at + len], w, &claimed, &touched)?;
+                        let d = self.store_chunk(
+                            &buf[at..at + len],
+                            w,
+                            &claimed,
+                            &touched,
+                            sampler.as_ref(),
+                        )?;
                         out.push(d);
                         if w.pack.as_ref().is_some_and(|p| p.len() >= PACK_TARGET) {
                             if let Some(p) = w.pack.take() {
@@ -249,6 +260,7 @@ impl Repository {
         w: &mut Worker,
         claimed: &Mutex<HashSet<ChunkDigest>>,
         touched: &Mutex<HashSet<u32>>,
+        sampler: Option<&Sampler>,
     ) -> Result<Option<ChunkDigest>, RepoError> {
         let len = data.len();
         if is_all_zero(data) {
@@ -268,7 +280,14 @@ impl Repository {
             Some(p) => p,
             None => w.pack.insert(PackWriter::create(&self.packs_dir)?),
         };
-        let (codec, record) = w.codec.encode(data);
+        let mut dict = self.dictionary();
+        if dict.is_none() {
+            if let Some(samples) = sampler.and_then(|s| s.offer(data)) {
+                self.adopt_dictionary(samples)?;
+                dict = self.dictionary();
+            }
+        }
+        let (codec, record) = w.codec.encode(data, dict.as_ref())?;
         pack.add(digest, codec, record, len)?;
         w.stats.chunks_new += 1;
         Ok(Some(digest))
@@ -296,4 +315,90 @@ fn read_span(src: &File, buf: &mut [u8], offset: u64) -> Result<(), (u64, std::i
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::{CODEC_RAW, CODEC_ZSTD, CODEC_ZSTD_DICT};
+    use crate::dict::SAMPLE_COUNT;
+    use crate::{Durability, NoControl};
+    use std::io::Write;
+
+    /// The first backup of a repository trains a dictionary on its compressible chunks,
+    /// stores it under its hash before using it, and the chunks stored after it use it;
+    /// everything restores and verifies.
+    #[test]
+    fn the_first_backup_trains_a_dictionary_and_later_chunks_use_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::open(&dir.path().join("repo"), Durability::NoSync).unwrap();
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(21);
+        let words = ["backup", "restore", "disk", "error", "session", "of", "job"];
+        let chunks = 4 * SAMPLE_COUNT;
+        let mut img = vec![0u8; chunks << 14];
+        for (i, c) in img.chunks_mut(1 << 14).enumerate() {
+            if i % 4 == 3 {
+                rand::Rng::fill(&mut rng, c);
+                continue;
+            }
+            let mut at = 0;
+            while at < c.len() {
+                let w = words[rand::Rng::gen_range(&mut rng, 0..words.len())].as_bytes();
+                for &b in w.iter().chain(b" ") {
+                    if at < c.len() {
+                        c[at] = b;
+                        at += 1;
+                    }
+                }
+            }
+        }
+        let path = dir.path().join("a.img");
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&img)
+            .unwrap();
+        let src = File::open(&path).unwrap();
+        let (index, stats) = repo
+            .backup_disk(&src, img.len() as u64, None, None, &NoControl)
+            .unwrap();
+        assert_eq!(stats.chunks_new as usize, chunks);
+
+        let d = repo.dictionary().expect("a dictionary was trained");
+        let files = crate::pack::list_dir(&dir.path().join("repo/dicts")).unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(std::fs::read(&files[0]).unwrap(), d.bytes);
+        assert!(files[0].ends_with(format!("{}.zdict", hex::encode(d.hash))));
+
+        let map = repo.map.read().unwrap();
+        let count = |codec| map.locs.values().filter(|l| l.entry.codec == codec).count();
+        assert_eq!(count(CODEC_RAW), chunks / 4);
+        // Chunks stored before the dictionary existed are plain frames; the rest use it.
+        assert!(
+            count(CODEC_ZSTD) >= SAMPLE_COUNT - 1,
+            "{}",
+            count(CODEC_ZSTD)
+        );
+        assert!(count(CODEC_ZSTD_DICT) > 0);
+        drop(map);
+
+        let target_path = dir.path().join("restored.img");
+        let target = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&target_path)
+            .unwrap();
+        let plan = repo.plan_restore(&index, None, &NoControl).unwrap();
+        repo.apply_restore(&index, &plan, &target, &NoControl)
+            .unwrap();
+        assert_eq!(std::fs::read(&target_path).unwrap(), img);
+        assert!(repo
+            .verify_chunks(index.referenced(), &NoControl)
+            .is_empty());
+
+        // A second handle loads the same dictionary from its file and keeps using it.
+        let again = Repository::open(&dir.path().join("repo"), Durability::NoSync).unwrap();
+        assert_eq!(again.dictionary().map(|x| x.hash), Some(d.hash));
+    }
 }

@@ -11,6 +11,7 @@
 //! ```text
 //! config                      magic, format version, chunk size (see below)
 //! packs/<2 hex>/<64 hex>.pack chunk records plus their index (see the `pack` module)
+//! dicts/<64 hex>.zdict        zstd dictionaries trained on the repository's chunks (see `dict`)
 //! indexes/<name>.idx          one per disk per restore point (see "Index files")
 //! ```
 //!
@@ -36,9 +37,10 @@
 //! about 70 bytes per stored chunk (~18 MB for 4 GiB of unique data in 16 KiB chunks).
 //!
 //! ## Chunk records
-//! 12-byte header — magic `b"EMRC"`, version u8 (2), codec u8 (0 raw, 1 zstd), two
-//! reserved bytes, uncompressed length u32 LE — then the payload. The digest of
-//! the uncompressed bytes is checked on every read.
+//! A codec byte — 0 raw, 1 zstd, 2 zstd with a repository dictionary — then the payload;
+//! the pack index holds the lengths. Packs of the previous format (version 1) hold records
+//! with a 12-byte header and are still read. The digest of the uncompressed bytes is
+//! checked on every read.
 //!
 //! ## Index files
 //! 28-byte header — magic `b"EMRI"`, version u8, three reserved bytes, disk size
@@ -60,6 +62,7 @@
 
 mod backup;
 mod chunk;
+mod dict;
 mod digest;
 mod direct;
 mod error;

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 
-use crate::chunk::{verify, ChunkCodec, CHUNK_HEADER_LEN, CODEC_RAW};
+use crate::chunk::{verify, ChunkCodec, CODEC_RAW};
+use crate::dict::{self, Dictionary, DICTS_DIR};
 use crate::error::IoContext;
 use crate::fsutil::{self, TEMP_PREFIX};
 use crate::index::validate_name;
@@ -59,6 +60,7 @@ pub struct Repository {
     pub(crate) root: PathBuf,
     pub(crate) packs_dir: PathBuf,
     pub(crate) indexes_dir: PathBuf,
+    pub(crate) dicts_dir: PathBuf,
     pub(crate) chunk_size: u32,
     pub(crate) durability: Durability,
     /// Full restores write their target with `O_DIRECT` where the file system allows it.
@@ -67,6 +69,8 @@ pub struct Repository {
     pub(crate) map: RwLock<ChunkMap>,
     /// Open pack files, by pack number.
     files: Mutex<HashMap<u32, Arc<File>>>,
+    /// The dictionaries loaded from `dicts/`; new chunks are compressed with the first.
+    dicts: RwLock<Vec<Arc<Dictionary>>>,
 }
 
 /// Where a chunk's record (header and payload) lies; for diagnostics and tests.
@@ -114,7 +118,7 @@ impl Repository {
             Err(e) => return Err(RepoError::io(format!("read {}", config_path.display()), e)),
         };
         let repo = Repository::new(root, chunk_size, durability);
-        for dir in [&repo.packs_dir, &repo.indexes_dir] {
+        for dir in [&repo.packs_dir, &repo.indexes_dir, &repo.dicts_dir] {
             fs::create_dir_all(dir).ctx(|| format!("create folder {}", dir.display()))?;
         }
         repo.remove_stale_temp_files()?;
@@ -144,16 +148,32 @@ impl Repository {
             root: root.to_path_buf(),
             packs_dir: root.join(PACKS_DIR),
             indexes_dir: root.join(INDEXES_DIR),
+            dicts_dir: root.join(DICTS_DIR),
             chunk_size,
             durability,
             direct_io: true,
             map: RwLock::new(ChunkMap::default()),
             files: Mutex::new(HashMap::new()),
+            dicts: RwLock::new(Vec::new()),
         }
     }
 
-    /// Loads the indexes of packs not yet known (written by another process since open).
+    /// Loads the dictionaries and the indexes of packs not yet known (written by another
+    /// process since open). Dictionaries come first: a pack is written after the dictionary
+    /// its chunks use.
     pub(crate) fn rescan(&self) -> Result<(), RepoError> {
+        let known = self
+            .dicts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let new = dict::load_new(&self.dicts_dir, &known)?;
+        if !new.is_empty() {
+            self.dicts
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(new);
+        }
         self.map
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -361,7 +381,7 @@ impl Repository {
             _ => RepoError::io(format!("read chunk {d} at offset {}", e.offset), err),
         };
         if e.codec == CODEC_RAW && e.stored == e.len {
-            file.read_exact_at(out, e.offset + CHUNK_HEADER_LEN as u64)
+            file.read_exact_at(out, e.offset + u64::from(e.head))
                 .map_err(read_err)?;
             verify(d, out)
         } else {
@@ -418,6 +438,31 @@ impl Repository {
         true
     }
 
+    /// The dictionary new chunks are compressed with, if the repository has one.
+    pub(crate) fn dictionary(&self) -> Option<Arc<Dictionary>> {
+        self.dicts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .first()
+            .cloned()
+    }
+
+    /// Trains a dictionary on `samples` and, unless the repository got one meanwhile, stores
+    /// it (durably, before any chunk uses it) as the one new chunks are compressed with.
+    /// Training that finds nothing to learn leaves the repository without one.
+    pub(crate) fn adopt_dictionary(&self, samples: (Vec<u8>, Vec<usize>)) -> Result<(), RepoError> {
+        let Some(d) = dict::train(&samples.0, &samples.1) else {
+            return Ok(());
+        };
+        let d = Arc::new(d);
+        let mut dicts = self.dicts.write().unwrap_or_else(PoisonError::into_inner);
+        if dicts.is_empty() {
+            dict::store(&self.dicts_dir, &d, self.durability)?;
+            dicts.push(d);
+        }
+        Ok(())
+    }
+
     /// Path of the index file `name` (already validated).
     fn index_path(&self, name: &str) -> PathBuf {
         self.indexes_dir.join(format!("{name}{INDEX_EXT}"))
@@ -428,6 +473,7 @@ impl Repository {
         fsutil::remove_temp_files(&self.root)?;
         fsutil::remove_temp_files(&self.indexes_dir)?;
         fsutil::remove_temp_files(&self.packs_dir)?;
+        fsutil::remove_temp_files(&self.dicts_dir)?;
         for dir in crate::pack::list_dir(&self.packs_dir)? {
             if dir.is_dir() {
                 fsutil::remove_temp_files(&dir)?;
@@ -489,6 +535,7 @@ fn create(root: &Path, durability: Durability, chunk_size: u32) -> Result<(), Re
         let name = entry.file_name();
         let ours = name == PACKS_DIR
             || name == INDEXES_DIR
+            || name == DICTS_DIR
             || name.as_encoded_bytes().starts_with(TEMP_PREFIX.as_bytes());
         if !ours {
             return Err(not_repo(format!(

@@ -733,7 +733,7 @@ fn verify_reports_every_missing_and_corrupt_chunk() {
     let missing = index.chunks[2].unwrap();
     let corrupt = index.chunks[25].unwrap();
     lose_chunk(&repo, &index, &missing);
-    damage(&repo, &corrupt, |_| 3, 0x20); // the record's magic
+    damage(&repo, &corrupt, |_| 0, 0x20); // the record's codec byte
     let unknown = ChunkDigest::of(b"never stored");
 
     let problems = repo.verify_chunks(
@@ -751,7 +751,7 @@ fn verify_reports_every_missing_and_corrupt_chunk() {
             ChunkProblem::Missing(d) => assert!(*d == missing || *d == unknown),
             ChunkProblem::Corrupt(d, reason) => {
                 assert_eq!(*d, corrupt);
-                assert!(reason.contains("magic"), "{reason}");
+                assert!(reason.contains("unknown codec"), "{reason}");
             }
         }
     }
