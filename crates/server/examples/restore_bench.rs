@@ -198,6 +198,9 @@ fn main() -> Res<()> {
     let src = emrest_platform::LocalInventory::open_read_only(&work.join("data/platforms"))?
         .disk_path(&key, "disk-0")?;
     let restic_repo = work.join("restic-repo");
+    // The whole repository folder on both sides: packs, the disks' chunk indexes, dictionaries,
+    // configuration (restic's figure is its whole folder too).
+    let em_repo = work.join("data/repo");
     let restic_cmd = |args: &[&str]| {
         let mut c = Command::new("restic");
         c.arg("--repo")
@@ -227,11 +230,11 @@ fn main() -> Res<()> {
     // Full backups.
     settle();
     reset_peak();
-    let before = core.repository().stored_bytes()?;
+    let before = du(&em_repo);
     let t = Instant::now();
     core.backup_now("Bench Job", std::slice::from_ref(&key))?;
     let em_full = t.elapsed();
-    let em_full_size = core.repository().stored_bytes()? - before;
+    let em_full_size = du(&em_repo) - before;
     let em_full_peak = peak_mb();
     let mut rs_full = None;
     if restic {
@@ -243,11 +246,11 @@ fn main() -> Res<()> {
     let changed1 = scribble_tracked(inv, &key, "disk-0", size, 1.0, 7)?;
     settle();
     reset_peak();
-    let before = core.repository().stored_bytes()?;
+    let before = du(&em_repo);
     let t = Instant::now();
     let s = core.backup_now("Bench Job", std::slice::from_ref(&key))?;
     let em_incr = t.elapsed();
-    let em_incr_growth = core.repository().stored_bytes()? - before;
+    let em_incr_growth = du(&em_repo) - before;
     let em_incr_peak = peak_mb();
     if s.disks_tracked != 1 {
         notes.push("warning: the tracked incremental did not use tracking".into());
@@ -264,12 +267,12 @@ fn main() -> Res<()> {
         let f = inv.open_disk(&key, "disk-0", true)?;
         scribble(&f, size, 1.0, 8)?;
     }
-    let before = core.repository().stored_bytes()?;
+    let before = du(&em_repo);
     settle();
     let t = Instant::now();
     let s = core.backup_now("Bench Job", std::slice::from_ref(&key))?;
     let em_incr_nocbt = t.elapsed();
-    let em_incr_nocbt_growth = core.repository().stored_bytes()? - before;
+    let em_incr_nocbt_growth = du(&em_repo) - before;
     if s.disks_tracked != 0 {
         notes.push("warning: the untracked incremental used tracking".into());
     }
