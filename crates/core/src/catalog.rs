@@ -729,8 +729,23 @@ impl Catalog {
         finish_session_on(&*self.conn()?, id, result, restored, failure, now)
     }
 
+    /// Mark a restore session Working and log `text`, in one transaction (one commit).
+    pub fn start_restore(&self, session: Uuid, text: &str, now: Millis) -> CoreResult<()> {
+        let mut c = self.conn()?;
+        let tx = c.transaction()?;
+        tx.execute(
+            "UPDATE restore_sessions SET state = ?2, progress = 0 WHERE id = ?1",
+            params![session.to_string(), SessionState::Working.as_str()],
+        )?;
+        append_log_on(&tx, session, text, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Close a restore session and finish its task in one transaction, so a crash between the
-    /// two never leaves a successful session behind a task marked interrupted.
+    /// two never leaves a successful session behind a task marked interrupted. `log`, when
+    /// given, is the session's last log line, written in the same transaction.
+    #[allow(clippy::too_many_arguments)]
     pub fn finish_restore(
         &self,
         session: Uuid,
@@ -738,10 +753,14 @@ impl Catalog {
         result: SessionResult,
         restored: Option<&str>,
         message: &str,
+        log: Option<&str>,
         now: Millis,
     ) -> CoreResult<()> {
         let mut c = self.conn()?;
         let tx = c.transaction()?;
+        if let Some(text) = log {
+            append_log_on(&tx, session, text, now)?;
+        }
         let success = result == SessionResult::Success;
         let failure = (!success).then_some(message);
         finish_session_on(&tx, session, result, restored, failure, now)?;
@@ -774,12 +793,7 @@ impl Catalog {
 
     /// Append a line to a session's log.
     pub fn append_log(&self, session: Uuid, text: &str, now: Millis) -> CoreResult<()> {
-        self.conn()?.execute(
-            "INSERT INTO restore_log (session_id, seq, time, text)
-             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM restore_log WHERE session_id = ?1), ?2, ?3)",
-            params![session.to_string(), now, text],
-        )?;
-        Ok(())
+        append_log_on(&*self.conn()?, session, text, now)
     }
 
     /// A session's log, in order.
@@ -815,6 +829,15 @@ impl Catalog {
         tx.commit()?;
         Ok(n)
     }
+}
+
+fn append_log_on(c: &Connection, session: Uuid, text: &str, now: Millis) -> CoreResult<()> {
+    c.execute(
+        "INSERT INTO restore_log (session_id, seq, time, text)
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM restore_log WHERE session_id = ?1), ?2, ?3)",
+        params![session.to_string(), now, text],
+    )?;
+    Ok(())
 }
 
 fn finish_task_on(c: &Connection, id: TaskId, success: bool, message: &str) -> CoreResult<()> {

@@ -1243,20 +1243,11 @@ impl Core {
                 .map_err(|e| damaged(e.to_string()))?;
             // One stat per pack file: a pack removed behind the repository's back (its
             // in-memory map still lists the chunks) counts as missing.
-            let mut packs_seen = std::collections::HashSet::new();
-            let missing = index
-                .referenced()
-                .find(|c| match self.repository().chunk_location(c) {
-                    None => true,
-                    Some(loc) => {
-                        !packs_seen.contains(&loc.pack) && {
-                            let present = loc.pack.is_file();
-                            packs_seen.insert(loc.pack);
-                            !present
-                        }
-                    }
-                })
-                .copied();
+            let missing = self
+                .repository()
+                .check_stored(&index)
+                .map_err(|e| damaged(e.to_string()))?
+                .missing;
             if let Some(missing) = missing {
                 return Err(damaged(format!(
                     "chunk {missing} of disk {} is missing",

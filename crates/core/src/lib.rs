@@ -653,10 +653,12 @@ impl Core {
         let outcome = if ctl.cancelled() {
             Err(CoreError::Repo(emrest_repo::RepoError::Cancelled))
         } else {
-            let _ = self
+            if let Err(e) = self
                 .catalog
-                .update_session(session, SessionState::Working, 0);
-            log("Restore started".into());
+                .start_restore(session, "Restore started", now_millis())
+            {
+                tracing::warn!("restore session {session}: cannot record the start: {e}");
+            }
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 restore::execute(&self.repo, self.inventory.as_ref(), &plan, &ctl, &log)
             }))
@@ -664,20 +666,18 @@ impl Core {
         };
         let now = now_millis();
         let finished = match &outcome {
-            Ok(out) => {
-                log(format!(
+            Ok(out) => self.catalog.finish_restore(
+                session,
+                task,
+                SessionResult::Success,
+                Some(&out.restored_obj_ref),
+                "Ok",
+                Some(&format!(
                     "Restore completed: examined {} chunks, wrote {} chunks ({} bytes)",
                     out.chunks_examined, out.chunks_written, out.bytes_written
-                ));
-                self.catalog.finish_restore(
-                    session,
-                    task,
-                    SessionResult::Success,
-                    Some(&out.restored_obj_ref),
-                    "Ok",
-                    now,
-                )
-            }
+                )),
+                now,
+            ),
             Err(CoreError::Repo(emrest_repo::RepoError::Cancelled)) => {
                 let who = ctl
                     .cancelled_by
@@ -686,9 +686,15 @@ impl Core {
                     .and_then(|w| w.clone())
                     .unwrap_or_else(|| "a user".into());
                 let msg = format!("Restore cancelled by {who}; the VM was left as it was");
-                log(msg.clone());
-                self.catalog
-                    .finish_restore(session, task, SessionResult::Failed, None, &msg, now)
+                self.catalog.finish_restore(
+                    session,
+                    task,
+                    SessionResult::Failed,
+                    None,
+                    &msg,
+                    Some(&msg),
+                    now,
+                )
             }
             Err(e) => {
                 let msg = match &e {
@@ -705,9 +711,15 @@ impl Core {
                     _ => format!("Restore failed: {e}"),
                 };
                 tracing::warn!("task {task}: {msg}");
-                log(msg.clone());
-                self.catalog
-                    .finish_restore(session, task, SessionResult::Failed, None, &msg, now)
+                self.catalog.finish_restore(
+                    session,
+                    task,
+                    SessionResult::Failed,
+                    None,
+                    &msg,
+                    Some(&msg),
+                    now,
+                )
             }
         };
         let recorded = finished.is_ok();

@@ -551,8 +551,8 @@ fn quick_rollback(
                     None => {
                         let p = repo.prepare_rollback(index, &file, None, ctl)?;
                         log(format!(
-                            "Disk {}: no valid changed-block tracking; examined {} of {total} chunks by digest, {} differ from the restore point; read {} chunks from the repository",
-                            disk.name, p.chunks_examined, p.chunks_differ, p.chunks_loaded
+                            "Disk {}: no valid changed-block tracking; examined {} of {total} chunks by digest, {} differ from the restore point; read {} chunks from the repository; {} chunks were holes in both, matched unread",
+                            disk.name, p.chunks_examined, p.chunks_differ, p.chunks_loaded, p.chunks_in_holes
                         ));
                         p
                     }
@@ -607,7 +607,10 @@ fn quick_rollback(
         let journal = crate::rollback_journal::RollbackJournal::new(*session, point);
         crate::rollback_journal::write_journal(dir, &journal)?;
     }
-    inventory.set_power(&point.vm, PowerState::PoweredOff)?;
+    // Powering off records the VM's state durably; a VM already off needs no new record.
+    if inventory.vm(&point.vm)?.power != PowerState::PoweredOff {
+        inventory.set_power(&point.vm, PowerState::PoweredOff)?;
+    }
     let no_cancel = NoCancel(ctl);
     for (disk, index, file, p) in &in_place {
         // apply_restore fsyncs the disk when the repository is durable; this fsyncs otherwise.

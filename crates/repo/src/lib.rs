@@ -80,7 +80,9 @@ pub use error::RepoError;
 pub use gc::{ChunkProblem, GcStats};
 pub use index::DiskIndex;
 pub use repository::{ChunkLocation, Repository};
-pub use restore::{RestorePlan, RestoreStats, RollbackPlan, TrackedChanges, IN_PLACE_BLOCK};
+pub use restore::{
+    RestorePlan, RestoreStats, RollbackPlan, StoredCheck, TrackedChanges, IN_PLACE_BLOCK,
+};
 
 /// Chunk size of a new repository unless another is asked for: 16 KiB, so a scattered
 /// 4 KiB guest write costs at most 16 KiB of backup (see the crate docs).

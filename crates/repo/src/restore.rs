@@ -52,6 +52,15 @@ pub struct RestoreStats {
     pub bytes_direct: u64,
 }
 
+/// What [`Repository::check_stored`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredCheck {
+    /// The first chunk (in disk order) that is not stored, if any.
+    pub missing: Option<ChunkDigest>,
+    /// Pack files checked (one `stat` each).
+    pub packs_checked: u64,
+}
+
 /// Per-worker buffers for reading chunks.
 struct ChunkWorker {
     codec: ChunkCodec,
@@ -142,6 +151,51 @@ fn read_padded(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     }
     buf[filled..].fill(0);
     Ok(())
+}
+
+/// The byte ranges `[start, end)` of `file` (of `len` bytes) that may hold data, ascending;
+/// the rest are holes and read as zeros. Asked of the file system with `SEEK_DATA` /
+/// `SEEK_HOLE`; where that is not supported the whole file counts as data. Moves the file's
+/// cursor, which positional reads and writes do not use.
+#[cfg(target_os = "linux")]
+fn data_ranges(file: &File, len: u64) -> Vec<(u64, u64)> {
+    use std::os::fd::AsRawFd;
+    let whole = vec![(0, len)];
+    let seek = |offset: u64, whence: libc::c_int| -> Option<u64> {
+        let offset = libc::off_t::try_from(offset).ok()?;
+        // SAFETY: the descriptor is open for the lifetime of `file`; lseek reads no memory.
+        let r = unsafe { libc::lseek(file.as_raw_fd(), offset, whence) };
+        u64::try_from(r).ok()
+    };
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < len {
+        let Some(start) = seek(at, libc::SEEK_DATA) else {
+            // ENXIO: no data from `at` on; anything else: no hole map, read everything.
+            return match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::ENXIO) => out,
+                _ => whole,
+            };
+        };
+        if start >= len {
+            break;
+        }
+        let Some(end) = seek(start, libc::SEEK_HOLE) else {
+            return whole;
+        };
+        let end = end.min(len);
+        if end <= start {
+            return whole;
+        }
+        out.push((start, end));
+        at = end;
+    }
+    out
+}
+
+#[cfg(not(target_os = "linux"))]
+fn data_ranges(_file: &File, len: u64) -> Vec<(u64, u64)> {
+    vec![(0, len)]
 }
 
 impl Repository {
@@ -260,6 +314,63 @@ impl Repository {
             Ok(())
         })?;
         Ok(())
+    }
+
+    /// The first chunk of `index` (in disk order) that is not stored: in no known pack (after
+    /// one look for packs written since open), or in a pack file that is gone. The in-memory
+    /// map is consulted under one lock and each pack file the index uses is checked once (one
+    /// `stat`), so the cost is a lookup per chunk plus a `stat` per pack.
+    pub fn check_stored(&self, index: &DiskIndex) -> Result<StoredCheck, RepoError> {
+        let lookup = || {
+            let map = self
+                .map
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let packs: Vec<Option<u32>> = index
+                .referenced()
+                .map(|d| map.locs.get(d).map(|l| l.pack))
+                .collect();
+            packs
+        };
+        let mut packs = lookup();
+        if packs.iter().any(Option::is_none) {
+            // Packs written by another process since open are picked up once.
+            self.rescan()?;
+            packs = lookup();
+        }
+        let paths: Vec<Option<std::path::PathBuf>> = {
+            let map = self
+                .map
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.packs
+                .iter()
+                .map(|p| p.present.then(|| p.path.clone()))
+                .collect()
+        };
+        // Per pack number: None unchecked, Some(present).
+        let mut checked: Vec<Option<bool>> = vec![None; paths.len()];
+        let mut out = StoredCheck::default();
+        for (d, pack) in index.referenced().zip(packs) {
+            let present = match pack {
+                None => false,
+                Some(n) => match checked.get_mut(n as usize) {
+                    None => false,
+                    Some(Some(p)) => *p,
+                    Some(c) => {
+                        out.packs_checked += 1;
+                        let p = paths[n as usize].as_ref().is_some_and(|p| p.is_file());
+                        *c = Some(p);
+                        p
+                    }
+                },
+            };
+            if !present {
+                out.missing = Some(*d);
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// The location of every digest, in order; `ChunkMissing` names the first one not stored.
@@ -475,6 +586,9 @@ pub struct RollbackPlan {
     pub chunks_differ: u64,
     /// Chunks read from the repository (each verified against its digest).
     pub chunks_loaded: u64,
+    /// Of the chunks examined, those found to match without reading: holes in the point
+    /// that lie wholly in holes of the target.
+    pub chunks_in_holes: u64,
 }
 
 impl RollbackPlan {
@@ -515,7 +629,9 @@ impl Repository {
     /// [`IN_PLACE_BLOCK`]-byte blocks that differ are kept. Without candidates a chunk
     /// whose digest matches is skipped unread; with candidates (chunks that may differ) the
     /// digest is not computed, the chunk is compared directly. Consecutive chunks of the
-    /// target are read together, in stretches of up to 4 MiB.
+    /// target are read together, in stretches of up to 4 MiB. Without candidates, a chunk
+    /// that is a hole in the point and lies wholly in a hole of the target (the file system's
+    /// map, `SEEK_DATA`/`SEEK_HOLE`) matches without being read.
     ///
     /// Each chunk is thus read once from the target and at most once from the repository,
     /// and every repository read happens before [`Repository::apply_rollback`] writes.
@@ -527,6 +643,7 @@ impl Repository {
         ctl: &dyn Control,
     ) -> Result<RollbackPlan, RepoError> {
         check_index(index)?;
+        let mut skipped = 0;
         let list: Vec<usize> = match candidates {
             Some(c) => {
                 let mut c = c.to_vec();
@@ -542,12 +659,36 @@ impl Repository {
                 c
             }
             None => {
-                // The whole disk is read in order.
+                // The whole disk is read in order, but for the chunks that lie wholly in a hole
+                // of the target where the point has a hole too: those match unread.
                 fsutil::advise(target, 0, 0, fsutil::Advice::Sequential);
-                (0..index.chunks.len()).collect()
+                let data = data_ranges(target, index.disk_size);
+                let mut r = 0;
+                (0..index.chunks.len())
+                    .filter(|&i| {
+                        if index.chunks[i].is_some() {
+                            return true;
+                        }
+                        let (o, l) = index.chunk_range(i);
+                        while r < data.len() && data[r].1 <= o {
+                            r += 1;
+                        }
+                        // Some data range ends after `o`: it holds data in the chunk if it
+                        // starts before the chunk's end.
+                        let in_data = r < data.len() && data[r].0 < o + l as u64;
+                        if !in_data {
+                            skipped += 1;
+                        }
+                        in_data
+                    })
+                    .collect()
             }
         };
-        let mut plan = RollbackPlan::default();
+        let mut plan = RollbackPlan {
+            chunks_in_holes: skipped,
+            chunks_examined: skipped,
+            ..RollbackPlan::default()
+        };
         self.compare_chunks(index, target, &list, candidates.is_some(), ctl, &mut plan)?;
         plan.blocks.sort_unstable_by_key(|(o, _)| *o);
         plan.reread.chunks_examined = plan.reread.chunks.len() as u64;

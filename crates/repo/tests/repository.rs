@@ -1135,3 +1135,90 @@ fn gc_after_a_crash_between_rewrite_and_delete_keeps_every_live_chunk() {
     }
     assert!(old_first > 0, "no seed put the old pack first");
 }
+
+#[test]
+fn stored_check_stats_each_pack_once_and_names_the_first_chunk_of_a_lost_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_bytes(61);
+    let (_, _) = backup(&repo, dir.path(), "a.img", &img);
+    // A second image sharing most chunks: its new chunks (5 and 40) go to a second pack.
+    let mut changed = img.clone();
+    changed[5 * CSU + 7] ^= 1;
+    changed[40 * CSU + 7] ^= 1;
+    let (index, _) = backup(&repo, dir.path(), "b.img", &changed);
+    let packs: HashSet<PathBuf> = index
+        .referenced()
+        .map(|d| location(&repo, d).pack)
+        .collect();
+    assert_eq!(packs.len(), 2);
+    let referenced = index.referenced().count();
+    assert!(referenced > 30);
+    // Dozens of chunks, one stat per pack.
+    let check = repo.check_stored(&index).unwrap();
+    assert_eq!((check.missing, check.packs_checked), (None, 2));
+    // The second pack removed behind the repository's back (its map still lists the chunks):
+    // the first chunk in disk order that lived there is named.
+    let new = index.chunks[5].unwrap();
+    fs::remove_file(location(&repo, &new).pack).unwrap();
+    let check = repo.check_stored(&index).unwrap();
+    assert_eq!((check.missing, check.packs_checked), (Some(new), 2));
+    // A handle opened since does not know the chunks at all: same answer, one stat.
+    let repo = open_repo(dir.path());
+    let check = repo.check_stored(&index).unwrap();
+    assert_eq!((check.missing, check.packs_checked), (Some(new), 1));
+}
+
+#[test]
+fn digest_rollback_decides_chunks_in_holes_of_both_without_reading_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_bytes(62);
+    let (index, _) = backup(&repo, dir.path(), "a.img", &img);
+    for z in ZERO_CHUNKS {
+        assert!(index.chunks[z].is_none());
+    }
+    // A fresh restore leaves the zero chunks as holes; then a block of hole chunk 33 and a
+    // block of data chunk 2 are written.
+    let path = dir.path().join("t.img");
+    restore_fresh(&repo, &index, &path);
+    let target = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    use std::os::unix::fs::FileExt;
+    target.write_all_at(&[0xA5; 4096], 33 * CS as u64).unwrap();
+    target.write_all_at(&[0x5A; 4096], 2 * CS as u64).unwrap();
+    let meta = target.metadata().unwrap();
+    if meta.blocks() * 512 >= meta.len() {
+        eprintln!("this file system leaves no holes: nothing to skip");
+        return;
+    }
+    let probe = Probe::new(u64::MAX);
+    let plan = repo
+        .prepare_rollback(&index, &target, None, &probe)
+        .unwrap();
+    // Every chunk examined; the eight zero chunks still holes in the target were decided from
+    // the file system's map: not read (the progress counts each chunk read from the target).
+    let holes = ZERO_CHUNKS.len() as u64 - 1;
+    assert_eq!(
+        (
+            plan.chunks_examined,
+            plan.chunks_in_holes,
+            plan.chunks_differ,
+            plan.chunks_loaded
+        ),
+        (49, holes, 2, 1)
+    );
+    assert_eq!(probe.chunks.load(Ordering::SeqCst), 49 - holes);
+    assert_eq!(
+        probe.bytes.load(Ordering::SeqCst),
+        IMAGE_SIZE - holes * CS as u64
+    );
+    let stats = repo
+        .apply_rollback(&index, &plan, &target, &NoControl)
+        .unwrap();
+    assert_eq!((stats.chunks_written, stats.bytes_written), (2, 2 * 4096));
+    assert_eq!(fs::read(&path).unwrap(), img);
+}
