@@ -161,3 +161,100 @@ pub(crate) fn advise(file: &File, offset: u64, len: u64, advice: Advice) {
         libc::posix_fadvise(file.as_raw_fd(), offset, len, advice);
     }
 }
+
+/// Fills `bufs` in order from `file` at `offset` with `preadv` (at most `IOV_MAX` buffers per
+/// call), like `read_exact_at` over their concatenation: `UnexpectedEof` if the file ends first.
+#[cfg(target_os = "linux")]
+pub(crate) fn read_exact_vectored_at(
+    file: &File,
+    mut bufs: &mut [io::IoSliceMut<'_>],
+    mut offset: u64,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    /// Linux's `IOV_MAX`.
+    const IOV_MAX: usize = 1024;
+    while !bufs.is_empty() {
+        let count = bufs.len().min(IOV_MAX);
+        let off = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset too large"))?;
+        // SAFETY: `IoSliceMut` is ABI-compatible with `iovec` on Unix; each points at memory
+        // borrowed mutably for the call, and `count` does not exceed the slice.
+        let n = unsafe {
+            libc::preadv(
+                file.as_raw_fd(),
+                bufs.as_ptr().cast::<libc::iovec>(),
+                count as libc::c_int,
+                off,
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "failed to fill whole buffer",
+            ));
+        }
+        offset += n as u64;
+        io::IoSliceMut::advance_slices(&mut bufs, n as usize);
+    }
+    Ok(())
+}
+
+/// Portable fallback of the Linux version: one `read_exact_at` per buffer.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn read_exact_vectored_at(
+    file: &File,
+    bufs: &mut [io::IoSliceMut<'_>],
+    mut offset: u64,
+) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    for b in bufs.iter_mut() {
+        file.read_exact_at(b, offset)?;
+        offset += b.len() as u64;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectored_read_fills_more_buffers_than_one_call_takes_and_reports_a_short_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        fs::write(&path, &data).unwrap();
+        let file = File::open(&path).unwrap();
+        // 3 000 buffers of 1–9 bytes (over Linux's 1 024 per call), from offset 100.
+        let sizes: Vec<usize> = (0..3000).map(|i| 1 + i % 9).collect();
+        let total: usize = sizes.iter().sum();
+        let mut out = vec![0u8; total];
+        {
+            let mut rest = &mut out[..];
+            let mut bufs = Vec::new();
+            for &n in &sizes {
+                let (a, b) = std::mem::take(&mut rest).split_at_mut(n);
+                bufs.push(io::IoSliceMut::new(a));
+                rest = b;
+            }
+            read_exact_vectored_at(&file, &mut bufs, 100).unwrap();
+        }
+        assert!(out == data[100..100 + total]);
+        // Past the end: an error, as read_exact_at gives.
+        let mut tail = vec![0u8; 64];
+        let err = read_exact_vectored_at(
+            &file,
+            &mut [io::IoSliceMut::new(&mut tail)],
+            data.len() as u64 - 10,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+}

@@ -450,6 +450,103 @@ fn plan_treats_a_short_target_as_zero_filled_and_apply_sets_the_length() {
     assert_eq!(fs::read(&target_path).unwrap(), img);
 }
 
+/// An image of 4 KiB chunks (the smallest chunk size): `kinds` cycles per chunk through
+/// `b'r'` random (stored as is), `b't'` text (compressed) and `b'0'` zeros (a hole), and a short
+/// tail ends it. A 4 MiB read stretch then holds up to 1024 records, more buffers than one
+/// `preadv` takes.
+fn mixed_small_chunk_image(seed: u64, chunks: usize, kinds: &[u8]) -> Vec<u8> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut img = vec![0u8; chunks * 4096 + 1234];
+    for (c, piece) in img.chunks_mut(4096).enumerate() {
+        match kinds[c % kinds.len()] {
+            b'r' => rng.fill(piece),
+            b't' => {
+                for (k, b) in piece.iter_mut().enumerate() {
+                    *b = b"restore the disk, chunk by chunk\n"[(k + c) % 33];
+                }
+            }
+            _ => {}
+        }
+    }
+    img
+}
+
+#[test]
+fn fresh_restore_reads_stored_as_is_chunks_straight_into_the_write_buffer_byte_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2 560 chunks of 4 KiB = 10 MiB: runs and read stretches of 4 MiB (1 024 records each).
+    for (name, kinds) in [
+        ("random", &b"r"[..]),
+        ("text", &b"t"[..]),
+        ("mixed", &b"rrtrt0rrrrtt"[..]),
+    ] {
+        let img = mixed_small_chunk_image(21, 2560, kinds);
+        for direct in [true, false] {
+            let root = dir.path().join(format!("repo-{name}-{direct}"));
+            let repo = Repository::open_with_chunk_size(&root, Durability::NoSync, 4096)
+                .unwrap()
+                .with_direct_io(direct);
+            let (index, _) = backup(&repo, dir.path(), &format!("{name}.img"), &img);
+            let path = dir.path().join(format!("restored-{name}-{direct}.img"));
+            let target = File::create(&path).unwrap();
+            let plan = repo.plan_restore(&index, None, &NoControl).unwrap();
+            let stats = repo
+                .apply_restore(&index, &plan, &target, &NoControl)
+                .unwrap();
+            drop(target);
+            let what = format!("{name}, direct {direct}");
+            assert!(
+                fs::read(&path).unwrap() == img,
+                "{what}: restored bytes differ"
+            );
+            assert_eq!(stats.bytes_written, plan.bytes(&index), "{what}");
+            assert_eq!(stats.chunks_written, plan.chunks.len() as u64, "{what}");
+            match name {
+                // Every chunk is stored as is: every byte written was read in place.
+                "random" => assert_eq!(stats.bytes_read_in_place, stats.bytes_written, "{what}"),
+                // Compressed chunks are decoded: nothing is read in place.
+                "text" => assert_eq!(stats.bytes_read_in_place, 0, "{what}"),
+                _ => {
+                    assert!(
+                        stats.bytes_read_in_place > stats.bytes_written / 2
+                            && stats.bytes_read_in_place < stats.bytes_written,
+                        "{what}: {} of {} bytes read in place",
+                        stats.bytes_read_in_place,
+                        stats.bytes_written
+                    );
+                    // The zero chunks stay holes.
+                    let allocated = fs::metadata(&path).unwrap().blocks() * 512;
+                    assert!(
+                        allocated <= img.len() as u64 - 200 * 4096,
+                        "{what}: {allocated} bytes allocated"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_damaged_record_in_the_middle_of_a_read_stretch_fails_the_restore_naming_its_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = mixed_small_chunk_image(22, 600, b"rrt");
+    let repo = Repository::open_with_chunk_size(&dir.path().join("repo"), Durability::NoSync, 4096)
+        .unwrap();
+    let (index, _) = backup(&repo, dir.path(), "a.img", &img);
+    // A chunk stored as is (read in place) and a compressed one, both inside a stretch.
+    for (chunk, what) in [(300usize, "stored as is"), (302, "compressed")] {
+        let d = index.chunks[chunk].unwrap();
+        damage(&repo, &d, |len| len - 10, 0x40);
+        let target = File::create(dir.path().join(format!("t-{chunk}.img"))).unwrap();
+        let plan = repo.plan_restore(&index, None, &NoControl).unwrap();
+        match repo.apply_restore(&index, &plan, &target, &NoControl) {
+            Err(RepoError::ChunkCorrupt { digest, .. }) => assert_eq!(digest, d, "{what}"),
+            other => panic!("{what}: expected ChunkCorrupt, got {other:?}"),
+        }
+        damage(&repo, &d, |len| len - 10, 0x40);
+    }
+}
+
 #[test]
 fn flipped_byte_in_a_chunk_file_is_reported_as_corrupt_naming_the_digest() {
     let dir = tempfile::tempdir().unwrap();
