@@ -382,21 +382,13 @@ impl Repository {
     ) -> Result<(), RepoError> {
         let file = self.pack_file(pack, d)?;
         file.read_exact_at(buf, offset)
-            .map_err(|err| pack_read_error(d, offset, err))
-    }
-
-    /// Like [`Repository::read_pack`] into several buffers that together cover the bytes from
-    /// `offset` on, in order, with as few system calls as possible (`preadv`).
-    pub(crate) fn read_pack_vectored(
-        &self,
-        pack: u32,
-        d: &ChunkDigest,
-        offset: u64,
-        bufs: &mut [io::IoSliceMut<'_>],
-    ) -> Result<(), RepoError> {
-        let file = self.pack_file(pack, d)?;
-        fsutil::read_exact_vectored_at(&file, bufs, offset)
-            .map_err(|err| pack_read_error(d, offset, err))
+            .map_err(|err| match err.kind() {
+                io::ErrorKind::UnexpectedEof => RepoError::ChunkCorrupt {
+                    digest: *d,
+                    reason: "its pack is truncated".to_string(),
+                },
+                _ => RepoError::io(format!("read chunks from offset {offset}"), err),
+            })
     }
 
     /// Refreshes the modification time of the pack holding `d` (once per pack per
@@ -521,15 +513,4 @@ fn create(root: &Path, durability: Durability, chunk_size: u32) -> Result<(), Re
         }
     }
     Ok(())
-}
-
-/// The error for a failed read of pack records from `offset` on, the first being `d`'s.
-fn pack_read_error(d: &ChunkDigest, offset: u64, err: io::Error) -> RepoError {
-    match err.kind() {
-        io::ErrorKind::UnexpectedEof => RepoError::ChunkCorrupt {
-            digest: *d,
-            reason: "its pack is truncated".to_string(),
-        },
-        _ => RepoError::io(format!("read chunks from offset {offset}"), err),
-    }
 }

@@ -6,13 +6,12 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::chunk::{is_all_zero, verify, ChunkCodec, CHUNK_HEADER_LEN, CODEC_RAW};
+use crate::chunk::{is_all_zero, ChunkCodec};
 use crate::direct::{AlignedBuf, DirectTarget};
 use crate::error::IoContext;
 use crate::fsutil;
-use crate::pack::{Entry, Loc};
+use crate::pack::Loc;
 use crate::parallel;
 use crate::{ChunkDigest, Control, DiskIndex, Durability, RepoError, Repository};
 
@@ -51,9 +50,6 @@ pub struct RestoreStats {
     /// Of those, bytes written around the page cache (`O_DIRECT`; see
     /// [`Repository::with_direct_io`]).
     pub bytes_direct: u64,
-    /// Of those, bytes of chunks stored as they are, read from their packs straight into the
-    /// buffer that is written (no copy in between; verified there).
-    pub bytes_read_in_place: u64,
 }
 
 /// Per-worker buffers for reading chunks.
@@ -103,11 +99,6 @@ impl ChunkWorker {
             span: Vec::new(),
         })
     }
-}
-
-/// Whether a record's payload is the chunk's bytes as they are (read without decoding).
-fn is_raw(e: &Entry) -> bool {
-    e.codec == CODEC_RAW && e.stored == e.len
 }
 
 /// Refuses an index whose chunk list does not match its sizes.
@@ -351,58 +342,13 @@ impl Repository {
             }));
         }
         let runs = runs(index, plan);
-        // Plan entries `k..` whose records follow each other in one pack (backups store a
-        // disk's chunks in order) are read with one read: the end of that stretch.
-        let stretch_end = |k: usize, end: usize| -> usize {
-            let Some(first) = loc_of[k].map(|l| locs[l]) else {
-                return k + 1;
-            };
-            let mut g = k + 1;
-            let mut span_end = first.entry.offset + first.entry.record_len() as u64;
-            while g < end && span_end - first.entry.offset < READ_SPAN {
-                let next = match loc_of[g] {
-                    Some(n) if plan.chunks[g] == plan.chunks[g - 1] + 1 => locs[n],
-                    _ => break,
-                };
-                if next.pack != first.pack || next.entry.offset != span_end {
-                    break;
-                }
-                span_end += next.entry.record_len() as u64;
-                g += 1;
-            }
-            g
-        };
-        // Asks the kernel to start reading run `r`'s pack stretches (a cold repository: the
-        // device reads ahead of the workers instead of each read waiting in turn).
-        let read_ahead = |r: usize| {
-            let Some(&(start, end)) = runs.get(r) else {
-                return;
-            };
-            let mut k = start;
-            while k < end {
-                let g = stretch_end(k, end);
-                if let (Some(a), Some(b), Some(d)) = (
-                    loc_of[k],
-                    loc_of[g - 1],
-                    index.chunks[plan.chunks[k]].as_ref(),
-                ) {
-                    let (first, last) = (locs[a].entry, locs[b].entry);
-                    let len = last.offset + last.record_len() as u64 - first.offset;
-                    self.advise_pack(locs[a].pack, d, first.offset, len);
-                }
-                k = g;
-            }
-        };
         // A fresh target (full restore) is written around the page cache; an in-place one is
         // written block by block where it differs, buffered.
         let direct = DirectTarget::new(target, self.direct_io && !in_place);
         // A direct write returns only once the device has the data: twice as many workers as
         // cores keep the cores reading, decompressing and verifying while others wait on it.
         let workers = parallel::worker_count(runs.len()) * if direct.is_direct() { 2 } else { 1 };
-        let read_in_place = AtomicU64::new(0);
         let (written, _) = parallel::run_on(workers, runs.len(), ctl, ChunkWorker::new, |w, r| {
-            // The run the workers reach about one round from now.
-            read_ahead(r + workers);
             let (start, end) = runs[r];
             let (offset, _) = index.chunk_range(plan.chunks[start]);
             let (last_off, last_len) = index.chunk_range(plan.chunks[end - 1]);
@@ -422,73 +368,43 @@ impl Repository {
                     k += 1;
                     continue;
                 };
+                // The following chunks whose records follow this one's in the same pack
+                // (backups store a disk's chunks in order) are read with one read.
                 let first = locs[l];
-                let g = stretch_end(k, end);
+                let mut g = k + 1;
+                let mut span_end = first.entry.offset + first.entry.record_len() as u64;
+                while g < end && span_end - first.entry.offset < READ_SPAN {
+                    let next = match loc_of[g] {
+                        Some(n) if plan.chunks[g] == plan.chunks[g - 1] + 1 => locs[n],
+                        _ => break,
+                    };
+                    if next.pack != first.pack || next.entry.offset != span_end {
+                        break;
+                    }
+                    span_end += next.entry.record_len() as u64;
+                    g += 1;
+                }
                 if g == k + 1 {
                     self.load_into(&mut w.codec, d, &first, &mut buf[at..at + len])?;
-                    if is_raw(&first.entry) {
-                        read_in_place.fetch_add(len as u64, Ordering::Relaxed);
-                    }
                     ctl.progress(len as u64);
                     k += 1;
                     continue;
                 }
-                // One vectored read: each stored-as-is record's payload lands straight in its
-                // place in the run buffer (no second copy); headers and compressed records go
-                // to the span buffer, at their offsets in the stretch.
-                let last = locs[loc_of[g - 1].unwrap_or(l)].entry;
-                let span_len =
-                    (last.offset + last.record_len() as u64 - first.entry.offset) as usize;
+                let span_len = (span_end - first.entry.offset) as usize;
                 w.span.resize(span_len, 0);
-                {
-                    let mut pieces: Vec<io::IoSliceMut<'_>> = Vec::new();
-                    let (mut span_rest, mut span_at) = (&mut w.span[..], 0usize);
-                    let (mut run_rest, mut run_at) = (&mut buf[..], 0usize);
-                    for m in k..g {
-                        let e = locs[loc_of[m].unwrap_or(l)].entry;
-                        let (o, chunk_len) = index.chunk_range(plan.chunks[m]);
-                        if !(is_raw(&e) && e.len as usize == chunk_len) {
-                            continue;
-                        }
-                        // Span bytes up to this record's payload (headers, other records).
-                        let payload = (e.offset - first.entry.offset) as usize + CHUNK_HEADER_LEN;
-                        let (head, rest) =
-                            std::mem::take(&mut span_rest).split_at_mut(payload - span_at);
-                        if !head.is_empty() {
-                            pieces.push(io::IoSliceMut::new(head));
-                        }
-                        // The payload's place in the span stays unused.
-                        span_rest = &mut rest[e.stored as usize..];
-                        span_at = payload + e.stored as usize;
-                        let slot = (o - offset) as usize;
-                        let (_, rest) = std::mem::take(&mut run_rest).split_at_mut(slot - run_at);
-                        let (dst, rest) = rest.split_at_mut(e.len as usize);
-                        pieces.push(io::IoSliceMut::new(dst));
-                        run_rest = rest;
-                        run_at = slot + e.len as usize;
-                    }
-                    if !span_rest.is_empty() {
-                        pieces.push(io::IoSliceMut::new(span_rest));
-                    }
-                    self.read_pack_vectored(first.pack, d, first.entry.offset, &mut pieces)?;
-                }
+                self.read_pack(first.pack, d, first.entry.offset, &mut w.span)?;
                 for m in k..g {
                     let j = plan.chunks[m];
                     let (o, len) = index.chunk_range(j);
                     let at = (o - offset) as usize;
                     let e = locs[loc_of[m].unwrap_or(l)].entry;
+                    let from = (e.offset - first.entry.offset) as usize;
                     let digest = index.chunks[j].as_ref().unwrap_or(d);
-                    if is_raw(&e) && e.len as usize == len {
-                        verify(digest, &buf[at..at + len])?;
-                        read_in_place.fetch_add(len as u64, Ordering::Relaxed);
-                    } else {
-                        let from = (e.offset - first.entry.offset) as usize;
-                        w.codec.decode_from(
-                            &w.span[from..from + e.record_len()],
-                            digest,
-                            &mut buf[at..at + len],
-                        )?;
-                    }
+                    w.codec.decode_from(
+                        &w.span[from..from + e.record_len()],
+                        digest,
+                        &mut buf[at..at + len],
+                    )?;
                     ctl.progress(len as u64);
                 }
                 k = g;
@@ -534,8 +450,9 @@ impl Repository {
         Ok(RestoreStats {
             chunks_written: written.iter().map(|w| w.0).sum(),
             bytes_written: written.iter().map(|w| w.1).sum(),
-            bytes_direct: direct.bytes_direct.load(Ordering::Relaxed),
-            bytes_read_in_place: read_in_place.into_inner(),
+            bytes_direct: direct
+                .bytes_direct
+                .load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 }
