@@ -450,6 +450,93 @@ fn plan_treats_a_short_target_as_zero_filled_and_apply_sets_the_length() {
     assert_eq!(fs::read(&target_path).unwrap(), img);
 }
 
+/// An image of 4 KiB chunks (the smallest chunk size): `kinds` cycles per chunk through
+/// `b'r'` random (stored as is), `b't'` text (compressed) and `b'0'` zeros (a hole), and a short
+/// tail ends it. A 4 MiB write run then holds up to 1024 chunks.
+fn mixed_small_chunk_image(seed: u64, chunks: usize, kinds: &[u8]) -> Vec<u8> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut img = vec![0u8; chunks * 4096 + 1234];
+    for (c, piece) in img.chunks_mut(4096).enumerate() {
+        match kinds[c % kinds.len()] {
+            b'r' => rng.fill(piece),
+            b't' => {
+                for (k, b) in piece.iter_mut().enumerate() {
+                    *b = b"restore the disk, chunk by chunk\n"[(k + c) % 33];
+                }
+            }
+            _ => {}
+        }
+    }
+    img
+}
+
+#[test]
+fn fresh_restore_of_small_mixed_chunks_is_byte_exact_and_sparse_through_both_write_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2 560 chunks of 4 KiB = 10 MiB: 4 MiB write runs and read stretches of up to 1 024
+    // records, stored as is and compressed side by side, broken by holes.
+    for (name, kinds) in [("random", &b"r"[..]), ("mixed", &b"rrtrt0rrrrtt"[..])] {
+        let img = mixed_small_chunk_image(21, 2560, kinds);
+        let zero_chunks = (0..2560).filter(|c| kinds[c % kinds.len()] == b'0').count() as u64;
+        for direct in [true, false] {
+            let root = dir.path().join(format!("repo-{name}-{direct}"));
+            let repo = Repository::open_with_chunk_size(&root, Durability::NoSync, 4096)
+                .unwrap()
+                .with_direct_io(direct);
+            let (index, _) = backup(&repo, dir.path(), &format!("{name}.img"), &img);
+            let path = dir.path().join(format!("restored-{name}-{direct}.img"));
+            let target = File::create(&path).unwrap();
+            let plan = repo.plan_restore(&index, None, &NoControl).unwrap();
+            let stats = repo
+                .apply_restore(&index, &plan, &target, &NoControl)
+                .unwrap();
+            drop(target);
+            let what = format!("{name}, direct {direct}");
+            assert!(
+                fs::read(&path).unwrap() == img,
+                "{what}: restored bytes differ"
+            );
+            // Every data chunk (and the tail) written once, the zero chunks not at all.
+            assert_eq!(stats.chunks_written, 2561 - zero_chunks, "{what}");
+            assert_eq!(
+                stats.bytes_written,
+                img.len() as u64 - zero_chunks * 4096,
+                "{what}"
+            );
+            if !direct {
+                assert_eq!(stats.bytes_direct, 0, "{what}");
+            }
+            let allocated = fs::metadata(&path).unwrap().blocks() * 512;
+            assert!(
+                allocated <= stats.bytes_written + 64 * 1024,
+                "{what}: {allocated} bytes allocated for {} written",
+                stats.bytes_written
+            );
+        }
+    }
+}
+
+#[test]
+fn a_damaged_record_in_the_middle_of_a_read_stretch_fails_the_restore_naming_its_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = mixed_small_chunk_image(22, 600, b"rrt");
+    let repo = Repository::open_with_chunk_size(&dir.path().join("repo"), Durability::NoSync, 4096)
+        .unwrap();
+    let (index, _) = backup(&repo, dir.path(), "a.img", &img);
+    // A chunk stored as is (read in place) and a compressed one, both inside a stretch.
+    for (chunk, what) in [(300usize, "stored as is"), (302, "compressed")] {
+        let d = index.chunks[chunk].unwrap();
+        damage(&repo, &d, |len| len - 10, 0x40);
+        let target = File::create(dir.path().join(format!("t-{chunk}.img"))).unwrap();
+        let plan = repo.plan_restore(&index, None, &NoControl).unwrap();
+        match repo.apply_restore(&index, &plan, &target, &NoControl) {
+            Err(RepoError::ChunkCorrupt { digest, .. }) => assert_eq!(digest, d, "{what}"),
+            other => panic!("{what}: expected ChunkCorrupt, got {other:?}"),
+        }
+        damage(&repo, &d, |len| len - 10, 0x40);
+    }
+}
+
 #[test]
 fn flipped_byte_in_a_chunk_file_is_reported_as_corrupt_naming_the_digest() {
     let dir = tempfile::tempdir().unwrap();
