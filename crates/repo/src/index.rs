@@ -1,17 +1,22 @@
 //! Disk indexes: `indexes/<name>.idx`, one per disk per restore point.
 //!
-//! On-disk format (all integers little-endian):
+//! On-disk format 2, written since the index of a 1%-changed incremental counted for 0.2× of
+//! its changed bytes (all integers little-endian):
 //!
-//! | offset | size   | field                                                  |
-//! |--------|--------|--------------------------------------------------------|
-//! | 0      | 4      | magic `b"EMRI"`                                        |
-//! | 4      | 1      | format version (1)                                     |
-//! | 5      | 3      | reserved, zero                                         |
-//! | 8      | 8      | disk size in bytes (u64)                               |
-//! | 16     | 4      | chunk size in bytes (u32)                              |
-//! | 20     | 8      | chunk count (u64) = ceil(disk size / chunk size)       |
-//! | 28     | 33 × n | per chunk: flag (0 = all-zero hole, 1 = data) + 32-byte digest (zero for holes) |
-//! | ..     | 32     | BLAKE3 of every byte before it                         |
+//! | offset | size          | field                                                  |
+//! |--------|---------------|--------------------------------------------------------|
+//! | 0      | 4             | magic `b"EMRI"`                                        |
+//! | 4      | 1             | format version (2)                                     |
+//! | 5      | 3             | reserved, zero                                         |
+//! | 8      | 8             | disk size in bytes (u64)                               |
+//! | 16     | 4             | chunk size in bytes (u32)                              |
+//! | 20     | 8             | chunk count (u64) = ceil(disk size / chunk size)       |
+//! | 28     | ceil(n / 8)   | data map: bit i (LSB first) set = chunk i holds data, clear = all-zero hole; unused bits zero |
+//! | ..     | 32 × data     | the digest of every data chunk, in chunk order         |
+//! | ..     | 32            | BLAKE3 of every byte before it                         |
+//!
+//! Format 1 (still read) had, instead of the map and digests, 33 bytes per chunk: a flag
+//! (0 = hole, 1 = data) and a 32-byte digest, zero for holes.
 //!
 //! The trailing hash makes any damage to an index show up as
 //! [`RepoError::IndexCorrupt`] on load instead of as a wrong restore.
@@ -20,11 +25,13 @@ use crate::{ChunkDigest, RepoError, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
 
 /// Magic at the start of every index file.
 const INDEX_MAGIC: [u8; 4] = *b"EMRI";
-/// The index format version this build writes and reads.
-const INDEX_VERSION: u8 = 1;
-/// Per-chunk flag: the chunk is all zeros and has no chunk file.
+/// The index format version this build writes.
+const INDEX_VERSION: u8 = 2;
+/// The first format, still read: a flag and a digest slot for every chunk, holes included.
+const INDEX_VERSION_1: u8 = 1;
+/// Format 1's per-chunk flag: the chunk is all zeros and has no chunk file.
 const FLAG_HOLE: u8 = 0;
-/// Per-chunk flag: the chunk is stored under the digest that follows.
+/// Format 1's per-chunk flag: the chunk is stored under the digest that follows.
 const FLAG_DATA: u8 = 1;
 
 /// The index header exactly as laid out on disk.
@@ -41,8 +48,10 @@ struct IndexHeader {
 /// Size of [`IndexHeader`] on disk.
 const INDEX_HEADER_LEN: usize = 28;
 const _: () = assert!(std::mem::size_of::<IndexHeader>() == INDEX_HEADER_LEN);
-/// Size of one per-chunk entry.
-const ENTRY_LEN: usize = 33;
+/// Size of one per-chunk entry of format 1.
+const ENTRY_LEN_1: usize = 33;
+/// Size of one digest.
+const DIGEST_LEN: usize = 32;
 /// Size of the trailing BLAKE3 hash.
 const TRAILER_LEN: usize = 32;
 /// Longest accepted index name.
@@ -103,17 +112,19 @@ impl DiskIndex {
         None
     }
 
-    /// The index in its on-disk format.
+    /// The index in its on-disk format (format 2).
     pub(crate) fn encode(&self) -> Vec<u8> {
+        let n = self.chunks.len();
+        let data = self.chunks.iter().flatten().count();
         let mut out =
-            Vec::with_capacity(INDEX_HEADER_LEN + self.chunks.len() * ENTRY_LEN + TRAILER_LEN);
+            Vec::with_capacity(INDEX_HEADER_LEN + n.div_ceil(8) + data * DIGEST_LEN + TRAILER_LEN);
         let header = IndexHeader {
             magic: INDEX_MAGIC,
             version: INDEX_VERSION,
             reserved: [0; 3],
             disk_size: self.disk_size.to_le_bytes(),
             chunk_size: self.chunk_size.to_le_bytes(),
-            chunk_count: (self.chunks.len() as u64).to_le_bytes(),
+            chunk_count: (n as u64).to_le_bytes(),
         };
         out.extend_from_slice(&header.magic);
         out.push(header.version);
@@ -121,17 +132,16 @@ impl DiskIndex {
         out.extend_from_slice(&header.disk_size);
         out.extend_from_slice(&header.chunk_size);
         out.extend_from_slice(&header.chunk_count);
-        for entry in &self.chunks {
-            match entry {
-                Some(d) => {
-                    out.push(FLAG_DATA);
-                    out.extend_from_slice(&d.0);
-                }
-                None => {
-                    out.push(FLAG_HOLE);
-                    out.extend_from_slice(&[0u8; 32]);
-                }
-            }
+        for group in self.chunks.chunks(8) {
+            let byte = group
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.is_some())
+                .fold(0u8, |b, (bit, _)| b | 1 << bit);
+            out.push(byte);
+        }
+        for d in self.chunks.iter().flatten() {
+            out.extend_from_slice(&d.0);
         }
         let trailer = blake3::hash(&out);
         out.extend_from_slice(trailer.as_bytes());
@@ -158,32 +168,19 @@ impl DiskIndex {
         if body[0..4] != INDEX_MAGIC {
             return Err("bad magic (not an index file)".to_string());
         }
-        if body[4] != INDEX_VERSION {
-            return Err(format!(
-                "unsupported index format version {} (this build reads {INDEX_VERSION})",
-                body[4]
-            ));
-        }
         let disk_size = le_u64(&body[8..16]);
         let chunk_size = u32::from_le_bytes([body[16], body[17], body[18], body[19]]);
         let count = le_u64(&body[20..28]);
         let entries = &body[INDEX_HEADER_LEN..];
-        if entries.len() as u64 != count.saturating_mul(ENTRY_LEN as u64) {
-            return Err(format!(
-                "header says {count} chunks but the file holds {} bytes of entries",
-                entries.len()
-            ));
-        }
-        let mut chunks = Vec::with_capacity(count as usize);
-        for (i, e) in entries.chunks_exact(ENTRY_LEN).enumerate() {
-            let mut digest = [0u8; 32];
-            digest.copy_from_slice(&e[1..]);
-            match e[0] {
-                FLAG_HOLE => chunks.push(None),
-                FLAG_DATA => chunks.push(Some(ChunkDigest(digest))),
-                other => return Err(format!("chunk {i} has unknown flag {other}")),
+        let chunks = match body[4] {
+            INDEX_VERSION => decode_map_and_digests(count, entries)?,
+            INDEX_VERSION_1 => decode_version_1(count, entries)?,
+            v => {
+                return Err(format!(
+                    "unsupported index format version {v} (this build reads {INDEX_VERSION_1} and {INDEX_VERSION})"
+                ))
             }
-        }
+        };
         let index = DiskIndex {
             disk_size,
             chunk_size,
@@ -194,6 +191,64 @@ impl DiskIndex {
             None => Ok(index),
         }
     }
+}
+
+/// Format 2's entries: the data map, then one digest per set bit.
+fn decode_map_and_digests(count: u64, entries: &[u8]) -> Result<Vec<Option<ChunkDigest>>, String> {
+    let map_len = count.div_ceil(8);
+    if (entries.len() as u64) < map_len {
+        return Err(format!(
+            "header says {count} chunks but the file holds only {} bytes of data map",
+            entries.len()
+        ));
+    }
+    let (map, digests) = entries.split_at(map_len as usize);
+    let data: u64 = map.iter().map(|b| u64::from(b.count_ones())).sum();
+    if digests.len() as u64 != data.saturating_mul(DIGEST_LEN as u64) {
+        return Err(format!(
+            "the data map marks {data} data chunks but the file holds {} bytes of digests",
+            digests.len()
+        ));
+    }
+    if !count.is_multiple_of(8) && map.last().is_some_and(|&b| b >> (count % 8) != 0) {
+        return Err("the data map marks chunks past the last one".to_string());
+    }
+    let mut next = digests.chunks_exact(DIGEST_LEN);
+    let mut chunks = Vec::with_capacity(count as usize);
+    for i in 0..count as usize {
+        if map[i / 8] & (1 << (i % 8)) == 0 {
+            chunks.push(None);
+            continue;
+        }
+        let Some(d) = next.next() else {
+            return Err(format!("chunk {i} has no digest"));
+        };
+        let mut digest = [0u8; DIGEST_LEN];
+        digest.copy_from_slice(d);
+        chunks.push(Some(ChunkDigest(digest)));
+    }
+    Ok(chunks)
+}
+
+/// Format 1's entries: a flag and a digest slot for every chunk.
+fn decode_version_1(count: u64, entries: &[u8]) -> Result<Vec<Option<ChunkDigest>>, String> {
+    if entries.len() as u64 != count.saturating_mul(ENTRY_LEN_1 as u64) {
+        return Err(format!(
+            "header says {count} chunks but the file holds {} bytes of entries",
+            entries.len()
+        ));
+    }
+    let mut chunks = Vec::with_capacity(count as usize);
+    for (i, e) in entries.chunks_exact(ENTRY_LEN_1).enumerate() {
+        let mut digest = [0u8; DIGEST_LEN];
+        digest.copy_from_slice(&e[1..]);
+        match e[0] {
+            FLAG_HOLE => chunks.push(None),
+            FLAG_DATA => chunks.push(Some(ChunkDigest(digest))),
+            other => return Err(format!("chunk {i} has unknown flag {other}")),
+        }
+    }
+    Ok(chunks)
 }
 
 /// Checks an index name: 1..=128 characters from `[A-Za-z0-9._-]`, not starting with a dot.
@@ -234,8 +289,87 @@ mod tests {
     fn index_round_trips_through_its_file_format() {
         let idx = sample();
         let bytes = idx.encode();
-        assert_eq!(bytes.len(), INDEX_HEADER_LEN + 4 * ENTRY_LEN + TRAILER_LEN);
+        // One map byte for the four chunks, digests for the two data chunks only.
+        assert_eq!(
+            bytes.len(),
+            INDEX_HEADER_LEN + 1 + 2 * DIGEST_LEN + TRAILER_LEN
+        );
         assert_eq!(DiskIndex::decode(&bytes), Ok(idx));
+    }
+
+    /// Format 1 as the first builds wrote it: a flag and a digest slot per chunk.
+    fn encode_version_1(idx: &DiskIndex) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&INDEX_MAGIC);
+        out.extend_from_slice(&[INDEX_VERSION_1, 0, 0, 0]);
+        out.extend_from_slice(&idx.disk_size.to_le_bytes());
+        out.extend_from_slice(&idx.chunk_size.to_le_bytes());
+        out.extend_from_slice(&(idx.chunks.len() as u64).to_le_bytes());
+        for c in &idx.chunks {
+            out.push(if c.is_some() { FLAG_DATA } else { FLAG_HOLE });
+            out.extend_from_slice(&c.map_or([0; DIGEST_LEN], |d| d.0));
+        }
+        let trailer = blake3::hash(&out);
+        out.extend_from_slice(trailer.as_bytes());
+        out
+    }
+
+    /// Re-seals `body` (an index without its trailer) so only the checks after the hash see it.
+    fn sealed(mut body: Vec<u8>) -> Vec<u8> {
+        let trailer = blake3::hash(&body);
+        body.extend_from_slice(trailer.as_bytes());
+        body
+    }
+
+    #[test]
+    fn format_1_indexes_written_by_earlier_builds_still_load() {
+        let idx = sample();
+        let old = encode_version_1(&idx);
+        assert_eq!(old.len(), INDEX_HEADER_LEN + 4 * ENTRY_LEN_1 + TRAILER_LEN);
+        assert_eq!(DiskIndex::decode(&old), Ok(idx));
+        // Its own checks still hold: an unknown flag is refused.
+        let mut body = old[..old.len() - TRAILER_LEN].to_vec();
+        body[INDEX_HEADER_LEN] = 7;
+        let err = DiskIndex::decode(&sealed(body)).unwrap_err();
+        assert!(err.contains("unknown flag 7"), "{err}");
+    }
+
+    #[test]
+    fn a_hole_costs_one_bit_and_a_data_chunk_its_digest() {
+        let mut chunks = vec![None; 1001];
+        chunks[500] = Some(ChunkDigest::of(b"x"));
+        let idx = DiskIndex {
+            disk_size: 1001 * 4096,
+            chunk_size: 4096,
+            chunks,
+        };
+        let bytes = idx.encode();
+        assert_eq!(
+            bytes.len(),
+            INDEX_HEADER_LEN + 126 + DIGEST_LEN + TRAILER_LEN
+        );
+        assert_eq!(DiskIndex::decode(&bytes), Ok(idx));
+    }
+
+    #[test]
+    fn a_data_map_that_disagrees_with_the_digests_is_refused() {
+        let bytes = sample().encode();
+        let body = &bytes[..bytes.len() - TRAILER_LEN];
+        // sample(): chunks 0 and 2 hold data, so the map byte is 0b0101.
+        assert_eq!(body[INDEX_HEADER_LEN], 0b0101);
+        let with_map = |map: u8| {
+            let mut b = body.to_vec();
+            b[INDEX_HEADER_LEN] = map;
+            DiskIndex::decode(&sealed(b)).unwrap_err()
+        };
+        assert!(with_map(0b0111).contains("marks 3 data chunks"));
+        assert!(with_map(0b0001).contains("marks 1 data chunks"));
+        // Bit 4 names a fifth chunk of a four-chunk disk (the digest count matches).
+        assert!(with_map(0b1_0001).contains("past the last one"));
+        let short = sealed(body[..body.len() - 1].to_vec());
+        assert!(DiskIndex::decode(&short)
+            .unwrap_err()
+            .contains("bytes of digests"));
     }
 
     #[test]
