@@ -678,26 +678,17 @@ impl Core {
                 )),
                 now,
             ),
-            Err(CoreError::Repo(emrest_repo::RepoError::Cancelled)) => {
-                let who = ctl
-                    .cancelled_by
-                    .lock()
-                    .ok()
-                    .and_then(|w| w.clone())
-                    .unwrap_or_else(|| "a user".into());
-                let msg = format!("Restore cancelled by {who}; the VM was left as it was");
-                self.catalog.finish_restore(
-                    session,
-                    task,
-                    SessionResult::Failed,
-                    None,
-                    &msg,
-                    Some(&msg),
-                    now,
-                )
-            }
             Err(e) => {
-                let msg = match &e {
+                let msg = match e {
+                    CoreError::Repo(emrest_repo::RepoError::Cancelled) => {
+                        let who = ctl
+                            .cancelled_by
+                            .lock()
+                            .ok()
+                            .and_then(|w| w.clone())
+                            .unwrap_or_else(|| "a user".into());
+                        format!("Restore cancelled by {who}; the VM was left as it was")
+                    }
                     // Name the point as well as the chunk: the operator restores from another.
                     CoreError::Repo(
                         emrest_repo::RepoError::ChunkMissing { .. }
@@ -710,7 +701,9 @@ impl Core {
                     ),
                     _ => format!("Restore failed: {e}"),
                 };
-                tracing::warn!("task {task}: {msg}");
+                if !matches!(e, CoreError::Repo(emrest_repo::RepoError::Cancelled)) {
+                    tracing::warn!("task {task}: {msg}");
+                }
                 self.catalog.finish_restore(
                     session,
                     task,

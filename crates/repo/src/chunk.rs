@@ -278,6 +278,26 @@ fn same_dict(a: Option<&Arc<Dictionary>>, b: Option<&Arc<Dictionary>>) -> bool {
     }
 }
 
+/// Checks what a zstd decompression into `out` gave: the whole chunk, under its digest.
+fn decompressed(
+    n: std::io::Result<usize>,
+    digest: &ChunkDigest,
+    out: &[u8],
+) -> Result<(), RepoError> {
+    let corrupt = |reason: String| RepoError::ChunkCorrupt {
+        digest: *digest,
+        reason,
+    };
+    match n {
+        Ok(n) if n == out.len() => verify(digest, out),
+        Ok(n) => Err(corrupt(format!(
+            "decompressed to {n} bytes, the chunk is {}",
+            out.len()
+        ))),
+        Err(e) => Err(corrupt(format!("zstd payload does not decompress: {e}"))),
+    }
+}
+
 impl Decoders {
     /// Decodes one record, current or legacy, into `out` (exactly the chunk's length) and
     /// verifies its digest.
@@ -309,16 +329,8 @@ impl Decoders {
                 verify(digest, out)
             }
             CODEC_ZSTD => {
-                let n = self
-                    .plain
-                    .decompress_to_buffer(payload, out)
-                    .map_err(|e| corrupt(format!("zstd payload does not decompress: {e}")))?;
-                if n != len {
-                    return Err(corrupt(format!(
-                        "decompressed to {n} bytes, the chunk is {len}"
-                    )));
-                }
-                verify(digest, out)
+                let n = self.plain.decompress_to_buffer(payload, out);
+                decompressed(n, digest, out)
             }
             CODEC_ZSTD_DICT => self.decode_with_dict(payload, digest, out),
             other => Err(corrupt(format!("unknown codec {other}"))),
@@ -364,15 +376,8 @@ impl Decoders {
             let Some((_, dec)) = self.with_dict.as_mut() else {
                 continue;
             };
-            let result = match dec.decompress_to_buffer(payload, out) {
-                Ok(n) if n == out.len() => verify(digest, out),
-                Ok(n) => Err(corrupt(format!(
-                    "decompressed to {n} bytes, the chunk is {}",
-                    out.len()
-                ))),
-                Err(e) => Err(corrupt(format!("zstd payload does not decompress: {e}"))),
-            };
-            match result {
+            let n = dec.decompress_to_buffer(payload, out);
+            match decompressed(n, digest, out) {
                 Ok(()) => return Ok(()),
                 Err(e) => last = Some(e),
             }
