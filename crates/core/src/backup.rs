@@ -103,7 +103,8 @@ pub fn backup_vm(
                 changed.as_deref(),
                 ctl,
             )?;
-            repo.put_index(&index_name, &index)?;
+            // Stored as its changes against the previous point's index where few changed.
+            repo.put_index_after(&index_name, &index, prev_disk.map(|d| d.index.as_str()))?;
             disks.push(PointDisk {
                 name: disk.name.clone(),
                 size: disk.size,

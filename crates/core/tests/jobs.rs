@@ -295,6 +295,27 @@ fn retention_and_gc_reclaim_space_and_every_remaining_point_restores_bit_exactly
         .filter(|p| states.contains_key(&p.id))
         .min_by_key(|p| p.created)
         .expect("oldest");
+    // The newest point's indexes are its changes against the oldest kept one's; retention
+    // deleted the parent of the oldest, so the oldest's were stored whole first.
+    let newest = remaining
+        .iter()
+        .filter(|p| states.contains_key(&p.id))
+        .max_by_key(|p| p.created)
+        .expect("newest");
+    let index_len = |name: &str| {
+        std::fs::metadata(
+            core.repository()
+                .root()
+                .join("indexes")
+                .join(format!("{name}.idx")),
+        )
+        .expect("index file")
+        .len()
+    };
+    for (old, new) in oldest.disks.iter().zip(&newest.disks) {
+        let (whole, delta) = (index_len(&old.index), index_len(&new.index));
+        assert!(delta * 2 < whole, "{}: {delta} vs {whole} bytes", new.index);
+    }
     let t = core
         .start_restore(&caller, oldest.id, &RestoreRequest::default())
         .expect("restore");

@@ -18,9 +18,22 @@
 //! Format 1 (still read) had, instead of the map and digests, 33 bytes per chunk: a flag
 //! (0 = hole, 1 = data) and a 32-byte digest, zero for holes.
 //!
+//! Format 3 is an incremental point's index stored as its changes against the index of the
+//! point before it (its parent), when that is less than half the size of format 2: a 1%
+//! change to a 4 GiB disk costs ~0.4 MB instead of ~6.3 MB. After the same 28-byte header
+//! (version 3): the parent's name (u8 length, then the name), the chain depth (u8: 1 when the
+//! parent is whole), the BLAKE3 of the whole index's format 2 encoding (checked after the
+//! changes are applied, so a delta read against the wrong parent is refused, never used),
+//! the number of changed chunks (LEB128), then per changed chunk in
+//! ascending order: the distance from the previous changed chunk (LEB128; the first from
+//! chunk 0), a flag (0 = hole, 1 = data) and for data the 32-byte digest; then the trailer.
+//! A parent is never deleted while a delta names it: [`crate::Repository::delete_index`]
+//! stores its children whole first.
+//!
 //! The trailing hash makes any damage to an index show up as
 //! [`RepoError::IndexCorrupt`] on load instead of as a wrong restore.
 
+use crate::pack::{get_varint, put_varint};
 use crate::{ChunkDigest, RepoError, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
 
 /// Magic at the start of every index file.
@@ -29,6 +42,11 @@ const INDEX_MAGIC: [u8; 4] = *b"EMRI";
 const INDEX_VERSION: u8 = 2;
 /// The first format, still read: a flag and a digest slot for every chunk, holes included.
 const INDEX_VERSION_1: u8 = 1;
+/// An index stored as its changes against its parent's.
+const INDEX_VERSION_DELTA: u8 = 3;
+/// Longest chain of deltas: a deeper one is stored whole, so loading an index reads at most
+/// this many deltas and one whole index.
+pub(crate) const MAX_DELTA_DEPTH: u8 = 16;
 /// Format 1's per-chunk flag: the chunk is all zeros and has no chunk file.
 const FLAG_HOLE: u8 = 0;
 /// Format 1's per-chunk flag: the chunk is stored under the digest that follows.
@@ -112,19 +130,15 @@ impl DiskIndex {
         None
     }
 
-    /// The index in its on-disk format (format 2).
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let n = self.chunks.len();
-        let data = self.chunks.iter().flatten().count();
-        let mut out =
-            Vec::with_capacity(INDEX_HEADER_LEN + n.div_ceil(8) + data * DIGEST_LEN + TRAILER_LEN);
+    /// Appends the 28-byte header of format `version` for this index.
+    fn put_header(&self, out: &mut Vec<u8>, version: u8) {
         let header = IndexHeader {
             magic: INDEX_MAGIC,
-            version: INDEX_VERSION,
+            version,
             reserved: [0; 3],
             disk_size: self.disk_size.to_le_bytes(),
             chunk_size: self.chunk_size.to_le_bytes(),
-            chunk_count: (n as u64).to_le_bytes(),
+            chunk_count: (self.chunks.len() as u64).to_le_bytes(),
         };
         out.extend_from_slice(&header.magic);
         out.push(header.version);
@@ -132,6 +146,65 @@ impl DiskIndex {
         out.extend_from_slice(&header.disk_size);
         out.extend_from_slice(&header.chunk_size);
         out.extend_from_slice(&header.chunk_count);
+    }
+
+    /// This index in format 3, as its changes against `parent` (named `parent_name`, itself at
+    /// chain depth `depth - 1`), when that is less than half its whole encoding.
+    pub(crate) fn encode_delta(
+        &self,
+        parent_name: &str,
+        parent: &DiskIndex,
+        depth: u8,
+    ) -> Option<Vec<u8>> {
+        if depth > MAX_DELTA_DEPTH
+            || parent.disk_size != self.disk_size
+            || parent.chunk_size != self.chunk_size
+            || parent.chunks.len() != self.chunks.len()
+            || parent_name.len() > MAX_NAME_LEN
+        {
+            return None;
+        }
+        let whole = INDEX_HEADER_LEN
+            + self.chunks.len().div_ceil(8)
+            + self.chunks.iter().flatten().count() * DIGEST_LEN
+            + TRAILER_LEN;
+        let changed: Vec<usize> = (0..self.chunks.len())
+            .filter(|&i| self.chunks[i] != parent.chunks[i])
+            .collect();
+        let mut out = Vec::with_capacity(INDEX_HEADER_LEN + 64 + changed.len() * 38);
+        self.put_header(&mut out, INDEX_VERSION_DELTA);
+        out.push(parent_name.len() as u8);
+        out.extend_from_slice(parent_name.as_bytes());
+        out.push(depth);
+        out.extend_from_slice(blake3::hash(&self.encode()).as_bytes());
+        put_varint(&mut out, u32::try_from(changed.len()).ok()?);
+        let mut prev = 0;
+        for i in changed {
+            put_varint(&mut out, u32::try_from(i - prev).ok()?);
+            prev = i;
+            match &self.chunks[i] {
+                Some(d) => {
+                    out.push(FLAG_DATA);
+                    out.extend_from_slice(&d.0);
+                }
+                None => out.push(FLAG_HOLE),
+            }
+            if out.len() * 2 >= whole {
+                return None;
+            }
+        }
+        let trailer = blake3::hash(&out);
+        out.extend_from_slice(trailer.as_bytes());
+        Some(out)
+    }
+
+    /// The index in its on-disk format (format 2).
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let n = self.chunks.len();
+        let data = self.chunks.iter().flatten().count();
+        let mut out =
+            Vec::with_capacity(INDEX_HEADER_LEN + n.div_ceil(8) + data * DIGEST_LEN + TRAILER_LEN);
+        self.put_header(&mut out, INDEX_VERSION);
         for group in self.chunks.chunks(8) {
             let byte = group
                 .iter()
@@ -148,8 +221,81 @@ impl DiskIndex {
         out
     }
 
-    /// Parses an index file; the error string says what is wrong.
+    /// Parses a whole index file (formats 1 and 2); the error string says what is wrong.
+    #[cfg(test)]
     pub(crate) fn decode(bytes: &[u8]) -> Result<DiskIndex, String> {
+        match StoredIndex::decode(bytes)? {
+            StoredIndex::Whole(index) => Ok(index),
+            StoredIndex::Delta(d) => Err(format!("a delta against index {}", d.parent)),
+        }
+    }
+}
+
+/// An index file as stored: whole, or the changes against its parent.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum StoredIndex {
+    Whole(DiskIndex),
+    Delta(IndexDelta),
+}
+
+/// A format 3 index: what differs from the parent's chunks.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct IndexDelta {
+    pub(crate) parent: String,
+    /// Deltas in the chain down to a whole index, this one included.
+    pub(crate) depth: u8,
+    /// BLAKE3 of the whole index's format 2 encoding.
+    whole: [u8; 32],
+    disk_size: u64,
+    chunk_size: u32,
+    count: u64,
+    changes: Vec<(usize, Option<ChunkDigest>)>,
+}
+
+impl IndexDelta {
+    /// `parent` (the index named [`IndexDelta::parent`]) with the changes applied. Only the
+    /// index asked for needs [`IndexDelta::check_whole`]: the deltas below it in a chain are
+    /// covered by its hash.
+    pub(crate) fn apply(&self, mut parent: DiskIndex) -> Result<DiskIndex, String> {
+        if parent.disk_size != self.disk_size
+            || parent.chunk_size != self.chunk_size
+            || parent.chunks.len() as u64 != self.count
+        {
+            return Err(format!(
+                "its parent {} describes another disk ({} bytes in {} chunks of {}, this one {} bytes in {} of {})",
+                self.parent,
+                parent.disk_size,
+                parent.chunks.len(),
+                parent.chunk_size,
+                self.disk_size,
+                self.count,
+                self.chunk_size
+            ));
+        }
+        for &(i, c) in &self.changes {
+            parent.chunks[i] = c;
+        }
+        Ok(parent)
+    }
+
+    /// Whether `index` is the very index this delta was written for.
+    pub(crate) fn check_whole(&self, index: &DiskIndex) -> Result<(), String> {
+        if let Some(reason) = index.inconsistency() {
+            return Err(reason);
+        }
+        if blake3::hash(&index.encode()).as_bytes() != &self.whole {
+            return Err(format!(
+                "its changes applied to its parent {} do not give the index it was written for",
+                self.parent
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl StoredIndex {
+    /// Parses an index file of any format; the error string says what is wrong.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<StoredIndex, String> {
         if bytes.len() < INDEX_HEADER_LEN + TRAILER_LEN {
             return Err(format!(
                 "file is {} bytes, too short for an index",
@@ -175,9 +321,21 @@ impl DiskIndex {
         let chunks = match body[4] {
             INDEX_VERSION => decode_map_and_digests(count, entries)?,
             INDEX_VERSION_1 => decode_version_1(count, entries)?,
+            INDEX_VERSION_DELTA => {
+                let (parent, depth, whole, changes) = decode_delta(count, entries)?;
+                return Ok(StoredIndex::Delta(IndexDelta {
+                    parent,
+                    depth,
+                    whole,
+                    disk_size,
+                    chunk_size,
+                    count,
+                    changes,
+                }));
+            }
             v => {
                 return Err(format!(
-                    "unsupported index format version {v} (this build reads {INDEX_VERSION_1} and {INDEX_VERSION})"
+                    "unsupported index format version {v} (this build reads 1 to {INDEX_VERSION_DELTA})"
                 ))
             }
         };
@@ -188,10 +346,85 @@ impl DiskIndex {
         };
         match index.inconsistency() {
             Some(reason) => Err(reason),
-            None => Ok(index),
+            None => Ok(StoredIndex::Whole(index)),
         }
     }
 }
+
+/// A changed chunk of a format 3 index: its position and what it holds.
+type Change = (usize, Option<ChunkDigest>);
+
+/// Format 3's entries: parent name, depth, then the changed chunks.
+fn decode_delta(count: u64, entries: &[u8]) -> Result<(String, u8, [u8; 32], Vec<Change>), String> {
+    let truncated = || "the delta is cut short".to_string();
+    let name_len = usize::from(*entries.first().ok_or_else(truncated)?);
+    let name = entries.get(1..1 + name_len).ok_or_else(truncated)?;
+    let parent = std::str::from_utf8(name)
+        .ok()
+        .filter(|n| validate_name(n).is_ok())
+        .ok_or_else(|| "the parent's name is not an index name".to_string())?
+        .to_string();
+    let mut at = 1 + name_len;
+    let depth = *entries.get(at).ok_or_else(truncated)?;
+    if depth == 0 || depth > MAX_DELTA_DEPTH {
+        return Err(format!(
+            "delta depth {depth} is outside 1..={MAX_DELTA_DEPTH}"
+        ));
+    }
+    at += 1;
+    let mut whole = [0u8; 32];
+    whole.copy_from_slice(entries.get(at..at + 32).ok_or_else(truncated)?);
+    at += 32;
+    let n = get_varint(entries, &mut at).ok_or_else(truncated)? as usize;
+    // Each change takes at least two bytes: no allocation beyond what the file could hold.
+    let mut changes = Vec::with_capacity(n.min(entries.len() / 2));
+    let mut pos: u64 = 0;
+    for k in 0..n {
+        let gap = u64::from(get_varint(entries, &mut at).ok_or_else(truncated)?);
+        if k > 0 && gap == 0 {
+            return Err(format!("changed chunk {pos} is listed twice"));
+        }
+        pos += gap;
+        if pos >= count {
+            return Err(format!("changed chunk {pos} is past the last one"));
+        }
+        let flag = *entries.get(at).ok_or_else(truncated)?;
+        at += 1;
+        let chunk = match flag {
+            FLAG_HOLE => None,
+            FLAG_DATA => {
+                let d = entries.get(at..at + DIGEST_LEN).ok_or_else(truncated)?;
+                at += DIGEST_LEN;
+                let mut digest = [0u8; DIGEST_LEN];
+                digest.copy_from_slice(d);
+                Some(ChunkDigest(digest))
+            }
+            other => return Err(format!("changed chunk {pos} has unknown flag {other}")),
+        };
+        changes.push((pos as usize, chunk));
+    }
+    if at != entries.len() {
+        return Err(format!(
+            "{} bytes follow the last change",
+            entries.len() - at
+        ));
+    }
+    Ok((parent, depth, whole, changes))
+}
+
+/// The parent an index file names when it is a delta, from its first bytes (at least
+/// [`PEEK_LEN`] of them, or the whole file); nothing is verified.
+pub(crate) fn peek_parent(head: &[u8]) -> Option<&str> {
+    if head.get(0..4)? != INDEX_MAGIC || *head.get(4)? != INDEX_VERSION_DELTA {
+        return None;
+    }
+    let len = usize::from(*head.get(INDEX_HEADER_LEN)?);
+    let name = head.get(INDEX_HEADER_LEN + 1..INDEX_HEADER_LEN + 1 + len)?;
+    std::str::from_utf8(name).ok()
+}
+
+/// Bytes enough for [`peek_parent`].
+pub(crate) const PEEK_LEN: usize = INDEX_HEADER_LEN + 1 + MAX_NAME_LEN;
 
 /// Format 2's entries: the data map, then one digest per set bit.
 fn decode_map_and_digests(count: u64, entries: &[u8]) -> Result<Vec<Option<ChunkDigest>>, String> {
@@ -384,6 +617,56 @@ mod tests {
             );
         }
         assert!(DiskIndex::decode(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn a_delta_round_trips_and_any_damage_to_it_is_refused() {
+        let a = DiskIndex {
+            disk_size: 64 * 4096,
+            chunk_size: 4096,
+            chunks: (0..64u8).map(|i| Some(ChunkDigest::of(&[i]))).collect(),
+        };
+        let mut b = a.clone();
+        b.chunks[9] = None;
+        let bytes = b
+            .encode_delta("a", &a, 1)
+            .expect("one change is worth a delta");
+        let Ok(StoredIndex::Delta(d)) = StoredIndex::decode(&bytes) else {
+            panic!("not decoded as a delta");
+        };
+        assert_eq!((d.parent.as_str(), d.depth), ("a", 1));
+        assert_eq!(peek_parent(&bytes), Some("a"));
+        let rebuilt = d.apply(a.clone()).unwrap();
+        assert_eq!(d.check_whole(&rebuilt), Ok(()));
+        assert_eq!(rebuilt, b);
+        // Applied to another parent of the same disk, the result is refused.
+        let mut other = a.clone();
+        other.chunks[3] = None;
+        let wrong = d.apply(other).unwrap();
+        assert!(d.check_whole(&wrong).is_err());
+        for pos in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[pos] ^= 0x10;
+            assert!(
+                StoredIndex::decode(&damaged).is_err(),
+                "flip at {pos} not detected"
+            );
+        }
+        // Sealed again, a change past the last chunk is still refused.
+        let mut body = bytes[..bytes.len() - TRAILER_LEN].to_vec();
+        let gap_at = INDEX_HEADER_LEN + 1 + 1 + 1 + 32 + 1;
+        assert_eq!(body[gap_at], 9);
+        body[gap_at] = 64;
+        let err = StoredIndex::decode(&sealed(body)).unwrap_err();
+        assert!(err.contains("past the last one"), "{err}");
+        // Too deep a chain, a parent of another disk and a large change give no delta.
+        assert!(b.encode_delta("a", &a, MAX_DELTA_DEPTH + 1).is_none());
+        assert!(b.encode_delta("a", &sample(), 1).is_none());
+        let all_new = DiskIndex {
+            chunks: (0..64u8).map(|i| Some(ChunkDigest::of(&[i, i]))).collect(),
+            ..a.clone()
+        };
+        assert!(all_new.encode_delta("a", &a, 1).is_none());
     }
 
     #[test]

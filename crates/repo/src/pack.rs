@@ -134,7 +134,7 @@ impl Footer {
 }
 
 /// Appends `v` as a LEB128 varint.
-fn put_varint(out: &mut Vec<u8>, mut v: u32) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u32) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -143,7 +143,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u32) {
 }
 
 /// Reads a LEB128 varint of at most 32 bits at `*at`, advancing it.
-fn get_varint(b: &[u8], at: &mut usize) -> Option<u32> {
+pub(crate) fn get_varint(b: &[u8], at: &mut usize) -> Option<u32> {
     let mut v: u32 = 0;
     for shift in (0..35).step_by(7) {
         let byte = *b.get(*at)?;

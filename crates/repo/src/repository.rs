@@ -12,7 +12,7 @@ use crate::chunk::{verify, ChunkCodec, CODEC_RAW};
 use crate::dict::{self, Dictionary, DICTS_DIR};
 use crate::error::IoContext;
 use crate::fsutil::{self, TEMP_PREFIX};
-use crate::index::validate_name;
+use crate::index::{peek_parent, validate_name, StoredIndex, MAX_DELTA_DEPTH, PEEK_LEN};
 use crate::pack::{ChunkMap, Loc};
 use crate::{
     ChunkDigest, DiskIndex, Durability, RepoError, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE,
@@ -71,6 +71,9 @@ pub struct Repository {
     files: Mutex<HashMap<u32, Arc<File>>>,
     /// The dictionaries loaded from `dicts/`; new chunks are compressed with the first.
     dicts: RwLock<Vec<Arc<Dictionary>>>,
+    /// Held while a delta index is written against its parent and while an index is deleted
+    /// (its children stored whole first), so no delta is left naming a deleted parent.
+    index_lock: Mutex<()>,
 }
 
 /// Where a chunk's record (header and payload) lies; for diagnostics and tests.
@@ -155,6 +158,7 @@ impl Repository {
             map: RwLock::new(ChunkMap::default()),
             files: Mutex::new(HashMap::new()),
             dicts: RwLock::new(Vec::new()),
+            index_lock: Mutex::new(()),
         }
     }
 
@@ -220,28 +224,131 @@ impl Repository {
         )
     }
 
-    /// Loads the index `name`, checking its trailing hash.
+    /// Stores `index` under `name` like [`Repository::put_index`]; when `parent` names the
+    /// index of the point before and few chunks changed, as its changes against that index
+    /// (read here, not taken from the caller, so the delta is always against what is stored).
+    /// An unreadable parent, a chain already [`MAX_DELTA_DEPTH`] deep or a large change store
+    /// the index whole.
+    pub fn put_index_after(
+        &self,
+        name: &str,
+        index: &DiskIndex,
+        parent: Option<&str>,
+    ) -> Result<(), RepoError> {
+        let Some(parent) = parent.filter(|p| *p != name) else {
+            return self.put_index(name, index);
+        };
+        validate_name(name)?;
+        if let Some(reason) = index.inconsistency() {
+            return Err(RepoError::IndexCorrupt {
+                name: name.to_string(),
+                reason: format!("refusing to store an inconsistent index: {reason}"),
+            });
+        }
+        let _held = self
+            .index_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let bytes = self
+            .load_index(parent)
+            .ok()
+            .and_then(|(p, depth)| index.encode_delta(parent, &p, depth + 1))
+            .unwrap_or_else(|| index.encode());
+        fsutil::atomic_write(
+            &self.indexes_dir,
+            &format!("{name}{INDEX_EXT}"),
+            &bytes,
+            self.durability,
+        )
+    }
+
+    /// Loads the index `name`, checking its trailing hash (and, for a delta, its parents').
     pub fn get_index(&self, name: &str) -> Result<DiskIndex, RepoError> {
+        self.load_index(name).map(|(index, _)| index)
+    }
+
+    /// The index `name` and the number of deltas it was built from (0: stored whole).
+    fn load_index(&self, name: &str) -> Result<(DiskIndex, u8), RepoError> {
+        let mut deltas = Vec::new();
+        let mut at = name.to_string();
+        let whole = loop {
+            match self.read_stored(&at, name)? {
+                StoredIndex::Whole(index) => break index,
+                StoredIndex::Delta(d) => {
+                    if deltas.len() >= usize::from(MAX_DELTA_DEPTH) {
+                        return Err(RepoError::IndexCorrupt {
+                            name: name.to_string(),
+                            reason: format!("its chain of deltas is longer than {MAX_DELTA_DEPTH}"),
+                        });
+                    }
+                    at = d.parent.clone();
+                    deltas.push(d);
+                }
+            }
+        };
+        let depth = deltas.len() as u8;
+        let corrupt = |reason| RepoError::IndexCorrupt {
+            name: name.to_string(),
+            reason,
+        };
+        let mut index = whole;
+        for d in deltas.iter().rev() {
+            index = d.apply(index).map_err(corrupt)?;
+        }
+        if let Some(top) = deltas.first() {
+            top.check_whole(&index).map_err(corrupt)?;
+        }
+        Ok((index, depth))
+    }
+
+    /// Reads and parses the index file `name`, on the way to loading `wanted`: a parent that
+    /// is missing or damaged makes `wanted` corrupt, naming the parent.
+    fn read_stored(&self, name: &str, wanted: &str) -> Result<StoredIndex, RepoError> {
         validate_name(name)?;
         let path = self.index_path(name);
+        let via = |reason: String| {
+            if name == wanted {
+                reason
+            } else {
+                format!("its parent index {name}: {reason}")
+            }
+        };
         let bytes = match fs::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && name == wanted => {
                 return Err(RepoError::IndexMissing {
                     name: name.to_string(),
                 })
             }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(RepoError::IndexCorrupt {
+                    name: wanted.to_string(),
+                    reason: via("missing".to_string()),
+                })
+            }
             Err(e) => return Err(RepoError::io(format!("read index {}", path.display()), e)),
         };
-        DiskIndex::decode(&bytes).map_err(|reason| RepoError::IndexCorrupt {
-            name: name.to_string(),
-            reason,
+        StoredIndex::decode(&bytes).map_err(|reason| RepoError::IndexCorrupt {
+            name: wanted.to_string(),
+            reason: via(reason),
         })
     }
 
-    /// Deletes the index `name` (its chunks stay until [`Repository::gc`]).
+    /// Deletes the index `name` (its chunks stay until [`Repository::gc`]). Indexes stored as
+    /// deltas against it are stored whole first, each atomically: a crash in between leaves
+    /// every index loadable.
     pub fn delete_index(&self, name: &str) -> Result<(), RepoError> {
         validate_name(name)?;
+        let _held = self
+            .index_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for child in self.list_indexes()? {
+            if child != name && self.parent_of(&child)?.as_deref() == Some(name) {
+                let (index, _) = self.load_index(&child)?;
+                self.put_index(&child, &index)?;
+            }
+        }
         let path = self.index_path(name);
         match fs::remove_file(&path) {
             Ok(()) => fsutil::fsync_dir(&self.indexes_dir, self.durability),
@@ -250,6 +357,22 @@ impl Repository {
             }),
             Err(e) => Err(RepoError::io(format!("delete index {}", path.display()), e)),
         }
+    }
+
+    /// The parent the index file `name` names, when it is a delta (read from its first bytes).
+    fn parent_of(&self, name: &str) -> Result<Option<String>, RepoError> {
+        use std::io::Read;
+        let path = self.index_path(name);
+        let mut head = Vec::with_capacity(PEEK_LEN);
+        match File::open(&path) {
+            Ok(f) => f
+                .take(PEEK_LEN as u64)
+                .read_to_end(&mut head)
+                .ctx(|| format!("read index {}", path.display()))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(RepoError::io(format!("read index {}", path.display()), e)),
+        };
+        Ok(peek_parent(&head).map(str::to_string))
     }
 
     /// Names of all stored indexes, sorted.
