@@ -44,8 +44,11 @@
 //!
 //! ## Index files
 //! 28-byte header — magic `b"EMRI"`, version u8, three reserved bytes, disk size
-//! u64 LE, chunk size u32 LE, chunk count u64 LE — then per chunk a flag byte
-//! (0 hole, 1 data) and a 32-byte digest, then BLAKE3 of everything before it.
+//! u64 LE, chunk size u32 LE, chunk count u64 LE — then, in format 2, a bit per
+//! chunk (data or hole) and the 32-byte digests of the data chunks, then BLAKE3 of
+//! everything before it. Format 3 holds an incremental point's changes against its
+//! parent's index; format 1 (a flag and a digest slot per chunk) is still read. The
+//! layouts are in `index.rs`.
 //!
 //! # Durability and concurrency
 //!
