@@ -227,7 +227,7 @@ impl Repository {
     /// Stores `index` under `name` like [`Repository::put_index`]; when `parent` names the
     /// index of the point before and few chunks changed, as its changes against that index
     /// (read here, not taken from the caller, so the delta is always against what is stored).
-    /// An unreadable parent, a chain already [`MAX_DELTA_DEPTH`] deep or a large change store
+    /// An unreadable parent, a chain already 16 deltas deep or a large change store
     /// the index whole.
     pub fn put_index_after(
         &self,
