@@ -680,10 +680,7 @@ impl Core {
                 .running
                 .get(&id)
                 .ok_or_else(|| CoreError::Conflict(format!("Job '{}' is not running", job.name)))?;
-            if let Ok(mut by) = running.ctl.cancelled_by.lock() {
-                *by = Some(actor.user_name.clone());
-            }
-            running.ctl.cancelled.store(true, Ordering::SeqCst);
+            running.ctl.cancel(&actor.user_name);
         }
         let now = now_millis();
         let task = self
@@ -962,13 +959,10 @@ impl Core {
         if ctl.cancelled() {
             let vbs: Vec<VmBackup> = done.into_iter().map(|(_, v)| v).collect();
             backup::discard(self, &vbs);
-            let who = ctl
-                .cancelled_by
-                .lock()
-                .ok()
-                .and_then(|w| w.clone())
-                .unwrap_or_else(|| "a user".into());
-            let msg = format!("Job stopped by {who}; no restore point was recorded");
+            let msg = format!(
+                "Job stopped by {}; no restore point was recorded",
+                ctl.canceller()
+            );
             self.fail_pending_tasks(session, &msg)?;
             return self.finish_session(session, SessionResult::Failed, Some(&msg), None);
         }

@@ -35,7 +35,6 @@ use emrest_repo::{Durability, Repository};
 use restore::RunControl;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
@@ -680,15 +679,10 @@ impl Core {
             ),
             Err(e) => {
                 let msg = match e {
-                    CoreError::Repo(emrest_repo::RepoError::Cancelled) => {
-                        let who = ctl
-                            .cancelled_by
-                            .lock()
-                            .ok()
-                            .and_then(|w| w.clone())
-                            .unwrap_or_else(|| "a user".into());
-                        format!("Restore cancelled by {who}; the VM was left as it was")
-                    }
+                    CoreError::Repo(emrest_repo::RepoError::Cancelled) => format!(
+                        "Restore cancelled by {}; the VM was left as it was",
+                        ctl.canceller()
+                    ),
                     // Name the point as well as the chunk: the operator restores from another.
                     CoreError::Repo(
                         emrest_repo::RepoError::ChunkMissing { .. }
@@ -761,10 +755,7 @@ impl Core {
                 .ok()
                 .and_then(|r| r.get(&id).map(|r| r.ctl.clone()))
             {
-                if let Ok(mut by) = r.cancelled_by.lock() {
-                    *by = Some(caller.user_name.clone());
-                }
-                r.cancelled.store(true, Ordering::SeqCst);
+                r.cancel(&caller.user_name);
             }
         }
         self.catalog.delete_task(id)

@@ -328,6 +328,23 @@ pub struct RunControl {
 }
 
 impl RunControl {
+    /// Asks the work to stop, on behalf of `who`.
+    pub fn cancel(&self, who: &str) {
+        if let Ok(mut by) = self.cancelled_by.lock() {
+            *by = Some(who.to_string());
+        }
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    /// Who asked the work to stop, for the session's message.
+    pub fn canceller(&self) -> String {
+        self.cancelled_by
+            .lock()
+            .ok()
+            .and_then(|w| w.clone())
+            .unwrap_or_else(|| "a user".into())
+    }
+
     /// Percent done, 0..=99 while running.
     pub fn percent(&self) -> u8 {
         let total = self.total_bytes.load(Ordering::Relaxed).max(1);
