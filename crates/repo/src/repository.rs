@@ -27,6 +27,8 @@ const PACKS_DIR: &str = "packs";
 const INDEXES_DIR: &str = "indexes";
 /// Extension of index files.
 const INDEX_EXT: &str = ".idx";
+/// How the reason of a delta index whose parent cannot be read begins.
+const PARENT_PREFIX: &str = "its parent index ";
 /// Magic at the start of `config`.
 const CONFIG_MAGIC: [u8; 8] = *b"EMRESTRP";
 /// The repository format version this build writes and reads.
@@ -264,7 +266,14 @@ impl Repository {
 
     /// Loads the index `name`, checking its trailing hash (and, for a delta, its parents').
     pub fn get_index(&self, name: &str) -> Result<DiskIndex, RepoError> {
-        self.load_index(name).map(|(index, _)| index)
+        match self.load_index(name) {
+            // A delta read just before `delete_index` stored it whole and removed its parent:
+            // read again, it is whole now. Lasting damage fails the same way twice.
+            Err(RepoError::IndexCorrupt { reason, .. }) if reason.starts_with(PARENT_PREFIX) => {
+                self.load_index(name).map(|(index, _)| index)
+            }
+            loaded => loaded.map(|(index, _)| index),
+        }
     }
 
     /// The index `name` and the number of deltas it was built from (0: stored whole).
@@ -310,7 +319,7 @@ impl Repository {
             if name == wanted {
                 reason
             } else {
-                format!("its parent index {name}: {reason}")
+                format!("{PARENT_PREFIX}{name}: {reason}")
             }
         };
         let bytes = match fs::read(&path) {
