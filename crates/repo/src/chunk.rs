@@ -278,23 +278,30 @@ fn same_dict(a: Option<&Arc<Dictionary>>, b: Option<&Arc<Dictionary>>) -> bool {
     }
 }
 
+/// The chunk under `digest` cannot be decoded, for `reason`.
+fn corrupt(digest: &ChunkDigest, reason: String) -> RepoError {
+    RepoError::ChunkCorrupt {
+        digest: *digest,
+        reason,
+    }
+}
+
 /// Checks what a zstd decompression into `out` gave: the whole chunk, under its digest.
 fn decompressed(
     n: std::io::Result<usize>,
     digest: &ChunkDigest,
     out: &[u8],
 ) -> Result<(), RepoError> {
-    let corrupt = |reason: String| RepoError::ChunkCorrupt {
-        digest: *digest,
-        reason,
-    };
     match n {
         Ok(n) if n == out.len() => verify(digest, out),
-        Ok(n) => Err(corrupt(format!(
-            "decompressed to {n} bytes, the chunk is {}",
-            out.len()
-        ))),
-        Err(e) => Err(corrupt(format!("zstd payload does not decompress: {e}"))),
+        Ok(n) => Err(corrupt(
+            digest,
+            format!("decompressed to {n} bytes, the chunk is {}", out.len()),
+        )),
+        Err(e) => Err(corrupt(
+            digest,
+            format!("zstd payload does not decompress: {e}"),
+        )),
     }
 }
 
@@ -307,23 +314,21 @@ impl Decoders {
         digest: &ChunkDigest,
         out: &mut [u8],
     ) -> Result<(), RepoError> {
-        let corrupt = |reason: String| RepoError::ChunkCorrupt {
-            digest: *digest,
-            reason,
-        };
         let (codec, payload) = match record.first() {
-            None => return Err(corrupt("record is empty".to_string())),
-            Some(&b) if b == LEGACY_MAGIC[0] => legacy_parts(record, out.len()).map_err(corrupt)?,
+            None => return Err(corrupt(digest, "record is empty".to_string())),
+            Some(&b) if b == LEGACY_MAGIC[0] => {
+                legacy_parts(record, out.len()).map_err(|r| corrupt(digest, r))?
+            }
             Some(&codec) => (codec, &record[RECORD_HEAD_LEN..]),
         };
         let len = out.len();
         match codec {
             CODEC_RAW => {
                 if payload.len() != len {
-                    return Err(corrupt(format!(
-                        "raw payload is {} bytes, the chunk {len}",
-                        payload.len()
-                    )));
+                    return Err(corrupt(
+                        digest,
+                        format!("raw payload is {} bytes, the chunk {len}", payload.len()),
+                    ));
                 }
                 out.copy_from_slice(payload);
                 verify(digest, out)
@@ -333,7 +338,7 @@ impl Decoders {
                 decompressed(n, digest, out)
             }
             CODEC_ZSTD_DICT => self.decode_with_dict(payload, digest, out),
-            other => Err(corrupt(format!("unknown codec {other}"))),
+            other => Err(corrupt(digest, format!("unknown codec {other}"))),
         }
     }
 
@@ -346,18 +351,15 @@ impl Decoders {
         digest: &ChunkDigest,
         out: &mut [u8],
     ) -> Result<(), RepoError> {
-        let corrupt = |reason: String| RepoError::ChunkCorrupt {
-            digest: *digest,
-            reason,
-        };
         let Some(id) = zstd::zstd_safe::get_dict_id_from_frame(payload) else {
             return Err(corrupt(
+                digest,
                 "zstd frame of a dictionary codec names no dictionary".to_string(),
             ));
         };
         let candidates = dict::loaded_with_id(id.get());
         if candidates.is_empty() {
-            return Err(corrupt(format!(
+            return Err(corrupt(digest, format!(
                 "it needs zstd dictionary {:08x}, which is not loaded (its file is missing or damaged)",
                 id.get()
             )));
@@ -382,7 +384,7 @@ impl Decoders {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| corrupt("no dictionary decodes it".to_string())))
+        Err(last.unwrap_or_else(|| corrupt(digest, "no dictionary decodes it".to_string())))
     }
 }
 

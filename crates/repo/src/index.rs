@@ -164,10 +164,7 @@ impl DiskIndex {
         {
             return None;
         }
-        let whole = INDEX_HEADER_LEN
-            + self.chunks.len().div_ceil(8)
-            + self.chunks.iter().flatten().count() * DIGEST_LEN
-            + TRAILER_LEN;
+        let whole = self.whole_len();
         let changed: Vec<usize> = (0..self.chunks.len())
             .filter(|&i| self.chunks[i] != parent.chunks[i])
             .collect();
@@ -198,12 +195,17 @@ impl DiskIndex {
         Some(out)
     }
 
+    /// Bytes of this index stored whole (format 2).
+    fn whole_len(&self) -> usize {
+        INDEX_HEADER_LEN
+            + self.chunks.len().div_ceil(8)
+            + self.chunks.iter().flatten().count() * DIGEST_LEN
+            + TRAILER_LEN
+    }
+
     /// The index in its on-disk format (format 2).
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let n = self.chunks.len();
-        let data = self.chunks.iter().flatten().count();
-        let mut out =
-            Vec::with_capacity(INDEX_HEADER_LEN + n.div_ceil(8) + data * DIGEST_LEN + TRAILER_LEN);
+        let mut out = Vec::with_capacity(self.whole_len());
         self.put_header(&mut out, INDEX_VERSION);
         for group in self.chunks.chunks(8) {
             let byte = group

@@ -27,6 +27,18 @@ const PACKS_DIR: &str = "packs";
 const INDEXES_DIR: &str = "indexes";
 /// Extension of index files.
 const INDEX_EXT: &str = ".idx";
+/// Refuses a bad index name, or an index that does not describe its disk consistently.
+fn check_storable(name: &str, index: &DiskIndex) -> Result<(), RepoError> {
+    validate_name(name)?;
+    match index.inconsistency() {
+        Some(reason) => Err(RepoError::IndexCorrupt {
+            name: name.to_string(),
+            reason: format!("refusing to store an inconsistent index: {reason}"),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// How the reason of a delta index whose parent cannot be read begins.
 const PARENT_PREFIX: &str = "its parent index ";
 /// Magic at the start of `config`.
@@ -211,13 +223,7 @@ impl Repository {
 
     /// Stores `index` under `name`, replacing any index of that name atomically.
     pub fn put_index(&self, name: &str, index: &DiskIndex) -> Result<(), RepoError> {
-        validate_name(name)?;
-        if let Some(reason) = index.inconsistency() {
-            return Err(RepoError::IndexCorrupt {
-                name: name.to_string(),
-                reason: format!("refusing to store an inconsistent index: {reason}"),
-            });
-        }
+        check_storable(name, index)?;
         fsutil::atomic_write(
             &self.indexes_dir,
             &format!("{name}{INDEX_EXT}"),
@@ -240,13 +246,7 @@ impl Repository {
         let Some(parent) = parent.filter(|p| *p != name) else {
             return self.put_index(name, index);
         };
-        validate_name(name)?;
-        if let Some(reason) = index.inconsistency() {
-            return Err(RepoError::IndexCorrupt {
-                name: name.to_string(),
-                reason: format!("refusing to store an inconsistent index: {reason}"),
-            });
-        }
+        check_storable(name, index)?;
         let _held = self
             .index_lock
             .lock()

@@ -55,6 +55,17 @@ fn open_repo(dir: &Path) -> Repository {
     Repository::open_with_chunk_size(&dir.join("repo"), Durability::NoSync, CS).unwrap()
 }
 
+/// A repository in a fresh folder holding one backup of `img` (also written to `a.img`).
+fn backed_up(img: &[u8]) -> (tempfile::TempDir, Repository, DiskIndex) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let src = write_file(&dir.path().join("a.img"), img);
+    let (index, _) = repo
+        .backup_disk(&src, IMAGE_SIZE, None, None, &NoControl)
+        .unwrap();
+    (dir, repo, index)
+}
+
 /// Where chunk `d` is stored (it must be).
 fn location(repo: &Repository, d: &ChunkDigest) -> ChunkLocation {
     repo.chunk_location(d).expect("chunk is stored")
@@ -971,13 +982,8 @@ fn in_place_restore_writes_only_the_differing_4k_blocks() {
 
 #[test]
 fn rollback_reads_each_candidate_once_and_writes_only_the_differing_blocks() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = open_repo(dir.path());
     let img = image_bytes(31);
-    let src = write_file(&dir.path().join("a.img"), &img);
-    let (index, _) = repo
-        .backup_disk(&src, IMAGE_SIZE, None, None, &NoControl)
-        .unwrap();
+    let (dir, repo, index) = backed_up(&img);
     // Three 4 KiB blocks change: two in chunk 2 (adjacent), one in chunk 20; chunk 33 (a hole)
     // gets one non-zero block.
     let mut changed = img.clone();
@@ -1013,13 +1019,8 @@ fn rollback_reads_each_candidate_once_and_writes_only_the_differing_blocks() {
 
 #[test]
 fn rollback_refuses_a_corrupt_chunk_before_writing_anything() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = open_repo(dir.path());
     let img = image_bytes(32);
-    let src = write_file(&dir.path().join("a.img"), &img);
-    let (index, _) = repo
-        .backup_disk(&src, IMAGE_SIZE, None, None, &NoControl)
-        .unwrap();
+    let (dir, repo, index) = backed_up(&img);
     let mut changed = img.clone();
     changed[3 * CSU..3 * CSU + 4096].fill(7);
     let target = write_file(&dir.path().join("t.img"), &changed);
@@ -1064,13 +1065,8 @@ fn scribble_written(img: &[u8]) -> Vec<u8> {
 
 #[test]
 fn tracked_rollback_reads_no_disk_and_each_needed_chunk_once_and_writes_only_the_written_blocks() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = open_repo(dir.path());
     let img = image_with_a_repeated_chunk(33);
-    let src = write_file(&dir.path().join("a.img"), &img);
-    let (index, _) = repo
-        .backup_disk(&src, IMAGE_SIZE, None, None, &NoControl)
-        .unwrap();
+    let (dir, repo, index) = backed_up(&img);
     assert_eq!(index.chunks[41], index.chunks[45]);
     let mut changed = scribble_written(&img);
     // A write tracking did not see (in chunk 10): trusted away, so left as it is.
@@ -1105,13 +1101,8 @@ fn tracked_rollback_reads_no_disk_and_each_needed_chunk_once_and_writes_only_the
 
 #[test]
 fn tracked_rollback_compares_the_chunks_where_the_starting_point_differs() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = open_repo(dir.path());
     let img = image_with_a_repeated_chunk(34);
-    let src = write_file(&dir.path().join("a.img"), &img);
-    let (index, _) = repo
-        .backup_disk(&src, IMAGE_SIZE, None, None, &NoControl)
-        .unwrap();
+    let (dir, repo, index) = backed_up(&img);
     let mut changed = scribble_written(&img);
     // Chunk 20 held other content at the start of tracking: one block differs.
     changed[20 * CSU + 3 * 4096..20 * CSU + 4 * 4096].fill(1);
@@ -1142,13 +1133,8 @@ fn tracked_rollback_compares_the_chunks_where_the_starting_point_differs() {
 
 #[test]
 fn tracked_rollback_refuses_a_corrupt_chunk_before_writing_anything() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = open_repo(dir.path());
     let img = image_with_a_repeated_chunk(35);
-    let src = write_file(&dir.path().join("a.img"), &img);
-    let (index, _) = repo
-        .backup_disk(&src, IMAGE_SIZE, None, None, &NoControl)
-        .unwrap();
+    let (dir, repo, index) = backed_up(&img);
     let changed = scribble_written(&img);
     let path = dir.path().join("t.img");
     let target = write_file(&path, &changed);

@@ -469,16 +469,23 @@ fn main() -> Res<()> {
         ),
         format!("peak {full_peak:.0} MB"),
     );
+    // Bytes a rollback wrote, against the bytes the guest changed.
+    let wrote = |bytes: u64, changed: u64| {
+        format!(
+            "wrote {:.1} MB = {:.2}× the {:.1} MB changed",
+            bytes as f64 / 1e6,
+            bytes as f64 / changed.max(1) as f64,
+            changed as f64 / 1e6
+        )
+    };
     row(
         &mut rows,
         "emrest QuickRollback 1%, tracking",
         q_cbt,
         format!("{} faster than full", x(q_cbt, full_restore)),
         format!(
-            "wrote {:.1} MB = {:.2}× the {:.1} MB changed; peak {q_cbt_peak:.0} MB",
-            q_cbt_bytes as f64 / 1e6,
-            q_cbt_bytes as f64 / changed_q1.max(1) as f64,
-            changed_q1 as f64 / 1e6
+            "{}; peak {q_cbt_peak:.0} MB",
+            wrote(q_cbt_bytes, changed_q1)
         ),
     );
     row(
@@ -486,12 +493,7 @@ fn main() -> Res<()> {
         "emrest QuickRollback 1%, digests",
         q_digest,
         format!("{} faster than full", x(q_digest, full_restore)),
-        format!(
-            "wrote {:.1} MB = {:.2}× the {:.1} MB changed",
-            q_digest_bytes as f64 / 1e6,
-            q_digest_bytes as f64 / changed_q2.max(1) as f64,
-            changed_q2 as f64 / 1e6
-        ),
+        wrote(q_digest_bytes, changed_q2),
     );
     let vs = |ours: Duration, theirs: Option<Duration>| match theirs {
         Some(t) => format!("{} faster than restic", x(ours, t)),
