@@ -105,6 +105,19 @@ pub enum Durability {
     NoSync,
 }
 
+/// How a restore writes its target file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writes {
+    /// Durable when the call returns: a fresh target is written around the page cache
+    /// (`O_DIRECT`) where the file system allows it, and the target is fsynced (unless the
+    /// repository is [`Durability::NoSync`]).
+    Durable,
+    /// Through the page cache and not flushed, at the speed of a copy: for a caller that has
+    /// durably recorded what the target must hold, brings it there after a crash, and
+    /// flushes it itself (core's restore journals).
+    Deferred,
+}
+
 /// Engine callbacks, checked between chunks; implementations must never block.
 pub trait Control: Sync {
     /// True when the operation should stop with [`RepoError::Cancelled`].

@@ -13,7 +13,7 @@ use crate::error::IoContext;
 use crate::fsutil;
 use crate::pack::Loc;
 use crate::parallel;
-use crate::{ChunkDigest, Control, DiskIndex, Durability, RepoError, Repository};
+use crate::{ChunkDigest, Control, DiskIndex, Durability, RepoError, Repository, Writes};
 
 /// Adjacent chunks are restored together in runs of up to this many bytes, so the
 /// target sees large sequential writes whatever the chunk size.
@@ -411,7 +411,20 @@ impl Repository {
         target: &File,
         ctl: &dyn Control,
     ) -> Result<RestoreStats, RepoError> {
-        self.apply(index, plan, target, ctl, false)
+        self.apply(index, plan, target, ctl, false, Writes::Durable)
+    }
+
+    /// Like [`Repository::apply_restore`], but written through the page cache and not
+    /// flushed ([`Writes::Deferred`]): for a caller that has durably recorded what `target`
+    /// must hold, brings it there after a crash, and flushes it itself.
+    pub fn apply_restore_deferred(
+        &self,
+        index: &DiskIndex,
+        plan: &RestorePlan,
+        target: &File,
+        ctl: &dyn Control,
+    ) -> Result<RestoreStats, RepoError> {
+        self.apply(index, plan, target, ctl, false, Writes::Deferred)
     }
 
     /// Like [`Repository::apply_restore`], for a target that already holds most of the data
@@ -426,7 +439,7 @@ impl Repository {
         target: &File,
         ctl: &dyn Control,
     ) -> Result<RestoreStats, RepoError> {
-        self.apply(index, plan, target, ctl, true)
+        self.apply(index, plan, target, ctl, true, Writes::Durable)
     }
 
     fn apply(
@@ -436,6 +449,7 @@ impl Repository {
         target: &File,
         ctl: &dyn Control,
         in_place: bool,
+        writes: Writes,
     ) -> Result<RestoreStats, RepoError> {
         check_index(index)?;
         check_plan_bounds(index, plan)?;
@@ -455,7 +469,10 @@ impl Repository {
         let runs = runs(index, plan);
         // A fresh target (full restore) is written around the page cache; an in-place one is
         // written block by block where it differs, buffered.
-        let direct = DirectTarget::new(target, self.direct_io && !in_place);
+        let direct = DirectTarget::new(
+            target,
+            self.direct_io && !in_place && writes == Writes::Durable,
+        );
         // A direct write returns only once the device has the data: twice as many workers as
         // cores keep the cores reading, decompressing and verifying while others wait on it.
         let workers = parallel::worker_count(runs.len()) * if direct.is_direct() { 2 } else { 1 };
@@ -553,7 +570,7 @@ impl Repository {
             }
             Ok((chunks, bytes))
         })?;
-        if self.durability == Durability::Fsync {
+        if self.durability == Durability::Fsync && writes == Writes::Durable {
             target
                 .sync_all()
                 .ctx(|| "fsync restore target".to_string())?;
@@ -996,13 +1013,15 @@ impl Repository {
 
     /// Writes a [`RollbackPlan`] into `target` (the file it was prepared from): the kept
     /// blocks, then the chunks over the memory budget (read and verified again, compared
-    /// block by block). Fsyncs the target unless the repository is [`Durability::NoSync`].
+    /// block by block). Fsyncs the target unless the repository is [`Durability::NoSync`] or
+    /// `writes` is [`Writes::Deferred`].
     pub fn apply_rollback(
         &self,
         index: &DiskIndex,
         plan: &RollbackPlan,
         target: &File,
         ctl: &dyn Control,
+        writes: Writes,
     ) -> Result<RestoreStats, RepoError> {
         let mut stats = RestoreStats::default();
         for (offset, bytes) in &plan.blocks {
@@ -1017,10 +1036,13 @@ impl Repository {
         stats.chunks_written = plan.chunks_differ - plan.reread.chunks.len() as u64;
         if !plan.reread.chunks.is_empty() {
             // apply() fsyncs (per durability) after writing.
-            let more = self.apply(index, &plan.reread, target, ctl, true)?;
+            let more = self.apply(index, &plan.reread, target, ctl, true, writes)?;
             stats.chunks_written += more.chunks_written;
             stats.bytes_written += more.bytes_written;
-        } else if self.durability == Durability::Fsync && !plan.blocks.is_empty() {
+        } else if self.durability == Durability::Fsync
+            && writes == Writes::Durable
+            && !plan.blocks.is_empty()
+        {
             target
                 .sync_all()
                 .ctx(|| "fsync restore target".to_string())?;

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use emrest_repo::{
     ChunkDigest, ChunkLocation, ChunkProblem, Control, DiskIndex, Durability, NoControl, RepoError,
-    Repository, TrackedChanges, DEFAULT_CHUNK_SIZE,
+    Repository, TrackedChanges, Writes, DEFAULT_CHUNK_SIZE,
 };
 use rand::{Rng, SeedableRng};
 
@@ -1011,7 +1011,7 @@ fn rollback_reads_each_candidate_once_and_writes_only_the_differing_blocks() {
         (49, 3, 2)
     );
     let stats = repo
-        .apply_rollback(&index, &plan, &target, &NoControl)
+        .apply_rollback(&index, &plan, &target, &NoControl, Writes::Durable)
         .unwrap();
     assert_eq!((stats.chunks_written, stats.bytes_written), (3, 4 * 4096));
     assert_eq!(fs::read(dir.path().join("t.img")).unwrap(), img);
@@ -1091,7 +1091,7 @@ fn tracked_rollback_reads_no_disk_and_each_needed_chunk_once_and_writes_only_the
     let written: u64 = WRITTEN.iter().map(|w| w.1).sum();
     assert_eq!(plan.blocks_bytes(), written);
     let stats = repo
-        .apply_rollback(&index, &plan, &target, &NoControl)
+        .apply_rollback(&index, &plan, &target, &NoControl, Writes::Durable)
         .unwrap();
     assert_eq!((stats.chunks_written, stats.bytes_written), (5, written));
     let mut expected = img.clone();
@@ -1121,7 +1121,7 @@ fn tracked_rollback_compares_the_chunks_where_the_starting_point_differs() {
         (1, 6, 4)
     );
     let stats = repo
-        .apply_rollback(&index, &plan, &target, &NoControl)
+        .apply_rollback(&index, &plan, &target, &NoControl, Writes::Durable)
         .unwrap();
     let written: u64 = WRITTEN.iter().map(|w| w.1).sum();
     assert_eq!(
@@ -1290,7 +1290,7 @@ fn digest_rollback_decides_chunks_in_holes_of_both_without_reading_them() {
         IMAGE_SIZE - holes * CS as u64
     );
     let stats = repo
-        .apply_rollback(&index, &plan, &target, &NoControl)
+        .apply_rollback(&index, &plan, &target, &NoControl, Writes::Durable)
         .unwrap();
     assert_eq!((stats.chunks_written, stats.bytes_written), (2, 2 * 4096));
     assert_eq!(fs::read(&path).unwrap(), img);

@@ -622,6 +622,56 @@ impl LocalInventory {
         root.save(config)?;
         Ok(added)
     }
+
+    /// The swap of [`Inventory::replace_disks`], once the staged data is flushed or the
+    /// caller answers for it: journalled, then each staged image renamed over its disk.
+    fn swap_in(&self, key: &VmKey, mut staged: Vec<StagedDisk>) -> Result<(), PlatformError> {
+        let mut state = self.lock();
+        let State { roots, live } = &mut *state;
+        let root = roots
+            .get_mut(&key.root)
+            .ok_or_else(|| root_not_found(key.root))?;
+        let rec = root.vm_record(&key.object_ref)?;
+        let ds = root.datastore(&rec.datastore)?;
+        let staging = root.staging_dir(ds);
+        let mut journal = ReplaceJournal {
+            format: FORMAT,
+            disks: Vec::with_capacity(staged.len()),
+        };
+        for s in &staged {
+            check_staged(live, key.root, &rec.datastore, s)?;
+            let path = Self::disk_path_in(root, rec, &s.disk_name)?;
+            let file = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    PlatformError::corrupt(format!("disk {}", path.display()), "no file name")
+                })?;
+            journal.disks.push(ReplaceEntry {
+                staged_file: staged_file_name(s)?,
+                disk: DiskConfig {
+                    name: s.disk_name.clone(),
+                    size: s.size,
+                    file,
+                },
+            });
+        }
+        // From here the swap is decided: the journal lets a crashed swap be completed at
+        // open, and the staged files belong to it (dropping them must not remove them).
+        write_json_atomic(&rec.dir, REPLACE_FILE, &journal)?;
+        for s in &mut staged {
+            s.mark_consumed();
+        }
+        let updated = apply_replace(&rec.dir, &staging, &journal, &rec.config)?;
+        for s in &staged {
+            live.remove(s.path());
+        }
+        if let Some(rec) = root.vms.get_mut(&key.object_ref) {
+            rec.config = updated;
+        }
+        Ok(())
+    }
 }
 
 impl Drop for LocalInventory {
@@ -1113,57 +1163,21 @@ impl Inventory for LocalInventory {
         drop(staged);
     }
 
-    fn replace_disks(&self, key: &VmKey, mut staged: Vec<StagedDisk>) -> Result<(), PlatformError> {
+    fn replace_disks(&self, key: &VmKey, staged: Vec<StagedDisk>) -> Result<(), PlatformError> {
         validate_disk_names(staged.iter().map(|s| s.disk_name.as_str()))?;
         // The slow part (flushing restored data) happens before taking the lock.
         sync_staged(&staged)?;
-        let mut state = self.lock();
-        let State { roots, live } = &mut *state;
-        let root = roots
-            .get_mut(&key.root)
-            .ok_or_else(|| root_not_found(key.root))?;
-        let rec = root.vm_record(&key.object_ref)?;
-        let ds = root.datastore(&rec.datastore)?;
-        let staging = root.staging_dir(ds);
-        let mut journal = ReplaceJournal {
-            format: FORMAT,
-            disks: Vec::with_capacity(staged.len()),
-        };
-        for s in &staged {
-            check_staged(live, key.root, &rec.datastore, s)?;
-            let path = Self::disk_path_in(root, rec, &s.disk_name)?;
-            let file = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    PlatformError::corrupt(format!("disk {}", path.display()), "no file name")
-                })?;
-            journal.disks.push(ReplaceEntry {
-                staged_file: staged_file_name(s)?,
-                disk: DiskConfig {
-                    name: s.disk_name.clone(),
-                    size: s.size,
-                    file,
-                },
-            });
-        }
-        // From here the swap is decided: the journal lets a crashed swap be completed at
-        // open, and the staged files belong to it (dropping them must not remove them).
-        write_json_atomic(&rec.dir, REPLACE_FILE, &journal)?;
-        for s in &mut staged {
-            s.mark_consumed();
-        }
-        let updated = apply_replace(&rec.dir, &staging, &journal, &rec.config)?;
-        for s in &staged {
-            live.remove(s.path());
-        }
-        if let Some(rec) = root.vms.get_mut(&key.object_ref) {
-            rec.config = updated;
-        }
-        Ok(())
+        self.swap_in(key, staged)
     }
 
+    fn replace_disks_unflushed(
+        &self,
+        key: &VmKey,
+        staged: Vec<StagedDisk>,
+    ) -> Result<(), PlatformError> {
+        validate_disk_names(staged.iter().map(|s| s.disk_name.as_str()))?;
+        self.swap_in(key, staged)
+    }
     fn create_vm_from_staged(
         &self,
         root: Uuid,
