@@ -317,6 +317,18 @@ fn apply_replace(
             if let Ok(old) = File::open(&to) {
                 replaced.push(old);
             }
+            // Renaming over an existing file makes ext4 start writing the new file's dirty
+            // pages back (`auto_da_alloc`) and the folder's fsync then waits for them: the
+            // whole flush of a restore written through the page cache, inside the swap
+            // (0.39 s for 800 MB here). Removed first, the old name is free and the flush
+            // stays the caller's; the journal renames the staged image in after a crash.
+            match fs::remove_file(&to) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(PlatformError::io(format!("removing {}", to.display()), e))
+                }
+            }
         }
         match fs::rename(&from, &to) {
             Ok(()) => {}
