@@ -415,10 +415,10 @@ pub fn execute(
             } else {
                 point.datastore.clone()
             };
-            // Over the VM's own disks, the restore writes at the speed of a copy and flushes
-            // after it has finished: the journal written before the swap brings the disks to
-            // the point after a crash, even if the swap reached the device and the data did
-            // not (rollback_journal.rs).
+            // Over the VM's own disks, the restore's writes are flushed after the task has
+            // finished: the journal written before the swap brings the disks to the point
+            // after a crash, even if the swap reached the device and the data did not
+            // (rollback_journal.rs).
             let deferred = *exists && ctl.rollback_journal.is_some();
             let staged = stage_all(
                 repo, inventory, point, &datastore, indexes, ctl, log, &mut out, deferred,
@@ -520,8 +520,8 @@ fn journal(ctl: &RunControl, point: &VmRestorePointRecord) -> CoreResult<()> {
     Ok(())
 }
 
-/// How a restore writes: through the page cache, flushed after it has finished, once a
-/// journal answers for the disks; durably before the swap otherwise.
+/// How a restore writes: flushed after it has finished once a journal answers for the
+/// disks; durably before the swap otherwise.
 fn writes(deferred: bool) -> Writes {
     if deferred {
         Writes::Deferred

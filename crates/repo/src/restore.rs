@@ -414,9 +414,9 @@ impl Repository {
         self.apply(index, plan, target, ctl, false, Writes::Durable)
     }
 
-    /// Like [`Repository::apply_restore`], but written through the page cache and not
-    /// flushed ([`Writes::Deferred`]): for a caller that has durably recorded what `target`
-    /// must hold, brings it there after a crash, and flushes it itself.
+    /// Like [`Repository::apply_restore`], but not flushed ([`Writes::Deferred`]): for a
+    /// caller that has durably recorded what `target` must hold, brings it there after a
+    /// crash, and flushes it itself.
     pub fn apply_restore_deferred(
         &self,
         index: &DiskIndex,
@@ -469,10 +469,7 @@ impl Repository {
         let runs = runs(index, plan);
         // A fresh target (full restore) is written around the page cache; an in-place one is
         // written block by block where it differs, buffered.
-        let direct = DirectTarget::new(
-            target,
-            self.direct_io && !in_place && writes == Writes::Durable,
-        );
+        let direct = DirectTarget::new(target, self.direct_io && !in_place);
         // A direct write returns only once the device has the data: twice as many workers as
         // cores keep the cores reading, decompressing and verifying while others wait on it.
         let workers = parallel::worker_count(runs.len()) * if direct.is_direct() { 2 } else { 1 };

@@ -325,9 +325,7 @@ fn apply_replace(
             match fs::remove_file(&to) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(PlatformError::io(format!("removing {}", to.display()), e))
-                }
+                Err(e) => return Err(PlatformError::io(format!("removing {}", to.display()), e)),
             }
         }
         match fs::rename(&from, &to) {
