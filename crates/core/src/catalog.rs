@@ -71,6 +71,9 @@ pub struct Catalog {
     /// Bumped after every change to accounts, their roles, settings or scopes (security.rs):
     /// cached callers loaded under an older value are stale (auth.rs).
     security_generation: AtomicU64,
+    /// A read-only connection that only asks `PRAGMA data_version` ([`Catalog::data_version`]):
+    /// it never commits, so every commit of any other connection changes its answer.
+    watch: Mutex<Connection>,
 }
 
 /// A stored account, with its password hash (its roles are in `account_roles`, security.rs).
@@ -273,6 +276,7 @@ impl Catalog {
             readers,
             next_reader: AtomicUsize::new(0),
             security_generation: AtomicU64::new(0),
+            watch: Mutex::new(Self::open_reader(path)?),
         })
     }
 
@@ -303,6 +307,22 @@ impl Catalog {
                 .map_err(|_| CoreError::Internal("catalog reader lock poisoned".into()))?,
         };
         Ok(f(&guard)?)
+    }
+
+    /// A version of the whole catalog: it changes whenever a change is committed, by this
+    /// process (its writing connection) or by another process on the same file. Equal values
+    /// read before two reads mean no commit came between them (SQLite's `PRAGMA data_version`,
+    /// asked on a connection of its own that never writes). Answers computed from the catalog
+    /// may be kept under the value read before they were computed (the server's reply cache).
+    pub fn data_version(&self) -> CoreResult<u64> {
+        let c = self
+            .watch
+            .lock()
+            .map_err(|_| CoreError::Internal("catalog watch lock poisoned".into()))?;
+        let v: i64 = c
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        Ok(v as u64)
     }
 
     /// The current account-security generation (see the field).

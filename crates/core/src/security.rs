@@ -228,7 +228,7 @@ fn role_names(roles: &[EnterpriseRole]) -> String {
 }
 
 /// Which VMs a caller may see and restore.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum RestoreScope {
     /// Every VM (administrators, and accounts with `AllowRestoreAllVms`).
     All,

@@ -8,7 +8,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use crate::chunk::{legacy_parts, ChunkCodec, LEGACY_HEAD_LEN};
+use crate::chunk::{legacy_parts, ChunkCodec, CODEC_RAW, CODEC_ZSTD, LEGACY_HEAD_LEN};
 use crate::error::IoContext;
 use crate::fsutil;
 use crate::pack::PackWriter;
@@ -40,6 +40,64 @@ impl fmt::Display for ChunkProblem {
             ChunkProblem::Corrupt(d, reason) => write!(f, "chunk {d} is corrupt: {reason}"),
         }
     }
+}
+
+/// The chunks of one codec in a repository's packs (see [`SpaceUse`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CodecUse {
+    /// Records in pack files (a chunk stored in two packs counts twice).
+    pub chunks: u64,
+    /// Their uncompressed size.
+    pub chunk_bytes: u64,
+    /// Their size in the packs: records with their headers.
+    pub stored_bytes: u64,
+}
+
+/// Where a repository's bytes go, by kind of file and, in packs, by codec.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpaceUse {
+    /// Chunks stored as they are.
+    pub raw: CodecUse,
+    /// Chunks stored as plain zstd frames.
+    pub zstd: CodecUse,
+    /// Chunks stored as zstd frames with a repository dictionary.
+    pub zstd_dict: CodecUse,
+    /// The rest of the pack files: headers, pack indexes (a digest per chunk) and footers.
+    pub pack_indexes: u64,
+    /// Disk index files (a digest per data chunk of each whole index).
+    pub disk_indexes: u64,
+    /// Dictionary files.
+    pub dictionaries: u64,
+    /// The config file.
+    pub config: u64,
+}
+
+impl SpaceUse {
+    /// Bytes of every file counted.
+    pub fn total(&self) -> u64 {
+        [self.raw, self.zstd, self.zstd_dict]
+            .iter()
+            .map(|c| c.stored_bytes)
+            .sum::<u64>()
+            + self.pack_indexes
+            + self.disk_indexes
+            + self.dictionaries
+            + self.config
+    }
+}
+
+/// Total size of the files directly in `dir` (none when it does not exist).
+fn files_size(dir: &std::path::Path) -> Result<u64, RepoError> {
+    let mut total = 0;
+    for path in crate::pack::list_dir(dir)? {
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() => total += m.len(),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(RepoError::io(format!("stat {}", path.display()), e)),
+        }
+    }
+    Ok(total)
 }
 
 /// What one garbage collection did.
@@ -259,6 +317,36 @@ impl Repository {
         let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
         Ok(map.packs.iter().filter(|p| p.present).map(|p| p.size).sum())
     }
+
+    /// Where the repository's bytes go: pack records by codec, pack indexes, disk indexes,
+    /// dictionaries (what the benchmark's repository size is made of).
+    pub fn space_use(&self) -> Result<SpaceUse, RepoError> {
+        self.rescan()?;
+        let mut u = SpaceUse {
+            disk_indexes: files_size(&self.indexes_dir)?,
+            dictionaries: files_size(&self.dicts_dir)?,
+            config: fs::metadata(self.root.join(crate::repository::CONFIG_NAME))
+                .map_or(0, |m| m.len()),
+            ..SpaceUse::default()
+        };
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        for pack in map.packs.iter().filter(|p| p.present) {
+            let mut records = 0;
+            for (_, e) in &pack.entries {
+                let c = match e.codec {
+                    CODEC_RAW => &mut u.raw,
+                    CODEC_ZSTD => &mut u.zstd,
+                    _ => &mut u.zstd_dict,
+                };
+                c.chunks += 1;
+                c.chunk_bytes += u64::from(e.len);
+                c.stored_bytes += e.record_len() as u64;
+                records += e.record_len() as u64;
+            }
+            u.pack_indexes += pack.size.saturating_sub(records);
+        }
+        Ok(u)
+    }
 }
 
 #[cfg(test)]
@@ -308,6 +396,56 @@ mod tests {
     /// A repository as the previous format left it (version 1 pack, legacy records, written
     /// by the encoder kept for that purpose) restores byte-exact, verifies, and garbage
     /// collection rewrites its pack as version 2 without changing a restored byte.
+    /// Bytes of every file under `dir`, however deep.
+    fn tree_size(dir: &std::path::Path) -> u64 {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| match e.file_type().unwrap().is_dir() {
+                true => tree_size(&e.path()),
+                false => e.metadata().unwrap().len(),
+            })
+            .sum()
+    }
+
+    #[test]
+    fn space_use_accounts_for_every_byte_of_the_folder_by_codec_and_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let repo = Repository::open(&root, Durability::NoSync).unwrap();
+        let img = image();
+        let path = dir.path().join("a.img");
+        fs::write(&path, &img).unwrap();
+        let size = img.len() as u64;
+        let (index, _) = repo
+            .backup_disk(&File::open(&path).unwrap(), size, None, None, &NoControl)
+            .unwrap();
+        repo.put_index("a", &index).unwrap();
+        let u = repo.space_use().unwrap();
+        // 16 random chunks raw (the codec byte and the chunk), 32 text chunks compressed,
+        // 16 zero chunks not stored at all.
+        let chunk = 16u64 << 10;
+        assert_eq!(
+            u.raw,
+            CodecUse {
+                chunks: 16,
+                chunk_bytes: 16 * chunk,
+                stored_bytes: 16 * (chunk + 1),
+            }
+        );
+        assert_eq!(u.zstd.chunks + u.zstd_dict.chunks, 32);
+        assert_eq!(u.zstd.chunk_bytes + u.zstd_dict.chunk_bytes, 32 * chunk);
+        assert!(u.zstd.stored_bytes + u.zstd_dict.stored_bytes < 32 * chunk / 10);
+        // A pack index entry is at least a digest.
+        assert!(u.pack_indexes >= 48 * 32, "{u:?}");
+        assert_eq!(
+            u.disk_indexes,
+            fs::metadata(root.join("indexes/a.idx")).unwrap().len()
+        );
+        assert_eq!(u.config, 16);
+        assert_eq!(u.total(), tree_size(&root), "{u:?}");
+    }
+
     #[test]
     fn a_version_1_repository_restores_verifies_and_is_rewritten_by_gc() {
         let dir = tempfile::tempdir().unwrap();

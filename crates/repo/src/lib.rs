@@ -80,7 +80,7 @@ mod restore;
 pub use backup::BackupStats;
 pub use digest::{ChunkDigest, ParseDigestError};
 pub use error::RepoError;
-pub use gc::{ChunkProblem, GcStats};
+pub use gc::{ChunkProblem, CodecUse, GcStats, SpaceUse};
 pub use index::DiskIndex;
 pub use repository::{ChunkLocation, Repository};
 pub use restore::{

@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// File name of the repository config.
-const CONFIG_NAME: &str = "config";
+pub(crate) const CONFIG_NAME: &str = "config";
 /// Folder of pack files.
 const PACKS_DIR: &str = "packs";
 /// Folder of index files.

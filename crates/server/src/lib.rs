@@ -9,7 +9,7 @@ mod reply;
 mod serve;
 pub mod tls;
 
-pub use api::ApiOptions;
+pub use api::{ApiOptions, CacheStats, ReplyCache};
 pub use serve::ConnInfo;
 
 use emrest_core::Core;
@@ -47,6 +47,11 @@ pub enum ServerError {
 
 /// The API as an axum router (tests drive it directly).
 pub fn router(core: Arc<Core>, options: ApiOptions) -> axum::Router {
+    api::router(core, options).0
+}
+
+/// [`router`], with its reply cache (tests count its hits).
+pub fn router_with_cache(core: Arc<Core>, options: ApiOptions) -> (axum::Router, Arc<ReplyCache>) {
     api::router(core, options)
 }
 

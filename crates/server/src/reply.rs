@@ -1,6 +1,7 @@
 //! Responses: a status, an optional body in the negotiated format, extra headers; and the one
 //! exhaustive mapping from `core` errors to status codes and Error bodies.
 
+use axum::body::Bytes;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use emrest_core::CoreError;
@@ -10,7 +11,8 @@ use emrest_wire::{encode, Format, Representation};
 pub struct Reply {
     pub status: StatusCode,
     pub format: Format,
-    pub body: Option<Vec<u8>>,
+    /// Shared bytes: an answer from the reply cache is a reference count, not a copy.
+    pub body: Option<Bytes>,
     pub headers: Vec<(HeaderName, String)>,
 }
 
@@ -20,7 +22,7 @@ impl Reply {
         Reply {
             status,
             format,
-            body: Some(encode(rep, format)),
+            body: Some(Bytes::from(encode(rep, format))),
             headers: Vec::new(),
         }
     }
@@ -28,6 +30,16 @@ impl Reply {
     /// 200 with a representation.
     pub fn ok(format: Format, rep: &impl Representation) -> Reply {
         Reply::rep(StatusCode::OK, format, rep)
+    }
+
+    /// An encoded body in `format` (the reply cache's answers).
+    pub fn bytes(status: StatusCode, format: Format, body: Bytes) -> Reply {
+        Reply {
+            status,
+            format,
+            body: Some(body),
+            headers: Vec::new(),
+        }
     }
 
     /// A status without a body (204).
@@ -57,7 +69,7 @@ impl Reply {
         Reply {
             status,
             format,
-            body: Some(text.into_bytes()),
+            body: Some(Bytes::from(text.into_bytes())),
             headers: vec![(header::CONTENT_TYPE, "text/plain; charset=utf-8".into())],
         }
     }

@@ -5,6 +5,7 @@
 mod backup_files;
 mod backup_servers;
 mod backups;
+mod cache;
 mod hierarchy_roots;
 mod jobs;
 mod logon;
@@ -34,6 +35,8 @@ use restore_sessions::*;
 use security::*;
 use tasks::*;
 use vm_restore_points::*;
+
+pub use cache::{CacheStats, ReplyCache};
 
 use crate::endpoint::{Endpoint, Query};
 use crate::reply::{core_error, Reply};
@@ -73,13 +76,22 @@ pub struct ApiOptions {
 struct AppState {
     core: Arc<Core>,
     options: ApiOptions,
+    /// Encoded answers of hot read-only GETs (cache.rs).
+    cache: Arc<ReplyCache>,
 }
 
-/// Build the router: every request goes through `handle`.
-pub fn router(core: Arc<Core>, options: ApiOptions) -> Router {
-    Router::new()
+/// Build the router: every request goes through `handle`. The reply cache is returned beside
+/// it for its counters.
+pub fn router(core: Arc<Core>, options: ApiOptions) -> (Router, Arc<ReplyCache>) {
+    let cache = Arc::new(ReplyCache::default());
+    let router = Router::new()
         .fallback(handle)
-        .with_state(Arc::new(AppState { core, options }))
+        .with_state(Arc::new(AppState {
+            core,
+            options,
+            cache: cache.clone(),
+        }));
+    (router, cache)
 }
 
 /// Everything a handler needs to know about the request besides its body.
@@ -284,6 +296,11 @@ fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, bod
         return core_error(ctx.format, e);
     }
     let core = &state.core;
+    let pending = match state.cache.lookup(core, ctx, &caller, &method, &endpoint) {
+        cache::Lookup::Hit(reply) => return reply,
+        cache::Lookup::Miss(p) => Some(p),
+        cache::Lookup::Off => None,
+    };
     let result: Result<Reply, CoreError> = match (method.clone(), endpoint.clone()) {
         (Method::GET, E::LogonSessions) => core.logon_sessions(&caller).map(|v| {
             let items = v.iter().map(|s| logon_session_rep(ctx, s)).collect();
@@ -447,7 +464,11 @@ fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, bod
             format!("Method {m} is not allowed on this resource"),
         )),
     };
-    result.unwrap_or_else(|e| core_error(ctx.format, e))
+    let reply = result.unwrap_or_else(|e| core_error(ctx.format, e));
+    if let Some(p) = pending {
+        p.keep(&reply);
+    }
+    reply
 }
 
 /// An `{ID}` from a path: the bare UUID or the full UID (`urn:veeam:<Kind>:<uuid>`).

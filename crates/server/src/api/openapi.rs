@@ -13,7 +13,7 @@ pub(super) fn get_openapi() -> Reply {
     Reply {
         status: StatusCode::OK,
         format: Format::Json,
-        body: Some(OPENAPI_JSON.as_bytes().to_vec()),
+        body: Some(axum::body::Bytes::from_static(OPENAPI_JSON.as_bytes())),
         headers: Vec::new(),
     }
 }

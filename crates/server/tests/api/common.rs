@@ -8,7 +8,7 @@ use base64::Engine;
 use emrest_core::demo::DemoOptions;
 use emrest_core::{Core, CoreConfig, PointType, Role, VmRestorePointRecord};
 use emrest_platform::{PowerState, VmInfo, VmKey};
-use emrest_server::{router, ApiOptions};
+use emrest_server::{router_with_cache, ApiOptions, ReplyCache};
 use http_body_util::BodyExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +31,8 @@ pub const JSON: &str = "application/json";
 pub struct World {
     pub core: Arc<Core>,
     pub app: Router,
+    /// The router's reply cache (its counters).
+    pub cache: Arc<ReplyCache>,
     pub token: String,
     pub _dir: tempfile::TempDir,
 }
@@ -68,10 +70,11 @@ impl World {
         })
         .await
         .unwrap();
-        let app = router(core.clone(), options);
+        let (app, cache) = router_with_cache(core.clone(), options);
         let mut world = World {
             core,
             app,
+            cache,
             token: String::new(),
             _dir: dir,
         };

@@ -8,6 +8,7 @@ mod hostile;
 mod jobs;
 mod query;
 mod reliability;
+mod reply_cache;
 mod reports;
 mod restore;
 mod restore_errors;
