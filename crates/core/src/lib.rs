@@ -163,7 +163,8 @@ pub struct OpenReport {
     pub staging_removed: usize,
     /// Indexes left by an interrupted backup (no restore point names them), now removed.
     pub orphan_indexes_removed: usize,
-    /// Quick rollbacks interrupted during their in-place writes, now rolled forward.
+    /// Restores interrupted after they began changing a VM's disks, or before those were
+    /// flushed, now rolled forward (rollback_journal.rs).
     pub rollbacks_rolled_forward: usize,
     /// Rollback journals that could not be rolled forward (kept; their VMs refuse restores).
     pub rollbacks_kept: usize,

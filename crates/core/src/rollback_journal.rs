@@ -1,9 +1,11 @@
-//! Rollback journals: a QuickRollback writes the restore point's blocks into the VM's own disks,
+//! Restore journals: a QuickRollback writes the restore point's blocks into the VM's own disks,
 //! so a crash (SIGKILL, power loss) in the middle would leave each disk a mix of old and point
-//! bytes. Before the first in-place write the restore records, durably, which VM, which disks
-//! and which restore point it is bringing them to; the record is removed once the writes are
-//! fsynced and the catalog records the restore's end. Whoever finds a record later finishes the
-//! job instead of leaving the mix: every journalled disk is brought to exactly the point's bytes.
+//! bytes; a full restore over the VM swaps in staged images it has not flushed. Before the first
+//! change to the VM's disks the restore records, durably, which VM, which disks and which
+//! restore point it is bringing them to; the record is removed once the catalog records the
+//! restore's end and the disks are fsynced (after the task finished: the flush is not the
+//! client's wait). Whoever finds a record later finishes the job instead of leaving the mix or
+//! the unflushed swap: every journalled disk is brought to exactly the point's bytes.
 //!
 //! Layout: `<data folder>/rollbacks/<restore session id>.json`, written to a `.tmp-` name,
 //! fsynced, renamed, and the folder fsynced. The data folder rather than beside the VM's disks,

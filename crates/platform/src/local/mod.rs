@@ -21,9 +21,10 @@
 //! Durability: JSON records are written to a temporary name, fsynced, renamed and their
 //! folder fsynced. A VM appears by renaming a complete folder out of `.staging`, and
 //! disappears by renaming it back in before removal, so a crash never leaves half a VM.
-//! Disk swaps are journalled in `replace.json` after the staged images are fsynced, then
-//! each image is renamed over the disk it replaces; an interrupted swap is completed the
-//! next time the inventory is opened. Leftovers in `.staging` are removed by
+//! Disk swaps are journalled in `replace.json` after the staged images are fsynced (by
+//! `replace_disks`; `replace_disks_unflushed` leaves that to a caller that journals the disks'
+//! content itself), then each replaced disk is removed and the image renamed in its place; an
+//! interrupted swap is completed the next time the inventory is opened. Leftovers in `.staging` are removed by
 //! [`Inventory::clean_staging`].
 //!
 //! One process owns the folder; a mutex serialises changes within it. Names from API
