@@ -397,7 +397,7 @@ fn recovery_lines(report: &emrest_core::OpenReport, data: &Path) -> Vec<String> 
         (*interrupted_tasks, "task(s) were interrupted by the last stop and are marked failed".to_string()),
         (*staging_removed, "leftover(s) of an interrupted restore or inventory change were removed from the VM folders".to_string()),
         (*orphan_indexes_removed, "index(es) of an interrupted backup were removed (no restore point names them)".to_string()),
-        (*rollbacks_rolled_forward, "quick rollback(s) interrupted during their writes were rolled forward: their VMs now hold the restore point".to_string()),
+        (*rollbacks_rolled_forward, "restore(s) interrupted after changing their VM's disks, or before flushing them, were rolled forward: their VMs now hold the restore point".to_string()),
         (*rollbacks_kept, format!("rollback journal(s) could not be rolled forward and are kept in {} (the log names each and why): restores over their VMs are refused until the repository is repaired and the data folder opened again", journals.display())),
     ]
     .into_iter()

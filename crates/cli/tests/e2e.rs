@@ -302,7 +302,7 @@ fn serve_names_on_start_up_each_kind_of_leftover_recovery_dealt_with() {
         "Recovery: 1 task(s) were interrupted by the last stop and are marked failed",
         "Recovery: 1 leftover(s) of an interrupted restore or inventory change were removed",
         "Recovery: 1 index(es) of an interrupted backup were removed",
-        "Recovery: 1 quick rollback(s) interrupted during their writes were rolled forward",
+        "Recovery: 1 restore(s) interrupted after changing their VM's disks, or before flushing them, were rolled forward",
         "Recovery: 1 rollback journal(s) could not be rolled forward and are kept in",
     ] {
         assert!(log.contains(line), "missing {line:?} in: {log}");

@@ -163,7 +163,8 @@ pub struct OpenReport {
     pub staging_removed: usize,
     /// Indexes left by an interrupted backup (no restore point names them), now removed.
     pub orphan_indexes_removed: usize,
-    /// Quick rollbacks interrupted during their in-place writes, now rolled forward.
+    /// Restores interrupted after they began changing a VM's disks, or before those were
+    /// flushed, now rolled forward (rollback_journal.rs).
     pub rollbacks_rolled_forward: usize,
     /// Rollback journals that could not be rolled forward (kept; their VMs refuse restores).
     pub rollbacks_kept: usize,
@@ -658,6 +659,10 @@ impl Core {
             {
                 tracing::warn!("restore session {session}: cannot record the start: {e}");
             }
+            if let restore::RestoreTarget::Original { .. } = &plan.target {
+                // The previous restore of this VM may still be flushing its disks.
+                self.rollbacks.wait_flushed(&plan.point.vm);
+            }
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 restore::execute(&self.repo, self.inventory.as_ref(), &plan, &ctl, &log)
             }))
@@ -713,17 +718,30 @@ impl Core {
         if let Err(e) = finished {
             tracing::error!("task {task}: cannot record the result: {e}");
         }
+        let succeeded = outcome.is_ok() && recorded;
+        let flushing = succeeded && self.rollbacks.journalled(session);
+        if flushing {
+            // The task is Finished: the VM is free for a backup or the next restore while its
+            // disks are flushed; a restore waits for the flush before it journals
+            // (`wait_flushed` above).
+            self.rollbacks.flushing(&plan.point.vm);
+            self.release_busy(&busy_key);
+        }
         self.rollbacks.after_restore(
             &self.repo,
             self.inventory.as_ref(),
             &self.catalog,
             session,
-            outcome.is_ok() && recorded,
+            succeeded,
         );
+        if flushing {
+            self.rollbacks.flushed(&plan.point.vm);
+        } else {
+            self.release_busy(&busy_key);
+        }
         if let Ok(mut running) = self.running.lock() {
             running.remove(&task);
         }
-        self.release_busy(&busy_key);
         self.slots.release();
     }
 

@@ -20,7 +20,7 @@ use crate::model::*;
 use emrest_platform::{
     parse_hierarchy_obj_ref, Inventory, PlatformError, PowerState, StagedDisk, VmInfo, VmKey,
 };
-use emrest_repo::{Control, DiskIndex, RepoError, Repository, TrackedChanges};
+use emrest_repo::{Control, DiskIndex, RepoError, Repository, TrackedChanges, Writes};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use uuid::Uuid;
 
@@ -415,16 +415,29 @@ pub fn execute(
             } else {
                 point.datastore.clone()
             };
+            // Over the VM's own disks, the restore's writes are flushed after the task has
+            // finished: the journal written before the swap brings the disks to the point
+            // after a crash, even if the swap reached the device and the data did not
+            // (rollback_journal.rs).
+            let deferred = *exists && ctl.rollback_journal.is_some();
             let staged = stage_all(
-                repo, inventory, point, &datastore, indexes, ctl, log, &mut out,
+                repo, inventory, point, &datastore, indexes, ctl, log, &mut out, deferred,
             )?;
             if *exists {
+                if let Err(e) = journal(ctl, point) {
+                    staged.into_iter().for_each(|s| inventory.discard_staged(s));
+                    return Err(e);
+                }
                 log(format!(
                     "Powering off VM '{}' and swapping in the restored disks",
                     point.vm_name
                 ));
                 inventory.set_power(&point.vm, PowerState::PoweredOff)?;
-                inventory.replace_disks(&point.vm, staged)?;
+                if deferred {
+                    inventory.replace_disks_unflushed(&point.vm, staged)?;
+                } else {
+                    inventory.replace_disks(&point.vm, staged)?;
+                }
             } else {
                 log(format!("Registering VM '{}' again", point.vm_name));
                 inventory.create_vm_from_staged(
@@ -445,7 +458,7 @@ pub fn execute(
             storage_profile,
         } => {
             let staged = stage_all(
-                repo, inventory, point, datastore, indexes, ctl, log, &mut out,
+                repo, inventory, point, datastore, indexes, ctl, log, &mut out, false,
             )?;
             log(format!(
                 "Registering the restored VM as '{name}' on datastore {datastore}"
@@ -465,6 +478,15 @@ pub fn execute(
     let key = target_key(inventory, plan, &out)?;
     restart_tracking(inventory, &key, point, log);
     if plan.power_on_after {
+        // A running guest may write and flush its disks: what the restore wrote must be
+        // durable before (rolling forward after a crash would undo the guest's writes).
+        if ctl.rollback_journal.is_some() {
+            crate::rollback_journal::flush_disks(
+                inventory,
+                &key,
+                point.disks.iter().map(|d| d.name.as_str()),
+            )?;
+        }
         inventory.set_power(&key, PowerState::PoweredOn)?;
         log("Powered on the restored VM".into());
     }
@@ -487,7 +509,29 @@ fn target_key(
     }
 }
 
-/// Restore every disk into staging in `datastore`. On error every staged disk is discarded.
+/// Durably records, before the first change to the VM's disks, which point they are being
+/// brought to: from here a crash is rolled forward (rollback_journal.rs). No-op without a
+/// journal folder.
+fn journal(ctl: &RunControl, point: &VmRestorePointRecord) -> CoreResult<()> {
+    if let Some((dir, session)) = &ctl.rollback_journal {
+        let journal = crate::rollback_journal::RollbackJournal::new(*session, point);
+        crate::rollback_journal::write_journal(dir, &journal)?;
+    }
+    Ok(())
+}
+
+/// How a restore writes: flushed after it has finished once a journal answers for the
+/// disks; durably before the swap otherwise.
+fn writes(deferred: bool) -> Writes {
+    if deferred {
+        Writes::Deferred
+    } else {
+        Writes::Durable
+    }
+}
+
+/// Restore every disk into staging in `datastore` (written as [`writes`] says). On error
+/// every staged disk is discarded.
 #[allow(clippy::too_many_arguments)]
 fn stage_all(
     repo: &Repository,
@@ -498,6 +542,7 @@ fn stage_all(
     ctl: &RunControl,
     log: &dyn Fn(String),
     out: &mut RestoreOutcome,
+    deferred: bool,
 ) -> CoreResult<Vec<StagedDisk>> {
     let mut staged: Vec<StagedDisk> = Vec::new();
     let result = (|| -> CoreResult<()> {
@@ -506,7 +551,10 @@ fn stage_all(
             staged.push(s);
             let file = &staged[staged.len() - 1].file;
             let plan = repo.plan_restore(index, None, ctl)?;
-            let stats = repo.apply_restore(index, &plan, file, ctl)?;
+            let stats = match writes(deferred) {
+                Writes::Durable => repo.apply_restore(index, &plan, file, ctl)?,
+                Writes::Deferred => repo.apply_restore_deferred(index, &plan, file, ctl)?,
+            };
             out.chunks_examined += plan.chunks_examined;
             out.chunks_written += stats.chunks_written;
             out.bytes_written += stats.bytes_written;
@@ -543,6 +591,7 @@ fn quick_rollback(
 ) -> CoreResult<()> {
     let point = &plan.point;
     let vm = inventory.vm(&point.vm)?;
+    let deferred = ctl.rollback_journal.is_some();
     // Disks whose size changed since the backup cannot be compared block by block: they are
     // restored in full through staging instead.
     let mut in_place = Vec::new();
@@ -590,7 +639,10 @@ fn quick_rollback(
         match (|| -> CoreResult<StagedDisk> {
             let s = inventory.stage_disk(point.vm.root, &vm.datastore, &disk.name, disk.size)?;
             let p = repo.plan_restore(index, None, ctl).and_then(|p| {
-                let st = repo.apply_restore(index, &p, &s.file, ctl)?;
+                let st = match writes(deferred) {
+                    Writes::Durable => repo.apply_restore(index, &p, &s.file, ctl)?,
+                    Writes::Deferred => repo.apply_restore_deferred(index, &p, &s.file, ctl)?,
+                };
                 out.chunks_examined += p.chunks_examined;
                 out.chunks_written += st.chunks_written;
                 out.bytes_written += st.bytes_written;
@@ -620,9 +672,9 @@ fn quick_rollback(
         return Err(RepoError::Cancelled.into());
     }
     // Durably recorded before the first in-place write: a crash from here on is rolled forward.
-    if let Some((dir, session)) = &ctl.rollback_journal {
-        let journal = crate::rollback_journal::RollbackJournal::new(*session, point);
-        crate::rollback_journal::write_journal(dir, &journal)?;
+    if let Err(e) = journal(ctl, point) {
+        staged.into_iter().for_each(|s| inventory.discard_staged(s));
+        return Err(e);
     }
     // Powering off records the VM's state durably; a VM already off needs no new record.
     if inventory.vm(&point.vm)?.power != PowerState::PoweredOff {
@@ -630,9 +682,10 @@ fn quick_rollback(
     }
     let no_cancel = NoCancel(ctl);
     for (disk, index, file, p) in &in_place {
-        // apply_restore fsyncs the disk when the repository is durable; this fsyncs otherwise.
-        let stats = repo.apply_rollback(index, p, file, &no_cancel)?;
-        if repo.durability() == emrest_repo::Durability::NoSync {
+        // Deferred writes are flushed once the restore has finished; durable ones are
+        // fsynced when the repository is durable, and here otherwise.
+        let stats = repo.apply_rollback(index, p, file, &no_cancel, writes(deferred))?;
+        if !deferred && repo.durability() == emrest_repo::Durability::NoSync {
             file.sync_all()
                 .map_err(|e| CoreError::Internal(format!("flushing disk {}: {e}", disk.name)))?;
         }
@@ -645,7 +698,11 @@ fn quick_rollback(
         ));
     }
     if !staged.is_empty() {
-        inventory.replace_disks(&point.vm, staged)?;
+        if deferred {
+            inventory.replace_disks_unflushed(&point.vm, staged)?;
+        } else {
+            inventory.replace_disks(&point.vm, staged)?;
+        }
     }
     out.restored_obj_ref = point.hierarchy_obj_ref.clone();
     Ok(())

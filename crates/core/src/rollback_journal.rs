@@ -1,9 +1,11 @@
-//! Rollback journals: a QuickRollback writes the restore point's blocks into the VM's own disks,
+//! Restore journals: a QuickRollback writes the restore point's blocks into the VM's own disks,
 //! so a crash (SIGKILL, power loss) in the middle would leave each disk a mix of old and point
-//! bytes. Before the first in-place write the restore records, durably, which VM, which disks
-//! and which restore point it is bringing them to; the record is removed once the writes are
-//! fsynced and the catalog records the restore's end. Whoever finds a record later finishes the
-//! job instead of leaving the mix: every journalled disk is brought to exactly the point's bytes.
+//! bytes; a full restore over the VM swaps in staged images it has not flushed. Before the first
+//! change to the VM's disks the restore records, durably, which VM, which disks and which
+//! restore point it is bringing them to; the record is removed once the catalog records the
+//! restore's end and the disks are fsynced (after the task finished: the flush is not the
+//! client's wait). Whoever finds a record later finishes the job instead of leaving the mix or
+//! the unflushed swap: every journalled disk is brought to exactly the point's bytes.
 //!
 //! Layout: `<data folder>/rollbacks/<restore session id>.json`, written to a `.tmp-` name,
 //! fsynced, renamed, and the folder fsynced. The data folder rather than beside the VM's disks,
@@ -32,10 +34,10 @@ use crate::model::{now_millis, VmRestorePointRecord};
 use emrest_platform::{Inventory, StagedDisk, VmKey};
 use emrest_repo::{NoControl, Repository};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use uuid::Uuid;
 
 /// The folder of rollback journals inside the data folder.
@@ -283,11 +285,30 @@ pub fn roll_forward(
     Ok(out)
 }
 
-/// VMs whose rollback journal could not be rolled forward: restores over them are refused.
+/// Fsync every named disk of `vm`: what a restore wrote through the page cache is durable
+/// afterwards.
+pub(crate) fn flush_disks<'a>(
+    inventory: &dyn Inventory,
+    vm: &VmKey,
+    disks: impl IntoIterator<Item = &'a str>,
+) -> CoreResult<()> {
+    for name in disks {
+        inventory
+            .open_disk(vm, name, false)?
+            .sync_all()
+            .map_err(|e| io_err(format!("fsync disk {name}"), e))?;
+    }
+    Ok(())
+}
+
+/// VMs whose rollback journal could not be rolled forward (restores over them are refused),
+/// and VMs whose finished restore is still flushing its disks.
 #[derive(Debug)]
 pub(crate) struct Pending {
     dir: PathBuf,
     stuck: Mutex<HashMap<VmKey, String>>,
+    flushing: Mutex<HashSet<VmKey>>,
+    flushed: Condvar,
 }
 
 impl Pending {
@@ -295,6 +316,43 @@ impl Pending {
         Pending {
             dir: journal_dir(data_dir),
             stuck: Mutex::new(HashMap::new()),
+            flushing: Mutex::new(HashSet::new()),
+            flushed: Condvar::new(),
+        }
+    }
+
+    /// Whether the restore by `session` left a journal (it began changing the VM's disks).
+    pub(crate) fn journalled(&self, session: Uuid) -> bool {
+        self.dir.join(format!("{session}.json")).exists()
+    }
+
+    /// Marks `vm` as flushing the disks of a finished restore, until [`Pending::flushed`].
+    pub(crate) fn flushing(&self, vm: &VmKey) {
+        self.flushing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(vm.clone());
+    }
+
+    /// Ends [`Pending::flushing`] and wakes whoever waits for it.
+    pub(crate) fn flushed(&self, vm: &VmKey) {
+        self.flushing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(vm);
+        self.flushed.notify_all();
+    }
+
+    /// Waits until no finished restore is flushing `vm`'s disks: a restore that will journal
+    /// and write them must not overlap the previous one's journal (both would be rolled
+    /// forward after a crash, in no particular order).
+    pub(crate) fn wait_flushed(&self, vm: &VmKey) {
+        let mut flushing = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
+        while flushing.contains(vm) {
+            flushing = self
+                .flushed
+                .wait(flushing)
+                .unwrap_or_else(|p| p.into_inner());
         }
     }
 
@@ -337,7 +395,7 @@ impl Pending {
         match roll_forward(repo, inventory, j).and_then(|r| remove_journal(path).map(|()| r)) {
             Ok(r) => {
                 let msg = format!(
-                    "Recovery: the quick rollback of VM '{}' was interrupted during its in-place writes; rolled forward to restore point {}: {} disks compared in place ({} chunks, {} bytes rewritten), {} restored in full; changed-block tracking restarted",
+                    "Recovery: the restore of VM '{}' was interrupted after it began changing the VM's disks, or before they were flushed; rolled forward to restore point {}: {} disks compared in place ({} chunks, {} bytes rewritten), {} restored in full; changed-block tracking restarted",
                     j.vm_name, j.point, r.disks_in_place, r.chunks_written, r.bytes_written, r.disks_staged
                 );
                 tracing::warn!("{msg}");
@@ -387,8 +445,10 @@ impl Pending {
         Ok((done, kept))
     }
 
-    /// After a restore ended in this process: a finished rollback's journal is removed; one
-    /// left by a rollback that failed during its writes is rolled forward now.
+    /// After a restore ended in this process. A finished restore wrote its VM's disks
+    /// through the page cache: they are flushed, then its journal is removed (a flush that
+    /// fails is handled like a failed restore). A journal left by a restore that failed
+    /// after it began writing the VM's disks is rolled forward now.
     pub(crate) fn after_restore(
         &self,
         repo: &Repository,
@@ -401,18 +461,25 @@ impl Pending {
         if !path.exists() {
             return;
         }
-        if succeeded {
-            if let Err(e) = remove_journal(&path) {
-                tracing::error!("{e}");
-            }
-            return;
-        }
         match list_journals(&self.dir) {
             Ok(all) => {
                 for (p, j) in all {
-                    if let (true, Ok(j)) = (p == path, j) {
-                        self.settle(repo, inventory, catalog, &p, &j);
+                    let (true, Ok(j)) = (p == path, j) else {
+                        continue;
+                    };
+                    if succeeded {
+                        let names = j.disks.iter().map(|d| d.name.as_str());
+                        match flush_disks(inventory, &j.vm(), names)
+                            .and_then(|()| remove_journal(&p))
+                        {
+                            Ok(()) => return,
+                            Err(e) => tracing::error!(
+                                "restore session {session}: flushing VM '{}' failed: {e}; rolling it forward from the restore point",
+                                j.vm_name
+                            ),
+                        }
                     }
+                    self.settle(repo, inventory, catalog, &p, &j);
                 }
             }
             Err(e) => tracing::error!("{e}"),

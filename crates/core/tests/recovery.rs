@@ -245,3 +245,134 @@ fn an_unreadable_point_keeps_the_journal_and_refuses_restores_over_the_vm() {
     );
     assert_eq!(core.vm_restore_points(None).expect("points").len(), points);
 }
+
+/// Polls a task until the catalog says Finished (not `wait_idle`, which also waits for the
+/// flush that follows).
+fn finished(
+    core: &Core,
+    caller: &emrest_core::Caller,
+    id: emrest_core::TaskId,
+) -> emrest_core::TaskRecord {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let t = core.task(caller, id).expect("task");
+        if t.state == emrest_core::TaskState::Finished {
+            return t;
+        }
+        assert!(std::time::Instant::now() < deadline, "task {id} hangs");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn a_full_restore_whose_disks_never_reached_the_device_is_brought_to_the_point_at_open() {
+    let (dir, core, caller) = world(2, 1);
+    let p = oldest_point(&core, "file01");
+    let want = common::point_disks(&core, p.id);
+    assert_ne!(common::vm_disks(&core, "file01"), want);
+    let t = core
+        .start_restore(&caller, p.id, &emrest_core::RestoreRequest::default())
+        .expect("start");
+    assert!(core.wait_idle(std::time::Duration::from_secs(60)));
+    let t = core.task(&caller, t.id).expect("task");
+    assert_eq!(t.result.as_ref().map(|r| r.0), Some(true), "{t:?}");
+    assert_eq!(common::vm_disks(&core, "file01"), want);
+    assert!(
+        journals(&core).is_empty(),
+        "flushed, so the journal is gone"
+    );
+    let session = t.restore_session_id.expect("session");
+
+    // Power lost after the task finished and before the flush: the journal the restore wrote
+    // before its swap is still there, and the swapped-in images hold whatever reached the
+    // device (here: nothing but zeros).
+    let journal = emrest_core::rollback_journal::RollbackJournal::new(session, &p);
+    emrest_core::rollback_journal::write_journal(
+        &emrest_core::rollback_journal::journal_dir(core.data_dir()),
+        &journal,
+    )
+    .expect("journal");
+    for d in &p.disks {
+        let file = core
+            .inventory()
+            .open_disk(&p.vm, &d.name, true)
+            .expect("disk");
+        std::os::unix::fs::FileExt::write_all_at(&file, &vec![0u8; d.size as usize], 0)
+            .expect("zero");
+    }
+    assert_ne!(common::vm_disks(&core, "file01"), want);
+    drop(core);
+
+    let (core, report) = Core::open(CoreConfig {
+        durability: Durability::NoSync,
+        ..CoreConfig::new(dir.path())
+    })
+    .expect("reopen");
+    assert_eq!(report.rollbacks_rolled_forward, 1);
+    assert_eq!(common::vm_disks(&core, "file01"), want, "exactly the point");
+    assert!(journals(&core).is_empty(), "journal removed");
+    // The task keeps its success; the session log says what recovery did.
+    let t = core.task(&caller, t.id).expect("task");
+    assert_eq!(t.result.as_ref().map(|r| r.0), Some(true), "{t:?}");
+    let log = core.restore_log(&caller, session).expect("log");
+    assert!(
+        log.iter()
+            .any(|l| l.text.starts_with("Recovery:") && l.text.contains("rolled forward")),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn a_restore_started_as_soon_as_the_last_one_finished_waits_for_its_flush_then_wins() {
+    let (_dir, core, caller) = world(2, 2);
+    let mut points: Vec<_> = core
+        .vm_restore_points(None)
+        .expect("points")
+        .into_iter()
+        .filter(|p| p.vm_name == "file01")
+        .collect();
+    points.sort_by_key(|p| p.created);
+    let (first, second) = (&points[0], &points[points.len() - 1]);
+    assert_ne!(
+        common::point_disks(&core, first.id),
+        common::point_disks(&core, second.id)
+    );
+    let full = emrest_core::RestoreRequest::default();
+    let quick = emrest_core::RestoreRequest {
+        quick_rollback: true,
+        ..Default::default()
+    };
+    let a = core.start_restore(&caller, first.id, &full).expect("first");
+    assert_eq!(
+        finished(&core, &caller, a.id).result.map(|r| r.0),
+        Some(true)
+    );
+    // The VM is free as soon as the task reads Finished (no Conflict), and the next restore
+    // of it, full or in place, lands after the first one's flush, never under it.
+    let b = core
+        .start_restore(&caller, second.id, &quick)
+        .expect("second");
+    assert_eq!(
+        finished(&core, &caller, b.id).result.map(|r| r.0),
+        Some(true)
+    );
+    let c = core.start_restore(&caller, first.id, &full).expect("third");
+    assert_eq!(
+        finished(&core, &caller, c.id).result.map(|r| r.0),
+        Some(true)
+    );
+    let d = core
+        .start_restore(&caller, second.id, &quick)
+        .expect("fourth");
+    assert!(core.wait_idle(std::time::Duration::from_secs(60)));
+    let d = core.task(&caller, d.id).expect("task");
+    assert_eq!(d.result.as_ref().map(|r| r.0), Some(true), "{d:?}");
+    assert_eq!(
+        common::vm_disks(&core, "file01"),
+        common::point_disks(&core, second.id)
+    );
+    assert!(
+        journals(&core).is_empty(),
+        "every journal flushed and removed"
+    );
+}

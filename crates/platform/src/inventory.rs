@@ -131,6 +131,17 @@ pub trait Inventory: Send + Sync {
     /// (removed) and the VM is untouched. Once the swap starts it is journalled, so a crash
     /// is completed on the next open instead of leaving a mix of old and new disks.
     fn replace_disks(&self, key: &VmKey, staged: Vec<StagedDisk>) -> Result<(), PlatformError>;
+    /// [`Inventory::replace_disks`] without flushing the staged images first: for a caller
+    /// that has durably recorded what the disks must hold, brings them there after a crash
+    /// (a swap that never reached the device included) and fsyncs them itself. A driver that
+    /// cannot tell the difference flushes anyway.
+    fn replace_disks_unflushed(
+        &self,
+        key: &VmKey,
+        staged: Vec<StagedDisk>,
+    ) -> Result<(), PlatformError> {
+        self.replace_disks(key, staged)
+    }
     /// Register a new VM (name must be unique in the root → NameInUse) from staged disks; `object_ref` Some → reuse that ref (restore of a deleted VM), None → allocate a new ref.
     ///
     /// The VM appears at once, complete, or not at all; on error the staged disks are removed.

@@ -7,7 +7,8 @@
 //!
 //! Each round times every step once (in a rotating order, after `sync`), and the best and
 //! median of the rounds are printed: the machines are shared and noisy. Environment:
-//! `EMREST_ROUNDS` (5), `EMREST_MODES=0` (direct only; 1 buffered), `EMREST_NOCP=1` (restores
+//! `EMREST_ROUNDS` (5), `EMREST_MODES=0` (direct only; 1 buffered and fsynced; 2 direct and
+//! unflushed, as the API's restores over a VM), `EMREST_NOCP=1` (restores
 //! only, for `perf record`), `EMREST_COLD=1` (the image and packs are dropped from the page
 //! cache before each step: a restore after an outage reads its repository from the device).
 
@@ -158,12 +159,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pick: Option<Vec<usize>> = std::env::var("EMREST_MODES")
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
-    let modes: Vec<(&str, bool)> = [("O_DIRECT", true), ("buffered", false)]
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| pick.as_ref().is_none_or(|p| p.contains(i)))
-        .map(|(_, m)| m)
-        .collect();
+    let modes: Vec<(&str, bool)> = [
+        ("O_DIRECT", true),
+        ("buffered", false),
+        ("deferred (no fsync)", true),
+    ]
+    .into_iter()
+    .enumerate()
+    .filter(|(i, _)| pick.as_ref().is_none_or(|p| p.contains(i)))
+    .map(|(_, m)| m)
+    .collect();
     let mut names: Vec<String> = vec!["cp".into(), "cp + fsync".into()];
     names.extend(modes.iter().map(|(n, _)| format!("restore, {n}")));
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); names.len()];
@@ -205,7 +210,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .create(true)
                         .truncate(true)
                         .open(&target)?;
-                    let st = repo.apply_restore(&index, &plan, &f, &NoControl)?;
+                    let st = if k - 2 == 2 {
+                        repo.apply_restore_deferred(&index, &plan, &f, &NoControl)?
+                    } else {
+                        repo.apply_restore(&index, &plan, &f, &NoControl)?
+                    };
                     if st.bytes_written != written {
                         return Err("restore wrote an unexpected byte count".into());
                     }

@@ -13,7 +13,7 @@ use crate::error::IoContext;
 use crate::fsutil;
 use crate::pack::Loc;
 use crate::parallel;
-use crate::{ChunkDigest, Control, DiskIndex, Durability, RepoError, Repository};
+use crate::{ChunkDigest, Control, DiskIndex, Durability, RepoError, Repository, Writes};
 
 /// Adjacent chunks are restored together in runs of up to this many bytes, so the
 /// target sees large sequential writes whatever the chunk size.
@@ -411,7 +411,20 @@ impl Repository {
         target: &File,
         ctl: &dyn Control,
     ) -> Result<RestoreStats, RepoError> {
-        self.apply(index, plan, target, ctl, false)
+        self.apply(index, plan, target, ctl, false, Writes::Durable)
+    }
+
+    /// Like [`Repository::apply_restore`], but not flushed ([`Writes::Deferred`]): for a
+    /// caller that has durably recorded what `target` must hold, brings it there after a
+    /// crash, and flushes it itself.
+    pub fn apply_restore_deferred(
+        &self,
+        index: &DiskIndex,
+        plan: &RestorePlan,
+        target: &File,
+        ctl: &dyn Control,
+    ) -> Result<RestoreStats, RepoError> {
+        self.apply(index, plan, target, ctl, false, Writes::Deferred)
     }
 
     /// Like [`Repository::apply_restore`], for a target that already holds most of the data
@@ -426,7 +439,7 @@ impl Repository {
         target: &File,
         ctl: &dyn Control,
     ) -> Result<RestoreStats, RepoError> {
-        self.apply(index, plan, target, ctl, true)
+        self.apply(index, plan, target, ctl, true, Writes::Durable)
     }
 
     fn apply(
@@ -436,6 +449,7 @@ impl Repository {
         target: &File,
         ctl: &dyn Control,
         in_place: bool,
+        writes: Writes,
     ) -> Result<RestoreStats, RepoError> {
         check_index(index)?;
         check_plan_bounds(index, plan)?;
@@ -553,7 +567,7 @@ impl Repository {
             }
             Ok((chunks, bytes))
         })?;
-        if self.durability == Durability::Fsync {
+        if self.durability == Durability::Fsync && writes == Writes::Durable {
             target
                 .sync_all()
                 .ctx(|| "fsync restore target".to_string())?;
@@ -996,13 +1010,15 @@ impl Repository {
 
     /// Writes a [`RollbackPlan`] into `target` (the file it was prepared from): the kept
     /// blocks, then the chunks over the memory budget (read and verified again, compared
-    /// block by block). Fsyncs the target unless the repository is [`Durability::NoSync`].
+    /// block by block). Fsyncs the target unless the repository is [`Durability::NoSync`] or
+    /// `writes` is [`Writes::Deferred`].
     pub fn apply_rollback(
         &self,
         index: &DiskIndex,
         plan: &RollbackPlan,
         target: &File,
         ctl: &dyn Control,
+        writes: Writes,
     ) -> Result<RestoreStats, RepoError> {
         let mut stats = RestoreStats::default();
         for (offset, bytes) in &plan.blocks {
@@ -1017,10 +1033,13 @@ impl Repository {
         stats.chunks_written = plan.chunks_differ - plan.reread.chunks.len() as u64;
         if !plan.reread.chunks.is_empty() {
             // apply() fsyncs (per durability) after writing.
-            let more = self.apply(index, &plan.reread, target, ctl, true)?;
+            let more = self.apply(index, &plan.reread, target, ctl, true, writes)?;
             stats.chunks_written += more.chunks_written;
             stats.bytes_written += more.bytes_written;
-        } else if self.durability == Durability::Fsync && !plan.blocks.is_empty() {
+        } else if self.durability == Durability::Fsync
+            && writes == Writes::Durable
+            && !plan.blocks.is_empty()
+        {
             target
                 .sync_all()
                 .ctx(|| "fsync restore target".to_string())?;

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use emrest_repo::{
     ChunkDigest, ChunkLocation, ChunkProblem, Control, DiskIndex, Durability, NoControl, RepoError,
-    Repository, TrackedChanges, DEFAULT_CHUNK_SIZE,
+    Repository, TrackedChanges, Writes, DEFAULT_CHUNK_SIZE,
 };
 use rand::{Rng, SeedableRng};
 
@@ -245,18 +245,26 @@ fn fresh_restore_is_byte_exact_and_sparse_with_direct_writes_and_with_the_buffer
     // in a short chunk, so direct writes need buffered heads and tails.
     let img = image_bytes(5);
     let cs = 20_000u32;
-    for direct in [true, false] {
-        let root = dir.path().join(format!("repo-{direct}"));
+    // (direct, writes): a deferred restore writes the same bytes, only its flush is the
+    // caller's.
+    for (direct, writes) in [
+        (true, Writes::Durable),
+        (false, Writes::Durable),
+        (true, Writes::Deferred),
+    ] {
+        let root = dir.path().join(format!("repo-{direct}-{writes:?}"));
         let repo = Repository::open_with_chunk_size(&root, Durability::Fsync, cs)
             .unwrap()
             .with_direct_io(direct);
         let (index, _) = backup(&repo, dir.path(), "src.img", &img);
-        let path = dir.path().join(format!("restored-{direct}.img"));
+        let path = dir.path().join(format!("restored-{direct}-{writes:?}.img"));
         let target = File::create(&path).unwrap();
         let plan = repo.plan_restore(&index, None, &NoControl).unwrap();
-        let stats = repo
-            .apply_restore(&index, &plan, &target, &NoControl)
-            .unwrap();
+        let stats = match writes {
+            Writes::Durable => repo.apply_restore(&index, &plan, &target, &NoControl),
+            Writes::Deferred => repo.apply_restore_deferred(&index, &plan, &target, &NoControl),
+        }
+        .unwrap();
         drop(target);
         let restored = fs::read(&path).unwrap();
         assert_eq!(restored.len(), img.len(), "direct {direct}");
@@ -1011,7 +1019,7 @@ fn rollback_reads_each_candidate_once_and_writes_only_the_differing_blocks() {
         (49, 3, 2)
     );
     let stats = repo
-        .apply_rollback(&index, &plan, &target, &NoControl)
+        .apply_rollback(&index, &plan, &target, &NoControl, Writes::Durable)
         .unwrap();
     assert_eq!((stats.chunks_written, stats.bytes_written), (3, 4 * 4096));
     assert_eq!(fs::read(dir.path().join("t.img")).unwrap(), img);
@@ -1091,7 +1099,7 @@ fn tracked_rollback_reads_no_disk_and_each_needed_chunk_once_and_writes_only_the
     let written: u64 = WRITTEN.iter().map(|w| w.1).sum();
     assert_eq!(plan.blocks_bytes(), written);
     let stats = repo
-        .apply_rollback(&index, &plan, &target, &NoControl)
+        .apply_rollback(&index, &plan, &target, &NoControl, Writes::Durable)
         .unwrap();
     assert_eq!((stats.chunks_written, stats.bytes_written), (5, written));
     let mut expected = img.clone();
@@ -1120,8 +1128,9 @@ fn tracked_rollback_compares_the_chunks_where_the_starting_point_differs() {
         (plan.chunks_examined, plan.chunks_differ, plan.chunks_loaded),
         (1, 6, 4)
     );
+    // Deferred: the same blocks, left for the caller to flush (core's journalled restores).
     let stats = repo
-        .apply_rollback(&index, &plan, &target, &NoControl)
+        .apply_rollback(&index, &plan, &target, &NoControl, Writes::Deferred)
         .unwrap();
     let written: u64 = WRITTEN.iter().map(|w| w.1).sum();
     assert_eq!(
@@ -1290,7 +1299,7 @@ fn digest_rollback_decides_chunks_in_holes_of_both_without_reading_them() {
         IMAGE_SIZE - holes * CS as u64
     );
     let stats = repo
-        .apply_rollback(&index, &plan, &target, &NoControl)
+        .apply_rollback(&index, &plan, &target, &NoControl, Writes::Durable)
         .unwrap();
     assert_eq!((stats.chunks_written, stats.bytes_written), (2, 2 * 4096));
     assert_eq!(fs::read(&path).unwrap(), img);
