@@ -551,10 +551,7 @@ fn stage_all(
             staged.push(s);
             let file = &staged[staged.len() - 1].file;
             let plan = repo.plan_restore(index, None, ctl)?;
-            let stats = match writes(deferred) {
-                Writes::Durable => repo.apply_restore(index, &plan, file, ctl)?,
-                Writes::Deferred => repo.apply_restore_deferred(index, &plan, file, ctl)?,
-            };
+            let stats = repo.apply_restore_with(index, &plan, file, ctl, writes(deferred))?;
             out.chunks_examined += plan.chunks_examined;
             out.chunks_written += stats.chunks_written;
             out.bytes_written += stats.bytes_written;
@@ -639,10 +636,7 @@ fn quick_rollback(
         match (|| -> CoreResult<StagedDisk> {
             let s = inventory.stage_disk(point.vm.root, &vm.datastore, &disk.name, disk.size)?;
             let p = repo.plan_restore(index, None, ctl).and_then(|p| {
-                let st = match writes(deferred) {
-                    Writes::Durable => repo.apply_restore(index, &p, &s.file, ctl)?,
-                    Writes::Deferred => repo.apply_restore_deferred(index, &p, &s.file, ctl)?,
-                };
+                let st = repo.apply_restore_with(index, &p, &s.file, ctl, writes(deferred))?;
                 out.chunks_examined += p.chunks_examined;
                 out.chunks_written += st.chunks_written;
                 out.bytes_written += st.bytes_written;

@@ -342,28 +342,18 @@ fn a_restore_started_as_soon_as_the_last_one_finished_waits_for_its_flush_then_w
         quick_rollback: true,
         ..Default::default()
     };
-    let a = core.start_restore(&caller, first.id, &full).expect("first");
-    assert_eq!(
-        finished(&core, &caller, a.id).result.map(|r| r.0),
-        Some(true)
-    );
     // The VM is free as soon as the task reads Finished (no Conflict), and the next restore
-    // of it, full or in place, lands after the first one's flush, never under it.
-    let b = core
-        .start_restore(&caller, second.id, &quick)
-        .expect("second");
-    assert_eq!(
-        finished(&core, &caller, b.id).result.map(|r| r.0),
-        Some(true)
-    );
-    let c = core.start_restore(&caller, first.id, &full).expect("third");
-    assert_eq!(
-        finished(&core, &caller, c.id).result.map(|r| r.0),
-        Some(true)
-    );
+    // of it, full or in place, lands after the last one's flush, never under it.
+    for (point, req) in [(first, &full), (second, &quick), (first, &full)] {
+        let t = core.start_restore(&caller, point.id, req).expect("start");
+        assert_eq!(
+            finished(&core, &caller, t.id).result.map(|r| r.0),
+            Some(true)
+        );
+    }
     let d = core
         .start_restore(&caller, second.id, &quick)
-        .expect("fourth");
+        .expect("last");
     assert!(core.wait_idle(std::time::Duration::from_secs(60)));
     let d = core.task(&caller, d.id).expect("task");
     assert_eq!(d.result.as_ref().map(|r| r.0), Some(true), "{d:?}");

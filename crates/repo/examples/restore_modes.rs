@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use emrest_repo::{Durability, NoControl, Repository};
+use emrest_repo::{Durability, NoControl, Repository, Writes};
 
 fn rounds() -> usize {
     std::env::var("EMREST_ROUNDS")
@@ -155,14 +155,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("repository ready; timing");
     let written = plan.bytes(&index);
 
-    // EMREST_MODES=0 picks modes by their position (0 direct, 1 buffered).
+    // EMREST_MODES=0 picks modes by their position (0 direct, 1 buffered, 2 direct unflushed).
     let pick: Option<Vec<usize>> = std::env::var("EMREST_MODES")
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
-    let modes: Vec<(&str, bool)> = [
-        ("O_DIRECT", true),
-        ("buffered", false),
-        ("deferred (no fsync)", true),
+    let modes: Vec<(&str, bool, Writes)> = [
+        ("O_DIRECT", true, Writes::Durable),
+        ("buffered", false, Writes::Durable),
+        ("O_DIRECT, no fsync (deferred)", true, Writes::Deferred),
     ]
     .into_iter()
     .enumerate()
@@ -170,7 +170,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     .map(|(_, m)| m)
     .collect();
     let mut names: Vec<String> = vec!["cp".into(), "cp + fsync".into()];
-    names.extend(modes.iter().map(|(n, _)| format!("restore, {n}")));
+    names.extend(modes.iter().map(|(n, _, _)| format!("restore, {n}")));
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); names.len()];
     let mut cpus: Vec<(Duration, Duration)> = vec![Default::default(); names.len()];
     let target = work.join("target.raw");
@@ -210,11 +210,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .create(true)
                         .truncate(true)
                         .open(&target)?;
-                    let st = if k - 2 == 2 {
-                        repo.apply_restore_deferred(&index, &plan, &f, &NoControl)?
-                    } else {
-                        repo.apply_restore(&index, &plan, &f, &NoControl)?
-                    };
+                    let st =
+                        repo.apply_restore_with(&index, &plan, &f, &NoControl, modes[k - 2].2)?;
                     if st.bytes_written != written {
                         return Err("restore wrote an unexpected byte count".into());
                     }

@@ -414,17 +414,18 @@ impl Repository {
         self.apply(index, plan, target, ctl, false, Writes::Durable)
     }
 
-    /// Like [`Repository::apply_restore`], but not flushed ([`Writes::Deferred`]): for a
-    /// caller that has durably recorded what `target` must hold, brings it there after a
-    /// crash, and flushes it itself.
-    pub fn apply_restore_deferred(
+    /// [`Repository::apply_restore`], flushed or not as `writes` says ([`Writes::Deferred`]:
+    /// for a caller that has durably recorded what `target` must hold, brings it there after
+    /// a crash, and flushes it itself).
+    pub fn apply_restore_with(
         &self,
         index: &DiskIndex,
         plan: &RestorePlan,
         target: &File,
         ctl: &dyn Control,
+        writes: Writes,
     ) -> Result<RestoreStats, RepoError> {
-        self.apply(index, plan, target, ctl, false, Writes::Deferred)
+        self.apply(index, plan, target, ctl, false, writes)
     }
 
     /// Like [`Repository::apply_restore`], for a target that already holds most of the data

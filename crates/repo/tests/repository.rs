@@ -260,11 +260,9 @@ fn fresh_restore_is_byte_exact_and_sparse_with_direct_writes_and_with_the_buffer
         let path = dir.path().join(format!("restored-{direct}-{writes:?}.img"));
         let target = File::create(&path).unwrap();
         let plan = repo.plan_restore(&index, None, &NoControl).unwrap();
-        let stats = match writes {
-            Writes::Durable => repo.apply_restore(&index, &plan, &target, &NoControl),
-            Writes::Deferred => repo.apply_restore_deferred(&index, &plan, &target, &NoControl),
-        }
-        .unwrap();
+        let stats = repo
+            .apply_restore_with(&index, &plan, &target, &NoControl, writes)
+            .unwrap();
         drop(target);
         let restored = fs::read(&path).unwrap();
         assert_eq!(restored.len(), img.len(), "direct {direct}");
