@@ -179,31 +179,27 @@ fn list_journals(dir: &Path) -> CoreResult<Vec<(PathBuf, CoreResult<RollbackJour
         if !name.ends_with(".json") {
             continue;
         }
-        let j = std::fs::read(&path)
-            .map_err(|e| io_err(format!("read {}", path.display()), e))
-            .and_then(|b| {
-                serde_json::from_slice::<RollbackJournal>(&b).map_err(|e| {
-                    CoreError::Internal(format!(
-                        "{} is not a rollback journal: {e}",
-                        path.display()
-                    ))
-                })
-            })
-            .and_then(|j| {
-                if j.format == FORMAT {
-                    Ok(j)
-                } else {
-                    Err(CoreError::Internal(format!(
-                        "{} has format '{}'; this version reads '{FORMAT}'",
-                        path.display(),
-                        j.format
-                    )))
-                }
-            });
+        let j = read_journal(&path);
         out.push((path, j));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// One journal.
+fn read_journal(path: &Path) -> CoreResult<RollbackJournal> {
+    let b = std::fs::read(path).map_err(|e| io_err(format!("read {}", path.display()), e))?;
+    let j = serde_json::from_slice::<RollbackJournal>(&b).map_err(|e| {
+        CoreError::Internal(format!("{} is not a rollback journal: {e}", path.display()))
+    })?;
+    if j.format != FORMAT {
+        return Err(CoreError::Internal(format!(
+            "{} has format '{}'; this version reads '{FORMAT}'",
+            path.display(),
+            j.format
+        )));
+    }
+    Ok(j)
 }
 
 /// What rolling a journal forward did.
@@ -461,28 +457,22 @@ impl Pending {
         if !path.exists() {
             return;
         }
-        match list_journals(&self.dir) {
-            Ok(all) => {
-                for (p, j) in all {
-                    let (true, Ok(j)) = (p == path, j) else {
-                        continue;
-                    };
-                    if succeeded {
-                        let names = j.disks.iter().map(|d| d.name.as_str());
-                        match flush_disks(inventory, &j.vm(), names)
-                            .and_then(|()| remove_journal(&p))
-                        {
-                            Ok(()) => return,
-                            Err(e) => tracing::error!(
-                                "restore session {session}: flushing VM '{}' failed: {e}; rolling it forward from the restore point",
-                                j.vm_name
-                            ),
-                        }
-                    }
-                    self.settle(repo, inventory, catalog, &p, &j);
-                }
+        // This journal only: listing the folder would remove the temporary files of journals
+        // other restores are writing at this moment.
+        let j = match read_journal(&path) {
+            Ok(j) => j,
+            Err(e) => return tracing::error!("{e}"),
+        };
+        if succeeded {
+            let names = j.disks.iter().map(|d| d.name.as_str());
+            match flush_disks(inventory, &j.vm(), names).and_then(|()| remove_journal(&path)) {
+                Ok(()) => return,
+                Err(e) => tracing::error!(
+                    "restore session {session}: flushing VM '{}' failed: {e}; rolling it forward from the restore point",
+                    j.vm_name
+                ),
             }
-            Err(e) => tracing::error!("{e}"),
         }
+        self.settle(repo, inventory, catalog, &path, &j);
     }
 }

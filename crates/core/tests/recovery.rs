@@ -366,3 +366,39 @@ fn a_restore_started_as_soon_as_the_last_one_finished_waits_for_its_flush_then_w
         "every journal flushed and removed"
     );
 }
+
+#[test]
+fn restores_of_different_vms_at_once_never_trip_over_each_others_journals() {
+    let (_dir, core, caller) = world(1, 4);
+    // The newest point of every VM, restored in place, all at once, round after round: each
+    // restore writes its journal while others flush and remove theirs.
+    let mut newest: std::collections::BTreeMap<String, emrest_core::VmRestorePointRecord> =
+        Default::default();
+    for p in core.vm_restore_points(None).expect("points") {
+        let e = newest.entry(p.vm_name.clone()).or_insert_with(|| p.clone());
+        if p.created > e.created {
+            *e = p;
+        }
+    }
+    assert!(newest.len() >= 3, "{newest:?}");
+    for round in 0..8 {
+        let quick = emrest_core::RestoreRequest {
+            quick_rollback: round % 2 == 1,
+            ..Default::default()
+        };
+        let tasks: Vec<_> = newest
+            .values()
+            .map(|p| core.start_restore(&caller, p.id, &quick).expect("start"))
+            .collect();
+        assert!(core.wait_idle(std::time::Duration::from_secs(60)));
+        for t in tasks {
+            let t = core.task(&caller, t.id).expect("task");
+            assert_eq!(
+                t.result.as_ref().map(|r| r.0),
+                Some(true),
+                "round {round}: {t:?}"
+            );
+        }
+    }
+    assert!(journals(&core).is_empty());
+}

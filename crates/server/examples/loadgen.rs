@@ -419,6 +419,10 @@ async fn main() -> Res<()> {
                     unfinished += 1;
                 } else if same[0]["Result"]["Success"] != true {
                     failed += 1;
+                    println!(
+                        "failed restore     {id}: {}",
+                        same[0]["Result"]["Message"].as_str().unwrap_or_default()
+                    );
                 }
             }
             _ => duplicated += 1,
