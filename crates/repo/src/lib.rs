@@ -72,6 +72,7 @@ mod error;
 mod fsutil;
 mod gc;
 mod index;
+mod index_cache;
 mod pack;
 mod parallel;
 mod repository;

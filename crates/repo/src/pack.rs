@@ -566,6 +566,10 @@ pub(crate) struct ChunkMap {
     pub locs: HashMap<ChunkDigest, Loc>,
     /// Pack files whose index could not be read, with the reason.
     pub damaged: Vec<(PathBuf, String)>,
+    /// Counts the changes that removed or moved a chunk's location ([`ChunkMap::remove`],
+    /// [`ChunkMap::relocate`]); adding packs leaves it. What was found at one epoch still
+    /// holds (in memory) at the same epoch.
+    pub epoch: u64,
 }
 
 impl ChunkMap {
@@ -613,6 +617,7 @@ impl ChunkMap {
             return;
         };
         info.present = false;
+        self.epoch += 1;
         let mut orphans = std::collections::HashSet::new();
         for (d, _) in &info.entries {
             if self.locs.get(d).is_some_and(|l| l.pack == pack) {
@@ -637,6 +642,12 @@ impl ChunkMap {
                 }
             }
         }
+    }
+
+    /// Locates chunk `d` at `loc` from now on (moved by garbage collection).
+    pub(crate) fn relocate(&mut self, d: ChunkDigest, loc: Loc) {
+        self.epoch += 1;
+        self.locs.insert(d, loc);
     }
 
     /// Loads every pack under `packs_dir` not yet known (all of them on a fresh map).
