@@ -37,6 +37,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::chunk::{CODEC_RAW, CODEC_ZSTD, CODEC_ZSTD_DICT, LEGACY_HEAD_LEN, RECORD_HEAD_LEN};
+use crate::digest::DigestState;
 use crate::error::IoContext;
 use crate::fsutil::TempFile;
 use crate::{ChunkDigest, Durability, RepoError, MAX_CHUNK_SIZE};
@@ -563,7 +564,7 @@ pub(crate) struct Loc {
 pub(crate) struct ChunkMap {
     pub packs: Vec<PackInfo>,
     by_path: HashMap<PathBuf, u32>,
-    pub locs: HashMap<ChunkDigest, Loc>,
+    pub locs: HashMap<ChunkDigest, Loc, DigestState>,
     /// Pack files whose index could not be read, with the reason.
     pub damaged: Vec<(PathBuf, String)>,
     /// Counts the changes that removed or moved a chunk's location ([`ChunkMap::remove`],

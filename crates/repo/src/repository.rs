@@ -256,8 +256,10 @@ impl Repository {
             .index_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        // A parent in the cache is used, but not added to it: the next backup's parent is
+        // the index written here.
         let bytes = self
-            .load_index(parent, true)
+            .load_index(parent, false)
             .ok()
             .and_then(|p| index.encode_delta(parent, &p.index, p.depth + 1))
             .unwrap_or_else(|| index.encode());
