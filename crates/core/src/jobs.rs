@@ -1210,7 +1210,7 @@ impl Core {
     pub fn check_point_intact(
         &self,
         point: &VmRestorePointRecord,
-    ) -> CoreResult<Vec<emrest_repo::DiskIndex>> {
+    ) -> CoreResult<Vec<Arc<emrest_repo::DiskIndex>>> {
         let damaged = |why: String| {
             CoreError::Conflict(format!(
                 "VM restore point {} of '{}' is damaged ({why}); restore from another point",
@@ -1231,9 +1231,11 @@ impl Core {
         }
         let mut indexes = Vec::with_capacity(point.disks.len());
         for d in &point.disks {
+            // Through the repository's index cache: the restores of one point (and the
+            // backup after it) read its index once, and check its chunks once.
             let index = self
                 .repository()
-                .get_index(&d.index)
+                .get_index_shared(&d.index)
                 .map_err(|e| damaged(e.to_string()))?;
             // One stat per pack file: a pack removed behind the repository's back (its
             // in-memory map still lists the chunks) counts as missing.

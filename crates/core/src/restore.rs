@@ -22,6 +22,7 @@ use emrest_platform::{
 };
 use emrest_repo::{Control, DiskIndex, RepoError, Repository, TrackedChanges, Writes};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// What a client asked for, in domain terms (decoded from a RestoreSpec at the HTTP edge).
@@ -66,8 +67,9 @@ pub struct RestorePlan {
     pub target: RestoreTarget,
     pub power_on_after: bool,
     /// The point's disk indexes, one per disk in order, when the caller already loaded them
-    /// (the intact check does); empty: [`execute`] loads them.
-    pub indexes: Vec<DiskIndex>,
+    /// (the intact check does; shared with the repository's index cache); empty: [`execute`]
+    /// loads them.
+    pub indexes: Vec<Arc<DiskIndex>>,
 }
 
 impl RestorePlan {
@@ -391,13 +393,13 @@ pub fn execute(
 ) -> CoreResult<RestoreOutcome> {
     let point = &plan.point;
     let loaded;
-    let indexes: &[DiskIndex] = if plan.indexes.len() == point.disks.len() {
+    let indexes: &[Arc<DiskIndex>] = if plan.indexes.len() == point.disks.len() {
         &plan.indexes
     } else {
         loaded = point
             .disks
             .iter()
-            .map(|d| repo.get_index(&d.index))
+            .map(|d| repo.get_index_shared(&d.index))
             .collect::<Result<Vec<_>, _>>()?;
         &loaded
     };
@@ -538,7 +540,7 @@ fn stage_all(
     inventory: &dyn Inventory,
     point: &VmRestorePointRecord,
     datastore: &str,
-    indexes: &[DiskIndex],
+    indexes: &[Arc<DiskIndex>],
     ctl: &RunControl,
     log: &dyn Fn(String),
     out: &mut RestoreOutcome,
@@ -581,7 +583,7 @@ fn quick_rollback(
     repo: &Repository,
     inventory: &dyn Inventory,
     plan: &RestorePlan,
-    indexes: &[DiskIndex],
+    indexes: &[Arc<DiskIndex>],
     ctl: &RunControl,
     log: &dyn Fn(String),
     out: &mut RestoreOutcome,

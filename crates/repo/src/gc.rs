@@ -275,7 +275,7 @@ impl Repository {
                         .find(|(pd, _)| pd == d)
                         .map(|(_, e)| *e)
                     {
-                        map.locs.insert(*d, crate::pack::Loc { pack: n, entry: e });
+                        map.relocate(*d, crate::pack::Loc { pack: n, entry: e });
                     }
                 }
             } else {

@@ -37,6 +37,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::chunk::{CODEC_RAW, CODEC_ZSTD, CODEC_ZSTD_DICT, LEGACY_HEAD_LEN, RECORD_HEAD_LEN};
+use crate::digest::DigestState;
 use crate::error::IoContext;
 use crate::fsutil::TempFile;
 use crate::{ChunkDigest, Durability, RepoError, MAX_CHUNK_SIZE};
@@ -563,9 +564,13 @@ pub(crate) struct Loc {
 pub(crate) struct ChunkMap {
     pub packs: Vec<PackInfo>,
     by_path: HashMap<PathBuf, u32>,
-    pub locs: HashMap<ChunkDigest, Loc>,
+    pub locs: HashMap<ChunkDigest, Loc, DigestState>,
     /// Pack files whose index could not be read, with the reason.
     pub damaged: Vec<(PathBuf, String)>,
+    /// Counts the changes that removed or moved a chunk's location ([`ChunkMap::remove`],
+    /// [`ChunkMap::relocate`]); adding packs leaves it. What was found at one epoch still
+    /// holds (in memory) at the same epoch.
+    pub epoch: u64,
 }
 
 impl ChunkMap {
@@ -613,6 +618,7 @@ impl ChunkMap {
             return;
         };
         info.present = false;
+        self.epoch += 1;
         let mut orphans = std::collections::HashSet::new();
         for (d, _) in &info.entries {
             if self.locs.get(d).is_some_and(|l| l.pack == pack) {
@@ -637,6 +643,12 @@ impl ChunkMap {
                 }
             }
         }
+    }
+
+    /// Locates chunk `d` at `loc` from now on (moved by garbage collection).
+    pub(crate) fn relocate(&mut self, d: ChunkDigest, loc: Loc) {
+        self.epoch += 1;
+        self.locs.insert(d, loc);
     }
 
     /// Loads every pack under `packs_dir` not yet known (all of them on a fresh map).

@@ -13,6 +13,7 @@ use crate::dict::{self, Dictionary, DICTS_DIR};
 use crate::error::IoContext;
 use crate::fsutil::{self, TEMP_PREFIX};
 use crate::index::{peek_parent, validate_name, StoredIndex, MAX_DELTA_DEPTH, PEEK_LEN};
+use crate::index_cache::{FileId, IndexCache, Loaded};
 use crate::pack::{ChunkMap, Loc};
 use crate::{
     ChunkDigest, DiskIndex, Durability, RepoError, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE,
@@ -88,6 +89,8 @@ pub struct Repository {
     /// Held while a delta index is written against its parent and while an index is deleted
     /// (its children stored whole first), so no delta is left naming a deleted parent.
     index_lock: Mutex<()>,
+    /// Indexes recently loaded, served while their files are unchanged.
+    pub(crate) index_cache: IndexCache,
 }
 
 /// Where a chunk's record (header and payload) lies; for diagnostics and tests.
@@ -173,6 +176,7 @@ impl Repository {
             files: Mutex::new(HashMap::new()),
             dicts: RwLock::new(Vec::new()),
             index_lock: Mutex::new(()),
+            index_cache: IndexCache::default(),
         }
     }
 
@@ -224,6 +228,7 @@ impl Repository {
     /// Stores `index` under `name`, replacing any index of that name atomically.
     pub fn put_index(&self, name: &str, index: &DiskIndex) -> Result<(), RepoError> {
         check_storable(name, index)?;
+        self.index_cache.forget_file(&self.index_path(name));
         fsutil::atomic_write(
             &self.indexes_dir,
             &format!("{name}{INDEX_EXT}"),
@@ -251,11 +256,14 @@ impl Repository {
             .index_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        // A parent in the cache is used, but not added to it: the next backup's parent is
+        // the index written here.
         let bytes = self
-            .load_index(parent)
+            .load_index(parent, false)
             .ok()
-            .and_then(|(p, depth)| index.encode_delta(parent, &p, depth + 1))
+            .and_then(|p| index.encode_delta(parent, &p.index, p.depth + 1))
             .unwrap_or_else(|| index.encode());
+        self.index_cache.forget_file(&self.index_path(name));
         fsutil::atomic_write(
             &self.indexes_dir,
             &format!("{name}{INDEX_EXT}"),
@@ -265,23 +273,49 @@ impl Repository {
     }
 
     /// Loads the index `name`, checking its trailing hash (and, for a delta, its parents').
+    ///
+    /// Served from the cache of recently loaded indexes when it holds `name` (see
+    /// [`Repository::get_index_shared`]) but not added to it: a caller reading many indexes
+    /// (garbage collection, verification) does not push out the ones restores use.
     pub fn get_index(&self, name: &str) -> Result<DiskIndex, RepoError> {
-        match self.load_index(name) {
-            // A delta read just before `delete_index` stored it whole and removed its parent:
-            // read again, it is whole now. Lasting damage fails the same way twice.
+        // A cached index is copied; one just read is the caller's alone.
+        self.load_index_again(name, false)
+            .map(|l| Arc::try_unwrap(l.index).unwrap_or_else(|shared| DiskIndex::clone(&shared)))
+    }
+
+    /// Loads the index `name` like [`Repository::get_index`], through a small cache of
+    /// recently loaded indexes (served while the files they were read from are unchanged):
+    /// the restores of one point, and the backup after it, read it once.
+    /// [`Repository::check_stored`] of the index returned remembers which packs hold its
+    /// chunks, so checking it again costs a `stat` per pack.
+    pub fn get_index_shared(&self, name: &str) -> Result<Arc<DiskIndex>, RepoError> {
+        self.load_index_again(name, true).map(|l| l.index)
+    }
+
+    /// [`Repository::load_index`], once more when a delta was read just before
+    /// `delete_index` stored it whole and removed its parent (it is whole now). Lasting
+    /// damage fails the same way twice.
+    fn load_index_again(&self, name: &str, cache: bool) -> Result<Loaded, RepoError> {
+        match self.load_index(name, cache) {
             Err(RepoError::IndexCorrupt { reason, .. }) if reason.starts_with(PARENT_PREFIX) => {
-                self.load_index(name).map(|(index, _)| index)
+                self.load_index(name, cache)
             }
-            loaded => loaded.map(|(index, _)| index),
+            loaded => loaded,
         }
     }
 
-    /// The index `name` and the number of deltas it was built from (0: stored whole).
-    fn load_index(&self, name: &str) -> Result<(DiskIndex, u8), RepoError> {
+    /// The index `name`, from the cache or read (and, with `cache`, kept there).
+    fn load_index(&self, name: &str, cache: bool) -> Result<Loaded, RepoError> {
+        if let Some(hit) = self.index_cache.get(name) {
+            return Ok(hit);
+        }
         let mut deltas = Vec::new();
+        let mut files = Vec::new();
         let mut at = name.to_string();
         let whole = loop {
-            match self.read_stored(&at, name)? {
+            let (stored, id) = self.read_stored(&at, name)?;
+            files.push((self.index_path(&at), id));
+            match stored {
                 StoredIndex::Whole(index) => break index,
                 StoredIndex::Delta(d) => {
                     if deltas.len() >= usize::from(MAX_DELTA_DEPTH) {
@@ -307,12 +341,21 @@ impl Repository {
         if let Some(top) = deltas.first() {
             top.check_whole(&index).map_err(corrupt)?;
         }
-        Ok((index, depth))
+        let loaded = Loaded {
+            index: Arc::new(index),
+            depth,
+            files,
+        };
+        if cache {
+            self.index_cache.insert(name, loaded.clone());
+        }
+        Ok(loaded)
     }
 
     /// Reads and parses the index file `name`, on the way to loading `wanted`: a parent that
-    /// is missing or damaged makes `wanted` corrupt, naming the parent.
-    fn read_stored(&self, name: &str, wanted: &str) -> Result<StoredIndex, RepoError> {
+    /// is missing or damaged makes `wanted` corrupt, naming the parent. Also gives the
+    /// identity of the file read.
+    fn read_stored(&self, name: &str, wanted: &str) -> Result<(StoredIndex, FileId), RepoError> {
         validate_name(name)?;
         let path = self.index_path(name);
         let via = |reason: String| {
@@ -322,8 +365,16 @@ impl Repository {
                 format!("{PARENT_PREFIX}{name}: {reason}")
             }
         };
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
+        let read = |path: &Path| -> io::Result<(Vec<u8>, FileId)> {
+            use std::io::Read;
+            let mut f = File::open(path)?;
+            let meta = f.metadata()?;
+            let mut bytes = Vec::with_capacity(meta.len() as usize);
+            f.read_to_end(&mut bytes)?;
+            Ok((bytes, FileId::of(&meta)))
+        };
+        let (bytes, id) = match read(&path) {
+            Ok(r) => r,
             Err(e) if e.kind() == io::ErrorKind::NotFound && name == wanted => {
                 return Err(RepoError::IndexMissing {
                     name: name.to_string(),
@@ -337,10 +388,11 @@ impl Repository {
             }
             Err(e) => return Err(RepoError::io(format!("read index {}", path.display()), e)),
         };
-        StoredIndex::decode(&bytes).map_err(|reason| RepoError::IndexCorrupt {
+        let stored = StoredIndex::decode(&bytes).map_err(|reason| RepoError::IndexCorrupt {
             name: wanted.to_string(),
             reason: via(reason),
-        })
+        })?;
+        Ok((stored, id))
     }
 
     /// Deletes the index `name` (its chunks stay until [`Repository::gc`]). Indexes stored as
@@ -354,11 +406,12 @@ impl Repository {
             .unwrap_or_else(PoisonError::into_inner);
         for child in self.list_indexes()? {
             if child != name && self.parent_of(&child)?.as_deref() == Some(name) {
-                let (index, _) = self.load_index(&child)?;
-                self.put_index(&child, &index)?;
+                let loaded = self.load_index(&child, false)?;
+                self.put_index(&child, &loaded.index)?;
             }
         }
         let path = self.index_path(name);
+        self.index_cache.forget_file(&path);
         match fs::remove_file(&path) {
             Ok(()) => fsutil::fsync_dir(&self.indexes_dir, self.durability),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(RepoError::IndexMissing {

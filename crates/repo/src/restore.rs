@@ -320,7 +320,38 @@ impl Repository {
     /// one look for packs written since open), or in a pack file that is gone. The in-memory
     /// map is consulted under one lock and each pack file the index uses is checked once (one
     /// `stat`), so the cost is a lookup per chunk plus a `stat` per pack.
+    ///
+    /// For an index from [`Repository::get_index_shared`] found whole before, while no chunk
+    /// has left or moved between packs in memory since, only the packs are checked again.
     pub fn check_stored(&self, index: &DiskIndex) -> Result<StoredCheck, RepoError> {
+        let epoch = self
+            .map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .epoch;
+        if let Some(packs) = self.index_cache.stored_packs(index, epoch) {
+            let paths: Option<Vec<std::path::PathBuf>> = {
+                let map = self
+                    .map
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                (map.epoch == epoch).then(|| {
+                    packs
+                        .iter()
+                        .filter_map(|&n| map.packs.get(n as usize).map(|p| p.path.clone()))
+                        .collect()
+                })
+            };
+            if let Some(paths) = paths.filter(|p| p.len() == packs.len()) {
+                if paths.iter().all(|p| p.is_file()) {
+                    return Ok(StoredCheck {
+                        missing: None,
+                        packs_checked: packs.len() as u64,
+                    });
+                }
+            }
+            // A pack gone: the full check below names the first chunk missing.
+        }
         let lookup = || {
             let map = self
                 .map
@@ -330,13 +361,13 @@ impl Repository {
                 .referenced()
                 .map(|d| map.locs.get(d).map(|l| l.pack))
                 .collect();
-            packs
+            (packs, map.epoch)
         };
-        let mut packs = lookup();
+        let (mut packs, mut at) = lookup();
         if packs.iter().any(Option::is_none) {
             // Packs written by another process since open are picked up once.
             self.rescan()?;
-            packs = lookup();
+            (packs, at) = lookup();
         }
         let paths: Vec<Option<std::path::PathBuf>> = {
             let map = self
@@ -369,6 +400,12 @@ impl Repository {
                 out.missing = Some(*d);
                 break;
             }
+        }
+        if out.missing.is_none() {
+            let found = (0..checked.len() as u32)
+                .filter(|&n| checked[n as usize] == Some(true))
+                .collect();
+            self.index_cache.set_stored_packs(index, at, found);
         }
         Ok(out)
     }

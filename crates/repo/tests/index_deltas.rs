@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::path::Path;
+use std::sync::Arc;
 
 use emrest_repo::{ChunkDigest, DiskIndex, Durability, RepoError, Repository};
 
@@ -173,4 +174,137 @@ fn a_chain_is_stored_whole_again_past_its_maximum_depth() {
     }
     // 16 deltas deep at most: p17 starts a new chain.
     assert_eq!(wholes, [0, 17]);
+}
+
+/// Writes `index` under `name` behind the repository's back, as another process would: a new
+/// file renamed over the old one.
+fn replace_behind_its_back(dir: &Path, name: &str, index: &DiskIndex) {
+    let other = open_repo(dir);
+    other.put_index("scratch", index).unwrap();
+    let indexes = dir.join("repo/indexes");
+    fs::rename(
+        indexes.join("scratch.idx"),
+        indexes.join(format!("{name}.idx")),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_cached_index_is_shared_and_equals_a_fresh_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let a = base_index(1);
+    let b = changed(&a, 40, 2);
+    repo.put_index("a", &a).unwrap();
+    repo.put_index_after("b", &b, Some("a")).unwrap();
+    let first = repo.get_index_shared("b").unwrap();
+    let second = repo.get_index_shared("b").unwrap();
+    // The second load is the same allocation: the files were not read again.
+    assert!(Arc::ptr_eq(&first, &second));
+    assert_eq!(*first, b);
+    // A handle that never read it gets the same index from the files.
+    assert_eq!(open_repo(dir.path()).get_index("b").unwrap(), *first);
+    assert_eq!(repo.get_index("b").unwrap(), b);
+}
+
+#[test]
+fn a_deleted_or_replaced_index_is_not_served_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let a = base_index(1);
+    let b = changed(&a, 40, 2);
+    repo.put_index("a", &a).unwrap();
+    repo.put_index_after("b", &b, Some("a")).unwrap();
+    repo.get_index_shared("a").unwrap();
+    repo.get_index_shared("b").unwrap();
+    // Deleted through the repository.
+    repo.delete_index("b").unwrap();
+    assert!(matches!(
+        repo.get_index_shared("b"),
+        Err(RepoError::IndexMissing { .. })
+    ));
+    // Removed behind its back.
+    fs::remove_file(dir.path().join("repo/indexes/a.idx")).unwrap();
+    assert!(matches!(
+        repo.get_index("a"),
+        Err(RepoError::IndexMissing { .. })
+    ));
+    // Stored again under the same name, through the repository and behind its back.
+    let other = base_index(2);
+    repo.put_index("a", &a).unwrap();
+    assert_eq!(*repo.get_index_shared("a").unwrap(), a);
+    repo.put_index("a", &other).unwrap();
+    assert_eq!(*repo.get_index_shared("a").unwrap(), other);
+    replace_behind_its_back(dir.path(), "a", &a);
+    assert_eq!(*repo.get_index_shared("a").unwrap(), a);
+}
+
+#[test]
+fn a_cached_delta_is_refused_once_its_parent_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let a = base_index(1);
+    let b = changed(&a, 10, 2);
+    repo.put_index("a", &a).unwrap();
+    repo.put_index_after("b", &b, Some("a")).unwrap();
+    assert_eq!(*repo.get_index_shared("b").unwrap(), b);
+    // The parent replaced through the repository: b no longer loads.
+    repo.put_index("a", &changed(&a, 1, 7)).unwrap();
+    assert!(matches!(
+        repo.get_index_shared("b"),
+        Err(RepoError::IndexCorrupt { .. })
+    ));
+    // The parent back as it was, then replaced behind the repository's back.
+    repo.put_index("a", &a).unwrap();
+    assert_eq!(*repo.get_index_shared("b").unwrap(), b);
+    replace_behind_its_back(dir.path(), "a", &changed(&a, 1, 8));
+    assert!(matches!(
+        repo.get_index_shared("b"),
+        Err(RepoError::IndexCorrupt { .. })
+    ));
+}
+
+#[test]
+fn cached_children_read_right_after_their_parent_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let a = base_index(1);
+    let b = changed(&a, 10, 2);
+    let c = changed(&b, 10, 3);
+    repo.put_index("a", &a).unwrap();
+    repo.put_index_after("b", &b, Some("a")).unwrap();
+    repo.put_index_after("c", &c, Some("b")).unwrap();
+    for name in ["a", "b", "c"] {
+        repo.get_index_shared(name).unwrap();
+    }
+    // b is rebased (stored whole), c stays a delta of b: both read as they were stored.
+    repo.delete_index("a").unwrap();
+    assert_eq!(*repo.get_index_shared("b").unwrap(), b);
+    assert_eq!(*repo.get_index_shared("c").unwrap(), c);
+    assert_eq!(file_len(dir.path(), "b"), whole_len(&b));
+    repo.delete_index("b").unwrap();
+    assert_eq!(*repo.get_index_shared("c").unwrap(), c);
+    assert_eq!(file_len(dir.path(), "c"), whole_len(&c));
+    // And from the files alone.
+    assert_eq!(open_repo(dir.path()).get_index("c").unwrap(), c);
+}
+
+#[test]
+fn the_cache_keeps_a_bounded_number_of_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let names: Vec<String> = (0..20).map(|k| format!("i{k}")).collect();
+    for (k, name) in names.iter().enumerate() {
+        repo.put_index(name, &base_index(k as u32)).unwrap();
+    }
+    let first: Vec<Arc<DiskIndex>> = names
+        .iter()
+        .map(|n| repo.get_index_shared(n).unwrap())
+        .collect();
+    // The last loaded are kept, the first ones were let go (a new allocation each).
+    let again = repo.get_index_shared(&names[19]).unwrap();
+    assert!(Arc::ptr_eq(&first[19], &again));
+    let again = repo.get_index_shared(&names[0]).unwrap();
+    assert!(!Arc::ptr_eq(&first[0], &again));
+    assert_eq!(*again, base_index(0));
 }

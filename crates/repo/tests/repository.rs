@@ -1250,6 +1250,35 @@ fn stored_check_stats_each_pack_once_and_names_the_first_chunk_of_a_lost_pack() 
 }
 
 #[test]
+fn a_cached_index_checked_whole_is_checked_again_by_its_packs_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_bytes(63);
+    let _ = backup(&repo, dir.path(), "a.img", &img);
+    let mut changed = img.clone();
+    changed[5 * CSU + 7] ^= 1;
+    let (stored, _) = backup(&repo, dir.path(), "b.img", &changed);
+    repo.put_index("b", &stored).unwrap();
+    let index = repo.get_index_shared("b").unwrap();
+    let first = repo.check_stored(&index).unwrap();
+    assert_eq!((first.missing, first.packs_checked), (None, 2));
+    // Again: the packs found the first time, one stat each, same answer.
+    let again = repo
+        .check_stored(&repo.get_index_shared("b").unwrap())
+        .unwrap();
+    assert_eq!((again.missing, again.packs_checked), (None, 2));
+    // A pack removed behind the repository's back is still found missing, naming the first
+    // chunk in disk order that lived there.
+    let new = index.chunks[5].unwrap();
+    fs::remove_file(location(&repo, &new).pack).unwrap();
+    let check = repo.check_stored(&index).unwrap();
+    assert_eq!((check.missing, check.packs_checked), (Some(new), 2));
+    // A copy of the index (not the cached one) is checked chunk by chunk: same answer.
+    let copy = DiskIndex::clone(&index);
+    assert_eq!(repo.check_stored(&copy).unwrap().missing, Some(new));
+}
+
+#[test]
 fn digest_rollback_decides_chunks_in_holes_of_both_without_reading_them() {
     let dir = tempfile::tempdir().unwrap();
     let repo = open_repo(dir.path());
