@@ -9,6 +9,15 @@ mod common;
 
 use common::world;
 
+/// Opens the data folder to write again, running crash recovery, as a restarted server does.
+fn reopen(dir: &std::path::Path) -> (std::sync::Arc<Core>, emrest_core::OpenReport) {
+    Core::open(CoreConfig {
+        durability: Durability::NoSync,
+        ..CoreConfig::new(dir)
+    })
+    .expect("reopen")
+}
+
 fn index_files(core: &Core) -> BTreeSet<String> {
     core.repository()
         .list_indexes()
@@ -43,21 +52,13 @@ fn indexes_of_a_backup_killed_before_its_point_was_recorded_are_removed_at_open(
     drop(orphan);
     drop(core);
 
-    let (core, report) = Core::open(CoreConfig {
-        durability: Durability::NoSync,
-        ..CoreConfig::new(dir.path())
-    })
-    .expect("reopen");
+    let (core, report) = reopen(dir.path());
     assert_eq!(report.orphan_indexes_removed, 2);
     assert_eq!(index_files(&core), named, "exactly the orphans are gone");
     assert!(core.verify_repository().expect("verify").is_empty());
     // A second open finds nothing more to remove.
     drop(core);
-    let (_, report) = Core::open(CoreConfig {
-        durability: Durability::NoSync,
-        ..CoreConfig::new(dir.path())
-    })
-    .expect("reopen");
+    let (_, report) = reopen(dir.path());
     assert_eq!(report.orphan_indexes_removed, 0);
 }
 
@@ -136,11 +137,7 @@ fn a_quick_rollback_killed_during_its_writes_is_rolled_forward_to_the_point_at_o
     let want = common::point_disks(&core, p.id);
     drop(core);
 
-    let (core, report) = Core::open(CoreConfig {
-        durability: Durability::NoSync,
-        ..CoreConfig::new(dir.path())
-    })
-    .expect("reopen");
+    let (core, report) = reopen(dir.path());
     assert_eq!(report.rollbacks_rolled_forward, 1);
     assert_eq!(report.rollbacks_kept, 0);
     assert_eq!(common::vm_disks(&core, "file01"), want, "exactly the point");
@@ -197,11 +194,7 @@ fn an_unreadable_point_keeps_the_journal_and_refuses_restores_over_the_vm() {
     core.repository().delete_index(first).expect("delete index");
     drop(core);
 
-    let (core, report) = Core::open(CoreConfig {
-        durability: Durability::NoSync,
-        ..CoreConfig::new(dir.path())
-    })
-    .expect("reopen");
+    let (core, report) = reopen(dir.path());
     assert_eq!(report.rollbacks_rolled_forward, 0);
     assert_eq!(report.rollbacks_kept, 1);
     assert_eq!(journals(&core).len(), 1, "journal kept");
@@ -303,11 +296,7 @@ fn a_full_restore_whose_disks_never_reached_the_device_is_brought_to_the_point_a
     assert_ne!(common::vm_disks(&core, "file01"), want);
     drop(core);
 
-    let (core, report) = Core::open(CoreConfig {
-        durability: Durability::NoSync,
-        ..CoreConfig::new(dir.path())
-    })
-    .expect("reopen");
+    let (core, report) = reopen(dir.path());
     assert_eq!(report.rollbacks_rolled_forward, 1);
     assert_eq!(common::vm_disks(&core, "file01"), want, "exactly the point");
     assert!(journals(&core).is_empty(), "journal removed");

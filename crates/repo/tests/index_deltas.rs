@@ -44,6 +44,18 @@ fn changed(index: &DiskIndex, n: usize, tag: u8) -> DiskIndex {
     next
 }
 
+/// Stores "a" whole, "b" as a delta of it and "c" of "b", each `n` digests changed from the
+/// one before; returns the three as stored.
+fn chain(repo: &Repository, n: usize) -> (DiskIndex, DiskIndex, DiskIndex) {
+    let a = base_index(1);
+    let b = changed(&a, n, 2);
+    let c = changed(&b, n, 3);
+    repo.put_index("a", &a).unwrap();
+    repo.put_index_after("b", &b, Some("a")).unwrap();
+    repo.put_index_after("c", &c, Some("b")).unwrap();
+    (a, b, c)
+}
+
 fn file_len(dir: &Path, name: &str) -> u64 {
     fs::metadata(dir.join("repo/indexes").join(format!("{name}.idx")))
         .unwrap()
@@ -54,12 +66,7 @@ fn file_len(dir: &Path, name: &str) -> u64 {
 fn an_incremental_index_is_stored_as_its_changes_and_loads_equal() {
     let dir = tempfile::tempdir().unwrap();
     let repo = open_repo(dir.path());
-    let a = base_index(1);
-    let b = changed(&a, 40, 2);
-    let c = changed(&b, 40, 3);
-    repo.put_index("a", &a).unwrap();
-    repo.put_index_after("b", &b, Some("a")).unwrap();
-    repo.put_index_after("c", &c, Some("b")).unwrap();
+    let (a, b, c) = chain(&repo, 40);
     assert_eq!(repo.get_index("a").unwrap(), a);
     assert_eq!(repo.get_index("b").unwrap(), b);
     assert_eq!(repo.get_index("c").unwrap(), c);
@@ -99,12 +106,7 @@ fn a_large_change_or_a_missing_parent_stores_the_index_whole() {
 fn deleting_a_parent_stores_its_children_whole_first() {
     let dir = tempfile::tempdir().unwrap();
     let repo = open_repo(dir.path());
-    let a = base_index(1);
-    let b = changed(&a, 10, 2);
-    let c = changed(&b, 10, 3);
-    repo.put_index("a", &a).unwrap();
-    repo.put_index_after("b", &b, Some("a")).unwrap();
-    repo.put_index_after("c", &c, Some("b")).unwrap();
+    let (_, b, c) = chain(&repo, 10);
     let c_len = file_len(dir.path(), "c");
     repo.delete_index("a").unwrap();
     assert_eq!(repo.list_indexes().unwrap(), ["b", "c"]);
@@ -268,12 +270,7 @@ fn a_cached_delta_is_refused_once_its_parent_is_replaced() {
 fn cached_children_read_right_after_their_parent_is_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let repo = open_repo(dir.path());
-    let a = base_index(1);
-    let b = changed(&a, 10, 2);
-    let c = changed(&b, 10, 3);
-    repo.put_index("a", &a).unwrap();
-    repo.put_index_after("b", &b, Some("a")).unwrap();
-    repo.put_index_after("c", &c, Some("b")).unwrap();
+    let (_, b, c) = chain(&repo, 10);
     for name in ["a", "b", "c"] {
         repo.get_index_shared(name).unwrap();
     }
