@@ -1071,7 +1071,16 @@ impl Core {
                     [rp.id.to_string()],
                     |r| r.get(0),
                 )?;
-                if busy > 0 {
+                let journalled = self.rollbacks.journalled_points();
+                let mut st = c.prepare_cached(
+                    "SELECT id FROM vm_restore_points WHERE restore_point_id = ?1",
+                )?;
+                let flushing = st
+                    .query_map([rp.id.to_string()], |r| r.get::<_, String>(0))?
+                    .filter_map(Result::ok)
+                    .any(|id| Uuid::parse_str(&id).is_ok_and(|id| journalled.contains(&id)));
+                drop(st);
+                if busy > 0 || flushing {
                     tracing::info!(
                         "retention keeps restore point {} for now: a restore is using it",
                         rp.id

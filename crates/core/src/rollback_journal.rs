@@ -317,6 +317,27 @@ impl Pending {
         }
     }
 
+    /// The VM restore points named by the journals in force: restores still flushing their
+    /// disks, and journals kept after a failed roll-forward. Retention keeps these points, or
+    /// a crash could leave a journal whose point is gone. Temporary files are left alone:
+    /// they are journals other restores are writing.
+    pub(crate) fn journalled_points(&self) -> HashSet<Uuid> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return HashSet::new();
+        };
+        entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(".json") && !n.starts_with(".tmp-"))
+            })
+            .filter_map(|p| read_journal(&p).ok())
+            .map(|j| j.point)
+            .collect()
+    }
+
     /// Whether the restore by `session` left a journal (it began changing the VM's disks).
     pub(crate) fn journalled(&self, session: Uuid) -> bool {
         self.dir.join(format!("{session}.json")).exists()

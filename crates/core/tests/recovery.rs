@@ -391,3 +391,39 @@ fn restores_of_different_vms_at_once_never_trip_over_each_others_journals() {
     }
     assert!(journals(&core).is_empty());
 }
+
+#[test]
+fn retention_keeps_a_point_while_a_journal_names_it() {
+    let (dir, core, _caller) = world(1, 1);
+    let p = oldest_point(&core, "file01");
+    let backup = core
+        .catalog()
+        .backups()
+        .expect("backups")
+        .into_iter()
+        .find(|b| b.id == p.backup_id)
+        .expect("the point's backup");
+    let mut job = core
+        .job_by_name(&backup.name)
+        .expect("jobs")
+        .expect("the backup's job");
+    job.retention = 1;
+    // A restore to the point has finished and is flushing: its journal is in force.
+    let journal = emrest_core::rollback_journal::RollbackJournal::new(uuid::Uuid::new_v4(), &p);
+    let path = emrest_core::rollback_journal::write_journal(
+        &emrest_core::rollback_journal::journal_dir(dir.path()),
+        &journal,
+    )
+    .expect("journal");
+    let removed = core.apply_retention(&job).expect("retention");
+    assert!(!removed.contains(&p.restore_point_id), "{removed:?}");
+    assert!(
+        core.vm_restore_point(p.id).is_ok(),
+        "the journal's point stays"
+    );
+    // Flushed: the next run removes it.
+    std::fs::remove_file(&path).expect("remove journal");
+    let removed = core.apply_retention(&job).expect("retention");
+    assert!(removed.contains(&p.restore_point_id), "{removed:?}");
+    assert!(core.vm_restore_point(p.id).is_err());
+}
