@@ -96,12 +96,7 @@ fn half_rolled_back(core: &Core, vm: &str) -> (emrest_core::VmRestorePointRecord
     core.catalog()
         .insert_task("StartVMRestore", Some(session), admin, now)
         .expect("task");
-    let journal = emrest_core::rollback_journal::RollbackJournal::new(session, &p);
-    emrest_core::rollback_journal::write_journal(
-        &emrest_core::rollback_journal::journal_dir(core.data_dir()),
-        &journal,
-    )
-    .expect("journal");
+    journal_restore_of(&p, session, core.data_dir());
     for d in &p.disks {
         let index = core.repository().get_index(&d.index).expect("index");
         let file = core
@@ -121,6 +116,20 @@ fn half_rolled_back(core: &Core, vm: &str) -> (emrest_core::VmRestorePointRecord
     assert_ne!(mixed, before, "half written");
     assert_ne!(mixed, common::point_disks(core, p.id), "only half written");
     (p, session)
+}
+
+/// Writes the journal a restore of `p` by `session` writes before changing the VM's disks.
+fn journal_restore_of(
+    p: &emrest_core::VmRestorePointRecord,
+    session: uuid::Uuid,
+    data_dir: &std::path::Path,
+) -> std::path::PathBuf {
+    let journal = emrest_core::rollback_journal::RollbackJournal::new(session, p);
+    emrest_core::rollback_journal::write_journal(
+        &emrest_core::rollback_journal::journal_dir(data_dir),
+        &journal,
+    )
+    .expect("journal")
 }
 
 fn journals(core: &Core) -> Vec<std::path::PathBuf> {
@@ -279,12 +288,7 @@ fn a_full_restore_whose_disks_never_reached_the_device_is_brought_to_the_point_a
     // Power lost after the task finished and before the flush: the journal the restore wrote
     // before its swap is still there, and the swapped-in images hold whatever reached the
     // device (here: nothing but zeros).
-    let journal = emrest_core::rollback_journal::RollbackJournal::new(session, &p);
-    emrest_core::rollback_journal::write_journal(
-        &emrest_core::rollback_journal::journal_dir(core.data_dir()),
-        &journal,
-    )
-    .expect("journal");
+    journal_restore_of(&p, session, core.data_dir());
     for d in &p.disks {
         let file = core
             .inventory()
@@ -409,12 +413,7 @@ fn retention_keeps_a_point_while_a_journal_names_it() {
         .expect("the backup's job");
     job.retention = 1;
     // A restore to the point has finished and is flushing: its journal is in force.
-    let journal = emrest_core::rollback_journal::RollbackJournal::new(uuid::Uuid::new_v4(), &p);
-    let path = emrest_core::rollback_journal::write_journal(
-        &emrest_core::rollback_journal::journal_dir(dir.path()),
-        &journal,
-    )
-    .expect("journal");
+    let path = journal_restore_of(&p, uuid::Uuid::new_v4(), dir.path());
     let removed = core.apply_retention(&job).expect("retention");
     assert!(!removed.contains(&p.restore_point_id), "{removed:?}");
     assert!(

@@ -601,3 +601,31 @@ pub fn arr<'a>(v: &'a serde_json::Value, key: &str) -> &'a Vec<serde_json::Value
         .as_array()
         .unwrap_or_else(|| panic!("{key} is not an array in {v}"))
 }
+
+/// The account ID of `name`, from `GET /security/accounts` (JSON refs, as veeam_em reads it).
+pub async fn account_id(w: &World, name: &str) -> String {
+    let j = w.get_json("/api/security/accounts").await.json();
+    let r = arr(&j, "Refs")
+        .iter()
+        .find(|r| r["Name"] == name)
+        .unwrap_or_else(|| panic!("no account {name}: {j}"));
+    uuid_of(r["UID"].as_str().unwrap())
+}
+
+/// Poll the job's sessions until the newest one is Stopped (a hang guard, not a timing
+/// assertion); returns it as JSON.
+pub async fn wait_job_session(w: &World, job: &str, count: usize) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let j = w
+            .get_json(&format!("/api/jobs/{job}/backupSessions?format=Entity"))
+            .await
+            .json();
+        let sessions = arr(&j, "BackupJobSessions");
+        if sessions.len() == count && sessions[count - 1]["State"] == "Stopped" {
+            return sessions[count - 1].clone();
+        }
+        assert!(Instant::now() < deadline, "job still running: {j}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

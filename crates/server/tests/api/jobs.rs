@@ -5,7 +5,6 @@
 use crate::common::*;
 use axum::http::StatusCode;
 use emrest_core::Role;
-use std::time::{Duration, Instant};
 
 const VCENTER_JOB: &str = "Backup Job vcenter01";
 
@@ -17,24 +16,6 @@ async fn job_id(w: &World, name: &str) -> String {
         .find(|r| r["Name"] == name)
         .unwrap_or_else(|| panic!("no job {name} in {j}"));
     uuid_of(r["UID"].as_str().unwrap())
-}
-
-/// Poll the job's sessions until the newest one is Stopped (a hang guard, not a timing
-/// assertion); returns it as JSON.
-async fn wait_session(w: &World, job: &str, count: usize) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let j = w
-            .get_json(&format!("/api/jobs/{job}/backupSessions?format=Entity"))
-            .await
-            .json();
-        let sessions = arr(&j, "BackupJobSessions");
-        if sessions.len() == count && sessions[count - 1]["State"] == "Stopped" {
-            return sessions[count - 1].clone();
-        }
-        assert!(Instant::now() < deadline, "job still running: {j}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// Change a block of every disk of a VM, so a run has something new to store.
@@ -83,7 +64,7 @@ async fn a_job_started_in_xml_and_json_makes_points_equal_to_the_vms_disks() {
             task["Result"]["Message"],
             format!("Job \"{VCENTER_JOB}\" triggered to start.")
         );
-        let session = wait_session(&w, &job, 3 + round).await;
+        let session = wait_job_session(&w, &job, 3 + round).await;
         assert_eq!(session["Result"], "Success", "{session}");
         assert_eq!(session["JobName"], VCENTER_JOB);
         assert_eq!(session["JobType"], "Backup");
@@ -190,7 +171,7 @@ async fn a_running_job_cannot_start_twice_and_stops_without_a_point() {
     let t = r.json();
     assert_eq!(t["Operation"], "StopJob");
     assert_eq!(t["Result"]["Message"], "Job \"Big\" triggered to stop.");
-    let session = wait_session(&w, &job.to_string(), 1).await;
+    let session = wait_job_session(&w, &job.to_string(), 1).await;
     assert_eq!(session["Result"], "Failed");
     assert!(
         session["FailureMessage"]

@@ -67,15 +67,6 @@ fn field(j: &serde_json::Value, name: &str) -> Vec<String> {
         .collect()
 }
 
-async fn account_id(w: &World, name: &str) -> String {
-    let j = w.get_json("/api/security/accounts").await.json();
-    let r = arr(&j, "Refs")
-        .iter()
-        .find(|r| r["Name"] == name)
-        .unwrap_or_else(|| panic!("no account {name}: {j}"));
-    uuid_of(r["UID"].as_str().unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_repeated_get_is_served_from_the_cache_byte_for_byte() {
     let w = World::new(ONE_MIB).await;
@@ -165,20 +156,8 @@ async fn a_backup_and_retention_show_on_the_next_get() {
                 .send(Req::post(&format!("/api/jobs/{job}?action=start")).accept(JSON))
                 .await;
             assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-            let deadline = Instant::now() + Duration::from_secs(120);
-            loop {
-                let j = w
-                    .get_json(&format!("/api/jobs/{job}/backupSessions?format=Entity"))
-                    .await
-                    .json();
-                let s = arr(&j, "BackupJobSessions");
-                if s.len() == n && s[n - 1]["State"] == "Stopped" {
-                    assert_eq!(s[n - 1]["Result"], "Success", "{j}");
-                    break;
-                }
-                assert!(Instant::now() < deadline, "job still running: {j}");
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
+            let s = wait_job_session(w, &job.to_string(), n).await;
+            assert_eq!(s["Result"], "Success", "{s}");
         }
     };
     run(1).await;

@@ -28,16 +28,6 @@ async fn root(w: &World, kind: PlatformKind) -> (uuid::Uuid, String) {
     .await
 }
 
-/// The account ID of `name`, from `GET /security/accounts` (JSON refs, as veeam_em reads it).
-async fn account_id(w: &World, name: &str) -> String {
-    let j = w.get_json("/api/security/accounts").await.json();
-    let r = arr(&j, "Refs")
-        .iter()
-        .find(|r| r["Name"] == name)
-        .unwrap_or_else(|| panic!("no account {name}: {j}"));
-    uuid_of(r["UID"].as_str().unwrap())
-}
-
 /// Create a VM Restore Operator through the API (JSON as veeam_em sends it) with one scope
 /// object, give it a password locally and log it on.
 async fn scoped_operator(w: &World, name: &str, obj_ref: &str) -> String {

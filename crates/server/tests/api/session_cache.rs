@@ -9,16 +9,6 @@ use emrest_core::security::EnterpriseRole;
 use emrest_core::Role;
 use std::time::Duration;
 
-/// The account ID of `name`, from `GET /security/accounts`.
-async fn account_id(w: &World, name: &str) -> String {
-    let j = w.get_json("/api/security/accounts").await.json();
-    let r = arr(&j, "Refs")
-        .iter()
-        .find(|r| r["Name"] == name)
-        .unwrap_or_else(|| panic!("no account {name}: {j}"));
-    uuid_of(r["UID"].as_str().unwrap())
-}
-
 fn get(uri: &str, token: &str) -> Req {
     Req::get(uri).token(token).accept(JSON)
 }
