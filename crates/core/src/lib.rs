@@ -35,7 +35,7 @@ use emrest_repo::{Durability, Repository};
 use restore::RunControl;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -124,6 +124,9 @@ pub struct Core {
     jobs: jobs::JobsState,
     /// Quick rollbacks that could not be rolled forward (rollback_journal.rs).
     rollbacks: rollback_journal::Pending,
+    /// While true, restores that have started wait before touching a disk (see
+    /// [`Core::hold_restores`]).
+    restore_hold: (Mutex<bool>, Condvar),
     /// The data folder's lock, held for the life of a writing `Core`.
     _lock: Option<std::fs::File>,
 }
@@ -253,6 +256,7 @@ impl Core {
         let workers = config.restore_workers.max(1);
         Ok(Arc::new(Core {
             rollbacks: rollback_journal::Pending::new(&config.data_dir),
+            restore_hold: (Mutex::new(false), Condvar::new()),
             sessions: Sessions::new(config.session_idle, config.logon_throttle)?,
             audit,
             config,
@@ -636,6 +640,28 @@ impl Core {
         self.busy.release([key]);
     }
 
+    /// Holds restores that start from now on (session Working) before they touch any disk,
+    /// until released with `false` or cancelled, for tests and maintenance that need
+    /// restores in flight for as long as they look at them. Cancelling a held restore ends
+    /// it at once with the VM as it was.
+    pub fn hold_restores(&self, hold: bool) {
+        let (held, changed) = &self.restore_hold;
+        *held.lock().unwrap_or_else(PoisonError::into_inner) = hold;
+        changed.notify_all();
+    }
+
+    fn wait_while_held(&self, ctl: &RunControl) {
+        let (held, changed) = &self.restore_hold;
+        let mut h = held.lock().unwrap_or_else(PoisonError::into_inner);
+        // Cancelling does not notify: look again every few milliseconds.
+        while *h && !ctl.cancelled() {
+            h = changed
+                .wait_timeout(h, Duration::from_millis(5))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
     fn run_restore(
         &self,
         task: TaskId,
@@ -659,6 +685,7 @@ impl Core {
             {
                 tracing::warn!("restore session {session}: cannot record the start: {e}");
             }
+            self.wait_while_held(&ctl);
             if let restore::RestoreTarget::Original { .. } = &plan.target {
                 // The previous restore of this VM may still be flushing its disks.
                 self.rollbacks.wait_flushed(&plan.point.vm);

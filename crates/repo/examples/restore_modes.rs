@@ -8,9 +8,12 @@
 //! Each round times every step once (in a rotating order, after `sync`), and the best and
 //! median of the rounds are printed: the machines are shared and noisy. Environment:
 //! `EMREST_ROUNDS` (5), `EMREST_MODES=0` (direct only; 1 buffered and fsynced; 2 direct and
-//! unflushed, as the API's restores over a VM), `EMREST_NOCP=1` (restores
-//! only, for `perf record`), `EMREST_COLD=1` (the image and packs are dropped from the page
-//! cache before each step: a restore after an outage reads its repository from the device).
+//! unflushed, as the API's restores over a VM; 3 buffered and unflushed), `EMREST_NOCP=1`
+//! (restores only, for `perf record`), `EMREST_COLD=1` (the image and packs are dropped from the page
+//! cache before each step: a restore after an outage reads its repository from the device),
+//! `EMREST_ROLLBACK=1` (then QuickRollbacks with changed-block tracking: 1% of the restored
+//! disk's blocks written, planned and rolled back, each phase timed; `EMREST_MODES=9` skips
+//! the full restores).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -155,7 +158,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("repository ready; timing");
     let written = plan.bytes(&index);
 
-    // EMREST_MODES=0 picks modes by their position (0 direct, 1 buffered, 2 direct unflushed).
+    // EMREST_MODES=0 picks modes by their position (0 direct, 1 buffered, 2 direct unflushed,
+    // 3 buffered unflushed).
     let pick: Option<Vec<usize>> = std::env::var("EMREST_MODES")
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
@@ -163,6 +167,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("O_DIRECT", true, Writes::Durable),
         ("buffered", false, Writes::Durable),
         ("O_DIRECT, no fsync (deferred)", true, Writes::Deferred),
+        ("buffered, no fsync (deferred)", false, Writes::Deferred),
     ]
     .into_iter()
     .enumerate()
@@ -247,6 +252,69 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             sys.as_secs_f64() / n,
         );
     }
+    if std::env::var("EMREST_ROLLBACK").is_ok_and(|v| v == "1") {
+        tracked_rollbacks(&repo_root, &index, &plan, &target, size)?;
+    }
     std::fs::remove_dir_all(&work)?;
+    Ok(())
+}
+
+/// `EMREST_ROLLBACK=1`: QuickRollback with changed-block tracking at the repository level,
+/// rounds of: 1% of the restored target's 4 KiB blocks written, then planned (the point's
+/// bytes for them read and verified) and written back, each phase timed.
+fn tracked_rollbacks(
+    repo_root: &Path,
+    index: &emrest_repo::DiskIndex,
+    plan: &emrest_repo::RestorePlan,
+    target: &Path,
+    size: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let repo = Repository::open(repo_root, Durability::Fsync)?;
+    let f = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(target)?;
+    repo.apply_restore(index, plan, &f, &NoControl)?;
+    let mut rng = Rng(11);
+    let (mut prepare, mut apply) = (Vec::new(), Vec::new());
+    for _ in 0..rounds() {
+        let mut written = Vec::new();
+        let mut block = [0u8; 4096];
+        for _ in 0..size / 4096 / 100 {
+            rng.fill(&mut block);
+            let at = rng.next() % (size / 4096) * 4096;
+            f.write_all_at(&block, at)?;
+            written.push((at, 4096));
+        }
+        settle();
+        if std::env::var("EMREST_COLD").is_ok_and(|v| v == "1") {
+            evict(repo_root);
+        }
+        let changes = emrest_repo::TrackedChanges {
+            written,
+            compare: Vec::new(),
+        };
+        let t = Instant::now();
+        let rollback = repo.prepare_rollback_tracked(index, &f, &changes, &NoControl)?;
+        prepare.push(t.elapsed());
+        let t = Instant::now();
+        repo.apply_rollback(index, &rollback, &f, &NoControl, Writes::Deferred)?;
+        apply.push(t.elapsed());
+    }
+    for (name, mut t) in [
+        ("tracked rollback 1%: plan", prepare),
+        ("tracked rollback 1%: write", apply),
+    ] {
+        t.sort();
+        if let Some(&best) = t.first() {
+            println!(
+                "{name:<38} best {:6.3} s  median {:6.3} s",
+                best.as_secs_f64(),
+                t[t.len() / 2].as_secs_f64()
+            );
+        }
+    }
     Ok(())
 }

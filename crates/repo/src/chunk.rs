@@ -267,6 +267,26 @@ impl ChunkCodec {
     ) -> Result<(), RepoError> {
         self.decoders.decode(record, digest, out)
     }
+
+    /// The `len`-byte chunk that `record` holds, verified against `digest`: a raw record's
+    /// payload where it lies in `record` (no copy), any other record decoded into `scratch`.
+    pub(crate) fn decoded<'a>(
+        &mut self,
+        record: &'a [u8],
+        digest: &ChunkDigest,
+        len: usize,
+        scratch: &'a mut Vec<u8>,
+    ) -> Result<&'a [u8], RepoError> {
+        if let Some((&CODEC_RAW, payload)) = record.split_first() {
+            if payload.len() == len {
+                verify(digest, payload)?;
+                return Ok(payload);
+            }
+        }
+        scratch.resize(len, 0);
+        self.decoders.decode(record, digest, scratch)?;
+        Ok(scratch)
+    }
 }
 
 /// True when `a` and `b` are the same dictionary (or both none).

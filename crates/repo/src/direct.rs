@@ -78,6 +78,38 @@ impl<'a> DirectTarget<'a> {
         self.direct.is_some() && !self.refused.load(Ordering::Relaxed)
     }
 
+    /// Allocates the byte ranges that direct writes will fill (`(offset, len)`, ascending),
+    /// adjacent ranges as one, so that those writes overwrite allocated blocks.
+    ///
+    /// A direct write that must allocate blocks holds ext4's inode lock exclusively until
+    /// the device has the data, so concurrent writers reach the device one at a time; an
+    /// overwrite of allocated (unwritten) blocks runs under the shared lock and the writes
+    /// reach the device together: a 2 GiB full restore went from 1.84 to 1.34–1.44 s with
+    /// this (restore_modes). Blocks allocated this way read as zeros until written, and
+    /// ranges not given (the holes of a sparse disk) stay holes. Best effort: a file system
+    /// that refuses (or has no room, which the writes then report) is left as it was.
+    pub(crate) fn preallocate(&self, ranges: impl IntoIterator<Item = (u64, u64)>) {
+        if !self.is_direct() {
+            return;
+        }
+        let mut pending: Option<(u64, u64)> = None;
+        for (offset, len) in ranges {
+            pending = match pending {
+                Some((o, l)) if o + l == offset => Some((o, l + len)),
+                Some(range) => {
+                    if !allocate(self.buffered, range) {
+                        return;
+                    }
+                    Some((offset, len))
+                }
+                None => Some((offset, len)),
+            };
+        }
+        if let Some(range) = pending {
+            allocate(self.buffered, range);
+        }
+    }
+
     /// Writes `buf` at `offset`: the aligned middle directly when `buf`'s address phase
     /// matches the offset's (see [`AlignedBuf::prepare`]), everything else buffered.
     pub(crate) fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
@@ -109,6 +141,22 @@ impl<'a> DirectTarget<'a> {
         }
         self.buffered.write_all_at(buf, offset)
     }
+}
+
+/// Allocates `len` bytes of `file` at `offset` without changing its size; false if refused.
+#[cfg(target_os = "linux")]
+fn allocate(file: &File, (offset, len): (u64, u64)) -> bool {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return false;
+    };
+    // SAFETY: fallocate on an open descriptor touches no memory of this process.
+    unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset, len) == 0 }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allocate(_file: &File, _range: (u64, u64)) -> bool {
+    false
 }
 
 /// A second handle on `file`'s inode opened with `O_DIRECT`, or `None` where that is refused.
@@ -145,6 +193,52 @@ mod tests {
                 (offset % ALIGN as u64) as usize
             );
         }
+    }
+
+    #[test]
+    fn preallocation_allocates_the_ranges_to_be_written_and_leaves_the_rest_a_hole() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        let f = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        f.set_len(1 << 20).unwrap();
+        let buffered = DirectTarget::new(&f, false);
+        buffered.preallocate([(0, 64 << 10)]);
+        assert_eq!(
+            f.metadata().unwrap().blocks(),
+            0,
+            "only direct targets preallocate"
+        );
+        let t = DirectTarget::new(&f, true);
+        if !t.is_direct() {
+            eprintln!("this file system takes no direct writes: nothing to preallocate");
+            return;
+        }
+        // Two adjacent ranges and one apart: 256 KiB of a 1 MiB file.
+        t.preallocate([(0, 64 << 10), (64 << 10, 64 << 10), (512 << 10, 128 << 10)]);
+        let allocated = f.metadata().unwrap().blocks() * 512;
+        if allocated == 0 {
+            eprintln!("this file system refuses fallocate: nothing allocated");
+            return;
+        }
+        // The ranges (and at most a few blocks of file system metadata), not the holes.
+        assert!(
+            (256 << 10..=288 << 10).contains(&allocated),
+            "{allocated} bytes allocated for 256 KiB of ranges in a 1 MiB file"
+        );
+        assert_eq!(
+            f.metadata().unwrap().len(),
+            1 << 20,
+            "the size is unchanged"
+        );
+        // Allocated blocks read as zeros until written.
+        assert_eq!(std::fs::read(&path).unwrap(), vec![0u8; 1 << 20]);
     }
 
     #[test]

@@ -334,6 +334,9 @@ async fn restores_beyond_the_worker_count_wait_and_work_on_a_busy_vm_is_refused(
     let (b, _, pb) = vm_with_job(&w, "big-b", 1, 192, None, true).await;
     let (before_a, before_b) = (w.vm_disks(&a).await, w.vm_disks(&b).await);
     let third = w.point("web01", PointType::Full).await;
+    // The two take their workers and stay there, before touching a disk, until released
+    // (they restore in well under a second otherwise).
+    w.blocking(|c| c.hold_restores(true)).await;
     let ta = start_restore(&w, pa.unwrap()).await;
     let tb = start_restore(&w, pb.unwrap()).await;
     let tc = start_restore(&w, third.id).await;
@@ -342,7 +345,7 @@ async fn restores_beyond_the_worker_count_wait_and_work_on_a_busy_vm_is_refused(
     loop {
         let (sa, sb) = (session(&w, &ta).await, session(&w, &tb).await);
         assert!(!stopped(&sa) && !stopped(&sb), "{sa} {sb}");
-        if working(&sa) && working(&sb) {
+        if sa["State"] == "Working" && sb["State"] == "Working" {
             break;
         }
         assert!(Instant::now() < deadline, "{sa} {sb}");
@@ -400,6 +403,7 @@ async fn restores_beyond_the_worker_count_wait_and_work_on_a_busy_vm_is_refused(
         let r = w.send(Req::delete(&format!("/api/tasks/{id}"))).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
     }
+    w.blocking(|c| c.hold_restores(false)).await;
     let done = w.wait_task(id_c).await;
     assert_eq!(done["Result"]["Success"], true, "{done}");
     assert_eq!(w.vm_disks(&third.vm).await, w.point_disks(&third).await);
