@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release -p emrest-repo --example repo_size -- <image> <workdir> [chunk KiB]`
 //!
-//! The work folder gets `repo/` and `restic/`, both removed first.
+//! The work folder gets `repo/` and `restic/`, both removed first. The benchmark's image:
+//! `cargo run --release -p emrest-repo --example zstd_levels -- --image <image> <MiB>`.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
