@@ -195,19 +195,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn preallocation_allocates_the_ranges_to_be_written_and_leaves_the_rest_a_hole() {
-        use std::os::unix::fs::MetadataExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t");
+    /// A new sparse file of `len` bytes at `path`, open for reading and writing.
+    fn sized_file(path: &std::path::Path, len: u64) -> File {
         let f = File::options()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&path)
+            .open(path)
             .unwrap();
-        f.set_len(1 << 20).unwrap();
+        f.set_len(len).unwrap();
+        f
+    }
+
+    #[test]
+    fn preallocation_allocates_the_ranges_to_be_written_and_leaves_the_rest_a_hole() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        let f = sized_file(&path, 1 << 20);
         let buffered = DirectTarget::new(&f, false);
         buffered.preallocate([(0, 64 << 10)]);
         assert_eq!(
@@ -246,14 +252,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for enabled in [true, false] {
             let path = dir.path().join(format!("t-{enabled}"));
-            let f = File::options()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&path)
-                .unwrap();
-            f.set_len(64 << 10).unwrap();
+            let f = sized_file(&path, 64 << 10);
             let t = DirectTarget::new(&f, enabled);
             let mut b = AlignedBuf::default();
             // Offsets and lengths straddling 4 KiB boundaries on both ends.
