@@ -91,6 +91,8 @@ pub struct Repository {
     index_lock: Mutex<()>,
     /// Indexes recently loaded, served while their files are unchanged.
     pub(crate) index_cache: IndexCache,
+    /// Buffers of finished restores, kept for the next.
+    pub(crate) scratch: crate::restore::Scratch,
 }
 
 /// Where a chunk's record (header and payload) lies; for diagnostics and tests.
@@ -177,6 +179,7 @@ impl Repository {
             dicts: RwLock::new(Vec::new()),
             index_lock: Mutex::new(()),
             index_cache: IndexCache::default(),
+            scratch: Default::default(),
         }
     }
 

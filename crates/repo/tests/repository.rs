@@ -1106,6 +1106,48 @@ fn tracked_rollback_reads_no_disk_and_each_needed_chunk_once_and_writes_only_the
 }
 
 #[test]
+fn restores_and_rollbacks_run_in_buffers_kept_from_the_last_one() {
+    let img = image_with_a_repeated_chunk(35);
+    let (dir, repo, index) = backed_up(&img);
+    assert_eq!(repo.kept_scratch(), (0, 0));
+    let restored = restore_fresh(&repo, &index, &dir.path().join("r.img"));
+    assert_eq!(restored, img);
+    let (workers, arena) = repo.kept_scratch();
+    assert!((1..=8).contains(&workers), "{workers} workers kept");
+    assert_eq!(arena, 0);
+    let path = dir.path().join("t.img");
+    let changes = TrackedChanges {
+        written: WRITTEN.to_vec(),
+        compare: Vec::new(),
+    };
+    let written: u64 = WRITTEN.iter().map(|w| w.1).sum();
+    let mut first = None;
+    for round in 0..3 {
+        let target = write_file(&path, &scribble_written(&img));
+        let plan = repo
+            .prepare_rollback_tracked(&index, &target, &changes, &NoControl)
+            .unwrap();
+        // The plan holds the arena while it lives: from the second round on, the one the
+        // round before gave back (nothing is left kept meanwhile).
+        assert_eq!(repo.kept_scratch().1, 0, "round {round}");
+        assert_eq!(plan.blocks_bytes(), written);
+        repo.apply_rollback(&index, &plan, &target, &NoControl, Writes::Durable)
+            .unwrap();
+        drop(plan);
+        // Given back once the plan is dropped: the blocks read from the repository (the
+        // hole's zeros are kept apart), the same size each round.
+        let (kept_workers, arena) = repo.kept_scratch();
+        assert!(
+            arena > 0 && arena < written as usize,
+            "round {round}: {arena}"
+        );
+        assert_eq!(*first.get_or_insert(arena), arena, "round {round}");
+        assert!(kept_workers <= 8);
+        assert_eq!(fs::read(&path).unwrap(), img, "round {round}");
+    }
+}
+
+#[test]
 fn tracked_rollback_compares_the_chunks_where_the_starting_point_differs() {
     let img = image_with_a_repeated_chunk(34);
     let (dir, repo, index) = backed_up(&img);
