@@ -811,6 +811,10 @@ pub struct TrackedChanges {
 
 /// A target read by the digest comparison is read in stretches of this many bytes.
 const COMPARE_SPAN: u64 = 4 << 20;
+/// ... each read in pieces of this many bytes, hashed while they are in the core's cache
+/// (bench/restore.sh 2048, rollback by digests with the disk in the page cache: 0.37–0.39 s
+/// against 0.44–0.47 s reading whole stretches; from the device no different).
+const COMPARE_READ: usize = 256 << 10;
 /// Records of one pack this close together are read with one read (the bytes between are
 /// cheaper to read than a second request).
 const READ_GAP: u64 = 64 << 10;
@@ -1139,66 +1143,70 @@ impl Repository {
                     let (lo, ll) = index.chunk_range(list[ahead.end - 1]);
                     fsutil::advise(target, o, lo + ll as u64 - o, fsutil::Advice::WillNeed);
                 }
-                let r = &spans[s];
-                let (span_off, _) = index.chunk_range(list[r.start]);
-                let (last_off, last_len) = index.chunk_range(list[r.end - 1]);
-                let span_len = (last_off + last_len as u64 - span_off) as usize;
-                w.span.resize(span_len, 0);
-                read_padded(target, &mut w.span, span_off).ctx(|| {
-                    format!(
-                        "read restore target chunks {}..={} ({span_len} bytes at offset {span_off})",
-                        list[r.start],
-                        list[r.end - 1]
-                    )
-                })?;
                 let mut out = Vec::new();
-                for &i in &list[r.clone()] {
-                    if ctl.cancelled() {
-                        return Err(RepoError::Cancelled);
-                    }
-                    let (offset, len) = index.chunk_range(i);
-                    let at = (offset - span_off) as usize;
-                    let current = &w.span[at..at + len];
-                    ctl.progress(len as u64);
-                    let new: &[u8] = match &index.chunks[i] {
-                        None => {
-                            if is_all_zero(current) {
-                                continue;
-                            }
-                            w.buf.clear();
-                            w.buf.resize(len, 0);
-                            &w.buf
+                // Read in pieces that stay in the core's cache while they are hashed.
+                let r = &spans[s];
+                let per_read = (COMPARE_READ / index.chunk_size.max(1) as usize).max(1);
+                for piece in list[r.clone()].chunks(per_read) {
+                    let (span_off, _) = index.chunk_range(piece[0]);
+                    let (last_off, last_len) = index.chunk_range(piece[piece.len() - 1]);
+                    let span_len = (last_off + last_len as u64 - span_off) as usize;
+                    w.span.resize(span_len, 0);
+                    read_padded(target, &mut w.span, span_off).ctx(|| {
+                        format!(
+                            "read restore target chunks {}..={} ({span_len} bytes at offset {span_off})",
+                            piece[0],
+                            piece[piece.len() - 1]
+                        )
+                    })?;
+                    for &i in piece {
+                        if ctl.cancelled() {
+                            return Err(RepoError::Cancelled);
                         }
-                        Some(d) => {
-                            if !tracked && ChunkDigest::of(current) == *d {
-                                continue;
+                        let (offset, len) = index.chunk_range(i);
+                        let at = (offset - span_off) as usize;
+                        let current = &w.span[at..at + len];
+                        ctl.progress(len as u64);
+                        let new: &[u8] = match &index.chunks[i] {
+                            None => {
+                                if is_all_zero(current) {
+                                    continue;
+                                }
+                                w.buf.clear();
+                                w.buf.resize(len, 0);
+                                &w.buf
                             }
-                            let loc = self
-                                .locate_or_rescan(d)?
-                                .ok_or(RepoError::ChunkMissing { digest: *d })?;
-                            w.buf.resize(len, 0);
-                            self.load_into(&mut w.codec, d, &loc, &mut w.buf)?;
-                            *loaded += 1;
-                            &w.buf
+                            Some(d) => {
+                                if !tracked && ChunkDigest::of(current) == *d {
+                                    continue;
+                                }
+                                let loc = self
+                                    .locate_or_rescan(d)?
+                                    .ok_or(RepoError::ChunkMissing { digest: *d })?;
+                                w.buf.resize(len, 0);
+                                self.load_into(&mut w.codec, d, &loc, &mut w.buf)?;
+                                *loaded += 1;
+                                &w.buf
+                            }
+                        };
+                        let spans = differing_blocks(new, current);
+                        if spans.is_empty() {
+                            continue;
                         }
-                    };
-                    let spans = differing_blocks(new, current);
-                    if spans.is_empty() {
-                        continue;
+                        let bytes: u64 = spans.iter().map(|(b, e)| (e - b) as u64).sum();
+                        if kept.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes
+                            > ROLLBACK_KEEP
+                        {
+                            out.push(Diff::Reread(i));
+                            continue;
+                        }
+                        out.push(Diff::Blocks(
+                            spans
+                                .into_iter()
+                                .map(|(b, e)| (offset + b as u64, new[b..e].to_vec()))
+                                .collect(),
+                        ));
                     }
-                    let bytes: u64 = spans.iter().map(|(b, e)| (e - b) as u64).sum();
-                    if kept.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes
-                        > ROLLBACK_KEEP
-                    {
-                        out.push(Diff::Reread(i));
-                        continue;
-                    }
-                    out.push(Diff::Blocks(
-                        spans
-                            .into_iter()
-                            .map(|(b, e)| (offset + b as u64, new[b..e].to_vec()))
-                            .collect(),
-                    ));
                 }
                 Ok(out)
             },
