@@ -254,7 +254,7 @@ impl Core {
         lock: Option<std::fs::File>,
     ) -> CoreResult<Arc<Core>> {
         let workers = config.restore_workers.max(1);
-        Ok(Arc::new(Core {
+        let core = Arc::new(Core {
             rollbacks: rollback_journal::Pending::new(&config.data_dir),
             restore_hold: (Mutex::new(false), Condvar::new()),
             sessions: Sessions::new(config.session_idle, config.logon_throttle)?,
@@ -271,7 +271,28 @@ impl Core {
             }),
             jobs: Default::default(),
             _lock: lock,
-        }))
+        });
+        core.release_idle_scratch()?;
+        Ok(core)
+    }
+
+    /// Gives the buffers the repository keeps from finished restores (up to ~130 MB, see
+    /// `Repository::kept_scratch`) back to the system once no restore has ended for a minute,
+    /// on a background thread for as long as this `Core` lives.
+    fn release_idle_scratch(self: &Arc<Self>) -> CoreResult<()> {
+        const IDLE: Duration = Duration::from_secs(60);
+        let weak = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("release-scratch".into())
+            .spawn(move || loop {
+                std::thread::sleep(IDLE / 2);
+                let Some(core) = weak.upgrade() else { return };
+                if core.repo.release_scratch(IDLE) {
+                    tracing::debug!("released the buffers kept from finished restores");
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| CoreError::Internal(format!("cannot start a background thread: {e}")))
     }
 
     /// The data folder.

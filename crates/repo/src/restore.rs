@@ -117,6 +117,8 @@ fn runs(index: &DiskIndex, plan: &RestorePlan) -> Vec<(usize, usize)> {
 pub(crate) struct Scratch {
     workers: Mutex<Vec<ChunkWorker>>,
     arena: Arc<Mutex<Vec<u8>>>,
+    /// When workers were last given back (a restore or rollback ended).
+    last_used: Mutex<Option<std::time::Instant>>,
 }
 
 /// Workers [`Scratch`] keeps: as many as a full restore runs on two cores.
@@ -157,6 +159,25 @@ impl Scratch {
         let mut kept = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
         let room = KEPT_WORKERS.saturating_sub(kept.len());
         kept.extend(workers.into_iter().take(room));
+        *self
+            .last_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(std::time::Instant::now());
+    }
+
+    /// Drops what is kept if nothing was given back for `idle`; true if anything was kept.
+    fn release(&self, idle: std::time::Duration) -> bool {
+        let last = *self
+            .last_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if last.is_some_and(|t| t.elapsed() < idle) {
+            return false;
+        }
+        let workers =
+            std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
+        let arena = std::mem::take(&mut *self.arena.lock().unwrap_or_else(PoisonError::into_inner));
+        !workers.is_empty() || arena.capacity() > 0
     }
 
     /// A `len`-byte arena (contents unspecified), in the kept one's memory where it fits.
@@ -295,6 +316,12 @@ impl Repository {
     /// their buffers, and the bytes of a rollback's block arena.
     pub fn kept_scratch(&self) -> (usize, usize) {
         self.scratch.kept()
+    }
+
+    /// Gives the memory kept from finished restores back to the system if no restore or
+    /// rollback has ended for `idle` (a server calls it now and then); true if any was kept.
+    pub fn release_scratch(&self, idle: std::time::Duration) -> bool {
+        self.scratch.release(idle)
     }
 
     /// Works out which chunks a restore must write.

@@ -1145,6 +1145,15 @@ fn restores_and_rollbacks_run_in_buffers_kept_from_the_last_one() {
         assert!(kept_workers <= 8);
         assert_eq!(fs::read(&path).unwrap(), img, "round {round}");
     }
+    // Given back to the system only once idle long enough.
+    assert!(!repo.release_scratch(Duration::from_secs(3600)));
+    assert_ne!(repo.kept_scratch(), (0, 0));
+    assert!(repo.release_scratch(Duration::ZERO));
+    assert_eq!(repo.kept_scratch(), (0, 0));
+    assert!(
+        !repo.release_scratch(Duration::ZERO),
+        "nothing left to release"
+    );
 }
 
 #[test]
