@@ -1,6 +1,6 @@
 //! A repository-level full restore (`apply_restore`, fsync included) with direct and with
-//! buffered writes, side by side with `cp` and `cp` + fsync of the same VM-like image (60%
-//! random, 15% text, 25% zeros in 1 MiB regions; then two incremental backups after 1% of its
+//! buffered writes, side by side with `cp` and `cp` + fsync of the same VM-like image (the
+//! benchmark's, `common::make_image`: 60% random, 15% text, 25% zeros in 1 MiB regions; then two incremental backups after 1% of its
 //! 4 KiB blocks changed, as in bench/restore.sh), with the CPU time each step used.
 //!
 //! `cargo run --release -p emrest-repo --example restore_modes -- [MiB, default 1024] [workdir]`
@@ -23,70 +23,15 @@ use std::time::{Duration, Instant};
 
 use emrest_repo::{Durability, NoControl, Repository, Writes};
 
+mod common;
+
+use common::{make_image, Prng};
+
 fn rounds() -> usize {
     std::env::var("EMREST_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5)
-}
-
-/// xorshift64*: enough randomness for incompressible regions.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn fill(&mut self, buf: &mut [u8]) {
-        for c in buf.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
-            c.copy_from_slice(&v[..c.len()]);
-        }
-    }
-}
-
-fn make_image(path: &Path, size: u64) -> std::io::Result<()> {
-    let f = File::create(path)?;
-    f.set_len(size)?;
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let words: [&[u8]; 8] = [
-        b"the ",
-        b"restore ",
-        b"chunk ",
-        b"of ",
-        b"disk ",
-        b"block\n",
-        b"a ",
-        b"VM ",
-    ];
-    let region = 1u64 << 20;
-    let mut buf = vec![0u8; region as usize];
-    let mut off = 0;
-    while off < size {
-        let len = region.min(size - off) as usize;
-        match rng.next() % 20 {
-            0..=11 => {
-                rng.fill(&mut buf[..len]);
-                f.write_all_at(&buf[..len], off)?;
-            }
-            12..=14 => {
-                let mut at = 0;
-                while at < len {
-                    let w = words[(rng.next() % 8) as usize];
-                    let n = w.len().min(len - at);
-                    buf[at..at + n].copy_from_slice(&w[..n]);
-                    at += n;
-                }
-                f.write_all_at(&buf[..len], off)?;
-            }
-            _ => {}
-        }
-        off += region;
-    }
-    f.sync_all()
 }
 
 /// CPU time (user, system) of this process and its waited-for children so far.
@@ -135,19 +80,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&work)?;
     let size = mib << 20;
     let image = work.join("image.raw");
-    make_image(&image, size)?;
+    make_image(&image, size, 0x9e37_79b9_7f4a_7c15)?;
     let repo_root = work.join("repo");
     let repo = Repository::open(&repo_root, Durability::Fsync)?;
     let (mut index, _) = repo.backup_disk(&File::open(&image)?, size, None, None, &NoControl)?;
     // Two incremental backups after 1% of the 4 KiB blocks changed each time, as in
     // bench/restore.sh: the restored point's chunks then lie in several packs.
-    let mut rng = Rng(7);
+    let mut rng = Prng(7);
     for _ in 0..2 {
         let f = File::options().write(true).open(&image)?;
         let mut block = [0u8; 4096];
         for _ in 0..size / 4096 / 100 {
             rng.fill(&mut block);
-            f.write_all_at(&block, rng.next() % (size / 4096) * 4096)?;
+            f.write_all_at(&block, rng.next_u64() % (size / 4096) * 4096)?;
         }
         f.sync_all()?;
         index = repo
@@ -277,14 +222,14 @@ fn tracked_rollbacks(
         .truncate(true)
         .open(target)?;
     repo.apply_restore(index, plan, &f, &NoControl)?;
-    let mut rng = Rng(11);
+    let mut rng = Prng(11);
     let (mut prepare, mut apply) = (Vec::new(), Vec::new());
     for _ in 0..rounds() {
         let mut written = Vec::new();
         let mut block = [0u8; 4096];
         for _ in 0..size / 4096 / 100 {
             rng.fill(&mut block);
-            let at = rng.next() % (size / 4096) * 4096;
+            let at = rng.next_u64() % (size / 4096) * 4096;
             f.write_all_at(&block, at)?;
             written.push((at, 4096));
         }

@@ -8,8 +8,8 @@
 //! [dictionary KiB, 16] [samples, 32]`
 //!
 //! `cargo run --release -p emrest-repo --example zstd_levels -- --image <path> <MiB>` writes the
-//! benchmark's disk image (the generator of `emrest_core::demo::fill_disk`, seed 42, copied:
-//! this crate does not depend on core).
+//! benchmark's disk image (`common::make_image`: the generator of `emrest_core::demo::fill_disk`,
+//! seed 42).
 //!
 //! Measured (2 shared cores, 64 MiB of text; speeds are one core's):
 //!
@@ -30,71 +30,9 @@
 
 use std::time::Instant;
 
-/// xorshift64*, as `emrest_core::demo::Prng`.
-struct Prng(u64);
+mod common;
 
-impl Prng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-const WORDS: &[&str] = &[
-    "backup", "restore", "server", "disk", "error", "info", "warning", "session", "the", "of",
-    "config", "user", "request", "time", "value", "ok", "job", "volume", "sector", "block",
-];
-
-/// Log-like text, as `emrest_core::demo` writes it.
-fn fill_text(rng: &mut Prng, buf: &mut [u8]) {
-    let mut i = 0;
-    while i < buf.len() {
-        let w = WORDS[(rng.next_u64() % WORDS.len() as u64) as usize].as_bytes();
-        let sep: &[u8] = if rng.next_u64().is_multiple_of(12) {
-            b"\n"
-        } else {
-            b" "
-        };
-        for &b in w.iter().chain(sep) {
-            if i < buf.len() {
-                buf[i] = b;
-                i += 1;
-            }
-        }
-    }
-}
-
-/// The benchmark's disk image: 1 MiB regions, ~60% random, ~15% text, the rest zeros.
-fn make_image(path: &str, mib: u64) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let f = std::fs::File::create(path)?;
-    let size = mib << 20;
-    f.set_len(size)?;
-    let mut rng = Prng(42);
-    let mut buf = vec![0u8; 1 << 20];
-    let mut off = 0;
-    while off < size {
-        let len = (1u64 << 20).min(size - off) as usize;
-        match rng.next_u64() % 20 {
-            0..=11 => {
-                for c in buf[..len].chunks_mut(8) {
-                    let v = rng.next_u64().to_le_bytes();
-                    c.copy_from_slice(&v[..c.len()]);
-                }
-                f.write_all_at(&buf[..len], off)?;
-            }
-            12..=14 => {
-                fill_text(&mut rng, &mut buf[..len]);
-                f.write_all_at(&buf[..len], off)?;
-            }
-            _ => {}
-        }
-        off += 1 << 20;
-    }
-    f.sync_all()
-}
+use common::{fill_text, make_image, Prng};
 
 /// Text of the 4 GiB benchmark image's compressible chunks, in MB.
 const IMAGE_TEXT_MB: f64 = 651.7;
@@ -105,7 +43,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (Some(path), Some(mib)) = (args.get(1), args.get(2)) else {
             return Err("usage: zstd_levels --image <path> <MiB>".into());
         };
-        return Ok(make_image(path, mib.parse()?)?);
+        return Ok(make_image(
+            std::path::Path::new(path),
+            mib.parse::<u64>()? << 20,
+            42,
+        )?);
     }
     let mib: usize = args.first().map_or(Ok(64), |a| a.parse())?;
     let levels: Vec<i32> = match args.get(1) {

@@ -211,6 +211,13 @@ impl Drop for Arena {
     }
 }
 
+/// Target offset and length of the run of plan entries `start..end`.
+fn run_range(index: &DiskIndex, plan: &RestorePlan, (start, end): (usize, usize)) -> (u64, u64) {
+    let (offset, _) = index.chunk_range(plan.chunks[start]);
+    let (last_off, last_len) = index.chunk_range(plan.chunks[end - 1]);
+    (offset, last_off + last_len as u64 - offset)
+}
+
 impl ChunkWorker {
     fn new() -> Result<ChunkWorker, RepoError> {
         Ok(ChunkWorker {
@@ -324,6 +331,20 @@ impl Repository {
         self.scratch.release(idle)
     }
 
+    /// Runs `work(worker, i)` for every `i` in `0..count` on `workers` threads, each with a
+    /// worker kept from an earlier run where there is one; gives them back after.
+    fn run_kept<T: Send>(
+        &self,
+        workers: usize,
+        count: usize,
+        ctl: &dyn Control,
+        work: impl Fn(&mut ChunkWorker, usize) -> Result<T, RepoError> + Sync,
+    ) -> Result<Vec<T>, RepoError> {
+        let (out, done) = parallel::run_on(workers, count, ctl, || self.scratch.worker(), work)?;
+        self.scratch.keep(done);
+        Ok(out)
+    }
+
     /// Works out which chunks a restore must write.
     ///
     /// Without a target (a fresh, zero-filled sparse file) that is every data chunk.
@@ -431,19 +452,14 @@ impl Repository {
         needed.sort_unstable_by_key(|&(d, _)| d);
         needed.dedup_by_key(|&mut (d, _)| d);
         let locs = self.locate_all(needed.iter().map(|(d, _)| d))?;
-        let (_, done) = parallel::run(
-            needed.len(),
-            ctl,
-            || self.scratch.worker(),
-            |w, k| {
-                let (digest, len) = needed[k];
-                w.buf.resize(len, 0);
-                self.load_into(&mut w.codec, &digest, &locs[k], &mut w.buf)?;
-                ctl.progress(len as u64);
-                Ok(())
-            },
-        )?;
-        self.scratch.keep(done);
+        let workers = parallel::worker_count(needed.len());
+        self.run_kept(workers, needed.len(), ctl, |w, k| {
+            let (digest, len) = needed[k];
+            w.buf.resize(len, 0);
+            self.load_into(&mut w.codec, &digest, &locs[k], &mut w.buf)?;
+            ctl.progress(len as u64);
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -639,11 +655,7 @@ impl Repository {
         // A fresh target (full restore) is written around the page cache; an in-place one is
         // written block by block where it differs, buffered.
         let direct = DirectTarget::new(target, self.direct_io && !in_place);
-        direct.preallocate(runs.iter().map(|&(start, end)| {
-            let (offset, _) = index.chunk_range(plan.chunks[start]);
-            let (last_off, last_len) = index.chunk_range(plan.chunks[end - 1]);
-            (offset, last_off + last_len as u64 - offset)
-        }));
+        direct.preallocate(runs.iter().map(|&run| run_range(index, plan, run)));
         // A direct write returns only once the device has the data: more workers than cores
         // keep the cores reading, decompressing and verifying while several writes are with
         // the device at once.
@@ -653,107 +665,99 @@ impl Repository {
             } else {
                 1
             };
-        let (written, done) = parallel::run_on(
-            workers,
-            runs.len(),
-            ctl,
-            || self.scratch.worker(),
-            |w, r| {
-                let (start, end) = runs[r];
-                let (offset, _) = index.chunk_range(plan.chunks[start]);
-                let (last_off, last_len) = index.chunk_range(plan.chunks[end - 1]);
-                let total = (last_off + last_len as u64 - offset) as usize;
-                let buf = w.run.prepare(total, offset);
-                let mut k = start;
-                while k < end {
-                    if ctl.cancelled() {
-                        return Err(RepoError::Cancelled);
-                    }
-                    let i = plan.chunks[k];
-                    let (o, len) = index.chunk_range(i);
-                    let at = (o - offset) as usize;
-                    let (Some(d), Some(l)) = (&index.chunks[i], loc_of[k]) else {
-                        buf[at..at + len].fill(0);
-                        ctl.progress(len as u64);
-                        k += 1;
-                        continue;
-                    };
-                    // The following chunks whose records follow this one's in the same pack
-                    // (backups store a disk's chunks in order) are read with one read.
-                    let first = locs[l];
-                    let mut g = k + 1;
-                    let mut span_end = first.entry.offset + first.entry.record_len() as u64;
-                    while g < end && span_end - first.entry.offset < READ_SPAN {
-                        let next = match loc_of[g] {
-                            Some(n) if plan.chunks[g] == plan.chunks[g - 1] + 1 => locs[n],
-                            _ => break,
-                        };
-                        if next.pack != first.pack || next.entry.offset != span_end {
-                            break;
-                        }
-                        span_end += next.entry.record_len() as u64;
-                        g += 1;
-                    }
-                    if g == k + 1 {
-                        self.load_into(&mut w.codec, d, &first, &mut buf[at..at + len])?;
-                        ctl.progress(len as u64);
-                        k += 1;
-                        continue;
-                    }
-                    let span_len = (span_end - first.entry.offset) as usize;
-                    w.span.resize(span_len, 0);
-                    self.read_pack(first.pack, d, first.entry.offset, &mut w.span)?;
-                    for m in k..g {
-                        let j = plan.chunks[m];
-                        let (o, len) = index.chunk_range(j);
-                        let at = (o - offset) as usize;
-                        let e = locs[loc_of[m].unwrap_or(l)].entry;
-                        let from = (e.offset - first.entry.offset) as usize;
-                        let digest = index.chunks[j].as_ref().unwrap_or(d);
-                        w.codec.decode_from(
-                            &w.span[from..from + e.record_len()],
-                            digest,
-                            &mut buf[at..at + len],
-                        )?;
-                        ctl.progress(len as u64);
-                    }
-                    k = g;
+        let written = self.run_kept(workers, runs.len(), ctl, |w, r| {
+            let (start, end) = runs[r];
+            let (offset, total) = run_range(index, plan, runs[r]);
+            let total = total as usize;
+            let buf = w.run.prepare(total, offset);
+            let mut k = start;
+            while k < end {
+                if ctl.cancelled() {
+                    return Err(RepoError::Cancelled);
                 }
-                let write_err = || {
-                    format!(
-                        "write restore target chunks {}..={} ({total} bytes at offset {offset})",
-                        plan.chunks[start],
-                        plan.chunks[end - 1]
-                    )
+                let i = plan.chunks[k];
+                let (o, len) = index.chunk_range(i);
+                let at = (o - offset) as usize;
+                let (Some(d), Some(l)) = (&index.chunks[i], loc_of[k]) else {
+                    buf[at..at + len].fill(0);
+                    ctl.progress(len as u64);
+                    k += 1;
+                    continue;
                 };
-                if !in_place {
-                    direct.write_all_at(w.run.get(), offset).ctx(write_err)?;
-                    return Ok(((end - start) as u64, total as u64));
-                }
-                let buf = w.run.get();
-                w.current.resize(total, 0);
-                read_padded(target, &mut w.current, offset)
-                    .ctx(|| format!("read restore target ({total} bytes at offset {offset})"))?;
-                let mut chunks = 0;
-                let mut bytes = 0;
-                for &i in &plan.chunks[start..end] {
-                    let (o, len) = index.chunk_range(i);
-                    let at = (o - offset) as usize;
-                    let (new, old) = (&buf[at..at + len], &w.current[at..at + len]);
-                    // One write per span of differing blocks.
-                    let spans = differing_blocks(new, old);
-                    for &(b, e) in &spans {
-                        target
-                            .write_all_at(&new[b..e], o + b as u64)
-                            .ctx(write_err)?;
-                        bytes += (e - b) as u64;
+                // The following chunks whose records follow this one's in the same pack
+                // (backups store a disk's chunks in order) are read with one read.
+                let first = locs[l];
+                let mut g = k + 1;
+                let mut span_end = first.entry.offset + first.entry.record_len() as u64;
+                while g < end && span_end - first.entry.offset < READ_SPAN {
+                    let next = match loc_of[g] {
+                        Some(n) if plan.chunks[g] == plan.chunks[g - 1] + 1 => locs[n],
+                        _ => break,
+                    };
+                    if next.pack != first.pack || next.entry.offset != span_end {
+                        break;
                     }
-                    chunks += u64::from(!spans.is_empty());
+                    span_end += next.entry.record_len() as u64;
+                    g += 1;
                 }
-                Ok((chunks, bytes))
-            },
-        )?;
-        self.scratch.keep(done);
+                if g == k + 1 {
+                    self.load_into(&mut w.codec, d, &first, &mut buf[at..at + len])?;
+                    ctl.progress(len as u64);
+                    k += 1;
+                    continue;
+                }
+                let span_len = (span_end - first.entry.offset) as usize;
+                w.span.resize(span_len, 0);
+                self.read_pack(first.pack, d, first.entry.offset, &mut w.span)?;
+                for m in k..g {
+                    let j = plan.chunks[m];
+                    let (o, len) = index.chunk_range(j);
+                    let at = (o - offset) as usize;
+                    let e = locs[loc_of[m].unwrap_or(l)].entry;
+                    let from = (e.offset - first.entry.offset) as usize;
+                    let digest = index.chunks[j].as_ref().unwrap_or(d);
+                    w.codec.decode_from(
+                        &w.span[from..from + e.record_len()],
+                        digest,
+                        &mut buf[at..at + len],
+                    )?;
+                    ctl.progress(len as u64);
+                }
+                k = g;
+            }
+            let write_err = || {
+                format!(
+                    "write restore target chunks {}..={} ({total} bytes at offset {offset})",
+                    plan.chunks[start],
+                    plan.chunks[end - 1]
+                )
+            };
+            if !in_place {
+                direct.write_all_at(w.run.get(), offset).ctx(write_err)?;
+                return Ok(((end - start) as u64, total as u64));
+            }
+            let buf = w.run.get();
+            w.current.resize(total, 0);
+            read_padded(target, &mut w.current, offset)
+                .ctx(|| format!("read restore target ({total} bytes at offset {offset})"))?;
+            let mut chunks = 0;
+            let mut bytes = 0;
+            for &i in &plan.chunks[start..end] {
+                let (o, len) = index.chunk_range(i);
+                let at = (o - offset) as usize;
+                let (new, old) = (&buf[at..at + len], &w.current[at..at + len]);
+                // One write per span of differing blocks.
+                let spans = differing_blocks(new, old);
+                for &(b, e) in &spans {
+                    target
+                        .write_all_at(&new[b..e], o + b as u64)
+                        .ctx(write_err)?;
+                    bytes += (e - b) as u64;
+                }
+                chunks += u64::from(!spans.is_empty());
+            }
+            Ok((chunks, bytes))
+        })?;
         if self.durability == Durability::Fsync && writes == Writes::Durable {
             target
                 .sync_all()
@@ -1075,8 +1079,7 @@ impl Repository {
         }
         // Scattered reads wait on the device: more reads in flight than cores.
         let workers = parallel::worker_count(spans.len()) * 4;
-        let worker = || self.scratch.worker();
-        let (blocks, done) = parallel::run_on(workers, spans.len(), ctl, worker, |w, s| {
+        let blocks = self.run_kept(workers, spans.len(), ctl, |w, s| {
             let mut slot = slots[s].lock().unwrap_or_else(PoisonError::into_inner);
             let (base, ref mut slot) = *slot;
             let mut used = 0;
@@ -1127,7 +1130,6 @@ impl Repository {
             Ok(out)
         })?;
         drop(slots);
-        self.scratch.keep(done);
         plan.chunks_loaded += digests.len() as u64;
         plan.loaded = blocks.into_iter().flatten().collect();
         plan.loaded.sort_unstable_by_key(|&(o, _, _)| o);
@@ -1158,12 +1160,8 @@ impl Repository {
         let kept = std::sync::atomic::AtomicU64::new(0);
         // Twice the cores: one worker hashes while another waits for its read.
         let workers = parallel::worker_count(spans.len()) * 2;
-        let (diffs, states) = parallel::run_on(
-            workers,
-            spans.len(),
-            ctl,
-            || Ok((self.scratch.worker()?, 0u64)),
-            |(w, loaded), s| {
+        let loaded = std::sync::atomic::AtomicU64::new(0);
+        let diffs = self.run_kept(workers, spans.len(), ctl, |w, s| {
                 // Keep the device busy a few stretches ahead of the workers.
                 if let Some(ahead) = spans.get(s + 2 * workers) {
                     let (o, _) = index.chunk_range(list[ahead.start]);
@@ -1212,7 +1210,7 @@ impl Repository {
                                     .ok_or(RepoError::ChunkMissing { digest: *d })?;
                                 w.buf.resize(len, 0);
                                 self.load_into(&mut w.codec, d, &loc, &mut w.buf)?;
-                                *loaded += 1;
+                                loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                 &w.buf
                             }
                         };
@@ -1236,12 +1234,9 @@ impl Repository {
                     }
                 }
                 Ok(out)
-            },
-        )?;
+        })?;
         plan.chunks_examined += list.len() as u64;
-        plan.chunks_loaded += states.iter().map(|(_, n)| n).sum::<u64>();
-        self.scratch
-            .keep(states.into_iter().map(|(w, _)| w).collect());
+        plan.chunks_loaded += loaded.into_inner();
         for d in diffs.into_iter().flatten() {
             match d {
                 Diff::Blocks(b) => {
