@@ -339,7 +339,6 @@ async fn restores_beyond_the_worker_count_wait_and_work_on_a_busy_vm_is_refused(
     w.blocking(|c| c.hold_restores(true)).await;
     let ta = start_restore(&w, pa.unwrap()).await;
     let tb = start_restore(&w, pb.unwrap()).await;
-    let tc = start_restore(&w, third.id).await;
     // Two run side by side...
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -351,7 +350,9 @@ async fn restores_beyond_the_worker_count_wait_and_work_on_a_busy_vm_is_refused(
         assert!(Instant::now() < deadline, "{sa} {sb}");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    // ...and the third waits: task Running, session Starting.
+    // ...and a third, started once both hold the two workers, waits: task Running, session
+    // Starting.
+    let tc = start_restore(&w, third.id).await;
     let sc = session(&w, &tc).await;
     assert_eq!(sc["State"], "Starting", "{sc}");
     assert_eq!(sc["Progress"], 0, "{sc}");
