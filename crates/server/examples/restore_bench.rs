@@ -5,8 +5,10 @@
 //!
 //! Sequence: full backup (emrest, restic) → 1% of 4 KiB blocks written through the platform
 //! (tracked) → incremental backup with tracking (emrest, restic) → 1% written around the platform
-//! → incremental backup without tracking → `cp` baselines → full restore → 1% tracked writes →
-//! QuickRollback with tracking → 1% untracked writes → QuickRollback by digest comparison →
+//! → incremental backup without tracking → `cp` baselines → full restore → the device's write
+//! floor (the restore's data bytes written as it writes them, with nothing else to do) → 1%
+//! tracked writes → QuickRollback with tracking → the device's read floor (the disk's data
+//! read, with nothing to hash) → 1% untracked writes → QuickRollback by digest comparison →
 //! restic restore. Every restore goes through the HTTP API of a server running in this process
 //! on loopback: `POST /api/vmRestorePoints/{ID}?action=restore`, then `GET /api/tasks/{ID}`
 //! until the task is Finished. `cp`, the full restore and the QuickRollbacks run three times
@@ -20,6 +22,7 @@
 
 #[path = "../../core/examples/common/mod.rs"]
 mod common;
+mod device;
 
 use base64::Engine;
 use emrest_core::demo::{scribble, scribble_tracked};
@@ -419,15 +422,22 @@ fn main() -> Res<()> {
     };
     settle();
     reset_peak();
-    let (mut full_restore, mut full_durable) = (Duration::MAX, Duration::MAX);
+    let (mut full_restore, mut full_durable, mut full_bytes) = (Duration::MAX, Duration::MAX, 0);
     for _ in 0..REPEAT {
         settle();
-        let (d, durable, _) = run(false)?;
+        let (d, durable, bytes) = run(false)?;
         if d < full_restore {
-            (full_restore, full_durable) = (d, durable);
+            (full_restore, full_durable, full_bytes) = (d, durable, bytes);
         }
     }
     let full_peak = peak_mb();
+    // The device's floor for the full restore: the same bytes of new data, written as it
+    // writes them, with nothing to read, verify or decompress.
+    let mut write_floor = Duration::MAX;
+    for _ in 0..REPEAT {
+        settle();
+        write_floor = write_floor.min(device::write_new(&work.join("floor.img"), full_bytes)?);
+    }
     // Each QuickRollback runs REPEAT times too, each after its own 1% of writes: (time to
     // Finished, to durable, bytes written, bytes changed) of every run.
     let quick = |tracked: bool, seed: u64| -> Res<Vec<(Duration, Duration, u64, u64)>> {
@@ -448,6 +458,16 @@ fn main() -> Res<()> {
     reset_peak();
     let q_cbt = quick(true, 9)?;
     let q_cbt_peak = peak_mb();
+    // The device's floor for a rollback by digests that finds the disk out of the page cache:
+    // reading the disk's data, with nothing to hash.
+    let disk = emrest_platform::LocalInventory::open_read_only(&work.join("data/platforms"))?
+        .disk_path(&key, "disk-0")?;
+    let (mut read_floor, mut read_bytes) = (Duration::MAX, 0);
+    for _ in 0..REPEAT {
+        settle();
+        let (d, bytes) = device::read_data(&disk)?;
+        (read_floor, read_bytes) = (read_floor.min(d), bytes);
+    }
     // By digests the first run reads most of the disk from the device (the full restore wrote
     // it around the page cache); the later runs find it in the page cache, as a disk in use
     // would be. Both are reported.
@@ -490,6 +510,16 @@ fn main() -> Res<()> {
         x(cp_sync, cp) + " cp",
         String::new(),
     );
+    row(
+        &mut rows,
+        "device: direct write of the restore's data",
+        write_floor,
+        x(write_floor, cp) + " cp",
+        format!(
+            "{:.1} MB into a new file, 4 MiB writes, fsync: the full restore's floor",
+            full_bytes as f64 / 1e6
+        ),
+    );
     // The task finishes once the disks hold the point (written through the page cache, a
     // journal answering for them); they are flushed right after. Both are reported.
     let durable = |d: Duration, base: Duration| {
@@ -513,7 +543,11 @@ fn main() -> Res<()> {
             x(full_restore, cp),
             x(full_restore, cp_sync)
         ),
-        format!("{}; peak {full_peak:.0} MB", durable(full_durable, cp_sync)),
+        format!(
+            "{}; {} the device's speed; peak {full_peak:.0} MB",
+            durable(full_durable, cp_sync),
+            x(full_restore, write_floor)
+        ),
     );
     // Bytes a rollback wrote, against the bytes the guest changed.
     let wrote = |bytes: u64, changed: u64| {
@@ -535,13 +569,24 @@ fn main() -> Res<()> {
             durable(q_cbt_durable, full_durable)
         ),
     );
-    for (name, d, dur, bytes, changed) in [
+    row(
+        &mut rows,
+        "device: read of the disk's data",
+        read_floor,
+        format!("{} faster than full", x(read_floor, full_restore)),
+        format!(
+            "{:.1} MB: the floor of a rollback by digests of a disk not cached",
+            read_bytes as f64 / 1e6
+        ),
+    );
+    for (name, d, dur, bytes, changed, floor) in [
         (
             "emrest QuickRollback 1%, digests, disk not cached",
             q_cold,
             q_cold_durable,
             q_cold_bytes,
             changed_q2,
+            format!("; {} the device's speed", x(q_cold, read_floor)),
         ),
         (
             "emrest QuickRollback 1%, digests, disk cached",
@@ -549,6 +594,7 @@ fn main() -> Res<()> {
             q_warm_durable,
             q_warm_bytes,
             changed_q3,
+            String::new(),
         ),
     ] {
         row(
@@ -556,7 +602,11 @@ fn main() -> Res<()> {
             name,
             d,
             format!("{} faster than full", x(d, full_restore)),
-            format!("{}; {}", wrote(bytes, changed), durable(dur, full_durable)),
+            format!(
+                "{}; {}{floor}",
+                wrote(bytes, changed),
+                durable(dur, full_durable)
+            ),
         );
     }
     let vs = |ours: Duration, theirs: Option<Duration>| match theirs {
