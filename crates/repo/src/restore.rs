@@ -181,9 +181,17 @@ impl Scratch {
     }
 
     /// A `len`-byte arena (contents unspecified), in the kept one's memory where it fits.
+    ///
+    /// One that does not fit is replaced by a fresh one with a quarter more room, so the next
+    /// rollback of about the same size fits too: growing the kept one would copy it and touch
+    /// every page of the new one on this thread, while fresh zeroed memory is only touched
+    /// where the workers copy blocks into it.
     fn arena(&self, len: usize) -> Arena {
         let mut buf =
             std::mem::take(&mut *self.arena.lock().unwrap_or_else(PoisonError::into_inner));
+        if buf.capacity() < len {
+            buf = vec![0; len.saturating_add(len / 4).min(KEPT_ARENA).max(len)];
+        }
         buf.resize(len, 0);
         Arena {
             buf,
@@ -849,6 +857,8 @@ const COMPARE_READ: usize = 256 << 10;
 /// Records of one pack this close together are read with one read (the bytes between are
 /// cheaper to read than a second request).
 const READ_GAP: u64 = 64 << 10;
+/// Spans of a rollback's scattered reads announced (`WILLNEED`) ahead of the one being read.
+const ADVISE_AHEAD: usize = 64;
 
 impl Repository {
     /// Works out a QuickRollback in one pass, touching nothing: each chunk of `candidates`
@@ -1053,10 +1063,15 @@ impl Repository {
                 last.entry.offset + last.entry.record_len() as u64 - first.entry.offset,
             )
         };
-        for r in &spans {
-            let (o, l) = span_range(r);
-            self.advise_pack(locs[order[r.start]].pack, &digests[order[r.start]].0, o, l);
-        }
+        // Each span is announced to the kernel ADVISE_AHEAD spans before a worker reads it:
+        // from the workers, so the announcements overlap the reads instead of delaying them.
+        let advise = |s: usize| {
+            if let Some(r) = spans.get(s) {
+                let (o, l) = span_range(r);
+                self.advise_pack(locs[order[r.start]].pack, &digests[order[r.start]].0, o, l);
+            }
+        };
+        (0..ADVISE_AHEAD).for_each(advise);
         // Each span's blocks get their own stretch of one arena, in span order.
         let span_bytes = |r: &std::ops::Range<usize>| -> usize {
             order[r.clone()]
@@ -1080,6 +1095,7 @@ impl Repository {
         // Scattered reads wait on the device: more reads in flight than cores.
         let workers = parallel::worker_count(spans.len()) * 4;
         let blocks = self.run_kept(workers, spans.len(), ctl, |w, s| {
+            advise(s + ADVISE_AHEAD);
             let mut slot = slots[s].lock().unwrap_or_else(PoisonError::into_inner);
             let (base, ref mut slot) = *slot;
             let mut used = 0;
