@@ -75,6 +75,22 @@ fn du(dir: &Path) -> u64 {
     total
 }
 
+/// Bytes of the chunk records (header and payload) the repository's disk indexes refer to,
+/// each distinct chunk once: the repository's size less its indexes and pack bookkeeping.
+fn record_bytes(repo: &emrest_repo::Repository) -> Res<u64> {
+    let mut digests = Vec::new();
+    for name in repo.list_indexes()? {
+        digests.extend(repo.get_index(&name)?.chunks.into_iter().flatten());
+    }
+    digests.sort_unstable();
+    digests.dedup();
+    Ok(digests
+        .iter()
+        .filter_map(|d| repo.chunk_location(d))
+        .map(|l| l.len)
+        .sum())
+}
+
 /// Runs a command under `/usr/bin/time -f %M`; returns (elapsed, peak MB).
 fn timed(cmd: &mut Command) -> Res<(Duration, f64)> {
     let prog = cmd.get_program().to_owned();
@@ -241,12 +257,17 @@ fn main() -> Res<()> {
     core.backup_now("Bench Job", std::slice::from_ref(&key))?;
     let em_full = t.elapsed();
     let em_full_size = du(&em_repo) - before;
+    let em_records = record_bytes(core.repository())?;
     let em_full_peak = peak_mb();
     let mut rs_full = None;
     if restic {
         settle();
         let (d, peak) = timed(&mut restic_cmd(&["backup", &src_str]))?;
-        rs_full = Some((d, du(&restic_repo), peak));
+        // restic's stored blob bytes (compressed and encrypted), for the same split of its size.
+        let stats = restic_cmd(&["stats", "--mode", "raw-data", "--json"]).output()?;
+        let blobs = json_str(&String::from_utf8_lossy(&stats.stdout), "total_size")
+            .and_then(|v| v.parse::<u64>().ok());
+        rs_full = Some((d, du(&restic_repo), peak, blobs));
     }
     // 1% tracked writes, incremental backups.
     let changed1 = scribble_tracked(inv, &key, "disk-0", size, 1.0, 7)?;
@@ -619,8 +640,10 @@ fn main() -> Res<()> {
         em_full,
         vs(em_full, rs_full.map(|r| r.0)),
         format!(
-            "repo +{:.1} MB; peak {em_full_peak:.0} MB",
-            em_full_size as f64 / 1e6
+            "repo +{:.1} MB: chunk records {:.1} MB, the rest {:.1} MB; peak {em_full_peak:.0} MB",
+            em_full_size as f64 / 1e6,
+            em_records as f64 / 1e6,
+            em_full_size.saturating_sub(em_records) as f64 / 1e6
         ),
     );
     row(
@@ -648,7 +671,16 @@ fn main() -> Res<()> {
             "restic full backup",
             f.0,
             String::new(),
-            format!("repo {:.1} MB; peak {:.0} MB", f.1 as f64 / 1e6, f.2),
+            match f.3 {
+                Some(blobs) => format!(
+                    "repo {:.1} MB: blobs {:.1} MB, the rest {:.1} MB; peak {:.0} MB",
+                    f.1 as f64 / 1e6,
+                    blobs as f64 / 1e6,
+                    f.1.saturating_sub(blobs) as f64 / 1e6,
+                    f.2
+                ),
+                None => format!("repo {:.1} MB; peak {:.0} MB", f.1 as f64 / 1e6, f.2),
+            },
         );
         row(
             &mut rows,
