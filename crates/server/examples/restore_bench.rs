@@ -5,10 +5,10 @@
 //!
 //! Sequence: full backup (emrest, restic) → 1% of 4 KiB blocks written through the platform
 //! (tracked) → incremental backup with tracking (emrest, restic) → 1% written around the platform
-//! → incremental backup without tracking → `cp` baselines → full restore → the device's write
-//! floor (the restore's data bytes written as it writes them, with nothing else to do) → 1%
-//! tracked writes → QuickRollback with tracking → the device's read floor (the disk's data
-//! read, with nothing to hash) → 1% untracked writes → QuickRollback by digest comparison →
+//! → incremental backup without tracking → `cp` baselines → full restore → the device alone
+//! writing the restore's data bytes as it writes them, with nothing else to do → 1% tracked
+//! writes → QuickRollback with tracking → the device alone reading the disk's data, with
+//! nothing to hash → 1% untracked writes → QuickRollback by digest comparison →
 //! restic restore. Every restore goes through the HTTP API of a server running in this process
 //! on loopback: `POST /api/vmRestorePoints/{ID}?action=restore`, then `GET /api/tasks/{ID}`
 //! until the task is Finished. `cp`, the full restore and the QuickRollbacks run three times
@@ -452,12 +452,12 @@ fn main() -> Res<()> {
         }
     }
     let full_peak = peak_mb();
-    // The device's floor for the full restore: the same bytes of new data, written as it
-    // writes them, with nothing to read, verify or decompress.
-    let mut write_floor = Duration::MAX;
+    // The device alone doing the full restore's writes: the same bytes of new data, written as
+    // it writes them, with nothing to read, verify or decompress.
+    let mut device_write = Duration::MAX;
     for _ in 0..REPEAT {
         settle();
-        write_floor = write_floor.min(device::write_new(&work.join("floor.img"), full_bytes)?);
+        device_write = device_write.min(device::write_new(&work.join("device.img"), full_bytes)?);
     }
     // Each QuickRollback runs REPEAT times too, each after its own 1% of writes: (time to
     // Finished, to durable, bytes written, bytes changed) of every run.
@@ -479,15 +479,15 @@ fn main() -> Res<()> {
     reset_peak();
     let q_cbt = quick(true, 9)?;
     let q_cbt_peak = peak_mb();
-    // The device's floor for a rollback by digests that finds the disk out of the page cache:
-    // reading the disk's data, with nothing to hash.
+    // The device alone doing the reads of a rollback by digests that finds the disk out of the
+    // page cache: the disk's data, with nothing to hash.
     let disk = emrest_platform::LocalInventory::open_read_only(&work.join("data/platforms"))?
         .disk_path(&key, "disk-0")?;
-    let (mut read_floor, mut read_bytes) = (Duration::MAX, 0);
+    let (mut device_read, mut read_bytes) = (Duration::MAX, 0);
     for _ in 0..REPEAT {
         settle();
         let (d, bytes) = device::read_data(&disk)?;
-        (read_floor, read_bytes) = (read_floor.min(d), bytes);
+        (device_read, read_bytes) = (device_read.min(d), bytes);
     }
     // By digests the first run reads most of the disk from the device (the full restore wrote
     // it around the page cache); the later runs find it in the page cache, as a disk in use
@@ -534,10 +534,10 @@ fn main() -> Res<()> {
     row(
         &mut rows,
         "device: direct write of the restore's data",
-        write_floor,
-        x(write_floor, cp) + " cp",
+        device_write,
+        x(device_write, cp) + " cp",
         format!(
-            "{:.1} MB into a new file, 4 MiB writes, fsync: the full restore's floor",
+            "{:.1} MB into a new file, 4 MiB writes, fsync: the device alone",
             full_bytes as f64 / 1e6
         ),
     );
@@ -567,7 +567,7 @@ fn main() -> Res<()> {
         format!(
             "{}; {} the device's speed; peak {full_peak:.0} MB",
             durable(full_durable, cp_sync),
-            x(full_restore, write_floor)
+            x(full_restore, device_write)
         ),
     );
     // Bytes a rollback wrote, against the bytes the guest changed.
@@ -593,21 +593,21 @@ fn main() -> Res<()> {
     row(
         &mut rows,
         "device: read of the disk's data",
-        read_floor,
-        format!("{} faster than full", x(read_floor, full_restore)),
+        device_read,
+        format!("{} faster than full", x(device_read, full_restore)),
         format!(
-            "{:.1} MB: the floor of a rollback by digests of a disk not cached",
+            "{:.1} MB, page cache emptied: the device alone",
             read_bytes as f64 / 1e6
         ),
     );
-    for (name, d, dur, bytes, changed, floor) in [
+    for (name, d, dur, bytes, changed, vs_device) in [
         (
             "emrest QuickRollback 1%, digests, disk not cached",
             q_cold,
             q_cold_durable,
             q_cold_bytes,
             changed_q2,
-            format!("; {} the device's speed", x(q_cold, read_floor)),
+            format!("; {} the device's speed", x(q_cold, device_read)),
         ),
         (
             "emrest QuickRollback 1%, digests, disk cached",
@@ -624,7 +624,7 @@ fn main() -> Res<()> {
             d,
             format!("{} faster than full", x(d, full_restore)),
             format!(
-                "{}; {}{floor}",
+                "{}; {}{vs_device}",
                 wrote(bytes, changed),
                 durable(dur, full_durable)
             ),

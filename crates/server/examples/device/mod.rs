@@ -140,7 +140,7 @@ fn data_ranges(f: &File, len: u64) -> Vec<(u64, u64)> {
 /// Reads every data range of the file at `path` from the device, 4 MiB pieces and four per
 /// core in flight, twice: with direct reads, and through the page cache (emptied of the file
 /// first, each piece announced with `WILLNEED` before it is read, as the rollback by digests
-/// reads). Returns the faster time (the device's floor for reading the disk's data) and the
+/// reads). Returns the faster time (the device alone reading the disk's data) and the
 /// bytes read. The file is left out of the page cache.
 pub fn read_data(path: &Path) -> io::Result<(Duration, u64)> {
     let direct = read_pieces(path, true)?;
