@@ -63,14 +63,8 @@ fn run(pieces: usize, each: impl Fn(&mut [u8], usize) -> io::Result<()> + Sync) 
                 let (next, each) = (&next, &each);
                 s.spawn(move || -> io::Result<()> {
                     let mut buf = Aligned::new(PIECE)?;
-                    // Bytes the host cannot take for zeros: a xorshift stream per thread.
-                    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1);
-                    for w in buf.as_mut().chunks_exact_mut(8) {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        w.copy_from_slice(&x.to_le_bytes());
-                    }
+                    // Bytes the host cannot take for zeros, different in each thread.
+                    emrest_core::demo::Prng::new(t as u64 + 1).fill(buf.as_mut());
                     loop {
                         let k = next.fetch_add(1, Ordering::Relaxed);
                         if k >= pieces {
@@ -93,6 +87,8 @@ fn run(pieces: usize, each: impl Fn(&mut [u8], usize) -> io::Result<()> + Sync) 
 /// preallocated, direct writes of 4 MiB, four per core in flight, then fsync) and removes it:
 /// the time the device needs to take the restore's data.
 pub fn write_new(path: &Path, bytes: u64) -> io::Result<Duration> {
+    // Direct writes take whole 4 KiB blocks: the last piece is rounded up to one.
+    let bytes = bytes.next_multiple_of(4096);
     let pieces = bytes.div_ceil(PIECE as u64) as usize;
     let t = Instant::now();
     let f = OpenOptions::new()
@@ -100,10 +96,13 @@ pub fn write_new(path: &Path, bytes: u64) -> io::Result<Duration> {
         .create_new(true)
         .custom_flags(libc::O_DIRECT)
         .open(path)?;
-    let len = (pieces * PIECE) as libc::off_t;
     // SAFETY: fallocate on an open descriptor; a refusal only leaves the writes allocating.
-    unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, len) };
-    let written = run(pieces, |buf, k| f.write_all_at(buf, (k * PIECE) as u64));
+    unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, bytes as libc::off_t) };
+    let written = run(pieces, |buf, k| {
+        let at = (k * PIECE) as u64;
+        let n = (bytes - at).min(PIECE as u64) as usize;
+        f.write_all_at(&buf[..n], at)
+    });
     let synced = written.and_then(|()| f.sync_all());
     let d = t.elapsed();
     drop(f);
