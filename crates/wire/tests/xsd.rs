@@ -3,8 +3,8 @@
 //! the schema refuses what a strict XML client refuses (unknown, misplaced or misspelt
 //! elements, `True` for a boolean).
 //!
-//! xmllint (Debian package `libxml2-utils`) is required: `.ci/run` installs it. Without it these
-//! tests fail, they do not skip.
+//! xmllint (Debian package `libxml2-utils`) is required: `scripts/test` installs it. Without it
+//! these tests fail with the command that installs it; they do not skip.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ fn xmllint() -> Command {
     assert!(
         ok,
         "xmllint is required to validate XML against docs/schema/emrest.xsd: \
-         install it with `apt-get install libxml2-utils` (.ci/run does)"
+         install it with `scripts/test --install-only` (or `apt-get install libxml2-utils`)"
     );
     let mut c = Command::new("xmllint");
     c.arg("--noout").arg("--schema").arg(schema());

@@ -16,7 +16,8 @@ fn schema() -> PathBuf {
 }
 
 /// Validates one XML document with xmllint; `Err` carries xmllint's messages. xmllint is
-/// required (CI installs libxml2-utils): without it this panics rather than skipping.
+/// required (`scripts/test` installs libxml2-utils): without it this panics with the command that
+/// installs it rather than skipping.
 fn validate(xml: &[u8]) -> Result<(), String> {
     let mut child = Command::new("xmllint")
         .arg("--noout")
@@ -27,7 +28,12 @@ fn validate(xml: &[u8]) -> Result<(), String> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("xmllint is required (apt-get install libxml2-utils): {e}"));
+        .unwrap_or_else(|e| {
+            panic!(
+                "xmllint is required: install it with `scripts/test --install-only` \
+                 (or `apt-get install libxml2-utils`): {e}"
+            )
+        });
     child.stdin.take().unwrap().write_all(xml).unwrap();
     let out = child.wait_with_output().unwrap();
     if out.status.success() {
