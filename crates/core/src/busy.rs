@@ -38,6 +38,23 @@ impl BusyVms {
         Ok(())
     }
 
+    /// Runs `record` while no VM can be claimed, and releases `keys` when it succeeds: whoever
+    /// sees what it recorded (a task that reads Finished) finds the VMs free.
+    pub(crate) fn release_on<'a, T, E>(
+        &self,
+        keys: impl IntoIterator<Item = &'a VmKey>,
+        record: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut busy = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let recorded = record();
+        if recorded.is_ok() {
+            for k in keys {
+                busy.remove(k);
+            }
+        }
+        recorded
+    }
+
     /// Release VMs claimed before.
     pub(crate) fn release<'a>(&self, keys: impl IntoIterator<Item = &'a VmKey>) {
         let mut busy = self.0.lock().unwrap_or_else(|p| p.into_inner());

@@ -11,13 +11,14 @@ use crate::backup::{self, VmBackup};
 use crate::error::{CoreError, CoreResult};
 use crate::model::*;
 use crate::restore::RunControl;
+use crate::runner::{Engine, Refusal, Work};
 use crate::Core;
 use emrest_platform::{PlatformKind, VmKey};
 use emrest_repo::Control;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -156,31 +157,6 @@ pub struct GcReport {
     pub chunks_removed: u64,
     pub bytes_removed: u64,
     pub chunks_kept: u64,
-}
-
-/// What a job run needs to know about the run in flight.
-struct Running {
-    session: Uuid,
-    ctl: Arc<RunControl>,
-}
-
-#[derive(Default)]
-struct JobsInner {
-    running: HashMap<Uuid, Running>,
-    gc_active: bool,
-}
-
-/// Jobs in flight, and the gate that keeps garbage collection and backups apart (a run writes
-/// indexes before the catalog knows them).
-#[derive(Default)]
-pub struct JobsState {
-    inner: Mutex<JobsInner>,
-}
-
-impl JobsState {
-    fn lock(&self) -> std::sync::MutexGuard<'_, JobsInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 // ---- catalog rows ----
@@ -366,6 +342,53 @@ impl From<&Caller> for Actor {
             account_id: c.account_id,
             user_name: c.user_name.clone(),
         }
+    }
+}
+
+/// A run of a backup job on the task runner: back up each VM of the session, record one
+/// restore point, apply retention. `C` is the `Core` it runs for: shared with the worker
+/// thread, or borrowed for a run in the caller's thread.
+struct JobRun<C> {
+    core: C,
+    job: JobRecord,
+    vms: Vec<JobObjectRecord>,
+    session: Uuid,
+    at: Millis,
+    ctl: Arc<RunControl>,
+    /// The task that started the run, finished with this message once the run begins.
+    trigger: Option<(TaskId, String)>,
+}
+
+impl<C: std::ops::Deref<Target = Core>> Engine for JobRun<C> {
+    type Output = ();
+    const WHAT: &'static str = "backup";
+
+    fn thread_name(&self) -> String {
+        format!("job-{}", self.job.name)
+    }
+
+    fn run(&mut self) -> CoreResult<()> {
+        if let Some((task, message)) = self.trigger.take() {
+            if let Err(e) = self.core.catalog().finish_task(task, true, &message) {
+                tracing::error!("task {task}: cannot record the result: {e}");
+            }
+        }
+        self.core
+            .run_session_inner(&self.job, self.session, self.at, &self.ctl)
+    }
+
+    fn finish(self, outcome: CoreResult<()>) {
+        let (core, session) = (&self.core, self.session);
+        if let Err(e) = outcome {
+            let msg = format!("Backup failed: {e}");
+            tracing::warn!("job '{}': {msg}", self.job.name);
+            let _ = core.fail_pending_tasks(session, &msg);
+            if let Err(e) = core.finish_session(session, SessionResult::Failed, Some(&msg), None) {
+                tracing::error!("backup session {session}: cannot record the result: {e}");
+            }
+        }
+        // Its VMs are free before the job leaves the runner's table.
+        core.busy.release(self.vms.iter().map(|o| &o.vm));
     }
 }
 
@@ -604,7 +627,7 @@ impl Core {
 
     /// Whether a job is running now.
     pub fn job_running(&self, id: Uuid) -> bool {
-        self.jobs.lock().running.contains_key(&id)
+        self.runner.is_running(Work::Job(id))
     }
 
     // ---- actions ----
@@ -674,14 +697,10 @@ impl Core {
     /// Ask a running job to stop; it stops between chunks and records nothing.
     pub fn stop_job(&self, actor: &Actor, id: Uuid) -> CoreResult<TaskRecord> {
         let job = self.job(id)?;
-        {
-            let inner = self.jobs.lock();
-            let running = inner
-                .running
-                .get(&id)
-                .ok_or_else(|| CoreError::Conflict(format!("Job '{}' is not running", job.name)))?;
-            running.ctl.cancel(&actor.user_name);
-        }
+        self.runner
+            .control(Work::Job(id))
+            .ok_or_else(|| CoreError::Conflict(format!("Job '{}' is not running", job.name)))?
+            .cancel(&actor.user_name);
         let now = now_millis();
         let task = self
             .catalog()
@@ -698,13 +717,7 @@ impl Core {
     pub fn stop_backup_session(&self, caller: &Caller, session: Uuid) -> CoreResult<TaskRecord> {
         require_admin(caller)?;
         let s = self.backup_session(session)?;
-        let running = self
-            .jobs
-            .lock()
-            .running
-            .get(&s.job_id)
-            .is_some_and(|r| r.session == session);
-        if !running {
+        if self.runner.session(Work::Job(s.job_id)) != Some(session) {
             return Err(CoreError::Conflict(format!(
                 "Backup session '{}' is not running",
                 session_name(&s.job_name, s.created)
@@ -729,18 +742,14 @@ impl Core {
         let ctl = Arc::new(RunControl::default());
         let now = now_millis();
         let session = Uuid::new_v4();
+        let admission = match self
+            .runner
+            .admit(Work::Job(job.id), Some(session), ctl.clone())
         {
-            let mut inner = self.jobs.lock();
-            if inner.gc_active {
-                return Err(CoreError::Conflict(
-                    "garbage collection is running; start the job again when it has finished"
-                        .into(),
-                ));
-            }
-            if let Some(r) = inner.running.get(&job.id) {
-                let running = r.session;
-                drop(inner);
-                // Named after the lock is released: looking a session up takes it again.
+            Ok(a) => a,
+            Err(Refusal::Busy {
+                session: Some(running),
+            }) => {
                 let s = self.backup_session(running).ok();
                 return Err(CoreError::Conflict(format!(
                     "Job '{}' is already running (session {}); wait for it to finish or stop it",
@@ -749,20 +758,15 @@ impl Core {
                         .unwrap_or_else(|| running.to_string())
                 )));
             }
-            inner.running.insert(
-                job.id,
-                Running {
-                    session,
-                    ctl: ctl.clone(),
-                },
-            );
-        }
+            Err(_) => {
+                return Err(CoreError::Conflict(
+                    "garbage collection is running; start the job again when it has finished"
+                        .into(),
+                ))
+            }
+        };
         // A VM being restored is not backed up meanwhile (busy.rs).
-        let claimed = self.claim_for_backup(&job, &vms);
-        if let Err(e) = claimed {
-            self.jobs.lock().running.remove(&job.id);
-            return Err(e);
-        }
+        self.claim_for_backup(&job, &vms)?;
         let (operation, verb) = match kind {
             RunKind::Start => ("StartJob", "start"),
             RunKind::Retry => ("RetryJob", "retry"),
@@ -776,35 +780,33 @@ impl Core {
         let task = match created {
             Ok(t) => t,
             Err(e) => {
-                self.jobs.lock().running.remove(&job.id);
                 self.busy.release(vms.iter().map(|o| &o.vm));
                 return Err(e);
             }
         };
-        let core = Arc::clone(self);
-        let task_id = task.id;
-        let message = format!("Job \"{}\" triggered to {verb}.", job.name);
-        let job_id = job.id;
         let keys: Vec<VmKey> = vms.iter().map(|o| o.vm.clone()).collect();
-        let spawned = std::thread::Builder::new()
-            .name(format!("job-{}", job.name))
-            .spawn(move || {
-                // post_jobs_id_actionstart.md: the task finishes once the job is triggered;
-                // clients follow the job's backup sessions from there.
-                if let Err(e) = core.catalog().finish_task(task_id, true, &message) {
-                    tracing::error!("task {task_id}: cannot record the result: {e}");
-                }
-                core.run_session(&job, session, now, &ctl);
-                // VMs first: once the job no longer runs, its VMs are free.
-                core.busy.release(vms.iter().map(|o| &o.vm));
-                core.jobs.lock().running.remove(&job.id);
-            });
-        if let Err(e) = spawned {
-            self.jobs.lock().running.remove(&job_id);
+        let run = JobRun {
+            core: Arc::clone(self),
+            // post_jobs_id_actionstart.md: the task finishes once the job is triggered;
+            // clients follow the job's backup sessions from there.
+            trigger: Some((
+                task.id,
+                format!("Job \"{}\" triggered to {verb}.", job.name),
+            )),
+            job,
+            vms,
+            session,
+            at: now,
+            ctl,
+        };
+        if let Err(e) = admission.spawn(run) {
             self.busy.release(keys.iter());
-            let msg = format!("cannot start a backup worker: {e}");
+            let msg = match e {
+                CoreError::Internal(m) => m,
+                e => e.to_string(),
+            };
             let _ = self.finish_session(session, SessionResult::Failed, Some(&msg), None);
-            let _ = self.catalog().finish_task(task_id, false, &msg);
+            let _ = self.catalog().finish_task(task.id, false, &msg);
             return Err(CoreError::Internal(msg));
         }
         Ok((task, session))
@@ -864,50 +866,27 @@ impl Core {
         let job = self.job(id)?;
         let ctl = Arc::new(RunControl::default());
         let session = Uuid::new_v4();
-        {
-            let mut inner = self.jobs.lock();
-            if inner.gc_active || inner.running.contains_key(&id) {
-                return Err(CoreError::Conflict(format!(
-                    "Job '{}' is already running, or garbage collection is",
-                    job.name
-                )));
-            }
-            inner.running.insert(
-                id,
-                Running {
-                    session,
-                    ctl: ctl.clone(),
-                },
-            );
-        }
-        if let Err(e) = self.claim_for_backup(&job, &job.objects) {
-            self.jobs.lock().running.remove(&id);
+        let Ok(admission) = self.runner.admit(Work::Job(id), Some(session), ctl.clone()) else {
+            return Err(CoreError::Conflict(format!(
+                "Job '{}' is already running, or garbage collection is",
+                job.name
+            )));
+        };
+        self.claim_for_backup(&job, &job.objects)?;
+        if let Err(e) = self.create_session(session, &job, &job.objects, at, false) {
+            self.busy.release(job.objects.iter().map(|o| &o.vm));
             return Err(e);
         }
-        let created = self.create_session(session, &job, &job.objects, at, false);
-        if created.is_ok() {
-            self.run_session(&job, session, at, &ctl);
-        }
-        self.busy.release(job.objects.iter().map(|o| &o.vm));
-        self.jobs.lock().running.remove(&id);
-        created?;
+        admission.run(JobRun {
+            core: self,
+            trigger: None,
+            vms: job.objects.clone(),
+            job,
+            session,
+            at,
+            ctl,
+        });
         self.backup_session(session)
-    }
-
-    /// The worker: back up each VM of the session, record one restore point, apply retention.
-    fn run_session(&self, job: &JobRecord, session: Uuid, at: Millis, ctl: &Arc<RunControl>) {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.run_session_inner(job, session, at, ctl)
-        }))
-        .unwrap_or_else(|_| Err(CoreError::Internal("the backup worker panicked".into())));
-        if let Err(e) = outcome {
-            let msg = format!("Backup failed: {e}");
-            tracing::warn!("job '{}': {msg}", job.name);
-            let _ = self.fail_pending_tasks(session, &msg);
-            if let Err(e) = self.finish_session(session, SessionResult::Failed, Some(&msg), None) {
-                tracing::error!("backup session {session}: cannot record the result: {e}");
-            }
-        }
     }
 
     fn run_session_inner(
@@ -1025,14 +1004,7 @@ impl Core {
         failure: Option<&str>,
         point: Option<Uuid>,
     ) -> CoreResult<()> {
-        let progress = self
-            .jobs
-            .lock()
-            .running
-            .values()
-            .find(|r| r.session == id)
-            .map(|r| r.ctl.percent())
-            .unwrap_or(0);
+        let progress = self.runner.progress_of_session(id).unwrap_or(0);
         let progress = if result == SessionResult::Success || point.is_some() {
             100
         } else {
@@ -1135,23 +1107,20 @@ impl Core {
     /// Remove indexes no restore point names and chunks no index references that are older
     /// than `grace`. Refused while a job runs (its indexes are not in the catalog yet).
     pub fn collect_garbage(&self, grace: Duration) -> CoreResult<GcReport> {
-        {
-            let mut inner = self.jobs.lock();
-            if !inner.running.is_empty() {
+        let admission = match self.runner.admit(Work::Gc, None, Arc::default()) {
+            Ok(a) => a,
+            Err(Refusal::Job) => {
                 return Err(CoreError::Conflict(
                     "a backup job is running; collect garbage when it has finished".into(),
-                ));
+                ))
             }
-            if inner.gc_active {
+            Err(_) => {
                 return Err(CoreError::Conflict(
                     "garbage collection is already running".into(),
-                ));
+                ))
             }
-            inner.gc_active = true;
-        }
-        let result = self.collect_garbage_inner(grace);
-        self.jobs.lock().gc_active = false;
-        result
+        };
+        admission.run_here("gc", || self.collect_garbage_inner(grace))
     }
 
     /// Collect garbage every `every` on a background thread for as long as this `Core` lives;
@@ -1283,12 +1252,11 @@ impl Core {
     // ---- sessions ----
 
     pub(crate) fn live_session(&self, s: &mut BackupSessionRecord) {
-        let inner = self.jobs.lock();
-        if let Some(r) = inner.running.get(&s.job_id).filter(|r| r.session == s.id) {
-            s.bytes_total = r.ctl.total_bytes.load(Ordering::Relaxed);
-            s.bytes_done = r.ctl.done_bytes.load(Ordering::Relaxed).min(s.bytes_total);
+        if let Some(ctl) = self.runner.control_in_session(Work::Job(s.job_id), s.id) {
+            s.bytes_total = ctl.total_bytes.load(Ordering::Relaxed);
+            s.bytes_done = ctl.done_bytes.load(Ordering::Relaxed).min(s.bytes_total);
             if s.state != SessionState::Stopped {
-                s.progress = r.ctl.percent();
+                s.progress = ctl.percent();
             }
         }
     }
@@ -1368,7 +1336,7 @@ impl Core {
     pub fn wait_jobs_idle(&self, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
         while std::time::Instant::now() < deadline {
-            if self.jobs.lock().running.is_empty() {
+            if self.runner.no_jobs() {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -17,7 +17,9 @@ pub mod model;
 pub mod query;
 pub mod report;
 pub mod restore;
+mod restores;
 pub mod rollback_journal;
+mod runner;
 pub mod security;
 pub mod summary;
 pub mod throttle;
@@ -29,13 +31,11 @@ pub use restore::{RestoreParameters, RestoreRequest};
 
 use auth::Sessions;
 use catalog::{AccountRow, Catalog};
-use emrest_platform::{Inventory, LocalInventory, RootInfo, VmKey};
-use emrest_repo::Control;
+use emrest_platform::{Inventory, LocalInventory, RootInfo};
 use emrest_repo::{Durability, Repository};
-use restore::RunControl;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -81,33 +81,6 @@ pub fn is_data_folder(dir: &Path) -> bool {
     dir.join(CATALOG_FILE).is_file()
 }
 
-/// A restore in flight.
-struct Running {
-    /// Its restore session.
-    session: Uuid,
-    ctl: Arc<RunControl>,
-}
-
-/// Counting gate for restore workers.
-struct Slots {
-    free: Mutex<usize>,
-    cv: Condvar,
-}
-
-impl Slots {
-    fn acquire(&self) {
-        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        while *free == 0 {
-            free = self.cv.wait(free).unwrap_or_else(|p| p.into_inner());
-        }
-        *free -= 1;
-    }
-    fn release(&self) {
-        *self.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        self.cv.notify_one();
-    }
-}
-
 /// The whole domain, shared by the server's handlers and the CLI.
 pub struct Core {
     config: CoreConfig,
@@ -116,12 +89,10 @@ pub struct Core {
     inventory: Arc<dyn Inventory>,
     sessions: Sessions,
     audit: audit::AuditLog,
-    running: Mutex<HashMap<TaskId, Running>>,
+    /// Restores, backup job runs and garbage collection in flight (runner.rs).
+    runner: Arc<runner::Runner>,
     /// VMs a restore or a backup is working on (busy.rs).
     busy: busy::BusyVms,
-    slots: Arc<Slots>,
-    /// Backup jobs in flight (jobs.rs).
-    jobs: jobs::JobsState,
     /// Quick rollbacks that could not be rolled forward (rollback_journal.rs).
     rollbacks: rollback_journal::Pending,
     /// While true, restores that have started wait before touching a disk (see
@@ -253,8 +224,8 @@ impl Core {
         audit: audit::AuditLog,
         lock: Option<std::fs::File>,
     ) -> CoreResult<Arc<Core>> {
-        let workers = config.restore_workers.max(1);
         let core = Arc::new(Core {
+            runner: runner::Runner::new(config.restore_workers),
             rollbacks: rollback_journal::Pending::new(&config.data_dir),
             restore_hold: (Mutex::new(false), Condvar::new()),
             sessions: Sessions::new(config.session_idle, config.logon_throttle)?,
@@ -263,13 +234,7 @@ impl Core {
             catalog,
             repo,
             inventory,
-            running: Mutex::new(HashMap::new()),
             busy: Default::default(),
-            slots: Arc::new(Slots {
-                free: Mutex::new(workers),
-                cv: Condvar::new(),
-            }),
-            jobs: Default::default(),
             _lock: lock,
         });
         core.release_idle_scratch()?;
@@ -542,256 +507,7 @@ impl Core {
             .ok_or_else(|| CoreError::not_found("Backup file", id))
     }
 
-    // ---- restore ----
-
-    /// Plan a restore and start it on a worker; returns the running task at once.
-    pub fn start_restore(
-        self: &Arc<Self>,
-        caller: &Caller,
-        point_id: Uuid,
-        request: &RestoreRequest,
-    ) -> CoreResult<TaskRecord> {
-        let object = point_id.to_string();
-        let r = self.start_restore_checked(caller, point_id, request);
-        self.audit_result(
-            caller.into(),
-            audit::Action::RestoreStart,
-            Some(&object),
-            &r,
-        );
-        r
-    }
-
-    fn start_restore_checked(
-        self: &Arc<Self>,
-        caller: &Caller,
-        point_id: Uuid,
-        request: &RestoreRequest,
-    ) -> CoreResult<TaskRecord> {
-        security::authorize(caller, security::Permission::RestoreVm)?;
-        let point = self.vm_restore_point(point_id)?;
-        security::check_vm(caller, &point)?;
-        let indexes = self.check_point_intact(&point)?;
-        let mut plan = restore::plan(self.inventory.as_ref(), point, request)?;
-        // The worker restores from the indexes just checked rather than reading them again.
-        plan.indexes = indexes;
-        if let restore::RestoreTarget::Original { .. } = &plan.target {
-            self.rollbacks.check(&plan.point.vm)?;
-        }
-        let busy_key = match &plan.target {
-            restore::RestoreTarget::Original { .. } => plan.point.vm.clone(),
-            restore::RestoreTarget::NewVm { name, .. } => VmKey {
-                root: plan.point.vm.root,
-                object_ref: format!("new-vm-name:{name}"),
-            },
-        };
-        self.busy.claim(
-            &[(busy_key.clone(), plan.point.vm_name.clone())],
-            &busy::Activity::Restore,
-        )?;
-        let now = now_millis();
-        let session_id = Uuid::new_v4();
-        let started = (|| -> CoreResult<TaskRecord> {
-            self.catalog.insert_restore_session(
-                session_id,
-                point_id,
-                &plan.point.vm_name,
-                caller.account_id,
-                now,
-            )?;
-            self.catalog.append_log(
-                session_id,
-                &format!(
-                    "Restore requested by {}: {}",
-                    caller.user_name,
-                    plan.describe()
-                ),
-                now,
-            )?;
-            self.catalog
-                .insert_task("StartVMRestore", Some(session_id), caller.account_id, now)
-        })();
-        let task = match started {
-            Ok(t) => t,
-            Err(e) => {
-                self.release_busy(&busy_key);
-                return Err(e);
-            }
-        };
-        let ctl = Arc::new(RunControl {
-            rollback_journal: Some((self.rollbacks.dir().to_path_buf(), session_id)),
-            ..Default::default()
-        });
-        if let Ok(mut running) = self.running.lock() {
-            running.insert(
-                task.id,
-                Running {
-                    session: session_id,
-                    ctl: ctl.clone(),
-                },
-            );
-        }
-        let core = Arc::clone(self);
-        let task_id = task.id;
-        let key = busy_key.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("restore-{}", task.id))
-            .spawn(move || core.run_restore(task_id, session_id, plan, ctl, busy_key));
-        if let Err(e) = spawned {
-            // Nothing ran: the task and session end failed and the VM is free again.
-            let msg = format!("cannot start a restore worker: {e}");
-            let _ = self.catalog.finish_session(
-                session_id,
-                SessionResult::Failed,
-                None,
-                Some(&msg),
-                now_millis(),
-            );
-            let _ = self.catalog.finish_task(task_id, false, &msg);
-            if let Ok(mut running) = self.running.lock() {
-                running.remove(&task_id);
-            }
-            self.release_busy(&key);
-            return Err(CoreError::Internal(msg));
-        }
-        Ok(task)
-    }
-
-    fn release_busy(&self, key: &VmKey) {
-        self.busy.release([key]);
-    }
-
-    /// Holds restores that start from now on (session Working) before they touch any disk,
-    /// until released with `false` or cancelled, for tests and maintenance that need
-    /// restores in flight for as long as they look at them. Cancelling a held restore ends
-    /// it at once with the VM as it was.
-    pub fn hold_restores(&self, hold: bool) {
-        let (held, changed) = &self.restore_hold;
-        *held.lock().unwrap_or_else(PoisonError::into_inner) = hold;
-        changed.notify_all();
-    }
-
-    fn wait_while_held(&self, ctl: &RunControl) {
-        let (held, changed) = &self.restore_hold;
-        let mut h = held.lock().unwrap_or_else(PoisonError::into_inner);
-        // Cancelling does not notify: look again every few milliseconds.
-        while *h && !ctl.cancelled() {
-            h = changed
-                .wait_timeout(h, Duration::from_millis(5))
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-    }
-
-    fn run_restore(
-        &self,
-        task: TaskId,
-        session: Uuid,
-        plan: restore::RestorePlan,
-        ctl: Arc<RunControl>,
-        busy_key: VmKey,
-    ) {
-        self.slots.acquire();
-        let log = |text: String| {
-            if let Err(e) = self.catalog.append_log(session, &text, now_millis()) {
-                tracing::warn!("restore session {session}: cannot write log: {e}");
-            }
-        };
-        let outcome = if ctl.cancelled() {
-            Err(CoreError::Repo(emrest_repo::RepoError::Cancelled))
-        } else {
-            if let Err(e) = self
-                .catalog
-                .start_restore(session, "Restore started", now_millis())
-            {
-                tracing::warn!("restore session {session}: cannot record the start: {e}");
-            }
-            self.wait_while_held(&ctl);
-            if let restore::RestoreTarget::Original { .. } = &plan.target {
-                // The previous restore of this VM may still be flushing its disks.
-                self.rollbacks.wait_flushed(&plan.point.vm);
-            }
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                restore::execute(&self.repo, self.inventory.as_ref(), &plan, &ctl, &log)
-            }))
-            .unwrap_or_else(|_| Err(CoreError::Internal("the restore worker panicked".into())))
-        };
-        let now = now_millis();
-        let finished = match &outcome {
-            Ok(out) => self.catalog.finish_restore(
-                session,
-                task,
-                SessionResult::Success,
-                Some(&out.restored_obj_ref),
-                "Ok",
-                Some(&format!(
-                    "Restore completed: examined {} chunks, wrote {} chunks ({} bytes)",
-                    out.chunks_examined, out.chunks_written, out.bytes_written
-                )),
-                now,
-            ),
-            Err(e) => {
-                let msg = match e {
-                    CoreError::Repo(emrest_repo::RepoError::Cancelled) => format!(
-                        "Restore cancelled by {}; the VM was left as it was",
-                        ctl.canceller()
-                    ),
-                    // Name the point as well as the chunk: the operator restores from another.
-                    CoreError::Repo(
-                        emrest_repo::RepoError::ChunkMissing { .. }
-                        | emrest_repo::RepoError::ChunkCorrupt { .. }
-                        | emrest_repo::RepoError::IndexMissing { .. }
-                        | emrest_repo::RepoError::IndexCorrupt { .. },
-                    ) => format!(
-                        "Restore failed: {e}; VM restore point {} of '{}' is damaged, restore from another point",
-                        plan.point.id, plan.point.vm_name
-                    ),
-                    _ => format!("Restore failed: {e}"),
-                };
-                if !matches!(e, CoreError::Repo(emrest_repo::RepoError::Cancelled)) {
-                    tracing::warn!("task {task}: {msg}");
-                }
-                self.catalog.finish_restore(
-                    session,
-                    task,
-                    SessionResult::Failed,
-                    None,
-                    &msg,
-                    Some(&msg),
-                    now,
-                )
-            }
-        };
-        let recorded = finished.is_ok();
-        if let Err(e) = finished {
-            tracing::error!("task {task}: cannot record the result: {e}");
-        }
-        let succeeded = outcome.is_ok() && recorded;
-        let flushing = succeeded && self.rollbacks.journalled(session);
-        if flushing {
-            // The task is Finished: the VM is free for a backup or the next restore while its
-            // disks are flushed; a restore waits for the flush before it journals
-            // (`wait_flushed` above).
-            self.rollbacks.flushing(&plan.point.vm);
-            self.release_busy(&busy_key);
-        }
-        self.rollbacks.after_restore(
-            &self.repo,
-            self.inventory.as_ref(),
-            &self.catalog,
-            session,
-            succeeded,
-        );
-        if flushing {
-            self.rollbacks.flushed(&plan.point.vm);
-        } else {
-            self.release_busy(&busy_key);
-        }
-        if let Ok(mut running) = self.running.lock() {
-            running.remove(&task);
-        }
-        self.slots.release();
-    }
+    // ---- tasks and restore sessions ----
 
     fn visible(caller: &Caller, owner: Uuid) -> bool {
         caller.is_admin() || caller.account_id == owner
@@ -815,13 +531,8 @@ impl Core {
     pub fn delete_task(&self, caller: &Caller, id: TaskId) -> CoreResult<()> {
         let task = self.task(caller, id)?;
         if task.state == TaskState::Running {
-            if let Some(r) = self
-                .running
-                .lock()
-                .ok()
-                .and_then(|r| r.get(&id).map(|r| r.ctl.clone()))
-            {
-                r.cancel(&caller.user_name);
+            if let Some(ctl) = self.runner.control(runner::Work::Restore(id)) {
+                ctl.cancel(&caller.user_name);
             }
         }
         self.catalog.delete_task(id)
@@ -860,11 +571,8 @@ impl Core {
         }
         // By session, not through the task list: a task deleted to cancel its restore is
         // hidden from it while the restore winds down, and progress must not drop to 0.
-        let Ok(running) = self.running.lock() else {
-            return;
-        };
-        if let Some(r) = running.values().find(|r| r.session == s.id) {
-            s.progress = r.ctl.percent();
+        if let Some(percent) = self.runner.progress_of_session(s.id) {
+            s.progress = percent;
         }
     }
 
@@ -872,7 +580,7 @@ impl Core {
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
         while std::time::Instant::now() < deadline {
-            if self.running.lock().map(|r| r.is_empty()).unwrap_or(true) {
+            if self.runner.no_restores() {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));
