@@ -39,8 +39,8 @@ pub use resources::{
     VmsOverviewReportFrame,
 };
 pub use restore_spec::{
-    decode_restore_spec, OrderPolicy, RestoreSpec, VCloudVmRestoreSpec, VmRestoreParameters,
-    VmRestoreSpec,
+    decode_restore_spec, decode_restore_spec_with, OrderPolicy, RequiredPolicy, RestoreSpec,
+    RestoreSpecPolicy, VCloudVmRestoreSpec, VmRestoreParameters, VmRestoreSpec,
 };
 pub use security_spec::{
     decode_account_create_spec, decode_role_create_spec, decode_scope_create_spec,

@@ -26,6 +26,25 @@ fn json(body: &str) -> Result<RestoreSpec, DecodeError> {
     decode_restore_spec(body.as_bytes(), Format::Json, OrderPolicy::Strict)
 }
 
+/// Decodes as a server started with `--lenient-restore-spec` does: members the reference marks
+/// 1/1 may be left out. For the tests of syntax whose bodies carry only what they look at.
+fn partial(body: &str, format: Format, order: OrderPolicy) -> Result<RestoreSpec, DecodeError> {
+    let required = RequiredPolicy::Default;
+    decode_restore_spec_with(
+        body.as_bytes(),
+        format,
+        RestoreSpecPolicy { order, required },
+    )
+}
+
+fn xml_partial(body: &str) -> Result<RestoreSpec, DecodeError> {
+    partial(body, Format::Xml, OrderPolicy::Strict)
+}
+
+fn json_partial(body: &str) -> Result<RestoreSpec, DecodeError> {
+    partial(body, Format::Json, OrderPolicy::Strict)
+}
+
 fn vm(spec: RestoreSpec) -> VmRestoreSpec {
     match spec {
         RestoreSpec::Vm(v) => v,
@@ -107,7 +126,7 @@ fn seed_json_decodes_and_empty_string_is_absent() {
 fn json_order_is_irrelevant_and_nulls_are_absent() {
     let body = r#"{"VmRestoreSpec":{"KeepOriginalVM":true,"QuickRollback":false,"PowerOnAfterRestore":null}}"#;
     assert_eq!(
-        vm(json(body).unwrap()),
+        vm(json_partial(body).unwrap()),
         VmRestoreSpec {
             quick_rollback: Some(false),
             keep_original_vm: Some(true),
@@ -146,7 +165,10 @@ fn power_on_after_is_an_alias() {
     let body = xml_spec("<PowerOnAfter>true</PowerOnAfter><QuickRollback>false</QuickRollback>");
     assert_eq!(vm(xml(&body).unwrap()).power_on_after_restore, Some(true));
     let body = r#"{"VmRestoreSpec":{"PowerOnAfter":true}}"#;
-    assert_eq!(vm(json(body).unwrap()).power_on_after_restore, Some(true));
+    assert_eq!(
+        vm(json_partial(body).unwrap()).power_on_after_restore,
+        Some(true)
+    );
 }
 
 #[test]
@@ -196,7 +218,7 @@ fn out_of_order_inside_parameters_is_refused() {
         e.message.contains("out of order in <VmRestoreParameters>"),
         "{e}"
     );
-    assert!(lenient(&body).is_ok());
+    assert!(partial(&body, Format::Xml, OrderPolicy::Lenient).is_ok());
 }
 
 #[test]
@@ -294,12 +316,100 @@ fn empty_body_gives_defaults() {
 }
 
 #[test]
-fn empty_spec_element_gives_defaults() {
-    assert_eq!(vm(xml(&xml_spec("")).unwrap()), VmRestoreSpec::default());
+fn empty_spec_element_gives_defaults_only_when_lenient() {
+    // Enterprise Manager defaults every member; emrest names the first 1/1 one left out.
     assert_eq!(
-        vm(json(r#"{"VmRestoreSpec":{}}"#).unwrap()),
+        err(xml(&xml_spec(""))).element.as_deref(),
+        Some("PowerOnAfterRestore")
+    );
+    assert_eq!(
+        err(json(r#"{"VmRestoreSpec":{}}"#)).element.as_deref(),
+        Some("PowerOnAfterRestore")
+    );
+    assert_eq!(
+        vm(xml_partial(&xml_spec("")).unwrap()),
         VmRestoreSpec::default()
     );
+    assert_eq!(
+        vm(json_partial(r#"{"VmRestoreSpec":{}}"#).unwrap()),
+        VmRestoreSpec::default()
+    );
+}
+
+#[test]
+fn a_vsphere_spec_without_quick_rollback_is_refused_naming_it() {
+    let e = err(xml(&xml_spec(
+        "<PowerOnAfterRestore>true</PowerOnAfterRestore>",
+    )));
+    assert_eq!(e.element.as_deref(), Some("QuickRollback"));
+    assert!(
+        e.message
+            .starts_with("element <QuickRollback> (the VMware and Hyper-V form;")
+            && e.message.contains("is required in <VmRestoreSpec>"),
+        "{e}"
+    );
+    assert!(e.message.contains("--lenient-restore-spec"), "{e}");
+    let e = err(json(
+        r#"{"VmRestoreSpec":{"PowerOnAfter":false,"KeepOriginalVM":true}}"#,
+    ));
+    assert_eq!(e.element.as_deref(), Some("QuickRollback"));
+    assert!(
+        e.message
+            .starts_with("property \"QuickRollback\" (the VMware")
+            && e.message.contains("is required in \"VmRestoreSpec\""),
+        "{e}"
+    );
+    // The lenient server defaults it, as Enterprise Manager does.
+    let v = vm(xml_partial(&xml_spec("<PowerOnAfterRestore>true</PowerOnAfterRestore>")).unwrap());
+    assert_eq!(
+        (v.power_on_after_restore, v.quick_rollback),
+        (Some(true), None)
+    );
+}
+
+#[test]
+fn a_spec_without_power_on_is_refused_naming_both_spellings() {
+    let e = err(xml(&xml_spec("<QuickRollback>true</QuickRollback>")));
+    assert_eq!(e.element.as_deref(), Some("PowerOnAfterRestore"));
+    assert!(
+        e.message.starts_with(
+            "element <PowerOnAfterRestore> (or <PowerOnAfter>) is required in <VmRestoreSpec>"
+        ),
+        "{e}"
+    );
+    let e = err(json(
+        r#"{"VmRestoreSpec":{"QuickRollback":true,"PowerOnAfterRestore":null}}"#,
+    ));
+    assert_eq!(e.element.as_deref(), Some("PowerOnAfterRestore"));
+}
+
+#[test]
+fn the_vcloud_forms_need_power_on_and_the_hierarchy_root_but_not_quick_rollback() {
+    let params = format!(
+        "<VmRestoreParameters><VmRestorePointUid>{POINT_UID}</VmRestorePointUid></VmRestoreParameters>"
+    );
+    // The newer form, told by its HierarchyRootUid, needs no QuickRollback.
+    let ok = xml_spec(&format!(
+        "<PowerOnAfterRestore>true</PowerOnAfterRestore><HierarchyRootUid>{ROOT_UID}</HierarchyRootUid>{params}"
+    ));
+    assert_eq!(vm(xml(&ok).unwrap()).quick_rollback, None);
+    // Without it (empty is absent) it is the VMware form, which names what it lacks and
+    // what the other form carries.
+    let e = err(json(&format!(
+        r#"{{"VmRestoreSpec":{{"PowerOnAfterRestore":true,"HierarchyRootUid":"",
+        "VmRestoreParameters":{{"VmRestorePointUid":"{POINT_UID}"}}}}}}"#
+    )));
+    assert_eq!(e.element.as_deref(), Some("QuickRollback"));
+    assert!(e.message.contains("\"HierarchyRootUid\" instead"), "{e}");
+    // The older vCloudVmRestoreSpec form.
+    let body = format!(
+        "{HEAD}<vCloudVmRestoreSpec><PowerOnAfterRestore>1</PowerOnAfterRestore>{params}\
+         </vCloudVmRestoreSpec></RestoreSpec>"
+    );
+    let e = err(xml(&body));
+    assert_eq!(e.element.as_deref(), Some("HierarchyRootUid"));
+    assert!(e.message.contains("in <vCloudVmRestoreSpec>"), "{e}");
+    assert!(xml_partial(&body).is_ok());
 }
 
 #[test]
@@ -330,9 +440,12 @@ fn wrong_root_element_is_refused() {
 #[test]
 fn namespace_may_be_documented_prefixed_or_absent_but_not_foreign() {
     let plain = "<RestoreSpec><VmRestoreSpec><QuickRollback>true</QuickRollback></VmRestoreSpec></RestoreSpec>";
-    assert_eq!(vm(xml(plain).unwrap()).quick_rollback, Some(true));
+    assert_eq!(vm(xml_partial(plain).unwrap()).quick_rollback, Some(true));
     let prefixed = r#"<v:RestoreSpec xmlns:v="http://www.veeam.com/ent/v1.0"><v:VmRestoreSpec><v:QuickRollback>true</v:QuickRollback></v:VmRestoreSpec></v:RestoreSpec>"#;
-    assert_eq!(vm(xml(prefixed).unwrap()).quick_rollback, Some(true));
+    assert_eq!(
+        vm(xml_partial(prefixed).unwrap()).quick_rollback,
+        Some(true)
+    );
     let foreign = r#"<RestoreSpec xmlns="urn:example:other"><VmRestoreSpec/></RestoreSpec>"#;
     assert_eq!(err(xml(foreign)).element.as_deref(), Some("RestoreSpec"));
     let undeclared = "<x:RestoreSpec><VmRestoreSpec/></x:RestoreSpec>";
@@ -346,7 +459,7 @@ fn unexpected_attributes_are_refused_but_xsi_is_ignored() {
     )));
     assert_eq!(e.element.as_deref(), Some("QuickRollback"));
     let ok = r#"<RestoreSpec xmlns="http://www.veeam.com/ent/v1.0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="x y"><VmRestoreSpec/></RestoreSpec>"#;
-    assert!(xml(ok).is_ok());
+    assert!(xml_partial(ok).is_ok());
 }
 
 #[test]
@@ -371,7 +484,9 @@ fn predefined_entities_and_character_references_are_decoded() {
     let body = xml_spec(&format!(
         "<VmRestoreParameters><VmRestorePointUid>{POINT_UID}</VmRestorePointUid><VmNewName>a&amp;b&lt;&#x41;&#66;</VmNewName></VmRestoreParameters>"
     ));
-    let p = vm(xml(&body).unwrap()).vm_restore_parameters.unwrap();
+    let p = vm(xml_partial(&body).unwrap())
+        .vm_restore_parameters
+        .unwrap();
     assert_eq!(p.vm_new_name.as_deref(), Some("a&b<AB"));
 }
 
@@ -384,7 +499,7 @@ fn processing_instructions_are_refused() {
 #[test]
 fn comments_and_cdata_are_tolerated() {
     let body = xml_spec("<!-- note --><QuickRollback><![CDATA[true]]></QuickRollback>");
-    assert_eq!(vm(xml(&body).unwrap()).quick_rollback, Some(true));
+    assert_eq!(vm(xml_partial(&body).unwrap()).quick_rollback, Some(true));
 }
 
 #[test]
@@ -477,7 +592,7 @@ fn json_duplicate_key_is_refused() {
 #[test]
 fn json_keys_match_case_insensitively() {
     let body = r#"{"vmRestoreSpec":{"quickRollback":true,"keepOriginalVM":false}}"#;
-    let v = vm(json(body).unwrap());
+    let v = vm(json_partial(body).unwrap());
     assert_eq!(
         (v.quick_rollback, v.keep_original_vm),
         (Some(true), Some(false))

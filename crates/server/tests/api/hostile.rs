@@ -278,7 +278,7 @@ async fn deep_nesting_huge_elements_and_floods_of_elements_are_400_naming_the_li
         "n".repeat(60_000)
     );
     let huge_json_text = format!(
-        "{{\"VmRestoreSpec\":{{\"VmRestoreParameters\":{{\"VmRestorePointUid\":\"urn:veeam:VmRestorePoint:{}\",\"VmNewName\":\"{}\"}}}}}}",
+        "{{\"VmRestoreSpec\":{{\"PowerOnAfterRestore\":false,\"QuickRollback\":false,\"VmRestoreParameters\":{{\"VmRestorePointUid\":\"urn:veeam:VmRestorePoint:{}\",\"VmNewName\":\"{}\"}}}}}}",
         routes[0].1.split('/').nth(3).and_then(|s| s.split('?').next()).unwrap(),
         "n".repeat(60_000)
     );
@@ -594,7 +594,8 @@ async fn path_like_names_are_refused_or_stay_names_and_no_file_appears() {
         "\u{1b}[31mred",
         &"n".repeat(129),
     ] {
-        let body = serde_json::json!({"VmRestoreSpec": {"KeepOriginalVM": true,
+        let body = serde_json::json!({"VmRestoreSpec": {"PowerOnAfterRestore": false,
+            "QuickRollback": false, "KeepOriginalVM": true,
             "VmRestoreParameters": {"VmRestorePointUid": format!("urn:veeam:VmRestorePoint:{point}"),
                 "VmNewName": name}}})
         .to_string();

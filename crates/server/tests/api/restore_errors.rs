@@ -208,7 +208,7 @@ async fn bad_xml_restore_requests_are_400_naming_the_element_and_change_nothing(
             "DatastoreRef that is not a reference",
             vp,
             spec(&format!(
-                "<PowerOnAfterRestore>false</PowerOnAfterRestore>{}",
+                "<PowerOnAfterRestore>false</PowerOnAfterRestore><HierarchyRootUid>urn:veeam:HierarchyRoot:{root}</HierarchyRootUid>{}",
                 params(&uid, "copy", "datastore2", "")
             )),
             s(&["DatastoreRef", "datastore2"]),
@@ -217,7 +217,7 @@ async fn bad_xml_restore_requests_are_400_naming_the_element_and_change_nothing(
             "OrgVdcStorageProfileRef that resolves to nothing",
             vp,
             spec(&format!(
-                "<PowerOnAfterRestore>false</PowerOnAfterRestore>{}",
+                "<PowerOnAfterRestore>false</PowerOnAfterRestore><HierarchyRootUid>urn:veeam:HierarchyRoot:{root}</HierarchyRootUid>{}",
                 params(
                     &uid,
                     "copy",
@@ -231,7 +231,7 @@ async fn bad_xml_restore_requests_are_400_naming_the_element_and_change_nothing(
             "VmRestorePointUid of another point than the URL's",
             vp,
             spec(&format!(
-                "<PowerOnAfterRestore>false</PowerOnAfterRestore>{}",
+                "<PowerOnAfterRestore>false</PowerOnAfterRestore><HierarchyRootUid>urn:veeam:HierarchyRoot:{root}</HierarchyRootUid>{}",
                 params(
                     &format!("urn:veeam:VmRestorePoint:{}", v.other_point),
                     "copy",
@@ -251,7 +251,7 @@ async fn bad_xml_restore_requests_are_400_naming_the_element_and_change_nothing(
             "VmNewName of an existing VM",
             vp,
             spec(&format!(
-                "<PowerOnAfterRestore>false</PowerOnAfterRestore>{}",
+                "<PowerOnAfterRestore>false</PowerOnAfterRestore><HierarchyRootUid>urn:veeam:HierarchyRoot:{root}</HierarchyRootUid>{}",
                 params(&uid, "tenant-db", "", "")
             )),
             s(&["VmNewName", "tenant-db"]),
@@ -260,7 +260,7 @@ async fn bad_xml_restore_requests_are_400_naming_the_element_and_change_nothing(
             "VmNewName that would escape the datastore folder",
             vp,
             spec(&format!(
-                "<PowerOnAfterRestore>false</PowerOnAfterRestore>{}",
+                "<PowerOnAfterRestore>false</PowerOnAfterRestore><HierarchyRootUid>urn:veeam:HierarchyRoot:{root}</HierarchyRootUid>{}",
                 params(&uid, "../../etc/evil", "", "")
             )),
             s(&["VmNewName", "../../etc/evil"]),
@@ -269,7 +269,7 @@ async fn bad_xml_restore_requests_are_400_naming_the_element_and_change_nothing(
             "QuickRollback with a new name",
             vp,
             spec(&format!(
-                "<PowerOnAfterRestore>false</PowerOnAfterRestore><QuickRollback>true</QuickRollback>{}",
+                "<PowerOnAfterRestore>false</PowerOnAfterRestore><HierarchyRootUid>urn:veeam:HierarchyRoot:{root}</HierarchyRootUid><QuickRollback>true</QuickRollback>{}",
                 params(&uid, "copy", "", "")
             )),
             s(&["QuickRollback"]),
@@ -349,7 +349,7 @@ async fn bad_json_restore_requests_are_400_naming_the_property_and_change_nothin
             "HierarchyRootUid of no root",
             web01.id,
             format!(
-                r#"{{"VmRestoreSpec":{{"HierarchyRootUid":"urn:veeam:HierarchyRoot:{unknown}"}}}}"#
+                r#"{{"VmRestoreSpec":{{"PowerOnAfterRestore":false,"HierarchyRootUid":"urn:veeam:HierarchyRoot:{unknown}"}}}}"#
             ),
             vec!["HierarchyRootUid".into(), unknown.to_string()],
         ),
@@ -372,6 +372,7 @@ async fn bad_json_restore_requests_are_400_naming_the_property_and_change_nothin
             "vCloud form with another point's VmRestorePointUid",
             vp,
             serde_json::json!({"vCloudVmRestoreSpec": {
+                "PowerOnAfterRestore": false,
                 "HierarchyRootUid": format!("urn:veeam:HierarchyRoot:{root}"),
                 "VmRestoreParameters": {
                     "VmRestorePointUid": format!("urn:veeam:VmRestorePoint:{}", v.other_point),

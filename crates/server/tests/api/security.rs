@@ -176,7 +176,10 @@ async fn a_restore_operator_scoped_to_one_host_sees_and_restores_only_its_vms() 
     let before = w.snapshot().await;
     for (ct, body) in [
         (XML, ""),
-        (JSON, r#"{"VmRestoreSpec":{"PowerOnAfterRestore":true}}"#),
+        (
+            JSON,
+            r#"{"VmRestoreSpec":{"PowerOnAfterRestore":true,"QuickRollback":false}}"#,
+        ),
     ] {
         let r = w
             .send(

@@ -12,7 +12,7 @@ pub(crate) mod xml;
 
 use crate::error::DecodeError;
 use crate::Format;
-use schema::{Fields, Group};
+use schema::{Fields, Group, Syntax};
 
 /// Largest request body accepted (the documented body is well under 2 KiB).
 pub(crate) const MAX_BODY: usize = 64 * 1024;
@@ -25,6 +25,27 @@ pub enum OrderPolicy {
     Strict,
     /// Any order is accepted (`--lenient-xml-order`).
     Lenient,
+}
+
+/// Whether members the reference marks 1/1 may be left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequiredPolicy {
+    /// A body that leaves out a 1/1 member is an error naming it: Enterprise Manager silently
+    /// defaults it, so a client that forgot `QuickRollback` learns only from the VM.
+    #[default]
+    Enforce,
+    /// Left-out members take their defaults, as Enterprise Manager does
+    /// (`--lenient-restore-spec`).
+    Default,
+}
+
+/// How strictly a restore request is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RestoreSpecPolicy {
+    /// XML element order.
+    pub order: OrderPolicy,
+    /// Members marked 1/1.
+    pub required: RequiredPolicy,
 }
 
 /// A decoded restore request, keeping which form it came in.
@@ -90,14 +111,27 @@ pub struct VmRestoreParameters {
     pub linked_clone_vm_template_ref: Option<String>,
 }
 
-/// Decodes a restore request body.
-///
-/// An empty body (or only whitespace) gives the defaults: the scenario page answers
-/// 202 to a body-less restore (JSON.md C1, em_rest/scenario_vm_restore.md).
+/// Decodes a restore request body, refusing one that leaves out a member marked 1/1 (see
+/// [`decode_restore_spec_with`]).
 pub fn decode_restore_spec(
     body: &[u8],
     format: Format,
     order: OrderPolicy,
+) -> Result<RestoreSpec, DecodeError> {
+    let required = RequiredPolicy::Enforce;
+    decode_restore_spec_with(body, format, RestoreSpecPolicy { order, required })
+}
+
+/// Decodes a restore request body.
+///
+/// An empty body (or only whitespace) gives the defaults: the scenario page answers
+/// 202 to a body-less restore (JSON.md C1, em_rest/scenario_vm_restore.md), and Apache
+/// CloudStack's Veeam provider sends none. A body that is there carries the members the seed
+/// page marks 1/1 unless `policy.required` says otherwise.
+pub fn decode_restore_spec_with(
+    body: &[u8],
+    format: Format,
+    policy: RestoreSpecPolicy,
 ) -> Result<RestoreSpec, DecodeError> {
     if body.len() > MAX_BODY {
         return Err(DecodeError::body(format!(
@@ -111,10 +145,73 @@ pub fn decode_restore_spec(
         return Ok(RestoreSpec::default());
     }
     let (group, fields) = match format {
-        Format::Xml => xml::decode(text, order)?,
+        Format::Xml => xml::decode(text, policy.order)?,
         Format::Json => json::decode(text)?,
     };
-    Ok(build(group, fields))
+    let spec = build(group, fields);
+    if policy.required == RequiredPolicy::Enforce {
+        let syntax = match format {
+            Format::Xml => Syntax::Xml,
+            Format::Json => Syntax::Json,
+        };
+        check_required(&spec, syntax)?;
+    }
+    Ok(spec)
+}
+
+/// The members the seed page marks 1/1 (em_rest/post_vmrestorepoints_id_actionrestore.md):
+/// `PowerOnAfter(Restore)` in every form; `QuickRollback` in the VMware and Hyper-V form;
+/// `HierarchyRootUid` in the VMware Cloud Director forms. A `VmRestoreSpec` is the Cloud
+/// Director form when it carries a `HierarchyRootUid`: emrest also reads `VmRestoreParameters`
+/// (a new name) in the VMware form, so their presence does not tell the form.
+fn check_required(spec: &RestoreSpec, syntax: Syntax) -> Result<(), DecodeError> {
+    let (group, members) = match spec {
+        RestoreSpec::Vm(s) if s.hierarchy_root_uid.is_some() => (
+            schema::VM_RESTORE_SPEC.name,
+            vec![("PowerOnAfterRestore", s.power_on_after_restore.is_some())],
+        ),
+        RestoreSpec::Vm(s) => (
+            schema::VM_RESTORE_SPEC.name,
+            vec![
+                ("PowerOnAfterRestore", s.power_on_after_restore.is_some()),
+                ("QuickRollback", s.quick_rollback.is_some()),
+            ],
+        ),
+        RestoreSpec::VCloud(s) => (
+            schema::VCLOUD_VM_RESTORE_SPEC.name,
+            vec![
+                ("PowerOnAfterRestore", s.power_on_after_restore.is_some()),
+                ("HierarchyRootUid", s.hierarchy_root_uid.is_some()),
+            ],
+        ),
+    };
+    match members.iter().find(|(_, present)| !present) {
+        None => Ok(()),
+        Some((name, _)) => {
+            let spelled = match *name {
+                "PowerOnAfterRestore" => {
+                    format!("{} (or {})", syntax.show(name), syntax.show("PowerOnAfter"))
+                }
+                // The VMware form: name what would make it the Cloud Director one.
+                "QuickRollback" => format!(
+                    "{} (the VMware and Hyper-V form; the Cloud Director form carries {} instead)",
+                    syntax.show(name),
+                    syntax.show("HierarchyRootUid")
+                ),
+                _ => syntax.show(name),
+            };
+            Err(DecodeError::at(
+                name,
+                format!(
+                    "{} {spelled} is required in {}: the reference marks it 1/1, and Enterprise \
+                     Manager would silently default it (a server started with \
+                     --lenient-restore-spec defaults it too)",
+                    syntax.noun(),
+                    syntax.show(group)
+                ),
+            ))
+        }
+    }
 }
 
 /// Turns validated fields into the typed spec.
