@@ -3,7 +3,9 @@
 //! compiled in, so the served document is always the one in the tree. No session is needed:
 //! it describes the API, it reveals nothing of the estate.
 
-use super::*;
+use crate::reply::Reply;
+use axum::http::StatusCode;
+use emrest_wire::Format;
 
 /// The document, as committed.
 pub const OPENAPI_JSON: &str = include_str!("../../../../docs/openapi.json");
