@@ -272,6 +272,75 @@ fn parse_id<T: FromPathSegment>(segment: &str) -> PathId<T> {
     T::from_segment(segment)
 }
 
+impl Endpoint {
+    /// The methods the route serves, in the order the `Allow` header of a 405 lists them. The
+    /// dispatcher's match serves exactly these (a test compares them with docs/openapi.json).
+    pub fn methods(&self) -> &'static [http::Method] {
+        use Endpoint::*;
+        const GET: &[http::Method] = &[http::Method::GET];
+        const POST: &[http::Method] = &[http::Method::POST];
+        const GET_POST: &[http::Method] = &[http::Method::GET, http::Method::POST];
+        const GET_DELETE: &[http::Method] = &[http::Method::GET, http::Method::DELETE];
+        const GET_POST_DELETE: &[http::Method] =
+            &[http::Method::GET, http::Method::POST, http::Method::DELETE];
+        match self {
+            SessionMngr => POST,
+            LogonSession(_) | Task(_) | SecurityAccountRole(_, _) | SecurityAccountScope(_, _) => {
+                GET_DELETE
+            }
+            VmRestorePoint(_)
+            | SecurityAccounts
+            | SecurityAccountRoles(_)
+            | SecurityAccountScopes(_)
+            | Job(_)
+            | BackupSession(_) => GET_POST,
+            SecurityAccount(_) => GET_POST_DELETE,
+            Root
+            | OpenApi
+            | LogonSessions
+            | BackupServers
+            | BackupServer(_)
+            | Backups
+            | Backup(_)
+            | BackupRestorePoints(_)
+            | RestorePoints
+            | RestorePoint(_)
+            | RestorePointVmRestorePoints(_)
+            | RestorePointBackupFiles(_)
+            | VmRestorePoints
+            | HierarchyRoots
+            | HierarchyRoot(_)
+            | BackupFiles
+            | BackupFile(_)
+            | Tasks
+            | RestoreSessions
+            | RestoreSession(_)
+            | RestoreSessionLog(_)
+            | Security
+            | SecurityRoles
+            | SecurityRole(_)
+            | QuerySvc
+            | Query
+            | LookupSvc
+            | Lookup
+            | Jobs
+            | JobIncludes(_)
+            | JobBackupSessions(_)
+            | BackupSessions
+            | BackupSessionTaskSessions(_)
+            | BackupTaskSessions
+            | BackupTaskSession(_)
+            | Repositories
+            | Repository(_)
+            | RepositoryBackups(_)
+            | ReportsSummary
+            | ReportFrame(_)
+            | BackupServerJobs(_)
+            | BackupServerRepositories(_) => GET,
+        }
+    }
+}
+
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)

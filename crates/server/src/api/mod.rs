@@ -417,11 +417,19 @@ fn route(
         }
         (M::GET, E::ReportsSummary) => Ok(reports::get_reports_summary(ctx)),
         (M::GET, E::ReportFrame(f)) => reports::get_report_frame(ctx, f),
-        (m, _) => Ok(ctx.err(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("Method {m} is not allowed on this resource"),
-        )),
+        (method, endpoint) => Ok(method_not_allowed(ctx, &method, &endpoint)),
     }
+}
+
+/// A path the API serves with a method it does not serve there: 405, with the served methods
+/// in `Allow` (RFC 9110, 15.5.6).
+fn method_not_allowed(ctx: &Ctx, method: &Method, endpoint: &Endpoint) -> Reply {
+    let allow: Vec<&str> = endpoint.methods().iter().map(Method::as_str).collect();
+    ctx.err(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("Method {method} is not allowed on this resource"),
+    )
+    .with_header(header::ALLOW, allow.join(", "))
 }
 
 // ---- generic collection and single-resource answers ----

@@ -81,6 +81,26 @@ mod tests {
     }
 
     #[test]
+    fn every_route_serves_exactly_its_documented_methods() {
+        let doc = document();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let concrete = path
+                .replace("{ID}", "7c8d9eaf-0b12-43d4-a5f6-6a7b8c9d0e08")
+                .replace("{RoleID}", "7c8d9eaf-0b12-43d4-a5f6-6a7b8c9d0e09")
+                .replace("{ScopeID}", "7c8d9eaf-0b12-43d4-a5f6-6a7b8c9d0e0a");
+            let e = Endpoint::parse(&format!("/api{concrete}")).expect("served");
+            let served: BTreeSet<String> = e.methods().iter().map(|m| m.to_string()).collect();
+            let documented: BTreeSet<String> = item
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|m| m.to_uppercase())
+                .collect();
+            assert_eq!(served, documented, "{path}");
+        }
+    }
+
+    #[test]
     fn every_schema_reference_resolves() {
         let doc = document();
         let schemas = doc["components"]["schemas"].as_object().unwrap();
