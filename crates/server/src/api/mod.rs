@@ -259,8 +259,8 @@ fn session_id(headers: &HeaderMap) -> Option<Uuid> {
 }
 
 /// Answer one request: the routes that need no session, then the session and the permission
-/// check (before any `{ID}` of the path is looked at: a caller without a session gets 401
-/// whatever the path holds), then the reply cache, then the route.
+/// check (before a malformed `{ID}` is answered: a caller without a session gets 401 whatever
+/// the path holds), then the reply cache, then the route.
 fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, body: &[u8]) -> Reply {
     use Endpoint as E;
     match (&method, &endpoint) {

@@ -40,6 +40,7 @@ fn account_path(id: Uuid) -> String {
 
 // ---- /security ----
 
+/// `GET /security`.
 pub(super) fn get_security(ctx: &Ctx) -> Reply {
     let down = |path: &str, t: &'static str| Link::fixed("Down", ctx.url(path), None, Some(t));
     Reply::ok(
@@ -120,11 +121,13 @@ fn account_entity(ctx: &Ctx, a: &AccountRecord) -> wire::EnterpriseAccount {
     }
 }
 
+/// `GET /security/accounts`.
 pub(super) fn list_accounts(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
     let v = ctx.core.accounts(caller)?;
     Ok(collection(ctx, &v, account_ref, account_entity))
 }
 
+/// `GET /security/accounts/{ID}`.
 pub(super) fn get_account(ctx: &Ctx, caller: &Caller, id: AccountId) -> Result<Reply, CoreError> {
     let a = ctx.core.account(caller, id.0)?;
     Ok(single(ctx, &a, account_ref, account_entity))
@@ -197,6 +200,7 @@ pub(super) fn toggle_restore_scopes(
     Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
 }
 
+/// `DELETE /security/accounts/{ID}`: 204.
 pub(super) fn delete_account(
     ctx: &Ctx,
     caller: &Caller,
@@ -231,11 +235,13 @@ fn role_entity(ctx: &Ctx, r: &EnterpriseRole) -> wire::EnterpriseRole {
     }
 }
 
+/// `GET /security/roles`.
 pub(super) fn list_roles(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
     let v = ctx.core.roles(caller)?;
     Ok(collection(ctx, &v, role_ref, role_entity))
 }
 
+/// `GET /security/roles/{ID}`.
 pub(super) fn get_role(ctx: &Ctx, caller: &Caller, id: RoleId) -> Result<Reply, CoreError> {
     let r = ctx.core.role(caller, id.0)?;
     Ok(single(ctx, &r, role_ref, role_entity))
@@ -258,6 +264,7 @@ fn account_role_rep(ctx: &Ctx, account: Uuid, r: &EnterpriseRole) -> wire::Enter
     }
 }
 
+/// `GET /security/accounts/{ID}/roles`.
 pub(super) fn list_account_roles(
     ctx: &Ctx,
     caller: &Caller,
@@ -269,6 +276,7 @@ pub(super) fn list_account_roles(
     Ok(Reply::ok(ctx.format, &wire::EntityList(items)))
 }
 
+/// `GET /security/accounts/{ID}/roles/{RoleID}`.
 pub(super) fn get_account_role(
     ctx: &Ctx,
     caller: &Caller,
@@ -296,6 +304,7 @@ pub(super) fn add_account_role(
     Ok(Reply::empty(StatusCode::CREATED, ctx.format))
 }
 
+/// `DELETE /security/accounts/{ID}/roles/{RoleID}`: 204.
 pub(super) fn remove_account_role(
     ctx: &Ctx,
     caller: &Caller,
@@ -332,6 +341,7 @@ fn scope_rep(ctx: &Ctx, s: &ScopeRecord) -> wire::EnterpriseAccountHierarchyScop
     }
 }
 
+/// `GET /security/accounts/{ID}/scopes`.
 pub(super) fn list_account_scopes(
     ctx: &Ctx,
     caller: &Caller,
@@ -342,6 +352,7 @@ pub(super) fn list_account_scopes(
     Ok(Reply::ok(ctx.format, &wire::EntityList(items)))
 }
 
+/// `GET /security/accounts/{ID}/scopes/{ScopeID}`.
 pub(super) fn get_account_scope(
     ctx: &Ctx,
     caller: &Caller,
@@ -369,6 +380,7 @@ pub(super) fn add_account_scopes(
     Ok(Reply::empty(StatusCode::CREATED, ctx.format))
 }
 
+/// `DELETE /security/accounts/{ID}/scopes/{ScopeID}`: 204.
 pub(super) fn remove_account_scope(
     ctx: &Ctx,
     caller: &Caller,
