@@ -2,47 +2,54 @@
 //! (clients in the wild send `/api/backupservers` and `/api/backupServers` alike, JSON.md C6),
 //! and the query into lower-cased parameter names.
 
+use crate::ids::{
+    AccountId, BackupFileId, BackupId, BackupServerId, BackupSessionId, BackupTaskSessionId,
+    FromPathSegment, HierarchyRootId, JobId, LogonSessionId, PathId, RepositoryId, RestorePointId,
+    RestoreSessionId, RoleId, ScopeId, VmRestorePointId,
+};
 use axum::http;
 use emrest_core::security::Permission;
+use emrest_core::TaskId;
 
-/// A resource the API serves; IDs are kept as sent and parsed by the handler.
+/// A resource the API serves. Its `{ID}`s are parsed here, once; a malformed one is kept as
+/// the error the handler answers after the session and permission checks (ids.rs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {
     Root,
     SessionMngr,
     LogonSessions,
-    LogonSession(String),
+    LogonSession(PathId<LogonSessionId>),
     BackupServers,
-    BackupServer(String),
+    BackupServer(PathId<BackupServerId>),
     Backups,
-    Backup(String),
-    BackupRestorePoints(String),
+    Backup(PathId<BackupId>),
+    BackupRestorePoints(PathId<BackupId>),
     RestorePoints,
-    RestorePoint(String),
-    RestorePointVmRestorePoints(String),
-    RestorePointBackupFiles(String),
+    RestorePoint(PathId<RestorePointId>),
+    RestorePointVmRestorePoints(PathId<RestorePointId>),
+    RestorePointBackupFiles(PathId<RestorePointId>),
     VmRestorePoints,
-    VmRestorePoint(String),
+    VmRestorePoint(PathId<VmRestorePointId>),
     HierarchyRoots,
-    HierarchyRoot(String),
+    HierarchyRoot(PathId<HierarchyRootId>),
     BackupFiles,
-    BackupFile(String),
+    BackupFile(PathId<BackupFileId>),
     Tasks,
-    Task(String),
+    Task(PathId<TaskId>),
     RestoreSessions,
-    RestoreSession(String),
+    RestoreSession(PathId<RestoreSessionId>),
     /// emrest extension: the readable log of a restore session.
-    RestoreSessionLog(String),
+    RestoreSessionLog(PathId<RestoreSessionId>),
     // ---- /security (accounts_and_roles_intro.md) ----
     Security,
     SecurityAccounts,
-    SecurityAccount(String),
-    SecurityAccountRoles(String),
-    SecurityAccountRole(String, String),
-    SecurityAccountScopes(String),
-    SecurityAccountScope(String, String),
+    SecurityAccount(PathId<AccountId>),
+    SecurityAccountRoles(PathId<AccountId>),
+    SecurityAccountRole(PathId<AccountId>, PathId<RoleId>),
+    SecurityAccountScopes(PathId<AccountId>),
+    SecurityAccountScope(PathId<AccountId>, PathId<ScopeId>),
     SecurityRoles,
-    SecurityRole(String),
+    SecurityRole(PathId<RoleId>),
     // The query and lookup services (query_service.md, lookup_service.md).
     QuerySvc,
     Query,
@@ -50,23 +57,23 @@ pub enum Endpoint {
     Lookup,
     // Backup jobs and sessions (jobs.md, backupsessions.md, backuptasksessions.md).
     Jobs,
-    Job(String),
-    JobIncludes(String),
-    JobBackupSessions(String),
+    Job(PathId<JobId>),
+    JobIncludes(PathId<JobId>),
+    JobBackupSessions(PathId<JobId>),
     BackupSessions,
-    BackupSession(String),
-    BackupSessionTaskSessions(String),
+    BackupSession(PathId<BackupSessionId>),
+    BackupSessionTaskSessions(PathId<BackupSessionId>),
     BackupTaskSessions,
-    BackupTaskSession(String),
+    BackupTaskSession(PathId<BackupTaskSessionId>),
     // Backup repositories and summary reports (repositories.md, reports_summary.md).
     Repositories,
-    Repository(String),
-    RepositoryBackups(String),
+    Repository(PathId<RepositoryId>),
+    RepositoryBackups(PathId<RepositoryId>),
     ReportsSummary,
     ReportFrame(ReportFrame),
     // A backup server's jobs and repositories (get_backupservers_id.md, Down links).
-    BackupServerJobs(String),
-    BackupServerRepositories(String),
+    BackupServerJobs(PathId<BackupServerId>),
+    BackupServerRepositories(PathId<BackupServerId>),
     /// emrest extension: the OpenAPI document of the JSON flavour (docs/openapi.json).
     OpenApi,
 }
@@ -128,60 +135,64 @@ impl Endpoint {
             .collect();
         let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
         let l: Vec<&str> = lower.iter().map(String::as_str).collect();
-        let id = |i: usize| segs[i].clone();
+        let id = |i: usize| segs[i].as_str();
         use Endpoint::*;
         Some(match l.as_slice() {
             [] => Root,
             ["sessionmngr"] => SessionMngr,
             ["logonsessions"] => LogonSessions,
-            ["logonsessions", _] => LogonSession(id(1)),
+            ["logonsessions", _] => LogonSession(parse_id(id(1))),
             ["backupservers"] => BackupServers,
-            ["backupservers", _] => BackupServer(id(1)),
+            ["backupservers", _] => BackupServer(parse_id(id(1))),
             ["backups"] => Backups,
-            ["backups", _] => Backup(id(1)),
-            ["backups", _, "restorepoints"] => BackupRestorePoints(id(1)),
+            ["backups", _] => Backup(parse_id(id(1))),
+            ["backups", _, "restorepoints"] => BackupRestorePoints(parse_id(id(1))),
             ["restorepoints"] => RestorePoints,
-            ["restorepoints", _] => RestorePoint(id(1)),
-            ["restorepoints", _, "vmrestorepoints"] => RestorePointVmRestorePoints(id(1)),
-            ["restorepoints", _, "backupfiles"] => RestorePointBackupFiles(id(1)),
+            ["restorepoints", _] => RestorePoint(parse_id(id(1))),
+            ["restorepoints", _, "vmrestorepoints"] => RestorePointVmRestorePoints(parse_id(id(1))),
+            ["restorepoints", _, "backupfiles"] => RestorePointBackupFiles(parse_id(id(1))),
             ["vmrestorepoints"] => VmRestorePoints,
-            ["vmrestorepoints", _] => VmRestorePoint(id(1)),
+            ["vmrestorepoints", _] => VmRestorePoint(parse_id(id(1))),
             ["hierarchyroots"] => HierarchyRoots,
-            ["hierarchyroots", _] => HierarchyRoot(id(1)),
+            ["hierarchyroots", _] => HierarchyRoot(parse_id(id(1))),
             ["backupfiles"] => BackupFiles,
-            ["backupfiles", _] => BackupFile(id(1)),
+            ["backupfiles", _] => BackupFile(parse_id(id(1))),
             ["tasks"] => Tasks,
-            ["tasks", _] => Task(id(1)),
+            ["tasks", _] => Task(parse_id(id(1))),
             ["restoresessions"] => RestoreSessions,
-            ["restoresessions", _] => RestoreSession(id(1)),
-            ["restoresessions", _, "log"] => RestoreSessionLog(id(1)),
+            ["restoresessions", _] => RestoreSession(parse_id(id(1))),
+            ["restoresessions", _, "log"] => RestoreSessionLog(parse_id(id(1))),
             ["security"] => Security,
             ["security", "accounts"] => SecurityAccounts,
-            ["security", "accounts", _] => SecurityAccount(id(2)),
-            ["security", "accounts", _, "roles"] => SecurityAccountRoles(id(2)),
-            ["security", "accounts", _, "roles", _] => SecurityAccountRole(id(2), id(4)),
-            ["security", "accounts", _, "scopes"] => SecurityAccountScopes(id(2)),
-            ["security", "accounts", _, "scopes", _] => SecurityAccountScope(id(2), id(4)),
+            ["security", "accounts", _] => SecurityAccount(parse_id(id(2))),
+            ["security", "accounts", _, "roles"] => SecurityAccountRoles(parse_id(id(2))),
+            ["security", "accounts", _, "roles", _] => {
+                SecurityAccountRole(parse_id(id(2)), parse_id(id(4)))
+            }
+            ["security", "accounts", _, "scopes"] => SecurityAccountScopes(parse_id(id(2))),
+            ["security", "accounts", _, "scopes", _] => {
+                SecurityAccountScope(parse_id(id(2)), parse_id(id(4)))
+            }
             ["security", "roles"] => SecurityRoles,
-            ["security", "roles", _] => SecurityRole(id(2)),
+            ["security", "roles", _] => SecurityRole(parse_id(id(2))),
             ["querysvc"] => QuerySvc,
             ["query"] => Query,
             ["lookupsvc"] => LookupSvc,
             ["lookup"] => Lookup,
             ["jobs"] => Jobs,
-            ["jobs", _] => Job(id(1)),
-            ["jobs", _, "includes"] => JobIncludes(id(1)),
-            ["jobs", _, "backupsessions"] => JobBackupSessions(id(1)),
+            ["jobs", _] => Job(parse_id(id(1))),
+            ["jobs", _, "includes"] => JobIncludes(parse_id(id(1))),
+            ["jobs", _, "backupsessions"] => JobBackupSessions(parse_id(id(1))),
             ["backupsessions"] => BackupSessions,
-            ["backupsessions", _] => BackupSession(id(1)),
-            ["backupsessions", _, "tasksessions"] => BackupSessionTaskSessions(id(1)),
+            ["backupsessions", _] => BackupSession(parse_id(id(1))),
+            ["backupsessions", _, "tasksessions"] => BackupSessionTaskSessions(parse_id(id(1))),
             ["backuptasksessions"] => BackupTaskSessions,
-            ["backuptasksessions", _] => BackupTaskSession(id(1)),
+            ["backuptasksessions", _] => BackupTaskSession(parse_id(id(1))),
             ["repositories"] => Repositories,
-            ["repositories", _] => Repository(id(1)),
-            ["repositories", _, "backups"] => RepositoryBackups(id(1)),
-            ["backupservers", _, "jobs"] => BackupServerJobs(id(1)),
-            ["backupservers", _, "repositories"] => BackupServerRepositories(id(1)),
+            ["repositories", _] => Repository(parse_id(id(1))),
+            ["repositories", _, "backups"] => RepositoryBackups(parse_id(id(1))),
+            ["backupservers", _, "jobs"] => BackupServerJobs(parse_id(id(1))),
+            ["backupservers", _, "repositories"] => BackupServerRepositories(parse_id(id(1))),
             ["openapi.json"] => OpenApi,
             ["reports", "summary"] => ReportsSummary,
             // get_reports_summary_statistics.md's example sends `jobs_statistics`; the resource
@@ -252,6 +263,80 @@ impl Endpoint {
             // The same rights as /jobs and /repositories.
             BackupServerJobs(_) => P::StartJob,
             BackupServerRepositories(_) => P::ReadInfrastructure,
+        }
+    }
+}
+
+/// An `{ID}` segment, parsed into the ID type of the variant it goes in.
+fn parse_id<T: FromPathSegment>(segment: &str) -> PathId<T> {
+    T::from_segment(segment)
+}
+
+impl Endpoint {
+    /// The methods the route serves, in the order the `Allow` header of a 405 lists them. The
+    /// dispatcher's match serves exactly these (a test compares them with docs/openapi.json).
+    pub fn methods(&self) -> &'static [http::Method] {
+        use Endpoint::*;
+        const GET: &[http::Method] = &[http::Method::GET];
+        const POST: &[http::Method] = &[http::Method::POST];
+        const GET_POST: &[http::Method] = &[http::Method::GET, http::Method::POST];
+        const GET_DELETE: &[http::Method] = &[http::Method::GET, http::Method::DELETE];
+        const GET_POST_DELETE: &[http::Method] =
+            &[http::Method::GET, http::Method::POST, http::Method::DELETE];
+        match self {
+            SessionMngr => POST,
+            LogonSession(_) | Task(_) | SecurityAccountRole(_, _) | SecurityAccountScope(_, _) => {
+                GET_DELETE
+            }
+            VmRestorePoint(_)
+            | SecurityAccounts
+            | SecurityAccountRoles(_)
+            | SecurityAccountScopes(_)
+            | Job(_)
+            | BackupSession(_) => GET_POST,
+            SecurityAccount(_) => GET_POST_DELETE,
+            Root
+            | OpenApi
+            | LogonSessions
+            | BackupServers
+            | BackupServer(_)
+            | Backups
+            | Backup(_)
+            | BackupRestorePoints(_)
+            | RestorePoints
+            | RestorePoint(_)
+            | RestorePointVmRestorePoints(_)
+            | RestorePointBackupFiles(_)
+            | VmRestorePoints
+            | HierarchyRoots
+            | HierarchyRoot(_)
+            | BackupFiles
+            | BackupFile(_)
+            | Tasks
+            | RestoreSessions
+            | RestoreSession(_)
+            | RestoreSessionLog(_)
+            | Security
+            | SecurityRoles
+            | SecurityRole(_)
+            | QuerySvc
+            | Query
+            | LookupSvc
+            | Lookup
+            | Jobs
+            | JobIncludes(_)
+            | JobBackupSessions(_)
+            | BackupSessions
+            | BackupSessionTaskSessions(_)
+            | BackupTaskSessions
+            | BackupTaskSession(_)
+            | Repositories
+            | Repository(_)
+            | RepositoryBackups(_)
+            | ReportsSummary
+            | ReportFrame(_)
+            | BackupServerJobs(_)
+            | BackupServerRepositories(_) => GET,
         }
     }
 }
@@ -363,11 +448,24 @@ mod tests {
             Endpoint::parse("/API/SessionMngr/"),
             Some(Endpoint::SessionMngr)
         );
+        let id = "7c8d9eaf-0b12-43d4-a5f6-6a7b8c9d0e08";
+        let uuid = uuid::Uuid::parse_str(id).unwrap();
         assert_eq!(
-            Endpoint::parse("/api/vmrestorepoints/urn%3Aveeam%3AVmRestorePoint%3Aabc"),
-            Some(Endpoint::VmRestorePoint(
-                "urn:veeam:VmRestorePoint:abc".into()
-            ))
+            Endpoint::parse(&format!(
+                "/api/vmrestorepoints/urn%3Aveeam%3AVmRestorePoint%3A{id}"
+            )),
+            Some(Endpoint::VmRestorePoint(Ok(VmRestorePointId(uuid))))
+        );
+        // The segment is decoded before it is parsed: the message quotes the decoded UID.
+        let Some(Endpoint::VmRestorePoint(Err(bad))) =
+            Endpoint::parse("/api/vmrestorepoints/urn%3Aveeam%3AVmRestorePoint%3Aabc")
+        else {
+            panic!("a malformed ID still names the route");
+        };
+        let message = emrest_core::CoreError::from(bad).to_string();
+        assert!(
+            message.contains("'urn:veeam:VmRestorePoint:abc' is not a VmRestorePoint ID"),
+            "{message}"
         );
         assert_eq!(Endpoint::parse("/api/nothing"), None);
         assert_eq!(Endpoint::parse("/apix"), None);

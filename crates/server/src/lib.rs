@@ -5,6 +5,7 @@
 mod api;
 mod convert;
 mod endpoint;
+mod ids;
 mod reply;
 mod serve;
 pub mod tls;

@@ -1,8 +1,13 @@
 //! `/backupFiles` (backupfiles.md).
 
-use super::*;
+use super::{collection, server_link, server_name, single, Ctx, Res};
+use crate::ids::BackupFileId;
+use crate::reply::Reply;
+use emrest_core::{BackupFileRecord, Caller, CoreError};
+use emrest_wire as wire;
+use emrest_wire::{EntityRef, Link};
 
-pub(super) fn backup_file_res(f: &BackupFileRecord) -> Res<'_> {
+fn backup_file_res(f: &BackupFileRecord) -> Res<'_> {
     Res {
         kind: "BackupFile",
         collection: "backupFiles",
@@ -11,7 +16,7 @@ pub(super) fn backup_file_res(f: &BackupFileRecord) -> Res<'_> {
     }
 }
 
-pub(super) fn backup_file_up(ctx: &Ctx, f: &BackupFileRecord) -> Vec<Link> {
+fn backup_file_up(ctx: &Ctx, f: &BackupFileRecord) -> Vec<Link> {
     let sname = server_name(ctx, f.backup_server_id);
     vec![
         server_link(ctx, f.backup_server_id, sname),
@@ -58,4 +63,20 @@ pub(super) fn backup_file_entity(ctx: &Ctx, f: &BackupFileRecord) -> wire::Backu
         creation_time_utc: wire::UtcTime::from_unix_millis(f.created),
         file_type: f.file_name.rsplit('.').next().unwrap_or("vbk").to_string(),
     }
+}
+
+/// `GET /backupFiles`: the backup files the caller may see.
+pub(super) fn list_backup_files(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
+    let v = ctx.core.backup_files_for(caller, None)?;
+    Ok(collection(ctx, &v, backup_file_ref, backup_file_entity))
+}
+
+/// `GET /backupFiles/{ID}`.
+pub(super) fn get_backup_file(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: BackupFileId,
+) -> Result<Reply, CoreError> {
+    let f = ctx.core.backup_file_for(caller, id.0)?;
+    Ok(single(ctx, &f, backup_file_ref, backup_file_entity))
 }

@@ -1,8 +1,15 @@
 //! `/backupServers` (backupservers.md).
 
-use super::*;
+use super::jobs::{job_entity, job_ref};
+use super::repositories::{repository_entity, repository_ref};
+use super::{collection, single, Ctx, Res};
+use crate::ids::BackupServerId;
+use crate::reply::Reply;
+use emrest_core::{BackupServerRecord, Caller, CoreError};
+use emrest_wire as wire;
+use emrest_wire::{EntityRef, Link};
 
-pub(super) fn backup_server_res(s: &BackupServerRecord) -> Res<'_> {
+fn backup_server_res(s: &BackupServerRecord) -> Res<'_> {
     Res {
         kind: "BackupServer",
         collection: "backupServers",
@@ -46,9 +53,25 @@ pub(super) fn backup_server_entity(ctx: &Ctx, s: &BackupServerRecord) -> wire::B
     }
 }
 
+/// `GET /backupServers`.
+pub(super) fn list_backup_servers(ctx: &Ctx) -> Result<Reply, CoreError> {
+    let v = ctx.core.backup_servers()?;
+    Ok(collection(ctx, &v, backup_server_ref, backup_server_entity))
+}
+
+/// `GET /backupServers/{ID}`.
+pub(super) fn get_backup_server(ctx: &Ctx, id: BackupServerId) -> Result<Reply, CoreError> {
+    let s = ctx.core.backup_server(id.0)?;
+    Ok(single(ctx, &s, backup_server_ref, backup_server_entity))
+}
+
 /// `GET /backupServers/{ID}/jobs`: the jobs of one backup server (get_backupservers_id.md).
-pub(super) fn backup_server_jobs(ctx: &Ctx, caller: &Caller, id: &str) -> Result<Reply, CoreError> {
-    let server = parse(id, "BackupServer").and_then(|id| ctx.core.backup_server(id))?;
+pub(super) fn list_backup_server_jobs(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: BackupServerId,
+) -> Result<Reply, CoreError> {
+    let server = ctx.core.backup_server(id.0)?;
     let jobs: Vec<_> = ctx
         .core
         .jobs_for(caller)?
@@ -60,8 +83,11 @@ pub(super) fn backup_server_jobs(ctx: &Ctx, caller: &Caller, id: &str) -> Result
 
 /// `GET /backupServers/{ID}/repositories`: the repositories of one backup server
 /// (get_backupservers_id.md).
-pub(super) fn backup_server_repositories(ctx: &Ctx, id: &str) -> Result<Reply, CoreError> {
-    let server = parse(id, "BackupServer").and_then(|id| ctx.core.backup_server(id))?;
+pub(super) fn list_backup_server_repositories(
+    ctx: &Ctx,
+    id: BackupServerId,
+) -> Result<Reply, CoreError> {
+    let server = ctx.core.backup_server(id.0)?;
     let repos: Vec<_> = ctx
         .core
         .backup_repositories()?

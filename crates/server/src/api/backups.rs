@@ -1,8 +1,14 @@
 //! `/backups` (backups.md).
 
-use super::*;
+use super::restore_points::{restore_point_entity, restore_point_ref};
+use super::{collection, server_link, server_name, single, Ctx, Res};
+use crate::ids::BackupId;
+use crate::reply::Reply;
+use emrest_core::{BackupRecord, Caller, CoreError};
+use emrest_wire as wire;
+use emrest_wire::{EntityRef, Link};
 
-pub(super) fn backup_res(b: &BackupRecord) -> Res<'_> {
+fn backup_res(b: &BackupRecord) -> Res<'_> {
     Res {
         kind: "Backup",
         collection: "backups",
@@ -36,4 +42,26 @@ pub(super) fn backup_entity(ctx: &Ctx, b: &BackupRecord) -> wire::Backup {
         platform: b.platform.wire_platform().to_string(),
         backup_type: "Standard".into(),
     }
+}
+
+/// `GET /backups`: the backups the caller may see.
+pub(super) fn list_backups(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
+    let v = ctx.core.backups_for(caller)?;
+    Ok(collection(ctx, &v, backup_ref, backup_entity))
+}
+
+/// `GET /backups/{ID}`.
+pub(super) fn get_backup(ctx: &Ctx, caller: &Caller, id: BackupId) -> Result<Reply, CoreError> {
+    let b = ctx.core.backup_for(caller, id.0)?;
+    Ok(single(ctx, &b, backup_ref, backup_entity))
+}
+
+/// `GET /backups/{ID}/restorePoints`.
+pub(super) fn list_backup_restore_points(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: BackupId,
+) -> Result<Reply, CoreError> {
+    let v = ctx.core.restore_points_for(caller, Some(id.0))?;
+    Ok(collection(ctx, &v, restore_point_ref, restore_point_entity))
 }

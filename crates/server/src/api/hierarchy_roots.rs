@@ -1,8 +1,13 @@
 //! `/hierarchyRoots` (hierarchyroots.md).
 
-use super::*;
+use super::{collection, server_link, server_name, single, Ctx, Res};
+use crate::ids::HierarchyRootId;
+use crate::reply::Reply;
+use emrest_core::{CoreError, HierarchyRootRecord};
+use emrest_wire as wire;
+use emrest_wire::EntityRef;
 
-pub(super) fn hierarchy_root_res(r: &HierarchyRootRecord) -> Res<'_> {
+fn hierarchy_root_res(r: &HierarchyRootRecord) -> Res<'_> {
     Res {
         kind: "HierarchyRoot",
         collection: "hierarchyRoots",
@@ -31,4 +36,21 @@ pub(super) fn hierarchy_root_entity(ctx: &Ctx, r: &HierarchyRootRecord) -> wire:
         unique_id: r.unique_id.clone(),
         host_type: r.kind.host_type().to_string(),
     }
+}
+
+/// `GET /hierarchyRoots`.
+pub(super) fn list_hierarchy_roots(ctx: &Ctx) -> Result<Reply, CoreError> {
+    let v = ctx.core.hierarchy_roots()?;
+    Ok(collection(
+        ctx,
+        &v,
+        hierarchy_root_ref,
+        hierarchy_root_entity,
+    ))
+}
+
+/// `GET /hierarchyRoots/{ID}`.
+pub(super) fn get_hierarchy_root(ctx: &Ctx, id: HierarchyRootId) -> Result<Reply, CoreError> {
+    let r = ctx.core.hierarchy_root(id.0)?;
+    Ok(single(ctx, &r, hierarchy_root_ref, hierarchy_root_entity))
 }

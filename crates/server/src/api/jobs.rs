@@ -1,10 +1,17 @@
 //! `/jobs` (jobs.md, jobs_id.md, jobs_id_includes.md, post_jobs_id_action*.md),
 //! `/backupSessions` (backupsessions*.md) and `/backupTaskSessions` (backuptasksessions*.md).
 
-use super::*;
+use super::tasks::task_rep;
+use super::{collection, server_link, server_name, single, Ctx, Res};
+use crate::ids::{shown, BackupSessionId, BackupTaskSessionId, JobId};
+use crate::reply::Reply;
+use axum::http::StatusCode;
 use emrest_core::jobs::{
     session_name, BackupSessionRecord, BackupTaskSessionRecord, JobRecord, TaskSessionState,
 };
+use emrest_core::{Caller, CoreError};
+use emrest_wire as wire;
+use emrest_wire::{EntityRef, Link};
 
 fn job_res(j: &JobRecord) -> Res<'_> {
     Res {
@@ -95,22 +102,49 @@ pub(super) fn job_entity(ctx: &Ctx, j: &JobRecord) -> wire::Job {
     }
 }
 
-/// `GET /jobs/{ID}/includes`.
-pub(super) fn job_includes(ctx: &Ctx, j: &JobRecord) -> Reply {
-    let items = j.objects.iter().map(|o| object_in_job(ctx, j, o)).collect();
-    Reply::ok(ctx.format, &wire::ObjectsInJob(items))
+/// `GET /jobs`.
+pub(super) fn list_jobs(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
+    let v = ctx.core.jobs_for(caller)?;
+    Ok(collection(ctx, &v, job_ref, job_entity))
 }
 
-/// `POST /jobs/{ID}?action=start|stop|retry` → 202 and the task.
-pub(super) fn job_action(
-    state: &AppState,
+/// `GET /jobs/{ID}`.
+pub(super) fn get_job(ctx: &Ctx, caller: &Caller, id: JobId) -> Result<Reply, CoreError> {
+    let j = ctx.core.job_for(caller, id.0)?;
+    Ok(single(ctx, &j, job_ref, job_entity))
+}
+
+/// `GET /jobs/{ID}/includes`.
+pub(super) fn list_job_includes(ctx: &Ctx, caller: &Caller, id: JobId) -> Result<Reply, CoreError> {
+    let j = ctx.core.job_for(caller, id.0)?;
+    let items = j
+        .objects
+        .iter()
+        .map(|o| object_in_job(ctx, &j, o))
+        .collect();
+    Ok(Reply::ok(ctx.format, &wire::ObjectsInJob(items)))
+}
+
+/// `GET /jobs/{ID}/backupSessions`.
+pub(super) fn list_job_backup_sessions(
     ctx: &Ctx,
     caller: &Caller,
-    id: &str,
+    id: JobId,
 ) -> Result<Reply, CoreError> {
-    let id = parse(id, "Job")?;
+    let j = ctx.core.job_for(caller, id.0)?;
+    let v = ctx.core.backup_sessions(Some(j.id))?;
+    Ok(collection(
+        ctx,
+        &v,
+        backup_session_ref,
+        backup_session_entity,
+    ))
+}
+
+/// `POST /jobs/{ID}?action=start|stop|retry` → 202 and the task (core checks the action).
+pub(super) fn run_job_action(ctx: &Ctx, caller: &Caller, id: JobId) -> Result<Reply, CoreError> {
     let action = ctx.query.get("action").unwrap_or("");
-    let task = state.core.job_action(caller, id, action)?;
+    let task = ctx.core.job_action(caller, id.0, action)?;
     Ok(Reply::rep(
         StatusCode::ACCEPTED,
         ctx.format,
@@ -119,13 +153,11 @@ pub(super) fn job_action(
 }
 
 /// `POST /backupSessions/{ID}?action=stop` (the Stop link of backupsessions_id.md).
-pub(super) fn backup_session_action(
-    state: &AppState,
+pub(super) fn stop_backup_session(
     ctx: &Ctx,
     caller: &Caller,
-    id: &str,
+    id: BackupSessionId,
 ) -> Result<Reply, CoreError> {
-    let id = parse(id, "BackupJobSession")?;
     let action = ctx.query.get("action").unwrap_or("");
     if !action.eq_ignore_ascii_case("stop") {
         return Err(CoreError::invalid(
@@ -136,7 +168,7 @@ pub(super) fn backup_session_action(
             ),
         ));
     }
-    let task = state.core.stop_backup_session(caller, id)?;
+    let task = ctx.core.stop_backup_session(caller, id.0)?;
     Ok(Reply::rep(
         StatusCode::ACCEPTED,
         ctx.format,
@@ -298,4 +330,45 @@ pub(super) fn task_session_entity(
         total_size: i64::try_from(t.total_size).unwrap_or(i64::MAX),
         vm_uid: t.hierarchy_obj_ref.clone(),
     }
+}
+
+/// `GET /backupSessions`.
+pub(super) fn list_backup_sessions(ctx: &Ctx) -> Result<Reply, CoreError> {
+    let v = ctx.core.backup_sessions(None)?;
+    Ok(collection(
+        ctx,
+        &v,
+        backup_session_ref,
+        backup_session_entity,
+    ))
+}
+
+/// `GET /backupSessions/{ID}`.
+pub(super) fn get_backup_session(ctx: &Ctx, id: BackupSessionId) -> Result<Reply, CoreError> {
+    let s = ctx.core.backup_session(id.0)?;
+    Ok(single(ctx, &s, backup_session_ref, backup_session_entity))
+}
+
+/// `GET /backupSessions/{ID}/taskSessions`.
+pub(super) fn list_backup_session_task_sessions(
+    ctx: &Ctx,
+    id: BackupSessionId,
+) -> Result<Reply, CoreError> {
+    let v = ctx.core.backup_task_sessions(Some(id.0))?;
+    Ok(collection(ctx, &v, task_session_ref, task_session_entity))
+}
+
+/// `GET /backupTaskSessions`.
+pub(super) fn list_backup_task_sessions(ctx: &Ctx) -> Result<Reply, CoreError> {
+    let v = ctx.core.backup_task_sessions(None)?;
+    Ok(collection(ctx, &v, task_session_ref, task_session_entity))
+}
+
+/// `GET /backupTaskSessions/{ID}`.
+pub(super) fn get_backup_task_session(
+    ctx: &Ctx,
+    id: BackupTaskSessionId,
+) -> Result<Reply, CoreError> {
+    let t = ctx.core.backup_task_session(id.0)?;
+    Ok(single(ctx, &t, task_session_ref, task_session_entity))
 }

@@ -1,7 +1,15 @@
 //! Logon sessions: the root document, `POST /sessionMngr`, `/logonSessions` (post_sessionmngr.md, logonsessions.md).
 
-use super::*;
+use super::{Ctx, ACCEPTED_OLD_VERSIONS, VERSIONS};
+use crate::ids::LogonSessionId;
+use crate::reply::{core_error, Reply};
+use axum::http::{header, HeaderMap, StatusCode};
+use base64::Engine;
+use emrest_core::{Caller, CoreError, LogonSessionRecord};
+use emrest_wire as wire;
+use emrest_wire::Link;
 
+/// `GET /api/`: the root document (em_web_api_versions.md).
 pub(super) fn get_root(ctx: &Ctx) -> Reply {
     Reply::ok(
         ctx.format,
@@ -9,7 +17,7 @@ pub(super) fn get_root(ctx: &Ctx) -> Reply {
     )
 }
 
-pub(super) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, b64) = v.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -23,7 +31,8 @@ pub(super) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)>
     Some((u.to_string(), p.to_string()))
 }
 
-pub(super) fn create_logon_session(state: &AppState, ctx: &Ctx) -> Reply {
+/// `POST /api/sessionMngr/`: log on with Basic credentials (post_sessionmngr.md).
+pub(super) fn create_logon_session(ctx: &Ctx) -> Reply {
     if let Some(v) = ctx.query.get("v") {
         let known = v.eq_ignore_ascii_case("latest")
             || VERSIONS
@@ -46,7 +55,7 @@ pub(super) fn create_logon_session(state: &AppState, ctx: &Ctx) -> Reply {
             "Log on with HTTP Basic authentication (Authorization: Basic base64(user:password))",
         );
     };
-    match state.core.logon_from(&user, &password, ctx.peer) {
+    match ctx.core.logon_from(&user, &password, ctx.peer) {
         Ok(s) => {
             let token = base64::engine::general_purpose::STANDARD.encode(s.id.to_string());
             // http_authentication.md: `Set-Cookie: X-RestSvcSessionId=…; Path=/api;`. emrest
@@ -66,7 +75,34 @@ pub(super) fn create_logon_session(state: &AppState, ctx: &Ctx) -> Reply {
     }
 }
 
-pub(super) fn logon_session_rep(ctx: &Ctx, s: &LogonSessionRecord) -> wire::LogonSession {
+/// `GET /logonSessions`.
+pub(super) fn list_logon_sessions(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
+    let v = ctx.core.logon_sessions(caller)?;
+    let items = v.iter().map(|s| logon_session_rep(ctx, s)).collect();
+    Ok(Reply::ok(ctx.format, &wire::EntityList(items)))
+}
+
+/// `GET /logonSessions/{ID}`.
+pub(super) fn get_logon_session(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: LogonSessionId,
+) -> Result<Reply, CoreError> {
+    let s = ctx.core.logon_session(caller, id.0)?;
+    Ok(Reply::ok(ctx.format, &logon_session_rep(ctx, &s)))
+}
+
+/// `DELETE /logonSessions/{ID}`: log off.
+pub(super) fn delete_logon_session(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: LogonSessionId,
+) -> Result<Reply, CoreError> {
+    ctx.core.logout(caller, id.0)?;
+    Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
+}
+
+fn logon_session_rep(ctx: &Ctx, s: &LogonSessionRecord) -> wire::LogonSession {
     let down = |path: &str, t: &'static str| Link::fixed("Down", ctx.url(path), None, Some(t));
     let links = vec![
         Link::fixed("Up", ctx.url("/"), None, Some("EnterpriseManager")),

@@ -20,22 +20,6 @@ mod security;
 mod tasks;
 mod vm_restore_points;
 
-use backup_files::*;
-use backup_servers::*;
-use backups::*;
-use hierarchy_roots::*;
-use jobs::*;
-use logon::*;
-use query::*;
-use reports::*;
-use repositories::*;
-use restore::*;
-use restore_points::*;
-use restore_sessions::*;
-use security::*;
-use tasks::*;
-use vm_restore_points::*;
-
 pub use cache::{CacheStats, ReplyCache};
 
 use crate::endpoint::{Endpoint, Query};
@@ -47,11 +31,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use base64::Engine;
-use emrest_core::{
-    BackupFileRecord, BackupRecord, BackupServerRecord, Caller, Core, CoreError,
-    HierarchyRootRecord, LogonSessionRecord, RestorePointRecord, RestoreSessionRecord, TaskRecord,
-    VmRestorePointRecord,
-};
+use emrest_core::{BackupServerRecord, Caller, Core, CoreError};
 use emrest_wire as wire;
 use emrest_wire::{EntityRef, Format, Link};
 use std::sync::Arc;
@@ -110,6 +90,8 @@ struct Ctx {
     https: bool,
     /// The client's address.
     peer: Option<std::net::IpAddr>,
+    /// How XML request bodies are read (`--lenient-xml-order`).
+    order: wire::OrderPolicy,
 }
 
 impl Ctx {
@@ -180,6 +162,11 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
         headers: parts.headers,
         https: conn.is_some_and(|c| c.https),
         peer: conn.map(|c| c.peer.ip()),
+        order: if state.options.lenient_xml_order {
+            wire::OrderPolicy::Lenient
+        } else {
+            wire::OrderPolicy::Strict
+        },
     };
     let Some(endpoint) = endpoint else {
         return ctx
@@ -271,229 +258,178 @@ fn session_id(headers: &HeaderMap) -> Option<Uuid> {
         .or_else(|| Uuid::parse_str(&token).ok())
 }
 
+/// Answer one request: the routes that need no session, then the session and the permission
+/// check (before a malformed `{ID}` is answered: a caller without a session gets 401 whatever
+/// the path holds), then the reply cache, then the route.
 fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, body: &[u8]) -> Reply {
     use Endpoint as E;
     match (&method, &endpoint) {
-        (&Method::GET, E::Root) => return get_root(ctx),
-        (&Method::POST, E::SessionMngr) => return create_logon_session(state, ctx),
+        (&Method::GET, E::Root) => return logon::get_root(ctx),
+        (&Method::POST, E::SessionMngr) => return logon::create_logon_session(ctx),
         (&Method::GET, E::OpenApi) => return openapi::get_openapi(),
         _ => {}
     }
-    let mut caller = match session_id(&ctx.headers) {
-        Some(id) => match state.core.caller(id) {
-            Ok(c) => c,
-            Err(e) => return core_error(ctx.format, e),
-        },
-        None => {
-            return ctx.err(
-                StatusCode::UNAUTHORIZED,
-                "Authentication is required: log on with POST /api/sessionMngr and send the X-RestSvcSessionId header",
-            )
-        }
+    let caller = match authenticate(ctx) {
+        Ok(c) => c,
+        Err(reply) => return reply,
     };
-    caller.address = ctx.peer;
     if let Err(e) = state.core.authorize(&caller, endpoint.permission(&method)) {
         return core_error(ctx.format, e);
     }
-    let core = &state.core;
-    let pending = match state.cache.lookup(core, ctx, &caller, &method, &endpoint) {
+    let pending = match state
+        .cache
+        .lookup(&state.core, ctx, &caller, &method, &endpoint)
+    {
         cache::Lookup::Hit(reply) => return reply,
         cache::Lookup::Miss(p) => Some(p),
         cache::Lookup::Off => None,
     };
-    let result: Result<Reply, CoreError> = match (method.clone(), endpoint.clone()) {
-        (Method::GET, E::LogonSessions) => core.logon_sessions(&caller).map(|v| {
-            let items = v.iter().map(|s| logon_session_rep(ctx, s)).collect();
-            Reply::ok(ctx.format, &wire::EntityList(items))
-        }),
-        (Method::GET, E::LogonSession(id)) => parse(&id, "LogonSession")
-            .and_then(|id| core.logon_session(&caller, id))
-            .map(|s| Reply::ok(ctx.format, &logon_session_rep(ctx, &s))),
-        (Method::DELETE, E::LogonSession(id)) => parse(&id, "LogonSession")
-            .and_then(|id| core.logout(&caller, id))
-            .map(|_| Reply::empty(StatusCode::NO_CONTENT, ctx.format)),
-        (Method::GET, E::BackupServers) => core
-            .backup_servers()
-            .map(|v| collection(ctx, &v, backup_server_ref, backup_server_entity)),
-        (Method::GET, E::BackupServer(id)) => parse(&id, "BackupServer")
-            .and_then(|id| core.backup_server(id))
-            .map(|s| single(ctx, &s, backup_server_ref, backup_server_entity)),
-        (Method::GET, E::Backups) => core
-            .backups_for(&caller)
-            .map(|v| collection(ctx, &v, backup_ref, backup_entity)),
-        (Method::GET, E::Backup(id)) => parse(&id, "Backup")
-            .and_then(|id| core.backup_for(&caller, id))
-            .map(|b| single(ctx, &b, backup_ref, backup_entity)),
-        (Method::GET, E::BackupRestorePoints(id)) => parse(&id, "Backup")
-            .and_then(|id| core.restore_points_for(&caller, Some(id)))
-            .map(|v| collection(ctx, &v, restore_point_ref, restore_point_entity)),
-        (Method::GET, E::RestorePoints) => core
-            .restore_points_for(&caller, None)
-            .map(|v| collection(ctx, &v, restore_point_ref, restore_point_entity)),
-        (Method::GET, E::RestorePoint(id)) => parse(&id, "RestorePoint")
-            .and_then(|id| core.restore_point_for(&caller, id))
-            .map(|p| single(ctx, &p, restore_point_ref, restore_point_entity)),
-        (Method::GET, E::RestorePointVmRestorePoints(id)) => parse(&id, "RestorePoint")
-            .and_then(|id| core.vm_restore_points_for(&caller, Some(id)))
-            .map(|v| collection(ctx, &v, vm_point_ref, vm_point_entity)),
-        (Method::GET, E::RestorePointBackupFiles(id)) => parse(&id, "RestorePoint")
-            .and_then(|id| core.backup_files_for(&caller, Some(id)))
-            .map(|v| collection(ctx, &v, backup_file_ref, backup_file_entity)),
-        (Method::GET, E::VmRestorePoints) => core
-            .vm_restore_points_for(&caller, None)
-            .map(|v| collection(ctx, &v, vm_point_ref, vm_point_entity)),
-        (Method::GET, E::VmRestorePoint(id)) => parse(&id, "VmRestorePoint")
-            .and_then(|id| core.vm_restore_point_for(&caller, id))
-            .map(|p| single(ctx, &p, vm_point_ref, vm_point_entity)),
-        (Method::POST, E::VmRestorePoint(id)) => restore(state, ctx, &caller, &id, body),
-        (Method::GET, E::HierarchyRoots) => core
-            .hierarchy_roots()
-            .map(|v| collection(ctx, &v, hierarchy_root_ref, hierarchy_root_entity)),
-        (Method::GET, E::HierarchyRoot(id)) => parse(&id, "HierarchyRoot")
-            .and_then(|id| core.hierarchy_root(id))
-            .map(|r| single(ctx, &r, hierarchy_root_ref, hierarchy_root_entity)),
-        (Method::GET, E::BackupFiles) => core
-            .backup_files_for(&caller, None)
-            .map(|v| collection(ctx, &v, backup_file_ref, backup_file_entity)),
-        (Method::GET, E::BackupFile(id)) => parse(&id, "BackupFile")
-            .and_then(|id| core.backup_file_for(&caller, id))
-            .map(|f| single(ctx, &f, backup_file_ref, backup_file_entity)),
-        (Method::GET, E::Tasks) => core.tasks(&caller).map(|v| {
-            let items = v.iter().map(|t| task_rep(ctx, t)).collect();
-            Reply::ok(ctx.format, &wire::EntityList(items))
-        }),
-        (Method::GET, E::Task(id)) => parse_task(&id)
-            .and_then(|id| core.task(&caller, id))
-            .map(|t| Reply::ok(ctx.format, &task_rep(ctx, &t))),
-        (Method::DELETE, E::Task(id)) => parse_task(&id)
-            .and_then(|id| core.delete_task(&caller, id))
-            .map(|_| Reply::empty(StatusCode::NO_CONTENT, ctx.format)),
-        (Method::GET, E::RestoreSessions) => core
-            .restore_sessions(&caller)
-            .map(|v| collection(ctx, &v, restore_session_ref, restore_session_entity)),
-        (Method::GET, E::RestoreSession(id)) => parse(&id, "RestoreSession")
-            .and_then(|id| core.restore_session(&caller, id))
-            .map(|s| single(ctx, &s, restore_session_ref, restore_session_entity)),
-        (Method::GET, E::RestoreSessionLog(id)) => parse(&id, "RestoreSession")
-            .and_then(|id| core.restore_log(&caller, id))
-            .map(|lines| restore_log_reply(ctx, &lines)),
-        // ---- /security ----
-        (Method::GET, E::Security) => Ok(get_security(ctx)),
-        (Method::GET, E::SecurityAccounts) => list_accounts(ctx, &caller),
-        (Method::POST, E::SecurityAccounts) => create_account(state, ctx, &caller, body),
-        (Method::GET, E::SecurityAccount(id)) => get_account(ctx, &caller, &id),
-        (Method::POST, E::SecurityAccount(id)) => toggle_restore_scopes(ctx, &caller, &id),
-        (Method::DELETE, E::SecurityAccount(id)) => delete_account(ctx, &caller, &id),
-        (Method::GET, E::SecurityAccountRoles(id)) => list_account_roles(ctx, &caller, &id),
-        (Method::POST, E::SecurityAccountRoles(id)) => {
-            add_account_role(state, ctx, &caller, &id, body)
-        }
-        (Method::GET, E::SecurityAccountRole(id, role)) => {
-            get_account_role(ctx, &caller, &id, &role)
-        }
-        (Method::DELETE, E::SecurityAccountRole(id, role)) => {
-            remove_account_role(ctx, &caller, &id, &role)
-        }
-        (Method::GET, E::SecurityAccountScopes(id)) => list_account_scopes(ctx, &caller, &id),
-        (Method::POST, E::SecurityAccountScopes(id)) => {
-            add_account_scopes(state, ctx, &caller, &id, body)
-        }
-        (Method::GET, E::SecurityAccountScope(id, scope)) => {
-            get_account_scope(ctx, &caller, &id, &scope)
-        }
-        (Method::DELETE, E::SecurityAccountScope(id, scope)) => {
-            remove_account_scope(ctx, &caller, &id, &scope)
-        }
-        (Method::GET, E::SecurityRoles) => list_roles(ctx, &caller),
-        (Method::GET, E::SecurityRole(id)) => get_role(ctx, &caller, &id),
-        // The query and lookup services (query.rs).
-        (Method::GET, E::QuerySvc) => Ok(get_query_svc(ctx, &caller)),
-        (Method::GET, E::Query) => get_query(ctx, &caller),
-        (Method::GET, E::LookupSvc) => get_lookup_svc(ctx, &caller),
-        (Method::GET, E::Lookup) => get_lookup(ctx, &caller),
-        // Backup jobs and sessions (jobs.rs).
-        (Method::GET, E::Jobs) => core
-            .jobs_for(&caller)
-            .map(|v| collection(ctx, &v, job_ref, job_entity)),
-        (Method::GET, E::Job(id)) => parse(&id, "Job")
-            .and_then(|id| core.job_for(&caller, id))
-            .map(|j| single(ctx, &j, job_ref, job_entity)),
-        (Method::POST, E::Job(id)) => job_action(state, ctx, &caller, &id),
-        (Method::GET, E::JobIncludes(id)) => parse(&id, "Job")
-            .and_then(|id| core.job_for(&caller, id))
-            .map(|j| job_includes(ctx, &j)),
-        (Method::GET, E::JobBackupSessions(id)) => parse(&id, "Job")
-            .and_then(|id| core.job_for(&caller, id))
-            .and_then(|j| core.backup_sessions(Some(j.id)))
-            .map(|v| collection(ctx, &v, backup_session_ref, backup_session_entity)),
-        (Method::GET, E::BackupSessions) => core
-            .backup_sessions(None)
-            .map(|v| collection(ctx, &v, backup_session_ref, backup_session_entity)),
-        (Method::GET, E::BackupSession(id)) => parse(&id, "BackupJobSession")
-            .and_then(|id| core.backup_session(id))
-            .map(|s| single(ctx, &s, backup_session_ref, backup_session_entity)),
-        (Method::POST, E::BackupSession(id)) => backup_session_action(state, ctx, &caller, &id),
-        (Method::GET, E::BackupSessionTaskSessions(id)) => parse(&id, "BackupJobSession")
-            .and_then(|id| core.backup_task_sessions(Some(id)))
-            .map(|v| collection(ctx, &v, task_session_ref, task_session_entity)),
-        (Method::GET, E::BackupTaskSessions) => core
-            .backup_task_sessions(None)
-            .map(|v| collection(ctx, &v, task_session_ref, task_session_entity)),
-        (Method::GET, E::BackupTaskSession(id)) => parse(&id, "BackupTaskSession")
-            .and_then(|id| core.backup_task_session(id))
-            .map(|t| single(ctx, &t, task_session_ref, task_session_entity)),
-        // Backup repositories and summary reports (repositories.rs, reports.rs).
-        (Method::GET, E::Repositories) => core
-            .backup_repositories()
-            .map(|v| collection(ctx, &v, repository_ref, repository_entity)),
-        (Method::GET, E::Repository(id)) => parse(&id, "Repository")
-            .and_then(|id| core.backup_repository(id))
-            .map(|r| single(ctx, &r, repository_ref, repository_entity)),
-        (Method::GET, E::RepositoryBackups(id)) => parse(&id, "Repository")
-            .and_then(|id| core.backup_repository(id))
-            // emrest's one repository holds every backup.
-            .and_then(|_| core.backups_for(&caller))
-            .map(|v| collection(ctx, &v, backup_ref, backup_entity)),
-        (Method::GET, E::ReportsSummary) => Ok(get_summary(ctx)),
-        (Method::GET, E::ReportFrame(f)) => get_frame(ctx, f),
-        // A backup server's jobs and repositories (backup_servers.rs).
-        (Method::GET, E::BackupServerJobs(id)) => backup_server_jobs(ctx, &caller, &id),
-        (Method::GET, E::BackupServerRepositories(id)) => backup_server_repositories(ctx, &id),
-        (m, _) => Ok(ctx.err(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("Method {m} is not allowed on this resource"),
-        )),
-    };
-    let reply = result.unwrap_or_else(|e| core_error(ctx.format, e));
+    let reply =
+        route(ctx, &caller, method, endpoint, body).unwrap_or_else(|e| core_error(ctx.format, e));
     if let Some(p) = pending {
         p.keep(&reply);
     }
     reply
 }
 
-/// An `{ID}` from a path: the bare UUID or the full UID (`urn:veeam:<Kind>:<uuid>`).
-fn parse(id: &str, kind: &'static str) -> Result<Uuid, CoreError> {
-    wire::parse_id(id, kind).ok_or_else(|| {
-        CoreError::invalid(
-            "ID",
-            format!(
-                "{} is not a {kind} ID: expected a UUID or urn:veeam:{kind}:<uuid>",
-                shown(id)
-            ),
-        )
-    })
+/// The caller of a request from its session header or cookie; 401 without one.
+fn authenticate(ctx: &Ctx) -> Result<Caller, Reply> {
+    let Some(id) = session_id(&ctx.headers) else {
+        return Err(ctx.err(
+            StatusCode::UNAUTHORIZED,
+            "Authentication is required: log on with POST /api/sessionMngr and send the X-RestSvcSessionId header",
+        ));
+    };
+    let mut caller = ctx.core.caller(id).map_err(|e| core_error(ctx.format, e))?;
+    caller.address = ctx.peer;
+    Ok(caller)
 }
 
-fn parse_task(id: &str) -> Result<emrest_core::TaskId, CoreError> {
-    id.parse().map_err(|_| {
-        CoreError::invalid("ID", format!("{} is not a task ID like task-1", shown(id)))
-    })
+/// One named handler per operation, for an authenticated and authorized caller. A path `{ID}`
+/// that did not parse (`id?`) is answered 400 here, before the handler runs; the restore takes
+/// the parse's result, because it names an unknown action before a malformed ID.
+fn route(
+    ctx: &Ctx,
+    caller: &Caller,
+    method: Method,
+    endpoint: Endpoint,
+    body: &[u8],
+) -> Result<Reply, CoreError> {
+    use Endpoint as E;
+    use Method as M;
+    match (method, endpoint) {
+        (M::GET, E::LogonSessions) => logon::list_logon_sessions(ctx, caller),
+        (M::GET, E::LogonSession(id)) => logon::get_logon_session(ctx, caller, id?),
+        (M::DELETE, E::LogonSession(id)) => logon::delete_logon_session(ctx, caller, id?),
+        (M::GET, E::BackupServers) => backup_servers::list_backup_servers(ctx),
+        (M::GET, E::BackupServer(id)) => backup_servers::get_backup_server(ctx, id?),
+        (M::GET, E::BackupServerJobs(id)) => {
+            backup_servers::list_backup_server_jobs(ctx, caller, id?)
+        }
+        (M::GET, E::BackupServerRepositories(id)) => {
+            backup_servers::list_backup_server_repositories(ctx, id?)
+        }
+        (M::GET, E::Backups) => backups::list_backups(ctx, caller),
+        (M::GET, E::Backup(id)) => backups::get_backup(ctx, caller, id?),
+        (M::GET, E::BackupRestorePoints(id)) => {
+            backups::list_backup_restore_points(ctx, caller, id?)
+        }
+        (M::GET, E::RestorePoints) => restore_points::list_restore_points(ctx, caller),
+        (M::GET, E::RestorePoint(id)) => restore_points::get_restore_point(ctx, caller, id?),
+        (M::GET, E::RestorePointVmRestorePoints(id)) => {
+            restore_points::list_restore_point_vm_restore_points(ctx, caller, id?)
+        }
+        (M::GET, E::RestorePointBackupFiles(id)) => {
+            restore_points::list_restore_point_backup_files(ctx, caller, id?)
+        }
+        (M::GET, E::VmRestorePoints) => vm_restore_points::list_vm_restore_points(ctx, caller),
+        (M::GET, E::VmRestorePoint(id)) => {
+            vm_restore_points::get_vm_restore_point(ctx, caller, id?)
+        }
+        (M::POST, E::VmRestorePoint(id)) => {
+            restore::restore_vm_restore_point(ctx, caller, id, body)
+        }
+        (M::GET, E::HierarchyRoots) => hierarchy_roots::list_hierarchy_roots(ctx),
+        (M::GET, E::HierarchyRoot(id)) => hierarchy_roots::get_hierarchy_root(ctx, id?),
+        (M::GET, E::BackupFiles) => backup_files::list_backup_files(ctx, caller),
+        (M::GET, E::BackupFile(id)) => backup_files::get_backup_file(ctx, caller, id?),
+        (M::GET, E::Tasks) => tasks::list_tasks(ctx, caller),
+        (M::GET, E::Task(id)) => tasks::get_task(ctx, caller, id?),
+        (M::DELETE, E::Task(id)) => tasks::delete_task(ctx, caller, id?),
+        (M::GET, E::RestoreSessions) => restore_sessions::list_restore_sessions(ctx, caller),
+        (M::GET, E::RestoreSession(id)) => restore_sessions::get_restore_session(ctx, caller, id?),
+        (M::GET, E::RestoreSessionLog(id)) => {
+            restore_sessions::get_restore_session_log(ctx, caller, id?)
+        }
+        // ---- /security ----
+        (M::GET, E::Security) => Ok(security::get_security(ctx)),
+        (M::GET, E::SecurityAccounts) => security::list_accounts(ctx, caller),
+        (M::POST, E::SecurityAccounts) => security::create_account(ctx, caller, body),
+        (M::GET, E::SecurityAccount(id)) => security::get_account(ctx, caller, id?),
+        (M::POST, E::SecurityAccount(id)) => security::toggle_restore_scopes(ctx, caller, id?),
+        (M::DELETE, E::SecurityAccount(id)) => security::delete_account(ctx, caller, id?),
+        (M::GET, E::SecurityAccountRoles(id)) => security::list_account_roles(ctx, caller, id?),
+        (M::POST, E::SecurityAccountRoles(id)) => {
+            security::add_account_role(ctx, caller, id?, body)
+        }
+        (M::GET, E::SecurityAccountRole(id, role)) => {
+            security::get_account_role(ctx, caller, id?, role?)
+        }
+        (M::DELETE, E::SecurityAccountRole(id, role)) => {
+            security::remove_account_role(ctx, caller, id?, role?)
+        }
+        (M::GET, E::SecurityAccountScopes(id)) => security::list_account_scopes(ctx, caller, id?),
+        (M::POST, E::SecurityAccountScopes(id)) => {
+            security::add_account_scopes(ctx, caller, id?, body)
+        }
+        (M::GET, E::SecurityAccountScope(id, scope)) => {
+            security::get_account_scope(ctx, caller, id?, scope?)
+        }
+        (M::DELETE, E::SecurityAccountScope(id, scope)) => {
+            security::remove_account_scope(ctx, caller, id?, scope?)
+        }
+        (M::GET, E::SecurityRoles) => security::list_roles(ctx, caller),
+        (M::GET, E::SecurityRole(id)) => security::get_role(ctx, caller, id?),
+        // ---- the query and lookup services ----
+        (M::GET, E::QuerySvc) => Ok(query::get_query_svc(ctx, caller)),
+        (M::GET, E::Query) => query::get_query(ctx, caller),
+        (M::GET, E::LookupSvc) => query::get_lookup_svc(ctx, caller),
+        (M::GET, E::Lookup) => query::get_lookup(ctx, caller),
+        // ---- backup jobs and sessions ----
+        (M::GET, E::Jobs) => jobs::list_jobs(ctx, caller),
+        (M::GET, E::Job(id)) => jobs::get_job(ctx, caller, id?),
+        (M::POST, E::Job(id)) => jobs::run_job_action(ctx, caller, id?),
+        (M::GET, E::JobIncludes(id)) => jobs::list_job_includes(ctx, caller, id?),
+        (M::GET, E::JobBackupSessions(id)) => jobs::list_job_backup_sessions(ctx, caller, id?),
+        (M::GET, E::BackupSessions) => jobs::list_backup_sessions(ctx),
+        (M::GET, E::BackupSession(id)) => jobs::get_backup_session(ctx, id?),
+        (M::POST, E::BackupSession(id)) => jobs::stop_backup_session(ctx, caller, id?),
+        (M::GET, E::BackupSessionTaskSessions(id)) => {
+            jobs::list_backup_session_task_sessions(ctx, id?)
+        }
+        (M::GET, E::BackupTaskSessions) => jobs::list_backup_task_sessions(ctx),
+        (M::GET, E::BackupTaskSession(id)) => jobs::get_backup_task_session(ctx, id?),
+        // ---- backup repositories and summary reports ----
+        (M::GET, E::Repositories) => repositories::list_repositories(ctx),
+        (M::GET, E::Repository(id)) => repositories::get_repository(ctx, id?),
+        (M::GET, E::RepositoryBackups(id)) => {
+            repositories::list_repository_backups(ctx, caller, id?)
+        }
+        (M::GET, E::ReportsSummary) => Ok(reports::get_reports_summary(ctx)),
+        (M::GET, E::ReportFrame(f)) => reports::get_report_frame(ctx, f),
+        (method, endpoint) => Ok(method_not_allowed(ctx, &method, &endpoint)),
+    }
 }
 
-/// A value from the request for an error message: quoted, at most 80 characters (a full UID
-/// fits), so that a huge path or parameter is never reflected back at length.
-fn shown(value: &str) -> String {
-    format!("'{}'", wire::clip(value, 80))
+/// A path the API serves with a method it does not serve there: 405, with the served methods
+/// in `Allow` (RFC 9110, 15.5.6).
+fn method_not_allowed(ctx: &Ctx, method: &Method, endpoint: &Endpoint) -> Reply {
+    let allow: Vec<&str> = endpoint.methods().iter().map(Method::as_str).collect();
+    ctx.err(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("Method {method} is not allowed on this resource"),
+    )
+    .with_header(header::ALLOW, allow.join(", "))
 }
 
 // ---- generic collection and single-resource answers ----

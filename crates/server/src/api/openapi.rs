@@ -3,7 +3,9 @@
 //! compiled in, so the served document is always the one in the tree. No session is needed:
 //! it describes the API, it reveals nothing of the estate.
 
-use super::*;
+use crate::reply::Reply;
+use axum::http::StatusCode;
+use emrest_wire::Format;
 
 /// The document, as committed.
 pub const OPENAPI_JSON: &str = include_str!("../../../../docs/openapi.json");
@@ -76,6 +78,26 @@ mod tests {
             missing.is_empty(),
             "routes without a path in docs/openapi.json: {missing:?}"
         );
+    }
+
+    #[test]
+    fn every_route_serves_exactly_its_documented_methods() {
+        let doc = document();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let concrete = path
+                .replace("{ID}", "7c8d9eaf-0b12-43d4-a5f6-6a7b8c9d0e08")
+                .replace("{RoleID}", "7c8d9eaf-0b12-43d4-a5f6-6a7b8c9d0e09")
+                .replace("{ScopeID}", "7c8d9eaf-0b12-43d4-a5f6-6a7b8c9d0e0a");
+            let e = Endpoint::parse(&format!("/api{concrete}")).expect("served");
+            let served: BTreeSet<String> = e.methods().iter().map(|m| m.to_string()).collect();
+            let documented: BTreeSet<String> = item
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|m| m.to_uppercase())
+                .collect();
+            assert_eq!(served, documented, "{path}");
+        }
     }
 
     #[test]

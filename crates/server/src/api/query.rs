@@ -2,11 +2,27 @@
 //! query_service.md, querysvc.md, lookupsvc.md, get_lookup.md. Parsing, checking and running
 //! the query is core's; this module picks the representation and builds the paging links.
 
-use super::*;
+use super::backup_files::{backup_file_entity, backup_file_ref};
+use super::backup_servers::{backup_server_entity, backup_server_ref};
+use super::backups::{backup_entity, backup_ref};
+use super::hierarchy_roots::{hierarchy_root_entity, hierarchy_root_ref};
+use super::jobs::{
+    backup_session_entity, backup_session_ref, job_entity, job_ref, task_session_entity,
+    task_session_ref,
+};
+use super::repositories::{repository_entity, repository_ref};
+use super::restore_points::{restore_point_entity, restore_point_ref};
+use super::restore_sessions::{restore_session_entity, restore_session_ref};
+use super::tasks::task_rep;
+use super::vm_restore_points::{vm_point_entity, vm_point_ref};
+use super::Ctx;
 use crate::endpoint::raw_pairs;
+use crate::reply::Reply;
 use emrest_core::lookup::LookupRequest;
 use emrest_core::query::{QueryItems, QueryPage, QueryRequest, QueryType};
-use wire::{QueryContent, TypedList};
+use emrest_core::{Caller, CoreError};
+use emrest_wire as wire;
+use emrest_wire::{EntityRef, Link, QueryContent, TypedList};
 
 /// Percent-encode a query value as .NET's `HttpUtility.UrlEncode` does, which is what real
 /// paging links carry: lower-case hex, `+` for a space, `-_.!*()` left alone (JSON.md C3,

@@ -2,8 +2,12 @@
 //! mappings of the figures core computes (emrest_core::summary).
 
 use super::repositories::clamp;
-use super::*;
+use super::Ctx;
 use crate::endpoint::ReportFrame;
+use crate::reply::Reply;
+use emrest_core::CoreError;
+use emrest_wire as wire;
+use emrest_wire::Link;
 
 fn frame_path(f: ReportFrame) -> String {
     format!("/reports/summary/{}", f.segment())
@@ -19,7 +23,8 @@ fn up(ctx: &Ctx) -> Vec<Link> {
     )]
 }
 
-pub(super) fn get_summary(ctx: &Ctx) -> Reply {
+/// `GET /reports/summary`: the list of frames.
+pub(super) fn get_reports_summary(ctx: &Ctx) -> Reply {
     let links = ReportFrame::ALL
         .iter()
         .map(|f| Link::fixed("Down", ctx.url(&frame_path(*f)), None, Some(f.element())))
@@ -33,7 +38,8 @@ pub(super) fn get_summary(ctx: &Ctx) -> Reply {
     )
 }
 
-pub(super) fn get_frame(ctx: &Ctx, frame: ReportFrame) -> Result<Reply, CoreError> {
+/// `GET /reports/summary/<frame>`.
+pub(super) fn get_report_frame(ctx: &Ctx, frame: ReportFrame) -> Result<Reply, CoreError> {
     let core = &ctx.core;
     let href = ctx.url(&frame_path(frame));
     let links = up(ctx);

@@ -1,7 +1,13 @@
 //! `/repositories` (repositories.md, get_repositories_id.md).
 
-use super::*;
+use super::backups::{backup_entity, backup_ref};
+use super::{collection, server_link, server_name, single, Ctx, Res};
+use crate::ids::RepositoryId;
+use crate::reply::Reply;
 use emrest_core::summary::RepositoryRecord;
+use emrest_core::{Caller, CoreError};
+use emrest_wire as wire;
+use emrest_wire::{EntityRef, Link};
 
 fn repository_res(r: &RepositoryRecord) -> Res<'_> {
     Res {
@@ -51,4 +57,27 @@ pub(super) fn repository_entity(ctx: &Ctx, r: &RepositoryRecord) -> wire::Reposi
 /// Int64 on the wire.
 pub(super) fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// `GET /repositories`.
+pub(super) fn list_repositories(ctx: &Ctx) -> Result<Reply, CoreError> {
+    let v = ctx.core.backup_repositories()?;
+    Ok(collection(ctx, &v, repository_ref, repository_entity))
+}
+
+/// `GET /repositories/{ID}`.
+pub(super) fn get_repository(ctx: &Ctx, id: RepositoryId) -> Result<Reply, CoreError> {
+    let r = ctx.core.backup_repository(id.0)?;
+    Ok(single(ctx, &r, repository_ref, repository_entity))
+}
+
+/// `GET /repositories/{ID}/backups`: emrest's one repository holds every backup.
+pub(super) fn list_repository_backups(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: RepositoryId,
+) -> Result<Reply, CoreError> {
+    ctx.core.backup_repository(id.0)?;
+    let v = ctx.core.backups_for(caller)?;
+    Ok(collection(ctx, &v, backup_ref, backup_entity))
 }

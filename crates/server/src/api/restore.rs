@@ -1,12 +1,20 @@
 //! `POST /vmRestorePoints/{ID}?action=restore` (post_vmrestorepoints_id_actionrestore.md).
 
-use super::*;
+use super::tasks::task_rep;
+use super::Ctx;
+use crate::ids::{shown, PathId, VmRestorePointId};
+use crate::reply::Reply;
+use axum::http::{header, HeaderMap, StatusCode};
+use emrest_core::{Caller, CoreError};
+use emrest_wire as wire;
+use emrest_wire::Format;
 
-pub(super) fn restore(
-    state: &AppState,
+/// Restore a VM from a restore point: 202 and the task. An unknown action is named before a
+/// malformed `{ID}`, so this handler takes the ID's parse as it is.
+pub(super) fn restore_vm_restore_point(
     ctx: &Ctx,
     caller: &Caller,
-    id: &str,
+    id: PathId<VmRestorePointId>,
     body: &[u8],
 ) -> Result<Reply, CoreError> {
     let action = ctx.query.get("action").unwrap_or("");
@@ -19,20 +27,16 @@ pub(super) fn restore(
             ),
         ));
     }
-    let id = parse(id, "VmRestorePoint")?;
+    let id = id?;
     let body_format = request_format(&ctx.headers, body)?;
-    let policy = if state.options.lenient_xml_order {
-        wire::OrderPolicy::Lenient
-    } else {
-        wire::OrderPolicy::Strict
-    };
-    let spec =
-        wire::decode_restore_spec(body, body_format, policy).map_err(|e| CoreError::Invalid {
+    let spec = wire::decode_restore_spec(body, body_format, ctx.order).map_err(|e| {
+        CoreError::Invalid {
             element: e.element.clone(),
             message: format!("Invalid RestoreSpec: {e}"),
-        })?;
+        }
+    })?;
     let request = crate::convert::restore_request(spec);
-    let task = state.core.start_restore(caller, id, &request)?;
+    let task = ctx.core.start_restore(caller, id.0, &request)?;
     Ok(Reply::rep(
         StatusCode::ACCEPTED,
         ctx.format,

@@ -1,8 +1,15 @@
 //! `/restorePoints` (restorepoints.md).
 
-use super::*;
+use super::backup_files::{backup_file_entity, backup_file_ref};
+use super::vm_restore_points::{vm_point_entity, vm_point_ref};
+use super::{collection, server_link, server_name, single, Ctx, Res};
+use crate::ids::RestorePointId;
+use crate::reply::Reply;
+use emrest_core::{Caller, CoreError, RestorePointRecord};
+use emrest_wire as wire;
+use emrest_wire::{EntityRef, Link};
 
-pub(super) fn restore_point_name(p: &RestorePointRecord) -> String {
+fn restore_point_name(p: &RestorePointRecord) -> String {
     wire::UtcTime::from_unix_millis(p.created).restore_point_name()
 }
 
@@ -62,4 +69,40 @@ pub(super) fn restore_point_entity(ctx: &Ctx, p: &RestorePointRecord) -> wire::R
         ],
         backup_date_utc: wire::UtcTime::from_unix_millis(p.created),
     }
+}
+
+/// `GET /restorePoints`: the restore points the caller may see.
+pub(super) fn list_restore_points(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
+    let v = ctx.core.restore_points_for(caller, None)?;
+    Ok(collection(ctx, &v, restore_point_ref, restore_point_entity))
+}
+
+/// `GET /restorePoints/{ID}`.
+pub(super) fn get_restore_point(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: RestorePointId,
+) -> Result<Reply, CoreError> {
+    let p = ctx.core.restore_point_for(caller, id.0)?;
+    Ok(single(ctx, &p, restore_point_ref, restore_point_entity))
+}
+
+/// `GET /restorePoints/{ID}/vmRestorePoints`.
+pub(super) fn list_restore_point_vm_restore_points(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: RestorePointId,
+) -> Result<Reply, CoreError> {
+    let v = ctx.core.vm_restore_points_for(caller, Some(id.0))?;
+    Ok(collection(ctx, &v, vm_point_ref, vm_point_entity))
+}
+
+/// `GET /restorePoints/{ID}/backupFiles`.
+pub(super) fn list_restore_point_backup_files(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: RestorePointId,
+) -> Result<Reply, CoreError> {
+    let v = ctx.core.backup_files_for(caller, Some(id.0))?;
+    Ok(collection(ctx, &v, backup_file_ref, backup_file_entity))
 }

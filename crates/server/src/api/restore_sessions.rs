@@ -1,8 +1,14 @@
 //! `/restoreSessions` (restoresessions.md) and the emrest log extension.
 
-use super::*;
+use super::{collection, server_link, server_name, single, Ctx, Res};
+use crate::ids::RestoreSessionId;
+use crate::reply::Reply;
+use axum::http::StatusCode;
+use emrest_core::{Caller, CoreError, RestoreSessionRecord};
+use emrest_wire as wire;
+use emrest_wire::{EntityRef, Link};
 
-pub(super) fn restore_session_name(s: &RestoreSessionRecord) -> String {
+fn restore_session_name(s: &RestoreSessionRecord) -> String {
     emrest_core::catalog::vm_point_name(&s.vm_name, s.created)
 }
 
@@ -68,7 +74,7 @@ pub(super) fn restore_session_entity(ctx: &Ctx, s: &RestoreSessionRecord) -> wir
 
 /// emrest extension: a restore session's log as JSON lines or plain text, outside the documented
 /// representations.
-pub(super) fn restore_log_reply(ctx: &Ctx, lines: &[emrest_core::LogLine]) -> Reply {
+fn restore_log_reply(ctx: &Ctx, lines: &[emrest_core::LogLine]) -> Reply {
     let text: String = lines
         .iter()
         .map(|l| {
@@ -80,4 +86,35 @@ pub(super) fn restore_log_reply(ctx: &Ctx, lines: &[emrest_core::LogLine]) -> Re
         })
         .collect();
     Reply::text(StatusCode::OK, ctx.format, text)
+}
+
+/// `GET /restoreSessions`.
+pub(super) fn list_restore_sessions(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
+    let v = ctx.core.restore_sessions(caller)?;
+    Ok(collection(
+        ctx,
+        &v,
+        restore_session_ref,
+        restore_session_entity,
+    ))
+}
+
+/// `GET /restoreSessions/{ID}`.
+pub(super) fn get_restore_session(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: RestoreSessionId,
+) -> Result<Reply, CoreError> {
+    let s = ctx.core.restore_session(caller, id.0)?;
+    Ok(single(ctx, &s, restore_session_ref, restore_session_entity))
+}
+
+/// `GET /restoreSessions/{ID}/log` (emrest extension).
+pub(super) fn get_restore_session_log(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: RestoreSessionId,
+) -> Result<Reply, CoreError> {
+    let lines = ctx.core.restore_log(caller, id.0)?;
+    Ok(restore_log_reply(ctx, &lines))
 }

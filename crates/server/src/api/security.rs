@@ -2,19 +2,18 @@
 //! needs the Portal Administrator role (checked once before dispatch, and again by core).
 
 use super::restore::request_format;
-use super::*;
+use super::{collection, single, Ctx, Res};
+use crate::ids::{AccountId, RoleId, ScopeId};
+use crate::reply::Reply;
+use axum::http::{header, StatusCode};
 use emrest_core::security::{
     AccountRecord, AccountSpec, AccountType, EnterpriseRole, FlrSettings, ScopeItem, ScopeRecord,
     SqlSettings,
 };
-
-fn policy(state: &AppState) -> wire::OrderPolicy {
-    if state.options.lenient_xml_order {
-        wire::OrderPolicy::Lenient
-    } else {
-        wire::OrderPolicy::Strict
-    }
-}
+use emrest_core::{Caller, CoreError};
+use emrest_wire as wire;
+use emrest_wire::{EntityRef, Link};
+use uuid::Uuid;
 
 fn invalid_body(what: &str, e: wire::DecodeError) -> CoreError {
     CoreError::Invalid {
@@ -41,6 +40,7 @@ fn account_path(id: Uuid) -> String {
 
 // ---- /security ----
 
+/// `GET /security`.
 pub(super) fn get_security(ctx: &Ctx) -> Reply {
     let down = |path: &str, t: &'static str| Link::fixed("Down", ctx.url(path), None, Some(t));
     Reply::ok(
@@ -121,25 +121,22 @@ fn account_entity(ctx: &Ctx, a: &AccountRecord) -> wire::EnterpriseAccount {
     }
 }
 
+/// `GET /security/accounts`.
 pub(super) fn list_accounts(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
     let v = ctx.core.accounts(caller)?;
     Ok(collection(ctx, &v, account_ref, account_entity))
 }
 
-pub(super) fn get_account(ctx: &Ctx, caller: &Caller, id: &str) -> Result<Reply, CoreError> {
-    let a = ctx.core.account(caller, parse(id, "EnterpriseAccount")?)?;
+/// `GET /security/accounts/{ID}`.
+pub(super) fn get_account(ctx: &Ctx, caller: &Caller, id: AccountId) -> Result<Reply, CoreError> {
+    let a = ctx.core.account(caller, id.0)?;
     Ok(single(ctx, &a, account_ref, account_entity))
 }
 
 /// post_security_accounts.md: 201 Created, no body.
-pub(super) fn create_account(
-    state: &AppState,
-    ctx: &Ctx,
-    caller: &Caller,
-    body: &[u8],
-) -> Result<Reply, CoreError> {
+pub(super) fn create_account(ctx: &Ctx, caller: &Caller, body: &[u8]) -> Result<Reply, CoreError> {
     let format = request_format(&ctx.headers, body)?;
-    let spec = wire::decode_account_create_spec(body, format, policy(state))
+    let spec = wire::decode_account_create_spec(body, format, ctx.order)
         .map_err(|e| invalid_body("EnterpriseAccountCreateSpec", e))?;
     let account_type = AccountType::parse(&spec.account_type).ok_or_else(|| {
         CoreError::invalid(
@@ -197,16 +194,19 @@ fn scope_item(i: wire::HierarchyScopeItem) -> ScopeItem {
 pub(super) fn toggle_restore_scopes(
     ctx: &Ctx,
     caller: &Caller,
-    id: &str,
+    id: AccountId,
 ) -> Result<Reply, CoreError> {
-    ctx.core
-        .toggle_restore_scopes(caller, parse(id, "EnterpriseAccount")?)?;
+    ctx.core.toggle_restore_scopes(caller, id.0)?;
     Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
 }
 
-pub(super) fn delete_account(ctx: &Ctx, caller: &Caller, id: &str) -> Result<Reply, CoreError> {
-    ctx.core
-        .delete_account(caller, parse(id, "EnterpriseAccount")?)?;
+/// `DELETE /security/accounts/{ID}`: 204.
+pub(super) fn delete_account(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: AccountId,
+) -> Result<Reply, CoreError> {
+    ctx.core.delete_account(caller, id.0)?;
     Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
 }
 
@@ -235,13 +235,15 @@ fn role_entity(ctx: &Ctx, r: &EnterpriseRole) -> wire::EnterpriseRole {
     }
 }
 
+/// `GET /security/roles`.
 pub(super) fn list_roles(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
     let v = ctx.core.roles(caller)?;
     Ok(collection(ctx, &v, role_ref, role_entity))
 }
 
-pub(super) fn get_role(ctx: &Ctx, caller: &Caller, id: &str) -> Result<Reply, CoreError> {
-    let r = ctx.core.role(caller, parse(id, "EnterpriseRole")?)?;
+/// `GET /security/roles/{ID}`.
+pub(super) fn get_role(ctx: &Ctx, caller: &Caller, id: RoleId) -> Result<Reply, CoreError> {
+    let r = ctx.core.role(caller, id.0)?;
     Ok(single(ctx, &r, role_ref, role_entity))
 }
 
@@ -262,54 +264,54 @@ fn account_role_rep(ctx: &Ctx, account: Uuid, r: &EnterpriseRole) -> wire::Enter
     }
 }
 
-pub(super) fn list_account_roles(ctx: &Ctx, caller: &Caller, id: &str) -> Result<Reply, CoreError> {
-    let id = parse(id, "EnterpriseAccount")?;
+/// `GET /security/accounts/{ID}/roles`.
+pub(super) fn list_account_roles(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: AccountId,
+) -> Result<Reply, CoreError> {
+    let id = id.0;
     let v = ctx.core.account_roles(caller, id)?;
     let items = v.iter().map(|r| account_role_rep(ctx, id, r)).collect();
     Ok(Reply::ok(ctx.format, &wire::EntityList(items)))
 }
 
+/// `GET /security/accounts/{ID}/roles/{RoleID}`.
 pub(super) fn get_account_role(
     ctx: &Ctx,
     caller: &Caller,
-    id: &str,
-    role: &str,
+    id: AccountId,
+    role: RoleId,
 ) -> Result<Reply, CoreError> {
-    let id = parse(id, "EnterpriseAccount")?;
-    let r = ctx
-        .core
-        .account_role(caller, id, parse(role, "EnterpriseRole")?)?;
+    let id = id.0;
+    let r = ctx.core.account_role(caller, id, role.0)?;
     Ok(Reply::ok(ctx.format, &account_role_rep(ctx, id, &r)))
 }
 
 /// post_security_accounts_id_roles.md: 201 Created, no body.
 pub(super) fn add_account_role(
-    state: &AppState,
     ctx: &Ctx,
     caller: &Caller,
-    id: &str,
+    id: AccountId,
     body: &[u8],
 ) -> Result<Reply, CoreError> {
-    let id = parse(id, "EnterpriseAccount")?;
+    let id = id.0;
     let format = request_format(&ctx.headers, body)?;
-    let uid = wire::decode_role_create_spec(body, format, policy(state))
+    let uid = wire::decode_role_create_spec(body, format, ctx.order)
         .map_err(|e| invalid_body("EnterpriseAccountInRoleCreateSpec", e))?;
     let role = role_uid(&uid)?;
     ctx.core.add_account_role(caller, id, role)?;
     Ok(Reply::empty(StatusCode::CREATED, ctx.format))
 }
 
+/// `DELETE /security/accounts/{ID}/roles/{RoleID}`: 204.
 pub(super) fn remove_account_role(
     ctx: &Ctx,
     caller: &Caller,
-    id: &str,
-    role: &str,
+    id: AccountId,
+    role: RoleId,
 ) -> Result<Reply, CoreError> {
-    ctx.core.remove_account_role(
-        caller,
-        parse(id, "EnterpriseAccount")?,
-        parse(role, "EnterpriseRole")?,
-    )?;
+    ctx.core.remove_account_role(caller, id.0, role.0)?;
     Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
 }
 
@@ -339,60 +341,52 @@ fn scope_rep(ctx: &Ctx, s: &ScopeRecord) -> wire::EnterpriseAccountHierarchyScop
     }
 }
 
+/// `GET /security/accounts/{ID}/scopes`.
 pub(super) fn list_account_scopes(
     ctx: &Ctx,
     caller: &Caller,
-    id: &str,
+    id: AccountId,
 ) -> Result<Reply, CoreError> {
-    let v = ctx
-        .core
-        .account_scopes(caller, parse(id, "EnterpriseAccount")?)?;
+    let v = ctx.core.account_scopes(caller, id.0)?;
     let items = v.iter().map(|s| scope_rep(ctx, s)).collect();
     Ok(Reply::ok(ctx.format, &wire::EntityList(items)))
 }
 
+/// `GET /security/accounts/{ID}/scopes/{ScopeID}`.
 pub(super) fn get_account_scope(
     ctx: &Ctx,
     caller: &Caller,
-    id: &str,
-    scope: &str,
+    id: AccountId,
+    scope: ScopeId,
 ) -> Result<Reply, CoreError> {
-    let s = ctx.core.account_scope(
-        caller,
-        parse(id, "EnterpriseAccount")?,
-        parse(scope, "EnterpriseAccountHierarchyScope")?,
-    )?;
+    let s = ctx.core.account_scope(caller, id.0, scope.0)?;
     Ok(Reply::ok(ctx.format, &scope_rep(ctx, &s)))
 }
 
 /// post_security_accounts_id_scopes.md: the table says 202 Accepted, the example 201
 /// Created; emrest applies the scope at once and answers 201.
 pub(super) fn add_account_scopes(
-    state: &AppState,
     ctx: &Ctx,
     caller: &Caller,
-    id: &str,
+    id: AccountId,
     body: &[u8],
 ) -> Result<Reply, CoreError> {
-    let id = parse(id, "EnterpriseAccount")?;
+    let id = id.0;
     let format = request_format(&ctx.headers, body)?;
-    let items = wire::decode_scope_create_spec(body, format, policy(state))
+    let items = wire::decode_scope_create_spec(body, format, ctx.order)
         .map_err(|e| invalid_body("HierarchyScopeCreateSpec", e))?;
     let items: Vec<ScopeItem> = items.into_iter().map(scope_item).collect();
     ctx.core.add_account_scopes(caller, id, &items)?;
     Ok(Reply::empty(StatusCode::CREATED, ctx.format))
 }
 
+/// `DELETE /security/accounts/{ID}/scopes/{ScopeID}`: 204.
 pub(super) fn remove_account_scope(
     ctx: &Ctx,
     caller: &Caller,
-    id: &str,
-    scope: &str,
+    id: AccountId,
+    scope: ScopeId,
 ) -> Result<Reply, CoreError> {
-    ctx.core.remove_account_scope(
-        caller,
-        parse(id, "EnterpriseAccount")?,
-        parse(scope, "EnterpriseAccountHierarchyScope")?,
-    )?;
+    ctx.core.remove_account_scope(caller, id.0, scope.0)?;
     Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
 }

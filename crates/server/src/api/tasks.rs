@@ -1,6 +1,11 @@
 //! `/tasks` (tasks.md).
 
-use super::*;
+use super::Ctx;
+use crate::reply::Reply;
+use axum::http::StatusCode;
+use emrest_core::{Caller, CoreError, TaskId, TaskRecord};
+use emrest_wire as wire;
+use emrest_wire::Link;
 
 pub(super) fn task_rep(ctx: &Ctx, t: &TaskRecord) -> wire::Task {
     let href = ctx.href(format_args!("/tasks/{}", t.id));
@@ -34,4 +39,23 @@ pub(super) fn task_rep(ctx: &Ctx, t: &TaskRecord) -> wire::Task {
                 message: message.clone(),
             }),
     }
+}
+
+/// `GET /tasks`: the caller's tasks (all of them for an administrator).
+pub(super) fn list_tasks(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
+    let v = ctx.core.tasks(caller)?;
+    let items = v.iter().map(|t| task_rep(ctx, t)).collect();
+    Ok(Reply::ok(ctx.format, &wire::EntityList(items)))
+}
+
+/// `GET /tasks/{ID}`.
+pub(super) fn get_task(ctx: &Ctx, caller: &Caller, id: TaskId) -> Result<Reply, CoreError> {
+    let t = ctx.core.task(caller, id)?;
+    Ok(Reply::ok(ctx.format, &task_rep(ctx, &t)))
+}
+
+/// `DELETE /tasks/{ID}`.
+pub(super) fn delete_task(ctx: &Ctx, caller: &Caller, id: TaskId) -> Result<Reply, CoreError> {
+    ctx.core.delete_task(caller, id)?;
+    Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
 }

@@ -1,12 +1,17 @@
 //! `/vmRestorePoints` (vmrestorepoints.md); the restore action lives in `restore`.
 
-use super::*;
+use super::{collection, server_link, server_name, single, Ctx, Res};
+use crate::ids::VmRestorePointId;
+use crate::reply::Reply;
+use emrest_core::{Caller, CoreError, VmRestorePointRecord};
+use emrest_wire as wire;
+use emrest_wire::{EntityRef, Link};
 
-pub(super) fn vm_point_name(p: &VmRestorePointRecord) -> String {
+fn vm_point_name(p: &VmRestorePointRecord) -> String {
     emrest_core::catalog::vm_point_name(&p.vm_name, p.created)
 }
 
-pub(super) fn vm_point_up_links(ctx: &Ctx, p: &VmRestorePointRecord) -> Vec<Link> {
+fn vm_point_up_links(ctx: &Ctx, p: &VmRestorePointRecord) -> Vec<Link> {
     let rp_name = wire::UtcTime::from_unix_millis(p.restore_point_created).restore_point_name();
     vec![
         server_link(
@@ -75,4 +80,20 @@ pub(super) fn vm_point_entity(ctx: &Ctx, p: &VmRestorePointRecord) -> wire::VmRe
         point_type: point_type.into(),
         hierarchy_obj_ref: Some(p.hierarchy_obj_ref.clone()),
     }
+}
+
+/// `GET /vmRestorePoints`: the VM restore points the caller may see (its restore scope).
+pub(super) fn list_vm_restore_points(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
+    let v = ctx.core.vm_restore_points_for(caller, None)?;
+    Ok(collection(ctx, &v, vm_point_ref, vm_point_entity))
+}
+
+/// `GET /vmRestorePoints/{ID}`.
+pub(super) fn get_vm_restore_point(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: VmRestorePointId,
+) -> Result<Reply, CoreError> {
+    let p = ctx.core.vm_restore_point_for(caller, id.0)?;
+    Ok(single(ctx, &p, vm_point_ref, vm_point_entity))
 }

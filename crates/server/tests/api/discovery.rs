@@ -495,3 +495,53 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_error_bodies() {
         r.json_error(StatusCode::METHOD_NOT_ALLOWED);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_method_is_405_with_the_served_methods_in_allow() {
+    let w = World::new(ONE_MIB).await;
+    let id = w.point("web01", emrest_core::PointType::Full).await.id;
+    let account = Uuid::new_v4();
+    for (method, uri, allow) in [
+        (Method::DELETE, "/api/backupServers".to_string(), "GET"),
+        (Method::GET, "/api/sessionMngr/".to_string(), "POST"),
+        (Method::POST, "/api/".to_string(), "GET"),
+        (Method::PUT, "/api/tasks/task-1".to_string(), "GET, DELETE"),
+        (
+            Method::DELETE,
+            format!("/api/vmRestorePoints/{id}"),
+            "GET, POST",
+        ),
+        // The method is checked before the ID: a malformed one does not turn the 405 into 400.
+        (
+            Method::DELETE,
+            "/api/vmRestorePoints/not-an-id".to_string(),
+            "GET, POST",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/security/accounts/{account}"),
+            "GET, POST, DELETE",
+        ),
+    ] {
+        let r = w.send(Req::new(method.clone(), &uri)).await;
+        let m = r.xml_error(StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            m,
+            format!("Method {method} is not allowed on this resource")
+        );
+        assert_eq!(r.header("allow"), Some(allow), "{method} {uri}");
+        let r = w.send(Req::new(method.clone(), &uri).accept(JSON)).await;
+        let m = r.json_error(StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            m,
+            format!("Method {method} is not allowed on this resource")
+        );
+        assert_eq!(r.header("allow"), Some(allow), "{method} {uri}");
+    }
+    // As for any route that needs a session, the session is checked first.
+    let r = w
+        .send(Req::new(Method::DELETE, "/api/backupServers").no_session())
+        .await;
+    r.xml_error(StatusCode::UNAUTHORIZED);
+    assert_eq!(r.header("allow"), None);
+}

@@ -393,6 +393,43 @@ async fn every_documented_operation_is_routed() {
     assert!(operations > 60, "{operations}");
 }
 
+/// Every other method on a documented path is 405, and `Allow` lists the documented ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_undocumented_method_is_405_with_the_documented_ones_in_allow() {
+    let w = World::new(ONE_MIB).await;
+    let doc: serde_json::Value = serde_json::from_slice(&openapi_file()).unwrap();
+    let mut refused = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{ID}", &uuid::Uuid::new_v4().to_string())
+            .replace("{RoleID}", &uuid::Uuid::new_v4().to_string())
+            .replace("{ScopeID}", &uuid::Uuid::new_v4().to_string());
+        let documented: BTreeSet<String> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|m| m.to_uppercase())
+            .collect();
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            if documented.contains(method) {
+                continue;
+            }
+            let req = Req::new(method.parse().unwrap(), &format!("/api{concrete}")).accept(JSON);
+            let r = w.send(req).await;
+            r.json_error(StatusCode::METHOD_NOT_ALLOWED);
+            let allow: BTreeSet<String> = r
+                .header("allow")
+                .unwrap_or_else(|| panic!("{method} {path}: no Allow"))
+                .split(", ")
+                .map(str::to_string)
+                .collect();
+            assert_eq!(allow, documented, "{method} {path}");
+            refused += 1;
+        }
+    }
+    assert!(refused > 200, "{refused}");
+}
+
 /// The JSON golden files carry exactly the members their component schema lists.
 #[test]
 fn json_golden_files_have_the_members_of_their_schema() {
