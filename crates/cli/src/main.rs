@@ -271,6 +271,10 @@ struct ServeArgs {
     /// Accept XML request elements in any order (Enterprise Manager silently misreads them).
     #[arg(long)]
     lenient_xml_order: bool,
+    /// Default a restore request's PowerOnAfterRestore, QuickRollback and HierarchyRootUid when
+    /// left out, as Enterprise Manager does, instead of a 400 naming the member.
+    #[arg(long)]
+    lenient_restore_spec: bool,
     /// Restores that run at once; more wait in state Starting.
     #[arg(long, default_value_t = 2)]
     restore_workers: usize,
@@ -988,6 +992,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
         lenient_xml_order: args.lenient_xml_order,
+        lenient_restore_spec: args.lenient_restore_spec,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

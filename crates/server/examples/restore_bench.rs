@@ -353,6 +353,7 @@ fn main() -> Res<()> {
             tls_cert: None,
             tls_key: None,
             lenient_xml_order: false,
+            lenient_restore_spec: false,
         },
         async move {
             let _ = stopped.await;

@@ -31,6 +31,8 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// Accept XML request elements in any order.
     pub lenient_xml_order: bool,
+    /// Default a restore request's 1/1 members when they are left out.
+    pub lenient_restore_spec: bool,
 }
 
 /// Why the server could not start.
@@ -66,6 +68,7 @@ pub async fn run(
         core.clone(),
         ApiOptions {
             lenient_xml_order: config.lenient_xml_order,
+            lenient_restore_spec: config.lenient_restore_spec,
         },
     );
     let (tx, rx) = tokio::sync::watch::channel(false);

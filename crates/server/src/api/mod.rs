@@ -51,6 +51,9 @@ const ACCEPTED_OLD_VERSIONS: &[&str] = &["v1_4"];
 pub struct ApiOptions {
     /// Accept XML request elements in any order.
     pub lenient_xml_order: bool,
+    /// Default the restore request's members the reference marks 1/1 when they are left out,
+    /// as Enterprise Manager does, instead of refusing the request.
+    pub lenient_restore_spec: bool,
 }
 
 struct AppState {
@@ -92,9 +95,19 @@ struct Ctx {
     peer: Option<std::net::IpAddr>,
     /// How XML request bodies are read (`--lenient-xml-order`).
     order: wire::OrderPolicy,
+    /// Whether a restore request may leave out 1/1 members (`--lenient-restore-spec`).
+    required: wire::RequiredPolicy,
 }
 
 impl Ctx {
+    /// How a restore request body is decoded (`--lenient-xml-order`, `--lenient-restore-spec`).
+    fn restore_spec_policy(&self) -> wire::RestoreSpecPolicy {
+        wire::RestoreSpecPolicy {
+            order: self.order,
+            required: self.required,
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         let mut s = String::with_capacity(self.base.len() + path.len());
         s.push_str(&self.base);
@@ -166,6 +179,11 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
             wire::OrderPolicy::Lenient
         } else {
             wire::OrderPolicy::Strict
+        },
+        required: if state.options.lenient_restore_spec {
+            wire::RequiredPolicy::Default
+        } else {
+            wire::RequiredPolicy::Enforce
         },
     };
     let Some(endpoint) = endpoint else {

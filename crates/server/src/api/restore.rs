@@ -29,12 +29,11 @@ pub(super) fn restore_vm_restore_point(
     }
     let id = id?;
     let body_format = request_format(&ctx.headers, body)?;
-    let spec = wire::decode_restore_spec(body, body_format, ctx.order).map_err(|e| {
-        CoreError::Invalid {
+    let spec = wire::decode_restore_spec_with(body, body_format, ctx.restore_spec_policy())
+        .map_err(|e| CoreError::Invalid {
             element: e.element.clone(),
             message: format!("Invalid RestoreSpec: {e}"),
-        }
-    })?;
+        })?;
     let request = crate::convert::restore_request(spec);
     let task = ctx.core.start_restore(caller, id.0, &request)?;
     Ok(Reply::rep(

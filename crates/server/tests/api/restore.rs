@@ -445,6 +445,7 @@ async fn lenient_xml_order_accepts_elements_in_any_order() {
         ONE_MIB,
         emrest_server::ApiOptions {
             lenient_xml_order: true,
+            ..Default::default()
         },
     )
     .await;
@@ -456,6 +457,60 @@ async fn lenient_xml_order_accepts_elements_in_any_order() {
     );
     w.restore_ok(point.id, XML, &body).await;
     // Read as written, not silently dropped: the VM was powered on.
+    assert_eq!(w.vm("db01").await.unwrap().power, PowerState::PoweredOn);
+    assert_eq!(w.vm_disks(&vm.key()).await, w.point_disks(&point).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_without_quick_rollback_is_400_naming_it_and_changes_nothing() {
+    // Enterprise Manager silently defaults a left-out 1/1 member; a script that forgot
+    // QuickRollback would learn what it asked for only from the VM.
+    let w = World::new(ONE_MIB).await;
+    let point = w.point("file01", PointType::Full).await;
+    let before = w.snapshot().await;
+    let uri = format!(
+        "/api/vmRestorePoints/{point}?action=restore",
+        point = point.id
+    );
+    let xml = xml_spec("    <PowerOnAfterRestore>true</PowerOnAfterRestore>\n");
+    let r = w.send(Req::post(&uri).content_type(XML).body(&xml)).await;
+    let m = r.xml_error(StatusCode::BAD_REQUEST);
+    assert!(
+        m.contains("<QuickRollback>") && m.contains("is required in <VmRestoreSpec>"),
+        "{m}"
+    );
+    let json = r#"{"VmRestoreSpec":{"QuickRollback":false}}"#;
+    let r = w
+        .send(Req::post(&uri).content_type(JSON).accept(JSON).body(json))
+        .await;
+    let m = r.json_error(StatusCode::BAD_REQUEST);
+    assert!(
+        m.contains("\"PowerOnAfterRestore\" (or \"PowerOnAfter\")"),
+        "{m}"
+    );
+    assert_eq!(
+        w.snapshot().await,
+        before,
+        "no task, no session, no disk changed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lenient_restore_spec_defaults_left_out_members_as_enterprise_manager_does() {
+    let w = World::with_options(
+        ONE_MIB,
+        emrest_server::ApiOptions {
+            lenient_restore_spec: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let point = w.point("db01", PointType::Full).await;
+    let vm = w.vm("db01").await.unwrap();
+    w.power_off(&vm.key()).await;
+    let body = xml_spec("    <PowerOnAfterRestore>true</PowerOnAfterRestore>\n");
+    w.restore_ok(point.id, XML, &body).await;
+    // QuickRollback defaulted to false: a full restore, and the VM powered on as asked.
     assert_eq!(w.vm("db01").await.unwrap().power, PowerState::PoweredOn);
     assert_eq!(w.vm_disks(&vm.key()).await, w.point_disks(&point).await);
 }
