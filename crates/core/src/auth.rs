@@ -268,7 +268,8 @@ impl Sessions {
         Ok(caller)
     }
 
-    /// Sessions the caller may see: all for an administrator, their own otherwise.
+    /// The caller's own sessions, its current one first: never another account's, whose
+    /// SessionId is that account's token (base64 of it), administrator or not.
     pub fn list(&self, caller: &Caller) -> CoreResult<Vec<LogonSessionRecord>> {
         let now = now_millis();
         let mut v: Vec<_> = self
@@ -277,10 +278,11 @@ impl Sessions {
             .values()
             .map(|s| &s.record)
             .filter(|s| !self.expired(s.last_seen, now))
-            .filter(|s| caller.is_admin() || s.account_id == caller.account_id)
+            .filter(|s| s.account_id == caller.account_id)
             .cloned()
             .collect();
-        v.sort_by_key(|s| (s.created, s.id));
+        // The PyPI clients `veeam` and `veeam-exporter` log out by deleting the first one.
+        v.sort_by_key(|s| (s.id != caller.session_id, s.created, s.id));
         Ok(v)
     }
 

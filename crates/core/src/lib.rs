@@ -353,7 +353,7 @@ impl Core {
         self.sessions.caller(&self.catalog, session)
     }
 
-    /// Logon sessions the caller may see.
+    /// The caller's own logon sessions, its current one first.
     pub fn logon_sessions(&self, caller: &Caller) -> CoreResult<Vec<LogonSessionRecord>> {
         self.sessions.list(caller)
     }

@@ -293,9 +293,48 @@ async fn a_non_administrator_sees_only_its_own_logon_sessions() {
         .await;
     // Someone else's logon session is an administrator's business: 403.
     r.xml_error(StatusCode::FORBIDDEN);
-    // The administrator is still logged on, and sees both sessions.
+    // The administrator is still logged on, and sees its own session only: another user's
+    // SessionId is that user's token.
     let j = w.get_json("/api/logonSessions").await.json();
-    assert_eq!(arr(&j, "LogonSessions").len(), 2, "{j}");
+    let listed: Vec<&str> = arr(&j, "LogonSessions")
+        .iter()
+        .map(|s| s["SessionId"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [admin_id.as_str()], "{j}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_callers_current_session_is_listed_first() {
+    // The PyPI clients `veeam` and `veeam-exporter` log out by deleting LogonSessions[0].
+    let w = World::new(ONE_MIB).await;
+    let newer = w.logon(USER, PASSWORD).await;
+    let newer_id = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(&newer)
+            .unwrap(),
+    )
+    .unwrap();
+    let oldest_id = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(&w.token)
+            .unwrap(),
+    )
+    .unwrap();
+    let j = w
+        .send(Req::get("/api/logonSessions").token(&newer).accept(JSON))
+        .await
+        .json();
+    let listed: Vec<&str> = arr(&j, "LogonSessions")
+        .iter()
+        .map(|s| s["SessionId"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [newer_id.as_str(), oldest_id.as_str()], "{j}");
+    let j = w.get_json("/api/logonSessions").await.json();
+    assert_eq!(
+        arr(&j, "LogonSessions")[0]["SessionId"],
+        oldest_id.as_str(),
+        "{j}"
+    );
 }
 
 /// Every route the API serves, with a method it accepts.
