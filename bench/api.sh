@@ -81,7 +81,7 @@ same_bytes() {
 measure() {
     local bin=$1 tag=$2 port=$3 data="$TMP/data$3"
     "$bin" demo --data "$data" --disk-size 16M >/dev/null 2>&1
-    EMREST_PASSWORD=bench "$bin" user add --data "$data" bencher >/dev/null 2>&1
+    EMREST_PASSWORD=bench "$bin" user add --data "$data" --role PortalAdministrator bencher >/dev/null 2>&1
     "$bin" serve --data "$data" --http "127.0.0.1:$port" --https off --gc-interval-minutes 0 2>"$TMP/log$port" &
     local server=$!; PIDS+=("$server")
     wait_up "http://127.0.0.1:$port/api/"

@@ -30,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$T/emrest" demo --data "$DATA" --disk-size "${EMREST_LOAD_DISK:-64M}" >/dev/null 2>&1
-EMREST_PASSWORD=load "$T/emrest" user add --data "$DATA" loader >/dev/null 2>&1
+EMREST_PASSWORD=load "$T/emrest" user add --data "$DATA" --role PortalAdministrator loader >/dev/null 2>&1
 "$T/emrest" serve --data "$DATA" --http "127.0.0.1:$PORT" --https off \
     --restore-workers "$RESTORES" --logon-max-failures 0 --gc-interval-minutes 0 \
     2>"$DATA.log" &

@@ -170,8 +170,9 @@ enum UserVerb {
         password: String,
         /// A role: PortalAdministrator, PortalUser, VmRestoreOperator (or RestoreOperator),
         /// FileRestoreOperator, ExchangeRestoreOperator, OracleRestoreOperator,
-        /// SqlRestoreOperator. Repeat for several.
-        #[arg(long = "role", default_value = "PortalAdministrator")]
+        /// SqlRestoreOperator. Repeat for several. Required: no account gets a role it was not
+        /// given (an account with a --scope was once made an administrator by default).
+        #[arg(long = "role", required = true)]
         roles: Vec<String>,
         /// Restore scope: a HierarchyObjRef (VM, hierarchy root or datastore). Repeat for
         /// several; without any, the account may restore every VM.

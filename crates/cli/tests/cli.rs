@@ -281,6 +281,11 @@ fn bad_input_fails_with_one_clear_line_and_creates_no_data_folder() {
             "unknown role 'Wizard'",
         ),
         (&["user", "add", "--data", d, "bob"], "--password"),
+        // No role given: least privilege is the operator's choice, never a default.
+        (
+            &["user", "add", "--data", d, "bob", "--password", "pw"],
+            "--role",
+        ),
         (
             &["user", "passwd", "--data", d, "admin", "--password", "pw"],
             "is not an emrest data folder",
@@ -324,7 +329,9 @@ fn bad_input_against_an_existing_world_changes_nothing() {
     assert_refused(&run, "unknown role 'root'");
     let run = emrest(&["user", "passwd", "--data", d, "nobody", "--password", "x"]);
     assert_refused(&run, "nobody");
-    let run = emrest(&["user", "add", "--data", d, "admin", "--password", "x"]);
+    let run = emrest(&[
+        "user", "add", "--data", d, "admin", "--password", "x", "--role", "PortalUser",
+    ]);
     assert_refused(&run, "already exists");
     let run = emrest(&["demo", "--data", d, "--disk-size", "3K"]);
     assert_refused(&run, "multiple of 4096");

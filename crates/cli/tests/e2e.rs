@@ -175,7 +175,7 @@ fn a_second_writer_is_refused_while_the_server_runs() {
     let [http] = free_addrs::<1>();
     let http = http.to_string();
     for args in [
-        &["user", "add", "--data", d, "bob", "--password", "pw"][..],
+        &["user", "add", "--data", d, "bob", "--password", "pw", "--role", "PortalUser"][..],
         &["demo", "--data", d, "--disk-size", DISK_SIZE],
         &["serve", "--data", d, "--http", &http, "--https", "off"],
     ] {
@@ -564,6 +564,8 @@ fn sigterm_stops_the_server_cleanly() {
         "bob",
         "--password",
         "pw",
+        "--role",
+        "PortalUser",
     ])
     .ok();
 }
