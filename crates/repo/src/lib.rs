@@ -79,6 +79,7 @@ mod pack;
 mod parallel;
 mod repository;
 mod restore;
+mod target;
 
 pub use backup::BackupStats;
 pub use digest::{ChunkDigest, ParseDigestError};
@@ -89,6 +90,7 @@ pub use repository::{ChunkLocation, Repository};
 pub use restore::{
     RestorePlan, RestoreStats, RollbackPlan, StoredCheck, TrackedChanges, IN_PLACE_BLOCK,
 };
+pub use target::{Advice, RestoreTarget};
 
 /// Chunk size of a new repository unless another is asked for: 16 KiB, so a scattered
 /// 4 KiB guest write costs at most 16 KiB of backup (see the crate docs).

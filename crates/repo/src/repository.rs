@@ -531,7 +531,7 @@ impl Repository {
     /// reads find them already on their way (advice only: failures are ignored).
     pub(crate) fn advise_pack(&self, pack: u32, d: &ChunkDigest, offset: u64, len: u64) {
         if let Ok(f) = self.pack_file(pack, d) {
-            crate::fsutil::advise(&f, offset, len, crate::fsutil::Advice::WillNeed);
+            crate::fsutil::advise(&f, offset, len, crate::target::Advice::WillNeed);
         }
     }
 

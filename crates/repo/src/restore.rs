@@ -3,17 +3,15 @@
 //! Planning and checking touch nothing; only [`Repository::apply_restore`] writes,
 //! so a missing or corrupt chunk can be found before a target is modified.
 
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::chunk::{is_all_zero, ChunkCodec};
 use crate::direct::{AlignedBuf, DirectTarget};
 use crate::error::IoContext;
-use crate::fsutil;
 use crate::pack::Loc;
 use crate::parallel;
+use crate::target::{read_padded, Advice, RestoreTarget};
 use crate::{ChunkDigest, Control, DiskIndex, Durability, RepoError, Repository, Writes};
 
 /// Adjacent chunks are restored together in runs of up to this many bytes, so the
@@ -266,66 +264,6 @@ fn check_plan_bounds(index: &DiskIndex, plan: &RestorePlan) -> Result<(), RepoEr
     }
 }
 
-/// Reads `buf.len()` bytes at `offset`; bytes past the end of `file` read as zeros.
-fn read_padded(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read_at(&mut buf[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf[filled..].fill(0);
-    Ok(())
-}
-
-/// The byte ranges `[start, end)` of `file` (of `len` bytes) that may hold data, ascending;
-/// the rest are holes and read as zeros. Asked of the file system with `SEEK_DATA` /
-/// `SEEK_HOLE`; where that is not supported the whole file counts as data. Moves the file's
-/// cursor, which positional reads and writes do not use.
-#[cfg(target_os = "linux")]
-fn data_ranges(file: &File, len: u64) -> Vec<(u64, u64)> {
-    use std::os::fd::AsRawFd;
-    let whole = vec![(0, len)];
-    let seek = |offset: u64, whence: libc::c_int| -> Option<u64> {
-        let offset = libc::off_t::try_from(offset).ok()?;
-        // SAFETY: the descriptor is open for the lifetime of `file`; lseek reads no memory.
-        let r = unsafe { libc::lseek(file.as_raw_fd(), offset, whence) };
-        u64::try_from(r).ok()
-    };
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < len {
-        let Some(start) = seek(at, libc::SEEK_DATA) else {
-            // ENXIO: no data from `at` on; anything else: no hole map, read everything.
-            return match std::io::Error::last_os_error().raw_os_error() {
-                Some(libc::ENXIO) => out,
-                _ => whole,
-            };
-        };
-        if start >= len {
-            break;
-        }
-        let Some(end) = seek(start, libc::SEEK_HOLE) else {
-            return whole;
-        };
-        let end = end.min(len);
-        if end <= start {
-            return whole;
-        }
-        out.push((start, end));
-        at = end;
-    }
-    out
-}
-
-#[cfg(not(target_os = "linux"))]
-fn data_ranges(_file: &File, len: u64) -> Vec<(u64, u64)> {
-    vec![(0, len)]
-}
-
 impl Repository {
     /// What is kept from finished restores for the next ones (see `Scratch`): workers with
     /// their buffers, and the bytes of a rollback's block arena.
@@ -362,7 +300,7 @@ impl Repository {
     pub fn plan_restore(
         &self,
         index: &DiskIndex,
-        target: Option<&File>,
+        target: Option<&dyn RestoreTarget>,
         ctl: &dyn Control,
     ) -> Result<RestorePlan, RepoError> {
         check_index(index)?;
@@ -386,7 +324,7 @@ impl Repository {
     pub fn plan_restore_among(
         &self,
         index: &DiskIndex,
-        target: &File,
+        target: &dyn RestoreTarget,
         candidates: &[usize],
         ctl: &dyn Control,
     ) -> Result<RestorePlan, RepoError> {
@@ -406,7 +344,7 @@ impl Repository {
     fn compare(
         &self,
         index: &DiskIndex,
-        target: &File,
+        target: &dyn RestoreTarget,
         chunks: &[usize],
         ctl: &dyn Control,
     ) -> Result<RestorePlan, RepoError> {
@@ -600,7 +538,7 @@ impl Repository {
         &self,
         index: &DiskIndex,
         plan: &RestorePlan,
-        target: &File,
+        target: &dyn RestoreTarget,
         ctl: &dyn Control,
     ) -> Result<RestoreStats, RepoError> {
         self.apply(index, plan, target, ctl, false, Writes::Durable)
@@ -613,7 +551,7 @@ impl Repository {
         &self,
         index: &DiskIndex,
         plan: &RestorePlan,
-        target: &File,
+        target: &dyn RestoreTarget,
         ctl: &dyn Control,
         writes: Writes,
     ) -> Result<RestoreStats, RepoError> {
@@ -629,7 +567,7 @@ impl Repository {
         &self,
         index: &DiskIndex,
         plan: &RestorePlan,
-        target: &File,
+        target: &dyn RestoreTarget,
         ctl: &dyn Control,
     ) -> Result<RestoreStats, RepoError> {
         self.apply(index, plan, target, ctl, true, Writes::Durable)
@@ -639,7 +577,7 @@ impl Repository {
         &self,
         index: &DiskIndex,
         plan: &RestorePlan,
-        target: &File,
+        target: &dyn RestoreTarget,
         ctl: &dyn Control,
         in_place: bool,
         writes: Writes,
@@ -767,9 +705,7 @@ impl Repository {
             Ok((chunks, bytes))
         })?;
         if self.durability == Durability::Fsync && writes == Writes::Durable {
-            target
-                .sync_all()
-                .ctx(|| "fsync restore target".to_string())?;
+            target.flush().ctx(|| "fsync restore target".to_string())?;
         }
         Ok(RestoreStats {
             chunks_written: written.iter().map(|w| w.0).sum(),
@@ -876,7 +812,7 @@ impl Repository {
     pub fn prepare_rollback(
         &self,
         index: &DiskIndex,
-        target: &File,
+        target: &dyn RestoreTarget,
         candidates: Option<&[usize]>,
         ctl: &dyn Control,
     ) -> Result<RollbackPlan, RepoError> {
@@ -899,8 +835,8 @@ impl Repository {
             None => {
                 // The whole disk is read in order, but for the chunks that lie wholly in a hole
                 // of the target where the point has a hole too: those match unread.
-                fsutil::advise(target, 0, 0, fsutil::Advice::Sequential);
-                let data = data_ranges(target, index.disk_size);
+                target.advise(0, 0, Advice::Sequential);
+                let data = target.data_ranges(index.disk_size);
                 let mut r = 0;
                 (0..index.chunks.len())
                     .filter(|&i| {
@@ -945,7 +881,7 @@ impl Repository {
     pub fn prepare_rollback_tracked(
         &self,
         index: &DiskIndex,
-        target: &File,
+        target: &dyn RestoreTarget,
         changes: &TrackedChanges,
         ctl: &dyn Control,
     ) -> Result<RollbackPlan, RepoError> {
@@ -1158,7 +1094,7 @@ impl Repository {
     fn compare_chunks(
         &self,
         index: &DiskIndex,
-        target: &File,
+        target: &dyn RestoreTarget,
         list: &[usize],
         tracked: bool,
         ctl: &dyn Control,
@@ -1182,7 +1118,7 @@ impl Repository {
                 if let Some(ahead) = spans.get(s + 2 * workers) {
                     let (o, _) = index.chunk_range(list[ahead.start]);
                     let (lo, ll) = index.chunk_range(list[ahead.end - 1]);
-                    fsutil::advise(target, o, lo + ll as u64 - o, fsutil::Advice::WillNeed);
+                    target.advise(o, lo + ll as u64 - o, Advice::WillNeed);
                 }
                 let mut out = Vec::new();
                 // Read in pieces that stay in the core's cache while they are hashed.
@@ -1276,7 +1212,7 @@ impl Repository {
         &self,
         index: &DiskIndex,
         plan: &RollbackPlan,
-        target: &File,
+        target: &dyn RestoreTarget,
         ctl: &dyn Control,
         writes: Writes,
     ) -> Result<RestoreStats, RepoError> {
@@ -1300,9 +1236,7 @@ impl Repository {
             && writes == Writes::Durable
             && plan.writes().next().is_some()
         {
-            target
-                .sync_all()
-                .ctx(|| "fsync restore target".to_string())?;
+            target.flush().ctx(|| "fsync restore target".to_string())?;
         }
         Ok(stats)
     }
