@@ -423,7 +423,7 @@ impl Repository {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .epoch;
         if let Some(packs) = self.index_cache.stored_packs(index, epoch) {
-            let paths: Option<Vec<std::path::PathBuf>> = {
+            let keys: Option<Vec<String>> = {
                 let map = self
                     .map
                     .read()
@@ -431,12 +431,12 @@ impl Repository {
                 (map.epoch == epoch).then(|| {
                     packs
                         .iter()
-                        .filter_map(|&n| map.packs.get(n as usize).map(|p| p.path.clone()))
+                        .filter_map(|&n| map.packs.get(n as usize).map(|p| p.key.clone()))
                         .collect()
                 })
             };
-            if let Some(paths) = paths.filter(|p| p.len() == packs.len()) {
-                if paths.iter().all(|p| p.is_file()) {
+            if let Some(keys) = keys.filter(|k| k.len() == packs.len()) {
+                if keys.iter().all(|k| self.storage.exists(k).unwrap_or(false)) {
                     return Ok(StoredCheck {
                         missing: None,
                         packs_checked: packs.len() as u64,
@@ -462,18 +462,18 @@ impl Repository {
             self.rescan()?;
             (packs, at) = lookup();
         }
-        let paths: Vec<Option<std::path::PathBuf>> = {
+        let keys: Vec<Option<String>> = {
             let map = self
                 .map
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             map.packs
                 .iter()
-                .map(|p| p.present.then(|| p.path.clone()))
+                .map(|p| p.present.then(|| p.key.clone()))
                 .collect()
         };
         // Per pack number: None unchecked, Some(present).
-        let mut checked: Vec<Option<bool>> = vec![None; paths.len()];
+        let mut checked: Vec<Option<bool>> = vec![None; keys.len()];
         let mut out = StoredCheck::default();
         for (d, pack) in index.referenced().zip(packs) {
             let present = match pack {
@@ -483,7 +483,9 @@ impl Repository {
                     Some(Some(p)) => *p,
                     Some(c) => {
                         out.packs_checked += 1;
-                        let p = paths[n as usize].as_ref().is_some_and(|p| p.is_file());
+                        let p = keys[n as usize]
+                            .as_ref()
+                            .is_some_and(|k| self.storage.exists(k).unwrap_or(false));
                         *c = Some(p);
                         p
                     }

@@ -272,3 +272,30 @@ fn open_direct(file: &File) -> Option<File> {
 fn open_direct(_file: &File) -> Option<File> {
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zeroing_a_range_of_a_file_leaves_zeros_and_the_rest_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk.img");
+        let f = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        RestoreTarget::write_all_at(&f, &[9u8; 64 << 10], 0).unwrap();
+        f.zero_range(8 << 10, 16 << 10).unwrap();
+        let mut expect = vec![9u8; 64 << 10];
+        expect[8 << 10..24 << 10].fill(0);
+        assert_eq!(std::fs::read(&path).unwrap(), expect);
+        assert_eq!(RestoreTarget::len(&f).unwrap(), 64 << 10);
+        let mut buf = vec![1u8; 100];
+        read_padded(&f, &mut buf, (64 << 10) - 50).unwrap();
+        assert_eq!(&buf[..50], &[9u8; 50][..]);
+        assert_eq!(&buf[50..], &[0u8; 50][..]);
+    }
+}
