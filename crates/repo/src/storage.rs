@@ -191,7 +191,7 @@ impl FolderStorage {
                 continue;
             }
             let key = format!("{prefix}{name}");
-            if entry.file_type()?.is_dir() {
+            if is_dir(&entry)? {
                 self.walk(&entry.path(), &format!("{key}/"), out)?;
             } else {
                 out.push(key);
@@ -199,6 +199,12 @@ impl FolderStorage {
         }
         Ok(())
     }
+}
+
+/// Whether `entry` is a folder, or a link to one (as a folder's repository may hold).
+fn is_dir(entry: &fs::DirEntry) -> io::Result<bool> {
+    let t = entry.file_type()?;
+    Ok(t.is_dir() || (t.is_symlink() && entry.path().is_dir()))
 }
 
 /// The version of the file `m` describes.
@@ -392,7 +398,7 @@ fn remove_temporaries_under(dir: &Path) -> io::Result<()> {
     };
     for entry in entries {
         let entry = entry?;
-        if entry.file_type()?.is_dir() {
+        if is_dir(&entry)? {
             remove_temporaries_under(&entry.path())?;
         }
     }
