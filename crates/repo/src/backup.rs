@@ -3,12 +3,11 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
 use crate::chunk::{is_all_zero, ChunkCodec};
 use crate::dict::{Sampler, MAX_DICT_CHUNK};
-use crate::fsutil;
+use crate::error::IoContext;
 use crate::pack::{FinishedPack, PackWriter, PACK_TARGET};
 use crate::parallel;
 use crate::{ChunkDigest, Control, DiskIndex, RepoError, Repository};
@@ -182,7 +181,7 @@ impl Repository {
                         out.push(d);
                         if w.pack.as_ref().is_some_and(|p| p.len() >= PACK_TARGET) {
                             if let Some(p) = w.pack.take() {
-                                let done = p.finish(&self.packs_dir, self.durability)?;
+                                let done = p.finish(self.storage.as_ref())?;
                                 w.stats.bytes_stored += done.size;
                                 finished
                                     .lock()
@@ -200,22 +199,16 @@ impl Repository {
         );
         // Publish what was finished even on error: those packs are complete and durable.
         let publish = |done: Vec<FinishedPack>| -> Result<(), RepoError> {
-            let mut dirs: Vec<PathBuf> = done
-                .iter()
-                .filter_map(|p| p.path.parent().map(|d| d.to_path_buf()))
-                .collect();
-            dirs.sort();
-            dirs.dedup();
             // New packs only survive a crash once their folders are synced.
-            for dir in &dirs {
-                fsutil::fsync_dir(dir, self.durability)?;
-            }
-            if !dirs.is_empty() {
-                fsutil::fsync_dir(&self.packs_dir, self.durability)?;
+            let keys: Vec<&str> = done.iter().map(|p| p.key.as_str()).collect();
+            if !keys.is_empty() {
+                self.storage
+                    .sync(&keys)
+                    .ctx(|| format!("fsync folders of {} new packs", keys.len()))?;
             }
             let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
             for p in done {
-                map.add(p.path, p.size, p.entries);
+                map.add(p.key, p.size, p.entries);
             }
             Ok(())
         };
@@ -235,7 +228,7 @@ impl Repository {
             .unwrap_or_else(PoisonError::into_inner);
         for w in &mut workers {
             if let Some(p) = w.pack.take() {
-                let p = p.finish(&self.packs_dir, self.durability)?;
+                let p = p.finish(self.storage.as_ref())?;
                 w.stats.bytes_stored += p.size;
                 done.push(p);
             }
@@ -278,7 +271,7 @@ impl Repository {
         }
         let pack = match &mut w.pack {
             Some(p) => p,
-            None => w.pack.insert(PackWriter::create(&self.packs_dir)?),
+            None => w.pack.insert(PackWriter::create(self.storage.as_ref())?),
         };
         let mut dict = self.dictionary();
         if dict.is_none() {

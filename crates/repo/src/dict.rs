@@ -25,19 +25,19 @@
 //! decoder takes the one under which the chunk's digest verifies.
 
 use std::collections::HashMap;
-use std::fs;
 use std::io;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use crate::chunk::looks_incompressible;
-use crate::fsutil;
-use crate::pack::list_dir;
-use crate::{Durability, RepoError};
+use crate::error::IoContext;
+use crate::storage::Storage;
+use crate::RepoError;
 
 /// Folder of dictionaries under the repository root.
 pub(crate) const DICTS_DIR: &str = "dicts";
+/// Key prefix of dictionary objects: `dicts/<64 hex>.zdict`.
+const DICTS_PREFIX: &str = "dicts/";
 /// Extension of dictionary files.
 const DICT_EXT: &str = ".zdict";
 /// Largest dictionary trained. Measured on 16 KiB text-like chunks: 16, 64 and 112 KiB
@@ -104,30 +104,33 @@ pub(crate) fn loaded_with_id(id: u32) -> Vec<Arc<Dictionary>> {
         .unwrap_or_default()
 }
 
-/// Loads the dictionaries in `dir` whose names are not in `known`, registering each. A file
-/// whose bytes do not hash to its name is damaged and skipped: the chunks that need it then
-/// fail verification, naming the dictionary.
+/// Loads the dictionaries in `storage` whose names are not in `known`, registering each. An
+/// object whose bytes do not hash to its name is damaged and skipped: the chunks that need it
+/// then fail verification, naming the dictionary.
 pub(crate) fn load_new(
-    dir: &Path,
+    storage: &dyn Storage,
     known: &[Arc<Dictionary>],
 ) -> Result<Vec<Arc<Dictionary>>, RepoError> {
     let mut out = Vec::new();
-    for path in list_dir(dir)? {
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+    let keys = storage
+        .list(DICTS_PREFIX)
+        .ctx(|| format!("list {}", storage.describe(DICTS_DIR)))?;
+    for key in keys {
+        let Some(name) = key.strip_prefix(DICTS_PREFIX) else {
             continue;
         };
         let Some(hex_name) = name.strip_suffix(DICT_EXT) else {
             continue;
         };
-        if known.iter().any(|d| hex::encode(d.hash) == hex_name) {
+        if hex_name.contains('/') || known.iter().any(|d| hex::encode(d.hash) == hex_name) {
             continue;
         }
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
+        let bytes = match storage.get(&key) {
+            Ok((b, _)) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => {
                 return Err(RepoError::io(
-                    format!("read dictionary {}", path.display()),
+                    format!("read dictionary {}", storage.describe(&key)),
                     e,
                 ))
             }
@@ -143,15 +146,12 @@ pub(crate) fn load_new(
     Ok(out)
 }
 
-/// Writes `d` into `dir` durably (per `durability`) and registers it.
-pub(crate) fn store(
-    dir: &Path,
-    d: &Arc<Dictionary>,
-    durability: Durability,
-) -> Result<(), RepoError> {
-    fs::create_dir_all(dir)
-        .map_err(|e| RepoError::io(format!("create folder {}", dir.display()), e))?;
-    fsutil::atomic_write(dir, &d.file_name(), &d.bytes, durability)?;
+/// Stores `d` in `storage` durably and registers it.
+pub(crate) fn store(storage: &dyn Storage, d: &Arc<Dictionary>) -> Result<(), RepoError> {
+    let key = format!("{DICTS_PREFIX}{}", d.file_name());
+    storage
+        .put(&key, &d.bytes)
+        .ctx(|| format!("write {}", storage.describe(&key)))?;
     register(d);
     Ok(())
 }

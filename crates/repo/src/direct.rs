@@ -11,10 +11,10 @@
 //! and so does everything when the file system refuses `O_DIRECT` (tmpfs on older
 //! kernels, some FUSE and network file systems): the bytes written are the same either way.
 
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::target::RestoreTarget;
 
 /// Alignment of direct writes: buffer address, file offset and length.
 pub(crate) const ALIGN: usize = 4096;
@@ -54,8 +54,8 @@ impl AlignedBuf {
 
 /// A restore target written directly where the file system allows it.
 pub(crate) struct DirectTarget<'a> {
-    buffered: &'a File,
-    direct: Option<File>,
+    buffered: &'a dyn RestoreTarget,
+    direct: Option<Box<dyn RestoreTarget + 'a>>,
     /// Set when the file system refused a direct write: the rest goes buffered.
     refused: AtomicBool,
     /// Bytes that went through the direct handle.
@@ -63,11 +63,11 @@ pub(crate) struct DirectTarget<'a> {
 }
 
 impl<'a> DirectTarget<'a> {
-    /// Wraps `target`; with `enabled`, opens a second, direct handle on the same file.
-    pub(crate) fn new(target: &'a File, enabled: bool) -> DirectTarget<'a> {
+    /// Wraps `target`; with `enabled`, opens its direct view ([`RestoreTarget::direct`]).
+    pub(crate) fn new(target: &'a dyn RestoreTarget, enabled: bool) -> DirectTarget<'a> {
         DirectTarget {
             buffered: target,
-            direct: if enabled { open_direct(target) } else { None },
+            direct: if enabled { target.direct() } else { None },
             refused: AtomicBool::new(false),
             bytes_direct: AtomicU64::new(0),
         }
@@ -97,7 +97,7 @@ impl<'a> DirectTarget<'a> {
             pending = match pending {
                 Some((o, l)) if o + l == offset => Some((o, l + len)),
                 Some(range) => {
-                    if !allocate(self.buffered, range) {
+                    if !self.buffered.preallocate(range.0, range.1) {
                         return;
                     }
                     Some((offset, len))
@@ -105,8 +105,8 @@ impl<'a> DirectTarget<'a> {
                 None => Some((offset, len)),
             };
         }
-        if let Some(range) = pending {
-            allocate(self.buffered, range);
+        if let Some((offset, len)) = pending {
+            self.buffered.preallocate(offset, len);
         }
     }
 
@@ -143,44 +143,10 @@ impl<'a> DirectTarget<'a> {
     }
 }
 
-/// Allocates `len` bytes of `file` at `offset` without changing its size; false if refused.
-#[cfg(target_os = "linux")]
-fn allocate(file: &File, (offset, len): (u64, u64)) -> bool {
-    use std::os::fd::AsRawFd;
-    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return false;
-    };
-    // SAFETY: fallocate on an open descriptor touches no memory of this process.
-    unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset, len) == 0 }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn allocate(_file: &File, _range: (u64, u64)) -> bool {
-    false
-}
-
-/// A second handle on `file`'s inode opened with `O_DIRECT`, or `None` where that is refused.
-#[cfg(target_os = "linux")]
-fn open_direct(file: &File) -> Option<File> {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::fs::OpenOptionsExt;
-    // Reopening through /proc gives an independent open file description of the same inode
-    // with its own flags; the caller's handle stays buffered for the unaligned parts.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(format!("/proc/self/fd/{}", file.as_raw_fd()))
-        .ok()
-}
-
-#[cfg(not(target_os = "linux"))]
-fn open_direct(_file: &File) -> Option<File> {
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
 
     #[test]
     fn aligned_buffer_places_each_offset_at_its_phase() {

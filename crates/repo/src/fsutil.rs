@@ -136,22 +136,13 @@ pub(crate) fn remove_temp_files(dir: &Path) -> Result<(), RepoError> {
     Ok(())
 }
 
-/// Access-pattern advice for [`advise`].
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Advice {
-    /// The range will be read soon: start reading it now.
-    WillNeed,
-    /// The file will be read from start to end: read ahead aggressively.
-    Sequential,
-}
-
 /// `posix_fadvise` over `len` bytes at `offset` of `file` (0: to the end). Advice only: an
 /// error changes nothing about correctness, so it is ignored.
-pub(crate) fn advise(file: &File, offset: u64, len: u64, advice: Advice) {
+pub(crate) fn advise(file: &File, offset: u64, len: u64, advice: crate::target::Advice) {
     use std::os::fd::AsRawFd;
     let advice = match advice {
-        Advice::WillNeed => libc::POSIX_FADV_WILLNEED,
-        Advice::Sequential => libc::POSIX_FADV_SEQUENTIAL,
+        crate::target::Advice::WillNeed => libc::POSIX_FADV_WILLNEED,
+        crate::target::Advice::Sequential => libc::POSIX_FADV_SEQUENTIAL,
     };
     let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
         return;

@@ -2,17 +2,15 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::chunk::{legacy_parts, ChunkCodec, CODEC_RAW, CODEC_ZSTD, LEGACY_HEAD_LEN};
 use crate::error::IoContext;
-use crate::fsutil;
 use crate::pack::PackWriter;
 use crate::parallel;
+use crate::storage::Storage;
 use crate::{ChunkDigest, Control, RepoError, Repository};
 
 /// A chunk that failed verification.
@@ -86,15 +84,20 @@ impl SpaceUse {
     }
 }
 
-/// Total size of the files directly in `dir` (none when it does not exist).
-fn files_size(dir: &std::path::Path) -> Result<u64, RepoError> {
+/// Total size of the objects directly under `prefix` (`indexes/`: the files directly in
+/// that folder).
+fn files_size(storage: &dyn Storage, prefix: &str) -> Result<u64, RepoError> {
     let mut total = 0;
-    for path in crate::pack::list_dir(dir)? {
-        match fs::metadata(&path) {
-            Ok(m) if m.is_file() => total += m.len(),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(RepoError::io(format!("stat {}", path.display()), e)),
+    let keys = storage
+        .list(prefix)
+        .ctx(|| format!("list {}", storage.describe(prefix.trim_end_matches('/'))))?;
+    for key in keys {
+        if key[prefix.len()..].contains('/') {
+            continue;
+        }
+        match storage.stat(&key) {
+            Ok(m) => total += m.map_or(0, |m| m.len),
+            Err(e) => return Err(RepoError::io(format!("stat {}", storage.describe(&key)), e)),
         }
     }
     Ok(total)
@@ -188,8 +191,9 @@ impl Repository {
             .unwrap_or_else(PoisonError::into_inner)
             .packs
             .len();
-        let mut new_dirs = Vec::new();
-        let mut removed_dirs = Vec::new();
+        let storage = self.storage.as_ref();
+        let mut new_packs: Vec<String> = Vec::new();
+        let mut removed_packs: Vec<String> = Vec::new();
         for pack in 0..pack_count as u32 {
             // (path, size, entries the map locates in this pack, with liveness)
             let (path, size, entries, total) = {
@@ -204,17 +208,14 @@ impl Repository {
                     .filter(|(d, _)| map.locs.get(d).is_some_and(|l| l.pack == pack))
                     .map(|(d, e)| (*d, *e, live.contains(d)))
                     .collect();
-                (
-                    info.path.clone(),
-                    info.size,
-                    mine,
-                    info.entries.len() as u64,
-                )
+                (info.key.clone(), info.size, mine, info.entries.len() as u64)
             };
             let kept = entries.iter().filter(|(_, _, l)| *l).count() as u64;
-            let mtime = fs::metadata(&path)
-                .and_then(|m| m.modified())
-                .ctx(|| format!("read modification time of {}", path.display()))?;
+            let mtime = storage
+                .stat(&path)
+                .and_then(|m| m.ok_or_else(|| io::ErrorKind::NotFound.into()))
+                .map(|m| m.modified)
+                .ctx(|| format!("read modification time of {}", storage.describe(&path)))?;
             // A time in the future counts as brand new.
             let age = now.duration_since(mtime).unwrap_or(Duration::ZERO);
             if age < grace || kept == total {
@@ -223,14 +224,16 @@ impl Repository {
             }
             let mut counted_elsewhere = false;
             if kept > 0 {
-                let file = File::open(&path).ctx(|| format!("open pack {}", path.display()))?;
-                let mut writer = PackWriter::create(&self.packs_dir)?;
+                let file = storage
+                    .open(&path)
+                    .ctx(|| format!("open pack {}", storage.describe(&path)))?;
+                let mut writer = PackWriter::create(storage)?;
                 let mut record = Vec::new();
                 let mut unreadable = false;
                 for (d, e, _) in entries.iter().filter(|(_, _, l)| *l) {
                     record.resize(e.record_len(), 0);
                     file.read_exact_at(&mut record, e.offset)
-                        .ctx(|| format!("read chunk {d} from {}", path.display()))?;
+                        .ctx(|| format!("read chunk {d} from {}", storage.describe(&path)))?;
                     if usize::from(e.head) != LEGACY_HEAD_LEN {
                         writer.add(*d, e.codec, &record, e.len as usize)?;
                         continue;
@@ -252,21 +255,19 @@ impl Repository {
                     stats.chunks_kept += total;
                     continue;
                 }
-                let done = writer.finish(&self.packs_dir, self.durability)?;
-                if let Some(dir) = done.path.parent() {
-                    new_dirs.push(dir.to_path_buf());
-                }
+                let done = writer.finish(storage)?;
+                new_packs.push(done.key.clone());
                 let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
                 // The rewrite may be a pack already present: the same rewrite, done by a
                 // collection killed before it deleted this pack. Its chunks are counted as
                 // that pack's, and this whole pack is freed.
-                if map.present_at(&done.path).is_some() {
+                if map.present_at(&done.key).is_some() {
                     stats.bytes_removed += size;
                     counted_elsewhere = true;
                 } else {
                     stats.bytes_removed += size.saturating_sub(done.size);
                 }
-                let n = map.add(done.path, done.size, done.entries);
+                let n = map.add(done.key, done.size, done.entries);
                 // The rewritten chunks now live in the new pack.
                 for (d, _, _) in entries.iter().filter(|(_, _, l)| *l) {
                     if let Some(e) = map.packs[n as usize]
@@ -282,31 +283,39 @@ impl Repository {
                 stats.bytes_removed += size;
             }
             // New packs must be durable before the old one goes.
-            for dir in new_dirs.drain(..) {
-                fsutil::fsync_dir(&dir, self.durability)?;
+            if !new_packs.is_empty() {
+                let keys: Vec<&str> = new_packs.iter().map(String::as_str).collect();
+                storage
+                    .sync(&keys)
+                    .ctx(|| format!("fsync folder of {}", storage.describe(keys[0])))?;
+                new_packs.clear();
             }
             self.forget_pack_file(pack);
-            match fs::remove_file(&path) {
+            match storage.delete(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(RepoError::io(format!("delete pack {}", path.display()), e)),
+                Err(e) => {
+                    return Err(RepoError::io(
+                        format!("delete pack {}", storage.describe(&path)),
+                        e,
+                    ))
+                }
             }
             self.map
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
                 .remove(pack);
-            if let Some(dir) = path.parent() {
-                removed_dirs.push(dir.to_path_buf());
-            }
+            removed_packs.push(path);
             if !counted_elsewhere {
                 stats.chunks_kept += kept;
             }
             stats.chunks_removed += total - kept;
         }
-        removed_dirs.sort();
-        removed_dirs.dedup();
-        for dir in removed_dirs {
-            fsutil::fsync_dir(&dir, self.durability)?;
+        if !removed_packs.is_empty() {
+            let keys: Vec<&str> = removed_packs.iter().map(String::as_str).collect();
+            storage
+                .sync(&keys)
+                .ctx(|| format!("fsync folders of {} removed packs", keys.len()))?;
         }
         Ok(stats)
     }
@@ -323,10 +332,14 @@ impl Repository {
     pub fn space_use(&self) -> Result<SpaceUse, RepoError> {
         self.rescan()?;
         let mut u = SpaceUse {
-            disk_indexes: files_size(&self.indexes_dir)?,
-            dictionaries: files_size(&self.dicts_dir)?,
-            config: fs::metadata(self.root.join(crate::repository::CONFIG_NAME))
-                .map_or(0, |m| m.len()),
+            disk_indexes: files_size(self.storage.as_ref(), "indexes/")?,
+            dictionaries: files_size(self.storage.as_ref(), "dicts/")?,
+            config: self
+                .storage
+                .stat(crate::repository::CONFIG_NAME)
+                .ok()
+                .flatten()
+                .map_or(0, |m| m.len),
             ..SpaceUse::default()
         };
         let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
@@ -356,6 +369,7 @@ mod tests {
     use crate::pack::legacy_pack_bytes;
     use crate::{DiskIndex, Durability, NoControl};
     use std::collections::HashMap;
+    use std::fs::{self, File};
 
     /// A 64-chunk image of 16 KiB chunks: text, random and zero chunks.
     fn image() -> Vec<u8> {
@@ -496,7 +510,7 @@ mod tests {
         let map = repo.map.read().unwrap();
         let rewritten: Vec<_> = map.packs.iter().filter(|p| p.present).collect();
         assert_eq!(rewritten.len(), 1);
-        let new_bytes = fs::read(&rewritten[0].path).unwrap();
+        let new_bytes = fs::read(root.join(&rewritten[0].key)).unwrap();
         assert_eq!(new_bytes[4], 2, "rewritten as pack version 2");
         assert!(new_bytes.len() < bytes.len() - 1000);
         drop(map);

@@ -5,10 +5,10 @@
 //! first byte, and by the backup after it (the delta against the parent). Indexes are
 //! immutable once stored, but a name can be stored again, deleted, or rebased (stored whole
 //! when its parent is deleted), by this process or behind its back. So an entry remembers the
-//! identity (device, inode, length, times) of every file it was built from, taken from the
-//! open files it read, and is served only while a `stat` of each path still finds those
-//! files: a replaced, rebased or removed file — which [`crate::fsutil::atomic_write`] always
-//! gives a new inode — misses and is read again. Writers of this process also drop the
+//! version ([`crate::ObjectVersion`]; in a folder: device, inode, length, times) of every
+//! object it was built from, taken as it read them, and is served only while a `stat` of each
+//! key still finds those versions: a replaced, rebased or removed object — which a folder's
+//! atomic write always gives a new inode — misses and is read again. Writers of this process also drop the
 //! entries that name the file they write.
 //!
 //! An entry also remembers which packs hold the index's chunks, as found by a full
@@ -18,11 +18,9 @@
 //!
 //! Bounded by [`MAX_ENTRIES`] and [`MAX_BYTES`], least recently used out first.
 
-use std::fs::Metadata;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::storage::{ObjectVersion, Storage};
 use crate::DiskIndex;
 
 /// Indexes kept at most.
@@ -31,32 +29,11 @@ pub(crate) const MAX_ENTRIES: usize = 8;
 /// is never cached.
 pub(crate) const MAX_BYTES: usize = 32 << 20;
 
-/// Which file a path named when it was read: any rewrite through the repository (a rename
-/// over it) changes the inode; a change in place changes the length or the times.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct FileId {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl FileId {
-    pub(crate) fn of(m: &Metadata) -> FileId {
-        FileId {
-            dev: m.dev(),
-            ino: m.ino(),
-            len: m.len(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        }
-    }
-
-    /// True while `path` still is this file.
-    fn still_at(&self, path: &Path) -> bool {
-        std::fs::metadata(path).is_ok_and(|m| FileId::of(&m) == *self)
-    }
+/// True while the object `key` of `storage` still is the version `id` (a `stat`).
+fn still_at(storage: &dyn Storage, key: &str, id: &ObjectVersion) -> bool {
+    storage
+        .stat(key)
+        .is_ok_and(|m| m.is_some_and(|m| m.version == *id))
 }
 
 /// A loaded index with the files it was built from (the named file first, then its parents).
@@ -65,7 +42,7 @@ pub(crate) struct Loaded {
     pub index: Arc<DiskIndex>,
     /// Deltas it was built from (0: stored whole).
     pub depth: u8,
-    pub files: Vec<(PathBuf, FileId)>,
+    pub files: Vec<(String, ObjectVersion)>,
 }
 
 #[derive(Debug)]
@@ -89,11 +66,15 @@ fn size_of(index: &DiskIndex) -> usize {
 }
 
 impl IndexCache {
-    /// The cached index `name`, if every file it was built from is still in place.
-    pub(crate) fn get(&self, name: &str) -> Option<Loaded> {
+    /// The cached index `name`, if every object it was built from is still in `storage`.
+    pub(crate) fn get(&self, name: &str, storage: &dyn Storage) -> Option<Loaded> {
         let mut entries = self.lock();
         let k = entries.iter().position(|e| e.name == name)?;
-        let fresh = entries[k].loaded.files.iter().all(|(p, id)| id.still_at(p));
+        let fresh = entries[k]
+            .loaded
+            .files
+            .iter()
+            .all(|(key, id)| still_at(storage, key, id));
         let entry = entries.remove(k);
         if !fresh {
             return None;
@@ -123,10 +104,10 @@ impl IndexCache {
         });
     }
 
-    /// Drops every entry built from the file at `path` (about to be written or removed).
-    pub(crate) fn forget_file(&self, path: &Path) {
+    /// Drops every entry built from the object `key` (about to be written or removed).
+    pub(crate) fn forget_file(&self, key: &str) {
         self.lock()
-            .retain(|e| !e.loaded.files.iter().any(|(p, _)| p == path));
+            .retain(|e| !e.loaded.files.iter().any(|(k, _)| k == key));
     }
 
     /// The packs found holding every chunk of `index` at chunk-map epoch `epoch`, when

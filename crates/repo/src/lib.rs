@@ -6,7 +6,13 @@
 //! each backed-up disk gets an index listing its chunks in order. All-zero chunks
 //! are holes: recorded in the index, never stored.
 //!
-//! # Layout under the root folder
+//! # Layout: keys in a storage
+//!
+//! The repository keeps everything in a [`Storage`] under the keys below; the default one,
+//! [`FolderStorage`], maps a key to a path under the root folder, and [`MemoryStorage`] keeps
+//! them in memory (tests). Object-store operations only (whole writes that appear atomically,
+//! ranged reads, listing by prefix, removal), so an S3-compatible bucket fits the same trait.
+//! Restores write through [`RestoreTarget`] (a [`std::fs::File`] today).
 //!
 //! ```text
 //! config                      magic, format version, chunk size (see below)
@@ -54,8 +60,8 @@
 //!
 //! # Durability and concurrency
 //!
-//! Every file is written under a `.tmp-*` name, fsynced, renamed into place, and
-//! its folder is fsynced (pack folders once per backup). [`Durability::NoSync`]
+//! In a folder, every file is written under a `.tmp-*` name, fsynced, renamed into place,
+//! and its folder is fsynced (pack folders once per backup, through [`Storage::sync`]). [`Durability::NoSync`]
 //! turns fsyncs off for tests and benchmarks.
 //! Only one *process* may write to a repository at a time: [`Repository::open`]
 //! removes every `.tmp-*` file it finds, assuming they are leftovers of a crash.
@@ -79,6 +85,8 @@ mod pack;
 mod parallel;
 mod repository;
 mod restore;
+mod storage;
+mod target;
 
 pub use backup::BackupStats;
 pub use digest::{ChunkDigest, ParseDigestError};
@@ -89,6 +97,10 @@ pub use repository::{ChunkLocation, Repository};
 pub use restore::{
     RestorePlan, RestoreStats, RollbackPlan, StoredCheck, TrackedChanges, IN_PLACE_BLOCK,
 };
+pub use storage::{
+    FolderStorage, MemoryStorage, ObjectMeta, ObjectVersion, ObjectWriter, Storage, StoredObject,
+};
+pub use target::{Advice, RestoreTarget};
 
 /// Chunk size of a new repository unless another is asked for: 16 KiB, so a scattered
 /// 4 KiB guest write costs at most 16 KiB of backup (see the crate docs).

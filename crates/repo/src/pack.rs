@@ -31,16 +31,21 @@
 //! trusted; every chunk is still checked against its digest when it is read.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::Write;
-use std::os::unix::fs::FileExt;
+#[cfg(test)]
+use std::fs;
+#[cfg(test)]
 use std::path::{Path, PathBuf};
 
 use crate::chunk::{CODEC_RAW, CODEC_ZSTD, CODEC_ZSTD_DICT, LEGACY_HEAD_LEN, RECORD_HEAD_LEN};
 use crate::digest::DigestState;
 use crate::error::IoContext;
-use crate::fsutil::TempFile;
-use crate::{ChunkDigest, Durability, RepoError, MAX_CHUNK_SIZE};
+use crate::storage::{ObjectWriter, Storage, StoredObject};
+use crate::{ChunkDigest, RepoError, MAX_CHUNK_SIZE};
+
+/// Key prefix of pack objects: `packs/<2 hex>/<64 hex>.pack`.
+pub(crate) const PACKS_PREFIX: &str = "packs/";
+/// The packs' folder, for messages.
+const PACKS_DIR: &str = "packs";
 
 /// Magic at the start of every pack.
 const PACK_MAGIC: [u8; 4] = *b"EMRP";
@@ -184,29 +189,34 @@ impl Entry {
     }
 }
 
-/// A pack being written: a temporary file, renamed to its content hash when finished.
+/// A pack being written through the storage, stored under its content hash when finished.
 pub(crate) struct PackWriter {
-    tmp: TempFile,
+    out: Box<dyn ObjectWriter>,
+    /// How errors name the pack being written.
+    describe: String,
     hasher: blake3::Hasher,
     pending: Vec<u8>,
     pos: u64,
     entries: Vec<(ChunkDigest, Entry)>,
 }
 
-/// A finished pack: its file and its index.
+/// A finished pack: its key and its index.
 pub(crate) struct FinishedPack {
-    pub path: PathBuf,
+    pub key: String,
     pub size: u64,
     pub entries: Vec<(ChunkDigest, Entry)>,
 }
 
 impl PackWriter {
-    /// Starts a pack under a temporary name in `packs_dir`.
-    pub(crate) fn create(packs_dir: &Path) -> Result<PackWriter, RepoError> {
-        let tmp = TempFile::create(packs_dir)
-            .ctx(|| format!("create temporary pack in {}", packs_dir.display()))?;
+    /// Starts a pack in `storage` (under a temporary name in `packs/` for a folder).
+    pub(crate) fn create(storage: &dyn Storage) -> Result<PackWriter, RepoError> {
+        let describe = storage.describe(PACKS_DIR);
+        let out = storage
+            .writer(PACKS_PREFIX)
+            .ctx(|| format!("create temporary pack in {describe}"))?;
         let mut w = PackWriter {
-            tmp,
+            out,
+            describe,
             hasher: blake3::Hasher::new(),
             pending: Vec::with_capacity(WRITE_BATCH + (MAX_CHUNK_SIZE as usize).min(1 << 20)),
             pos: 0,
@@ -285,22 +295,17 @@ impl PackWriter {
 
     fn flush(&mut self) -> Result<(), RepoError> {
         self.hasher.update(&self.pending);
-        let path = self.tmp.path().to_path_buf();
-        self.tmp
-            .file()
+        let describe = &self.describe;
+        self.out
             .write_all(&self.pending)
-            .ctx(|| format!("write {}", path.display()))?;
+            .ctx(|| format!("write a new pack in {describe}"))?;
         self.pending.clear();
         Ok(())
     }
 
-    /// Writes the index and footer, fsyncs (per `durability`) and renames the pack to
-    /// `packs/<2 hex>/<hash>.pack`. The caller fsyncs the folder.
-    pub(crate) fn finish(
-        mut self,
-        packs_dir: &Path,
-        durability: Durability,
-    ) -> Result<FinishedPack, RepoError> {
+    /// Writes the index and footer and stores the pack as `packs/<2 hex>/<hash>.pack`
+    /// (durably per the storage's durability); the caller [`Storage::sync`]s its key.
+    pub(crate) fn finish(mut self, storage: &dyn Storage) -> Result<FinishedPack, RepoError> {
         let index_offset = self.pos;
         // The length most chunks have: the first one's (a disk's chunks but its last).
         let common_len = self.entries.first().map_or(0, |(_, e)| e.len);
@@ -331,12 +336,12 @@ impl PackWriter {
         self.append(&fb)?;
         self.flush()?;
         let name = self.hasher.finalize().to_hex();
-        let dir = packs_dir.join(&name[..2]);
-        fs::create_dir_all(&dir).ctx(|| format!("create folder {}", dir.display()))?;
-        let path = dir.join(format!("{name}{PACK_EXT}"));
-        self.tmp.persist(&path, durability)?;
+        let key = format!("{PACKS_PREFIX}{}/{name}{PACK_EXT}", &name[..2]);
+        self.out
+            .finish(&key)
+            .ctx(|| format!("store pack {}", storage.describe(&key)))?;
         Ok(FinishedPack {
-            path,
+            key,
             size: self.pos,
             entries: self.entries,
         })
@@ -344,7 +349,10 @@ impl PackWriter {
 }
 
 /// Reads a pack's index (footer, then entries); the error says what is wrong.
-pub(crate) fn read_index(file: &File, size: u64) -> Result<Vec<(ChunkDigest, Entry)>, String> {
+pub(crate) fn read_index(
+    file: &dyn StoredObject,
+    size: u64,
+) -> Result<Vec<(ChunkDigest, Entry)>, String> {
     if size < (PACK_HEADER_LEN + FOOTER_LEN_1) as u64 {
         return Err(format!("file is {size} bytes, too short for a pack"));
     }
@@ -377,7 +385,7 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 /// Reads the index bytes of a pack whose index starts at `index_offset` and ends at
 /// `index_end`, checking them against `hash`.
 fn read_checked(
-    file: &File,
+    file: &dyn StoredObject,
     index_offset: u64,
     index_end: u64,
     hash: &[u8],
@@ -392,7 +400,7 @@ fn read_checked(
 }
 
 /// Reads a version 2 index.
-fn read_index_2(file: &File, size: u64) -> Result<Vec<(ChunkDigest, Entry)>, String> {
+fn read_index_2(file: &dyn StoredObject, size: u64) -> Result<Vec<(ChunkDigest, Entry)>, String> {
     if size < (PACK_HEADER_LEN + FOOTER_LEN) as u64 {
         return Err(format!("file is {size} bytes, too short for a pack"));
     }
@@ -458,7 +466,7 @@ fn read_index_2(file: &File, size: u64) -> Result<Vec<(ChunkDigest, Entry)>, Str
 }
 
 /// Reads a version 1 index.
-fn read_index_1(file: &File, size: u64) -> Result<Vec<(ChunkDigest, Entry)>, String> {
+fn read_index_1(file: &dyn StoredObject, size: u64) -> Result<Vec<(ChunkDigest, Entry)>, String> {
     let mut f = [0u8; FOOTER_LEN_1];
     file.read_exact_at(&mut f, size - FOOTER_LEN_1 as u64)
         .map_err(|e| format!("cannot read the footer: {e}"))?;
@@ -544,7 +552,8 @@ pub(crate) fn legacy_pack_bytes(records: &[(ChunkDigest, u8, Vec<u8>, usize)]) -
 /// One known pack.
 #[derive(Debug)]
 pub(crate) struct PackInfo {
-    pub path: PathBuf,
+    /// Its key in the storage.
+    pub key: String,
     pub size: u64,
     /// The chunks the pack's index lists (a digest may also be in another pack).
     pub entries: Vec<(ChunkDigest, Entry)>,
@@ -563,10 +572,10 @@ pub(crate) struct Loc {
 #[derive(Debug, Default)]
 pub(crate) struct ChunkMap {
     pub packs: Vec<PackInfo>,
-    by_path: HashMap<PathBuf, u32>,
+    by_key: HashMap<String, u32>,
     pub locs: HashMap<ChunkDigest, Loc, DigestState>,
     /// Pack files whose index could not be read, with the reason.
-    pub damaged: Vec<(PathBuf, String)>,
+    pub damaged: Vec<(String, String)>,
     /// Counts the changes that removed or moved a chunk's location ([`ChunkMap::remove`],
     /// [`ChunkMap::relocate`]); adding packs leaves it. What was found at one epoch still
     /// holds (in memory) at the same epoch.
@@ -574,37 +583,37 @@ pub(crate) struct ChunkMap {
 }
 
 impl ChunkMap {
-    /// The number of the present pack at `path`, if there is one.
-    pub(crate) fn present_at(&self, path: &Path) -> Option<u32> {
-        self.by_path
-            .get(path)
+    /// The number of the present pack stored as `key`, if there is one.
+    pub(crate) fn present_at(&self, key: &str) -> Option<u32> {
+        self.by_key
+            .get(key)
             .copied()
             .filter(|&n| self.packs[n as usize].present)
     }
 
     /// Adds a pack and its entries; a digest already located elsewhere keeps that location.
     ///
-    /// A pack already present at `path` keeps its number: packs are named by their content
+    /// A pack already present as `key` keeps its number: packs are named by their content
     /// hash, so it is the same file. That happens when garbage collection, killed after it
     /// renamed a rewritten pack into place but before it deleted the original, rewrites the
     /// original again. Two numbers for one file would let a collection delete the file as
     /// the number that locates none of its chunks.
     pub(crate) fn add(
         &mut self,
-        path: PathBuf,
+        key: String,
         size: u64,
         entries: Vec<(ChunkDigest, Entry)>,
     ) -> u32 {
-        if let Some(n) = self.present_at(&path) {
+        if let Some(n) = self.present_at(&key) {
             return n;
         }
         let n = self.packs.len() as u32;
         for (d, e) in &entries {
             self.locs.entry(*d).or_insert(Loc { pack: n, entry: *e });
         }
-        self.by_path.insert(path.clone(), n);
+        self.by_key.insert(key.clone(), n);
         self.packs.push(PackInfo {
-            path,
+            key,
             size,
             entries,
             present: true,
@@ -651,46 +660,34 @@ impl ChunkMap {
         self.locs.insert(d, loc);
     }
 
-    /// Loads every pack under `packs_dir` not yet known (all of them on a fresh map).
-    pub(crate) fn scan(&mut self, packs_dir: &Path) -> Result<(), RepoError> {
-        for sub in list_dir(packs_dir)? {
-            let is_prefix_dir = sub
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.len() == 2)
-                && sub.is_dir();
-            if !is_prefix_dir {
+    /// Loads every pack in `storage` not yet known (all of them on a fresh map).
+    pub(crate) fn scan(&mut self, storage: &dyn Storage) -> Result<(), RepoError> {
+        let keys = storage
+            .list(PACKS_PREFIX)
+            .ctx(|| format!("list {}", storage.describe(PACKS_DIR)))?;
+        for key in keys {
+            if !is_pack_key(&key) || self.by_key.contains_key(&key) {
                 continue;
             }
-            for path in list_dir(&sub)? {
-                let is_pack = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(|n| n.strip_suffix(PACK_EXT))
-                    .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
-                if !is_pack || self.by_path.contains_key(&path) {
-                    continue;
+            let file = match storage.open(&key) {
+                Ok(f) => f,
+                // Removed since listing (garbage collection in another process).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(RepoError::io(
+                        format!("open pack {}", storage.describe(&key)),
+                        e,
+                    ))
                 }
-                let opened = File::open(&path).and_then(|f| {
-                    let size = f.metadata()?.len();
-                    Ok((f, size))
-                });
-                let (file, size) = match opened {
-                    Ok(x) => x,
-                    // Removed since listing (garbage collection in another process).
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => {
-                        return Err(RepoError::io(format!("open pack {}", path.display()), e))
-                    }
-                };
-                match read_index(&file, size) {
-                    Ok(entries) => {
-                        self.add(path, size, entries);
-                    }
-                    Err(reason) => {
-                        if !self.damaged.iter().any(|(p, _)| *p == path) {
-                            self.damaged.push((path, reason));
-                        }
+            };
+            let size = file.len();
+            match read_index(file.as_ref(), size) {
+                Ok(entries) => {
+                    self.add(key, size, entries);
+                }
+                Err(reason) => {
+                    if !self.damaged.iter().any(|(k, _)| *k == key) {
+                        self.damaged.push((key, reason));
                     }
                 }
             }
@@ -699,7 +696,22 @@ impl ChunkMap {
     }
 }
 
+/// True for `packs/<2 chars>/<64 hex>.pack`.
+fn is_pack_key(key: &str) -> bool {
+    let mut parts = key.split('/');
+    let (Some("packs"), Some(sub), Some(name), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    sub.len() == 2
+        && name
+            .strip_suffix(PACK_EXT)
+            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// The entries of a folder, sorted; none if it does not exist.
+#[cfg(test)]
 pub(crate) fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, RepoError> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -717,6 +729,8 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, RepoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::FolderStorage;
+    use crate::Durability;
 
     /// A version 2 pack: full-size raw chunks, a compressed one, a dictionary one and a short
     /// last chunk; its index reads back exactly as written, entries of the common size cost
@@ -724,7 +738,8 @@ mod tests {
     #[test]
     fn version_2_index_round_trips_and_damage_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = PackWriter::create(dir.path()).unwrap();
+        let storage = FolderStorage::new(dir.path(), Durability::NoSync);
+        let mut w = PackWriter::create(&storage).unwrap();
         let raw = |b: u8, n: usize| {
             let mut r = vec![CODEC_RAW];
             r.extend(std::iter::repeat_n(b, n));
@@ -741,8 +756,8 @@ mod tests {
             w.add(ChunkDigest::of(&[k as u8]), *codec, record, *len)
                 .unwrap();
         }
-        let done = w.finish(dir.path(), Durability::NoSync).unwrap();
-        let bytes = fs::read(&done.path).unwrap();
+        let done = w.finish(&storage).unwrap();
+        let bytes = fs::read(dir.path().join(&done.key)).unwrap();
         let records: usize = chunks.iter().map(|c| c.1.len()).sum();
         // 3 common-size entries without varints except the zstd ones' payload lengths (1 and
         // 2 bytes), and the short raw one with its length (1 byte).
@@ -754,7 +769,7 @@ mod tests {
         let read = |b: &[u8]| {
             let p = dir.path().join("probe");
             fs::write(&p, b).unwrap();
-            read_index(&File::open(&p).unwrap(), b.len() as u64)
+            read_index(storage.open("probe").unwrap().as_ref(), b.len() as u64)
         };
         assert_eq!(read(&bytes), Ok(done.entries.clone()));
         let mut at = PACK_HEADER_LEN as u64;

@@ -1,31 +1,32 @@
 //! The [`Repository`] handle: opening and creating, config, indexes and single-chunk access.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File};
+use std::fs;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::SystemTime;
 
 use crate::chunk::{verify, ChunkCodec, CODEC_RAW};
 use crate::dict::{self, Dictionary, DICTS_DIR};
 use crate::error::IoContext;
 use crate::fsutil::{self, TEMP_PREFIX};
 use crate::index::{peek_parent, validate_name, StoredIndex, MAX_DELTA_DEPTH, PEEK_LEN};
-use crate::index_cache::{FileId, IndexCache, Loaded};
+use crate::index_cache::{IndexCache, Loaded};
 use crate::pack::{ChunkMap, Loc};
+use crate::storage::{FolderStorage, ObjectVersion, Storage, StoredObject};
 use crate::{
     ChunkDigest, DiskIndex, Durability, RepoError, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE,
     MIN_CHUNK_SIZE,
 };
 
-/// File name of the repository config.
+/// Key (and, in a folder, file name) of the repository config.
 pub(crate) const CONFIG_NAME: &str = "config";
 /// Folder of pack files.
 const PACKS_DIR: &str = "packs";
 /// Folder of index files.
 const INDEXES_DIR: &str = "indexes";
+/// Key prefix of index objects: `indexes/<name>.idx`.
+const INDEXES_PREFIX: &str = "indexes/";
 /// Extension of index files.
 const INDEX_EXT: &str = ".idx";
 /// Refuses a bad index name, or an index that does not describe its disk consistently.
@@ -69,21 +70,22 @@ impl ConfigFile {
     }
 }
 
-/// A backup repository in one local folder; `Send + Sync`, share it via `Arc`.
+/// A backup repository in a [`Storage`] (a local folder by default); `Send + Sync`, share it
+/// via `Arc`.
 #[derive(Debug)]
 pub struct Repository {
+    /// The root folder, for a repository in one (empty otherwise).
     pub(crate) root: PathBuf,
-    pub(crate) packs_dir: PathBuf,
-    pub(crate) indexes_dir: PathBuf,
-    pub(crate) dicts_dir: PathBuf,
+    /// Where packs, indexes, dictionaries and the config are kept.
+    pub(crate) storage: Arc<dyn Storage>,
     pub(crate) chunk_size: u32,
     pub(crate) durability: Durability,
     /// Full restores write their target with `O_DIRECT` where the file system allows it.
     pub(crate) direct_io: bool,
     /// Every stored chunk's location, loaded from the packs' indexes.
     pub(crate) map: RwLock<ChunkMap>,
-    /// Open pack files, by pack number.
-    files: Mutex<HashMap<u32, Arc<File>>>,
+    /// Open packs, by pack number.
+    files: Mutex<HashMap<u32, Arc<dyn StoredObject>>>,
     /// The dictionaries loaded from `dicts/`; new chunks are compressed with the first.
     dicts: RwLock<Vec<Arc<Dictionary>>>,
     /// Held while a delta index is written against its parent and while an index is deleted
@@ -98,7 +100,7 @@ pub struct Repository {
 /// Where a chunk's record (header and payload) lies; for diagnostics and tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkLocation {
-    /// The pack file holding it.
+    /// The pack file holding it (for a storage that is not a folder: the pack's key).
     pub pack: PathBuf,
     /// Offset of the record in the pack.
     pub offset: u64,
@@ -130,19 +132,58 @@ impl Repository {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(RepoError::io(format!("inspect {}", root.display()), e)),
         }
+        let storage = FolderStorage::new(root, durability);
         let config_path = root.join(CONFIG_NAME);
-        let chunk_size = match fs::read(&config_path) {
-            Ok(bytes) => parse_config(&bytes).map_err(not_repo)?,
+        let chunk_size = match storage.get(CONFIG_NAME) {
+            Ok((bytes, _)) => parse_config(&bytes).map_err(not_repo)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                create(root, durability, chunk_size)?;
+                create(root, &storage, durability, chunk_size)?;
                 chunk_size
             }
             Err(e) => return Err(RepoError::io(format!("read {}", config_path.display()), e)),
         };
-        let repo = Repository::new(root, chunk_size, durability);
-        for dir in [&repo.packs_dir, &repo.indexes_dir, &repo.dicts_dir] {
-            fs::create_dir_all(dir).ctx(|| format!("create folder {}", dir.display()))?;
+        for dir in [PACKS_DIR, INDEXES_DIR, DICTS_DIR] {
+            let dir = root.join(dir);
+            fs::create_dir_all(&dir).ctx(|| format!("create folder {}", dir.display()))?;
         }
+        let repo = Repository::new(root, Arc::new(storage), chunk_size, durability);
+        repo.remove_stale_temp_files()?;
+        repo.rescan()?;
+        Ok(repo)
+    }
+
+    /// Opens the repository kept in `storage`, creating it with `chunk_size` if it holds no
+    /// config (an existing repository keeps its own chunk size). `durability` applies to
+    /// restore targets; the storage makes its own writes durable. Like
+    /// [`Repository::open_with_chunk_size`], removes leftovers of interrupted writes: only one
+    /// process may write to a repository at a time.
+    pub fn open_storage(
+        storage: Arc<dyn Storage>,
+        durability: Durability,
+        chunk_size: u32,
+    ) -> Result<Repository, RepoError> {
+        let not_repo = |reason: String| RepoError::NotARepository {
+            path: PathBuf::from(storage.describe("")),
+            reason,
+        };
+        let chunk_size = match storage.get(CONFIG_NAME) {
+            Ok((bytes, _)) => parse_config(&bytes).map_err(not_repo)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let config = config_bytes(chunk_size).map_err(not_repo)?;
+                storage
+                    .put(CONFIG_NAME, &config)
+                    .ctx(|| format!("write {}", storage.describe(CONFIG_NAME)))?;
+                chunk_size
+            }
+            Err(e) => {
+                return Err(RepoError::io(
+                    format!("read {}", storage.describe(CONFIG_NAME)),
+                    e,
+                ))
+            }
+        };
+        let root = storage.local_path("").unwrap_or_default();
+        let repo = Repository::new(&root, storage, chunk_size, durability);
         repo.remove_stale_temp_files()?;
         repo.rescan()?;
         Ok(repo)
@@ -152,25 +193,31 @@ impl Repository {
     /// is created and no temporary file is removed (they may belong to the writer's work).
     pub fn open_read_only(root: &Path, durability: Durability) -> Result<Repository, RepoError> {
         let config_path = root.join(CONFIG_NAME);
-        let bytes = fs::read(&config_path).map_err(|e| RepoError::NotARepository {
-            path: root.to_path_buf(),
-            reason: format!("cannot read {}: {e}", config_path.display()),
-        })?;
+        let storage = FolderStorage::new(root, durability);
+        let (bytes, _) = storage
+            .get(CONFIG_NAME)
+            .map_err(|e| RepoError::NotARepository {
+                path: root.to_path_buf(),
+                reason: format!("cannot read {}: {e}", config_path.display()),
+            })?;
         let chunk_size = parse_config(&bytes).map_err(|reason| RepoError::NotARepository {
             path: root.to_path_buf(),
             reason,
         })?;
-        let repo = Repository::new(root, chunk_size, durability);
+        let repo = Repository::new(root, Arc::new(storage), chunk_size, durability);
         repo.rescan()?;
         Ok(repo)
     }
 
-    fn new(root: &Path, chunk_size: u32, durability: Durability) -> Repository {
+    fn new(
+        root: &Path,
+        storage: Arc<dyn Storage>,
+        chunk_size: u32,
+        durability: Durability,
+    ) -> Repository {
         Repository {
             root: root.to_path_buf(),
-            packs_dir: root.join(PACKS_DIR),
-            indexes_dir: root.join(INDEXES_DIR),
-            dicts_dir: root.join(DICTS_DIR),
+            storage,
             chunk_size,
             durability,
             direct_io: true,
@@ -192,7 +239,7 @@ impl Repository {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let new = dict::load_new(&self.dicts_dir, &known)?;
+        let new = dict::load_new(self.storage.as_ref(), &known)?;
         if !new.is_empty() {
             self.dicts
                 .write()
@@ -202,7 +249,7 @@ impl Repository {
         self.map
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .scan(&self.packs_dir)
+            .scan(self.storage.as_ref())
     }
 
     /// Whether full restores ([`Repository::apply_restore`]) write around the page cache
@@ -218,7 +265,7 @@ impl Repository {
         self.chunk_size
     }
 
-    /// The repository's root folder.
+    /// The repository's root folder (empty for a storage that is not a folder).
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -231,13 +278,16 @@ impl Repository {
     /// Stores `index` under `name`, replacing any index of that name atomically.
     pub fn put_index(&self, name: &str, index: &DiskIndex) -> Result<(), RepoError> {
         check_storable(name, index)?;
-        self.index_cache.forget_file(&self.index_path(name));
-        fsutil::atomic_write(
-            &self.indexes_dir,
-            &format!("{name}{INDEX_EXT}"),
-            &index.encode(),
-            self.durability,
-        )
+        self.write_index(name, &index.encode())
+    }
+
+    /// Stores the encoded index `name` atomically, after dropping cached indexes built from it.
+    fn write_index(&self, name: &str, bytes: &[u8]) -> Result<(), RepoError> {
+        let key = index_key(name);
+        self.index_cache.forget_file(&key);
+        self.storage
+            .put(&key, bytes)
+            .ctx(|| format!("write index {}", self.storage.describe(&key)))
     }
 
     /// Stores `index` under `name` like [`Repository::put_index`]; when `parent` names the
@@ -266,13 +316,7 @@ impl Repository {
             .ok()
             .and_then(|p| index.encode_delta(parent, &p.index, p.depth + 1))
             .unwrap_or_else(|| index.encode());
-        self.index_cache.forget_file(&self.index_path(name));
-        fsutil::atomic_write(
-            &self.indexes_dir,
-            &format!("{name}{INDEX_EXT}"),
-            &bytes,
-            self.durability,
-        )
+        self.write_index(name, &bytes)
     }
 
     /// Loads the index `name`, checking its trailing hash (and, for a delta, its parents').
@@ -309,7 +353,7 @@ impl Repository {
 
     /// The index `name`, from the cache or read (and, with `cache`, kept there).
     fn load_index(&self, name: &str, cache: bool) -> Result<Loaded, RepoError> {
-        if let Some(hit) = self.index_cache.get(name) {
+        if let Some(hit) = self.index_cache.get(name, self.storage.as_ref()) {
             return Ok(hit);
         }
         let mut deltas = Vec::new();
@@ -317,7 +361,7 @@ impl Repository {
         let mut at = name.to_string();
         let whole = loop {
             let (stored, id) = self.read_stored(&at, name)?;
-            files.push((self.index_path(&at), id));
+            files.push((index_key(&at), id));
             match stored {
                 StoredIndex::Whole(index) => break index,
                 StoredIndex::Delta(d) => {
@@ -358,9 +402,13 @@ impl Repository {
     /// Reads and parses the index file `name`, on the way to loading `wanted`: a parent that
     /// is missing or damaged makes `wanted` corrupt, naming the parent. Also gives the
     /// identity of the file read.
-    fn read_stored(&self, name: &str, wanted: &str) -> Result<(StoredIndex, FileId), RepoError> {
+    fn read_stored(
+        &self,
+        name: &str,
+        wanted: &str,
+    ) -> Result<(StoredIndex, ObjectVersion), RepoError> {
         validate_name(name)?;
-        let path = self.index_path(name);
+        let key = index_key(name);
         let via = |reason: String| {
             if name == wanted {
                 reason
@@ -368,15 +416,7 @@ impl Repository {
                 format!("{PARENT_PREFIX}{name}: {reason}")
             }
         };
-        let read = |path: &Path| -> io::Result<(Vec<u8>, FileId)> {
-            use std::io::Read;
-            let mut f = File::open(path)?;
-            let meta = f.metadata()?;
-            let mut bytes = Vec::with_capacity(meta.len() as usize);
-            f.read_to_end(&mut bytes)?;
-            Ok((bytes, FileId::of(&meta)))
-        };
-        let (bytes, id) = match read(&path) {
+        let (bytes, id) = match self.storage.get(&key) {
             Ok(r) => r,
             Err(e) if e.kind() == io::ErrorKind::NotFound && name == wanted => {
                 return Err(RepoError::IndexMissing {
@@ -389,7 +429,12 @@ impl Repository {
                     reason: via("missing".to_string()),
                 })
             }
-            Err(e) => return Err(RepoError::io(format!("read index {}", path.display()), e)),
+            Err(e) => {
+                return Err(RepoError::io(
+                    format!("read index {}", self.storage.describe(&key)),
+                    e,
+                ))
+            }
         };
         let stored = StoredIndex::decode(&bytes).map_err(|reason| RepoError::IndexCorrupt {
             name: wanted.to_string(),
@@ -413,41 +458,51 @@ impl Repository {
                 self.put_index(&child, &loaded.index)?;
             }
         }
-        let path = self.index_path(name);
-        self.index_cache.forget_file(&path);
-        match fs::remove_file(&path) {
-            Ok(()) => fsutil::fsync_dir(&self.indexes_dir, self.durability),
+        let key = index_key(name);
+        self.index_cache.forget_file(&key);
+        match self.storage.delete(&key) {
+            Ok(()) => self
+                .storage
+                .sync(&[&key])
+                .ctx(|| format!("fsync folder {}", self.storage.describe(INDEXES_DIR))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(RepoError::IndexMissing {
                 name: name.to_string(),
             }),
-            Err(e) => Err(RepoError::io(format!("delete index {}", path.display()), e)),
+            Err(e) => Err(RepoError::io(
+                format!("delete index {}", self.storage.describe(&key)),
+                e,
+            )),
         }
     }
 
     /// The parent the index file `name` names, when it is a delta (read from its first bytes).
     fn parent_of(&self, name: &str) -> Result<Option<String>, RepoError> {
-        use std::io::Read;
-        let path = self.index_path(name);
-        let mut head = Vec::with_capacity(PEEK_LEN);
-        match File::open(&path) {
-            Ok(f) => f
-                .take(PEEK_LEN as u64)
-                .read_to_end(&mut head)
-                .ctx(|| format!("read index {}", path.display()))?,
+        let key = index_key(name);
+        let head = match self.storage.get_head(&key, PEEK_LEN) {
+            Ok(h) => h,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(RepoError::io(format!("read index {}", path.display()), e)),
+            Err(e) => {
+                return Err(RepoError::io(
+                    format!("read index {}", self.storage.describe(&key)),
+                    e,
+                ))
+            }
         };
         Ok(peek_parent(&head).map(str::to_string))
     }
 
     /// Names of all stored indexes, sorted.
     pub fn list_indexes(&self) -> Result<Vec<String>, RepoError> {
-        let dir = &self.indexes_dir;
+        let keys = self
+            .storage
+            .list(INDEXES_PREFIX)
+            .ctx(|| format!("list {}", self.storage.describe(INDEXES_DIR)))?;
         let mut names = Vec::new();
-        for entry in fs::read_dir(dir).ctx(|| format!("list {}", dir.display()))? {
-            let entry = entry.ctx(|| format!("list {}", dir.display()))?;
-            let file_name = entry.file_name();
-            let Some(name) = file_name.to_str().and_then(|n| n.strip_suffix(INDEX_EXT)) else {
+        for key in &keys {
+            let Some(name) = key
+                .strip_prefix(INDEXES_PREFIX)
+                .and_then(|n| n.strip_suffix(INDEX_EXT))
+            else {
                 continue;
             };
             if validate_name(name).is_ok() {
@@ -477,8 +532,12 @@ impl Repository {
     pub fn chunk_location(&self, d: &ChunkDigest) -> Option<ChunkLocation> {
         let loc = self.locate_or_rescan(d).ok().flatten()?;
         let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        let key = &map.packs.get(loc.pack as usize)?.key;
         Some(ChunkLocation {
-            pack: map.packs.get(loc.pack as usize)?.path.clone(),
+            pack: self
+                .storage
+                .local_path(key)
+                .unwrap_or_else(|| PathBuf::from(key)),
             offset: loc.entry.offset,
             len: loc.entry.record_len() as u64,
         })
@@ -503,25 +562,30 @@ impl Repository {
         Ok(self.locate(d))
     }
 
-    /// The open pack file number `pack`; `ChunkMissing` for `d` when it is gone.
-    fn pack_file(&self, pack: u32, d: &ChunkDigest) -> Result<Arc<File>, RepoError> {
+    /// The open pack number `pack`; `ChunkMissing` for `d` when it is gone.
+    fn pack_file(&self, pack: u32, d: &ChunkDigest) -> Result<Arc<dyn StoredObject>, RepoError> {
         let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(f) = files.get(&pack) {
             return Ok(f.clone());
         }
-        let path = {
+        let key = {
             let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
             match map.packs.get(pack as usize) {
-                Some(p) if p.present => p.path.clone(),
+                Some(p) if p.present => p.key.clone(),
                 _ => return Err(RepoError::ChunkMissing { digest: *d }),
             }
         };
-        let file = match File::open(&path) {
-            Ok(f) => Arc::new(f),
+        let file = match self.storage.open(&key) {
+            Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(RepoError::ChunkMissing { digest: *d })
             }
-            Err(e) => return Err(RepoError::io(format!("open pack {}", path.display()), e)),
+            Err(e) => {
+                return Err(RepoError::io(
+                    format!("open pack {}", self.storage.describe(&key)),
+                    e,
+                ))
+            }
         };
         files.insert(pack, file.clone());
         Ok(file)
@@ -531,7 +595,7 @@ impl Repository {
     /// reads find them already on their way (advice only: failures are ignored).
     pub(crate) fn advise_pack(&self, pack: u32, d: &ChunkDigest, offset: u64, len: u64) {
         if let Ok(f) = self.pack_file(pack, d) {
-            crate::fsutil::advise(&f, offset, len, crate::fsutil::Advice::WillNeed);
+            f.will_need(offset, len);
         }
     }
 
@@ -610,17 +674,14 @@ impl Repository {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(loc.pack);
         if first {
-            let path = {
+            let key = {
                 let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
-                map.packs.get(loc.pack as usize).map(|p| p.path.clone())
+                map.packs.get(loc.pack as usize).map(|p| p.key.clone())
             };
-            let opened = path.map(|p| fs::File::options().append(true).open(p));
-            match opened {
-                // Best effort: failing to refresh the time only narrows GC's safety margin.
-                Some(Ok(f)) => {
-                    let _ = f.set_modified(SystemTime::now());
-                }
-                _ => return false,
+            // A pack that cannot be touched is gone; failing to set the time of one that is
+            // there only narrows GC's safety margin (the storage ignores that).
+            if key.is_none_or(|k| self.storage.touch(&k).is_err()) {
+                return false;
             }
         }
         true
@@ -645,30 +706,27 @@ impl Repository {
         let d = Arc::new(d);
         let mut dicts = self.dicts.write().unwrap_or_else(PoisonError::into_inner);
         if dicts.is_empty() {
-            dict::store(&self.dicts_dir, &d, self.durability)?;
+            dict::store(self.storage.as_ref(), &d)?;
             dicts.push(d);
         }
         Ok(())
     }
 
-    /// Path of the index file `name` (already validated).
-    fn index_path(&self, name: &str) -> PathBuf {
-        self.indexes_dir.join(format!("{name}{INDEX_EXT}"))
-    }
-
-    /// Removes `.tmp-*` leftovers from the root, `indexes/`, `packs/` and every pack folder.
+    /// Removes leftovers of interrupted writes (a folder's `.tmp-*` files in the root,
+    /// `indexes/`, `packs/`, `dicts/` and every pack folder).
     fn remove_stale_temp_files(&self) -> Result<(), RepoError> {
-        fsutil::remove_temp_files(&self.root)?;
-        fsutil::remove_temp_files(&self.indexes_dir)?;
-        fsutil::remove_temp_files(&self.packs_dir)?;
-        fsutil::remove_temp_files(&self.dicts_dir)?;
-        for dir in crate::pack::list_dir(&self.packs_dir)? {
-            if dir.is_dir() {
-                fsutil::remove_temp_files(&dir)?;
-            }
-        }
-        Ok(())
+        self.storage.remove_temporaries().ctx(|| {
+            format!(
+                "remove stale temporary files in {}",
+                self.storage.describe("")
+            )
+        })
     }
+}
+
+/// Key of the index `name` (already validated).
+fn index_key(name: &str) -> String {
+    format!("{INDEXES_PREFIX}{name}{INDEX_EXT}")
 }
 
 /// Reads the chunk size out of a config file; the error says why it is not a repository.
@@ -704,17 +762,34 @@ fn parse_config(bytes: &[u8]) -> Result<u32, String> {
     Ok(chunk_size)
 }
 
-/// Creates a repository at `root`: folders first, `config` last, so a crash leaves a folder `open` can finish.
-fn create(root: &Path, durability: Durability, chunk_size: u32) -> Result<(), RepoError> {
+/// The config of a new repository of `chunk_size`; the error says why there can be none.
+fn config_bytes(chunk_size: u32) -> Result<[u8; CONFIG_LEN], String> {
+    if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size) {
+        return Err(format!(
+            "cannot create a repository with chunk size {chunk_size}: it must be within {MIN_CHUNK_SIZE}..={MAX_CHUNK_SIZE}"
+        ));
+    }
+    let config = ConfigFile {
+        magic: CONFIG_MAGIC,
+        version: CONFIG_VERSION.to_le_bytes(),
+        chunk_size: chunk_size.to_le_bytes(),
+    };
+    Ok(config.to_bytes())
+}
+
+/// Creates a repository in the folder `root` (kept by `storage`): folders first, `config`
+/// last, so a crash leaves a folder `open` can finish.
+fn create(
+    root: &Path,
+    storage: &FolderStorage,
+    durability: Durability,
+    chunk_size: u32,
+) -> Result<(), RepoError> {
     let not_repo = |reason: String| RepoError::NotARepository {
         path: root.to_path_buf(),
         reason,
     };
-    if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size) {
-        return Err(not_repo(format!(
-            "cannot create a repository with chunk size {chunk_size}: it must be within {MIN_CHUNK_SIZE}..={MAX_CHUNK_SIZE}"
-        )));
-    }
+    let config = config_bytes(chunk_size).map_err(not_repo)?;
     let existed = root.exists();
     fs::create_dir_all(root).ctx(|| format!("create folder {}", root.display()))?;
     // Refuse to take over a folder holding anything but a half-created repository.
@@ -736,12 +811,9 @@ fn create(root: &Path, durability: Durability, chunk_size: u32) -> Result<(), Re
         let path = root.join(dir);
         fs::create_dir_all(&path).ctx(|| format!("create folder {}", path.display()))?;
     }
-    let config = ConfigFile {
-        magic: CONFIG_MAGIC,
-        version: CONFIG_VERSION.to_le_bytes(),
-        chunk_size: chunk_size.to_le_bytes(),
-    };
-    fsutil::atomic_write(root, CONFIG_NAME, &config.to_bytes(), durability)?;
+    storage
+        .put(CONFIG_NAME, &config)
+        .ctx(|| format!("write {}", root.join(CONFIG_NAME).display()))?;
     if !existed {
         if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
             fsutil::fsync_dir(parent, durability)?;

@@ -3,17 +3,15 @@
 //! Planning and checking touch nothing; only [`Repository::apply_restore`] writes,
 //! so a missing or corrupt chunk can be found before a target is modified.
 
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::chunk::{is_all_zero, ChunkCodec};
 use crate::direct::{AlignedBuf, DirectTarget};
 use crate::error::IoContext;
-use crate::fsutil;
 use crate::pack::Loc;
 use crate::parallel;
+use crate::target::{read_padded, Advice, RestoreTarget};
 use crate::{ChunkDigest, Control, DiskIndex, Durability, RepoError, Repository, Writes};
 
 /// Adjacent chunks are restored together in runs of up to this many bytes, so the
@@ -266,66 +264,6 @@ fn check_plan_bounds(index: &DiskIndex, plan: &RestorePlan) -> Result<(), RepoEr
     }
 }
 
-/// Reads `buf.len()` bytes at `offset`; bytes past the end of `file` read as zeros.
-fn read_padded(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read_at(&mut buf[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf[filled..].fill(0);
-    Ok(())
-}
-
-/// The byte ranges `[start, end)` of `file` (of `len` bytes) that may hold data, ascending;
-/// the rest are holes and read as zeros. Asked of the file system with `SEEK_DATA` /
-/// `SEEK_HOLE`; where that is not supported the whole file counts as data. Moves the file's
-/// cursor, which positional reads and writes do not use.
-#[cfg(target_os = "linux")]
-fn data_ranges(file: &File, len: u64) -> Vec<(u64, u64)> {
-    use std::os::fd::AsRawFd;
-    let whole = vec![(0, len)];
-    let seek = |offset: u64, whence: libc::c_int| -> Option<u64> {
-        let offset = libc::off_t::try_from(offset).ok()?;
-        // SAFETY: the descriptor is open for the lifetime of `file`; lseek reads no memory.
-        let r = unsafe { libc::lseek(file.as_raw_fd(), offset, whence) };
-        u64::try_from(r).ok()
-    };
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < len {
-        let Some(start) = seek(at, libc::SEEK_DATA) else {
-            // ENXIO: no data from `at` on; anything else: no hole map, read everything.
-            return match std::io::Error::last_os_error().raw_os_error() {
-                Some(libc::ENXIO) => out,
-                _ => whole,
-            };
-        };
-        if start >= len {
-            break;
-        }
-        let Some(end) = seek(start, libc::SEEK_HOLE) else {
-            return whole;
-        };
-        let end = end.min(len);
-        if end <= start {
-            return whole;
-        }
-        out.push((start, end));
-        at = end;
-    }
-    out
-}
-
-#[cfg(not(target_os = "linux"))]
-fn data_ranges(_file: &File, len: u64) -> Vec<(u64, u64)> {
-    vec![(0, len)]
-}
-
 impl Repository {
     /// What is kept from finished restores for the next ones (see `Scratch`): workers with
     /// their buffers, and the bytes of a rollback's block arena.
@@ -362,7 +300,7 @@ impl Repository {
     pub fn plan_restore(
         &self,
         index: &DiskIndex,
-        target: Option<&File>,
+        target: Option<&dyn RestoreTarget>,
         ctl: &dyn Control,
     ) -> Result<RestorePlan, RepoError> {
         check_index(index)?;
@@ -386,7 +324,7 @@ impl Repository {
     pub fn plan_restore_among(
         &self,
         index: &DiskIndex,
-        target: &File,
+        target: &dyn RestoreTarget,
         candidates: &[usize],
         ctl: &dyn Control,
     ) -> Result<RestorePlan, RepoError> {
@@ -406,7 +344,7 @@ impl Repository {
     fn compare(
         &self,
         index: &DiskIndex,
-        target: &File,
+        target: &dyn RestoreTarget,
         chunks: &[usize],
         ctl: &dyn Control,
     ) -> Result<RestorePlan, RepoError> {
@@ -485,7 +423,7 @@ impl Repository {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .epoch;
         if let Some(packs) = self.index_cache.stored_packs(index, epoch) {
-            let paths: Option<Vec<std::path::PathBuf>> = {
+            let keys: Option<Vec<String>> = {
                 let map = self
                     .map
                     .read()
@@ -493,12 +431,12 @@ impl Repository {
                 (map.epoch == epoch).then(|| {
                     packs
                         .iter()
-                        .filter_map(|&n| map.packs.get(n as usize).map(|p| p.path.clone()))
+                        .filter_map(|&n| map.packs.get(n as usize).map(|p| p.key.clone()))
                         .collect()
                 })
             };
-            if let Some(paths) = paths.filter(|p| p.len() == packs.len()) {
-                if paths.iter().all(|p| p.is_file()) {
+            if let Some(keys) = keys.filter(|k| k.len() == packs.len()) {
+                if keys.iter().all(|k| self.storage.exists(k).unwrap_or(false)) {
                     return Ok(StoredCheck {
                         missing: None,
                         packs_checked: packs.len() as u64,
@@ -524,18 +462,18 @@ impl Repository {
             self.rescan()?;
             (packs, at) = lookup();
         }
-        let paths: Vec<Option<std::path::PathBuf>> = {
+        let keys: Vec<Option<String>> = {
             let map = self
                 .map
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             map.packs
                 .iter()
-                .map(|p| p.present.then(|| p.path.clone()))
+                .map(|p| p.present.then(|| p.key.clone()))
                 .collect()
         };
         // Per pack number: None unchecked, Some(present).
-        let mut checked: Vec<Option<bool>> = vec![None; paths.len()];
+        let mut checked: Vec<Option<bool>> = vec![None; keys.len()];
         let mut out = StoredCheck::default();
         for (d, pack) in index.referenced().zip(packs) {
             let present = match pack {
@@ -545,7 +483,9 @@ impl Repository {
                     Some(Some(p)) => *p,
                     Some(c) => {
                         out.packs_checked += 1;
-                        let p = paths[n as usize].as_ref().is_some_and(|p| p.is_file());
+                        let p = keys[n as usize]
+                            .as_ref()
+                            .is_some_and(|k| self.storage.exists(k).unwrap_or(false));
                         *c = Some(p);
                         p
                     }
@@ -600,7 +540,7 @@ impl Repository {
         &self,
         index: &DiskIndex,
         plan: &RestorePlan,
-        target: &File,
+        target: &dyn RestoreTarget,
         ctl: &dyn Control,
     ) -> Result<RestoreStats, RepoError> {
         self.apply(index, plan, target, ctl, false, Writes::Durable)
@@ -613,7 +553,7 @@ impl Repository {
         &self,
         index: &DiskIndex,
         plan: &RestorePlan,
-        target: &File,
+        target: &dyn RestoreTarget,
         ctl: &dyn Control,
         writes: Writes,
     ) -> Result<RestoreStats, RepoError> {
@@ -629,7 +569,7 @@ impl Repository {
         &self,
         index: &DiskIndex,
         plan: &RestorePlan,
-        target: &File,
+        target: &dyn RestoreTarget,
         ctl: &dyn Control,
     ) -> Result<RestoreStats, RepoError> {
         self.apply(index, plan, target, ctl, true, Writes::Durable)
@@ -639,7 +579,7 @@ impl Repository {
         &self,
         index: &DiskIndex,
         plan: &RestorePlan,
-        target: &File,
+        target: &dyn RestoreTarget,
         ctl: &dyn Control,
         in_place: bool,
         writes: Writes,
@@ -767,9 +707,7 @@ impl Repository {
             Ok((chunks, bytes))
         })?;
         if self.durability == Durability::Fsync && writes == Writes::Durable {
-            target
-                .sync_all()
-                .ctx(|| "fsync restore target".to_string())?;
+            target.flush().ctx(|| "fsync restore target".to_string())?;
         }
         Ok(RestoreStats {
             chunks_written: written.iter().map(|w| w.0).sum(),
@@ -876,7 +814,7 @@ impl Repository {
     pub fn prepare_rollback(
         &self,
         index: &DiskIndex,
-        target: &File,
+        target: &dyn RestoreTarget,
         candidates: Option<&[usize]>,
         ctl: &dyn Control,
     ) -> Result<RollbackPlan, RepoError> {
@@ -899,8 +837,8 @@ impl Repository {
             None => {
                 // The whole disk is read in order, but for the chunks that lie wholly in a hole
                 // of the target where the point has a hole too: those match unread.
-                fsutil::advise(target, 0, 0, fsutil::Advice::Sequential);
-                let data = data_ranges(target, index.disk_size);
+                target.advise(0, 0, Advice::Sequential);
+                let data = target.data_ranges(index.disk_size);
                 let mut r = 0;
                 (0..index.chunks.len())
                     .filter(|&i| {
@@ -945,7 +883,7 @@ impl Repository {
     pub fn prepare_rollback_tracked(
         &self,
         index: &DiskIndex,
-        target: &File,
+        target: &dyn RestoreTarget,
         changes: &TrackedChanges,
         ctl: &dyn Control,
     ) -> Result<RollbackPlan, RepoError> {
@@ -1158,7 +1096,7 @@ impl Repository {
     fn compare_chunks(
         &self,
         index: &DiskIndex,
-        target: &File,
+        target: &dyn RestoreTarget,
         list: &[usize],
         tracked: bool,
         ctl: &dyn Control,
@@ -1182,7 +1120,7 @@ impl Repository {
                 if let Some(ahead) = spans.get(s + 2 * workers) {
                     let (o, _) = index.chunk_range(list[ahead.start]);
                     let (lo, ll) = index.chunk_range(list[ahead.end - 1]);
-                    fsutil::advise(target, o, lo + ll as u64 - o, fsutil::Advice::WillNeed);
+                    target.advise(o, lo + ll as u64 - o, Advice::WillNeed);
                 }
                 let mut out = Vec::new();
                 // Read in pieces that stay in the core's cache while they are hashed.
@@ -1276,7 +1214,7 @@ impl Repository {
         &self,
         index: &DiskIndex,
         plan: &RollbackPlan,
-        target: &File,
+        target: &dyn RestoreTarget,
         ctl: &dyn Control,
         writes: Writes,
     ) -> Result<RestoreStats, RepoError> {
@@ -1300,9 +1238,7 @@ impl Repository {
             && writes == Writes::Durable
             && plan.writes().next().is_some()
         {
-            target
-                .sync_all()
-                .ctx(|| "fsync restore target".to_string())?;
+            target.flush().ctx(|| "fsync restore target".to_string())?;
         }
         Ok(stats)
     }
