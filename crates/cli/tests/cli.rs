@@ -330,7 +330,15 @@ fn bad_input_against_an_existing_world_changes_nothing() {
     let run = emrest(&["user", "passwd", "--data", d, "nobody", "--password", "x"]);
     assert_refused(&run, "nobody");
     let run = emrest(&[
-        "user", "add", "--data", d, "admin", "--password", "x", "--role", "PortalUser",
+        "user",
+        "add",
+        "--data",
+        d,
+        "admin",
+        "--password",
+        "x",
+        "--role",
+        "PortalUser",
     ]);
     assert_refused(&run, "already exists");
     let run = emrest(&["demo", "--data", d, "--disk-size", "3K"]);

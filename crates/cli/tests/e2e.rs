@@ -175,7 +175,17 @@ fn a_second_writer_is_refused_while_the_server_runs() {
     let [http] = free_addrs::<1>();
     let http = http.to_string();
     for args in [
-        &["user", "add", "--data", d, "bob", "--password", "pw", "--role", "PortalUser"][..],
+        &[
+            "user",
+            "add",
+            "--data",
+            d,
+            "bob",
+            "--password",
+            "pw",
+            "--role",
+            "PortalUser",
+        ][..],
         &["demo", "--data", d, "--disk-size", DISK_SIZE],
         &["serve", "--data", d, "--http", &http, "--https", "off"],
     ] {
