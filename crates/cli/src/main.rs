@@ -376,6 +376,13 @@ fn open_with(data: &DataArg, config: impl FnOnce(&mut CoreConfig)) -> Result<Arc
     config(&mut cfg);
     let (core, report) = Core::open(cfg)
         .with_context(|| format!("cannot open data folder {}", data.data.display()))?;
+    if let Some(mode) = emrest_core::open_to_others(&data.data) {
+        eprintln!(
+            "Warning: the data folder {0} is readable by other users (mode {mode:o}); it holds \
+             password hashes, the audit log and VM disks: chmod 700 {0}",
+            data.data.display()
+        );
+    }
     if let Some(pw) = &report.generated_admin_password {
         eprintln!("Created the account 'admin' with the generated password: {pw}");
         eprintln!("(shown once; set EMREST_ADMIN_PASSWORD before the first start to choose it)");
@@ -433,6 +440,12 @@ fn make_demo(core: &Core, disk_size: u64) -> Result<()> {
 }
 
 fn main() {
+    // The data folder holds password hashes, the audit log and VM disks: whatever this process
+    // creates is its owner's alone (0700 folders, 0600 files).
+    // SAFETY: umask only sets the process's file mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     if let Err(e) = run() {
         eprintln!("emrest: {e:#}");
         std::process::exit(1);

@@ -76,6 +76,14 @@ impl CoreConfig {
 /// The catalog's file name inside the data folder.
 const CATALOG_FILE: &str = "catalog.db";
 
+/// The permission bits of the data folder `dir` when other users may enter or read it (it
+/// holds password hashes, the audit log and VM disks); `None` when only its owner may.
+pub fn open_to_others(dir: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
 /// Whether `dir` holds an emrest data folder (one that `Core::open` has set up before).
 pub fn is_data_folder(dir: &Path) -> bool {
     dir.join(CATALOG_FILE).is_file()
@@ -100,6 +108,20 @@ pub struct Core {
     restore_hold: (Mutex<bool>, Condvar),
     /// The data folder's lock, held for the life of a writing `Core`.
     _lock: Option<std::fs::File>,
+}
+
+/// Creates the data folder for its owner alone (0700), whatever the process's umask.
+fn create_private_dir(dir: &Path) -> CoreResult<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let failed = |e: std::io::Error| {
+        CoreError::Internal(format!("cannot create data folder {}: {e}", dir.display()))
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(failed)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(failed)
 }
 
 /// Name of the lock file in the data folder: one writing process at a time.
@@ -156,9 +178,9 @@ impl Core {
             return Self::open_read_only(config);
         }
         let dir = &config.data_dir;
-        std::fs::create_dir_all(dir).map_err(|e| {
-            CoreError::Internal(format!("cannot create data folder {}: {e}", dir.display()))
-        })?;
+        if !dir.exists() {
+            create_private_dir(dir)?;
+        }
         let lock = take_lock(dir)?;
         let catalog = Arc::new(Catalog::open(&dir.join(CATALOG_FILE))?);
         let repo = Arc::new(Repository::open(&dir.join("repo"), config.durability)?);

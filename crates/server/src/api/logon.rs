@@ -59,7 +59,8 @@ pub(super) fn create_logon_session(ctx: &Ctx) -> Reply {
         Ok(s) => {
             let token = base64::engine::general_purpose::STANDARD.encode(s.id.to_string());
             // http_authentication.md: `Set-Cookie: X-RestSvcSessionId=…; Path=/api;`. emrest
-            // adds HttpOnly always, and Secure when the session was opened over HTTPS.
+            // adds HttpOnly and SameSite=Strict always (no other site's page sends it), and
+            // Secure when the session was opened over HTTPS.
             let secure = if ctx.https { "; Secure" } else { "" };
             Reply::rep(StatusCode::CREATED, ctx.format, &logon_session_rep(ctx, &s))
                 .with_header(
@@ -68,7 +69,9 @@ pub(super) fn create_logon_session(ctx: &Ctx) -> Reply {
                 )
                 .with_header(
                     header::SET_COOKIE,
-                    format!("X-RestSvcSessionId={token}; Path=/api; HttpOnly{secure}"),
+                    format!(
+                        "X-RestSvcSessionId={token}; Path=/api; HttpOnly; SameSite=Strict{secure}"
+                    ),
                 )
         }
         Err(e) => core_error(ctx.format, e),

@@ -6,6 +6,7 @@ mod backup_files;
 mod backup_servers;
 mod backups;
 mod cache;
+mod csrf;
 mod hierarchy_roots;
 mod jobs;
 mod logon;
@@ -291,6 +292,9 @@ fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, bod
         Ok(c) => c,
         Err(reply) => return reply,
     };
+    if method != Method::GET && method != Method::HEAD && csrf::cross_site(ctx) {
+        return ctx.err(StatusCode::FORBIDDEN, csrf::REFUSAL);
+    }
     if let Err(e) = state.core.authorize(&caller, endpoint.permission(&method)) {
         return core_error(ctx.format, e);
     }

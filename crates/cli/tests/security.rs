@@ -1,0 +1,137 @@
+//! The attack review's findings, each performed against the real binary on loopback: what the
+//! attack did before, and the safe behaviour now.
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// A demo server and the UID of one of its VM restore points.
+fn demo_server(data: &Path) -> (Server, String, String) {
+    let server = Server::start(ServerOptions {
+        data,
+        https: false,
+        demo: true,
+        admin_password: Some(ADMIN_PASSWORD),
+    });
+    let token = server.logon("admin", ADMIN_PASSWORD);
+    let r = server.call(&token, "GET", "/api/vmRestorePoints?format=Entity", None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let uid = r.json()["VmRestorePoints"][0]["UID"]
+        .as_str()
+        .expect("a VM restore point")
+        .to_string();
+    (server, token, uid)
+}
+
+/// The tasks the administrator sees.
+fn task_count(server: &Server, token: &str) -> usize {
+    let r = server.call(token, "GET", "/api/tasks", None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["Refs"].as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn a_cross_site_restore_riding_on_the_session_cookie_is_refused() {
+    // Finding 9: another site's page could POST an empty text/plain body with the browser's
+    // session cookie, and the restore overwrote the original VM.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let (server, token, uid) = demo_server(&data);
+    let cookie = server
+        .logon_response("admin", ADMIN_PASSWORD)
+        .header("set-cookie")
+        .expect("a session cookie")
+        .to_string();
+    assert!(cookie.contains("; SameSite=Strict"), "{cookie}");
+    let cookie_value = cookie.split(';').next().expect("name=value").to_string();
+    let path = format!("/api/vmRestorePoints/{uid}?action=restore");
+    let before = task_count(&server, &token);
+    let own = format!("http://{}", server.http);
+    let post = |headers: &[(&str, &str)]| {
+        let mut all = vec![
+            ("Cookie", cookie_value.as_str()),
+            ("Content-Type", "text/plain"),
+        ];
+        all.extend_from_slice(headers);
+        request(server.http, "POST", &path, &all, b"").expect("POST restore")
+    };
+    for attack in [
+        vec![("Origin", "https://evil.example")],
+        vec![("Origin", "null")],
+        vec![("Referer", "https://evil.example/page")],
+        vec![("Sec-Fetch-Site", "cross-site")],
+        vec![("Sec-Fetch-Site", "same-site"), ("Origin", own.as_str())],
+    ] {
+        let r = post(&attack);
+        assert_eq!(r.status, 403, "{attack:?}: {}", r.text());
+        assert!(
+            r.text().contains("Cross-site request refused"),
+            "{}",
+            r.text()
+        );
+    }
+    assert_eq!(task_count(&server, &token), before, "no restore started");
+    // The server's own pages (same origin), and clients that send the header, are served.
+    let r = post(&[("Origin", &own), ("Sec-Fetch-Site", "same-origin")]);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = request(
+        server.http,
+        "GET",
+        "/api/tasks",
+        &[
+            ("Cookie", &cookie_value),
+            ("Origin", "https://evil.example"),
+        ],
+        b"",
+    )
+    .expect("GET");
+    assert_eq!(r.status, 200, "reads are not state changes: {}", r.text());
+}
+
+#[test]
+fn the_data_folder_is_readable_by_its_owner_only() {
+    // Finding 5: catalog.db (with the password hashes), audit.log, indexes and disk images
+    // were created world-readable.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let (server, _, _) = demo_server(&data);
+    drop(server);
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "{}", data.display());
+    let mut files = 0;
+    for f in files_below(&data) {
+        let m = mode(&f);
+        assert_eq!(m & 0o077, 0, "{} is {m:o}", f.display());
+        files += 1;
+    }
+    assert!(
+        files > 10,
+        "the demo wrote its catalog, repository and disks"
+    );
+    for f in ["catalog.db", "audit.log"] {
+        assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+    }
+}
+
+#[test]
+fn a_data_folder_open_to_others_is_reported_at_start_and_by_verify() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    make_demo(&data);
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let run = emrest(&["verify", "--data", arg(&data)]);
+    assert!(
+        run.stderr.contains("readable by other users") && run.stderr.contains("chmod 700"),
+        "{run:?}"
+    );
+    let server = Server::start(ServerOptions {
+        data: &data,
+        https: false,
+        demo: false,
+        admin_password: Some(ADMIN_PASSWORD),
+    });
+    let log = server.stop();
+    assert!(log.contains("readable by other users"), "{log}");
+}
