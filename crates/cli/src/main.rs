@@ -946,11 +946,39 @@ fn start_and_follow(
 
 /// Print rows under a header, columns as wide as their widest cell, each row followed by its
 /// disks (name, size in bytes, SHA-256 of the bytes).
+/// The longest cell a table shows, in characters; longer values end in `…` (`--json` has them
+/// whole).
+const CELL_MAX: usize = 100;
+
+/// A stored value as a table shows it: control characters (a newline, a terminal escape) and
+/// the Unicode controls that reorder text shown as escapes, so no value can draw a row of its
+/// own or hide another; cut to [`CELL_MAX`] characters.
+fn display_cell(value: &str) -> String {
+    let mut out = String::new();
+    for (n, c) in value.chars().enumerate() {
+        if n == CELL_MAX {
+            out.push('…');
+            break;
+        }
+        let bidi = matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn print_table(header: &[&str], rows: Vec<(Vec<String>, Vec<DiskReport>)>) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    let rows: Vec<(Vec<String>, Vec<DiskReport>)> = rows
+        .into_iter()
+        .map(|(cells, disks)| (cells.iter().map(|c| display_cell(c)).collect(), disks))
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for (cells, _) in &rows {
         for (w, c) in widths.iter_mut().zip(cells) {
-            *w = (*w).max(c.len());
+            *w = (*w).max(c.chars().count());
         }
     }
     let line = |cells: &[&str]| {

@@ -135,3 +135,48 @@ fn a_data_folder_open_to_others_is_reported_at_start_and_by_verify() {
     let log = server.stop();
     assert!(log.contains("readable by other users"), "{log}");
 }
+
+#[test]
+fn the_audit_table_shows_hostile_user_names_escaped_on_one_row_and_never_panics() {
+    // Finding 3: a user name over 65,535 bytes made `emrest audit` panic, and one with a
+    // newline and terminal escapes printed a forged "admin logon success" row.
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start(ServerOptions {
+        data: &data,
+        https: false,
+        demo: false,
+        admin_password: Some(ADMIN_PASSWORD),
+    });
+    // (Basic authorization ends the user name at the first colon.)
+    let forged = "x\n2026-01-01 admin 127.0.0.1 logon success\u{1b}[2K\u{202E}";
+    let long = "n".repeat(70_000);
+    for user in [forged, long.as_str()] {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:wrong"));
+        let r = request(
+            server.http,
+            "POST",
+            "/api/sessionMngr/?v=latest",
+            &[("Authorization", &format!("Basic {basic}"))],
+            b"",
+        )
+        .expect("logon");
+        assert_eq!(r.status, 401, "{}", r.text());
+    }
+    drop(server);
+    let events = emrest(&["audit", "--data", arg(&data), "--json"]).ok();
+    let stored = events.stdout.lines().count();
+    assert!(
+        events.stdout.contains("success\\u001b[2K"),
+        "the JSON keeps the value whole: {}",
+        events.stdout
+    );
+    let run = emrest(&["audit", "--data", arg(&data)]).ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), stored + 1, "one row per event:\n{}", run.stdout);
+    assert!(!lines.iter().any(|l| l.starts_with("2026-01-01")), "no forged row");
+    assert!(!run.stdout.contains('\u{1b}') && !run.stdout.contains('\u{202E}'));
+    assert!(run.stdout.contains("x\\n2026-01-01 admin"), "{}", run.stdout);
+    assert!(lines.iter().all(|l| l.chars().count() < 1000), "long values are cut");
+}
