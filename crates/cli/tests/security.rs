@@ -174,9 +174,79 @@ fn the_audit_table_shows_hostile_user_names_escaped_on_one_row_and_never_panics(
     );
     let run = emrest(&["audit", "--data", arg(&data)]).ok();
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), stored + 1, "one row per event:\n{}", run.stdout);
-    assert!(!lines.iter().any(|l| l.starts_with("2026-01-01")), "no forged row");
+    assert_eq!(
+        lines.len(),
+        stored + 1,
+        "one row per event:\n{}",
+        run.stdout
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("2026-01-01")),
+        "no forged row"
+    );
     assert!(!run.stdout.contains('\u{1b}') && !run.stdout.contains('\u{202E}'));
-    assert!(run.stdout.contains("x\\n2026-01-01 admin"), "{}", run.stdout);
-    assert!(lines.iter().all(|l| l.chars().count() < 1000), "long values are cut");
+    assert!(
+        run.stdout.contains("x\\n2026-01-01 admin"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lines.iter().all(|l| l.chars().count() < 1000),
+        "long values are cut"
+    );
+}
+
+#[test]
+fn a_scoped_operator_learns_no_vm_name_outside_its_scope_from_a_refusal() {
+    // Finding 8: KeepOriginalVM with the VmNewName of a VM outside the operator's scope
+    // answered "a VM named 'db01' already exists on this host".
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    make_demo(&data);
+    let vms = vm_list(&data);
+    let web01 = field(vm_named(&vms, "web01"), "hierarchy_obj_ref").to_string();
+    emrest_env(
+        &[
+            "user",
+            "add",
+            "--data",
+            arg(&data),
+            "op",
+            "--role",
+            "VmRestoreOperator",
+            "--scope",
+            &web01,
+        ],
+        &[("EMREST_PASSWORD", "op-pw")],
+    )
+    .ok();
+    let server = Server::start(ServerOptions {
+        data: &data,
+        https: false,
+        demo: false,
+        admin_password: Some(ADMIN_PASSWORD),
+    });
+    let point = field(point_of(&point_list(&data), "web01", "Full"), "uid").to_string();
+    let restore_as = |token: &str, name: &str| {
+        let spec = serde_json::json!({"VmRestoreSpec": {"PowerOnAfterRestore": false,
+            "QuickRollback": false, "KeepOriginalVM": true,
+            "VmRestoreParameters": {"VmRestorePointUid": point, "VmNewName": name}}});
+        let path = format!("/api/vmRestorePoints/{point}?action=restore");
+        server.call(token, "POST", &path, Some(&spec))
+    };
+    let op = server.logon("op", "op-pw");
+    let r = restore_as(&op, "db01");
+    assert_eq!(r.status, 400, "{}", r.text());
+    let m = r.json()["Message"].as_str().unwrap_or_default().to_string();
+    assert!(
+        m.contains("VmNewName") && m.contains("cannot be used"),
+        "{m}"
+    );
+    assert!(!m.contains("a VM named") && !m.contains("exists"), "{m}");
+    // A VM inside the scope (and anything, for an administrator) is named as before.
+    let r = restore_as(&op, "web01_restored");
+    assert_eq!(r.status, 202, "{}", r.text());
+    let admin = server.logon("admin", ADMIN_PASSWORD);
+    let m = restore_as(&admin, "db01").json()["Message"].to_string();
+    assert!(m.contains("a VM named 'db01' already exists"), "{m}");
 }

@@ -130,10 +130,13 @@ fn parse_point_uid(s: &str) -> Option<Uuid> {
 }
 
 /// Check a request against the catalog and the inventory, and decide what to do.
+/// Plan a restore of `point` as `req` asks; `visible` says whether the caller may see a VM of
+/// the inventory (a refusal names no VM the caller may not see).
 pub fn plan(
     inventory: &dyn Inventory,
     point: VmRestorePointRecord,
     req: &RestoreRequest,
+    visible: &dyn Fn(&emrest_platform::VmInfo) -> bool,
 ) -> CoreResult<RestorePlan> {
     // post_vmrestorepoints_id_actionrestore.md: "If this option is set to true, the
     // QuickRollback option must be set to false."
@@ -243,13 +246,14 @@ pub fn plan(
                 ),
             ));
         }
-        if inventory.find_vm_by_name(point.vm.root, &name)?.is_some() {
-            return Err(CoreError::invalid(
-                "VmNewName",
-                format!(
-                    "a VM named '{name}' already exists on this host; choose another VmNewName"
-                ),
-            ));
+        if let Some(vm) = inventory.find_vm_by_name(point.vm.root, &name)? {
+            // A VM outside the caller's restore scope is not named, nor said to be a VM.
+            let message = if visible(&vm) {
+                format!("a VM named '{name}' already exists on this host; choose another VmNewName")
+            } else {
+                format!("VmNewName '{name}' cannot be used on this host; choose another VmNewName")
+            };
+            return Err(CoreError::invalid("VmNewName", message));
         }
         RestoreTarget::NewVm {
             name,

@@ -42,7 +42,9 @@ impl Core {
         let point = self.vm_restore_point(point_id)?;
         security::check_vm(caller, &point)?;
         let indexes = self.check_point_intact(&point)?;
-        let mut plan = restore::plan(self.inventory.as_ref(), point, request)?;
+        let visible =
+            |vm: &emrest_platform::VmInfo| caller.is_admin() || caller.scope.covers_vm(vm);
+        let mut plan = restore::plan(self.inventory.as_ref(), point, request, &visible)?;
         // The worker restores from the indexes just checked rather than reading them again.
         plan.indexes = indexes;
         if let restore::RestoreTarget::Original { .. } = &plan.target {
