@@ -298,6 +298,45 @@ struct ServeArgs {
     /// Unreferenced chunks younger than this many minutes survive a collection.
     #[arg(long, default_value_t = 60)]
     gc_grace_minutes: u64,
+    /// Seconds a client has to send a request's headers, counted from the connection's start
+    /// or the end of its last answer (so idle kept-alive connections close after it too).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout_secs: u64,
+    /// Seconds a client has to finish the TLS handshake.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    tls_handshake_timeout_secs: u64,
+    /// Connections served at once; more are closed at once. Kept below the process's file
+    /// descriptor limit (raised to its maximum at start) less a reserve for the data folder.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
+}
+
+/// Descriptors kept for the catalog, the repository, disks and logs beside the connections.
+const FD_RESERVE: u64 = 128;
+
+/// Raises the soft limit on open files to the hard one (where allowed) and returns the soft
+/// limit in force.
+fn raise_fd_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    Some(lim.rlim_cur as u64)
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -1028,6 +1067,17 @@ fn serve(args: ServeArgs) -> Result<()> {
             std::time::Duration::from_secs(args.gc_grace_minutes * 60),
         )?;
     }
+    let max_connections = match raise_fd_limit() {
+        Some(fds) if fds.saturating_sub(FD_RESERVE) < args.max_connections => {
+            let kept = fds.saturating_sub(FD_RESERVE).max(1);
+            tracing::warn!(
+                "--max-connections {} is more than the open-file limit ({fds}) allows: serving at most {kept} at once",
+                args.max_connections
+            );
+            kept
+        }
+        _ => args.max_connections,
+    };
     let config = emrest_server::ServerConfig {
         http,
         https,
@@ -1035,6 +1085,11 @@ fn serve(args: ServeArgs) -> Result<()> {
         tls_key: args.tls_key,
         lenient_xml_order: args.lenient_xml_order,
         lenient_restore_spec: args.lenient_restore_spec,
+        limits: emrest_server::ConnLimits {
+            header_read_timeout: std::time::Duration::from_secs(args.header_timeout_secs),
+            tls_handshake_timeout: std::time::Duration::from_secs(args.tls_handshake_timeout_secs),
+            max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

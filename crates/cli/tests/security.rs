@@ -250,3 +250,103 @@ fn a_scoped_operator_learns_no_vm_name_outside_its_scope_from_a_refusal() {
     let m = restore_as(&admin, "db01").json()["Message"].to_string();
     assert!(m.contains("a VM named 'db01' already exists"), "{m}");
 }
+
+/// Reads from `stream` until the server closes it; `Err` when it stays open past the hang
+/// guard (the test then fails: the server kept a connection it should have closed).
+fn read_until_closed(stream: &mut std::net::TcpStream) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    stream.set_read_timeout(Some(HANG_GUARD))?;
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got)?;
+    Ok(got)
+}
+
+#[test]
+fn half_sent_requests_idle_connections_and_silent_tls_clients_are_closed() {
+    // Finding 4: with no timer, a half-sent request and a silent TLS connection stayed open
+    // for as long as the client liked.
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start_with(
+        ServerOptions {
+            data: &data,
+            https: true,
+            demo: false,
+            admin_password: Some(ADMIN_PASSWORD),
+        },
+        &[
+            "--header-timeout-secs",
+            "1",
+            "--tls-handshake-timeout-secs",
+            "1",
+        ],
+    );
+    let connect = |addr| std::net::TcpStream::connect(addr).expect("connect");
+    // Half a request: the headers never end.
+    let mut half = connect(server.http);
+    half.write_all(b"GET /api HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1")
+        .expect("write");
+    read_until_closed(&mut half).expect("a half-sent request is closed");
+    // A kept-alive connection that goes quiet after its answer.
+    let mut idle = connect(server.http);
+    idle.write_all(b"GET /api HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("write");
+    let answer = read_until_closed(&mut idle).expect("an idle connection is closed");
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "answered first");
+    // A TLS client that never says hello.
+    let mut silent = connect(server.https.expect("https"));
+    read_until_closed(&mut silent).expect("a silent TLS connection is closed");
+    // The server still answers.
+    let r = request(server.http, "GET", "/api", &[], b"").expect("GET /api");
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn connections_past_the_limit_are_closed_at_once_and_the_server_stays_reachable() {
+    // Finding 4: 300 idle connections under a 256-descriptor limit made the server
+    // unreachable while it logged "Too many open files" every 50 ms.
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start_with(
+        ServerOptions {
+            data: &data,
+            https: false,
+            demo: false,
+            admin_password: Some(ADMIN_PASSWORD),
+        },
+        &["--max-connections", "3"],
+    );
+    let mut held: Vec<std::net::TcpStream> = Vec::new();
+    for _ in 0..3 {
+        let mut s = std::net::TcpStream::connect(server.http).expect("connect");
+        // A complete request keeps the connection open (keep-alive) and proves it is served.
+        s.write_all(b"GET /api HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .expect("write");
+        let mut buf = [0u8; 12];
+        std::io::Read::read_exact(&mut s, &mut buf).expect("answer");
+        assert_eq!(&buf, b"HTTP/1.1 200");
+        held.push(s);
+    }
+    let mut fourth = std::net::TcpStream::connect(server.http).expect("the kernel accepts");
+    let _ = fourth.write_all(b"GET /api HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let got = read_until_closed(&mut fourth).unwrap_or_default();
+    assert!(got.is_empty(), "closed without an answer");
+    // One ends: the next client is served.
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + HANG_GUARD;
+    loop {
+        if let Ok(r) = request(server.http, "GET", "/api", &[], b"") {
+            assert_eq!(r.status, 200);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server stayed unreachable"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let log = server.stop();
+    assert!(log.contains("--max-connections"), "{log}");
+}

@@ -354,6 +354,7 @@ fn main() -> Res<()> {
             tls_key: None,
             lenient_xml_order: false,
             lenient_restore_spec: false,
+            limits: Default::default(),
         },
         async move {
             let _ = stopped.await;

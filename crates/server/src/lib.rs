@@ -11,7 +11,7 @@ mod serve;
 pub mod tls;
 
 pub use api::{ApiOptions, CacheStats, ReplyCache};
-pub use serve::ConnInfo;
+pub use serve::{ConnInfo, ConnLimits};
 
 use emrest_core::Core;
 use std::future::Future;
@@ -33,6 +33,8 @@ pub struct ServerConfig {
     pub lenient_xml_order: bool,
     /// Default a restore request's 1/1 members when they are left out.
     pub lenient_restore_spec: bool,
+    /// Timeouts and the connection limit of the listeners.
+    pub limits: serve::ConnLimits,
 }
 
 /// Why the server could not start.
@@ -73,6 +75,8 @@ pub async fn run(
     );
     let (tx, rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
+    let limits = config.limits;
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     if let Some(addr) = config.https {
         let tls = tls::setup(
             core.data_dir(),
@@ -91,6 +95,8 @@ pub async fn run(
             listener,
             app.clone(),
             Some(tls.config),
+            limits,
+            slots.clone(),
             wait_for(rx.clone()),
         )));
     }
@@ -106,6 +112,8 @@ pub async fn run(
             listener,
             app.clone(),
             None,
+            limits,
+            slots.clone(),
             wait_for(rx.clone()),
         )));
     }

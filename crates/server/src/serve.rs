@@ -2,14 +2,40 @@
 //! knows the scheme it came in on (links use the request's own scheme, host and port).
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::Service;
+
+/// How long and how many connections the listeners keep.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnLimits {
+    /// A request's headers must arrive within this, counted from when the server starts
+    /// waiting for them: on a new connection, and between the requests of a kept-alive one
+    /// (so it is the idle timeout too). `--header-timeout-secs`.
+    pub header_read_timeout: Duration,
+    /// A TLS handshake must end within this. `--tls-handshake-timeout-secs`.
+    pub tls_handshake_timeout: Duration,
+    /// Connections served at once, over both listeners; more are accepted and closed at once,
+    /// so the process never runs out of file descriptors. `--max-connections`.
+    pub max_connections: usize,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        ConnLimits {
+            header_read_timeout: Duration::from_secs(30),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+        }
+    }
+}
 
 /// Which listener a request arrived on.
 #[derive(Clone, Copy, Debug)]
@@ -19,15 +45,19 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
 }
 
-/// Accept connections on `listener` until `shutdown` resolves.
+/// Accept connections on `listener` until `shutdown` resolves; `slots` holds one permit per
+/// connection that may be served at once.
 pub async fn accept_loop(
     listener: TcpListener,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
+    limits: ConnLimits,
+    slots: Arc<Semaphore>,
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
+    let mut last_shed_warning: Option<std::time::Instant> = None;
     loop {
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => return,
@@ -39,6 +69,18 @@ pub async fn accept_loop(
                     continue;
                 }
             },
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            // Shed the connection rather than run out of descriptors; say so once a minute.
+            drop(stream);
+            if last_shed_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                tracing::warn!(
+                    "{} connections are open, the limit (--max-connections): closing new ones until some end",
+                    limits.max_connections
+                );
+                last_shed_warning = Some(std::time::Instant::now());
+            }
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let local = match stream.local_addr() {
@@ -53,6 +95,7 @@ pub async fn accept_loop(
         let router = router.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let svc =
                 tower::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(info);
@@ -60,15 +103,26 @@ pub async fn accept_loop(
                     async move { r.call(req).await }
                 });
             let svc = TowerToHyperService::new(svc);
-            let builder = Builder::new(TokioExecutor::new());
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
             let result = match acceptor {
-                Some(a) => match a.accept(stream).await {
-                    Ok(tls) => builder.serve_connection(TokioIo::new(tls), svc).await,
-                    Err(e) => {
-                        tracing::debug!("TLS handshake with {peer} failed: {e}");
-                        return;
+                Some(a) => {
+                    match tokio::time::timeout(limits.tls_handshake_timeout, a.accept(stream)).await
+                    {
+                        Ok(Ok(tls)) => builder.serve_connection(TokioIo::new(tls), svc).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!("TLS handshake with {peer} failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake with {peer} timed out");
+                            return;
+                        }
                     }
-                },
+                }
                 None => builder.serve_connection(TokioIo::new(stream), svc).await,
             };
             if let Err(e) = result {

@@ -252,6 +252,11 @@ pub struct ServerOptions<'a> {
 impl Server {
     /// Start `emrest serve` on free loopback ports and wait until `GET /api` answers 200.
     pub fn start(o: ServerOptions<'_>) -> Server {
+        Self::start_with(o, &[])
+    }
+
+    /// [`Server::start`] with more `serve` arguments.
+    pub fn start_with(o: ServerOptions<'_>, extra: &[&str]) -> Server {
         let [http, https] = free_addrs::<2>();
         let https = o.https.then_some(https);
         let mut cmd = emrest_cmd();
@@ -262,6 +267,7 @@ impl Server {
         if o.demo {
             cmd.args(["--demo", "--disk-size", DISK_SIZE]);
         }
+        cmd.args(extra);
         if let Some(pw) = o.admin_password {
             cmd.env("EMREST_ADMIN_PASSWORD", pw);
         }
