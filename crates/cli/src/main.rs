@@ -336,7 +336,7 @@ fn raise_fd_limit() -> Option<u64> {
             }
         }
     }
-    Some(lim.rlim_cur as u64)
+    Some(lim.rlim_cur)
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
