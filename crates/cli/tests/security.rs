@@ -350,3 +350,52 @@ fn connections_past_the_limit_are_closed_at_once_and_the_server_stays_reachable(
     let log = server.stop();
     assert!(log.contains("--max-connections"), "{log}");
 }
+
+#[test]
+fn concurrent_wrong_passwords_cannot_all_pass_the_lockout_check() {
+    // Finding 1: 30 wrong passwords sent at once got 30 × 401, and the right password 40 ms
+    // later got 201: the lockout was checked before the slow hash and failures counted after.
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start(ServerOptions {
+        data: &data,
+        https: false,
+        demo: false,
+        admin_password: Some(ADMIN_PASSWORD),
+    });
+    let wrong = base64::engine::general_purpose::STANDARD.encode("admin:wrong");
+    let auth = format!("Basic {wrong}");
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..30)
+            .map(|_| {
+                s.spawn(|| {
+                    request(
+                        server.http,
+                        "POST",
+                        "/api/sessionMngr/?v=latest",
+                        &[("Authorization", &auth)],
+                        b"",
+                    )
+                    .map(|r| r.status)
+                    .unwrap_or(0)
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or(0)).collect()
+    });
+    let count = |code| statuses.iter().filter(|s| **s == code).count();
+    assert_eq!(count(401) + count(429), 30, "{statuses:?}");
+    assert!(
+        count(401) <= 5,
+        "at most the limit reach the password check: {statuses:?}"
+    );
+    let r = server.logon_response("admin", ADMIN_PASSWORD);
+    assert_eq!(
+        r.status,
+        429,
+        "the right password waits out the lockout: {}",
+        r.text()
+    );
+    assert!(r.header("retry-after").is_some());
+}

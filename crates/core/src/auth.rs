@@ -202,9 +202,11 @@ impl Sessions {
         password: &str,
         address: Option<IpAddr>,
     ) -> CoreResult<LogonSessionRecord> {
-        if let Err(retry_after) = self.throttle.check(user, address) {
-            return Err(CoreError::TooManyAttempts { retry_after });
-        }
+        // Reserved before the slow hash: concurrent attempts count while in flight.
+        let attempt = self
+            .throttle
+            .reserve(user, address)
+            .map_err(|retry_after| CoreError::TooManyAttempts { retry_after })?;
         let account = catalog.account_by_name(user)?;
         let hash = account
             .as_ref()
@@ -215,13 +217,13 @@ impl Sessions {
         let account: AccountRow = match (ok, account) {
             (true, Some(a)) if !a.password_hash.is_empty() => a,
             _ => {
-                self.throttle.failed(user, address);
+                attempt.failed();
                 return Err(CoreError::Unauthorized(
                     "Invalid user name or password.".into(),
                 ));
             }
         };
-        self.throttle.succeeded(user, address);
+        attempt.succeeded();
         let now = now_millis();
         let record = LogonSessionRecord {
             id: new_session_id(),
