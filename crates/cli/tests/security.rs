@@ -399,3 +399,54 @@ fn concurrent_wrong_passwords_cannot_all_pass_the_lockout_check() {
     );
     assert!(r.header("retry-after").is_some());
 }
+
+#[test]
+fn refused_logons_cannot_fill_the_disk_through_the_audit_log() {
+    // Finding 2: every refused logon was written in full and fsynced: one client grew
+    // audit.log by ~70 MB/s (a 250 KB user name wrote 1.5 MB per request).
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start(ServerOptions {
+        data: &data,
+        https: false,
+        demo: false,
+        admin_password: Some(ADMIN_PASSWORD),
+    });
+    let audit = data.join("audit.log");
+    let before = std::fs::metadata(&audit).map(|m| m.len()).unwrap_or(0);
+    let name = "n".repeat(100_000);
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{name}:wrong"));
+    let auth = format!("Basic {basic}");
+    for _ in 0..60 {
+        let r = request(
+            server.http,
+            "POST",
+            "/api/sessionMngr/?v=latest",
+            &[("Authorization", &auth)],
+            b"",
+        )
+        .expect("logon");
+        assert!(matches!(r.status, 401 | 429), "{}", r.text());
+    }
+    let grown = std::fs::metadata(&audit).expect("audit.log").len() - before;
+    assert!(grown < 16 << 10, "60 refusals wrote {grown} bytes");
+    // The server keeps serving, and the count is written when it stops (SIGTERM).
+    assert_eq!(server.logon_response("admin", ADMIN_PASSWORD).status, 201);
+    let pid = server.pid().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let (status, log) = server.wait_exit();
+    assert!(status.success(), "{log}");
+    let events = emrest(&["audit", "--data", arg(&data), "--json"]).ok();
+    assert!(
+        events
+            .stdout
+            .contains("50 more refused logons from this address"),
+        "{}",
+        events.stdout
+    );
+}
