@@ -25,6 +25,33 @@ fn demo_server(data: &Path) -> (Server, String, String) {
     (server, token, uid)
 }
 
+/// A server without demo data on `data`, with more `serve` arguments.
+fn plain_server(data: &Path, extra: &[&str]) -> Server {
+    Server::start_with(
+        ServerOptions {
+            data,
+            https: false,
+            demo: false,
+            admin_password: Some(ADMIN_PASSWORD),
+        },
+        extra,
+    )
+}
+
+/// `POST /api/sessionMngr` with HTTP Basic `user:password` as given; the answer's status.
+fn basic_logon(server: &Server, user: &str, password: &str) -> u16 {
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    request(
+        server.http,
+        "POST",
+        "/api/sessionMngr/?v=latest",
+        &[("Authorization", &format!("Basic {basic}"))],
+        b"",
+    )
+    .map_or(0, |r| r.status)
+}
+
 /// The tasks the administrator sees.
 fn task_count(server: &Server, token: &str) -> usize {
     let r = server.call(token, "GET", "/api/tasks", None);
@@ -126,12 +153,7 @@ fn a_data_folder_open_to_others_is_reported_at_start_and_by_verify() {
         run.stderr.contains("readable by other users") && run.stderr.contains("chmod 700"),
         "{run:?}"
     );
-    let server = Server::start(ServerOptions {
-        data: &data,
-        https: false,
-        demo: false,
-        admin_password: Some(ADMIN_PASSWORD),
-    });
+    let server = plain_server(&data, &[]);
     let log = server.stop();
     assert!(log.contains("readable by other users"), "{log}");
 }
@@ -140,29 +162,14 @@ fn a_data_folder_open_to_others_is_reported_at_start_and_by_verify() {
 fn the_audit_table_shows_hostile_user_names_escaped_on_one_row_and_never_panics() {
     // Finding 3: a user name over 65,535 bytes made `emrest audit` panic, and one with a
     // newline and terminal escapes printed a forged "admin logon success" row.
-    use base64::Engine as _;
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let server = Server::start(ServerOptions {
-        data: &data,
-        https: false,
-        demo: false,
-        admin_password: Some(ADMIN_PASSWORD),
-    });
+    let server = plain_server(&data, &[]);
     // (Basic authorization ends the user name at the first colon.)
     let forged = "x\n2026-01-01 admin 127.0.0.1 logon success\u{1b}[2K\u{202E}";
     let long = "n".repeat(70_000);
     for user in [forged, long.as_str()] {
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:wrong"));
-        let r = request(
-            server.http,
-            "POST",
-            "/api/sessionMngr/?v=latest",
-            &[("Authorization", &format!("Basic {basic}"))],
-            b"",
-        )
-        .expect("logon");
-        assert_eq!(r.status, 401, "{}", r.text());
+        assert_eq!(basic_logon(&server, user, "wrong"), 401);
     }
     drop(server);
     let events = emrest(&["audit", "--data", arg(&data), "--json"]).ok();
@@ -220,12 +227,7 @@ fn a_scoped_operator_learns_no_vm_name_outside_its_scope_from_a_refusal() {
         &[("EMREST_PASSWORD", "op-pw")],
     )
     .ok();
-    let server = Server::start(ServerOptions {
-        data: &data,
-        https: false,
-        demo: false,
-        admin_password: Some(ADMIN_PASSWORD),
-    });
+    let server = plain_server(&data, &[]);
     let point = field(point_of(&point_list(&data), "web01", "Full"), "uid").to_string();
     let restore_as = |token: &str, name: &str| {
         let spec = serde_json::json!({"VmRestoreSpec": {"PowerOnAfterRestore": false,
@@ -309,15 +311,7 @@ fn connections_past_the_limit_are_closed_at_once_and_the_server_stays_reachable(
     use std::io::Write;
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let server = Server::start_with(
-        ServerOptions {
-            data: &data,
-            https: false,
-            demo: false,
-            admin_password: Some(ADMIN_PASSWORD),
-        },
-        &["--max-connections", "3"],
-    );
+    let server = plain_server(&data, &["--max-connections", "3"]);
     let mut held: Vec<std::net::TcpStream> = Vec::new();
     for _ in 0..3 {
         let mut s = std::net::TcpStream::connect(server.http).expect("connect");
@@ -355,32 +349,12 @@ fn connections_past_the_limit_are_closed_at_once_and_the_server_stays_reachable(
 fn concurrent_wrong_passwords_cannot_all_pass_the_lockout_check() {
     // Finding 1: 30 wrong passwords sent at once got 30 × 401, and the right password 40 ms
     // later got 201: the lockout was checked before the slow hash and failures counted after.
-    use base64::Engine as _;
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let server = Server::start(ServerOptions {
-        data: &data,
-        https: false,
-        demo: false,
-        admin_password: Some(ADMIN_PASSWORD),
-    });
-    let wrong = base64::engine::general_purpose::STANDARD.encode("admin:wrong");
-    let auth = format!("Basic {wrong}");
+    let server = plain_server(&data, &[]);
     let statuses: Vec<u16> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..30)
-            .map(|_| {
-                s.spawn(|| {
-                    request(
-                        server.http,
-                        "POST",
-                        "/api/sessionMngr/?v=latest",
-                        &[("Authorization", &auth)],
-                        b"",
-                    )
-                    .map(|r| r.status)
-                    .unwrap_or(0)
-                })
-            })
+            .map(|_| s.spawn(|| basic_logon(&server, "admin", "wrong")))
             .collect();
         workers.into_iter().map(|w| w.join().unwrap_or(0)).collect()
     });
@@ -404,30 +378,15 @@ fn concurrent_wrong_passwords_cannot_all_pass_the_lockout_check() {
 fn refused_logons_cannot_fill_the_disk_through_the_audit_log() {
     // Finding 2: every refused logon was written in full and fsynced: one client grew
     // audit.log by ~70 MB/s (a 250 KB user name wrote 1.5 MB per request).
-    use base64::Engine as _;
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let server = Server::start(ServerOptions {
-        data: &data,
-        https: false,
-        demo: false,
-        admin_password: Some(ADMIN_PASSWORD),
-    });
+    let server = plain_server(&data, &[]);
     let audit = data.join("audit.log");
     let before = std::fs::metadata(&audit).map(|m| m.len()).unwrap_or(0);
     let name = "n".repeat(100_000);
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{name}:wrong"));
-    let auth = format!("Basic {basic}");
     for _ in 0..60 {
-        let r = request(
-            server.http,
-            "POST",
-            "/api/sessionMngr/?v=latest",
-            &[("Authorization", &auth)],
-            b"",
-        )
-        .expect("logon");
-        assert!(matches!(r.status, 401 | 429), "{}", r.text());
+        let status = basic_logon(&server, &name, "wrong");
+        assert!(matches!(status, 401 | 429), "{status}");
     }
     let grown = std::fs::metadata(&audit).expect("audit.log").len() - before;
     assert!(grown < 16 << 10, "60 refusals wrote {grown} bytes");
