@@ -279,6 +279,10 @@ struct ServeArgs {
     /// Restores that run at once; more wait in state Starting.
     #[arg(long, default_value_t = 2)]
     restore_workers: usize,
+    /// Restores that may wait for a worker; past them a restore is refused with 503 and
+    /// Retry-After, recording nothing.
+    #[arg(long, default_value_t = 64)]
+    restore_queue: usize,
     /// Idle minutes after which a logon session expires.
     #[arg(long, default_value_t = 15)]
     session_idle_minutes: u64,
@@ -1051,6 +1055,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         .init();
     let core = open_with(&args.data, |c| {
         c.restore_workers = args.restore_workers.max(1);
+        c.restore_queue = args.restore_queue;
         c.session_idle = std::time::Duration::from_secs(args.session_idle_minutes.max(1) * 60);
         c.logon_throttle = emrest_core::throttle::ThrottleConfig {
             max_failures: args.logon_max_failures,

@@ -29,6 +29,12 @@ pub enum CoreError {
     /// The request is valid but clashes with work in progress.
     #[error("{0}")]
     Conflict(String),
+    /// The server has as much of this work queued as it takes; try again after `retry_after`.
+    #[error("{message}")]
+    Busy {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// The backup repository failed (missing or corrupt chunk, I/O).
     #[error("backup repository: {0}")]
     Repo(#[from] RepoError),

@@ -48,6 +48,8 @@ pub struct CoreConfig {
     pub session_idle: Duration,
     /// How many restores run at once; the rest wait in state Starting.
     pub restore_workers: usize,
+    /// How many more restores may wait for a worker; past them a restore is refused (503).
+    pub restore_queue: usize,
     /// Whether repository writes are fsynced.
     pub durability: Durability,
     /// Brute-force protection of logon.
@@ -66,6 +68,7 @@ impl CoreConfig {
             data_dir: data_dir.into(),
             session_idle: Duration::from_secs(15 * 60),
             restore_workers: 2,
+            restore_queue: 64,
             durability: Durability::Fsync,
             logon_throttle: throttle::ThrottleConfig::default(),
             read_only: false,
@@ -247,7 +250,7 @@ impl Core {
         lock: Option<std::fs::File>,
     ) -> CoreResult<Arc<Core>> {
         let core = Arc::new(Core {
-            runner: runner::Runner::new(config.restore_workers),
+            runner: runner::Runner::new(config.restore_workers, config.restore_queue),
             rollbacks: rollback_journal::Pending::new(&config.data_dir),
             restore_hold: (Mutex::new(false), Condvar::new()),
             sessions: Sessions::new(config.session_idle, config.logon_throttle)?,
@@ -553,7 +556,8 @@ impl Core {
     pub fn delete_task(&self, caller: &Caller, id: TaskId) -> CoreResult<()> {
         let task = self.task(caller, id)?;
         if task.state == TaskState::Running {
-            if let Some(ctl) = self.runner.control(runner::Work::Restore(id)) {
+            let work = task.restore_session_id.map(runner::Work::Restore);
+            if let Some(ctl) = work.and_then(|w| self.runner.control(w)) {
                 ctl.cancel(&caller.user_name);
             }
         }

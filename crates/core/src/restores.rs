@@ -5,7 +5,7 @@
 use crate::error::{CoreError, CoreResult};
 use crate::model::*;
 use crate::restore::{self, RestoreOutcome, RestorePlan, RestoreRequest, RunControl};
-use crate::runner::{Engine, Work};
+use crate::runner::{Engine, Refusal, Work};
 use crate::{audit, busy, now_millis, security, Core};
 use emrest_platform::VmKey;
 use emrest_repo::{Control, RepoError};
@@ -50,6 +50,31 @@ impl Core {
         if let restore::RestoreTarget::Original { .. } = &plan.target {
             self.rollbacks.check(&plan.point.vm)?;
         }
+        // Admitted before anything is recorded or claimed: a full queue leaves no trace.
+        let session_id = Uuid::new_v4();
+        let ctl = Arc::new(RunControl {
+            rollback_journal: Some((self.rollbacks.dir().to_path_buf(), session_id)),
+            ..Default::default()
+        });
+        let admission = match self
+            .runner
+            .admit(Work::Restore(session_id), Some(session_id), ctl.clone())
+        {
+            Ok(a) => a,
+            Err(Refusal::Full { admitted }) => {
+                return Err(CoreError::Busy {
+                    message: format!(
+                        "{admitted} restores are running or waiting for a worker, as many as the server queues (--restore-workers, --restore-queue); try again when some have finished"
+                    ),
+                    retry_after: Duration::from_secs(10),
+                })
+            }
+            Err(refusal) => {
+                return Err(CoreError::Internal(format!(
+                    "restore session {session_id} was admitted twice: {refusal:?}"
+                )))
+            }
+        };
         let busy_key = match &plan.target {
             restore::RestoreTarget::Original { .. } => plan.point.vm.clone(),
             restore::RestoreTarget::NewVm { name, .. } => VmKey {
@@ -62,7 +87,6 @@ impl Core {
             &busy::Activity::Restore,
         )?;
         let now = now_millis();
-        let session_id = Uuid::new_v4();
         let started = (|| -> CoreResult<TaskRecord> {
             self.catalog.insert_restore_session(
                 session_id,
@@ -90,29 +114,15 @@ impl Core {
                 return Err(e);
             }
         };
-        let ctl = Arc::new(RunControl {
-            rollback_journal: Some((self.rollbacks.dir().to_path_buf(), session_id)),
-            ..Default::default()
-        });
         let run = RestoreRun {
             core: Arc::clone(self),
             task: task.id,
             session: session_id,
             plan,
-            ctl: ctl.clone(),
+            ctl,
             busy_key: busy_key.clone(),
         };
-        let spawned = match self
-            .runner
-            .admit(Work::Restore(task.id), Some(session_id), ctl)
-        {
-            Ok(admission) => admission.spawn(run),
-            Err(refusal) => Err(CoreError::Internal(format!(
-                "restore task {} was admitted twice: {refusal:?}",
-                task.id
-            ))),
-        };
-        if let Err(e) = spawned {
+        if let Err(e) = admission.spawn(run) {
             // Nothing ran: the task and session end failed and the VM is free again.
             let msg = match e {
                 CoreError::Internal(m) => m,

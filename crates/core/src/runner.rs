@@ -14,7 +14,7 @@
 //! `Core::open`'s: nothing can run before it.
 
 use crate::restore::RunControl;
-use crate::{CoreError, CoreResult, TaskId};
+use crate::{CoreError, CoreResult};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -23,8 +23,9 @@ use uuid::Uuid;
 /// What a run is, and so what it excludes and whether it waits for a slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Work {
-    /// A restore, by its task; waits for one of the restore slots.
-    Restore(TaskId),
+    /// A restore, by its restore session; waits for one of the restore slots. Admitted
+    /// before its task and session are recorded, so a full queue records nothing.
+    Restore(Uuid),
     /// A run of a backup job, by the job: one at a time per job.
     Job(Uuid),
     /// Garbage collection: never beside a job's run.
@@ -40,6 +41,8 @@ pub(crate) enum Refusal {
     Gc,
     /// A backup job runs: garbage collection waits for it.
     Job,
+    /// As many restores as may run and wait are admitted already.
+    Full { admitted: usize },
 }
 
 /// An engine the runner executes: its work, then the recording of the outcome.
@@ -67,17 +70,22 @@ struct Entry {
 pub(crate) struct Runner {
     runs: Mutex<HashMap<Work, Entry>>,
     slots: Slots,
+    /// Restores admitted at once: running and waiting for a slot.
+    max_restores: usize,
 }
 
 impl Runner {
-    /// A runner that lets `restore_workers` restores (at least one) run at once.
-    pub(crate) fn new(restore_workers: usize) -> Arc<Runner> {
+    /// A runner that lets `restore_workers` restores (at least one) run at once and
+    /// `restore_queue` more wait for a slot.
+    pub(crate) fn new(restore_workers: usize, restore_queue: usize) -> Arc<Runner> {
+        let workers = restore_workers.max(1);
         Arc::new(Runner {
             runs: Mutex::new(HashMap::new()),
             slots: Slots {
-                free: Mutex::new(restore_workers.max(1)),
+                free: Mutex::new(workers),
                 cv: Condvar::new(),
             },
+            max_restores: workers.saturating_add(restore_queue),
         })
     }
 
@@ -99,6 +107,15 @@ impl Runner {
             return Err(Refusal::Busy { session: e.session });
         }
         let gc = runs.contains_key(&Work::Gc);
+        if let Work::Restore(_) = work {
+            let admitted = runs
+                .keys()
+                .filter(|w| matches!(w, Work::Restore(_)))
+                .count();
+            if admitted >= self.max_restores {
+                return Err(Refusal::Full { admitted });
+            }
+        }
         match work {
             Work::Job(_) if gc => return Err(Refusal::Gc),
             Work::Gc if runs.keys().any(|w| matches!(w, Work::Job(_))) => return Err(Refusal::Job),
@@ -246,7 +263,7 @@ mod tests {
 
     #[test]
     fn one_run_per_job_and_gc_never_beside_a_job() {
-        let r = Runner::new(1);
+        let r = Runner::new(1, 8);
         let job = Uuid::new_v4();
         let run = r
             .admit(Work::Job(job), Some(job), Arc::default())
@@ -258,7 +275,7 @@ mod tests {
         assert_eq!(admit(&r, Work::Gc).err(), Some(Refusal::Job));
         // Another job and a restore may run beside it.
         let other = admit(&r, Work::Job(Uuid::new_v4())).expect("other job");
-        let restore = admit(&r, Work::Restore(TaskId(7))).expect("restore");
+        let restore = admit(&r, Work::Restore(Uuid::new_v4())).expect("restore");
         drop((run, other));
         let gc = admit(&r, Work::Gc).expect("gc once no job runs");
         assert_eq!(admit(&r, Work::Job(job)).err(), Some(Refusal::Gc));
@@ -286,8 +303,22 @@ mod tests {
     }
 
     #[test]
+    fn restores_past_the_workers_and_the_queue_are_refused() {
+        let r = Runner::new(2, 3);
+        let admitted: Vec<Admission> = (0..5)
+            .map(|_| admit(&r, Work::Restore(Uuid::new_v4())).expect("admitted"))
+            .collect();
+        assert_eq!(
+            admit(&r, Work::Restore(Uuid::new_v4())).err(),
+            Some(Refusal::Full { admitted: 5 })
+        );
+        drop(admitted);
+        assert!(admit(&r, Work::Restore(Uuid::new_v4())).is_ok());
+    }
+
+    #[test]
     fn a_panic_reaches_finish_as_a_failure_and_the_run_leaves_the_table() {
-        let r = Runner::new(1);
+        let r = Runner::new(1, 8);
         admit(&r, Work::Job(Uuid::nil()))
             .expect("admit")
             .run(Panics);
@@ -321,7 +352,7 @@ mod tests {
 
     #[test]
     fn restores_run_through_the_bounded_slots() {
-        let r = Runner::new(2);
+        let r = Runner::new(2, 8);
         let (now, most) = (Arc::<AtomicUsize>::default(), Arc::<AtomicUsize>::default());
         let (done_tx, done_rx) = mpsc::channel();
         let mut gos = Vec::new();
@@ -334,7 +365,7 @@ mod tests {
                 most: Arc::clone(&most),
                 done: done_tx.clone(),
             };
-            admit(&r, Work::Restore(TaskId(i)))
+            admit(&r, Work::Restore(Uuid::from_u128(i)))
                 .expect("admit")
                 .spawn(engine)
                 .expect("spawn");

@@ -97,6 +97,14 @@ pub fn core_error(format: Format, err: CoreError) -> Reply {
         // http_response_codes.md lists no 409; a request that clashes with running work is a
         // request the server cannot take now.
         CoreError::Conflict(m) => (StatusCode::BAD_REQUEST, m.clone()),
+        CoreError::Busy {
+            message,
+            retry_after,
+        } => {
+            let secs = retry_after.as_secs().max(1);
+            return Reply::error(StatusCode::SERVICE_UNAVAILABLE, format, message.clone())
+                .with_header(header::RETRY_AFTER, secs.to_string());
+        }
         CoreError::Repo(_)
         | CoreError::Platform(_)
         | CoreError::Catalog(_)

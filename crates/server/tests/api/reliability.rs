@@ -600,3 +600,53 @@ async fn a_flipped_byte_or_a_missing_chunk_fails_the_restore_naming_the_chunk_an
     );
     assert_eq!(w.snapshot().await, snapshot);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restores_past_the_workers_and_the_queue_are_refused_with_503_recording_nothing() {
+    // Security review finding 10: each restore request started a thread that waited for a
+    // worker, with no bound on how many waited.
+    let w = World::with_config(ONE_MIB, Default::default(), |c| {
+        c.restore_workers = 1;
+        c.restore_queue = 1;
+    })
+    .await;
+    let first = w.point("web01", PointType::Full).await;
+    let second = w.point("db01", PointType::Full).await;
+    let third = w.point("file01", PointType::Full).await;
+    w.blocking(|c| c.hold_restores(true)).await;
+    let t1 = start_restore(&w, first.id).await;
+    let t2 = start_restore(&w, second.id).await;
+    let tasks_before = w.get_json("/api/tasks").await.json();
+    for (ct, accept) in [(JSON, JSON), (XML, XML)] {
+        let body = if ct == JSON {
+            r#"{"VmRestoreSpec":{"PowerOnAfterRestore":false,"QuickRollback":false}}"#
+        } else {
+            "<RestoreSpec xmlns=\"http://www.veeam.com/ent/v1.0\"><VmRestoreSpec><PowerOnAfterRestore>false</PowerOnAfterRestore><QuickRollback>false</QuickRollback></VmRestoreSpec></RestoreSpec>"
+        };
+        let r = w
+            .send(
+                Req::post(&format!("/api/vmRestorePoints/{}?action=restore", third.id))
+                    .content_type(ct)
+                    .accept(accept)
+                    .body(body),
+            )
+            .await;
+        let m = r.error(StatusCode::SERVICE_UNAVAILABLE);
+        assert!(m.contains("--restore-queue"), "{m}");
+        assert!(r.header("Retry-After").is_some());
+    }
+    assert_eq!(
+        w.get_json("/api/tasks").await.json(),
+        tasks_before,
+        "no task recorded"
+    );
+    w.blocking(|c| c.hold_restores(false)).await;
+    for t in [&t1, &t2] {
+        let done = w.wait_task(t["TaskId"].as_str().unwrap()).await;
+        assert_eq!(done["Result"]["Success"], true, "{done}");
+    }
+    // Room again.
+    let t3 = start_restore(&w, third.id).await;
+    let done = w.wait_task(t3["TaskId"].as_str().unwrap()).await;
+    assert_eq!(done["Result"]["Success"], true, "{done}");
+}
