@@ -229,6 +229,7 @@ impl Engine for RestoreRun {
                     CoreError::Repo(
                         RepoError::ChunkMissing { .. }
                         | RepoError::ChunkCorrupt { .. }
+                        | RepoError::PackIndexCorrupt { .. }
                         | RepoError::IndexMissing { .. }
                         | RepoError::IndexCorrupt { .. },
                     ) => format!(

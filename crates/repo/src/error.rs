@@ -25,11 +25,7 @@ pub enum RepoError {
     },
     /// A chunk's record is in a pack but its header, payload or digest is wrong: the chunk's
     /// bytes are damaged.
-    #[error(
-        "chunk {digest}{} is corrupt: {reason}{}",
-        in_pack(at),
-        bytes_damaged(at)
-    )]
+    #[error("chunk {digest} is corrupt: {reason}{}", bytes_damaged(at))]
     ChunkCorrupt {
         /// Digest of the damaged chunk.
         digest: ChunkDigest,
@@ -41,8 +37,8 @@ pub enum RepoError {
     /// A chunk no readable pack holds, listed in a pack whose own index (its entries or
     /// footer) is damaged: the pack's chunks cannot be found in it.
     #[error(
-        "chunk {digest} cannot be read: the index of pack {pack} is damaged ({reason}): {}",
-        pack_chunks(*chunks)
+        "chunk {digest} cannot be read: {}",
+        PackDamage { pack: pack.clone(), reason: reason.clone(), chunks: *chunks }
     )]
     PackIndexCorrupt {
         /// Digest of the chunk that cannot be read.
@@ -111,26 +107,37 @@ impl std::fmt::Display for ChunkPlace {
     }
 }
 
-/// " in <pack> at offset <n>" when the place is known.
-fn in_pack(at: &Option<ChunkPlace>) -> String {
-    at.as_ref().map_or_else(String::new, |p| format!(" in {p}"))
+/// Where a located corrupt chunk lies, and what that means for the operator.
+fn bytes_damaged(at: &Option<ChunkPlace>) -> String {
+    at.as_ref().map_or_else(String::new, |p| {
+        format!(" (the chunk's bytes in {p} are damaged)")
+    })
 }
 
-/// What a located corrupt chunk means for the operator.
-fn bytes_damaged(at: &Option<ChunkPlace>) -> &'static str {
-    if at.is_some() {
-        " (the chunk's bytes in the pack are damaged)"
-    } else {
-        ""
-    }
+/// A pack file whose own index (its entries or footer) is damaged, so that none of its
+/// chunks can be found in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackDamage {
+    /// The pack file, as the storage describes it (a path for a folder).
+    pub pack: String,
+    /// What is wrong with its index.
+    pub reason: String,
+    /// How many chunks its footer says it holds, when the footer can be read.
+    pub chunks: Option<u64>,
 }
 
-/// The end of a [`RepoError::PackIndexCorrupt`] message.
-pub(crate) fn pack_chunks(chunks: Option<u64>) -> String {
-    match chunks {
-        Some(1) => "its 1 chunk cannot be read".to_string(),
-        Some(n) => format!("its {n} chunks cannot be read"),
-        None => "its chunks cannot be read".to_string(),
+impl std::fmt::Display for PackDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the index of pack {} is damaged ({}): ",
+            self.pack, self.reason
+        )?;
+        match self.chunks {
+            Some(1) => write!(f, "its 1 chunk cannot be read"),
+            Some(n) => write!(f, "its {n} chunks cannot be read"),
+            None => write!(f, "its chunks cannot be read"),
+        }
     }
 }
 

@@ -15,8 +15,8 @@ use crate::index_cache::{IndexCache, Loaded};
 use crate::pack::{ChunkMap, Loc};
 use crate::storage::{FolderStorage, ObjectVersion, Storage, StoredObject};
 use crate::{
-    ChunkDigest, ChunkPlace, DiskIndex, Durability, RepoError, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE,
-    MIN_CHUNK_SIZE,
+    ChunkDigest, ChunkPlace, DiskIndex, Durability, PackDamage, RepoError, DEFAULT_CHUNK_SIZE,
+    MAX_CHUNK_SIZE, MIN_CHUNK_SIZE,
 };
 
 /// Key (and, in a folder, file name) of the repository config.
@@ -556,13 +556,17 @@ impl Repository {
         }
     }
 
-    /// Pack files whose own index cannot be read, as the storage describes them, with the
-    /// reason and the chunk count their footer gives (when it can be read).
-    pub fn damaged_packs(&self) -> Vec<(String, String, Option<u64>)> {
+    /// Pack files whose own index cannot be read (found when the repository was opened or
+    /// rescanned).
+    pub fn damaged_packs(&self) -> Vec<PackDamage> {
         let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
         map.damaged
             .iter()
-            .map(|p| (self.storage.describe(&p.key), p.reason.clone(), p.count))
+            .map(|p| PackDamage {
+                pack: self.storage.describe(&p.key),
+                reason: p.reason.clone(),
+                chunks: p.count,
+            })
             .collect()
     }
 

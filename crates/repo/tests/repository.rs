@@ -599,9 +599,11 @@ fn a_damaged_chunk_names_its_pack_file_and_offset() {
         }
         let m = e.to_string();
         for part in [
-            format!("chunk {d} in {pack} at offset {}", loc.offset),
-            "the chunk's bytes in the pack are damaged".to_string(),
-            "is corrupt".to_string(),
+            format!("chunk {d} is corrupt: "),
+            format!(
+                "(the chunk's bytes in {pack} at offset {} are damaged)",
+                loc.offset
+            ),
         ] {
             assert!(m.contains(&part), "{what}: {m} lacks {part}");
         }
@@ -677,7 +679,11 @@ fn a_damaged_pack_index_is_reported_naming_the_pack_not_as_missing_chunks() {
         let repo = open_repo(dir.path());
         let damaged = repo.damaged_packs();
         assert_eq!(damaged.len(), 1, "{what}");
-        let (dp, reason, chunks) = &damaged[0];
+        let emrest_repo::PackDamage {
+            pack: dp,
+            reason,
+            chunks,
+        } = &damaged[0];
         assert_eq!(dp, &pack, "{what}");
         let n = chunks.unwrap_or_else(|| panic!("{what}: no chunk count"));
         assert!(n >= 1, "{what}");
