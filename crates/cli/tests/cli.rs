@@ -583,6 +583,17 @@ fn verify_passes_on_a_demo_world_and_names_a_corrupt_chunk_and_its_points() {
 
     let run = emrest(&["verify", "--data", d]);
     problem_line(&run, &digest, "corrupt", &point_ids);
+    // The line names the damaged file on disk and where in it, and what is wrong.
+    problem_line(
+        &run,
+        &digest,
+        &format!(
+            "(the chunk's bytes in {} at offset {} are damaged)",
+            path.display(),
+            loc.offset
+        ),
+        &point_ids,
+    );
     assert_eq!(run.stdout.lines().count(), 1, "one problem only: {run:?}");
 
     std::fs::write(&path, &original).expect("repair the pack");
@@ -611,4 +622,49 @@ fn verify_names_every_chunk_of_a_missing_pack_and_its_points() {
         problem_line(&run, digest, "missing", &point_ids);
     }
     assert_eq!(run.stdout.lines().count(), lost.len(), "{run:?}");
+}
+
+#[test]
+fn verify_names_a_pack_whose_own_index_is_damaged_instead_of_calling_its_chunks_missing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    make_demo(&data);
+    let point_ids: BTreeSet<String> = point_list(&data)
+        .iter()
+        .map(|p| field(p, "id").to_string())
+        .collect();
+    let chunks = stored_chunks(&data);
+    let pack = chunks.last().expect("a chunk").1.pack.clone();
+    // An entry's codec byte in the pack's index (the footer's first field is its offset).
+    let mut bytes = std::fs::read(&pack).expect("read pack");
+    let footer = bytes.len() - 64;
+    let mut offset = [0u8; 8];
+    offset.copy_from_slice(&bytes[footer..footer + 8]);
+    let at = u64::from_le_bytes(offset) as usize + 32;
+    bytes[at] ^= 0x10;
+    let mut perm = std::fs::metadata(&pack).expect("stat").permissions();
+    #[allow(clippy::permissions_set_readonly_false)] // the test owns this temporary file
+    perm.set_readonly(false);
+    std::fs::set_permissions(&pack, perm).expect("make the pack writable");
+    std::fs::write(&pack, &bytes).expect("damage the pack index");
+
+    let run = emrest(&["verify", "--data", arg(&data)]);
+    assert!(!run.status.success(), "{run:?}");
+    let named = format!("the index of pack {} is damaged (", pack.display());
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains(&named))
+        .unwrap_or_else(|| panic!("no line names the pack: {run:?}"));
+    assert!(
+        line.contains("chunks cannot be read; affects VM restore point(s) "),
+        "{line}"
+    );
+    assert!(point_ids.iter().any(|id| line.contains(id)), "{line}");
+    assert!(!run.stdout.contains("missing"), "{run:?}");
+    assert_eq!(
+        run.stdout.lines().count(),
+        1,
+        "one line for the pack: {run:?}"
+    );
 }

@@ -1183,7 +1183,8 @@ impl Core {
     // ---- integrity ----
 
     /// Refuse a restore from a point known to be damaged: marked by `verify`, or with an index
-    /// that fails its hash, or naming a chunk that is not there. Returns the point's disk
+    /// that fails its hash, or naming a chunk that is not there (in no pack, or listed only by
+    /// a pack whose own index is damaged, which is then named). Returns the point's disk
     /// indexes (in disk order) so a restore need not read them again.
     pub fn check_point_intact(
         &self,
@@ -1223,10 +1224,13 @@ impl Core {
                 .map_err(|e| damaged(e.to_string()))?
                 .missing;
             if let Some(missing) = missing {
-                return Err(damaged(format!(
-                    "chunk {missing} of disk {} is missing",
-                    d.name
-                )));
+                // A chunk in no pack, or listed only by a pack whose own index is damaged.
+                return Err(damaged(match self.repository().not_found(&missing) {
+                    emrest_repo::RepoError::ChunkMissing { .. } => {
+                        format!("chunk {missing} of disk {} is missing", d.name)
+                    }
+                    e => format!("disk {}: {e}", d.name),
+                }));
             }
             indexes.push(index);
         }

@@ -121,6 +121,12 @@ impl Core {
     }
 }
 
+/// VM restore point IDs, comma-separated.
+fn list(points: &std::collections::BTreeSet<uuid::Uuid>) -> String {
+    let ids: Vec<String> = points.iter().map(|u| u.to_string()).collect();
+    ids.join(", ")
+}
+
 /// SHA-256 of everything a reader yields.
 pub fn sha256_reader(mut r: impl Read) -> CoreResult<String> {
     let mut h = Sha256::new();
@@ -159,24 +165,60 @@ impl Core {
                 }
             }
         }
+        // A pack whose own index is damaged gets one line for all its chunks.
+        let mut packs: BTreeMap<String, BTreeSet<uuid::Uuid>> = BTreeMap::new();
         for p in self
             .repository()
             .verify_chunks(users.keys(), &emrest_repo::NoControl)
         {
-            let (digest, what) = match &p {
-                emrest_repo::ChunkProblem::Missing(d) => (*d, "missing".to_string()),
-                emrest_repo::ChunkProblem::Corrupt(d, why) => (*d, format!("corrupt ({why})")),
-            };
+            let digest = *p.digest();
             let affected = users.get(&digest).cloned().unwrap_or_default();
+            let what = match p {
+                emrest_repo::ChunkProblem::PackIndexCorrupt {
+                    pack,
+                    reason,
+                    chunks,
+                    ..
+                } => {
+                    let why = emrest_repo::PackDamage {
+                        pack,
+                        reason,
+                        chunks,
+                    }
+                    .to_string();
+                    for p in &affected {
+                        damaged
+                            .entry(*p)
+                            .or_insert_with(|| format!("chunk {digest} cannot be read: {why}"));
+                    }
+                    packs.entry(why).or_default().extend(affected);
+                    continue;
+                }
+                emrest_repo::ChunkProblem::Missing(d) => format!("chunk {d} is missing"),
+                // "chunk … is corrupt: <reason> (the chunk's bytes in <pack> at offset <n> are
+                // damaged)"
+                other => other.to_string(),
+            };
             for p in &affected {
-                damaged
-                    .entry(*p)
-                    .or_insert_with(|| format!("chunk {digest} is {what}"));
+                damaged.entry(*p).or_insert_with(|| what.clone());
             }
-            let points: Vec<String> = affected.iter().map(|u| u.to_string()).collect();
             problems.push(format!(
-                "chunk {digest} is {what}; affects VM restore point(s) {}",
-                points.join(", ")
+                "{what}; affects VM restore point(s) {}",
+                list(&affected)
+            ));
+        }
+        for damage in self.repository().damaged_packs() {
+            let why = damage.to_string();
+            if !packs.contains_key(&why) {
+                // Listing none of the chunks restore points use (or none that can still be
+                // recognised): reported all the same, the file is damaged.
+                problems.push(why);
+            }
+        }
+        for (why, affected) in packs {
+            problems.push(format!(
+                "{why}; affects VM restore point(s) {}",
+                list(&affected)
             ));
         }
         if !self.config.read_only {

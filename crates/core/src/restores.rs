@@ -241,6 +241,7 @@ impl Engine for RestoreRun {
                     CoreError::Repo(
                         RepoError::ChunkMissing { .. }
                         | RepoError::ChunkCorrupt { .. }
+                        | RepoError::PackIndexCorrupt { .. }
                         | RepoError::IndexMissing { .. }
                         | RepoError::IndexCorrupt { .. },
                     ) => format!(

@@ -299,3 +299,89 @@ fn a_second_writer_is_refused_but_a_reader_may_look_while_a_restore_runs() {
     assert_eq!(t.result, Some((true, "Ok".to_string())));
     assert_eq!(vm_disks(&reader, "web01"), point_disks(&core, p.id));
 }
+
+/// A chunk whose bytes are damaged: the restore fails naming the chunk, its pack file on disk
+/// and the record's offset; verify says the same and the marked point's restore is refused
+/// with it.
+#[test]
+fn a_damaged_chunk_is_named_with_its_pack_file_and_offset_by_the_restore_and_verify() {
+    let (_dir, core, caller) = world(2, 2);
+    let p = full_point(&core, "file01");
+    let (digest, loc) = common::first_chunk(&core, &p);
+    damage(&loc, 0x40);
+    let place = format!(
+        "(the chunk's bytes in {} at offset {} are damaged)",
+        loc.pack.display(),
+        loc.offset
+    );
+    let t = core
+        .start_restore(&caller, p.id, &RestoreRequest::default())
+        .expect("start");
+    let (ok, msg) = wait(&core, &caller, t.id).result.expect("result");
+    assert!(!ok);
+    assert!(
+        msg.starts_with("Restore failed: ")
+            && msg.contains(&format!("chunk {digest} is corrupt: "))
+            && msg.contains(&place)
+            && msg.contains(&format!("VM restore point {} of 'file01' is damaged", p.id)),
+        "{msg}"
+    );
+    let problems = core.verify_repository().expect("verify");
+    assert!(
+        problems
+            .iter()
+            .any(|l| l.contains(&format!("chunk {digest} is corrupt: "))
+                && l.contains(&place)
+                && l.contains(&p.id.to_string())),
+        "{problems:?}"
+    );
+    match core.start_restore(&caller, p.id, &RestoreRequest::default()) {
+        Err(CoreError::Conflict(m)) => assert!(m.contains(&place), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// A pack whose own index is damaged: a restore of a point that needs its chunks is refused
+/// naming the pack file and saying its index is damaged, and verify says the same, not that
+/// the chunks are missing.
+#[test]
+fn a_damaged_pack_index_is_named_by_the_restore_refusal_and_verify_not_as_missing_chunks() {
+    let (dir, core, _) = world(2, 2);
+    let p = full_point(&core, "file01");
+    let (_, loc) = common::first_chunk(&core, &p);
+    drop(core);
+    // The footer's checksum of the pack's entries.
+    let mut bytes = std::fs::read(&loc.pack).expect("pack");
+    let at = bytes.len() - 40;
+    bytes[at] ^= 0x01;
+    std::fs::write(&loc.pack, bytes).expect("write pack");
+
+    let core = open(dir.path(), 2);
+    let s = core.logon("tester", "pw").expect("logon");
+    let caller = core.caller(s.id).expect("caller");
+    let named = format!(
+        "the index of pack {} is damaged (index checksum mismatch",
+        loc.pack.display()
+    );
+    match core.start_restore(&caller, p.id, &RestoreRequest::default()) {
+        Err(CoreError::Conflict(m)) => assert!(
+            m.contains(&named)
+                && m.contains("chunks cannot be read")
+                && m.contains(&format!("VM restore point {} of 'file01' is damaged", p.id))
+                && !m.contains("missing"),
+            "{m}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let problems = core.verify_repository().expect("verify");
+    assert!(
+        problems
+            .iter()
+            .any(|l| l.contains(&named) && l.contains(&p.id.to_string())),
+        "{problems:?}"
+    );
+    assert!(
+        !problems.iter().any(|l| l.contains("missing")),
+        "{problems:?}"
+    );
+}

@@ -303,6 +303,7 @@ fn same_dict(a: Option<&Arc<Dictionary>>, b: Option<&Arc<Dictionary>>) -> bool {
 fn corrupt(digest: &ChunkDigest, reason: String) -> RepoError {
     RepoError::ChunkCorrupt {
         digest: *digest,
+        at: None,
         reason,
     }
 }
@@ -451,6 +452,7 @@ pub(crate) fn verify(digest: &ChunkDigest, data: &[u8]) -> Result<(), RepoError>
     if actual != *digest {
         return Err(RepoError::ChunkCorrupt {
             digest: *digest,
+            at: None,
             reason: format!("content hashes to {actual}"),
         });
     }

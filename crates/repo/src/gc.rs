@@ -11,22 +11,42 @@ use crate::error::IoContext;
 use crate::pack::PackWriter;
 use crate::parallel;
 use crate::storage::Storage;
-use crate::{ChunkDigest, Control, RepoError, Repository};
+use crate::{ChunkDigest, ChunkPlace, Control, RepoError, Repository};
 
 /// A chunk that failed verification.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChunkProblem {
-    /// No chunk file exists for the digest.
+    /// No pack holds the chunk.
     Missing(ChunkDigest),
-    /// The chunk file is unreadable, damaged or does not hash to its digest.
-    Corrupt(ChunkDigest, String),
+    /// The chunk's record is unreadable, damaged or does not hash to its digest.
+    Corrupt {
+        /// The chunk's digest.
+        digest: ChunkDigest,
+        /// Where its record lies (`None` when it could not be read for another reason).
+        at: Option<ChunkPlace>,
+        /// What was found wrong.
+        reason: String,
+    },
+    /// No readable pack holds the chunk and a pack whose own index is damaged lists it.
+    PackIndexCorrupt {
+        /// The chunk's digest.
+        digest: ChunkDigest,
+        /// The pack file, as the storage describes it.
+        pack: String,
+        /// What is wrong with the pack's index.
+        reason: String,
+        /// The chunk count the pack's footer gives, when it can be read.
+        chunks: Option<u64>,
+    },
 }
 
 impl ChunkProblem {
     /// The digest of the chunk with the problem.
     pub fn digest(&self) -> &ChunkDigest {
         match self {
-            ChunkProblem::Missing(d) | ChunkProblem::Corrupt(d, _) => d,
+            ChunkProblem::Missing(digest)
+            | ChunkProblem::Corrupt { digest, .. }
+            | ChunkProblem::PackIndexCorrupt { digest, .. } => digest,
         }
     }
 }
@@ -35,7 +55,28 @@ impl fmt::Display for ChunkProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ChunkProblem::Missing(d) => write!(f, "chunk {d} is missing"),
-            ChunkProblem::Corrupt(d, reason) => write!(f, "chunk {d} is corrupt: {reason}"),
+            ChunkProblem::Corrupt { digest, at, reason } => {
+                let e = RepoError::ChunkCorrupt {
+                    digest: *digest,
+                    at: at.clone(),
+                    reason: reason.clone(),
+                };
+                write!(f, "{e}")
+            }
+            ChunkProblem::PackIndexCorrupt {
+                digest,
+                pack,
+                reason,
+                chunks,
+            } => {
+                let e = RepoError::PackIndexCorrupt {
+                    digest: *digest,
+                    pack: pack.clone(),
+                    reason: reason.clone(),
+                    chunks: *chunks,
+                };
+                write!(f, "{e}")
+            }
         }
     }
 }
@@ -140,7 +181,7 @@ impl Repository {
             |(codec, buf), k| {
                 let d = &todo[k];
                 let read = match self.locate(d) {
-                    None => Err(RepoError::ChunkMissing { digest: *d }),
+                    None => Err(self.not_found(d)),
                     Some(loc) => {
                         buf.resize(loc.entry.len as usize, 0);
                         match codec {
@@ -156,10 +197,25 @@ impl Repository {
                         return Ok(());
                     }
                     Err(RepoError::ChunkMissing { digest }) => ChunkProblem::Missing(digest),
-                    Err(RepoError::ChunkCorrupt { digest, reason }) => {
-                        ChunkProblem::Corrupt(digest, reason)
+                    Err(RepoError::ChunkCorrupt { digest, at, reason }) => {
+                        ChunkProblem::Corrupt { digest, at, reason }
                     }
-                    Err(other) => ChunkProblem::Corrupt(*d, format!("cannot verify: {other}")),
+                    Err(RepoError::PackIndexCorrupt {
+                        digest,
+                        pack,
+                        reason,
+                        chunks,
+                    }) => ChunkProblem::PackIndexCorrupt {
+                        digest,
+                        pack,
+                        reason,
+                        chunks,
+                    },
+                    Err(other) => ChunkProblem::Corrupt {
+                        digest: *d,
+                        at: None,
+                        reason: format!("cannot verify: {other}"),
+                    },
                 };
                 problems
                     .lock()

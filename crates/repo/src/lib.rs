@@ -90,7 +90,7 @@ mod target;
 
 pub use backup::BackupStats;
 pub use digest::{ChunkDigest, ParseDigestError};
-pub use error::RepoError;
+pub use error::{ChunkPlace, PackDamage, RepoError};
 pub use gc::{ChunkProblem, CodecUse, GcStats, SpaceUse};
 pub use index::DiskIndex;
 pub use repository::{ChunkLocation, Repository};

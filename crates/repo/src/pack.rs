@@ -549,6 +549,79 @@ pub(crate) fn legacy_pack_bytes(records: &[(ChunkDigest, u8, Vec<u8>, usize)]) -
     out
 }
 
+/// A pack file whose own index cannot be read (or fails its checksum).
+#[derive(Debug)]
+pub(crate) struct DamagedPack {
+    /// Its key in the storage.
+    pub key: String,
+    /// What is wrong with its index.
+    pub reason: String,
+    /// The chunk count its footer gives, when the footer is plausible.
+    pub count: Option<u64>,
+    /// Every 32-byte window of its index bytes (when the footer says where they are): the
+    /// digests the damaged index still lists, to tell a chunk in this pack from one in none.
+    listed: std::collections::HashSet<ChunkDigest, DigestState>,
+}
+
+impl DamagedPack {
+    /// True when the pack's damaged index still names `d`.
+    pub(crate) fn lists(&self, d: &ChunkDigest) -> bool {
+        self.listed.contains(d)
+    }
+}
+
+/// Largest index region read to salvage the digests of a damaged pack.
+const SALVAGE_MAX: u64 = 64 << 20;
+
+/// What can still be learnt from a pack whose index does not read: the entry count of a
+/// plausible footer and the digests its index bytes hold (every 32-byte window, so entries
+/// whose lengths are damaged still count). Only run for damaged packs.
+fn salvage(
+    file: &dyn StoredObject,
+    size: u64,
+) -> (
+    Option<u64>,
+    std::collections::HashSet<ChunkDigest, DigestState>,
+) {
+    let mut listed = std::collections::HashSet::default();
+    let mut tail = [0u8; 8];
+    if size < (PACK_HEADER_LEN + FOOTER_LEN_1) as u64
+        || file.read_exact_at(&mut tail, size - 8).is_err()
+        || tail[..4] != FOOTER_MAGIC
+    {
+        return (None, listed);
+    }
+    let footer_len = match tail[4] {
+        PACK_VERSION if size >= (PACK_HEADER_LEN + FOOTER_LEN) as u64 => FOOTER_LEN as u64,
+        PACK_VERSION_1 => FOOTER_LEN_1 as u64,
+        _ => return (None, listed),
+    };
+    let mut head = [0u8; 16];
+    if file.read_exact_at(&mut head, size - footer_len).is_err() {
+        return (None, listed);
+    }
+    let (index_offset, count) = (u64_at(&head, 0), u64_at(&head, 8));
+    let index_end = size - footer_len;
+    if !(PACK_HEADER_LEN as u64..=index_end).contains(&index_offset)
+        || index_end - index_offset > SALVAGE_MAX
+    {
+        return (None, listed);
+    }
+    let mut index = vec![0u8; (index_end - index_offset) as usize];
+    if file.read_exact_at(&mut index, index_offset).is_err() {
+        return (None, listed);
+    }
+    for w in index.windows(32) {
+        let mut d = [0u8; 32];
+        d.copy_from_slice(w);
+        listed.insert(ChunkDigest(d));
+    }
+    let plausible = count
+        .checked_mul(ENTRY_FIXED as u64)
+        .is_some_and(|n| n <= index_end - index_offset);
+    (plausible.then_some(count), listed)
+}
+
 /// One known pack.
 #[derive(Debug)]
 pub(crate) struct PackInfo {
@@ -574,8 +647,8 @@ pub(crate) struct ChunkMap {
     pub packs: Vec<PackInfo>,
     by_key: HashMap<String, u32>,
     pub locs: HashMap<ChunkDigest, Loc, DigestState>,
-    /// Pack files whose index could not be read, with the reason.
-    pub damaged: Vec<(String, String)>,
+    /// Pack files whose index could not be read.
+    pub damaged: Vec<DamagedPack>,
     /// Counts the changes that removed or moved a chunk's location ([`ChunkMap::remove`],
     /// [`ChunkMap::relocate`]); adding packs leaves it. What was found at one epoch still
     /// holds (in memory) at the same epoch.
@@ -683,12 +756,20 @@ impl ChunkMap {
             let size = file.len();
             match read_index(file.as_ref(), size) {
                 Ok(entries) => {
+                    // Put back in one piece since it was found damaged.
+                    self.damaged.retain(|p| p.key != key);
                     self.add(key, size, entries);
                 }
+                // Packs are immutable: what was salvaged from it still holds.
+                Err(_) if self.damaged.iter().any(|p| p.key == key) => {}
                 Err(reason) => {
-                    if !self.damaged.iter().any(|(k, _)| *k == key) {
-                        self.damaged.push((key, reason));
-                    }
+                    let (count, listed) = salvage(file.as_ref(), size);
+                    self.damaged.push(DamagedPack {
+                        key,
+                        reason,
+                        count,
+                        listed,
+                    });
                 }
             }
         }

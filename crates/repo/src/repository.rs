@@ -15,8 +15,8 @@ use crate::index_cache::{IndexCache, Loaded};
 use crate::pack::{ChunkMap, Loc};
 use crate::storage::{FolderStorage, ObjectVersion, Storage, StoredObject};
 use crate::{
-    ChunkDigest, DiskIndex, Durability, RepoError, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE,
-    MIN_CHUNK_SIZE,
+    ChunkDigest, ChunkPlace, DiskIndex, Durability, PackDamage, RepoError, DEFAULT_CHUNK_SIZE,
+    MAX_CHUNK_SIZE, MIN_CHUNK_SIZE,
 };
 
 /// Key (and, in a folder, file name) of the repository config.
@@ -520,9 +520,7 @@ impl Repository {
 
     /// Reads, decompresses and verifies one chunk.
     pub fn read_chunk(&self, d: &ChunkDigest) -> Result<Vec<u8>, RepoError> {
-        let loc = self
-            .locate_or_rescan(d)?
-            .ok_or(RepoError::ChunkMissing { digest: *d })?;
+        let loc = self.locate_or_rescan(d)?.ok_or_else(|| self.not_found(d))?;
         let mut out = vec![0u8; loc.entry.len as usize];
         self.load_into(&mut ChunkCodec::new()?, d, &loc, &mut out)?;
         Ok(out)
@@ -541,6 +539,47 @@ impl Repository {
             offset: loc.entry.offset,
             len: loc.entry.record_len() as u64,
         })
+    }
+
+    /// The error for chunk `d`, which no readable pack holds: [`RepoError::PackIndexCorrupt`]
+    /// when the damaged index of a pack lists it, else [`RepoError::ChunkMissing`].
+    pub fn not_found(&self, d: &ChunkDigest) -> RepoError {
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        match map.damaged.iter().find(|p| p.lists(d)) {
+            Some(p) => RepoError::PackIndexCorrupt {
+                digest: *d,
+                pack: self.storage.describe(&p.key),
+                reason: p.reason.clone(),
+                chunks: p.count,
+            },
+            None => RepoError::ChunkMissing { digest: *d },
+        }
+    }
+
+    /// Pack files whose own index cannot be read (found when the repository was opened or
+    /// rescanned).
+    pub fn damaged_packs(&self) -> Vec<PackDamage> {
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        map.damaged
+            .iter()
+            .map(|p| PackDamage {
+                pack: self.storage.describe(&p.key),
+                reason: p.reason.clone(),
+                chunks: p.count,
+            })
+            .collect()
+    }
+
+    /// Where the record at `offset` of pack number `pack` lies, for an error.
+    pub(crate) fn place(&self, pack: u32, offset: u64) -> ChunkPlace {
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        ChunkPlace {
+            pack: map.packs.get(pack as usize).map_or_else(
+                || format!("pack #{pack}"),
+                |p| self.storage.describe(&p.key),
+            ),
+            offset,
+        }
     }
 
     /// The location of `d` among the packs known to this handle.
@@ -610,7 +649,20 @@ impl Repository {
     /// Reads chunk `d` from `loc` into `out` (exactly the chunk's length) and verifies it.
     ///
     /// Raw chunks are read straight into `out`; compressed ones through the codec's buffer.
+    /// A damaged chunk's error names its pack and offset.
     pub(crate) fn load_into(
+        &self,
+        codec: &mut ChunkCodec,
+        d: &ChunkDigest,
+        loc: &Loc,
+        out: &mut [u8],
+    ) -> Result<(), RepoError> {
+        self.load_unplaced(codec, d, loc, out)
+            .map_err(|e| e.at_place(|| self.place(loc.pack, loc.entry.offset)))
+    }
+
+    /// [`Repository::load_into`] without the place in its errors.
+    fn load_unplaced(
         &self,
         codec: &mut ChunkCodec,
         d: &ChunkDigest,
@@ -621,6 +673,7 @@ impl Repository {
         if e.len as usize != out.len() {
             return Err(RepoError::ChunkCorrupt {
                 digest: *d,
+                at: None,
                 reason: format!("chunk holds {} bytes but {} are expected", e.len, out.len()),
             });
         }
@@ -628,9 +681,16 @@ impl Repository {
         let read_err = |err: io::Error| match err.kind() {
             io::ErrorKind::UnexpectedEof => RepoError::ChunkCorrupt {
                 digest: *d,
+                at: None,
                 reason: "its pack is truncated".to_string(),
             },
-            _ => RepoError::io(format!("read chunk {d} at offset {}", e.offset), err),
+            _ => RepoError::io(
+                format!(
+                    "read chunk {d} in {}",
+                    self.place(loc.pack, loc.entry.offset)
+                ),
+                err,
+            ),
         };
         if e.codec == CODEC_RAW && e.stored == e.len {
             file.read_exact_at(out, e.offset + u64::from(e.head))
@@ -657,9 +717,10 @@ impl Repository {
             .map_err(|err| match err.kind() {
                 io::ErrorKind::UnexpectedEof => RepoError::ChunkCorrupt {
                     digest: *d,
+                    at: Some(self.place(pack, offset)),
                     reason: "its pack is truncated".to_string(),
                 },
-                _ => RepoError::io(format!("read chunks from offset {offset}"), err),
+                _ => RepoError::io(format!("read chunks in {}", self.place(pack, offset)), err),
             })
     }
 

@@ -505,7 +505,7 @@ impl Repository {
         Ok(out)
     }
 
-    /// The location of every digest, in order; `ChunkMissing` names the first one not stored.
+    /// The location of every digest, in order; the first one not stored is named by [`Repository::not_found`].
     fn locate_all<'a>(
         &self,
         digests: impl Iterator<Item = &'a ChunkDigest> + Clone,
@@ -517,18 +517,16 @@ impl Repository {
                 break;
             }
         }
-        let map = self
-            .map
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        digests
-            .map(|d| {
-                map.locs
-                    .get(d)
-                    .copied()
-                    .ok_or(RepoError::ChunkMissing { digest: *d })
-            })
-            .collect()
+        let found: Result<Vec<Loc>, ChunkDigest> = {
+            let map = self
+                .map
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            digests
+                .map(|d| map.locs.get(d).copied().ok_or(*d))
+                .collect()
+        };
+        found.map_err(|d| self.not_found(&d))
     }
 
     /// Writes the plan's chunks into `target` in parallel, verifying each chunk first.
@@ -664,11 +662,13 @@ impl Repository {
                     let e = locs[loc_of[m].unwrap_or(l)].entry;
                     let from = (e.offset - first.entry.offset) as usize;
                     let digest = index.chunks[j].as_ref().unwrap_or(d);
-                    w.codec.decode_from(
-                        &w.span[from..from + e.record_len()],
-                        digest,
-                        &mut buf[at..at + len],
-                    )?;
+                    w.codec
+                        .decode_from(
+                            &w.span[from..from + e.record_len()],
+                            digest,
+                            &mut buf[at..at + len],
+                        )
+                        .map_err(|err| err.at_place(|| self.place(first.pack, e.offset)))?;
                     ctl.progress(len as u64);
                 }
                 k = g;
@@ -1054,18 +1054,23 @@ impl Repository {
                 let from = (e.offset - span_off) as usize;
                 // Every user of a digest has the chunk's length; the first gives it.
                 let (i0, _, _) = groups[needed[users.start].1];
-                let chunk = w.codec.decoded(
-                    &w.span[from..from + e.record_len()],
-                    d,
-                    index.chunk_range(i0).1,
-                    &mut w.buf,
-                )?;
+                let place = || self.place(locs[k].pack, e.offset);
+                let chunk = w
+                    .codec
+                    .decoded(
+                        &w.span[from..from + e.record_len()],
+                        d,
+                        index.chunk_range(i0).1,
+                        &mut w.buf,
+                    )
+                    .map_err(|err| err.at_place(place))?;
                 for &(_, g) in &needed[users.clone()] {
                     let (i, a, b) = groups[g];
                     let (chunk_off, len) = index.chunk_range(i);
                     if len != chunk.len() {
                         return Err(RepoError::ChunkCorrupt {
                             digest: *d,
+                            at: Some(place()),
                             reason: format!(
                                 "chunk holds {} bytes but {len} are expected",
                                 chunk.len()
@@ -1161,7 +1166,7 @@ impl Repository {
                                 }
                                 let loc = self
                                     .locate_or_rescan(d)?
-                                    .ok_or(RepoError::ChunkMissing { digest: *d })?;
+                                    .ok_or_else(|| self.not_found(d))?;
                                 w.buf.resize(len, 0);
                                 self.load_into(&mut w.codec, d, &loc, &mut w.buf)?;
                                 loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -148,7 +148,7 @@ fn a_repository_in_memory_backs_up_restores_verifies_and_collects_garbage_withou
     let fresh = Repository::open_storage(storage.clone(), Durability::Fsync, CS).unwrap();
     let problems = fresh.verify_chunks(&digests, &NoControl);
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert!(matches!(problems[0], ChunkProblem::Corrupt(..)));
+    assert!(matches!(problems[0], ChunkProblem::Corrupt { .. }));
     let plan = fresh.plan_restore(&index, None, &NoControl).unwrap();
     let r = fresh.apply_restore(&index, &plan, &MemoryDisk::default(), &NoControl);
     assert!(

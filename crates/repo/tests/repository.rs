@@ -572,6 +572,168 @@ fn flipped_byte_in_a_chunk_file_is_reported_as_corrupt_naming_the_digest() {
     }
 }
 
+/// A chunk whose bytes in its pack are wrong is reported, by a read, by verification and by
+/// a restore (through a stretch read and one chunk at a time), naming the pack file on disk
+/// and the record's offset, and saying the chunk's bytes are damaged.
+#[test]
+fn a_damaged_chunk_names_its_pack_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = open_repo(dir.path());
+    let img = image_bytes(31);
+    let (index, _) = backup(&repo, dir.path(), "a.img", &img);
+    let d = index.chunks[5].unwrap();
+    let loc = location(&repo, &d);
+    damage(&repo, &d, |len| len / 2, 0x08);
+    let pack = loc.pack.display().to_string();
+    let check = |e: &RepoError, what: &str| {
+        match e {
+            RepoError::ChunkCorrupt {
+                digest,
+                at: Some(at),
+                ..
+            } => {
+                assert_eq!(*digest, d, "{what}");
+                assert_eq!((at.pack.as_str(), at.offset), (pack.as_str(), loc.offset));
+            }
+            other => panic!("{what}: expected a located ChunkCorrupt, got {other:?}"),
+        }
+        let m = e.to_string();
+        for part in [
+            format!("chunk {d} is corrupt: "),
+            format!(
+                "(the chunk's bytes in {pack} at offset {} are damaged)",
+                loc.offset
+            ),
+        ] {
+            assert!(m.contains(&part), "{what}: {m} lacks {part}");
+        }
+    };
+    for handle in [&repo, &open_repo(dir.path())] {
+        check(&handle.read_chunk(&d).unwrap_err(), "read");
+        let problems = handle.verify_chunks(index.referenced(), &NoControl);
+        assert_eq!(problems.len(), 1);
+        match &problems[0] {
+            ChunkProblem::Corrupt {
+                digest,
+                at: Some(at),
+                ..
+            } => assert_eq!(
+                (*digest, at.offset, at.pack.as_str()),
+                (d, loc.offset, &*pack)
+            ),
+            other => panic!("verify: {other:?}"),
+        }
+        assert!(problems[0].to_string().contains(&pack), "{}", problems[0]);
+        let target = File::create(dir.path().join("t.img")).unwrap();
+        let plan = handle.plan_restore(&index, None, &NoControl).unwrap();
+        check(
+            &handle
+                .apply_restore(&index, &plan, &target, &NoControl)
+                .unwrap_err(),
+            "fresh restore",
+        );
+        // In place, against a target that differs only in that chunk: read on its own.
+        let mut current = img.clone();
+        current[5 * CSU] ^= 1;
+        let target = write_file(&dir.path().join("cur.img"), &current);
+        let plan = handle
+            .plan_restore(&index, Some(&target), &NoControl)
+            .unwrap();
+        check(
+            &handle.check_plan(&index, &plan, &NoControl).unwrap_err(),
+            "check before an in-place restore",
+        );
+    }
+}
+
+/// The offset of a version 2 pack's index, from its footer.
+fn pack_index_offset(bytes: &[u8]) -> usize {
+    let f = &bytes[bytes.len() - 64..];
+    u64::from_le_bytes(f[..8].try_into().unwrap()) as usize
+}
+
+/// A pack whose own index is damaged (an entry's codec byte, or the footer's checksum of
+/// the entries) makes its chunks unreadable, and a fresh handle says so naming the pack file
+/// and its chunk count, not that the chunks are missing; a chunk in no pack stays missing.
+#[test]
+fn a_damaged_pack_index_is_reported_naming_the_pack_not_as_missing_chunks() {
+    for (what, at) in [
+        (
+            "an entry's codec byte",
+            (|b: &[u8]| pack_index_offset(b) + 32) as fn(&[u8]) -> usize,
+        ),
+        ("the footer's index checksum", |b: &[u8]| b.len() - 40),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = open_repo(dir.path());
+        let (index, _) = backup(&repo, dir.path(), "a.img", &image_bytes(32));
+        let d = index.chunks[7].unwrap();
+        let loc = location(&repo, &d);
+        let pack = loc.pack.display().to_string();
+        let mut bytes = fs::read(&loc.pack).unwrap();
+        let pos = at(&bytes);
+        bytes[pos] ^= 0x10;
+        fs::write(&loc.pack, &bytes).unwrap();
+        drop(repo);
+
+        let repo = open_repo(dir.path());
+        let damaged = repo.damaged_packs();
+        assert_eq!(damaged.len(), 1, "{what}");
+        let emrest_repo::PackDamage {
+            pack: dp,
+            reason,
+            chunks,
+        } = &damaged[0];
+        assert_eq!(dp, &pack, "{what}");
+        let n = chunks.unwrap_or_else(|| panic!("{what}: no chunk count"));
+        assert!(n >= 1, "{what}");
+        let check = |e: &RepoError, how: &str| {
+            match e {
+                RepoError::PackIndexCorrupt {
+                    digest,
+                    pack: p,
+                    reason: r,
+                    chunks: c,
+                } => assert_eq!(
+                    (digest, p, r, *c),
+                    (&d, &pack, reason, Some(n)),
+                    "{what}: {how}"
+                ),
+                other => panic!("{what}: {how}: expected PackIndexCorrupt, got {other:?}"),
+            }
+            let m = e.to_string();
+            assert!(
+                m.contains(&format!("the index of pack {pack} is damaged ({reason})"))
+                    && m.contains(&format!("its {n} chunks cannot be read"))
+                    && !m.contains("missing"),
+                "{what}: {how}: {m}"
+            );
+        };
+        check(&repo.read_chunk(&d).unwrap_err(), "read");
+        check(&repo.not_found(&d), "not found");
+        assert!(!repo.has_chunk(&d));
+        let problems = repo.verify_chunks([&d], &NoControl);
+        assert!(
+            matches!(&problems[..], [ChunkProblem::PackIndexCorrupt { digest, pack: p, .. }] if *digest == d && *p == pack),
+            "{what}: {problems:?}"
+        );
+        let target = File::create(dir.path().join("t.img")).unwrap();
+        let restore = repo
+            .plan_restore(&index, None, &NoControl)
+            .and_then(|plan| repo.apply_restore(&index, &plan, &target, &NoControl));
+        match restore {
+            Err(RepoError::PackIndexCorrupt { pack: p, .. }) => assert_eq!(p, pack, "{what}"),
+            other => panic!("{what}: restore: expected PackIndexCorrupt, got {other:?}"),
+        }
+        assert!(repo.check_stored(&index).unwrap().missing.is_some());
+        // A chunk that no pack lists is still missing.
+        let never = ChunkDigest::of(b"never stored");
+        assert!(
+            matches!(repo.not_found(&never), RepoError::ChunkMissing { digest } if digest == never)
+        );
+    }
+}
+
 #[test]
 fn deleted_pack_file_is_reported_as_missing_naming_the_digest() {
     let dir = tempfile::tempdir().unwrap();
@@ -853,10 +1015,13 @@ fn verify_reports_every_missing_and_corrupt_chunk() {
     for p in &problems {
         match p {
             ChunkProblem::Missing(d) => assert!(*d == missing || *d == unknown),
-            ChunkProblem::Corrupt(d, reason) => {
+            ChunkProblem::Corrupt {
+                digest: d, reason, ..
+            } => {
                 assert_eq!(*d, corrupt);
                 assert!(reason.contains("unknown codec"), "{reason}");
             }
+            other => panic!("unexpected {other}"),
         }
     }
 }
@@ -933,6 +1098,7 @@ fn error_messages_name_what_they_are_about() {
         RepoError::ChunkMissing { digest: d }.to_string(),
         RepoError::ChunkCorrupt {
             digest: d,
+            at: None,
             reason: "bad".into(),
         }
         .to_string(),

@@ -542,7 +542,7 @@ async fn a_flipped_byte_or_a_missing_chunk_fails_the_restore_naming_the_chunk_an
     // A flipped byte: the restore starts, fails on reading the chunk, and the VM is as it was.
     let p = w.point("web01", PointType::Full).await;
     let index = p.disks[0].index.clone();
-    let digest = w
+    let (digest, place) = w
         .blocking(move |c| {
             let idx = c.repository().get_index(&index).unwrap();
             let d = *idx.referenced().next().unwrap();
@@ -550,7 +550,12 @@ async fn a_flipped_byte_or_a_missing_chunk_fails_the_restore_naming_the_chunk_an
             let mut bytes = std::fs::read(&loc.pack).unwrap();
             bytes[(loc.offset + loc.len - 1) as usize] ^= 0x40;
             std::fs::write(&loc.pack, bytes).unwrap();
-            d.to_string()
+            let place = format!(
+                "(the chunk's bytes in {} at offset {} are damaged)",
+                loc.pack.display(),
+                loc.offset
+            );
+            (d.to_string(), place)
         })
         .await;
     let before = w.vm_disks(&p.vm).await;
@@ -560,6 +565,7 @@ async fn a_flipped_byte_or_a_missing_chunk_fails_the_restore_naming_the_chunk_an
     let msg = done["Result"]["Message"].as_str().unwrap();
     assert!(
         msg.contains(&format!("chunk {digest} is corrupt"))
+            && msg.contains(&place)
             && msg.contains(&format!("VM restore point {} of 'web01' is damaged", p.id)),
         "{msg}"
     );
