@@ -22,30 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// Tables of jobs and backup sessions, created by `Catalog::open`.
-pub const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    backup_server_id TEXT NOT NULL REFERENCES backup_servers(id), platform TEXT NOT NULL,
-    description TEXT NOT NULL, retain_cycles INTEGER NOT NULL, created INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS job_objects (
-    id TEXT PRIMARY KEY, job_id TEXT NOT NULL REFERENCES jobs(id), ordinal INTEGER NOT NULL,
-    vm_root TEXT NOT NULL, vm_ref TEXT NOT NULL, obj_ref TEXT NOT NULL, name TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS backup_sessions (
-    id TEXT PRIMARY KEY, job_id TEXT NOT NULL REFERENCES jobs(id), created INTEGER NOT NULL,
-    ended INTEGER, state TEXT NOT NULL, result TEXT NOT NULL, progress INTEGER NOT NULL,
-    failure_message TEXT, is_retry INTEGER NOT NULL, restore_point_id TEXT);
-CREATE TABLE IF NOT EXISTS backup_task_sessions (
-    id TEXT PRIMARY KEY, session_id TEXT NOT NULL REFERENCES backup_sessions(id),
-    ordinal INTEGER NOT NULL, vm_root TEXT NOT NULL, vm_ref TEXT NOT NULL, obj_ref TEXT NOT NULL,
-    vm_name TEXT NOT NULL, created INTEGER NOT NULL, ended INTEGER, state TEXT NOT NULL,
-    result TEXT NOT NULL, reason TEXT NOT NULL, total_size INTEGER NOT NULL,
-    bytes_read INTEGER NOT NULL, bytes_transferred INTEGER NOT NULL, chunks_new INTEGER NOT NULL,
-    vm_restore_point_id TEXT);
-CREATE TABLE IF NOT EXISTS damaged_points (
-    vm_restore_point_id TEXT PRIMARY KEY, reason TEXT NOT NULL, found INTEGER NOT NULL);
-"#;
-
 /// Restore points a new job keeps unless told otherwise.
 pub const DEFAULT_RETENTION: u32 = 7;
 

@@ -32,15 +32,6 @@ use emrest_platform::PlatformKind;
 use rusqlite::types::Value;
 use uuid::Uuid;
 
-/// Indexes that keep filtered, sorted, paged queries over many restore points fast; executed
-/// by `Catalog::open`.
-pub(crate) const QUERY_SCHEMA: &str = r#"
-CREATE INDEX IF NOT EXISTS vm_restore_points_order ON vm_restore_points(created DESC, vm_name, id);
-CREATE INDEX IF NOT EXISTS vm_restore_points_vm_name ON vm_restore_points(vm_name COLLATE NOCASE, created);
-CREATE INDEX IF NOT EXISTS vm_restore_points_point ON vm_restore_points(restore_point_id);
-CREATE INDEX IF NOT EXISTS restore_points_created ON restore_points(created);
-"#;
-
 /// Page size when the request gives none (JSON.md C3).
 pub const DEFAULT_PAGE_SIZE: u64 = 100;
 

@@ -16,21 +16,6 @@ use emrest_platform::{parse_hierarchy_obj_ref, types, ObjRef, PlatformKind};
 use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
 
-/// The catalog tables of this module (executed by `Catalog::open`). An account without a row
-/// in `account_settings` is a `User` allowed to restore every VM; its roles are its rows in
-/// `account_roles`, the only record of them (see [`migrate_legacy_roles`]).
-pub(crate) const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS account_settings (
-    account_id TEXT PRIMARY KEY, account_type TEXT NOT NULL,
-    allow_restore_all_vms INTEGER NOT NULL,
-    flr_inplace_only INTEGER, flr_extensions TEXT, sql_deny_in_place INTEGER);
-CREATE TABLE IF NOT EXISTS account_roles (
-    account_id TEXT NOT NULL, role TEXT NOT NULL, PRIMARY KEY (account_id, role));
-CREATE TABLE IF NOT EXISTS account_scopes (
-    id TEXT PRIMARY KEY, account_id TEXT NOT NULL, obj_ref TEXT NOT NULL, name TEXT NOT NULL,
-    created INTEGER NOT NULL);
-"#;
-
 /// The REST API's security roles (security_roles_concept.md, get_security_roles.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EnterpriseRole {
@@ -518,7 +503,7 @@ impl Store<'_> {
                 "INSERT INTO accounts (id, name, password_hash, created) VALUES (?1, ?2, ?3, ?4)",
                 params![a.id.to_string(), a.name, a.password_hash, now_millis()],
             )?;
-            write_roles(&tx, a.id, roles)?;
+            crate::catalog::accounts::write_roles(&tx, a.id, roles)?;
             tx.commit()
         })
     }
@@ -527,7 +512,7 @@ impl Store<'_> {
     pub fn save_roles(&self, id: Uuid, roles: &[EnterpriseRole]) -> CoreResult<()> {
         self.write(|c| {
             let tx = c.unchecked_transaction()?;
-            write_roles(&tx, id, roles)?;
+            crate::catalog::accounts::write_roles(&tx, id, roles)?;
             tx.commit()
         })
     }
@@ -604,57 +589,6 @@ impl Store<'_> {
             .map(|n| n > 0)
         })
     }
-}
-
-fn write_roles(
-    c: &rusqlite::Connection,
-    id: Uuid,
-    roles: &[EnterpriseRole],
-) -> rusqlite::Result<()> {
-    c.execute(
-        "DELETE FROM account_roles WHERE account_id = ?1",
-        [id.to_string()],
-    )?;
-    for r in roles {
-        c.execute(
-            "INSERT INTO account_roles (account_id, role) VALUES (?1, ?2)",
-            params![id.to_string(), r.key()],
-        )?;
-    }
-    Ok(())
-}
-
-/// Bring a catalog from before role sets up to date (run by `Catalog::open`, after this
-/// module's tables exist). Such a catalog keeps one role per account in `accounts.role`
-/// (`PortalAdministrator`, `RestoreOperator` or `PortalUser`), with rows in `account_roles`
-/// only for accounts whose roles were changed since. Each account without rows gets the role
-/// of its column, then the column is dropped, in one transaction: the role set is the only
-/// record left. A value no role is known by gives no role, as it gave none before.
-pub(crate) fn migrate_legacy_roles(c: &rusqlite::Connection) -> rusqlite::Result<()> {
-    let has_column: bool = c.query_row(
-        "SELECT count(*) > 0 FROM pragma_table_info('accounts') WHERE name = 'role'",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_column {
-        return Ok(());
-    }
-    let tx = c.unchecked_transaction()?;
-    let legacy: Vec<(Uuid, String)> = {
-        let mut st = tx.prepare(
-            "SELECT id, role FROM accounts WHERE id NOT IN (SELECT account_id FROM account_roles)",
-        )?;
-        let rows = st.query_map([], |r| Ok((uuid_of(r.get(0)?)?, r.get(1)?)))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    for (id, role) in legacy {
-        if let Some(role) = EnterpriseRole::parse(&role) {
-            write_roles(&tx, id, &[role])?;
-        }
-    }
-    // DROP COLUMN needs SQLite 3.35; rusqlite's bundled SQLite is newer.
-    tx.execute_batch("ALTER TABLE accounts DROP COLUMN role")?;
-    tx.commit()
 }
 
 /// The restore scope an account's record and scope rows give.
