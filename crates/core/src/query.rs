@@ -1013,15 +1013,19 @@ impl Core {
                 (TASK_SELECT.to_string(), "id", "id")
             }
             QueryType::HierarchyRoot => return self.query_roots(&plan),
-            QueryType::Job => (crate::jobs::JOB_SELECT.to_string(), "j.id", "j.name, j.id"),
+            QueryType::Job => (
+                crate::catalog::JOB_SELECT.to_string(),
+                "j.id",
+                "j.name, j.id",
+            ),
             // In the order of /backupSessions and /backupTaskSessions.
             QueryType::BackupJobSession => (
-                crate::jobs::SESSION_SELECT.to_string(),
+                crate::catalog::JOB_SESSION_SELECT.to_string(),
                 "s.id",
                 "s.created, s.id",
             ),
             QueryType::BackupTaskSession => (
-                crate::jobs::TASK_SESSION_SELECT.to_string(),
+                crate::catalog::TASK_SESSION_SELECT.to_string(),
                 "t.id",
                 "s.created, s.id, t.ordinal, t.id",
             ),
@@ -1079,19 +1083,19 @@ impl Core {
             }
             QueryType::Job => {
                 let mut jobs: Vec<crate::jobs::JobRecord> = st
-                    .query_map(args, crate::jobs::job_row)?
+                    .query_map(args, crate::catalog::job_row)?
                     .collect::<Result<_, _>>()?;
                 for j in &mut jobs {
-                    crate::jobs::load_objects(&conn, j)?;
+                    crate::catalog::load_objects(&conn, j)?;
                 }
                 QueryItems::Jobs(jobs)
             }
             QueryType::BackupJobSession => QueryItems::BackupJobSessions(
-                st.query_map(args, crate::jobs::session_row)?
+                st.query_map(args, crate::catalog::job_session_row)?
                     .collect::<Result<_, _>>()?,
             ),
             QueryType::BackupTaskSession => QueryItems::BackupTaskSessions(
-                st.query_map(args, crate::jobs::task_session_row)?
+                st.query_map(args, crate::catalog::task_session_row)?
                     .collect::<Result<_, _>>()?,
             ),
             _ => QueryItems::Empty(plan.t),

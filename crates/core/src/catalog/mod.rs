@@ -13,6 +13,7 @@
 pub(crate) mod accounts;
 mod backups;
 mod dialect;
+mod jobs;
 mod migrations;
 mod tasks;
 
@@ -22,6 +23,11 @@ pub(crate) use dialect::Dialect;
 // The query service still composes its statements from these (until it moves here too).
 pub(crate) use backups::{
     backup_row, file_row, rp_row, vm_point_row, FILE_SELECT, RP_SELECT, VM_POINT_SELECT,
+};
+pub(crate) use jobs::NewTaskSession;
+pub(crate) use jobs::{
+    job_row, load_objects, session_row as job_session_row, task_session_row, JOB_SELECT,
+    SESSION_SELECT as JOB_SESSION_SELECT, TASK_SESSION_SELECT,
 };
 pub(crate) use tasks::{session_row, task_row, SESSION_SELECT, TASK_SELECT};
 
