@@ -10,7 +10,7 @@
 //! table or area holds its statements and row mapping as `Catalog` methods. Domain modules
 //! call those methods and never see SQL. [`Dialect`] is the seam for a second SQL engine.
 
-pub(crate) mod accounts;
+mod accounts;
 mod backups;
 mod dialect;
 mod jobs;
@@ -18,6 +18,7 @@ mod migrations;
 mod tasks;
 
 pub use accounts::AccountRow;
+pub(crate) use accounts::Store as AccountStore;
 pub use backups::{vm_point_name, NewVmPoint};
 pub(crate) use dialect::Dialect;
 // The query service still composes its statements from these (until it moves here too).
