@@ -15,6 +15,7 @@ mod backups;
 mod dialect;
 mod jobs;
 mod migrations;
+mod summary;
 mod tasks;
 
 pub use accounts::AccountRow;
