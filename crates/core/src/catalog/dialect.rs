@@ -11,6 +11,21 @@ pub(crate) enum Dialect {
 }
 
 impl Dialect {
+    /// The marker of the `n`th bound parameter (1-based).
+    pub(crate) fn param(self, n: usize) -> String {
+        match self {
+            Dialect::Sqlite => format!("?{n}"),
+        }
+    }
+
+    /// What follows a text expression to compare or sort it ignoring case (Enterprise
+    /// Manager's SQL Server collation is case-insensitive; query_service.md).
+    pub(crate) fn nocase(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => " COLLATE NOCASE",
+        }
+    }
+
     /// A statement answering one integer that changes whenever any connection commits.
     pub(crate) fn data_version(self) -> &'static str {
         match self {
@@ -22,6 +37,15 @@ impl Dialect {
     pub(crate) fn integrity_check(self) -> &'static str {
         match self {
             Dialect::Sqlite => "PRAGMA integrity_check",
+        }
+    }
+
+    /// `2013-08-26 08:31:22` (UTC) from a column of milliseconds since the epoch.
+    pub(crate) fn stamp(self, ms_col: &str) -> String {
+        match self {
+            Dialect::Sqlite => {
+                format!("strftime('%Y-%m-%d %H:%M:%S', {ms_col} / 1000, 'unixepoch')")
+            }
         }
     }
 }

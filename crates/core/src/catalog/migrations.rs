@@ -148,6 +148,7 @@ pub(crate) fn version(c: &Connection) -> rusqlite::Result<u32> {
 /// Several processes may open one catalog at once: each migration takes the write lock first
 /// and is skipped when another process recorded it meanwhile.
 pub(crate) fn migrate(c: &mut Connection, dialect: Dialect) -> CoreResult<u32> {
+    // The steps are written in SQLite's SQL; a second dialect brings its own text for each.
     let Dialect::Sqlite = dialect;
     let found = version(c)?;
     if found > LATEST {

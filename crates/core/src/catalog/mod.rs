@@ -4,9 +4,8 @@
 //! or the restore points) use a small pool of read-only connections instead: in WAL mode readers
 //! see the last committed state and never wait for the writer (bench/api.sh profile: requests
 //! queued on the one mutex).
-
 //!
-//! All SQL of emrest lives in this folder: [`migrations`] holds the schema, and a file per
+//! All SQL of core lives in this folder: [`migrations`] holds the schema, and a file per
 //! table or area holds its statements and row mapping as `Catalog` methods. Domain modules
 //! call those methods and never see SQL. [`Dialect`] is the seam for a second SQL engine.
 
@@ -15,6 +14,7 @@ mod backups;
 mod dialect;
 mod jobs;
 mod migrations;
+mod query;
 mod summary;
 mod tasks;
 
@@ -22,16 +22,8 @@ pub use accounts::AccountRow;
 pub(crate) use accounts::Store as AccountStore;
 pub use backups::{vm_point_name, NewVmPoint};
 pub(crate) use dialect::Dialect;
-// The query service still composes its statements from these (until it moves here too).
-pub(crate) use backups::{
-    backup_row, file_row, rp_row, vm_point_row, FILE_SELECT, RP_SELECT, VM_POINT_SELECT,
-};
 pub(crate) use jobs::NewTaskSession;
-pub(crate) use jobs::{
-    job_row, load_objects, session_row as job_session_row, task_session_row, JOB_SELECT,
-    SESSION_SELECT as JOB_SESSION_SELECT, TASK_SESSION_SELECT,
-};
-pub(crate) use tasks::{session_row, task_row, SESSION_SELECT, TASK_SELECT};
+pub(crate) use query::{query_field_names, Cell, QueryFilter};
 
 use crate::error::{CoreError, CoreResult};
 use rusqlite::{Connection, Row};
@@ -61,7 +53,7 @@ pub struct Catalog {
 }
 
 /// A UUID column; a value that is not a UUID is an error.
-pub(crate) fn uuid_col(row: &Row, i: usize) -> rusqlite::Result<Uuid> {
+fn uuid_col(row: &Row, i: usize) -> rusqlite::Result<Uuid> {
     // Parsed from SQLite's own text, without a String of its own (bench/api.sh profile).
     let s = row.get_ref(i)?.as_str().map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
@@ -73,7 +65,7 @@ pub(crate) fn uuid_col(row: &Row, i: usize) -> rusqlite::Result<Uuid> {
 
 /// A column that may hold a UUID: NULL, and also text that is not a UUID, give `None` (links to
 /// sessions and points that are gone or were never recorded are read as absent, not as errors).
-pub(crate) fn uuid_col_lenient(row: &Row, i: usize) -> rusqlite::Result<Option<Uuid>> {
+fn uuid_col_lenient(row: &Row, i: usize) -> rusqlite::Result<Option<Uuid>> {
     let s: Option<String> = row.get(i)?;
     Ok(s.and_then(|s| Uuid::parse_str(&s).ok()))
 }
@@ -116,10 +108,7 @@ impl Catalog {
 
     /// Run read statements on a read-only connection of the pool: a free one when there is
     /// one, else wait for one. Sees every change committed before the call.
-    pub(crate) fn with_reader<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> CoreResult<T> {
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> CoreResult<T> {
         let n = self.readers.len();
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         let free = (0..n).find_map(|i| self.readers[(start + i) % n].try_lock().ok());
@@ -163,17 +152,14 @@ impl Catalog {
         self.security_generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    pub(crate) fn conn(&self) -> CoreResult<MutexGuard<'_, Connection>> {
+    fn conn(&self) -> CoreResult<MutexGuard<'_, Connection>> {
         self.conn
             .lock()
             .map_err(|_| CoreError::Internal("catalog lock poisoned".into()))
     }
 
-    /// Run statements of another core module (which owns its own tables) on the connection.
-    pub(crate) fn with_conn<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> CoreResult<T> {
+    /// Run statements on the writing connection.
+    fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> CoreResult<T> {
         Ok(f(&*self.conn()?)?)
     }
 
