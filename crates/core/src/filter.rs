@@ -35,18 +35,6 @@ pub enum Op {
 }
 
 impl Op {
-    /// The SQL operator; `!=` is `IS NOT` so that unset values count as "not equal".
-    pub fn sql(self) -> &'static str {
-        match self {
-            Op::Eq => "=",
-            Op::Ne => "IS NOT",
-            Op::Lt => "<",
-            Op::Gt => ">",
-            Op::Le => "<=",
-            Op::Ge => ">=",
-        }
-    }
-
     /// The filter spelling.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -8,6 +8,7 @@
 //! runs); task session Pending → InProgress → Completed.
 
 use crate::backup::{self, VmBackup};
+use crate::catalog::NewTaskSession;
 use crate::error::{CoreError, CoreResult};
 use crate::model::*;
 use crate::restore::RunControl;
@@ -15,36 +16,11 @@ use crate::runner::{Engine, Refusal, Work};
 use crate::Core;
 use emrest_platform::{PlatformKind, VmKey};
 use emrest_repo::Control;
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
-
-/// Tables of jobs and backup sessions, created by `Catalog::open`.
-pub const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    backup_server_id TEXT NOT NULL REFERENCES backup_servers(id), platform TEXT NOT NULL,
-    description TEXT NOT NULL, retain_cycles INTEGER NOT NULL, created INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS job_objects (
-    id TEXT PRIMARY KEY, job_id TEXT NOT NULL REFERENCES jobs(id), ordinal INTEGER NOT NULL,
-    vm_root TEXT NOT NULL, vm_ref TEXT NOT NULL, obj_ref TEXT NOT NULL, name TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS backup_sessions (
-    id TEXT PRIMARY KEY, job_id TEXT NOT NULL REFERENCES jobs(id), created INTEGER NOT NULL,
-    ended INTEGER, state TEXT NOT NULL, result TEXT NOT NULL, progress INTEGER NOT NULL,
-    failure_message TEXT, is_retry INTEGER NOT NULL, restore_point_id TEXT);
-CREATE TABLE IF NOT EXISTS backup_task_sessions (
-    id TEXT PRIMARY KEY, session_id TEXT NOT NULL REFERENCES backup_sessions(id),
-    ordinal INTEGER NOT NULL, vm_root TEXT NOT NULL, vm_ref TEXT NOT NULL, obj_ref TEXT NOT NULL,
-    vm_name TEXT NOT NULL, created INTEGER NOT NULL, ended INTEGER, state TEXT NOT NULL,
-    result TEXT NOT NULL, reason TEXT NOT NULL, total_size INTEGER NOT NULL,
-    bytes_read INTEGER NOT NULL, bytes_transferred INTEGER NOT NULL, chunks_new INTEGER NOT NULL,
-    vm_restore_point_id TEXT);
-CREATE TABLE IF NOT EXISTS damaged_points (
-    vm_restore_point_id TEXT PRIMARY KEY, reason TEXT NOT NULL, found INTEGER NOT NULL);
-"#;
 
 /// Restore points a new job keeps unless told otherwise.
 pub const DEFAULT_RETENTION: u32 = 7;
@@ -89,7 +65,7 @@ impl TaskSessionState {
             TaskSessionState::Completed => "Completed",
         }
     }
-    fn parse(s: &str) -> TaskSessionState {
+    pub(crate) fn parse(s: &str) -> TaskSessionState {
         match s {
             "Pending" => TaskSessionState::Pending,
             "InProgress" => TaskSessionState::InProgress,
@@ -159,148 +135,11 @@ pub struct GcReport {
     pub chunks_kept: u64,
 }
 
-// ---- catalog rows ----
-
-fn uuid_col(row: &Row, i: usize) -> rusqlite::Result<Uuid> {
-    let s: String = row.get(i)?;
-    Uuid::parse_str(&s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
-fn opt_uuid_col(row: &Row, i: usize) -> rusqlite::Result<Option<Uuid>> {
-    let s: Option<String> = row.get(i)?;
-    Ok(s.and_then(|s| Uuid::parse_str(&s).ok()))
-}
-
-/// Jobs, aliased `j` (the query service filters on `j.` columns).
-pub(crate) const JOB_SELECT: &str =
-    "SELECT id, name, backup_server_id, platform, description, retain_cycles, created FROM jobs j";
-
-pub(crate) fn job_row(r: &Row) -> rusqlite::Result<JobRecord> {
-    let platform: String = r.get(3)?;
-    Ok(JobRecord {
-        id: uuid_col(r, 0)?,
-        name: r.get(1)?,
-        backup_server_id: uuid_col(r, 2)?,
-        platform: PlatformKind::from_host_type(&platform).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                3,
-                rusqlite::types::Type::Text,
-                format!("unknown platform {platform}").into(),
-            )
-        })?,
-        description: r.get(4)?,
-        retention: r.get::<_, i64>(5)?.clamp(1, u32::MAX as i64) as u32,
-        created: r.get(6)?,
-        objects: Vec::new(),
-    })
-}
-
-pub(crate) const SESSION_SELECT: &str =
-    "SELECT s.id, s.job_id, j.name, j.backup_server_id, s.created, s.ended, s.state, s.result,
-        s.progress, s.failure_message, s.is_retry, s.restore_point_id
-   FROM backup_sessions s JOIN jobs j ON j.id = s.job_id";
-
-pub(crate) fn session_row(r: &Row) -> rusqlite::Result<BackupSessionRecord> {
-    Ok(BackupSessionRecord {
-        id: uuid_col(r, 0)?,
-        job_id: uuid_col(r, 1)?,
-        job_name: r.get(2)?,
-        backup_server_id: uuid_col(r, 3)?,
-        created: r.get(4)?,
-        ended: r.get(5)?,
-        state: SessionState::parse(&r.get::<_, String>(6)?),
-        result: SessionResult::parse(&r.get::<_, String>(7)?),
-        progress: r.get::<_, i64>(8)?.clamp(0, 100) as u8,
-        failure_message: r.get(9)?,
-        is_retry: r.get(10)?,
-        restore_point_id: opt_uuid_col(r, 11)?,
-        bytes_done: 0,
-        bytes_total: 0,
-    })
-}
-
-pub(crate) const TASK_SESSION_SELECT: &str =
-    "SELECT t.id, t.session_id, j.name, s.created, j.backup_server_id, t.vm_root, t.vm_ref,
-        t.obj_ref, t.vm_name, t.created, t.ended, t.state, t.result, t.reason, t.total_size,
-        t.bytes_read, t.bytes_transferred, t.chunks_new, t.vm_restore_point_id
-   FROM backup_task_sessions t JOIN backup_sessions s ON s.id = t.session_id
-   JOIN jobs j ON j.id = s.job_id";
-
-pub(crate) fn task_session_row(r: &Row) -> rusqlite::Result<BackupTaskSessionRecord> {
-    Ok(BackupTaskSessionRecord {
-        id: uuid_col(r, 0)?,
-        session_id: uuid_col(r, 1)?,
-        job_name: r.get(2)?,
-        session_created: r.get(3)?,
-        backup_server_id: uuid_col(r, 4)?,
-        vm: VmKey {
-            root: uuid_col(r, 5)?,
-            object_ref: r.get(6)?,
-        },
-        hierarchy_obj_ref: r.get(7)?,
-        vm_name: r.get(8)?,
-        created: r.get(9)?,
-        ended: r.get(10)?,
-        state: TaskSessionState::parse(&r.get::<_, String>(11)?),
-        result: SessionResult::parse(&r.get::<_, String>(12)?),
-        reason: r.get(13)?,
-        total_size: r.get::<_, i64>(14)?.max(0) as u64,
-        bytes_read: r.get::<_, i64>(15)?.max(0) as u64,
-        bytes_transferred: r.get::<_, i64>(16)?.max(0) as u64,
-        chunks_new: r.get::<_, i64>(17)?.max(0) as u64,
-        vm_restore_point_id: opt_uuid_col(r, 18)?,
-    })
-}
-
-pub(crate) fn load_objects(c: &Connection, job: &mut JobRecord) -> CoreResult<()> {
-    let mut st = c.prepare(
-        "SELECT id, vm_root, vm_ref, obj_ref, name FROM job_objects WHERE job_id = ?1 ORDER BY ordinal",
-    )?;
-    let rows = st.query_map([job.id.to_string()], |r| {
-        Ok(JobObjectRecord {
-            id: uuid_col(r, 0)?,
-            vm: VmKey {
-                root: uuid_col(r, 1)?,
-                object_ref: r.get(2)?,
-            },
-            hierarchy_obj_ref: r.get(3)?,
-            name: r.get(4)?,
-        })
-    })?;
-    job.objects = rows.collect::<Result<_, _>>()?;
-    Ok(())
-}
-
-/// Index names of a restore point's VM points.
-fn point_indexes(c: &Connection, rp: Uuid) -> CoreResult<Vec<String>> {
-    let mut st = c.prepare(
-        "SELECT d.index_name FROM point_disks d JOIN vm_restore_points v ON v.id = d.vm_restore_point_id
-          WHERE v.restore_point_id = ?1",
-    )?;
-    let rows = st.query_map([rp.to_string()], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
 /// Mark sessions left running by a crash as failed (called when a data folder is opened to
 /// write).
 pub(crate) fn fail_interrupted(core: &Core, now: Millis) -> CoreResult<()> {
-    let mut c = core.catalog().conn()?;
-    let tx = c.transaction()?;
     let msg = "Interrupted: the server stopped while this job was running";
-    tx.execute(
-        "UPDATE backup_task_sessions SET state = 'Completed', result = 'Failed', ended = ?1, reason = ?2
-          WHERE state != 'Completed'",
-        params![now, msg],
-    )?;
-    tx.execute(
-        "UPDATE backup_sessions SET state = 'Stopped', result = 'Failed', ended = ?1, failure_message = ?2
-          WHERE state != 'Stopped'",
-        params![now, msg],
-    )?;
-    tx.commit()?;
-    Ok(())
+    core.catalog().fail_interrupted_backups(now, msg)
 }
 
 /// Remove the indexes no restore point names: a backup killed after writing an index and
@@ -502,32 +341,25 @@ impl Core {
             ));
         }
         let id = Uuid::new_v4();
-        let now = now_millis();
-        {
-            let mut c = self.catalog().conn()?;
-            let tx = c.transaction()?;
-            tx.execute(
-                "INSERT INTO jobs (id, name, backup_server_id, platform, description, retain_cycles, created)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id.to_string(), name, server.to_string(), platform.host_type(), description, retention, now],
-            )?;
-            for (i, (vm, obj_ref)) in objects.iter().enumerate() {
-                tx.execute(
-                    "INSERT INTO job_objects (id, job_id, ordinal, vm_root, vm_ref, obj_ref, name)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        Uuid::new_v4().to_string(),
-                        id.to_string(),
-                        i as i64,
-                        vm.root.to_string(),
-                        vm.object_ref,
-                        obj_ref,
-                        vm.name
-                    ],
-                )?;
-            }
-            tx.commit()?;
-        }
+        let job = JobRecord {
+            id,
+            name: name.to_string(),
+            backup_server_id: server,
+            platform,
+            description: description.to_string(),
+            retention,
+            created: now_millis(),
+            objects: objects
+                .into_iter()
+                .map(|(vm, obj_ref)| JobObjectRecord {
+                    id: Uuid::new_v4(),
+                    vm: vm.key(),
+                    hierarchy_obj_ref: obj_ref,
+                    name: vm.name,
+                })
+                .collect(),
+        };
+        self.catalog().insert_job(&job)?;
         self.job(id)
     }
 
@@ -573,41 +405,19 @@ impl Core {
 
     /// Every job, by name.
     pub fn jobs(&self) -> CoreResult<Vec<JobRecord>> {
-        let c = self.catalog().conn()?;
-        let mut jobs = {
-            let mut st = c.prepare(&format!("{JOB_SELECT} ORDER BY name"))?;
-            let rows = st.query_map([], job_row)?;
-            rows.collect::<Result<Vec<_>, _>>()?
-        };
-        for j in &mut jobs {
-            load_objects(&c, j)?;
-        }
-        Ok(jobs)
+        self.catalog().jobs()
     }
 
     /// One job.
     pub fn job(&self, id: Uuid) -> CoreResult<JobRecord> {
-        let c = self.catalog().conn()?;
-        let job = c
-            .query_row(
-                &format!("{JOB_SELECT} WHERE id = ?1"),
-                [id.to_string()],
-                job_row,
-            )
-            .optional()?;
-        let mut job = job.ok_or_else(|| CoreError::not_found("Job", id))?;
-        load_objects(&c, &mut job)?;
-        Ok(job)
+        self.catalog()
+            .job(id)?
+            .ok_or_else(|| CoreError::not_found("Job", id))
     }
 
     /// The job of that name (case-insensitive), if any.
     pub fn job_by_name(&self, name: &str) -> CoreResult<Option<JobRecord>> {
-        let id: Option<String> = self
-            .catalog()
-            .conn()?
-            .query_row("SELECT id FROM jobs WHERE name = ?1", [name], |r| r.get(0))
-            .optional()?;
-        match id.and_then(|s| Uuid::parse_str(&s).ok()) {
+        match self.catalog().job_id_by_name(name)? {
             Some(id) => Ok(Some(self.job(id)?)),
             None => Ok(None),
         }
@@ -835,29 +645,19 @@ impl Core {
         now: Millis,
         is_retry: bool,
     ) -> CoreResult<()> {
-        let mut c = self.catalog().conn()?;
-        let tx = c.transaction()?;
-        tx.execute(
-            "INSERT INTO backup_sessions (id, job_id, created, state, result, progress, is_retry)
-             VALUES (?1, ?2, ?3, 'Starting', 'None', 0, ?4)",
-            params![session.to_string(), job.id.to_string(), now, is_retry],
-        )?;
-        for (i, o) in vms.iter().enumerate() {
-            let size: u64 = self
-                .inventory()
-                .vm(&o.vm)
-                .map(|vm| vm.disks.iter().map(|d| d.size).sum())
-                .unwrap_or(0);
-            tx.execute(
-                "INSERT INTO backup_task_sessions (id, session_id, ordinal, vm_root, vm_ref, obj_ref, vm_name,
-                     created, state, result, reason, total_size, bytes_read, bytes_transferred, chunks_new)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'Pending', 'None', '', ?9, 0, 0, 0)",
-                params![Uuid::new_v4().to_string(), session.to_string(), i as i64, o.vm.root.to_string(),
-                        o.vm.object_ref, o.hierarchy_obj_ref, o.name, now, size as i64],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+        let tasks: Vec<NewTaskSession> = vms
+            .iter()
+            .map(|o| NewTaskSession {
+                object: o,
+                total_size: self
+                    .inventory()
+                    .vm(&o.vm)
+                    .map(|vm| vm.disks.iter().map(|d| d.size).sum())
+                    .unwrap_or(0),
+            })
+            .collect();
+        self.catalog()
+            .insert_backup_session(session, job.id, now, is_retry, &tasks)
     }
 
     /// Run a job to the end in this thread (demo, CLI, tests), as if started at `at`; returns
@@ -899,28 +699,24 @@ impl Core {
         let tasks = self.backup_task_sessions(Some(session))?;
         let total: u64 = tasks.iter().map(|t| t.total_size).sum();
         ctl.total_bytes.store(total, Ordering::Relaxed);
-        self.catalog().conn()?.execute(
-            "UPDATE backup_sessions SET state = 'Working' WHERE id = ?1",
-            [session.to_string()],
-        )?;
+        self.catalog().backup_session_working(session)?;
         let mut done: Vec<(Uuid, VmBackup)> = Vec::new();
         let mut failed = 0usize;
         for t in &tasks {
             if ctl.cancelled() {
                 break;
             }
-            self.catalog().conn()?.execute(
-                "UPDATE backup_task_sessions SET state = 'InProgress', created = ?2 WHERE id = ?1",
-                params![t.id.to_string(), now_millis()],
-            )?;
+            self.catalog()
+                .task_session_in_progress(t.id, now_millis())?;
             let before = ctl.done_bytes.load(Ordering::Relaxed);
             match backup::backup_vm(self, &t.vm, Some(job.platform), ctl.as_ref()) {
                 Ok(vb) => {
-                    self.catalog().conn()?.execute(
-                        "UPDATE backup_task_sessions SET bytes_read = ?2, bytes_transferred = ?3, chunks_new = ?4,
-                             total_size = ?5 WHERE id = ?1",
-                        params![t.id.to_string(), vb.stats.bytes_read as i64, vb.stats.bytes_stored as i64,
-                                vb.stats.chunks_new as i64, vb.total_size as i64],
+                    self.catalog().task_session_stats(
+                        t.id,
+                        vb.stats.bytes_read,
+                        vb.stats.bytes_stored,
+                        vb.stats.chunks_new,
+                        vb.total_size,
                     )?;
                     done.push((t.id, vb));
                 }
@@ -980,21 +776,13 @@ impl Core {
         reason: &str,
         point: Option<Uuid>,
     ) -> CoreResult<()> {
-        self.catalog().conn()?.execute(
-            "UPDATE backup_task_sessions SET state = 'Completed', result = ?2, reason = ?3, ended = ?4,
-                 vm_restore_point_id = ?5 WHERE id = ?1",
-            params![id.to_string(), result.as_str(), reason, now_millis(), point.map(|p| p.to_string())],
-        )?;
-        Ok(())
+        self.catalog()
+            .finish_task_session(id, result, reason, point, now_millis())
     }
 
     fn fail_pending_tasks(&self, session: Uuid, reason: &str) -> CoreResult<()> {
-        self.catalog().conn()?.execute(
-            "UPDATE backup_task_sessions SET state = 'Completed', result = 'Failed', reason = ?2, ended = ?3
-              WHERE session_id = ?1 AND state != 'Completed'",
-            params![session.to_string(), reason, now_millis()],
-        )?;
-        Ok(())
+        self.catalog()
+            .fail_pending_task_sessions(session, reason, now_millis())
     }
 
     fn finish_session(
@@ -1010,12 +798,8 @@ impl Core {
         } else {
             progress
         };
-        self.catalog().conn()?.execute(
-            "UPDATE backup_sessions SET state = 'Stopped', result = ?2, failure_message = ?3, ended = ?4,
-                 progress = ?5, restore_point_id = ?6 WHERE id = ?1",
-            params![id.to_string(), result.as_str(), failure, now_millis(), progress, point.map(|p| p.to_string())],
-        )?;
-        Ok(())
+        self.catalog()
+            .finish_backup_session(id, result, failure, now_millis(), progress, point)
     }
 
     // ---- retention and garbage collection ----
@@ -1035,63 +819,16 @@ impl Core {
         let points = self.catalog().restore_points(Some(backup.id))?;
         let mut removed = Vec::new();
         for rp in points.iter().skip(job.retention as usize) {
-            let indexes = {
-                let mut c = self.catalog().conn()?;
-                let busy: i64 = c.query_row(
-                    "SELECT count(*) FROM restore_sessions s JOIN vm_restore_points v ON v.id = s.vm_restore_point_id
-                      WHERE v.restore_point_id = ?1 AND s.state != 'Stopped'",
-                    [rp.id.to_string()],
-                    |r| r.get(0),
-                )?;
+            let removed_indexes = self.catalog().remove_restore_point(rp.id, |vm_points| {
                 let journalled = self.rollbacks.journalled_points();
-                let mut st = c.prepare_cached(
-                    "SELECT id FROM vm_restore_points WHERE restore_point_id = ?1",
-                )?;
-                let flushing = st
-                    .query_map([rp.id.to_string()], |r| r.get::<_, String>(0))?
-                    .filter_map(Result::ok)
-                    .any(|id| Uuid::parse_str(&id).is_ok_and(|id| journalled.contains(&id)));
-                drop(st);
-                if busy > 0 || flushing {
-                    tracing::info!(
-                        "retention keeps restore point {} for now: a restore is using it",
-                        rp.id
-                    );
-                    continue;
-                }
-                let indexes = point_indexes(&c, rp.id)?;
-                let tx = c.transaction()?;
-                let id = rp.id.to_string();
-                let vm_points = "SELECT id FROM vm_restore_points WHERE restore_point_id = ?1";
-                tx.execute(
-                    &format!("UPDATE backup_task_sessions SET vm_restore_point_id = NULL WHERE vm_restore_point_id IN ({vm_points})"),
-                    [&id],
-                )?;
-                tx.execute(
-                    &format!(
-                        "DELETE FROM damaged_points WHERE vm_restore_point_id IN ({vm_points})"
-                    ),
-                    [&id],
-                )?;
-                tx.execute(
-                    &format!("DELETE FROM point_disks WHERE vm_restore_point_id IN ({vm_points})"),
-                    [&id],
-                )?;
-                tx.execute(
-                    "DELETE FROM vm_restore_points WHERE restore_point_id = ?1",
-                    [&id],
-                )?;
-                tx.execute(
-                    "DELETE FROM backup_files WHERE restore_point_id = ?1",
-                    [&id],
-                )?;
-                tx.execute(
-                    "UPDATE backup_sessions SET restore_point_id = NULL WHERE restore_point_id = ?1",
-                    [&id],
-                )?;
-                tx.execute("DELETE FROM restore_points WHERE id = ?1", [&id])?;
-                tx.commit()?;
-                indexes
+                vm_points.iter().any(|id| journalled.contains(id))
+            })?;
+            let Some(indexes) = removed_indexes else {
+                tracing::info!(
+                    "retention keeps restore point {} for now: a restore is using it",
+                    rp.id
+                );
+                continue;
             };
             // The catalog no longer names these; a failure here leaves an orphan that gc removes.
             for name in indexes {
@@ -1196,15 +933,7 @@ impl Core {
                 point.id, point.vm_name
             ))
         };
-        let marked: Option<String> = self
-            .catalog()
-            .conn()?
-            .query_row(
-                "SELECT reason FROM damaged_points WHERE vm_restore_point_id = ?1",
-                [point.id.to_string()],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let marked = self.catalog().damage_of(point.id)?;
         if let Some(why) = marked {
             return Err(damaged(why));
         }
@@ -1239,18 +968,7 @@ impl Core {
 
     /// Record which VM restore points verification found damaged (replacing earlier marks).
     pub(crate) fn mark_damaged(&self, points: &HashMap<Uuid, String>) -> CoreResult<()> {
-        let mut c = self.catalog().conn()?;
-        let tx = c.transaction()?;
-        tx.execute("DELETE FROM damaged_points", [])?;
-        let now = now_millis();
-        for (p, why) in points {
-            tx.execute(
-                "INSERT OR REPLACE INTO damaged_points (vm_restore_point_id, reason, found) VALUES (?1, ?2, ?3)",
-                params![p.to_string(), why, now],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.catalog().mark_damaged(points, now_millis())
     }
 
     // ---- sessions ----
@@ -1270,14 +988,7 @@ impl Core {
         if let Some(j) = job {
             self.job(j)?;
         }
-        let mut v = {
-            let c = self.catalog().conn()?;
-            let mut st = c.prepare(&format!(
-                "{SESSION_SELECT} WHERE (?1 IS NULL OR s.job_id = ?1) ORDER BY s.created, s.id"
-            ))?;
-            let rows = st.query_map([job.map(|j| j.to_string())], session_row)?;
-            rows.collect::<Result<Vec<_>, _>>()?
-        };
+        let mut v = self.catalog().backup_sessions(job)?;
         for s in &mut v {
             self.live_session(s);
         }
@@ -1286,15 +997,7 @@ impl Core {
 
     /// One backup job session.
     pub fn backup_session(&self, id: Uuid) -> CoreResult<BackupSessionRecord> {
-        let s = self
-            .catalog()
-            .conn()?
-            .query_row(
-                &format!("{SESSION_SELECT} WHERE s.id = ?1"),
-                [id.to_string()],
-                session_row,
-            )
-            .optional()?;
+        let s = self.catalog().backup_session(id)?;
         let mut s = s.ok_or_else(|| CoreError::not_found("Backup session", id))?;
         self.live_session(&mut s);
         Ok(s)
@@ -1305,34 +1008,18 @@ impl Core {
         &self,
         session: Option<Uuid>,
     ) -> CoreResult<Vec<BackupTaskSessionRecord>> {
-        let c = self.catalog().conn()?;
-        if let Some(s) = session {
-            let exists: i64 = c.query_row(
-                "SELECT count(*) FROM backup_sessions WHERE id = ?1",
-                [s.to_string()],
-                |r| r.get(0),
-            )?;
-            if exists == 0 {
-                return Err(CoreError::not_found("Backup session", s));
-            }
-        }
-        let mut st = c.prepare(&format!(
-            "{TASK_SESSION_SELECT} WHERE (?1 IS NULL OR t.session_id = ?1) ORDER BY s.created, s.id, t.ordinal"
-        ))?;
-        let rows = st.query_map([session.map(|s| s.to_string())], task_session_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.catalog()
+            .backup_task_sessions(session)?
+            .ok_or_else(|| match session {
+                Some(s) => CoreError::not_found("Backup session", s),
+                None => CoreError::Internal("backup task sessions vanished".into()),
+            })
     }
 
     /// One backup task session.
     pub fn backup_task_session(&self, id: Uuid) -> CoreResult<BackupTaskSessionRecord> {
         self.catalog()
-            .conn()?
-            .query_row(
-                &format!("{TASK_SESSION_SELECT} WHERE t.id = ?1"),
-                [id.to_string()],
-                task_session_row,
-            )
-            .optional()?
+            .backup_task_session(id)?
             .ok_or_else(|| CoreError::not_found("Backup task session", id))
     }
 

@@ -7,7 +7,6 @@
 use crate::error::{CoreError, CoreResult};
 use crate::model::{now_millis, Millis};
 use crate::Core;
-use rusqlite::OptionalExtension;
 use std::collections::HashMap;
 use std::path::Path;
 use uuid::Uuid;
@@ -116,18 +115,7 @@ impl Core {
     /// The repository's UUID, created on first use and kept in the catalog.
     pub(crate) fn repository_id(&self) -> CoreResult<Uuid> {
         self.catalog()
-            .with_conn(|c| {
-                c.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
-                    (REPOSITORY_KEY, Uuid::new_v4().to_string()),
-                )?;
-                let v: String = c.query_row(
-                    "SELECT value FROM meta WHERE key = ?1",
-                    [REPOSITORY_KEY],
-                    |r| r.get(0),
-                )?;
-                Ok(v)
-            })?
+            .meta_or_insert(REPOSITORY_KEY, &Uuid::new_v4().to_string())?
             .parse()
             .map_err(|_| CoreError::Internal("catalog: repository_id is not a UUID".into()))
     }
@@ -185,96 +173,48 @@ impl Core {
     /// session; a VM with restore points and no finished task session (points made outside a
     /// job, as the demo's) counts as successful.
     fn vm_latest_states(&self) -> CoreResult<(u64, u64, u64)> {
-        self.catalog().with_conn(|c| {
-            let mut latest: HashMap<(String, String), String> = HashMap::new();
-            let mut st = c.prepare("SELECT DISTINCT vm_root, vm_ref FROM vm_restore_points")?;
-            for row in st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))? {
-                latest.insert(row?, "Success".into());
-            }
-            let mut st = c.prepare(
-                "SELECT vm_root, vm_ref, result FROM backup_task_sessions
-                 WHERE state = 'Completed' ORDER BY created, ordinal",
-            )?;
-            for row in st.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))? {
-                let (k, v) = row?;
-                latest.insert(k, v);
-            }
-            let count = |s: &str| latest.values().filter(|v| *v == s).count() as u64;
-            Ok((count("Success"), count("Warning"), count("Failed")))
-        })
+        let (vms, results) = self.catalog().vm_backup_results()?;
+        let mut latest: HashMap<(String, String), String> = vms
+            .into_iter()
+            .map(|vm| (vm, "Success".to_string()))
+            .collect();
+        // Oldest first: the last result of a VM wins.
+        latest.extend(results);
+        let count = |s: &str| latest.values().filter(|v| *v == s).count() as u64;
+        Ok((count("Success"), count("Warning"), count("Failed")))
     }
 
     /// Figures of the VMs overview report.
     pub fn vms_overview_figures(&self) -> CoreResult<VmsOverviewFigures> {
-        self.catalog().with_conn(|c| {
-            let one = |sql: &str| -> rusqlite::Result<u64> {
-                c.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
-                    .map(|v| v.unwrap_or(0).max(0) as u64)
-            };
-            let vms = one(
-                "SELECT COUNT(*) FROM (SELECT DISTINCT vm_root, vm_ref FROM vm_restore_points)",
-            )?;
-            let size_of = |kind: &str| -> rusqlite::Result<u64> {
-                c.query_row(
-                    "SELECT SUM(f.backup_size) FROM backup_files f
-                     JOIN restore_points p ON p.id = f.restore_point_id WHERE p.point_type = ?1",
-                    [kind],
-                    |r| r.get::<_, Option<i64>>(0),
-                )
-                .map(|v| v.unwrap_or(0).max(0) as u64)
-            };
-            let finished = one("SELECT COUNT(*) FROM backup_task_sessions
-                 WHERE state = 'Completed' AND result IN ('Success', 'Warning', 'Failed')")?;
-            let ok = one("SELECT COUNT(*) FROM backup_task_sessions
-                 WHERE state = 'Completed' AND result IN ('Success', 'Warning')")?;
-            Ok(VmsOverviewFigures {
-                protected_vms: vms,
-                backed_up_vms: vms,
-                restore_points: one("SELECT COUNT(*) FROM vm_restore_points")?,
-                full_points_size: size_of("Full")?,
-                incremental_points_size: size_of("Increment")?,
-                // Disks of each VM's latest restore point.
-                source_vms_size: one("SELECT SUM(d.size) FROM point_disks d
-                     JOIN vm_restore_points v ON v.id = d.vm_restore_point_id
-                     WHERE v.created = (SELECT MAX(w.created) FROM vm_restore_points w
-                                        WHERE w.vm_root = v.vm_root AND w.vm_ref = v.vm_ref)")?,
-                success_percent: (ok * 100).checked_div(finished).unwrap_or(100),
-            })
+        let n = self.catalog().vm_counts()?;
+        Ok(VmsOverviewFigures {
+            protected_vms: n.vms,
+            backed_up_vms: n.vms,
+            restore_points: n.vm_restore_points,
+            full_points_size: n.full_points_size,
+            incremental_points_size: n.incremental_points_size,
+            // Disks of each VM's latest restore point.
+            source_vms_size: n.latest_disks_size,
+            success_percent: (n.ok_task_sessions * 100)
+                .checked_div(n.finished_task_sessions)
+                .unwrap_or(100),
         })
     }
 
     /// Figures of the job statistics report. emrest runs jobs on request only, so no job is
     /// scheduled.
     pub fn job_statistics(&self) -> CoreResult<JobStatistics> {
-        self.catalog().with_conn(|c| {
-            let one = |sql: &str| -> rusqlite::Result<u64> {
-                c.query_row(sql, [], |r| r.get::<_, i64>(0))
-                    .map(|v| v.max(0) as u64)
-            };
-            let longest: Option<(i64, String)> = c
-                .query_row(
-                    "SELECT s.ended - s.created, j.name FROM backup_sessions s
-                     JOIN jobs j ON j.id = s.job_id WHERE s.ended IS NOT NULL
-                     ORDER BY 1 DESC, s.created LIMIT 1",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let (ms, name) = longest.unwrap_or((0, String::new()));
-            Ok(JobStatistics {
-                running_jobs: one(
-                    "SELECT COUNT(DISTINCT job_id) FROM backup_sessions WHERE state <> 'Stopped'",
-                )?,
-                scheduled_jobs: 0,
-                total_runs: one("SELECT COUNT(*) FROM backup_sessions")?,
-                successful_runs: one(
-                    "SELECT COUNT(*) FROM backup_sessions WHERE result = 'Success'",
-                )?,
-                warning_runs: one("SELECT COUNT(*) FROM backup_sessions WHERE result = 'Warning'")?,
-                failed_runs: one("SELECT COUNT(*) FROM backup_sessions WHERE result = 'Failed'")?,
-                max_duration_secs: (ms.max(0) / 1000) as u64,
-                max_duration_job: name,
-            })
+        let n = self.catalog().backup_session_counts()?;
+        let (ms, name) = n.longest.unwrap_or((0, String::new()));
+        Ok(JobStatistics {
+            running_jobs: n.running_jobs,
+            scheduled_jobs: 0,
+            total_runs: n.total,
+            successful_runs: n.success,
+            warning_runs: n.warning,
+            failed_runs: n.failed,
+            max_duration_secs: (ms.max(0) / 1000) as u64,
+            max_duration_job: name,
         })
     }
 
@@ -282,23 +222,16 @@ impl Core {
     /// first.
     pub fn processed_vms(&self) -> CoreResult<Vec<ProcessedDay>> {
         let today = now_millis().div_euclid(DAY_MS) * DAY_MS;
-        self.catalog().with_conn(|c| {
-            (0..PROCESSED_DAYS)
-                .rev()
-                .map(|back| {
-                    let day = today - back * DAY_MS;
-                    let n: i64 = c.query_row(
-                        "SELECT COUNT(*) FROM (SELECT DISTINCT vm_root, vm_ref
-                         FROM vm_restore_points WHERE created >= ?1 AND created < ?2)",
-                        [day, day + DAY_MS],
-                        |r| r.get(0),
-                    )?;
-                    Ok(ProcessedDay {
-                        day,
-                        backed_up_vms: n.max(0) as u64,
-                    })
-                })
-                .collect()
-        })
+        let days: Vec<Millis> = (0..PROCESSED_DAYS)
+            .rev()
+            .map(|back| today - back * DAY_MS)
+            .collect();
+        let ranges: Vec<(Millis, Millis)> = days.iter().map(|d| (*d, d + DAY_MS)).collect();
+        let counts = self.catalog().vms_with_points_in(&ranges)?;
+        Ok(days
+            .into_iter()
+            .zip(counts)
+            .map(|(day, backed_up_vms)| ProcessedDay { day, backed_up_vms })
+            .collect())
     }
 }
