@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[test]
 fn demo_creates_the_world_once_and_a_second_run_changes_nothing() {
@@ -600,17 +600,31 @@ fn verify_passes_on_a_demo_world_and_names_a_corrupt_chunk_and_its_points() {
     emrest(&["verify", "--data", d]).ok();
 }
 
-#[test]
-fn verify_names_every_chunk_of_a_missing_pack_and_its_points() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
+/// A demo data folder under `dir`, its VM restore point IDs, its stored chunks and the pack
+/// that holds the last of them.
+fn demo_and_its_last_pack(
+    dir: &Path,
+) -> (
+    PathBuf,
+    BTreeSet<String>,
+    Vec<(String, emrest_repo::ChunkLocation)>,
+    PathBuf,
+) {
+    let data = dir.join("data");
     make_demo(&data);
-    let point_ids: BTreeSet<String> = point_list(&data)
+    let point_ids = point_list(&data)
         .iter()
         .map(|p| field(p, "id").to_string())
         .collect();
     let chunks = stored_chunks(&data);
     let pack = chunks.last().expect("a chunk").1.pack.clone();
+    (data, point_ids, chunks, pack)
+}
+
+#[test]
+fn verify_names_every_chunk_of_a_missing_pack_and_its_points() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, point_ids, chunks, pack) = demo_and_its_last_pack(dir.path());
     let lost: Vec<&String> = chunks
         .iter()
         .filter(|(_, l)| l.pack == pack)
@@ -627,14 +641,7 @@ fn verify_names_every_chunk_of_a_missing_pack_and_its_points() {
 #[test]
 fn verify_names_a_pack_whose_own_index_is_damaged_instead_of_calling_its_chunks_missing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    make_demo(&data);
-    let point_ids: BTreeSet<String> = point_list(&data)
-        .iter()
-        .map(|p| field(p, "id").to_string())
-        .collect();
-    let chunks = stored_chunks(&data);
-    let pack = chunks.last().expect("a chunk").1.pack.clone();
+    let (data, point_ids, _, pack) = demo_and_its_last_pack(dir.path());
     // An entry's codec byte in the pack's index (the footer's first field is its offset).
     let mut bytes = std::fs::read(&pack).expect("read pack");
     let footer = bytes.len() - 64;

@@ -26,6 +26,8 @@ pub const FIELD_MAX: usize = 256;
 pub const FREE_REFUSALS: u32 = 10;
 /// The window over which refused logons from one address are counted.
 pub const REFUSAL_WINDOW: Duration = Duration::from_secs(60);
+/// Addresses whose refusals are remembered before the ended windows are counted up.
+const REFUSAL_ADDRESSES: usize = 4096;
 /// Size at which `audit.log` is rotated.
 pub const ROTATE_AT: u64 = 64 << 20;
 /// Rotated files kept (`audit.log.1` … `audit.log.4`).
@@ -156,6 +158,22 @@ struct Writer {
     last_error_report: Option<Instant>,
 }
 
+impl Writer {
+    /// Forgets the addresses whose window has ended, returning the count lines of those that
+    /// went past the free refusals.
+    fn take_ended(&mut self, now: Instant, now_text: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        self.refusals.retain(|addr, r| {
+            if now.duration_since(r.since) < REFUSAL_WINDOW {
+                return true;
+            }
+            lines.extend(summary_line(*addr, r, now_text));
+            false
+        });
+        lines
+    }
+}
+
 /// The append-only writer.
 pub struct AuditLog {
     path: PathBuf,
@@ -238,29 +256,32 @@ impl AuditLog {
         // A refused logon is what anyone can send: counted, past the free ones, per address.
         let refused = action == Action::LogonFailed && outcome != Outcome::Success;
         if let (true, Some(addr)) = (refused, actor.address) {
-            let r = w.refusals.entry(addr).or_insert_with(|| Refusals {
+            let fresh = || Refusals {
                 since: now,
                 since_text: time.clone(),
                 seen: 0,
-            });
-            if now.duration_since(r.since) >= REFUSAL_WINDOW {
-                let summary = summary_line(addr, r, &time);
-                *r = Refusals {
-                    since: now,
-                    since_text: time.clone(),
-                    seen: 0,
-                };
-                if let Some(line) = summary {
+            };
+            if w.refusals.len() >= REFUSAL_ADDRESSES {
+                // Many addresses: count up the ended windows now rather than keep them.
+                let ended = w.take_ended(now, &time);
+                for line in ended {
                     self.write(w, &line, false);
                 }
             }
-            let r = w.refusals.entry(addr).or_insert_with(|| Refusals {
-                since: now,
-                since_text: time.clone(),
-                seen: 0,
-            });
+            let r = w.refusals.entry(addr).or_insert_with(fresh);
+            let summary = if now.duration_since(r.since) >= REFUSAL_WINDOW {
+                let line = summary_line(addr, r, &time);
+                *r = fresh();
+                line
+            } else {
+                None
+            };
             r.seen += 1;
-            if r.seen > FREE_REFUSALS {
+            let seen = r.seen;
+            if let Some(line) = summary {
+                self.write(w, &line, false);
+            }
+            if seen > FREE_REFUSALS {
                 return;
             }
         }
@@ -362,10 +383,9 @@ impl Drop for AuditLog {
         let now = iso(now_millis());
         let lines: Vec<String> = w
             .refusals
-            .iter()
-            .filter_map(|(addr, r)| summary_line(*addr, r, &now))
+            .drain()
+            .filter_map(|(addr, r)| summary_line(addr, &r, &now))
             .collect();
-        w.refusals.clear();
         for line in lines {
             self.write(w, &line, false);
         }

@@ -117,7 +117,7 @@ impl Core {
                 .iter()
                 .filter(|vm| vm.root == root.id)
                 // A VM outside the caller's restore scope is not revealed (issue 4).
-                .filter(|vm| caller.is_admin() || caller.scope.covers_vm(vm))
+                .filter(|vm| crate::security::can_see_inventory_vm(caller, vm))
                 .map(|vm| item(types::VM, &vm.object_ref, &vm.name)),
         );
         Ok(v)

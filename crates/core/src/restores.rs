@@ -42,8 +42,7 @@ impl Core {
         let point = self.vm_restore_point(point_id)?;
         security::check_vm(caller, &point)?;
         let indexes = self.check_point_intact(&point)?;
-        let visible =
-            |vm: &emrest_platform::VmInfo| caller.is_admin() || caller.scope.covers_vm(vm);
+        let visible = |vm: &emrest_platform::VmInfo| security::can_see_inventory_vm(caller, vm);
         let mut plan = restore::plan(self.inventory.as_ref(), point, request, &visible)?;
         // The worker restores from the indexes just checked rather than reading them again.
         plan.indexes = indexes;

@@ -267,6 +267,11 @@ pub fn can_see_vm(caller: &Caller, p: &VmRestorePointRecord) -> bool {
     caller.is_admin() || caller.scope.covers(p)
 }
 
+/// Whether `caller` may see a VM of the inventory.
+pub fn can_see_inventory_vm(caller: &Caller, vm: &emrest_platform::VmInfo) -> bool {
+    caller.is_admin() || caller.scope.covers_vm(vm)
+}
+
 /// 403 unless the caller's scope covers the point's VM.
 pub fn check_vm(caller: &Caller, p: &VmRestorePointRecord) -> CoreResult<()> {
     if can_see_vm(caller, p) {

@@ -6,24 +6,19 @@
 //! as before: every current browser sends `Origin` on a cross-site POST, PUT or DELETE.
 
 use super::Ctx;
+use axum::http::Method;
 
 /// The Error message of a refused request.
 pub(super) const REFUSAL: &str = "Cross-site request refused: a request that changes state and \
     is authenticated by the session cookie alone must come from this server's own pages; send \
     the X-RestSvcSessionId header instead";
 
-/// Whether a request that changes state must be refused as cross-site.
-pub(super) fn cross_site(ctx: &Ctx) -> bool {
+/// Whether an authenticated request must be refused as cross-site: it changes state, carries
+/// no `X-RestSvcSessionId` header (so the cookie authenticated it) and a browser says another
+/// origin made it.
+pub(super) fn cross_site(ctx: &Ctx, method: &Method) -> bool {
     let h = &ctx.headers;
-    if h.contains_key("x-restsvcsessionid") {
-        return false;
-    }
-    let cookie = h.get_all(axum::http::header::COOKIE).iter().any(|v| {
-        String::from_utf8_lossy(v.as_bytes())
-            .to_ascii_lowercase()
-            .contains("x-restsvcsessionid=")
-    });
-    if !cookie {
+    if method == Method::GET || method == Method::HEAD || h.contains_key("x-restsvcsessionid") {
         return false;
     }
     let own = ctx.base.strip_suffix("/api").unwrap_or(&ctx.base);

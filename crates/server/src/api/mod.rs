@@ -292,7 +292,7 @@ fn dispatch(state: &AppState, ctx: &Ctx, method: Method, endpoint: Endpoint, bod
         Ok(c) => c,
         Err(reply) => return reply,
     };
-    if method != Method::GET && method != Method::HEAD && csrf::cross_site(ctx) {
+    if csrf::cross_site(ctx, &method) {
         return ctx.err(StatusCode::FORBIDDEN, csrf::REFUSAL);
     }
     if let Err(e) = state.core.authorize(&caller, endpoint.permission(&method)) {

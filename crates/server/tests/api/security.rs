@@ -516,14 +516,7 @@ async fn an_idle_session_expires_with_401() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_logons_lock_a_name_out_for_a_while_known_or_not() {
-    let w = World::with_config(ONE_MIB, Default::default(), |c| {
-        c.logon_throttle = emrest_core::throttle::ThrottleConfig {
-            max_failures: 3,
-            window: Duration::from_secs(60),
-            lockout: Duration::from_millis(300),
-        }
-    })
-    .await;
+    let w = throttled(Duration::from_millis(300)).await;
     let logon = |user: &str, pw: &str, accept: &str| {
         Req::post("/api/sessionMngr/?v=latest")
             .basic(user, pw)
@@ -558,6 +551,18 @@ async fn failed_logons_lock_a_name_out_for_a_while_known_or_not() {
     }
     let events = emrest_core::audit::read_events(w._dir.path()).unwrap();
     assert!(events.iter().filter(|e| e.action == "logon-failed").count() >= 8);
+}
+
+/// A world whose logon throttle locks after 3 failures within a minute, for `lockout`.
+async fn throttled(lockout: Duration) -> World {
+    World::with_config(ONE_MIB, Default::default(), move |c| {
+        c.logon_throttle = emrest_core::throttle::ThrottleConfig {
+            max_failures: 3,
+            window: Duration::from_secs(60),
+            lockout,
+        }
+    })
+    .await
 }
 
 /// Send a logon as if it came on a listener (`ConnInfo`, what the accept loop attaches).
@@ -619,14 +624,7 @@ async fn the_session_cookie_is_http_only_and_secure_on_https() {
 async fn failed_logons_from_one_address_lock_that_address_out() {
     // Security review finding 1: a name is locked for one address first; another address
     // still logs on with it.
-    let w = World::with_config(ONE_MIB, Default::default(), |c| {
-        c.logon_throttle = emrest_core::throttle::ThrottleConfig {
-            max_failures: 3,
-            window: Duration::from_secs(60),
-            lockout: Duration::from_secs(600),
-        }
-    })
-    .await;
+    let w = throttled(Duration::from_secs(600)).await;
     // One address trying many names meets the softer address-wide limit (throttle.rs).
     for n in 0..3 * emrest_core::throttle::ADDRESS_FACTOR {
         logon_on(&w, false, "192.0.2.20:1", &format!("user{n}"), "x")
@@ -645,14 +643,7 @@ async fn one_address_cannot_keep_an_account_locked_for_everyone() {
     // Security review finding 1: five bad passwords every 15 minutes kept `admin` locked for
     // everyone. The name is locked for the attacker's address; the administrator logs on from
     // another.
-    let w = World::with_config(ONE_MIB, Default::default(), |c| {
-        c.logon_throttle = emrest_core::throttle::ThrottleConfig {
-            max_failures: 3,
-            window: Duration::from_secs(60),
-            lockout: Duration::from_secs(600),
-        }
-    })
-    .await;
+    let w = throttled(Duration::from_secs(600)).await;
     for _ in 0..3 {
         logon_on(&w, false, "203.0.113.9:1", USER, "guess")
             .await
