@@ -2,9 +2,10 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use emrest_core::demo::DemoOptions;
+mod admin;
+
+use admin::{Driver, Request};
 use emrest_core::report::DiskReport;
-use emrest_core::security::{EnterpriseRole, ScopeItem};
 use emrest_core::{Core, CoreConfig};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -161,13 +162,14 @@ enum ListVerb {
 
 #[derive(Subcommand)]
 enum UserVerb {
-    /// Add an account (password from EMREST_PASSWORD or --password).
+    /// Add an account (password from EMREST_PASSWORD, --password-stdin, a prompt on a terminal,
+    /// or --password).
     Add {
         #[command(flatten)]
         data: DataArg,
         name: String,
-        #[arg(long, env = "EMREST_PASSWORD", hide_env_values = true)]
-        password: String,
+        #[command(flatten)]
+        password: PasswordArg,
         /// A role: PortalAdministrator, PortalUser, VmRestoreOperator (or RestoreOperator),
         /// FileRestoreOperator, ExchangeRestoreOperator, OracleRestoreOperator,
         /// SqlRestoreOperator. Repeat for several. Required: no account gets a role it was not
@@ -192,8 +194,8 @@ enum UserVerb {
         #[command(flatten)]
         data: DataArg,
         name: String,
-        #[arg(long, env = "EMREST_PASSWORD", hide_env_values = true)]
-        password: String,
+        #[command(flatten)]
+        password: PasswordArg,
     },
     /// Give an account a role or take one away.
     Role {
@@ -212,6 +214,74 @@ enum UserVerb {
         #[command(subcommand)]
         verb: ScopeVerb,
     },
+}
+
+/// Where a password comes from: `--password-stdin`, else `--password` or EMREST_PASSWORD, else a
+/// prompt when standard input is a terminal.
+#[derive(Args)]
+struct PasswordArg {
+    /// The password. Other local users can read a command line: prefer EMREST_PASSWORD,
+    /// --password-stdin or the prompt.
+    #[arg(long, env = "EMREST_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+impl PasswordArg {
+    fn read(self, account: &str) -> Result<String> {
+        if self.password_stdin {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("cannot read the password from standard input")?;
+            return Ok(strip_newline(line));
+        }
+        if let Some(p) = self.password {
+            return Ok(p);
+        }
+        if !std::io::stdin().is_terminal() {
+            bail!("no password given: set EMREST_PASSWORD, use --password-stdin, or run on a terminal to be asked");
+        }
+        let first = read_hidden(&format!("Password for '{account}': "))?;
+        let again = read_hidden("The same password again: ")?;
+        if first != again {
+            bail!("the two passwords differ: nothing was changed");
+        }
+        Ok(first)
+    }
+}
+
+fn strip_newline(mut line: String) -> String {
+    while line.ends_with(['\n', '\r']) {
+        line.pop();
+    }
+    line
+}
+
+/// Ask on the terminal with echo off.
+fn read_hidden(prompt: &str) -> Result<String> {
+    use std::io::Write;
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    // SAFETY: termios is plain data; tcgetattr fills it and tcsetattr only reads it.
+    let mut term: libc::termios = unsafe { std::mem::zeroed() };
+    let saved = (unsafe { libc::tcgetattr(0, &mut term) } == 0).then_some(term);
+    if let Some(mut quiet) = saved {
+        quiet.c_lflag &= !libc::ECHO;
+        quiet.c_lflag |= libc::ECHONL;
+        // SAFETY: as above.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &quiet) };
+    }
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line);
+    if let Some(term) = saved {
+        // SAFETY: as above.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &term) };
+    }
+    read.context("cannot read the password from the terminal")?;
+    Ok(strip_newline(line))
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -370,7 +440,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
 /// A demo disk size, refused at parse time so a bad one creates nothing.
 fn parse_disk_size(s: &str) -> Result<u64, String> {
     let disk_size = parse_size(s)?;
-    DemoOptions { disk_size }
+    emrest_core::demo::DemoOptions { disk_size }
         .validate()
         .map_err(|e| e.to_string())?;
     Ok(disk_size)
@@ -461,25 +531,24 @@ fn recovery_lines(report: &emrest_core::OpenReport, data: &Path) -> Vec<String> 
     .collect()
 }
 
-fn make_demo(core: &Core, disk_size: u64) -> Result<()> {
+/// Run `work` under a spinner that says what it does.
+fn with_spinner<T>(message: &'static str, work: impl FnOnce() -> T) -> T {
     let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_message("creating the demo world: VMs, full backup, changes, incremental backup");
+    bar.set_message(message);
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    let summary = core.create_demo(&DemoOptions { disk_size });
+    let r = work();
     bar.finish_and_clear();
-    let summary = summary?;
-    if summary.created {
-        eprintln!(
-            "Demo world created: {} VMs, {} VM restore points",
-            summary.vms, summary.restore_points
-        );
-    } else {
-        eprintln!(
-            "Demo world already present: {} VMs, {} VM restore points",
-            summary.vms, summary.restore_points
-        );
-    }
-    Ok(())
+    r
+}
+
+/// Run a verb that changes an existing data folder: in the server holding it when one runs,
+/// here otherwise.
+fn change(data: &DataArg, request: &Request) -> Result<()> {
+    require_data_folder(data)?;
+    Driver::connect(&data.data, || open_existing(data))?
+        .call(request)?
+        .done()?
+        .print()
 }
 
 fn main() {
@@ -500,8 +569,13 @@ fn run() -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Demo { data, disk_size } => {
-            let core = open(&data)?;
-            make_demo(&core, disk_size)
+            let driver = Driver::connect(&data.data, || open(&data))?;
+            with_spinner(
+                "creating the demo world: VMs, full backup, changes, incremental backup",
+                || driver.call(&Request::Demo { disk_size }),
+            )?
+            .done()?
+            .print()
         }
         Command::Vm {
             verb: ListVerb::List { data, json },
@@ -590,55 +664,17 @@ fn run() -> Result<()> {
             data,
             grace_minutes,
             json,
-        } => {
-            let core = open_existing(&data)?;
-            let r = core.collect_garbage(std::time::Duration::from_secs(grace_minutes * 60))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
-            } else {
-                println!(
-                    "gc: removed {} index(es) and {} chunk(s) ({}), kept {} chunk(s)",
-                    r.indexes_removed,
-                    r.chunks_removed,
-                    human_bytes(r.bytes_removed),
-                    r.chunks_kept
-                );
-            }
-            Ok(())
-        }
-        Command::Verify { data, mark } => {
-            // Verify only looks, beside a running server too; with --mark it opens the folder to
-            // write and records the damaged points, so restores from them are refused.
-            let core = if mark {
-                open_existing(&data)?
-            } else {
-                open_read_only(&data)?
-            };
-            let problems = core.verify_repository()?;
-            if problems.is_empty() {
-                println!("repository verified: no missing or corrupt chunk");
-                Ok(())
-            } else {
-                for p in &problems {
-                    println!("{p}");
-                }
-                bail!("{} problem(s) found", problems.len())
-            }
-        }
-    }
-}
-
-fn parse_role(role: &str) -> Result<EnterpriseRole> {
-    EnterpriseRole::parse(role).with_context(|| {
-        let known: Vec<&str> = EnterpriseRole::ALL.iter().map(|r| r.key()).collect();
-        format!("unknown role '{role}' ({})", known.join(", "))
-    })
-}
-
-fn scope_item(obj_ref: String, name: Option<String>) -> ScopeItem {
-    ScopeItem {
-        obj_ref: Some(obj_ref),
-        name,
+        } => change(
+            &data,
+            &Request::Gc {
+                grace_minutes,
+                json,
+            },
+        ),
+        // Verify only looks, beside a running server too; with --mark it records the damaged
+        // points (in the server when one runs), so restores from them are refused.
+        Command::Verify { data, mark: true } => change(&data, &Request::VerifyMark),
+        Command::Verify { data, mark: false } => admin::verify(&*open_read_only(&data)?)?.print(),
     }
 }
 
@@ -651,13 +687,19 @@ fn user(verb: UserVerb) -> Result<()> {
             roles,
             scopes,
         } => {
-            let roles = roles
-                .iter()
-                .map(|r| parse_role(r))
-                .collect::<Result<Vec<_>>>()?;
-            let scopes = scopes.into_iter().map(|s| scope_item(s, None)).collect();
-            open(&data)?.add_local_account(&name, &password, roles, scopes)?;
-            eprintln!("Account '{name}' added");
+            // Checked before asking for a password.
+            for r in &roles {
+                admin::parse_role(r)?;
+            }
+            let password = password.read(&name)?;
+            let driver = Driver::connect(&data.data, || open(&data))?;
+            let request = Request::UserAdd {
+                name,
+                password,
+                roles,
+                scopes,
+            };
+            driver.call(&request)?.done()?.print()?;
         }
         UserVerb::List { data, json } => {
             let core = open_read_only(&data)?;
@@ -718,8 +760,9 @@ fn user(verb: UserVerb) -> Result<()> {
             name,
             password,
         } => {
-            open_existing(&data)?.set_password(&name, &password)?;
-            eprintln!("Password of '{name}' changed");
+            require_data_folder(&data)?;
+            let password = password.read(&name)?;
+            change(&data, &Request::UserPasswd { name, password })?;
         }
         UserVerb::Role {
             data,
@@ -727,14 +770,8 @@ fn user(verb: UserVerb) -> Result<()> {
             action,
             role,
         } => {
-            let role = parse_role(&role)?;
             let add = matches!(action, AddRemove::Add);
-            open_existing(&data)?.change_role_local(&name, role, add)?;
-            eprintln!(
-                "{} {} '{name}'",
-                role.name(),
-                if add { "given to" } else { "taken from" }
-            );
+            change(&data, &Request::UserRole { name, role, add })?;
         }
         UserVerb::Scope { data, name, verb } => match verb {
             ScopeVerb::List => {
@@ -753,51 +790,22 @@ fn user(verb: UserVerb) -> Result<()> {
                     .collect();
                 print_table(&["ID", "NAME", "HIERARCHY OBJECT"], rows);
             }
-            ScopeVerb::Add { obj_ref, name: n } => {
-                let core = open_existing(&data)?;
-                core.add_scopes_local(&name, &[scope_item(obj_ref, n)])?;
-                core.set_allow_all_local(&name, false)?;
-                eprintln!("Scope of '{name}' extended; it may restore only the VMs of its scope");
-            }
-            ScopeVerb::Remove { id } => {
-                open_existing(&data)?.remove_scope_local(&name, id)?;
-                eprintln!("Scope object {id} removed from '{name}'");
-            }
+            ScopeVerb::Add { obj_ref, name: n } => change(
+                &data,
+                &Request::ScopeAdd {
+                    name,
+                    obj_ref,
+                    display: n,
+                },
+            )?,
+            ScopeVerb::Remove { id } => change(&data, &Request::ScopeRemove { name, id })?,
             ScopeVerb::Mode { mode } => {
                 let all = matches!(mode, ScopeMode::All);
-                open_existing(&data)?.set_allow_all_local(&name, all)?;
-                eprintln!(
-                    "'{name}' may now restore {}",
-                    if all {
-                        "every VM"
-                    } else {
-                        "the VMs of its scope only"
-                    }
-                );
+                change(&data, &Request::ScopeMode { name, all })?;
             }
         },
     }
     Ok(())
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-fn find_job(core: &Core, name: &str) -> Result<emrest_core::jobs::JobRecord> {
-    core.job_by_name(name)?
-        .with_context(|| format!("there is no job named '{name}' (see `emrest job list`)"))
 }
 
 fn job_command(verb: JobVerb) -> Result<()> {
@@ -851,18 +859,15 @@ fn job_command(verb: JobVerb) -> Result<()> {
             vms,
             retention,
             description,
-        } => {
-            let core = open_existing(&data)?;
-            let job = core.create_job(&name, &vms, retention, &description)?;
-            eprintln!(
-                "Job '{}' created: {} VM(s), keeps {} restore point(s), urn:veeam:Job:{}",
-                job.name,
-                job.objects.len(),
-                job.retention,
-                job.id
-            );
-            Ok(())
-        }
+        } => change(
+            &data,
+            &Request::JobCreate {
+                name,
+                vms,
+                retention,
+                description,
+            },
+        ),
         JobVerb::Start {
             data,
             name,
@@ -870,121 +875,30 @@ fn job_command(verb: JobVerb) -> Result<()> {
             json,
             as_user,
         } => {
-            let core = open_existing(&data)?;
-            let actor = core.local_actor(Some(&as_user))?;
-            let job = find_job(&core, &name)?;
-            start_and_follow(&core, &actor, &job, wait, json)
+            require_data_folder(&data)?;
+            let driver = Driver::connect(&data.data, || open_existing(&data))?;
+            admin::start_and_follow(Arc::new(driver), &name, &as_user, wait, json)
         }
         JobVerb::Stop {
             data,
             name,
             as_user,
         } => {
-            // Opening to write fails while another process (the one running the job) holds the
-            // folder; when it succeeds, no job can be running anywhere.
-            let core = open_existing(&data).context(
-                "the job runs in the process holding the data folder: stop it there \
-                 (POST /api/jobs/{ID}?action=stop on the server, or Ctrl-C in `emrest job start`)",
-            )?;
-            let actor = core.local_actor(Some(&as_user))?;
-            let job = find_job(&core, &name)?;
-            let task = core.stop_job(&actor, job.id)?;
-            eprintln!("{}", task.result.map(|r| r.1).unwrap_or_default());
-            Ok(())
+            require_data_folder(&data)?;
+            // With no server, opening to write fails while another process (an `emrest job
+            // start`) holds the folder; when it succeeds, no job can be running anywhere.
+            let driver = Driver::connect(&data.data, || {
+                open_existing(&data).context(
+                    "the job runs in the process holding the data folder: stop it there \
+                     (Ctrl-C in `emrest job start`)",
+                )
+            })?;
+            driver
+                .call(&Request::JobStop { name, as_user })?
+                .done()?
+                .print()
         }
     }
-}
-
-/// Start a job on a worker of this process and follow it to the end: a progress bar with
-/// `--wait`, one summary line, the session as JSON with `--json`. Ctrl-C stops the job.
-fn start_and_follow(
-    core: &Arc<Core>,
-    actor: &emrest_core::jobs::Actor,
-    job: &emrest_core::jobs::JobRecord,
-    bar: bool,
-    json: bool,
-) -> Result<()> {
-    let started = std::time::Instant::now();
-    let (_, session) = core.start_job(actor, job.id)?;
-    {
-        let core = core.clone();
-        let actor = actor.clone();
-        let id = job.id;
-        // Ctrl-C asks the job to stop between chunks; the loop below sees it end.
-        std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
-                    let _ = core.stop_job(&actor, id);
-                }
-            }
-        });
-    }
-    let pb = bar.then(|| {
-        let pb = indicatif::ProgressBar::new(0);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        pb
-    });
-    while core.job_running(job.id) {
-        if let Some(pb) = &pb {
-            let s = core.backup_session(session)?;
-            let tasks = core.backup_task_sessions(Some(session))?;
-            let done = tasks
-                .iter()
-                .filter(|t| t.state == emrest_core::jobs::TaskSessionState::Completed)
-                .count();
-            pb.set_length(s.bytes_total);
-            pb.set_position(s.bytes_done);
-            pb.set_message(format!("{done}/{} VMs", tasks.len()));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
-    let s = core.backup_session(session)?;
-    let tasks = core.backup_task_sessions(Some(session))?;
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "session": s, "task_sessions": tasks })
-            )?
-        );
-    }
-    let read: u64 = tasks.iter().map(|t| t.bytes_read).sum();
-    let stored: u64 = tasks.iter().map(|t| t.bytes_transferred).sum();
-    let chunks: u64 = tasks.iter().map(|t| t.chunks_new).sum();
-    let secs = started.elapsed().as_secs_f64().max(1e-3);
-    let ok = tasks
-        .iter()
-        .filter(|t| t.result == emrest_core::SessionResult::Success)
-        .count();
-    eprintln!(
-        "{}: {:?}, {ok}/{} VM(s), read {} ({:.0} MB/s), stored {} in {chunks} new chunk(s), {:.1} s{}",
-        emrest_core::jobs::session_name(&s.job_name, s.created),
-        s.result,
-        tasks.len(),
-        human_bytes(read),
-        read as f64 / 1e6 / secs,
-        human_bytes(stored),
-        secs,
-        s.failure_message
-            .as_deref()
-            .map(|m| format!(" — {m}"))
-            .unwrap_or_default()
-    );
-    if s.result == emrest_core::SessionResult::Failed {
-        bail!("the backup job failed");
-    }
-    Ok(())
 }
 
 /// Print rows under a header, columns as wide as their widest cell, each row followed by its
@@ -1064,7 +978,15 @@ fn serve(args: ServeArgs) -> Result<()> {
         };
     })?;
     if args.demo {
-        make_demo(&core, args.disk_size)?;
+        let request = Request::Demo {
+            disk_size: args.disk_size,
+        };
+        with_spinner(
+            "creating the demo world: VMs, full backup, changes, incremental backup",
+            || admin::execute(&core, &request),
+        )?
+        .done()?
+        .print()?;
     }
     if args.gc_interval_minutes > 0 {
         core.schedule_gc(
@@ -1100,7 +1022,28 @@ fn serve(args: ServeArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(emrest_server::run(core, config, shutdown_signal()))?;
+    rt.block_on(async {
+        // Verbs that change the data folder reach this server through its admin channel.
+        let channel = match admin::Listener::bind(core.data_dir()) {
+            Ok(listener) => {
+                tracing::info!(
+                    "admin channel on {} (the data folder's owner and root)",
+                    listener.path().display()
+                );
+                Some(tokio::spawn(listener.serve(core.clone())))
+            }
+            Err(e) => {
+                tracing::warn!("no admin channel ({e:#}): verbs that change the data folder need the server stopped");
+                None
+            }
+        };
+        let r = emrest_server::run(core, config, shutdown_signal()).await;
+        if let Some(channel) = channel {
+            channel.abort();
+            let _ = channel.await;
+        }
+        r
+    })?;
     Ok(())
 }
 

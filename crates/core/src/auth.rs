@@ -111,6 +111,17 @@ fn key_of(id: Uuid) -> Key {
     Sha256::digest(id.as_bytes()).into()
 }
 
+/// The name an administrator sees a session by: half of the SHA-256 of its ID, in hex. It
+/// reveals nothing of the ID, so it cannot be turned into the session's token.
+pub fn handle_of(key: &Key) -> String {
+    key[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The handle of a session ID (see [`handle_of`]).
+pub fn handle_of_id(id: Uuid) -> String {
+    handle_of(&key_of(id))
+}
+
 /// Constant-time equality of two IDs.
 fn same_id(a: Uuid, b: Uuid) -> bool {
     a.as_bytes()
@@ -309,6 +320,37 @@ impl Sessions {
         let s = self.get(caller, id)?;
         self.table()?.live.remove(&key_of(id));
         Ok(s)
+    }
+
+    /// Every live session with its handle, oldest first: for an administrator, through an
+    /// extension that shows handles, never SessionIds (a SessionId is its owner's token).
+    pub fn all(&self) -> CoreResult<Vec<(String, LogonSessionRecord)>> {
+        let now = now_millis();
+        let mut v: Vec<_> = self
+            .table()?
+            .live
+            .iter()
+            .filter(|(_, s)| !self.expired(s.record.last_seen, now))
+            .map(|(k, s)| (handle_of(k), s.record.clone()))
+            .collect();
+        v.sort_by_key(|(h, s)| (s.created, h.clone()));
+        Ok(v)
+    }
+
+    /// End the live session a handle names (see [`Sessions::all`]).
+    pub fn end_by_handle(&self, handle: &str) -> CoreResult<LogonSessionRecord> {
+        let now = now_millis();
+        let mut table = self.table()?;
+        let key = table
+            .live
+            .iter()
+            .find(|(k, s)| {
+                !self.expired(s.record.last_seen, now) && handle_of(k).eq_ignore_ascii_case(handle)
+            })
+            .map(|(k, _)| *k)
+            .ok_or_else(|| CoreError::not_found("Logon session", crate::error::clip(handle, 80)))?;
+        let live = table.live.remove(&key).ok_or_else(unauthorized)?;
+        Ok(live.record)
     }
 
     /// End every session of an account (it was deleted).

@@ -329,26 +329,41 @@ impl Core {
         self.create_account_as(audit::LOCAL, &spec).map(|_| ())
     }
 
-    /// Change an account's password.
+    /// Change an account's password (the CLI, on the data folder's owner's authority).
     pub fn set_password(&self, name: &str, password: &str) -> CoreResult<()> {
-        let r = (|| {
-            if password.is_empty() {
-                return Err(CoreError::invalid(
-                    "password",
-                    "the password must not be empty",
-                ));
-            }
-            if self
-                .catalog
-                .set_password(name, &auth::hash_password(password)?)?
-            {
-                Ok(())
-            } else {
-                Err(CoreError::not_found("Account", name))
-            }
-        })();
+        let r = self.store_password(name, password);
         self.audit_result(audit::LOCAL, audit::Action::PasswordSet, Some(name), &r);
         r
+    }
+
+    /// emrest extension: an administrator sets the password of an account by its ID.
+    pub fn set_password_of(&self, caller: &Caller, id: Uuid, password: &str) -> CoreResult<()> {
+        let r = security::authorize(caller, security::Permission::ManageAccounts)
+            .and_then(|_| self.account(caller, id))
+            .and_then(|a| self.store_password(&a.name, password).map(|_| a.name));
+        let object = match &r {
+            Ok(name) => name.clone(),
+            Err(_) => id.to_string(),
+        };
+        self.audit_result(caller.into(), audit::Action::PasswordSet, Some(&object), &r);
+        r.map(|_| ())
+    }
+
+    fn store_password(&self, name: &str, password: &str) -> CoreResult<()> {
+        if password.is_empty() {
+            return Err(CoreError::invalid(
+                "Password",
+                "the password must not be empty",
+            ));
+        }
+        if self
+            .catalog
+            .set_password(name, &auth::hash_password(password)?)?
+        {
+            Ok(())
+        } else {
+            Err(CoreError::not_found("Account", name))
+        }
     }
 
     /// Check credentials and open a logon session (no client address: CLI and tests).
@@ -391,6 +406,24 @@ impl Core {
     /// Log a session out.
     pub fn logout(&self, caller: &Caller, id: Uuid) -> CoreResult<()> {
         let r = self.sessions.logout(caller, id);
+        let object = r.as_ref().ok().map(|s| s.user_name.clone());
+        self.audit_result(caller.into(), audit::Action::Logoff, object.as_deref(), &r);
+        r.map(|_| ())
+    }
+
+    /// emrest extension: every live logon session with its handle (administrators only).
+    pub fn managed_logon_sessions(
+        &self,
+        caller: &Caller,
+    ) -> CoreResult<Vec<(String, LogonSessionRecord)>> {
+        security::authorize(caller, security::Permission::ManageAccounts)?;
+        self.sessions.all()
+    }
+
+    /// emrest extension: end any account's logon session by its handle (administrators only).
+    pub fn end_logon_session(&self, caller: &Caller, handle: &str) -> CoreResult<()> {
+        let r = security::authorize(caller, security::Permission::ManageAccounts)
+            .and_then(|_| self.sessions.end_by_handle(handle));
         let object = r.as_ref().ok().map(|s| s.user_name.clone());
         self.audit_result(caller.into(), audit::Action::Logoff, object.as_deref(), &r);
         r.map(|_| ())

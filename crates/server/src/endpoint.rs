@@ -76,6 +76,12 @@ pub enum Endpoint {
     BackupServerRepositories(PathId<BackupServerId>),
     /// emrest extension: the OpenAPI document of the JSON flavour (docs/openapi.json).
     OpenApi,
+    /// emrest extension: every account's live logon sessions, by handle (administrators).
+    ManagedLogonSessions,
+    /// emrest extension: one of them, by its handle (a digest of its SessionId, never it).
+    ManagedLogonSession(String),
+    /// emrest extension: an account's password, set by an administrator.
+    AccountPassword(PathId<AccountId>),
 }
 
 /// The frames of `/reports/summary` (em_rest/get_reports_summary*.md).
@@ -194,6 +200,9 @@ impl Endpoint {
             ["backupservers", _, "jobs"] => BackupServerJobs(parse_id(id(1))),
             ["backupservers", _, "repositories"] => BackupServerRepositories(parse_id(id(1))),
             ["openapi.json"] => OpenApi,
+            ["emrest", "logonsessions"] => ManagedLogonSessions,
+            ["emrest", "logonsessions", _] => ManagedLogonSession(id(2).to_string()),
+            ["emrest", "accounts", _, "password"] => AccountPassword(parse_id(id(2))),
             ["reports", "summary"] => ReportsSummary,
             // get_reports_summary_statistics.md's example sends `jobs_statistics`; the resource
             // is `job_statistics` (JSON.md D1, D3): both are served.
@@ -240,7 +249,10 @@ impl Endpoint {
             | SecurityAccountScopes(_)
             | SecurityAccountScope(_, _)
             | SecurityRoles
-            | SecurityRole(_) => P::ManageAccounts,
+            | SecurityRole(_)
+            | ManagedLogonSessions
+            | ManagedLogonSession(_)
+            | AccountPassword(_) => P::ManageAccounts,
             // Each query type is authorized again in core as its collection is; the services
             // themselves need the right to see VM restore points (the restore portal's minimum).
             QuerySvc | Query | LookupSvc | Lookup => P::ReadVmRestorePoints,
@@ -281,13 +293,17 @@ impl Endpoint {
         const POST: &[http::Method] = &[http::Method::POST];
         const GET_POST: &[http::Method] = &[http::Method::GET, http::Method::POST];
         const GET_DELETE: &[http::Method] = &[http::Method::GET, http::Method::DELETE];
+        const PUT: &[http::Method] = &[http::Method::PUT];
         const GET_POST_DELETE: &[http::Method] =
             &[http::Method::GET, http::Method::POST, http::Method::DELETE];
         match self {
             SessionMngr => POST,
-            LogonSession(_) | Task(_) | SecurityAccountRole(_, _) | SecurityAccountScope(_, _) => {
-                GET_DELETE
-            }
+            AccountPassword(_) => PUT,
+            LogonSession(_)
+            | Task(_)
+            | SecurityAccountRole(_, _)
+            | SecurityAccountScope(_, _)
+            | ManagedLogonSession(_) => GET_DELETE,
             VmRestorePoint(_)
             | SecurityAccounts
             | SecurityAccountRoles(_)
@@ -336,7 +352,8 @@ impl Endpoint {
             | ReportsSummary
             | ReportFrame(_)
             | BackupServerJobs(_)
-            | BackupServerRepositories(_) => GET,
+            | BackupServerRepositories(_)
+            | ManagedLogonSessions => GET,
         }
     }
 }

@@ -20,10 +20,10 @@ pub use node::{List, ListStyle, Member, Node, Representation, Scalar, Value};
 pub use resources::{
     Backup, BackupFile, BackupFiles, BackupServer, BackupServers, Backups, EnterpriseManager,
     Entity, EntityList, EntityRef, EntityReferences, HierarchyItem, HierarchyItems, HierarchyRoot,
-    HierarchyRoots, Link, LogonSession, LogonSessionList, PagingInfo, QueryContent, QueryResult,
-    RestorePoint, RestorePoints, RestoreSession, RestoreSessions, ServiceDocument, SessionResult,
-    SessionState, SupportedVersion, Task, TaskResult, TaskState, Tasks, TypedList, VmRestorePoint,
-    VmRestorePoints, ENTITIES_MEMBERS, RESOURCES_MEMBERS,
+    HierarchyRoots, Link, LogonSession, LogonSessionList, ManagedLogonSession, PagingInfo,
+    QueryContent, QueryResult, RestorePoint, RestorePoints, RestoreSession, RestoreSessions,
+    ServiceDocument, SessionResult, SessionState, SupportedVersion, Task, TaskResult, TaskState,
+    Tasks, TypedList, VmRestorePoint, VmRestorePoints, ENTITIES_MEMBERS, RESOURCES_MEMBERS,
 };
 pub use resources::{
     BackupJobSession, BackupTaskSession, BackupTaskSessionState, Job, ObjectInJob, ObjectsInJob,
@@ -43,8 +43,9 @@ pub use restore_spec::{
     RestoreSpecPolicy, VCloudVmRestoreSpec, VmRestoreParameters, VmRestoreSpec,
 };
 pub use security_spec::{
-    decode_account_create_spec, decode_role_create_spec, decode_scope_create_spec,
-    EnterpriseAccountCreateSpec, FlrSettingsSpec, HierarchyScopeItem, SqlSettingsSpec,
+    decode_account_create_spec, decode_password_spec, decode_role_create_spec,
+    decode_scope_create_spec, EnterpriseAccountCreateSpec, FlrSettingsSpec, HierarchyScopeItem,
+    SqlSettingsSpec,
 };
 pub use time::UtcTime;
 

@@ -100,6 +100,13 @@ static SCOPE_CREATE_SPEC: Group = Group {
     fields: &[SCOPE_ITEMS],
 };
 
+/// emrest extension (`PUT /api/emrest/accounts/{ID}/password`): the password an administrator
+/// sets for an account.
+static PASSWORD_SPEC: Group = Group {
+    name: "AccountPasswordSpec",
+    fields: &[field("Password", Kind::Str, true)],
+};
+
 /// One object of a restore scope.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HierarchyScopeItem {
@@ -236,4 +243,14 @@ pub fn decode_scope_create_spec(
 ) -> Result<Vec<HierarchyScopeItem>, DecodeError> {
     let mut f = decode(body, format, order, &SCOPE_CREATE_SPEC)?;
     Ok(scope_items(f.take_list("HierarchyScopeItem")))
+}
+
+/// Decodes an `AccountPasswordSpec` (emrest extension) into the password it holds.
+pub fn decode_password_spec(
+    body: &[u8],
+    format: Format,
+    order: OrderPolicy,
+) -> Result<String, DecodeError> {
+    let mut f = decode(body, format, order, &PASSWORD_SPEC)?;
+    Ok(f.take_str("Password").unwrap_or_default())
 }

@@ -141,3 +141,60 @@ fn logon_session_rep(ctx: &Ctx, s: &LogonSessionRecord) -> wire::LogonSession {
         session_id: s.id.to_string(),
     }
 }
+
+fn managed_session_rep(
+    ctx: &Ctx,
+    caller: &Caller,
+    handle: String,
+    s: &LogonSessionRecord,
+) -> wire::ManagedLogonSession {
+    let href = ctx.url(&format!("/emrest/logonSessions/{handle}"));
+    wire::ManagedLogonSession {
+        links: vec![Link::fixed("Delete", href.clone(), None, None)],
+        href,
+        current: s.id == caller.session_id,
+        handle,
+        user_name: s.user_name.clone(),
+        creation_time_utc: wire::UtcTime::from_unix_millis(s.created),
+        last_activity_time_utc: wire::UtcTime::from_unix_millis(s.last_seen),
+    }
+}
+
+/// `GET /emrest/logonSessions` (emrest extension): every account's live sessions, by handle.
+pub(super) fn list_managed_logon_sessions(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
+    let items = ctx
+        .core
+        .managed_logon_sessions(caller)?
+        .into_iter()
+        .map(|(h, s)| managed_session_rep(ctx, caller, h, &s))
+        .collect();
+    Ok(Reply::ok(ctx.format, &wire::EntityList(items)))
+}
+
+/// `GET /emrest/logonSessions/{Handle}` (emrest extension).
+pub(super) fn get_managed_logon_session(
+    ctx: &Ctx,
+    caller: &Caller,
+    handle: &str,
+) -> Result<Reply, CoreError> {
+    let (h, s) = ctx
+        .core
+        .managed_logon_sessions(caller)?
+        .into_iter()
+        .find(|(h, _)| h.eq_ignore_ascii_case(handle))
+        .ok_or_else(|| CoreError::not_found("Logon session", wire::clip(handle, 80)))?;
+    Ok(Reply::ok(
+        ctx.format,
+        &managed_session_rep(ctx, caller, h, &s),
+    ))
+}
+
+/// `DELETE /emrest/logonSessions/{Handle}` (emrest extension): end any account's session.
+pub(super) fn end_managed_logon_session(
+    ctx: &Ctx,
+    caller: &Caller,
+    handle: &str,
+) -> Result<Reply, CoreError> {
+    ctx.core.end_logon_session(caller, handle)?;
+    Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
+}

@@ -343,6 +343,14 @@ fn route(
         (M::GET, E::LogonSessions) => logon::list_logon_sessions(ctx, caller),
         (M::GET, E::LogonSession(id)) => logon::get_logon_session(ctx, caller, id?),
         (M::DELETE, E::LogonSession(id)) => logon::delete_logon_session(ctx, caller, id?),
+        (M::GET, E::ManagedLogonSessions) => logon::list_managed_logon_sessions(ctx, caller),
+        (M::GET, E::ManagedLogonSession(handle)) => {
+            logon::get_managed_logon_session(ctx, caller, &handle)
+        }
+        (M::DELETE, E::ManagedLogonSession(handle)) => {
+            logon::end_managed_logon_session(ctx, caller, &handle)
+        }
+        (M::PUT, E::AccountPassword(id)) => security::set_account_password(ctx, caller, id?, body),
         (M::GET, E::BackupServers) => backup_servers::list_backup_servers(ctx),
         (M::GET, E::BackupServer(id)) => backup_servers::get_backup_server(ctx, id?),
         (M::GET, E::BackupServerJobs(id)) => {

@@ -304,6 +304,21 @@ pub(super) fn add_account_role(
     Ok(Reply::empty(StatusCode::CREATED, ctx.format))
 }
 
+/// `PUT /emrest/accounts/{ID}/password` (emrest extension): an administrator sets an account's
+/// password, e.g. for an account just created with `POST /security/accounts`. 204.
+pub(super) fn set_account_password(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: AccountId,
+    body: &[u8],
+) -> Result<Reply, CoreError> {
+    let format = request_format(&ctx.headers, body)?;
+    let password = wire::decode_password_spec(body, format, ctx.order)
+        .map_err(|e| invalid_body("AccountPasswordSpec", e))?;
+    ctx.core.set_password_of(caller, id.0, &password)?;
+    Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
+}
+
 /// `DELETE /security/accounts/{ID}/roles/{RoleID}`: 204.
 pub(super) fn remove_account_role(
     ctx: &Ctx,

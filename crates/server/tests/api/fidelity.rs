@@ -18,7 +18,7 @@ fn schema() -> PathBuf {
 /// Validates one XML document with xmllint; `Err` carries xmllint's messages. xmllint is
 /// required (`scripts/test` installs libxml2-utils): without it this panics with the command that
 /// installs it rather than skipping.
-fn validate(xml: &[u8]) -> Result<(), String> {
+pub(crate) fn validate(xml: &[u8]) -> Result<(), String> {
     let mut child = Command::new("xmllint")
         .arg("--noout")
         .arg("--schema")

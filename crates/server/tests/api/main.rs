@@ -1,6 +1,7 @@
 //! API integration tests: the real router, driven in-process, on a demo estate in a temporary
 //! data folder. One binary; each module covers one part of the API.
 
+mod admin_ext;
 mod common;
 mod discovery;
 mod fidelity;

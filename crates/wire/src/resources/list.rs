@@ -3,8 +3,8 @@
 //! (em_rest/representation_collections.md, JSON.md A7.2).
 
 use super::{
-    Backup, BackupFile, BackupServer, HierarchyRoot, LogonSession, RestorePoint, RestoreSession,
-    Task, VmRestorePoint,
+    Backup, BackupFile, BackupServer, HierarchyRoot, LogonSession, ManagedLogonSession,
+    RestorePoint, RestoreSession, Task, VmRestorePoint,
 };
 use crate::node::{list, ListStyle, Node, Representation};
 
@@ -60,6 +60,12 @@ entity!(Task, "Task", "Tasks");
 entity!(RestoreSession, "RestoreSession", "RestoreSessions");
 // em_rest/get_loginsessions.md: `<LogonSessions>`; JSON.md D3 reads `LogonSessions`.
 entity!(LogonSession, "LogonSession", "LogonSessions");
+// emrest extension: `GET /api/emrest/logonSessions`.
+entity!(
+    ManagedLogonSession,
+    "ManagedLogonSession",
+    "ManagedLogonSessions"
+);
 
 /// `GET /backupServers?format=Entity`.
 pub type BackupServers = EntityList<BackupServer>;

@@ -34,7 +34,7 @@ pub use repository::{
     Repository, RepositoryPeriod, RepositoryReportFrame, SummaryReport, VmsOverviewReportFrame,
 };
 pub use restore_session::{RestoreSession, SessionResult, SessionState};
-pub use root::{EnterpriseManager, LogonSession, SupportedVersion};
+pub use root::{EnterpriseManager, LogonSession, ManagedLogonSession, SupportedVersion};
 pub use security::{
     EnterpriseAccount, EnterpriseAccountHierarchyScope, EnterpriseAccountHierarchyScopes,
     EnterpriseAccountInRole, EnterpriseAccountInRoleList, EnterpriseAccounts, EnterpriseRole,

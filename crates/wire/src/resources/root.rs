@@ -118,3 +118,47 @@ impl Representation for LogonSession {
             .layer(resource_layer(links, href, "LogonSession"))
     }
 }
+
+/// emrest extension (`GET /api/emrest/logonSessions`, administrators only): a live logon session
+/// of any account. It is named by a handle, a digest of its SessionId, because the SessionId
+/// is its owner's token; `DELETE /api/emrest/logonSessions/{Handle}` ends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedLogonSession {
+    /// URL of this session under the extension.
+    pub href: String,
+    /// `Delete` to end it.
+    pub links: Vec<Link>,
+    /// Names the session: the first half of the SHA-256 of its SessionId, in hex.
+    pub handle: String,
+    /// Name of the account logged on.
+    pub user_name: String,
+    /// When the session was opened.
+    pub creation_time_utc: crate::UtcTime,
+    /// When the session was last used.
+    pub last_activity_time_utc: crate::UtcTime,
+    /// Whether it is the session of the request that listed it.
+    pub current: bool,
+}
+
+impl Representation for ManagedLogonSession {
+    fn to_node(&self) -> Node<'_> {
+        let ManagedLogonSession {
+            href,
+            links,
+            handle,
+            user_name,
+            creation_time_utc,
+            last_activity_time_utc,
+            current,
+        } = self;
+        Node::new("ManagedLogonSession")
+            .layer(vec![
+                elem("Handle", handle),
+                elem("UserName", user_name),
+                elem("CreationTimeUTC", *creation_time_utc),
+                elem("LastActivityTimeUTC", *last_activity_time_utc),
+                elem("Current", *current),
+            ])
+            .layer(resource_layer(links, href, "ManagedLogonSession"))
+    }
+}
