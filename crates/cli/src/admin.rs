@@ -609,21 +609,23 @@ async fn answer(mut stream: tokio::net::UnixStream, core: Arc<Core>, owner: u32)
             return;
         }
     };
+    // The request is read whoever sent it: closing on unread bytes would reset the connection
+    // before the refusal arrives.
+    let mut body = Vec::new();
+    if let Err(e) = (&mut stream).take(MAX_REQUEST).read_to_end(&mut body).await {
+        tracing::warn!("admin channel: cannot read a request: {e}");
+        return;
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        // A client checking that the server is there.
+        return;
+    }
     let answer: std::result::Result<Reply, String> = if uid != 0 && uid != owner {
         tracing::warn!("admin channel: refused a request from uid {uid} (only uid {owner}, the data folder's owner, and root may use it)");
         Err(format!(
             "the admin channel answers only the data folder's owner (uid {owner}) and root"
         ))
     } else {
-        let mut body = Vec::new();
-        if let Err(e) = (&mut stream).take(MAX_REQUEST).read_to_end(&mut body).await {
-            tracing::warn!("admin channel: cannot read a request: {e}");
-            return;
-        }
-        if body.iter().all(u8::is_ascii_whitespace) {
-            // A client checking that the server is there.
-            return;
-        }
         match serde_json::from_slice::<Request>(&body) {
             Err(e) => Err(format!("the server did not understand the request: {e}")),
             Ok(request) => {

@@ -69,19 +69,19 @@ enum Command {
     Verify {
         #[command(flatten)]
         data: DataArg,
-        /// Record the damaged restore points so the server refuses to restore from them (needs
-        /// the data folder unlocked: stop the server first).
+        /// Record the damaged restore points so the server refuses to restore from them (in the
+        /// running server when there is one).
         #[arg(long)]
         mark: bool,
     },
-    /// Backup jobs. Verbs that change the data folder (create, start) need it unlocked: stop
-    /// the server first, or drive a running server through its API (POST /api/jobs/{ID}?action=start).
+    /// Backup jobs. Verbs that change the data folder (create, start, stop) run in the server
+    /// when one holds the folder, through its admin channel; in this process otherwise.
     Job {
         #[command(subcommand)]
         verb: JobVerb,
     },
-    /// Remove indexes no restore point names and chunks no index references (needs the data
-    /// folder unlocked; a running server does this on its own schedule).
+    /// Remove indexes no restore point names and chunks no index references (in the running
+    /// server when there is one; it also does this on its own schedule).
     Gc {
         #[command(flatten)]
         data: DataArg,
@@ -119,8 +119,8 @@ enum JobVerb {
         #[arg(long, default_value = "Created by emrest job create")]
         description: String,
     },
-    /// Run a job in this process until it ends (Ctrl-C stops it cleanly, recording nothing).
-    /// The data folder must be unlocked: stop the server first, or use the server's API.
+    /// Run a job until it ends, in the running server or else in this process (Ctrl-C stops it
+    /// cleanly, recording nothing).
     Start {
         #[command(flatten)]
         data: DataArg,
@@ -136,8 +136,8 @@ enum JobVerb {
         #[arg(long = "as", value_name = "USER", default_value = emrest_core::ADMIN_ACCOUNT)]
         as_user: String,
     },
-    /// Stop a running job. A job runs inside the process holding the data folder (the server,
-    /// or `emrest job start`): stop it there (POST /api/jobs/{ID}?action=stop, or Ctrl-C).
+    /// Stop a job running in the server. One run by `emrest job start` with no server stops
+    /// with Ctrl-C there.
     Stop {
         #[command(flatten)]
         data: DataArg,
@@ -566,6 +566,14 @@ fn main() {
 
 fn run() -> Result<()> {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // `emrest point list | head` ends quietly when head stops reading, as other tools do
+        // (the server keeps SIGPIPE ignored: a client that goes away must not stop it).
+        // SAFETY: restoring a signal's default disposition has no other effect.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Demo { data, disk_size } => {

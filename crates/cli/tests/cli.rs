@@ -280,7 +280,11 @@ fn bad_input_fails_with_one_clear_line_and_creates_no_data_folder() {
             ],
             "unknown role 'Wizard'",
         ),
-        (&["user", "add", "--data", d, "bob"], "--password"),
+        // No password from anywhere (no EMREST_PASSWORD, stdin not a terminal).
+        (
+            &["user", "add", "--data", d, "bob", "--role", "PortalUser"],
+            "no password given: set EMREST_PASSWORD, use --password-stdin",
+        ),
         // No role given: least privilege is the operator's choice, never a default.
         (
             &["user", "add", "--data", d, "bob", "--password", "pw"],

@@ -162,7 +162,7 @@ fn a_restore_through_http_makes_the_vm_equal_to_the_point_while_listings_run_bes
 }
 
 #[test]
-fn a_second_writer_is_refused_while_the_server_runs() {
+fn a_second_server_is_refused_and_other_writers_go_through_the_running_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let server = Server::start(ServerOptions {
@@ -174,21 +174,7 @@ fn a_second_writer_is_refused_while_the_server_runs() {
     let d = arg(&data);
     let [http] = free_addrs::<1>();
     let http = http.to_string();
-    for args in [
-        &[
-            "user",
-            "add",
-            "--data",
-            d,
-            "bob",
-            "--password",
-            "pw",
-            "--role",
-            "PortalUser",
-        ][..],
-        &["demo", "--data", d, "--disk-size", DISK_SIZE],
-        &["serve", "--data", d, "--http", &http, "--https", "off"],
-    ] {
+    let refused = |args: &[&str]| {
         let run = emrest_env(args, &[("EMREST_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
         assert!(!run.status.success(), "{args:?}: {run:?}");
         assert!(
@@ -198,13 +184,35 @@ fn a_second_writer_is_refused_while_the_server_runs() {
             "{args:?}: {}",
             run.stderr
         );
-    }
-    // The server was not disturbed.
-    server.logon("admin", ADMIN_PASSWORD);
+    };
+    refused(&["serve", "--data", d, "--http", &http, "--https", "off"]);
     assert!(
         TcpStream::connect(http.parse::<SocketAddr>().unwrap()).is_err(),
         "the refused second server must not listen"
     );
+    // Verbs that change the folder run in the server, through its admin channel.
+    let user_add = [
+        "user",
+        "add",
+        "--data",
+        d,
+        "bob",
+        "--password",
+        "pw",
+        "--role",
+        "PortalUser",
+    ];
+    emrest(&user_add).ok();
+    server.logon("bob", "pw");
+    let run = emrest(&["demo", "--data", d, "--disk-size", DISK_SIZE]).ok();
+    assert!(run.stderr.contains("Demo world created: 6 VMs"), "{run:?}");
+    // Without the channel, the folder's lock still keeps a second writer out.
+    std::fs::remove_file(data.join("admin.sock")).expect("remove the socket");
+    let mut again = user_add;
+    again[4] = "carol";
+    refused(&again);
+    // The server was not disturbed.
+    server.logon("admin", ADMIN_PASSWORD);
     server.stop();
 }
 
