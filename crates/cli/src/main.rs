@@ -366,6 +366,11 @@ struct ServeArgs {
     /// Minutes a lockout lasts.
     #[arg(long, default_value_t = 15)]
     logon_lockout_minutes: u64,
+    /// The most work one /query or /lookup may do, in thousands of SQLite steps (100000 is about
+    /// a second of one core); a heavier query is stopped with a 400 naming the filter. Queries
+    /// run on read-only connections, so even the heaviest never delays writes or logons.
+    #[arg(long, default_value_t = emrest_core::catalog::DEFAULT_QUERY_BUDGET)]
+    query_cost_limit: u64,
     /// Minutes between garbage collections of the repository; 0 turns them off.
     #[arg(long, default_value_t = 60)]
     gc_interval_minutes: u64,
@@ -979,6 +984,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         c.restore_workers = args.restore_workers.max(1);
         c.restore_queue = args.restore_queue;
         c.session_idle = std::time::Duration::from_secs(args.session_idle_minutes.max(1) * 60);
+        c.query_cost_limit = args.query_cost_limit;
         c.logon_throttle = emrest_core::throttle::ThrottleConfig {
             max_failures: args.logon_max_failures,
             window: std::time::Duration::from_secs(args.logon_failure_window_minutes.max(1) * 60),

@@ -409,3 +409,110 @@ fn refused_logons_cannot_fill_the_disk_through_the_audit_log() {
         events.stdout
     );
 }
+
+/// Finding 10: a heavy `/query` filter used to run on the one writing connection. It now runs
+/// on a reader with a cost limit: past it, a 400 naming the filter; logons go on meanwhile.
+#[test]
+fn a_heavy_query_is_stopped_with_a_400_and_never_holds_up_logons() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start_with(
+        ServerOptions {
+            data: &data,
+            https: false,
+            demo: true,
+            admin_password: Some(ADMIN_PASSWORD),
+        },
+        &["--query-cost-limit", "10"],
+    );
+    let token = server.logon("admin", ADMIN_PASSWORD);
+    let filter: String = (0..300)
+        .map(|i| format!("Name%3D%3D%22vm-{i}%22"))
+        .collect::<Vec<_>>()
+        .join("%2C");
+    let path = format!("/api/query?type=VmRestorePoint&format=Entities&filter={filter}");
+    let r = server.call(&token, "GET", &path, None);
+    assert_eq!(r.status, 400, "{}", r.text());
+    let message = r.json()["Message"].as_str().unwrap_or_default().to_string();
+    assert!(
+        message.contains("filter") && message.contains("million SQLite steps"),
+        "{message}"
+    );
+    // An ordinary query still answers, and so does a logon (a write).
+    let r = server.call(
+        &token,
+        "GET",
+        "/api/query?type=VmRestorePoint&filter=Name%3D%3D%22app01%22",
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(basic_logon(&server, "admin", ADMIN_PASSWORD), 201);
+}
+
+/// Finding 6: an administrator listing logon sessions used to get every user's SessionId,
+/// whose base64 is that user's token. Now `/logonSessions` lists the caller's own, and the
+/// administrators' extension names the others by a handle that is no token.
+#[test]
+fn no_listing_hands_an_administrator_another_users_token() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = plain_server(&data, &[]);
+    emrest_env(
+        &[
+            "user",
+            "add",
+            "--data",
+            arg(&data),
+            "ops",
+            "--role",
+            "VmRestoreOperator",
+        ],
+        &[("EMREST_PASSWORD", "ops pw")],
+    )
+    .ok();
+    let ops = server.logon("ops", "ops pw");
+    let ops_id = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(&ops)
+            .expect("a token is base64"),
+    )
+    .expect("a session ID is text");
+    let admin = server.logon("admin", ADMIN_PASSWORD);
+    for path in [
+        "/api/logonSessions",
+        "/api/logonSessions?format=Entity",
+        "/api/emrest/logonSessions",
+    ] {
+        let r = server.call(&admin, "GET", path, None);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let body = r.text();
+        assert!(
+            !body.contains(&ops_id) && !body.contains(&ops),
+            "{path} reveals the operator's session: {body}"
+        );
+    }
+    let sessions = server
+        .call(&admin, "GET", "/api/emrest/logonSessions", None)
+        .json();
+    let handle = sessions["ManagedLogonSessions"]
+        .as_array()
+        .and_then(|v| v.iter().find(|s| s["UserName"] == "ops"))
+        .and_then(|s| s["Handle"].as_str())
+        .unwrap_or_else(|| panic!("the operator's session is listed: {sessions}"))
+        .to_string();
+    // Ending it by handle logs the operator off.
+    let r = server.call(
+        &admin,
+        "DELETE",
+        &format!("/api/emrest/logonSessions/{handle}"),
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(
+        server
+            .call(&ops, "GET", "/api/vmRestorePoints", None)
+            .status,
+        401
+    );
+}

@@ -54,6 +54,9 @@ pub struct CoreConfig {
     pub durability: Durability,
     /// Brute-force protection of logon.
     pub logon_throttle: throttle::ThrottleConfig,
+    /// The most work one query of the query service may do, in thousands of SQLite VM steps;
+    /// a query that needs more is stopped with a 400.
+    pub query_cost_limit: u64,
     /// Open to look only, beside a running server: no lock, no crash recovery, no account
     /// creation, nothing created or cleaned in the repository or the inventory. Without it the
     /// data folder is locked for this process, and recovery from a crash is safe: tasks left
@@ -71,6 +74,7 @@ impl CoreConfig {
             restore_queue: 64,
             durability: Durability::Fsync,
             logon_throttle: throttle::ThrottleConfig::default(),
+            query_cost_limit: catalog::DEFAULT_QUERY_BUDGET,
             read_only: false,
         }
     }
@@ -249,6 +253,7 @@ impl Core {
         audit: audit::AuditLog,
         lock: Option<std::fs::File>,
     ) -> CoreResult<Arc<Core>> {
+        catalog.set_query_budget(config.query_cost_limit);
         let core = Arc::new(Core {
             runner: runner::Runner::new(config.restore_workers, config.restore_queue),
             rollbacks: rollback_journal::Pending::new(&config.data_dir),

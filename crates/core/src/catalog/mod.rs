@@ -50,7 +50,14 @@ pub struct Catalog {
     watch: Mutex<Connection>,
     /// The SQL engine behind the connections.
     dialect: Dialect,
+    /// How much work one query of the query service may do, in thousands of SQLite VM steps
+    /// ([`Catalog::with_query_reader`]).
+    query_budget: AtomicU64,
 }
+
+/// The default of [`Catalog::set_query_budget`]: 100 million SQLite VM steps, about a second
+/// of one core.
+pub const DEFAULT_QUERY_BUDGET: u64 = 100_000;
 
 /// A UUID column; a value that is not a UUID is an error.
 fn uuid_col(row: &Row, i: usize) -> rusqlite::Result<Uuid> {
@@ -92,6 +99,7 @@ impl Catalog {
             security_generation: AtomicU64::new(0),
             watch: Mutex::new(Self::open_reader(path)?),
             dialect,
+            query_budget: AtomicU64::new(DEFAULT_QUERY_BUDGET),
         })
     }
 
@@ -109,6 +117,11 @@ impl Catalog {
     /// Run read statements on a read-only connection of the pool: a free one when there is
     /// one, else wait for one. Sees every change committed before the call.
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> CoreResult<T> {
+        Ok(self.with_reader_raw(f)??)
+    }
+
+    /// [`Catalog::with_reader`], handing back the statements' own result.
+    fn with_reader_raw<T>(&self, f: impl FnOnce(&Connection) -> T) -> CoreResult<T> {
         let n = self.readers.len();
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         let free = (0..n).find_map(|i| self.readers[(start + i) % n].try_lock().ok());
@@ -118,7 +131,58 @@ impl Catalog {
                 .lock()
                 .map_err(|_| CoreError::Internal("catalog reader lock poisoned".into()))?,
         };
-        Ok(f(&guard)?)
+        Ok(f(&guard))
+    }
+
+    /// Limit the work of one query of the query service, in thousands of SQLite VM steps.
+    pub(crate) fn set_query_budget(&self, thousands: u64) {
+        self.query_budget.store(thousands, Ordering::Relaxed);
+    }
+
+    /// Run a query of the query service on a reader, in one read transaction (its count and its
+    /// page see the same state), stopped once it has done more than the query budget's work: a
+    /// heavy filter costs a reader for a bounded time, never the writing connection, so it
+    /// cannot stall writes and logons. A stopped query is a 400 naming the filter.
+    fn with_query_reader<T>(&self, f: impl FnOnce(&Connection) -> CoreResult<T>) -> CoreResult<T> {
+        let budget = self.query_budget.load(Ordering::Relaxed);
+        let r = self.with_reader_raw(|c| {
+            let mut left = budget;
+            c.progress_handler(
+                1000,
+                Some(move || {
+                    if left == 0 {
+                        return true;
+                    }
+                    left -= 1;
+                    false
+                }),
+            );
+            let r = c
+                .unchecked_transaction()
+                .map_err(CoreError::from)
+                .and_then(|tx| {
+                    let v = f(&tx)?;
+                    tx.commit()?;
+                    Ok(v)
+                });
+            c.progress_handler(0, None::<fn() -> bool>);
+            r
+        })?;
+        r.map_err(|e| match e {
+            CoreError::Catalog(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) =>
+            {
+                CoreError::invalid(
+                    "filter",
+                    format!(
+                        "the query needed more than its limit of {} million SQLite steps and \
+                         was stopped: narrow the filter or ask for smaller pages",
+                        budget / 1000
+                    ),
+                )
+            }
+            e => e,
+        })
     }
 
     /// A version of the whole catalog: it changes whenever a change is committed, by this

@@ -794,75 +794,78 @@ impl Catalog {
             ),
         };
         let where_clause = r.where_clause(&scope);
-        let conn = self.conn()?;
-        let total: i64 = conn.query_row(
-            &format!("SELECT count(*) FROM ({select}{where_clause})"),
-            rusqlite::params_from_iter(params.iter()),
-            |r| r.get(0),
-        )?;
-        let mut paged = params.clone();
-        paged.push(Value::Integer(page_size as i64));
-        let limit = paged.len();
-        paged.push(Value::Integer(offset(page, page_size)?));
-        let offset = paged.len();
-        let sql = format!(
-            "{select}{where_clause}{} LIMIT {} OFFSET {}",
-            r.order(default_order, id),
-            d.param(limit),
-            d.param(offset)
-        );
-        let mut st = conn.prepare(&sql)?;
-        let args = rusqlite::params_from_iter(paged.iter());
-        let items = match t {
-            QueryType::VmRestorePoint => QueryItems::VmRestorePoints(
-                st.query_map(args, vm_point_row)?
-                    .collect::<Result<_, _>>()?,
-            ),
-            QueryType::RestorePoint => {
-                QueryItems::RestorePoints(st.query_map(args, rp_row)?.collect::<Result<_, _>>()?)
-            }
-            QueryType::Backup => {
-                QueryItems::Backups(st.query_map(args, backup_row)?.collect::<Result<_, _>>()?)
-            }
-            QueryType::BackupFile => {
-                QueryItems::BackupFiles(st.query_map(args, file_row)?.collect::<Result<_, _>>()?)
-            }
-            QueryType::BackupServer => QueryItems::BackupServers(
-                st.query_map(args, |r| {
-                    Ok(BackupServerRecord {
-                        id: uuid_col(r, 0)?,
-                        name: r.get(1)?,
-                        description: r.get(2)?,
-                        port: r.get(3)?,
-                        version: r.get(4)?,
-                    })
-                })?
-                .collect::<Result<_, _>>()?,
-            ),
-            QueryType::RestoreSession => QueryItems::RestoreSessions(
-                st.query_map(args, session_row)?.collect::<Result<_, _>>()?,
-            ),
-            QueryType::Task => {
-                QueryItems::Tasks(st.query_map(args, task_row)?.collect::<Result<_, _>>()?)
-            }
-            QueryType::Job => {
-                let mut jobs: Vec<crate::jobs::JobRecord> =
-                    st.query_map(args, job_row)?.collect::<Result<_, _>>()?;
-                for j in &mut jobs {
-                    load_objects(&conn, j)?;
+        let skip = offset(page, page_size)?;
+        let (items, total) = self.with_query_reader(|conn| {
+            let total: i64 = conn.query_row(
+                &format!("SELECT count(*) FROM ({select}{where_clause})"),
+                rusqlite::params_from_iter(params.iter()),
+                |r| r.get(0),
+            )?;
+            let mut paged = params.clone();
+            paged.push(Value::Integer(page_size as i64));
+            let limit = paged.len();
+            paged.push(Value::Integer(skip));
+            let offset = paged.len();
+            let sql = format!(
+                "{select}{where_clause}{} LIMIT {} OFFSET {}",
+                r.order(default_order, id),
+                d.param(limit),
+                d.param(offset)
+            );
+            let mut st = conn.prepare(&sql)?;
+            let args = rusqlite::params_from_iter(paged.iter());
+            let items = match t {
+                QueryType::VmRestorePoint => QueryItems::VmRestorePoints(
+                    st.query_map(args, vm_point_row)?
+                        .collect::<Result<_, _>>()?,
+                ),
+                QueryType::RestorePoint => QueryItems::RestorePoints(
+                    st.query_map(args, rp_row)?.collect::<Result<_, _>>()?,
+                ),
+                QueryType::Backup => {
+                    QueryItems::Backups(st.query_map(args, backup_row)?.collect::<Result<_, _>>()?)
                 }
-                QueryItems::Jobs(jobs)
-            }
-            QueryType::BackupJobSession => QueryItems::BackupJobSessions(
-                st.query_map(args, job_session_row)?
+                QueryType::BackupFile => QueryItems::BackupFiles(
+                    st.query_map(args, file_row)?.collect::<Result<_, _>>()?,
+                ),
+                QueryType::BackupServer => QueryItems::BackupServers(
+                    st.query_map(args, |r| {
+                        Ok(BackupServerRecord {
+                            id: uuid_col(r, 0)?,
+                            name: r.get(1)?,
+                            description: r.get(2)?,
+                            port: r.get(3)?,
+                            version: r.get(4)?,
+                        })
+                    })?
                     .collect::<Result<_, _>>()?,
-            ),
-            QueryType::BackupTaskSession => QueryItems::BackupTaskSessions(
-                st.query_map(args, task_session_row)?
-                    .collect::<Result<_, _>>()?,
-            ),
-            _ => QueryItems::Empty(t),
-        };
+                ),
+                QueryType::RestoreSession => QueryItems::RestoreSessions(
+                    st.query_map(args, session_row)?.collect::<Result<_, _>>()?,
+                ),
+                QueryType::Task => {
+                    QueryItems::Tasks(st.query_map(args, task_row)?.collect::<Result<_, _>>()?)
+                }
+                QueryType::Job => {
+                    let mut jobs: Vec<crate::jobs::JobRecord> =
+                        st.query_map(args, job_row)?.collect::<Result<_, _>>()?;
+                    for j in &mut jobs {
+                        load_objects(conn, j)?;
+                    }
+                    QueryItems::Jobs(jobs)
+                }
+                QueryType::BackupJobSession => QueryItems::BackupJobSessions(
+                    st.query_map(args, job_session_row)?
+                        .collect::<Result<_, _>>()?,
+                ),
+                QueryType::BackupTaskSession => QueryItems::BackupTaskSessions(
+                    st.query_map(args, task_session_row)?
+                        .collect::<Result<_, _>>()?,
+                ),
+                _ => QueryItems::Empty(t),
+            };
+            Ok((items, total))
+        })?;
         Ok((items, total as u64))
     }
 
@@ -898,28 +901,31 @@ impl Catalog {
             tuples.join(", ")
         );
         let where_clause = r.where_clause(&[]);
-        let conn = self.conn()?;
-        let total: i64 = conn.query_row(
-            &format!("{cte} SELECT count(*) FROM h{where_clause}"),
-            rusqlite::params_from_iter(params.iter()),
-            |r| r.get(0),
-        )?;
-        params.push(Value::Integer(page_size as i64));
-        let limit = params.len();
-        params.push(Value::Integer(offset(page, page_size)?));
-        let offset = params.len();
-        let sql = format!(
-            "{cte} SELECT h.id FROM h{where_clause}{} LIMIT {} OFFSET {}",
-            r.order("h.name, h.id", "h.id"),
-            d.param(limit),
-            d.param(offset)
-        );
-        let mut st = conn.prepare(&sql)?;
-        let ids = st
-            .query_map(rusqlite::params_from_iter(params.iter()), |r| {
-                uuid_col(r, 0)
-            })?
-            .collect::<Result<_, _>>()?;
+        let skip = offset(page, page_size)?;
+        let (ids, total) = self.with_query_reader(|conn| {
+            let total: i64 = conn.query_row(
+                &format!("{cte} SELECT count(*) FROM h{where_clause}"),
+                rusqlite::params_from_iter(params.iter()),
+                |r| r.get(0),
+            )?;
+            params.push(Value::Integer(page_size as i64));
+            let limit = params.len();
+            params.push(Value::Integer(skip));
+            let offset = params.len();
+            let sql = format!(
+                "{cte} SELECT h.id FROM h{where_clause}{} LIMIT {} OFFSET {}",
+                r.order("h.name, h.id", "h.id"),
+                d.param(limit),
+                d.param(offset)
+            );
+            let mut st = conn.prepare(&sql)?;
+            let ids = st
+                .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                    uuid_col(r, 0)
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok((ids, total))
+        })?;
         Ok((ids, total as u64))
     }
 }

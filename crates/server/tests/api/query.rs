@@ -1429,3 +1429,42 @@ async fn every_listed_version_logs_on_and_queries_ignore_v() {
         .json_error(StatusCode::BAD_REQUEST);
     assert!(m.contains("'v0_1' is not supported"), "{m}");
 }
+
+/// A filter of many terms over a large page: `n` alternatives on the name.
+fn heavy_filter(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("Name==\"vm-{i}\""))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_past_its_cost_limit_is_a_400_naming_the_filter_and_writes_go_on() {
+    // 10 thousand SQLite steps: enough for an ordinary query of the demo, not for a heavy one.
+    let w = World::with_config(ONE_MIB, emrest_server::ApiOptions::default(), |c| {
+        c.query_cost_limit = 10;
+    })
+    .await;
+    let ok = w
+        .get_json("/api/query?type=VmRestorePoint&filter=Name%3D%3D%22app01%22")
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    for t in ["VmRestorePoint", "RestorePoint"] {
+        let uri = format!(
+            "/api/query?type={t}&format=Entities&filter={}",
+            enc(&heavy_filter(400))
+        );
+        let r = w.send(Req::get(&uri).accept(JSON)).await;
+        let m = r.json_error(StatusCode::BAD_REQUEST);
+        assert!(
+            m.contains("filter") && m.contains("million SQLite steps"),
+            "{t}: {m}"
+        );
+    }
+    // The catalog is not held: a logon (a write) and a plain listing still answer.
+    w.logon(USER, PASSWORD).await;
+    assert_eq!(
+        w.get_json("/api/vmRestorePoints").await.status,
+        StatusCode::OK
+    );
+}
