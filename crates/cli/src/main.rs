@@ -366,6 +366,13 @@ struct ServeArgs {
     /// Minutes a lockout lasts.
     #[arg(long, default_value_t = 15)]
     logon_lockout_minutes: u64,
+    /// Where GET /metrics (Prometheus text format) is served: `http` (the plain HTTP listener),
+    /// an address for a listener of its own, or `off`.
+    #[arg(long, default_value = "http")]
+    metrics: String,
+    /// A bearer token a scrape must send (Authorization: Bearer TOKEN); none by default.
+    #[arg(long, env = "EMREST_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     /// The most work one /query or /lookup may do, in thousands of SQLite steps (100000 is about
     /// a second of one core); a heavier query is stopped with a 400 naming the filter. Queries
     /// run on read-only connections, so even the heaviest never delays writes or logons.
@@ -1019,6 +1026,21 @@ fn serve(args: ServeArgs) -> Result<()> {
         }
         _ => args.max_connections,
     };
+    let metrics = emrest_server::MetricsConfig {
+        listen: match args.metrics.as_str() {
+            m if m.eq_ignore_ascii_case("http") => emrest_server::MetricsListen::Http,
+            m => match parse_addr(m, "metrics")? {
+                Some(addr) => emrest_server::MetricsListen::Addr(addr),
+                None => emrest_server::MetricsListen::Off,
+            },
+        },
+        token: args.metrics_token.filter(|t| !t.is_empty()),
+    };
+    let mut metrics = metrics;
+    if metrics.listen == emrest_server::MetricsListen::Http && http.is_none() {
+        tracing::info!("no metrics: --http is off (give --metrics an address to serve them)");
+        metrics.listen = emrest_server::MetricsListen::Off;
+    }
     let config = emrest_server::ServerConfig {
         http,
         https,
@@ -1031,6 +1053,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             tls_handshake_timeout: std::time::Duration::from_secs(args.tls_handshake_timeout_secs),
             max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
         },
+        metrics,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

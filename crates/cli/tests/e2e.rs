@@ -607,3 +607,60 @@ fn the_server_log_goes_to_stderr_without_colour_codes_when_piped() {
     );
     assert_eq!(stdout.text(), "", "stdout is for data, not the log");
 }
+
+#[test]
+fn metrics_move_to_their_own_listener_behind_a_bearer_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let [metrics] = free_addrs::<1>();
+    let metrics_arg = metrics.to_string();
+    let server = Server::start_with(
+        ServerOptions {
+            data: &data,
+            https: false,
+            demo: false,
+            admin_password: Some(ADMIN_PASSWORD),
+        },
+        &[
+            "--metrics",
+            &metrics_arg,
+            "--metrics-token",
+            "scrape-secret",
+        ],
+    );
+    server.logon("admin", ADMIN_PASSWORD);
+    // Moved: the API listener no longer serves them.
+    let r = request(server.http, "GET", "/metrics", &[], b"").expect("GET /metrics");
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = request(metrics, "GET", "/metrics", &[], b"").expect("GET /metrics");
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = request(
+        metrics,
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer wrong")],
+        b"",
+    )
+    .expect("GET /metrics");
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = request(
+        metrics,
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer scrape-secret")],
+        b"",
+    )
+    .expect("GET /metrics");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text()
+            .lines()
+            .any(|l| l == "emrest_logons_total{outcome=\"success\"} 1"),
+        "{}",
+        r.text()
+    );
+    // That listener serves nothing else.
+    let r = request(metrics, "GET", "/api", &[], b"").expect("GET /api");
+    assert_eq!(r.status, 404);
+    server.stop();
+}

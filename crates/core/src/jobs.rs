@@ -216,6 +216,25 @@ impl<C: std::ops::Deref<Target = Core>> Engine for JobRun<C> {
             .run_session_inner(&self.job, self.session, self.at, &self.ctl)
     }
 
+    fn result(&self, outcome: &CoreResult<()>) -> &'static str {
+        // A run that ends normally may still have failed VMs: the session says.
+        let session = outcome
+            .as_ref()
+            .ok()
+            .and_then(|_| self.core.backup_session(self.session).ok());
+        if let Ok(tasks) = self.core.backup_task_sessions(Some(self.session)) {
+            self.core.metrics.backup_done(
+                tasks.iter().map(|t| t.bytes_read).sum(),
+                tasks.iter().map(|t| t.bytes_transferred).sum(),
+            );
+        }
+        match session.map(|s| s.result) {
+            Some(SessionResult::Success) => "success",
+            Some(SessionResult::Warning) => "warning",
+            _ => "failed",
+        }
+    }
+
     fn finish(self, outcome: CoreResult<()>) {
         let (core, session) = (&self.core, self.session);
         if let Err(e) = outcome {
@@ -911,6 +930,7 @@ impl Core {
             }
         }
         let s = repo.gc(&live, grace)?;
+        self.metrics.gc_reclaimed(s.bytes_removed);
         report.chunks_removed = s.chunks_removed;
         report.bytes_removed = s.bytes_removed;
         report.chunks_kept = s.chunks_kept;

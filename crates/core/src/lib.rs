@@ -13,6 +13,7 @@ pub mod error;
 pub mod filter;
 pub mod jobs;
 pub mod lookup;
+pub mod metrics;
 pub mod model;
 pub mod query;
 pub mod report;
@@ -113,6 +114,8 @@ pub struct Core {
     /// While true, restores that have started wait before touching a disk (see
     /// [`Core::hold_restores`]).
     restore_hold: (Mutex<bool>, Condvar),
+    /// Counters and histograms for `/metrics` (metrics.rs).
+    metrics: Arc<metrics::Metrics>,
     /// The data folder's lock, held for the life of a writing `Core`.
     _lock: Option<std::fs::File>,
 }
@@ -254,8 +257,14 @@ impl Core {
         lock: Option<std::fs::File>,
     ) -> CoreResult<Arc<Core>> {
         catalog.set_query_budget(config.query_cost_limit);
+        let metrics = Arc::new(metrics::Metrics::new());
         let core = Arc::new(Core {
-            runner: runner::Runner::new(config.restore_workers, config.restore_queue),
+            runner: runner::Runner::new(
+                config.restore_workers,
+                config.restore_queue,
+                metrics.clone(),
+            ),
+            metrics,
             rollbacks: rollback_journal::Pending::new(&config.data_dir),
             restore_hold: (Mutex::new(false), Condvar::new()),
             sessions: Sessions::new(config.session_idle, config.logon_throttle)?,
@@ -384,6 +393,11 @@ impl Core {
         address: Option<std::net::IpAddr>,
     ) -> CoreResult<LogonSessionRecord> {
         let r = self.sessions.logon(&self.catalog, user, password, address);
+        self.metrics.logon(match &r {
+            Ok(_) => "success",
+            Err(CoreError::TooManyAttempts { .. }) => "throttled",
+            Err(_) => "refused",
+        });
         let action = if r.is_ok() {
             audit::Action::Logon
         } else {
@@ -432,6 +446,28 @@ impl Core {
         let object = r.as_ref().ok().map(|s| s.user_name.clone());
         self.audit_result(caller.into(), audit::Action::Logoff, object.as_deref(), &r);
         r.map(|_| ())
+    }
+
+    /// The metrics, for the server to count requests into.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
+    }
+
+    /// Every metric in the Prometheus text format, with the levels read now (tasks running and
+    /// waiting, the repository's size).
+    pub fn metrics_text(&self) -> String {
+        let (restores_running, restores_waiting, jobs_running) = self.runner.levels();
+        let (repository_bytes, repository_chunks) = self.repo.stored_totals().unwrap_or_else(|e| {
+            tracing::warn!("metrics: cannot read the repository's size: {e}");
+            (0, 0)
+        });
+        self.metrics.encode(metrics::Levels {
+            restores_running,
+            restores_waiting,
+            jobs_running,
+            repository_bytes,
+            repository_chunks,
+        })
     }
 
     /// The single authorization check (see [`security::authorize`]).

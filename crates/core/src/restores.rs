@@ -217,6 +217,9 @@ impl Engine for RestoreRun {
             busy_key,
         } = self;
         let now = now_millis();
+        if let Ok(out) = &outcome {
+            core.metrics.restore_written(out.bytes_written);
+        }
         let record = || match &outcome {
             Ok(out) => core.catalog.finish_restore(
                 session,

@@ -13,6 +13,7 @@
 //! Recovery at start (tasks and sessions left Running by a crash are marked failed) is
 //! `Core::open`'s: nothing can run before it.
 
+use crate::metrics::Metrics;
 use crate::restore::RunControl;
 use crate::{CoreError, CoreResult};
 use std::collections::HashMap;
@@ -30,6 +31,17 @@ pub(crate) enum Work {
     Job(Uuid),
     /// Garbage collection: never beside a job's run.
     Gc,
+}
+
+impl Work {
+    /// What the metrics call it.
+    fn kind(self) -> &'static str {
+        match self {
+            Work::Restore(_) => "restore",
+            Work::Job(_) => "backup",
+            Work::Gc => "gc",
+        }
+    }
 }
 
 /// Why a run was not admitted.
@@ -58,6 +70,14 @@ pub(crate) trait Engine {
     /// Records the outcome (a panic in `run` arrives here as an `Internal` error). Runs before
     /// the run leaves the table and gives its slot back.
     fn finish(self, outcome: CoreResult<Self::Output>);
+    /// The result the metrics count the run under: `success`, `warning` or `failed`.
+    fn result(&self, outcome: &CoreResult<Self::Output>) -> &'static str {
+        if outcome.is_ok() {
+            "success"
+        } else {
+            "failed"
+        }
+    }
 }
 
 /// A run in the table.
@@ -72,12 +92,20 @@ pub(crate) struct Runner {
     slots: Slots,
     /// Restores admitted at once: running and waiting for a slot.
     max_restores: usize,
+    /// Restore slots in all.
+    workers: usize,
+    /// Runs started and finished, and their durations, are counted here.
+    metrics: Arc<Metrics>,
 }
 
 impl Runner {
     /// A runner that lets `restore_workers` restores (at least one) run at once and
     /// `restore_queue` more wait for a slot.
-    pub(crate) fn new(restore_workers: usize, restore_queue: usize) -> Arc<Runner> {
+    pub(crate) fn new(
+        restore_workers: usize,
+        restore_queue: usize,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Runner> {
         let workers = restore_workers.max(1);
         Arc::new(Runner {
             runs: Mutex::new(HashMap::new()),
@@ -86,7 +114,25 @@ impl Runner {
                 cv: Condvar::new(),
             },
             max_restores: workers.saturating_add(restore_queue),
+            workers,
+            metrics,
         })
+    }
+
+    /// Restores running, restores waiting for a slot, and backup job runs in flight now.
+    pub(crate) fn levels(&self) -> (u64, u64, u64) {
+        let (restores, jobs) = self.table().keys().fold((0u64, 0u64), |(r, j), w| match w {
+            Work::Restore(_) => (r + 1, j),
+            Work::Job(_) => (r, j + 1),
+            Work::Gc => (r, j),
+        });
+        let free = *self
+            .slots
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let running = (self.workers.saturating_sub(free) as u64).min(restores);
+        (running, restores - running, jobs)
     }
 
     fn table(&self) -> MutexGuard<'_, HashMap<Work, Entry>> {
@@ -206,13 +252,26 @@ impl Admission {
         what: &str,
         work: impl FnOnce() -> CoreResult<T>,
     ) -> CoreResult<T> {
-        caught(what, work)
+        let metrics = &self.runner.metrics;
+        let kind = self.work.kind();
+        metrics.run_started(kind);
+        let started = std::time::Instant::now();
+        let outcome = caught(what, work);
+        let result = if outcome.is_ok() { "success" } else { "failed" };
+        metrics.run_finished(kind, result, started.elapsed());
+        outcome
     }
 
     fn execute<E: Engine>(self, mut engine: E) {
         let slot = matches!(self.work, Work::Restore(_)).then(|| self.runner.slots.acquire());
+        let metrics = Arc::clone(&self.runner.metrics);
+        let kind = self.work.kind();
+        metrics.run_started(kind);
+        let started = std::time::Instant::now();
         let outcome = caught(E::WHAT, || engine.run());
+        let result = engine.result(&outcome);
         engine.finish(outcome);
+        metrics.run_finished(kind, result, started.elapsed());
         // Out of the table first, then the slot back: a restore waiting for the slot finds the
         // table without this one.
         let runner = Arc::clone(&self.runner);
@@ -263,7 +322,7 @@ mod tests {
 
     #[test]
     fn one_run_per_job_and_gc_never_beside_a_job() {
-        let r = Runner::new(1, 8);
+        let r = Runner::new(1, 8, Arc::default());
         let job = Uuid::new_v4();
         let run = r
             .admit(Work::Job(job), Some(job), Arc::default())
@@ -304,7 +363,7 @@ mod tests {
 
     #[test]
     fn restores_past_the_workers_and_the_queue_are_refused() {
-        let r = Runner::new(2, 3);
+        let r = Runner::new(2, 3, Arc::default());
         let admitted: Vec<Admission> = (0..5)
             .map(|_| admit(&r, Work::Restore(Uuid::new_v4())).expect("admitted"))
             .collect();
@@ -318,7 +377,7 @@ mod tests {
 
     #[test]
     fn a_panic_reaches_finish_as_a_failure_and_the_run_leaves_the_table() {
-        let r = Runner::new(1, 8);
+        let r = Runner::new(1, 8, Arc::default());
         admit(&r, Work::Job(Uuid::nil()))
             .expect("admit")
             .run(Panics);
@@ -352,7 +411,7 @@ mod tests {
 
     #[test]
     fn restores_run_through_the_bounded_slots() {
-        let r = Runner::new(2, 8);
+        let r = Runner::new(2, 8, Arc::default());
         let (now, most) = (Arc::<AtomicUsize>::default(), Arc::<AtomicUsize>::default());
         let (done_tx, done_rx) = mpsc::channel();
         let mut gos = Vec::new();

@@ -383,6 +383,20 @@ impl Repository {
         Ok(map.packs.iter().filter(|p| p.present).map(|p| p.size).sum())
     }
 
+    /// The bytes of all pack files and the chunk records they hold (what a metrics scrape
+    /// reports; a chunk stored in two packs counts twice).
+    pub fn stored_totals(&self) -> Result<(u64, u64), RepoError> {
+        self.rescan()?;
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(map
+            .packs
+            .iter()
+            .filter(|p| p.present)
+            .fold((0, 0), |(bytes, chunks), p| {
+                (bytes + p.size, chunks + p.entries.len() as u64)
+            }))
+    }
+
     /// Where the repository's bytes go: pack records by codec, pack indexes, disk indexes,
     /// dictionaries (what the benchmark's repository size is made of).
     pub fn space_use(&self) -> Result<SpaceUse, RepoError> {

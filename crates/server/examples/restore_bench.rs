@@ -355,6 +355,7 @@ fn main() -> Res<()> {
             lenient_xml_order: false,
             lenient_restore_spec: false,
             limits: Default::default(),
+            metrics: Default::default(),
         },
         async move {
             let _ = stopped.await;

@@ -358,6 +358,73 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// The route's template, as the metrics name it (`/vmRestorePoints/{ID}`): one value per
+    /// route, whatever the IDs and the spelling of the request.
+    pub fn template(&self) -> &'static str {
+        use Endpoint::*;
+        match self {
+            Root => "/",
+            SessionMngr => "/sessionMngr",
+            LogonSessions => "/logonSessions",
+            LogonSession(_) => "/logonSessions/{ID}",
+            BackupServers => "/backupServers",
+            BackupServer(_) => "/backupServers/{ID}",
+            Backups => "/backups",
+            Backup(_) => "/backups/{ID}",
+            BackupRestorePoints(_) => "/backups/{ID}/restorePoints",
+            RestorePoints => "/restorePoints",
+            RestorePoint(_) => "/restorePoints/{ID}",
+            RestorePointVmRestorePoints(_) => "/restorePoints/{ID}/vmRestorePoints",
+            RestorePointBackupFiles(_) => "/restorePoints/{ID}/backupFiles",
+            VmRestorePoints => "/vmRestorePoints",
+            VmRestorePoint(_) => "/vmRestorePoints/{ID}",
+            HierarchyRoots => "/hierarchyRoots",
+            HierarchyRoot(_) => "/hierarchyRoots/{ID}",
+            BackupFiles => "/backupFiles",
+            BackupFile(_) => "/backupFiles/{ID}",
+            Tasks => "/tasks",
+            Task(_) => "/tasks/{ID}",
+            RestoreSessions => "/restoreSessions",
+            RestoreSession(_) => "/restoreSessions/{ID}",
+            RestoreSessionLog(_) => "/restoreSessions/{ID}/log",
+            Security => "/security",
+            SecurityAccounts => "/security/accounts",
+            SecurityAccount(_) => "/security/accounts/{ID}",
+            SecurityAccountRoles(_) => "/security/accounts/{ID}/roles",
+            SecurityAccountRole(_, _) => "/security/accounts/{ID}/roles/{RoleID}",
+            SecurityAccountScopes(_) => "/security/accounts/{ID}/scopes",
+            SecurityAccountScope(_, _) => "/security/accounts/{ID}/scopes/{ScopeID}",
+            SecurityRoles => "/security/roles",
+            SecurityRole(_) => "/security/roles/{ID}",
+            QuerySvc => "/querySvc",
+            Query => "/query",
+            LookupSvc => "/lookupSvc",
+            Lookup => "/lookup",
+            Jobs => "/jobs",
+            Job(_) => "/jobs/{ID}",
+            JobIncludes(_) => "/jobs/{ID}/includes",
+            JobBackupSessions(_) => "/jobs/{ID}/backupSessions",
+            BackupSessions => "/backupSessions",
+            BackupSession(_) => "/backupSessions/{ID}",
+            BackupSessionTaskSessions(_) => "/backupSessions/{ID}/taskSessions",
+            BackupTaskSessions => "/backupTaskSessions",
+            BackupTaskSession(_) => "/backupTaskSessions/{ID}",
+            Repositories => "/repositories",
+            Repository(_) => "/repositories/{ID}",
+            RepositoryBackups(_) => "/repositories/{ID}/backups",
+            ReportsSummary => "/reports/summary",
+            ReportFrame(_) => "/reports/summary/{Frame}",
+            BackupServerJobs(_) => "/backupServers/{ID}/jobs",
+            BackupServerRepositories(_) => "/backupServers/{ID}/repositories",
+            OpenApi => "/openapi.json",
+            ManagedLogonSessions => "/emrest/logonSessions",
+            ManagedLogonSession(_) => "/emrest/logonSessions/{ID}",
+            AccountPassword(_) => "/emrest/accounts/{ID}/password",
+        }
+    }
+}
+
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)

@@ -10,6 +10,7 @@ mod reply;
 mod serve;
 pub mod tls;
 
+pub use api::metrics::Access as MetricsAccess;
 pub use api::{ApiOptions, CacheStats, ReplyCache};
 pub use serve::{ConnInfo, ConnLimits};
 
@@ -35,6 +36,28 @@ pub struct ServerConfig {
     pub lenient_restore_spec: bool,
     /// Timeouts and the connection limit of the listeners.
     pub limits: serve::ConnLimits,
+    /// Where `GET /metrics` is served.
+    pub metrics: MetricsConfig,
+}
+
+/// Where `GET /metrics` is served, and who may read it.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsConfig {
+    pub listen: MetricsListen,
+    /// When set, a scrape must send `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+/// Which listener serves `GET /metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MetricsListen {
+    /// The plain HTTP listener (loopback by default).
+    #[default]
+    Http,
+    /// A listener of its own.
+    Addr(SocketAddr),
+    /// Nowhere.
+    Off,
 }
 
 /// Why the server could not start.
@@ -66,13 +89,27 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let app = router(
-        core.clone(),
-        ApiOptions {
-            lenient_xml_order: config.lenient_xml_order,
-            lenient_restore_spec: config.lenient_restore_spec,
-        },
-    );
+    let options = ApiOptions {
+        lenient_xml_order: config.lenient_xml_order,
+        lenient_restore_spec: config.lenient_restore_spec,
+        metrics: None,
+    };
+    let access = api::metrics::Access {
+        token: config.metrics.token.clone(),
+    };
+    let app = router(core.clone(), options.clone());
+    // The plain HTTP listener serves the metrics too, unless they are moved or off.
+    let http_app = if config.metrics.listen == MetricsListen::Http {
+        router(
+            core.clone(),
+            ApiOptions {
+                metrics: Some(access.clone()),
+                ..options
+            },
+        )
+    } else {
+        app.clone()
+    };
     let (tx, rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     let limits = config.limits;
@@ -108,9 +145,26 @@ pub async fn run(
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;
         tracing::info!("serving HTTP on http://{addr}/api");
+        if config.metrics.listen == MetricsListen::Http {
+            tracing::info!("serving metrics on http://{addr}/metrics");
+        }
         tasks.push(tokio::spawn(serve::accept_loop(
             listener,
-            app.clone(),
+            http_app.clone(),
+            None,
+            limits,
+            slots.clone(),
+            wait_for(rx.clone()),
+        )));
+    }
+    if let MetricsListen::Addr(addr) = config.metrics.listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        tracing::info!("serving metrics on http://{addr}/metrics");
+        tasks.push(tokio::spawn(serve::accept_loop(
+            listener,
+            api::metrics::router(core.clone(), access),
             None,
             limits,
             slots.clone(),

@@ -10,6 +10,7 @@ mod csrf;
 mod hierarchy_roots;
 mod jobs;
 mod logon;
+pub mod metrics;
 pub mod openapi;
 mod query;
 mod reports;
@@ -55,6 +56,8 @@ pub struct ApiOptions {
     /// Default the restore request's members the reference marks 1/1 when they are left out,
     /// as Enterprise Manager does, instead of refusing the request.
     pub lenient_restore_spec: bool,
+    /// Serve `GET /metrics` on this router (metrics.rs).
+    pub metrics: Option<metrics::Access>,
 }
 
 struct AppState {
@@ -159,6 +162,25 @@ fn base_url(req: &Request) -> String {
 }
 
 async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    if let Some(access) = &state.options.metrics {
+        if req.uri().path() == metrics::PATH {
+            return metrics::answer(state.core.clone(), access.clone(), req).await;
+        }
+    }
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = Endpoint::parse(req.uri().path()).map_or("unknown", |e| e.template());
+    let response = answer(state.clone(), req).await;
+    state.core.metrics().request(
+        route,
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn answer(state: Arc<AppState>, req: Request) -> Response {
     let format = negotiate(req.headers());
     let base = base_url(&req);
     let conn = req.extensions().get::<ConnInfo>().copied();
