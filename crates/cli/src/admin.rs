@@ -33,6 +33,9 @@ const MAX_REQUEST: u64 = 1 << 20;
 pub enum Request {
     Demo {
         disk_size: u64,
+        /// A scenario file's text, and the values of the environment variables it names (read
+        /// where the CLI runs).
+        scenario: Option<(String, std::collections::HashMap<String, String>)>,
     },
     UserAdd {
         name: String,
@@ -246,10 +249,22 @@ pub fn find_job(core: &Core, name: &str) -> Result<emrest_core::jobs::JobRecord>
 /// Run one verb against an open data folder.
 pub fn execute(core: &Arc<Core>, request: &Request) -> Result<Reply> {
     let outcome = match request {
-        Request::Demo { disk_size } => {
-            let s = core.create_demo(&emrest_core::demo::DemoOptions {
-                disk_size: *disk_size,
-            })?;
+        Request::Demo {
+            disk_size,
+            scenario,
+        } => {
+            let s = match scenario {
+                None => core.create_demo(&emrest_core::demo::DemoOptions {
+                    disk_size: *disk_size,
+                })?,
+                Some((text, env)) => {
+                    let plan = emrest_core::scenario::Scenario::parse(text, *disk_size, &|v| {
+                        env.get(v).cloned()
+                    })
+                    .map_err(|e| anyhow!("the scenario, {e}"))?;
+                    core.create_world(&plan)?
+                }
+            };
             Outcome::said(format!(
                 "Demo world {}: {} VMs, {} VM restore points",
                 if s.created {

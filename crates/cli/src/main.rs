@@ -34,13 +34,17 @@ struct DataArg {
 enum Command {
     /// Serve the REST API (HTTPS on 0.0.0.0:9398, HTTP on 127.0.0.1:9399).
     Serve(ServeArgs),
-    /// Create the demo world (idempotent): hierarchy roots, VMs, two backups of each.
+    /// Create the demo world (idempotent): hierarchy roots, VMs, two backups of each; or the
+    /// world a scenario file describes (docs/scenarios.md).
     Demo {
         #[command(flatten)]
         data: DataArg,
-        /// Size of each demo disk, e.g. 64M, 1G.
+        /// Size of each demo disk, e.g. 64M, 1G (a scenario's disks without a size of their own).
         #[arg(long, default_value = "64M", value_parser = parse_disk_size)]
         disk_size: u64,
+        /// A scenario file (TOML) describing the world instead of the built-in demo.
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
     },
     /// VMs of the inventory.
     Vm {
@@ -327,6 +331,9 @@ struct ServeArgs {
     /// Demo disk size when --demo creates the world.
     #[arg(long, default_value = "64M", value_parser = parse_disk_size)]
     disk_size: u64,
+    /// With --demo: the world a scenario file describes instead of the built-in demo.
+    #[arg(long, value_name = "FILE", requires = "demo")]
+    scenario: Option<PathBuf>,
     /// HTTP listen address; "off" disables it.
     #[arg(long, default_value = "127.0.0.1:9399")]
     http: String,
@@ -543,6 +550,26 @@ fn recovery_lines(report: &emrest_core::OpenReport, data: &Path) -> Vec<String> 
     .collect()
 }
 
+/// Read and check a scenario file where the CLI runs: its text, and the values of the
+/// environment variables it names (`password_env`), for whichever process builds the world.
+fn read_scenario(
+    path: &Path,
+    disk_size: u64,
+) -> Result<(String, std::collections::HashMap<String, String>)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the scenario {}", path.display()))?;
+    let used = std::cell::RefCell::new(std::collections::HashMap::new());
+    emrest_core::scenario::Scenario::parse(&text, disk_size, &|var| {
+        let value = std::env::var(var).ok();
+        if let Some(v) = &value {
+            used.borrow_mut().insert(var.to_string(), v.clone());
+        }
+        value
+    })
+    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((text, used.into_inner()))
+}
+
 /// Run `work` under a spinner that says what it does.
 fn with_spinner<T>(message: &'static str, work: impl FnOnce() -> T) -> T {
     let bar = indicatif::ProgressBar::new_spinner();
@@ -588,11 +615,24 @@ fn run() -> Result<()> {
     }
     match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Demo { data, disk_size } => {
+        Command::Demo {
+            data,
+            disk_size,
+            scenario,
+        } => {
+            // A bad file is refused before the data folder is opened or made.
+            let scenario = scenario
+                .map(|path| read_scenario(&path, disk_size))
+                .transpose()?;
             let driver = Driver::connect(&data.data, || open(&data))?;
             with_spinner(
-                "creating the demo world: VMs, full backup, changes, incremental backup",
-                || driver.call(&Request::Demo { disk_size }),
+                "creating the world: VMs, full backups, changes, incremental backups",
+                || {
+                    driver.call(&Request::Demo {
+                        disk_size,
+                        scenario,
+                    })
+                },
             )?
             .done()?
             .print()
@@ -987,6 +1027,12 @@ fn serve(args: ServeArgs) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    // A bad scenario is refused before the data folder is opened or made.
+    let scenario = args
+        .scenario
+        .as_deref()
+        .map(|path| read_scenario(path, args.disk_size))
+        .transpose()?;
     let core = open_with(&args.data, |c| {
         c.restore_workers = args.restore_workers.max(1);
         c.restore_queue = args.restore_queue;
@@ -1001,9 +1047,10 @@ fn serve(args: ServeArgs) -> Result<()> {
     if args.demo {
         let request = Request::Demo {
             disk_size: args.disk_size,
+            scenario,
         };
         with_spinner(
-            "creating the demo world: VMs, full backup, changes, incremental backup",
+            "creating the world: VMs, full backups, changes, incremental backups",
             || admin::execute(&core, &request),
         )?
         .done()?

@@ -1,12 +1,13 @@
-//! The demo world: one backup server, a vCenter, a Hyper-V host and a Cloud Director system,
-//! two VMs on each with disks that look like real ones (random, text-like and zero regions), a
-//! full backup of everything, about 2% of each disk's blocks changed, and an incremental backup.
-//! Creating it twice changes nothing.
+//! The demo world (the built-in scenario, `docs/scenarios/demo.toml`: one backup server, a
+//! vCenter, a Hyper-V host and a Cloud Director system, two VMs on each, a full backup of
+//! everything, about 2% of each disk's blocks changed, and an incremental backup), and the disk
+//! contents every scenario uses: disks that look like real ones (random, text-like and zero
+//! regions) and scattered guest writes. Creating it twice changes nothing.
 
 use crate::error::{CoreError, CoreResult};
-use crate::model::{now_millis, BackupServerRecord};
+use crate::model::now_millis;
 use crate::Core;
-use emrest_platform::{DiskInfo, PlatformKind, PowerState, VmKey};
+use emrest_platform::{PlatformKind, PowerState, VmKey};
 use emrest_repo::NoControl;
 use std::os::unix::fs::FileExt;
 use uuid::Uuid;
@@ -171,142 +172,14 @@ fn scribble_with<E>(
     Ok(())
 }
 
-struct DemoRoot {
-    name: &'static str,
-    kind: PlatformKind,
-    vms: [(&'static str, usize); 2],
-}
-
-const ROOTS: [DemoRoot; 3] = [
-    DemoRoot {
-        name: "vcenter01.lab.local",
-        kind: PlatformKind::VMware,
-        vms: [("web01", 2), ("db01", 1)],
-    },
-    DemoRoot {
-        name: "hyperv01.lab.local",
-        kind: PlatformKind::HyperV,
-        vms: [("app01", 1), ("file01", 2)],
-    },
-    DemoRoot {
-        name: "vcd01.lab.local",
-        kind: PlatformKind::VCloud,
-        vms: [("tenant-web", 1), ("tenant-db", 2)],
-    },
-];
-
-fn io(context: &str) -> impl Fn(std::io::Error) -> CoreError + '_ {
-    move |e| CoreError::Internal(format!("{context}: {e}"))
-}
-
-/// Run a demo job to the end; a failed run fails the demo.
-fn demo_run(core: &Core, job: Uuid, at: crate::model::Millis) -> CoreResult<()> {
-    let s = core.run_job_now(job, at)?;
-    if s.result != crate::model::SessionResult::Success {
-        return Err(CoreError::Internal(format!(
-            "demo backup job '{}' failed: {}",
-            s.job_name,
-            s.failure_message.unwrap_or_default()
-        )));
-    }
-    Ok(())
-}
-
 impl Core {
-    /// Create the demo world unless the catalog already has a backup server.
+    /// Create the demo world (the built-in scenario, `docs/scenarios/demo.toml`) unless the
+    /// catalog already has a backup server.
     pub fn create_demo(&self, opts: &DemoOptions) -> CoreResult<DemoSummary> {
-        if !self.backup_servers()?.is_empty() {
-            return Ok(DemoSummary {
-                created: false,
-                vms: self.inventory().vms()?.len(),
-                restore_points: self.vm_restore_points(None)?.len(),
-            });
-        }
         opts.validate()?;
-        let server = BackupServerRecord {
-            id: Uuid::new_v4(),
-            name: "backup01.lab.local".into(),
-            description: "emrest demo backup server".into(),
-            port: 9392,
-            version: env!("CARGO_PKG_VERSION").into(),
-        };
-        self.catalog().insert_backup_server(&server)?;
-        let inv = self.inventory();
-        let mut jobs: Vec<(String, Vec<VmKey>)> = Vec::new();
-        let mut seed = 1u64;
-        for r in &ROOTS {
-            let root = inv.create_root(Uuid::new_v4(), r.name, r.kind)?;
-            let ds1 = inv.add_datastore(root.id, "datastore1", None)?;
-            inv.add_datastore(root.id, "datastore2", None)?;
-            if r.kind == PlatformKind::VCloud {
-                inv.add_storage_profile(root.id, "Gold")?;
-                inv.add_storage_profile(root.id, "Silver")?;
-                inv.add_template(root.id, "linked-clone-template")?;
-            }
-            let mut keys = Vec::new();
-            for (name, ndisks) in r.vms {
-                let disks: Vec<DiskInfo> = (0..ndisks)
-                    .map(|i| DiskInfo {
-                        name: format!("disk-{i}"),
-                        size: opts.disk_size,
-                    })
-                    .collect();
-                let vm = inv.create_vm(
-                    root.id,
-                    &ds1.object_ref,
-                    name,
-                    &disks,
-                    PowerState::PoweredOn,
-                )?;
-                for d in &disks {
-                    let f = inv.open_disk(&vm.key(), &d.name, true)?;
-                    fill_disk(&f, d.size, seed).map_err(io("writing a demo disk"))?;
-                    f.sync_all().map_err(io("flushing a demo disk"))?;
-                    seed += 1;
-                }
-                keys.push(vm.key());
-            }
-            jobs.push((
-                format!("Backup Job {}", r.name.split('.').next().unwrap_or(r.name)),
-                keys,
-            ));
-            self.catalog().insert_hierarchy_root(root.id, server.id)?;
-        }
-        // The demo's backups are jobs: the full run is dated a day back so the two points have
-        // distinct names and times.
-        let yesterday = now_millis() - 24 * 3600 * 1000;
-        let mut job_ids = Vec::new();
-        for (name, vms) in &jobs {
-            let refs = vms
-                .iter()
-                .map(|k| inv.vm(k).map(|vm| vm.hierarchy_obj_ref()))
-                .collect::<Result<Vec<_>, _>>()?;
-            let job = self.create_job(
-                name,
-                &refs,
-                crate::jobs::DEFAULT_RETENTION,
-                "Created by emrest demo",
-            )?;
-            job_ids.push(job.id);
-        }
-        for id in &job_ids {
-            demo_run(self, *id, yesterday)?;
-        }
-        for ((_, vms), id) in jobs.iter().zip(&job_ids) {
-            for key in vms {
-                let vm = inv.vm(key)?;
-                for d in &vm.disks {
-                    scribble_tracked(inv, key, &d.name, d.size, 2.0, seed)?;
-                    seed += 1;
-                }
-            }
-            demo_run(self, *id, now_millis())?;
-        }
-        Ok(DemoSummary {
-            created: true,
-            vms: inv.vms()?.len(),
-            restore_points: self.vm_restore_points(None)?.len(),
-        })
+        let plan = crate::scenario::Scenario::parse(crate::scenario::DEMO, opts.disk_size, &|_| None)
+            .map_err(|e| CoreError::Internal(format!("the built-in demo scenario: {e}")))?;
+        self.create_world(&plan)
     }
 
     /// Back up VMs into a named backup now (CLI `emrest backup`, tests).

@@ -21,6 +21,7 @@ pub mod restore;
 mod restores;
 pub mod rollback_journal;
 mod runner;
+pub mod scenario;
 pub mod security;
 pub mod summary;
 pub mod throttle;
