@@ -9,6 +9,7 @@ pub mod backup;
 mod busy;
 pub mod catalog;
 pub mod demo;
+pub mod directory;
 pub mod error;
 pub mod filter;
 pub mod jobs;
@@ -59,6 +60,8 @@ pub struct CoreConfig {
     /// data folder is locked for this process, and recovery from a crash is safe: tasks left
     /// Running are marked failed and staging leftovers removed.
     pub read_only: bool,
+    /// Directory (LDAP) logon for `DOMAIN\\name` and `name@domain` accounts; none by default.
+    pub directory: Option<directory::DirectoryConfig>,
 }
 
 impl CoreConfig {
@@ -72,6 +75,7 @@ impl CoreConfig {
             durability: Durability::Fsync,
             logon_throttle: throttle::ThrottleConfig::default(),
             read_only: false,
+            directory: None,
         }
     }
 }
@@ -99,6 +103,8 @@ pub struct Core {
     repo: Arc<Repository>,
     inventory: Arc<dyn Inventory>,
     sessions: Sessions,
+    /// The directory that authenticates `DOMAIN\\name` accounts, when configured.
+    directory: Option<directory::Directory>,
     audit: audit::AuditLog,
     /// Restores, backup job runs and garbage collection in flight (runner.rs).
     runner: Arc<runner::Runner>,
@@ -249,7 +255,13 @@ impl Core {
         audit: audit::AuditLog,
         lock: Option<std::fs::File>,
     ) -> CoreResult<Arc<Core>> {
+        let directory = config
+            .directory
+            .clone()
+            .map(directory::Directory::new)
+            .transpose()?;
         let core = Arc::new(Core {
+            directory,
             runner: runner::Runner::new(config.restore_workers, config.restore_queue),
             rollbacks: rollback_journal::Pending::new(&config.data_dir),
             restore_hold: (Mutex::new(false), Condvar::new()),
@@ -363,7 +375,14 @@ impl Core {
         password: &str,
         address: Option<std::net::IpAddr>,
     ) -> CoreResult<LogonSessionRecord> {
-        let r = self.sessions.logon(&self.catalog, user, password, address);
+        let r = match self
+            .directory
+            .as_ref()
+            .and_then(|d| Some((d, d.claim(user)?)))
+        {
+            Some((d, name)) => self.directory_logon(d, user, name, password, address),
+            None => self.sessions.logon(&self.catalog, user, password, address),
+        };
         let action = if r.is_ok() {
             audit::Action::Logon
         } else {
