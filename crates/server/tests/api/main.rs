@@ -2,6 +2,7 @@
 //! data folder. One binary; each module covers one part of the API.
 
 mod common;
+mod directory;
 mod discovery;
 mod fidelity;
 mod hostile;
@@ -16,4 +17,5 @@ mod security;
 mod seed;
 mod session;
 mod session_cache;
+mod slapd;
 mod tasks;
