@@ -60,7 +60,7 @@ pub struct CoreConfig {
     /// data folder is locked for this process, and recovery from a crash is safe: tasks left
     /// Running are marked failed and staging leftovers removed.
     pub read_only: bool,
-    /// Directory (LDAP) logon for `DOMAIN\\name` and `name@domain` accounts; none by default.
+    /// Directory (LDAP) logon for `DOMAIN\name` and `name@domain` accounts; none by default.
     pub directory: Option<directory::DirectoryConfig>,
 }
 
@@ -103,7 +103,7 @@ pub struct Core {
     repo: Arc<Repository>,
     inventory: Arc<dyn Inventory>,
     sessions: Sessions,
-    /// The directory that authenticates `DOMAIN\\name` accounts, when configured.
+    /// The directory that authenticates `DOMAIN\name` accounts, when configured.
     directory: Option<directory::Directory>,
     audit: audit::AuditLog,
     /// Restores, backup job runs and garbage collection in flight (runner.rs).
