@@ -248,9 +248,11 @@ impl Directory {
             .collect()
     }
 
-    /// Whether any group maps to a role (then directory users without an account may log on).
-    pub fn admits_groups(&self) -> bool {
-        !self.config.group_roles.is_empty()
+    /// `DOMAIN\name` with the first configured domain: the name of an account recorded at a
+    /// group member's first logon, and the name the logon throttle counts.
+    pub fn canonical_name(&self, name: &str) -> String {
+        let domain = self.config.domains.first().map_or("", |d| d.trim());
+        format!("{domain}\\{name}")
     }
 
     fn connect(&self) -> Result<LdapConn, DirectoryError> {
@@ -488,20 +490,14 @@ impl Core {
         password: &str,
         address: Option<IpAddr>,
     ) -> CoreResult<LogonSessionRecord> {
-        let attempt = self.sessions.reserve(user, address)?;
+        // Counted under one spelling: `DOMAIN\name` and `name@domain` share their limits.
+        let attempt = self
+            .sessions
+            .reserve(&directory.canonical_name(name), address)?;
         let store = Store(self.catalog());
-        let mut account = None;
-        for n in directory.account_names(name) {
-            if let Some(a) = self.catalog().account_by_name(&n)? {
-                account = Some(a);
-                break;
-            }
-        }
-        if account.is_none() && !directory.admits_groups() {
-            attempt.failed();
-            tracing::info!("directory logon of {user} refused: no account of that name");
-            return Err(invalid_logon());
-        }
+        let account = self.directory_account(directory, name)?;
+        // The directory is asked whether or not an account exists, so the time an answer
+        // takes does not tell which names have one.
         let found = match directory.authenticate(name, password) {
             Ok(u) => u,
             Err(DirectoryError::Refused(why)) => {
@@ -542,6 +538,20 @@ impl Core {
         self.sessions.open(&account, found.roles)
     }
 
+    /// The account of a directory user, under any of its spellings.
+    fn directory_account(
+        &self,
+        directory: &Directory,
+        name: &str,
+    ) -> CoreResult<Option<AccountRow>> {
+        for n in directory.account_names(name) {
+            if let Some(a) = self.catalog().account_by_name(&n)? {
+                return Ok(Some(a));
+            }
+        }
+        Ok(None)
+    }
+
     /// Record a directory user admitted by its groups: `DOMAIN\name`, no password, no roles of
     /// its own (its groups' roles come with each logon), every VM in its restore scope.
     fn record_directory_account(
@@ -553,7 +563,7 @@ impl Core {
     ) -> CoreResult<AccountRow> {
         let row = AccountRow {
             id: Uuid::new_v4(),
-            name: format!("{}\\{name}", directory.config.domains[0].trim()),
+            name: directory.canonical_name(name),
             password_hash: String::new(),
         };
         let r = (|| {
@@ -576,7 +586,11 @@ impl Core {
             Some(&row.name),
             &r,
         );
-        r.map(|_| row)
+        match r {
+            Ok(()) => Ok(row),
+            // Recorded meanwhile by a logon of the same user that ran at the same time.
+            Err(e) => self.directory_account(directory, name)?.ok_or(e),
+        }
     }
 }
 
@@ -656,6 +670,7 @@ mod tests {
         assert_eq!(d.claim("admin"), None);
         assert_eq!(d.claim("EXAMPLE\\"), None);
         assert_eq!(d.claim("EXAMPLE\\a\u{0}b"), None);
+        assert_eq!(d.canonical_name("alice"), "EXAMPLE\\alice");
     }
 
     #[test]

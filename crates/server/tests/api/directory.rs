@@ -125,6 +125,9 @@ async fn a_wrong_directory_password_is_401_and_counts_towards_the_lockout() {
     // Two failures lock the name: the right password is refused too, for now.
     let r = logon(&w, "EXAMPLE\\bob", BOB_PW, JSON).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    // The other spelling of the name shares the count.
+    let r = logon(&w, "bob@example.org", BOB_PW, JSON).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
     // A user the directory does not know, with no account: the same 401.
     let r = logon(&w, "EXAMPLE\\nobody", "whatever", JSON).await;
     assert_eq!(
@@ -272,5 +275,52 @@ async fn injection_attempts_in_the_user_name_fail_cleanly() {
         // The honest name still works in both forms.
         let r = logon(w, "EXAMPLE\\alice", ALICE_PW, JSON).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
+}
+
+/// A loopback port that accepts one connection and never sends a byte; the connection is
+/// held until the returned sender is dropped.
+fn silent_directory() -> (u16, std::sync::mpsc::Sender<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let held = listener.accept();
+        let _ = rx.recv();
+        drop(held);
+    });
+    (port, tx)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_directory_that_never_answers_is_401_and_local_logons_go_on() {
+    let s = Slapd::start();
+    // LDAPS (the TLS handshake hangs), StartTLS (the extended operation hangs) and plain LDAP
+    // (the bind hangs).
+    for (scheme, starttls, insecure) in [
+        ("ldaps", false, false),
+        ("ldap", true, false),
+        ("ldap", false, true),
+    ] {
+        let (port, _hold) = silent_directory();
+        let mut d = directory(&s);
+        d.url = format!("{scheme}://127.0.0.1:{port}");
+        d.starttls = starttls;
+        d.insecure = insecure;
+        if insecure {
+            d.ca_file = None;
+        }
+        d.timeout = Duration::from_secs(1);
+        let w = world(d).await;
+        create_bob(&w).await;
+        // A hang guard, not a timing assertion: the logon must come back at all.
+        let r = tokio::time::timeout(
+            Duration::from_secs(30),
+            logon(&w, "EXAMPLE\\bob", BOB_PW, JSON),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{scheme} starttls={starttls}: logon hung"));
+        r.json_error(StatusCode::UNAUTHORIZED);
+        w.logon(USER, PASSWORD).await;
     }
 }
