@@ -170,6 +170,43 @@ async fn a_mapped_group_admits_its_members_with_its_role() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn group_roles_are_looked_up_at_every_logon() {
+    let mut s = Slapd::start();
+    let w = world(directory(&s)).await;
+    create_bob(&w).await;
+    let alice = logon(&w, "EXAMPLE\\alice", ALICE_PW, JSON).await;
+    assert_eq!(alice.status, StatusCode::CREATED, "{}", alice.text());
+    let bob_before = logon(&w, "EXAMPLE\\bob", BOB_PW, JSON).await;
+    let bob_before = bob_before.header("X-RestSvcSessionId").unwrap().to_string();
+
+    // bob joins the group, alice leaves it.
+    s.modify(&format!(
+        "dn: {RESTORERS}
+changetype: modify
+add: member
+member: uid=bob,ou=people,{SUFFIX}
+-
+delete: member
+member: uid=alice,ou=people,{SUFFIX}
+"
+    ));
+    // alice has no roles of her own: refused from now on.
+    let r = logon(&w, "EXAMPLE\\alice", ALICE_PW, JSON).await;
+    r.json_error(StatusCode::UNAUTHORIZED);
+    // bob's new session restores on top of his Portal User role; the one opened before he
+    // joined keeps the roles it was opened with.
+    let r = logon(&w, "EXAMPLE\\bob", BOB_PW, JSON).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let bob = r.header("X-RestSvcSessionId").unwrap().to_string();
+    let r = restore_as(&w, &bob).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    w.wait_task(r.json()["TaskId"].as_str().unwrap()).await;
+    restore_as(&w, &bob_before)
+        .await
+        .json_error(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_directory_is_401_and_locks_no_one_out() {
     let mut s = Slapd::start();
     let w = world(directory(&s)).await;

@@ -200,6 +200,27 @@ access to * by * read
         }
     }
 
+    /// Change the tree with an LDIF of changes (`changetype: modify`): slapd is stopped,
+    /// `slapmodify` applies them, slapd starts again on the same ports.
+    pub fn modify(&mut self, ldif: &str) {
+        self.stop();
+        let d = self.dir.path();
+        std::fs::write(d.join("change.ldif"), ldif).unwrap();
+        let out = Command::new("/usr/sbin/slapmodify")
+            .arg("-f")
+            .arg(d.join("slapd.conf"))
+            .arg("-l")
+            .arg(d.join("change.ldif"))
+            .output()
+            .expect("run slapmodify");
+        assert!(
+            out.status.success(),
+            "slapmodify failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.run();
+    }
+
     /// Stop slapd (its data stays for [`Slapd::run`]).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
