@@ -361,3 +361,33 @@ async fn a_directory_that_never_answers_is_401_and_local_logons_go_on() {
         w.logon(USER, PASSWORD).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_search_as_a_service_account_finds_the_user_and_a_wrong_service_password_locks_no_one() {
+    let s = Slapd::start();
+    let search = |password: &str| {
+        let mut d = directory(&s);
+        d.locate = UserLocator::Search {
+            base: SUFFIX.into(),
+            filter: "(uid={user})".into(),
+            bind_dn: Some(format!("cn=admin,{SUFFIX}")),
+            bind_password: Some(password.into()),
+        };
+        d
+    };
+    let w = world(search("admin-secret")).await;
+    let r = logon(&w, "alice@example.org", ALICE_PW, XML).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    logon(&w, "alice@example.org", BOB_PW, XML)
+        .await
+        .xml_error(StatusCode::UNAUTHORIZED);
+
+    // The service account's password is wrong: the operator's mistake, not the user's.
+    let w = world(search("not the admin secret")).await;
+    for _ in 0..3 {
+        logon(&w, "EXAMPLE\\alice", ALICE_PW, JSON)
+            .await
+            .json_error(StatusCode::UNAUTHORIZED);
+    }
+    w.logon(USER, PASSWORD).await;
+}
