@@ -140,17 +140,29 @@ access to * by * read
             "slapadd failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let ldaps_port = free_port();
-        let ldap_port = free_port();
         let mut s = Slapd {
             dir,
             child: None,
-            ldaps_url: format!("ldaps://127.0.0.1:{ldaps_port}"),
-            ldap_url: format!("ldap://127.0.0.1:{ldap_port}"),
-            ldaps_port,
+            ldaps_url: String::new(),
+            ldap_url: String::new(),
+            ldaps_port: 0,
         };
-        s.run();
-        s
+        // A port found free may be taken by another test before slapd binds it: try others.
+        let mut tries = 0;
+        loop {
+            let (ldaps_port, ldap_port) = (free_port(), free_port());
+            s.ldaps_url = format!("ldaps://127.0.0.1:{ldaps_port}");
+            s.ldap_url = format!("ldap://127.0.0.1:{ldap_port}");
+            s.ldaps_port = ldaps_port;
+            match s.try_run() {
+                Ok(()) => return s,
+                Err(e) if tries < 3 => {
+                    tries += 1;
+                    eprintln!("slapd did not start ({e}); trying other ports");
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 
     /// The CA certificate the server's certificate chains to.
@@ -165,6 +177,12 @@ access to * by * read
 
     /// (Re)start slapd on the same ports and wait until it accepts connections.
     pub fn run(&mut self) {
+        if let Err(e) = self.try_run() {
+            panic!("{e}");
+        }
+    }
+
+    fn try_run(&mut self) -> Result<(), String> {
         let d = self.dir.path();
         let child = Command::new(SLAPD)
             .arg("-h")
@@ -190,14 +208,15 @@ access to * by * read
                     use std::io::Read;
                     let _ = e.read_to_string(&mut err);
                 }
-                panic!("slapd exited ({status}): {err}");
+                return Err(format!("slapd exited ({status}): {err}"));
             }
-            assert!(
-                Instant::now() < deadline,
-                "slapd did not listen within 15 s"
-            );
+            if Instant::now() >= deadline {
+                self.stop();
+                return Err("slapd did not listen within 15 s".into());
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
+        Ok(())
     }
 
     /// Change the tree with an LDIF of changes (`changetype: modify`): slapd is stopped,
