@@ -402,6 +402,102 @@ struct ServeArgs {
     /// descriptor limit (raised to its maximum at start) less a reserve for the data folder.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     max_connections: u64,
+    /// Directory (LDAP) logon (boxed: the flags would make every command's value larger).
+    #[command(flatten)]
+    ldap: Box<LdapArgs>,
+}
+
+/// `serve`'s directory logon flags.
+#[derive(Args)]
+struct LdapArgs {
+    /// Directory (LDAP) logon for DOMAIN\name and name@domain accounts: ldaps://host:636, or
+    /// ldap://host:389 with --ldap-starttls (or --ldap-insecure).
+    #[arg(long, value_name = "URL")]
+    ldap_url: Option<String>,
+    /// Upgrade the ldap:// connection with StartTLS.
+    #[arg(long, requires = "ldap_url")]
+    ldap_starttls: bool,
+    /// Allow ldap:// without StartTLS: passwords cross the network in clear.
+    #[arg(long, requires = "ldap_url")]
+    ldap_insecure: bool,
+    /// PEM file of the CA certificates the directory's certificate must chain to (default: the
+    /// system's).
+    #[arg(long, value_name = "PEM", requires = "ldap_url")]
+    ldap_ca_file: Option<PathBuf>,
+    /// The DN to bind as, with {user} for the name: 'uid={user},ou=people,dc=example,dc=org'.
+    #[arg(
+        long,
+        value_name = "DN",
+        requires = "ldap_url",
+        conflicts_with = "ldap_search_base"
+    )]
+    ldap_bind_template: Option<String>,
+    /// Find the user's DN by a subtree search under this base (with --ldap-user-filter).
+    #[arg(long, value_name = "DN", requires = "ldap_url")]
+    ldap_search_base: Option<String>,
+    /// The search filter, with {user} for the name.
+    #[arg(
+        long,
+        value_name = "FILTER",
+        default_value = "(uid={user})",
+        requires = "ldap_search_base"
+    )]
+    ldap_user_filter: String,
+    /// Search as this service account (its password in EMREST_LDAP_BIND_PASSWORD); anonymous
+    /// without it.
+    #[arg(long, value_name = "DN", requires = "ldap_search_base")]
+    ldap_bind_dn: Option<String>,
+    /// A domain the directory answers for, as in DOMAIN\name or name@domain (repeatable; the
+    /// first names accounts recorded at a group member's first logon).
+    #[arg(long, value_name = "DOMAIN", requires = "ldap_url")]
+    ldap_domain: Vec<String>,
+    /// Members of a group get a role: 'cn=restorers,ou=groups,dc=example,dc=org=VmRestoreOperator'
+    /// (repeatable); a member without an account may log on.
+    #[arg(long, value_name = "GROUP_DN=ROLE", requires = "ldap_url", value_parser = emrest_core::directory::GroupRole::parse)]
+    ldap_group_role: Vec<emrest_core::directory::GroupRole>,
+    /// Seconds allowed for connecting to the directory and for each of its answers.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    ldap_timeout_secs: u64,
+}
+
+impl LdapArgs {
+    /// The directory logon settings, checked; none without --ldap-url.
+    fn directory(&self) -> Result<Option<emrest_core::directory::DirectoryConfig>> {
+        use emrest_core::directory::{Directory, DirectoryConfig, UserLocator};
+        let Some(url) = &self.ldap_url else {
+            return Ok(None);
+        };
+        let locate = match (&self.ldap_bind_template, &self.ldap_search_base) {
+            (Some(t), None) => UserLocator::Template(t.clone()),
+            (None, Some(base)) => UserLocator::Search {
+                base: base.clone(),
+                filter: self.ldap_user_filter.clone(),
+                bind_dn: self.ldap_bind_dn.clone(),
+                bind_password: match &self.ldap_bind_dn {
+                    Some(dn) => Some(std::env::var("EMREST_LDAP_BIND_PASSWORD").map_err(|_| {
+                        anyhow::anyhow!(
+                            "--ldap-bind-dn {dn}: set its password in EMREST_LDAP_BIND_PASSWORD"
+                        )
+                    })?),
+                    None => None,
+                },
+            },
+            _ => bail!("--ldap-url needs --ldap-bind-template or --ldap-search-base"),
+        };
+        let config = DirectoryConfig {
+            url: url.clone(),
+            starttls: self.ldap_starttls,
+            insecure: self.ldap_insecure,
+            ca_file: self.ldap_ca_file.clone(),
+            locate,
+            domains: self.ldap_domain.clone(),
+            group_roles: self.ldap_group_role.clone(),
+            timeout: std::time::Duration::from_secs(self.ldap_timeout_secs),
+        };
+        // Checked before the data folder is opened: a bad flag creates nothing.
+        Directory::new(config.clone())?;
+        Ok(Some(config))
+    }
 }
 
 /// Descriptors kept for the catalog, the repository, disks and logs beside the connections.
@@ -1033,7 +1129,9 @@ fn serve(args: ServeArgs) -> Result<()> {
         .as_deref()
         .map(|path| read_scenario(path, args.disk_size))
         .transpose()?;
+    let directory = args.ldap.directory()?;
     let core = open_with(&args.data, |c| {
+        c.directory = directory;
         c.restore_workers = args.restore_workers.max(1);
         c.restore_queue = args.restore_queue;
         c.session_idle = std::time::Duration::from_secs(args.session_idle_minutes.max(1) * 60);

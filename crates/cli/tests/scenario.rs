@@ -77,7 +77,10 @@ fn a_scenario_builds_the_world_it_describes() {
         ],
     )
     .ok();
-    assert!(run.stderr.contains("created: 5 VMs, 13 VM restore points"), "{run:?}");
+    assert!(
+        run.stderr.contains("created: 5 VMs, 13 VM restore points"),
+        "{run:?}"
+    );
 
     let vms = vm_list(&data);
     let mut names: Vec<&str> = vms.iter().map(|v| field(v, "name")).collect();
@@ -115,7 +118,9 @@ fn a_scenario_builds_the_world_it_describes() {
         .unwrap_or_default();
     job_names.sort();
     assert_eq!(job_names, ["HV weekly", "Web nightly"]);
-    let servers = server.call(&admin, "GET", "/api/backupServers", None).json();
+    let servers = server
+        .call(&admin, "GET", "/api/backupServers", None)
+        .json();
     assert_eq!(servers["Refs"][0]["Name"], "bk.example.test");
     let op = server.logon("LAB\\web-operator", "scenario pw");
     let seen = server
@@ -158,11 +163,23 @@ fn a_bad_scenario_is_refused_with_its_line_and_creates_nothing() {
         assert_eq!(run.status.code(), Some(1), "{text}: {run:?}");
         let first = run.stderr.lines().next().unwrap_or_default();
         assert!(
-            first.starts_with("emrest: ") && first.contains(&format!("bad.toml: {line}:")) && first.contains(reason),
+            first.starts_with("emrest: ")
+                && first.contains(&format!("bad.toml: {line}:"))
+                && first.contains(reason),
             "{text}: {first}"
         );
         assert!(!data.exists(), "{text}: a data folder was made");
     }
-    let run = emrest(&["demo", "--data", arg(&data), "--scenario", "/nonexistent.toml"]);
-    assert!(run.stderr.contains("cannot read the scenario /nonexistent.toml"), "{run:?}");
+    let run = emrest(&[
+        "demo",
+        "--data",
+        arg(&data),
+        "--scenario",
+        "/nonexistent.toml",
+    ]);
+    assert!(
+        run.stderr
+            .contains("cannot read the scenario /nonexistent.toml"),
+        "{run:?}"
+    );
 }

@@ -2,9 +2,9 @@
 //! backup catalog: what a caller sees is filtered by its restore scope here, once.
 //!
 //! Accounts created through the API are Windows-style names (`DOMAIN\name`, `name@suffix`)
-//! without a password: the real Enterprise Manager authenticates them against Windows, emrest
-//! has no directory to ask, so such an account can log on only after the operator sets a
-//! password with `emrest user passwd`.
+//! without a password: the real Enterprise Manager authenticates them against Windows; emrest
+//! asks the configured directory (directory.rs), and without one such an account can log on
+//! only after the operator sets a password with `emrest user passwd`.
 
 use crate::audit::{Action, Actor, LOCAL};
 use crate::catalog::AccountRow;

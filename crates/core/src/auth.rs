@@ -10,8 +10,8 @@
 use crate::catalog::{AccountRow, Catalog};
 use crate::error::{CoreError, CoreResult};
 use crate::model::{now_millis, Caller, LogonSessionRecord};
-use crate::security::{self, Store};
-use crate::throttle::{Throttle, ThrottleConfig};
+use crate::security::{self, EnterpriseRole, Store};
+use crate::throttle::{Attempt, Throttle, ThrottleConfig};
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
@@ -134,6 +134,9 @@ fn same_id(a: Uuid, b: Uuid) -> bool {
 /// A live session and the caller it last resolved to.
 struct Live {
     record: LogonSessionRecord,
+    /// Roles granted for this session on top of the account's own: a directory user's
+    /// mapped groups at logon (directory.rs).
+    granted: Vec<EnterpriseRole>,
     /// The caller as last loaded from the catalog, with the catalog's security generation at
     /// the time: a change to any account, role set, setting or scope bumps the generation, so
     /// the next request loads the caller again (bench/api.sh: resolving the caller took 3-4
@@ -235,11 +238,27 @@ impl Sessions {
             }
         };
         attempt.succeeded();
+        self.open(&account, Vec::new())
+    }
+
+    /// Admit a logon attempt for `user` from `address`, or refuse it while locked out.
+    pub(crate) fn reserve(&self, user: &str, address: Option<IpAddr>) -> CoreResult<Attempt<'_>> {
+        self.throttle
+            .reserve(user, address)
+            .map_err(|retry_after| CoreError::TooManyAttempts { retry_after })
+    }
+
+    /// Open a session for an authenticated account, with `granted` roles on top of its own.
+    pub(crate) fn open(
+        &self,
+        account: &AccountRow,
+        granted: Vec<EnterpriseRole>,
+    ) -> CoreResult<LogonSessionRecord> {
         let now = now_millis();
         let record = LogonSessionRecord {
             id: new_session_id(),
             account_id: account.id,
-            user_name: account.name,
+            user_name: account.name.clone(),
             created: now,
             last_seen: now,
         };
@@ -247,6 +266,7 @@ impl Sessions {
             key_of(record.id),
             Live {
                 record: record.clone(),
+                granted,
                 resolved: None,
             },
         );
@@ -264,16 +284,16 @@ impl Sessions {
         // Read before the lookup: a change committed while the caller loads below bumps it
         // again, so what is stored under this value is reloaded on the next request.
         let generation = catalog.security_generation();
-        let record = {
+        let (record, granted) = {
             let mut table = self.table()?;
             let s = self.find(&mut table, id, now).ok_or_else(unauthorized)?;
             s.record.last_seen = now;
             match &s.resolved {
                 Some((g, caller)) if *g == generation => return Ok(caller.clone()),
-                _ => s.record.clone(),
+                _ => (s.record.clone(), s.granted.clone()),
             }
         };
-        let caller = load_caller(catalog, &record)?;
+        let caller = load_caller(catalog, &record, &granted)?;
         let mut table = self.table()?;
         if let Some(s) = self.find(&mut table, id, now) {
             s.resolved = Some((generation, caller.clone()));
@@ -362,11 +382,18 @@ impl Sessions {
     }
 }
 
-/// Load a session's caller from the catalog: its account (401 when it is gone), role set and
-/// restore scope.
-fn load_caller(catalog: &Catalog, record: &LogonSessionRecord) -> CoreResult<Caller> {
+/// Load a session's caller from the catalog: its account (401 when it is gone), role set (with
+/// the roles granted to the session) and restore scope.
+fn load_caller(
+    catalog: &Catalog,
+    record: &LogonSessionRecord,
+    granted: &[EnterpriseRole],
+) -> CoreResult<Caller> {
     let store = Store(catalog);
-    let account = store.account(record.account_id)?.ok_or_else(unauthorized)?;
+    let mut account = store.account(record.account_id)?.ok_or_else(unauthorized)?;
+    account.roles.extend_from_slice(granted);
+    account.roles.sort();
+    account.roles.dedup();
     let scopes = if account.allow_restore_all_vms {
         Vec::new()
     } else {

@@ -177,8 +177,9 @@ impl Core {
     /// catalog already has a backup server.
     pub fn create_demo(&self, opts: &DemoOptions) -> CoreResult<DemoSummary> {
         opts.validate()?;
-        let plan = crate::scenario::Scenario::parse(crate::scenario::DEMO, opts.disk_size, &|_| None)
-            .map_err(|e| CoreError::Internal(format!("the built-in demo scenario: {e}")))?;
+        let plan =
+            crate::scenario::Scenario::parse(crate::scenario::DEMO, opts.disk_size, &|_| None)
+                .map_err(|e| CoreError::Internal(format!("the built-in demo scenario: {e}")))?;
         self.create_world(&plan)
     }
 

@@ -9,6 +9,7 @@ pub mod backup;
 mod busy;
 pub mod catalog;
 pub mod demo;
+pub mod directory;
 pub mod error;
 pub mod filter;
 pub mod jobs;
@@ -64,6 +65,8 @@ pub struct CoreConfig {
     /// data folder is locked for this process, and recovery from a crash is safe: tasks left
     /// Running are marked failed and staging leftovers removed.
     pub read_only: bool,
+    /// Directory (LDAP) logon for `DOMAIN\name` and `name@domain` accounts; none by default.
+    pub directory: Option<directory::DirectoryConfig>,
 }
 
 impl CoreConfig {
@@ -78,6 +81,7 @@ impl CoreConfig {
             logon_throttle: throttle::ThrottleConfig::default(),
             query_cost_limit: catalog::DEFAULT_QUERY_BUDGET,
             read_only: false,
+            directory: None,
         }
     }
 }
@@ -105,6 +109,8 @@ pub struct Core {
     repo: Arc<Repository>,
     inventory: Arc<dyn Inventory>,
     sessions: Sessions,
+    /// The directory that authenticates `DOMAIN\name` accounts, when configured.
+    directory: Option<directory::Directory>,
     audit: audit::AuditLog,
     /// Restores, backup job runs and garbage collection in flight (runner.rs).
     runner: Arc<runner::Runner>,
@@ -259,7 +265,13 @@ impl Core {
     ) -> CoreResult<Arc<Core>> {
         catalog.set_query_budget(config.query_cost_limit);
         let metrics = Arc::new(metrics::Metrics::new());
+        let directory = config
+            .directory
+            .clone()
+            .map(directory::Directory::new)
+            .transpose()?;
         let core = Arc::new(Core {
+            directory,
             runner: runner::Runner::new(
                 config.restore_workers,
                 config.restore_queue,
@@ -393,7 +405,14 @@ impl Core {
         password: &str,
         address: Option<std::net::IpAddr>,
     ) -> CoreResult<LogonSessionRecord> {
-        let r = self.sessions.logon(&self.catalog, user, password, address);
+        let r = match self
+            .directory
+            .as_ref()
+            .and_then(|d| Some((d, d.claim(user)?)))
+        {
+            Some((d, name)) => self.directory_logon(d, user, name, password, address),
+            None => self.sessions.logon(&self.catalog, user, password, address),
+        };
         self.metrics.logon(match &r {
             Ok(_) => "success",
             Err(CoreError::TooManyAttempts { .. }) => "throttled",

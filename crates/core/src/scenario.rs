@@ -234,7 +234,10 @@ impl Scenario {
             Some(s) => size_of(s.get_ref()).ok_or_else(|| {
                 at(
                     s.span(),
-                    format!("disk_size '{}' is not a positive multiple of 4096 bytes (e.g. 64M)", s.get_ref()),
+                    format!(
+                        "disk_size '{}' is not a positive multiple of 4096 bytes (e.g. 64M)",
+                        s.get_ref()
+                    ),
                 )
             })?,
             None => default_size,
@@ -253,15 +256,25 @@ impl Scenario {
                 )
             })?;
             if !root_names.insert(r.name.get_ref().to_lowercase()) {
-                return Err(at(r.name.span(), format!("a second root named '{}'", r.name.get_ref())));
+                return Err(at(
+                    r.name.span(),
+                    format!("a second root named '{}'", r.name.get_ref()),
+                ));
             }
             if r.datastores.is_empty() {
-                return Err(at(r.name.span(), format!("root '{}' has no datastore", r.name.get_ref())));
+                return Err(at(
+                    r.name.span(),
+                    format!("root '{}' has no datastore", r.name.get_ref()),
+                ));
             }
             if kind != PlatformKind::VCloud && !(r.storage_profiles.is_empty()) {
                 return Err(at(
                     r.name.span(),
-                    format!("storage_profiles are for vCloud roots only ('{}' is {})", r.name.get_ref(), kind.wire_platform()),
+                    format!(
+                        "storage_profiles are for vCloud roots only ('{}' is {})",
+                        r.name.get_ref(),
+                        kind.wire_platform()
+                    ),
                 ));
             }
             if kind == PlatformKind::HyperV && !r.templates.is_empty() {
@@ -286,14 +299,21 @@ impl Scenario {
                     (None, None) => vec![default_size],
                 };
                 if sizes.is_empty() {
-                    return Err(at(v.name.span(), format!("VM '{}' has no disk", v.name.get_ref())));
+                    return Err(at(
+                        v.name.span(),
+                        format!("VM '{}' has no disk", v.name.get_ref()),
+                    ));
                 }
                 let datastore = match &v.datastore {
                     Some(d) if r.datastores.contains(d.get_ref()) => d.get_ref().clone(),
                     Some(d) => {
                         return Err(at(
                             d.span(),
-                            format!("root '{}' has no datastore '{}'", r.name.get_ref(), d.get_ref()),
+                            format!(
+                                "root '{}' has no datastore '{}'",
+                                r.name.get_ref(),
+                                d.get_ref()
+                            ),
                         ))
                     }
                     None => r.datastores[0].clone(),
@@ -333,13 +353,19 @@ impl Scenario {
         let mut job_names = HashSet::new();
         for j in &self.jobs {
             if !job_names.insert(j.name.get_ref().to_lowercase()) {
-                return Err(at(j.name.span(), format!("a second job named '{}'", j.name.get_ref())));
+                return Err(at(
+                    j.name.span(),
+                    format!("a second job named '{}'", j.name.get_ref()),
+                ));
             }
             if j.points == 0 {
                 return Err(at(j.name.span(), "points is at least 1".into()));
             }
             if !(0.0..=100.0).contains(&j.change_percent) {
-                return Err(at(j.name.span(), "change_percent is between 0 and 100".into()));
+                return Err(at(
+                    j.name.span(),
+                    "change_percent is between 0 and 100".into(),
+                ));
             }
             let mut chosen: Vec<usize> = Vec::new();
             for pattern in &j.vms {
@@ -362,11 +388,23 @@ impl Scenario {
                         format!("'{p}' names VMs on several roots; a job backs up VMs of one root kind, name them by a prefix*"),
                     ));
                 }
-                chosen.extend(matches.into_iter().filter(|i| !chosen.contains(i)).collect::<Vec<_>>());
+                chosen.extend(
+                    matches
+                        .into_iter()
+                        .filter(|i| !chosen.contains(i))
+                        .collect::<Vec<_>>(),
+                );
             }
-            let platforms: HashSet<PlatformKind> = chosen.iter().map(|&i| kinds[vms[i].root]).collect();
+            let platforms: HashSet<PlatformKind> =
+                chosen.iter().map(|&i| kinds[vms[i].root]).collect();
             if platforms.len() > 1 {
-                return Err(at(j.name.span(), format!("job '{}' mixes platforms: a job backs up VMs of one platform", j.name.get_ref())));
+                return Err(at(
+                    j.name.span(),
+                    format!(
+                        "job '{}' mixes platforms: a job backs up VMs of one platform",
+                        j.name.get_ref()
+                    ),
+                ));
             }
             job_vms.push(chosen);
         }
@@ -374,10 +412,16 @@ impl Scenario {
         let mut account_names = HashSet::new();
         for a in &self.accounts {
             if !account_names.insert(a.name.get_ref().to_lowercase()) {
-                return Err(at(a.name.span(), format!("a second account named '{}'", a.name.get_ref())));
+                return Err(at(
+                    a.name.span(),
+                    format!("a second account named '{}'", a.name.get_ref()),
+                ));
             }
             if a.roles.is_empty() {
-                return Err(at(a.name.span(), format!("account '{}' has no role", a.name.get_ref())));
+                return Err(at(
+                    a.name.span(),
+                    format!("account '{}' has no role", a.name.get_ref()),
+                ));
             }
             for r in &a.roles {
                 if EnterpriseRole::parse(r.get_ref()).is_none() {
@@ -386,18 +430,30 @@ impl Scenario {
             }
             for s in &a.scopes {
                 let known = vms.iter().any(|v| v.name.eq_ignore_ascii_case(s.get_ref()))
-                    || self.roots.iter().any(|r| r.name.get_ref().eq_ignore_ascii_case(s.get_ref()));
+                    || self
+                        .roots
+                        .iter()
+                        .any(|r| r.name.get_ref().eq_ignore_ascii_case(s.get_ref()));
                 if !known {
-                    return Err(at(s.span(), format!("no VM or root named '{}' to scope to", s.get_ref())));
+                    return Err(at(
+                        s.span(),
+                        format!("no VM or root named '{}' to scope to", s.get_ref()),
+                    ));
                 }
             }
             let password = match (&a.password, &a.password_env) {
                 (Some(_), Some(e)) => {
-                    return Err(at(e.span(), "give password or password_env, not both".into()))
+                    return Err(at(
+                        e.span(),
+                        "give password or password_env, not both".into(),
+                    ))
                 }
                 (Some(p), None) => Some(p.clone()),
                 (None, Some(var)) => Some(env(var.get_ref()).ok_or_else(|| {
-                    at(var.span(), format!("the environment variable {} is not set", var.get_ref()))
+                    at(
+                        var.span(),
+                        format!("the environment variable {} is not set", var.get_ref()),
+                    )
                 })?),
                 (None, None) => None,
             };
@@ -471,7 +527,12 @@ impl Plan {
             let root = inv.create_root(Uuid::new_v4(), r.name.get_ref(), kind)?;
             refs.insert(
                 r.name.get_ref().to_lowercase(),
-                emrest_platform::hierarchy_obj_ref(kind, kind.root_type(), root.id, &root.id.to_string()),
+                emrest_platform::hierarchy_obj_ref(
+                    kind,
+                    kind.root_type(),
+                    root.id,
+                    &root.id.to_string(),
+                ),
             );
             let mut datastores = HashMap::new();
             for d in &r.datastores {

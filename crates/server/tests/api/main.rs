@@ -3,6 +3,7 @@
 
 mod admin_ext;
 mod common;
+mod directory;
 mod discovery;
 mod fidelity;
 mod hostile;
@@ -17,4 +18,5 @@ mod security;
 mod seed;
 mod session;
 mod session_cache;
+mod slapd;
 mod tasks;
