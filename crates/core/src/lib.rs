@@ -20,6 +20,7 @@ pub mod restore;
 mod restores;
 pub mod rollback_journal;
 mod runner;
+pub mod schedule;
 pub mod security;
 pub mod summary;
 pub mod throttle;
