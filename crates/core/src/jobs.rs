@@ -46,6 +46,12 @@ pub struct JobRecord {
     pub retention: u32,
     pub created: Millis,
     pub objects: Vec<JobObjectRecord>,
+    /// When the job runs on its own (ScheduleConfigured when set).
+    pub schedule: Option<crate::schedule::Schedule>,
+    /// Whether the schedule is on (toggleScheduleEnabled flips it).
+    pub schedule_enabled: bool,
+    /// When the scheduler will next start it, once it has computed that.
+    pub next_run: Option<Millis>,
 }
 
 /// State of a backup task session (em_rest/get_backuptasksessions_id.md).
@@ -349,6 +355,9 @@ impl Core {
             description: description.to_string(),
             retention,
             created: now_millis(),
+            schedule: None,
+            schedule_enabled: true,
+            next_run: None,
             objects: objects
                 .into_iter()
                 .map(|(vm, obj_ref)| JobObjectRecord {
@@ -361,6 +370,10 @@ impl Core {
         };
         self.catalog().insert_job(&job)?;
         self.job(id)
+    }
+
+    pub(crate) fn resolve_vm_for_job(&self, v: &str) -> CoreResult<emrest_platform::VmInfo> {
+        self.resolve_vm(v)
     }
 
     fn resolve_vm(&self, v: &str) -> CoreResult<emrest_platform::VmInfo> {
