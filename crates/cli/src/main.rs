@@ -1072,6 +1072,11 @@ fn serve(args: ServeArgs) -> Result<()> {
             std::time::Duration::from_secs(args.gc_grace_minutes * 60),
         )?;
     }
+    // Scheduled jobs (README.md "Schedules"): a pass every 10 seconds on the system clock.
+    core.start_scheduler(
+        std::sync::Arc::new(emrest_core::scheduler::SystemClock),
+        std::time::Duration::from_secs(10),
+    )?;
     let max_connections = match raise_fd_limit() {
         Some(fds) if fds.saturating_sub(FD_RESERVE) < args.max_connections => {
             let kept = fds.saturating_sub(FD_RESERVE).max(1);

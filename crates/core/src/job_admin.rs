@@ -85,7 +85,7 @@ impl Core {
         let Recurrence::AfterJob { previous } = schedule.recurrence else {
             return Ok(());
         };
-        let bad = |m: String| CoreError::invalid("PreviousJobUid", m);
+        let bad = |m: String| CoreError::invalid("PreviousJobUid", format!("PreviousJobUid: {m}"));
         if previous == id {
             return Err(bad("a job cannot run after itself".into()));
         }
@@ -129,7 +129,7 @@ impl Core {
         if changes.retention == Some(0) {
             return Err(CoreError::invalid(
                 "RetainCycles",
-                "retention must keep at least one restore point",
+                "RetainCycles 0: retention must keep at least one restore point",
             ));
         }
         if let Some(Some(s)) = &changes.schedule {
@@ -242,7 +242,9 @@ impl Core {
     ) -> CoreResult<(TaskRecord, JobRecord)> {
         let job = self.job(id)?;
         let name = check_name(name).map_err(|e| match e {
-            CoreError::Invalid { message, .. } => CoreError::invalid("JobName", message),
+            CoreError::Invalid { message, .. } => {
+                CoreError::invalid("JobName", format!("JobName: {message}"))
+            }
             e => e,
         })?;
         if self.job_by_name(&name)?.is_some() {

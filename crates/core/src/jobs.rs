@@ -471,7 +471,7 @@ impl Core {
             _ => Err(CoreError::invalid(
                 "action",
                 format!(
-                    "unknown job action '{}': expected start, stop or retry",
+                    "unknown job action '{}': expected start, stop, retry, clone or toggleScheduleEnabled",
                     crate::error::clip(action, 80)
                 ),
             )),

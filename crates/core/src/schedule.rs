@@ -107,7 +107,7 @@ impl HourGrid {
         if row.len() != 24 {
             return Err(CoreError::invalid(
                 element,
-                format!("a day has 24 hours, found {} values", row.len()),
+                format!("{element}: a day has 24 hours, found {} values", row.len()),
             ));
         }
         Ok(row)
@@ -352,7 +352,7 @@ pub fn parse_time(element: &str, text: &str) -> CoreResult<(u32, Option<i32>)> {
         CoreError::invalid(
             element,
             format!(
-                "expected a time of day such as 22:00:00 or 22:00:00.0000000-07:00, found {:?}",
+                "{element}: expected a time of day such as 22:00:00 or 22:00:00.0000000-07:00, found {:?}",
                 crate::error::clip(text, 40)
             ),
         )
@@ -391,7 +391,7 @@ pub fn parse_offset(element: &str, text: &str) -> CoreResult<i32> {
         CoreError::invalid(
             element,
             format!(
-                "expected a UTC offset in hours (2, -7) or as ±hh:mm, found {:?}",
+                "{element}: expected a UTC offset in hours (2, -7) or as ±hh:mm, found {:?}",
                 crate::error::clip(text, 40)
             ),
         )

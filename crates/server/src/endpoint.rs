@@ -4,8 +4,8 @@
 
 use crate::ids::{
     AccountId, BackupFileId, BackupId, BackupServerId, BackupSessionId, BackupTaskSessionId,
-    FromPathSegment, HierarchyRootId, JobId, LogonSessionId, PathId, RepositoryId, RestorePointId,
-    RestoreSessionId, RoleId, ScopeId, VmRestorePointId,
+    FromPathSegment, HierarchyRootId, JobId, LogonSessionId, ObjectInJobId, PathId, RepositoryId,
+    RestorePointId, RestoreSessionId, RoleId, ScopeId, VmRestorePointId,
 };
 use axum::http;
 use emrest_core::security::Permission;
@@ -59,6 +59,7 @@ pub enum Endpoint {
     Jobs,
     Job(PathId<JobId>),
     JobIncludes(PathId<JobId>),
+    JobInclude(PathId<JobId>, PathId<ObjectInJobId>),
     JobBackupSessions(PathId<JobId>),
     BackupSessions,
     BackupSession(PathId<BackupSessionId>),
@@ -182,6 +183,7 @@ impl Endpoint {
             ["jobs"] => Jobs,
             ["jobs", _] => Job(parse_id(id(1))),
             ["jobs", _, "includes"] => JobIncludes(parse_id(id(1))),
+            ["jobs", _, "includes", _] => JobInclude(parse_id(id(1)), parse_id(id(3))),
             ["jobs", _, "backupsessions"] => JobBackupSessions(parse_id(id(1))),
             ["backupsessions"] => BackupSessions,
             ["backupsessions", _] => BackupSession(parse_id(id(1))),
@@ -249,6 +251,7 @@ impl Endpoint {
             Jobs
             | Job(_)
             | JobIncludes(_)
+            | JobInclude(_, _)
             | JobBackupSessions(_)
             | BackupSessions
             | BackupSession(_)
@@ -283,16 +286,26 @@ impl Endpoint {
         const GET_DELETE: &[http::Method] = &[http::Method::GET, http::Method::DELETE];
         const GET_POST_DELETE: &[http::Method] =
             &[http::Method::GET, http::Method::POST, http::Method::DELETE];
+        // /jobs/{ID}: read, actions, edit (put_jobs_id_actionedit.md), delete (delete_jobs_id.md).
+        const GET_POST_PUT_DELETE: &[http::Method] = &[
+            http::Method::GET,
+            http::Method::POST,
+            http::Method::PUT,
+            http::Method::DELETE,
+        ];
         match self {
             SessionMngr => POST,
-            LogonSession(_) | Task(_) | SecurityAccountRole(_, _) | SecurityAccountScope(_, _) => {
-                GET_DELETE
-            }
+            LogonSession(_)
+            | Task(_)
+            | SecurityAccountRole(_, _)
+            | SecurityAccountScope(_, _)
+            | JobInclude(_, _) => GET_DELETE,
+            Job(_) => GET_POST_PUT_DELETE,
             VmRestorePoint(_)
             | SecurityAccounts
             | SecurityAccountRoles(_)
             | SecurityAccountScopes(_)
-            | Job(_)
+            | JobIncludes(_)
             | BackupSession(_) => GET_POST,
             SecurityAccount(_) => GET_POST_DELETE,
             Root
@@ -324,7 +337,6 @@ impl Endpoint {
             | LookupSvc
             | Lookup
             | Jobs
-            | JobIncludes(_)
             | JobBackupSessions(_)
             | BackupSessions
             | BackupSessionTaskSessions(_)

@@ -5,6 +5,7 @@ mod common;
 mod discovery;
 mod fidelity;
 mod hostile;
+mod job_admin;
 mod jobs;
 mod query;
 mod reliability;
