@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod schedule_args;
+
 #[derive(Parser)]
 #[command(
     name = "emrest",
@@ -142,6 +144,19 @@ enum JobVerb {
         data: DataArg,
         name: String,
         /// The account the stop is made as (see `job start --as`).
+        #[arg(long = "as", value_name = "USER", default_value = emrest_core::ADMIN_ACCOUNT)]
+        as_user: String,
+    },
+    /// Set, change, switch off or remove a job's schedule (the server's scheduler runs it).
+    #[command(after_help = schedule_args::EXAMPLES)]
+    Schedule {
+        #[command(flatten)]
+        data: DataArg,
+        /// The job's name.
+        name: String,
+        #[command(flatten)]
+        schedule: schedule_args::ScheduleArgs,
+        /// The account the change is made as (see `job start --as`).
         #[arg(long = "as", value_name = "USER", default_value = emrest_core::ADMIN_ACCOUNT)]
         as_user: String,
     },
@@ -810,10 +825,20 @@ fn job_command(verb: JobVerb) -> Result<()> {
                 let last = core.backup_sessions(Some(j.id))?.pop();
                 rows.push((j, last));
             }
+            let now = emrest_core::now_millis();
+            let names: std::collections::HashMap<uuid::Uuid, String> =
+                rows.iter().map(|(j, _)| (j.id, j.name.clone())).collect();
+            let name_of = |id: uuid::Uuid| names.get(&id).cloned().unwrap_or(id.to_string());
             if json {
                 let v: Vec<_> = rows
                     .iter()
-                    .map(|(j, last)| serde_json::json!({ "job": j, "last_session": last }))
+                    .map(|(j, last)| {
+                        serde_json::json!({
+                            "job": j,
+                            "last_session": last,
+                            "next_run": j.upcoming_run(now).map(emrest_core::time::iso),
+                        })
+                    })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&v)?);
                 return Ok(());
@@ -826,6 +851,12 @@ fn job_command(verb: JobVerb) -> Result<()> {
                         None => ("-".into(), "never".into()),
                     };
                     let vms: Vec<&str> = j.objects.iter().map(|o| o.name.as_str()).collect();
+                    let next = match (&j.schedule, j.upcoming_run(now)) {
+                        (None, _) => "-".to_string(),
+                        (Some(_), _) if !j.schedule_enabled => "off".to_string(),
+                        (Some(_), Some(t)) => emrest_core::time::iso(t),
+                        (Some(s), None) => schedule_args::describe(s, &name_of),
+                    };
                     (
                         vec![
                             j.name.clone(),
@@ -834,13 +865,14 @@ fn job_command(verb: JobVerb) -> Result<()> {
                             vms.join(","),
                             result,
                             when,
+                            next,
                         ],
                         Vec::new(),
                     )
                 })
                 .collect();
             print_table(
-                &["NAME", "PLATFORM", "KEEP", "VMS", "LAST RESULT", "LAST RUN"],
+                &["NAME", "PLATFORM", "KEEP", "VMS", "LAST RESULT", "LAST RUN", "NEXT RUN"],
                 table,
             );
             Ok(())
@@ -890,6 +922,35 @@ fn job_command(verb: JobVerb) -> Result<()> {
             let job = find_job(&core, &name)?;
             let task = core.stop_job(&actor, job.id)?;
             eprintln!("{}", task.result.map(|r| r.1).unwrap_or_default());
+            Ok(())
+        }
+        JobVerb::Schedule {
+            data,
+            name,
+            schedule,
+            as_user,
+        } => {
+            let core = open_existing(&data)?;
+            let actor = core.local_actor(Some(&as_user))?;
+            let change = schedule.schedule(|previous| Ok(find_job(&core, previous)?.id))?;
+            let job = core.set_job_schedule(&actor, &name, change, schedule.enabled())?;
+            let name_of = |id: uuid::Uuid| {
+                core.job(id)
+                    .map(|j| j.name)
+                    .unwrap_or_else(|_| id.to_string())
+            };
+            match &job.schedule {
+                None => eprintln!("Job '{}' has no schedule: it runs when started", job.name),
+                Some(s) => eprintln!(
+                    "Job '{}' runs {}{}; next run: {}",
+                    job.name,
+                    schedule_args::describe(s, name_of),
+                    if job.schedule_enabled { "" } else { " (switched off)" },
+                    job.upcoming_run(emrest_core::now_millis())
+                        .map(emrest_core::time::iso)
+                        .unwrap_or_else(|| "-".into())
+                ),
+            }
             Ok(())
         }
     }

@@ -285,12 +285,13 @@ impl Core {
         self.job_task(actor, "DeleteJob")
     }
 
-    /// Set or remove a job's schedule, found by name or ID (the CLI's `job schedule`).
+    /// Set (`Some(Some)`), remove (`Some(None)`) or keep (`None`) a job's schedule, and switch
+    /// it on or off, the job found by name or ID (the CLI's `job schedule`).
     pub fn set_job_schedule(
         &self,
         actor: &Actor,
         job: &str,
-        schedule: Option<Schedule>,
+        schedule: Option<Option<Schedule>>,
         enabled: Option<bool>,
     ) -> CoreResult<JobRecord> {
         let j = match Uuid::parse_str(job.trim()) {
@@ -300,7 +301,7 @@ impl Core {
                 .ok_or_else(|| CoreError::not_found("Job", job))?,
         };
         let changes = JobChanges {
-            schedule: Some(schedule),
+            schedule,
             schedule_enabled: enabled,
             ..JobChanges::default()
         };

@@ -54,6 +54,20 @@ pub struct JobRecord {
     pub next_run: Option<Millis>,
 }
 
+impl JobRecord {
+    /// When the job runs next on its own: the instant the scheduler recorded, or, until it has
+    /// recorded one, the one the schedule gives after `now`; none when the schedule is off,
+    /// absent or chained after another job.
+    pub fn upcoming_run(&self, now: Millis) -> Option<Millis> {
+        let s = self.schedule.as_ref().filter(|_| self.schedule_enabled)?;
+        if matches!(s.recurrence, crate::schedule::Recurrence::AfterJob { .. }) {
+            return None;
+        }
+        self.next_run
+            .or_else(|| crate::schedule::next_run(s, now))
+    }
+}
+
 /// State of a backup task session (em_rest/get_backuptasksessions_id.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum TaskSessionState {

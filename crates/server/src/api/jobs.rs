@@ -114,12 +114,9 @@ pub(super) fn job_entity(ctx: &Ctx, j: &JobRecord) -> wire::Job {
     }
 }
 
-/// When a job runs next: the instant the scheduler recorded, or the one its schedule gives
-/// from now until the scheduler has recorded one; none when switched off or chained.
+/// When a job runs next (JobRecord::upcoming_run).
 pub(super) fn next_run(j: &JobRecord) -> Option<i64> {
-    let s = j.schedule.as_ref().filter(|_| j.schedule_enabled)?;
-    j.next_run
-        .or_else(|| emrest_core::schedule::next_run(s, emrest_core::now_millis()))
+    j.upcoming_run(emrest_core::now_millis())
 }
 
 fn invalid_body(what: &str, e: wire::DecodeError) -> CoreError {
