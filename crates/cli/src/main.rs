@@ -155,7 +155,7 @@ enum JobVerb {
         /// The job's name.
         name: String,
         #[command(flatten)]
-        schedule: schedule_args::ScheduleArgs,
+        schedule: Box<schedule_args::ScheduleArgs>,
         /// The account the change is made as (see `job start --as`).
         #[arg(long = "as", value_name = "USER", default_value = emrest_core::ADMIN_ACCOUNT)]
         as_user: String,
@@ -855,7 +855,7 @@ fn job_command(verb: JobVerb) -> Result<()> {
                         (None, _) => "-".to_string(),
                         (Some(_), _) if !j.schedule_enabled => "off".to_string(),
                         (Some(_), Some(t)) => emrest_core::time::iso(t),
-                        (Some(s), None) => schedule_args::describe(s, &name_of),
+                        (Some(s), None) => schedule_args::describe(s, name_of),
                     };
                     (
                         vec![
@@ -872,7 +872,15 @@ fn job_command(verb: JobVerb) -> Result<()> {
                 })
                 .collect();
             print_table(
-                &["NAME", "PLATFORM", "KEEP", "VMS", "LAST RESULT", "LAST RUN", "NEXT RUN"],
+                &[
+                    "NAME",
+                    "PLATFORM",
+                    "KEEP",
+                    "VMS",
+                    "LAST RESULT",
+                    "LAST RUN",
+                    "NEXT RUN",
+                ],
                 table,
             );
             Ok(())
@@ -945,7 +953,11 @@ fn job_command(verb: JobVerb) -> Result<()> {
                     "Job '{}' runs {}{}; next run: {}",
                     job.name,
                     schedule_args::describe(s, name_of),
-                    if job.schedule_enabled { "" } else { " (switched off)" },
+                    if job.schedule_enabled {
+                        ""
+                    } else {
+                        " (switched off)"
+                    },
                     job.upcoming_run(emrest_core::now_millis())
                         .map(emrest_core::time::iso)
                         .unwrap_or_else(|| "-".into())

@@ -195,7 +195,9 @@ impl ScheduleArgs {
                 None => (0..12).collect(),
                 Some(m) => m
                     .split(',')
-                    .map(|n| month_named(n).with_context(|| format!("--months: '{n}' is not a month")))
+                    .map(|n| {
+                        month_named(n).with_context(|| format!("--months: '{n}' is not a month"))
+                    })
                     .collect::<Result<Vec<_>>>()?,
             };
             Recurrence::Monthly {
@@ -212,7 +214,9 @@ impl ScheduleArgs {
             } else {
                 bail!("--every: expected hours (6h) or minutes (45m), found '{p}'");
             };
-            let n: u32 = n.parse().with_context(|| format!("--every: '{p}' is not a period"))?;
+            let n: u32 = n
+                .parse()
+                .with_context(|| format!("--every: '{p}' is not a period"))?;
             let max = if hours { 24 } else { 60 };
             if !(1..=max).contains(&n) {
                 bail!("--every: {p} is out of range (1–24 hours or 1–60 minutes)");

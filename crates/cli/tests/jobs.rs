@@ -121,12 +121,26 @@ fn job_schedule_sets_changes_and_clears_a_schedule_and_job_list_shows_the_next_r
     let d = arg(&data);
     let job = "Backup Job vcenter01";
     let set = emrest(&[
-        "job", "schedule", "--data", d, job, "--daily", "22:00", "--days", "Mon,Wed,Fri",
-        "--offset", "+02:00", "--retries", "2", "--window", "20-6",
+        "job",
+        "schedule",
+        "--data",
+        d,
+        job,
+        "--daily",
+        "22:00",
+        "--days",
+        "Mon,Wed,Fri",
+        "--offset",
+        "+02:00",
+        "--retries",
+        "2",
+        "--window",
+        "20-6",
     ])
     .ok();
     assert!(
-        set.stderr.contains("runs Mon,Wed,Fri 22:00 +02:00; next run: "),
+        set.stderr
+            .contains("runs Mon,Wed,Fri 22:00 +02:00; next run: "),
         "{}",
         set.stderr
     );
@@ -144,14 +158,23 @@ fn job_schedule_sets_changes_and_clears_a_schedule_and_job_list_shows_the_next_r
     let s = &row["job"]["schedule"];
     assert_eq!(s["offset_minutes"], 120);
     assert_eq!(s["retry"]["times"], 2);
-    assert_eq!(s["recurrence"]["Daily"]["days"], serde_json::json!([1, 3, 5]));
+    assert_eq!(
+        s["recurrence"]["Daily"]["days"],
+        serde_json::json!([1, 3, 5])
+    );
     let table = emrest(&["job", "list", "--data", d]).ok().stdout;
     assert!(table.contains("NEXT RUN"), "{table}");
     assert!(table.contains(&next), "{table}");
 
     // Chained after another job: the list names it; switched off: "off"; cleared: "-".
     emrest(&[
-        "job", "schedule", "--data", d, "Backup Job hyperv01", "--after", job,
+        "job",
+        "schedule",
+        "--data",
+        d,
+        "Backup Job hyperv01",
+        "--after",
+        job,
     ])
     .ok();
     let table = emrest(&["job", "list", "--data", d]).ok().stdout;

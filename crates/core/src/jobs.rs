@@ -63,8 +63,7 @@ impl JobRecord {
         if matches!(s.recurrence, crate::schedule::Recurrence::AfterJob { .. }) {
             return None;
         }
-        self.next_run
-            .or_else(|| crate::schedule::next_run(s, now))
+        self.next_run.or_else(|| crate::schedule::next_run(s, now))
     }
 }
 

@@ -113,19 +113,16 @@ struct Follow {
 /// The scheduler of one `Core` (passed to each [`Scheduler::pass`]).
 pub struct Scheduler {
     clock: Arc<dyn Clock>,
-    actor: Actor,
     follows: Mutex<HashMap<Uuid, Follow>>,
     passed: AtomicBool,
 }
 
 impl Scheduler {
-    /// A scheduler over `core`, reading `clock`; its runs are made as the built-in
-    /// administrator.
-    pub fn new(core: &Core, clock: Arc<dyn Clock>) -> CoreResult<Scheduler> {
-        let actor = core.local_actor(None)?;
+    /// A scheduler reading `clock`; its runs are made as the built-in administrator (looked up
+    /// at each pass: a pass while that account is missing starts nothing and fails).
+    pub fn new(_core: &Core, clock: Arc<dyn Clock>) -> CoreResult<Scheduler> {
         Ok(Scheduler {
             clock,
-            actor,
             follows: Mutex::new(HashMap::new()),
             passed: AtomicBool::new(false),
         })
@@ -134,6 +131,7 @@ impl Scheduler {
     /// Make one pass at the clock's time; returns what it did.
     pub fn pass(&self, core: &Arc<Core>) -> CoreResult<Vec<Fired>> {
         let now = self.clock.now();
+        let actor = core.local_actor(None)?;
         let first = !self.passed.swap(true, Ordering::SeqCst);
         let mut fired = Vec::new();
         let mut follows = self
@@ -178,7 +176,7 @@ impl Scheduler {
             }
             if let Some(f) = follows.get_mut(&id) {
                 if f.retry_at.is_some_and(|t| t <= now) && !running {
-                    match core.retry_job(&self.actor, id) {
+                    match core.retry_job(&actor, id) {
                         Ok((_, session)) => {
                             f.attempt += 1;
                             f.retry_at = None;
@@ -220,13 +218,19 @@ impl Scheduler {
                                 fired.push(Fired::SkippedRunning { job: id, at: now });
                                 continue;
                             }
-                            self.start(core, &mut follows, &mut fired, id, now, |job, at| {
-                                Fired::Chained {
+                            Self::start(
+                                core,
+                                &actor,
+                                &mut follows,
+                                &mut fired,
+                                id,
+                                now,
+                                |job, at| Fired::Chained {
                                     job,
                                     after: previous,
                                     at,
-                                }
-                            });
+                                },
+                            );
                         }
                         _ => {}
                     }
@@ -247,13 +251,25 @@ impl Scheduler {
                     } else if !schedule::in_window(&s, now) {
                         fired.push(Fired::SkippedOutsideWindow { job: id, at: now });
                     } else if first && due < now {
-                        self.start(core, &mut follows, &mut fired, id, now, |job, at| {
-                            Fired::MissedStarted { job, due, at }
-                        });
+                        Self::start(
+                            core,
+                            &actor,
+                            &mut follows,
+                            &mut fired,
+                            id,
+                            now,
+                            |job, at| Fired::MissedStarted { job, due, at },
+                        );
                     } else {
-                        self.start(core, &mut follows, &mut fired, id, now, |job, at| {
-                            Fired::Started { job, at }
-                        });
+                        Self::start(
+                            core,
+                            &actor,
+                            &mut follows,
+                            &mut fired,
+                            id,
+                            now,
+                            |job, at| Fired::Started { job, at },
+                        );
                     }
                 }
             }
@@ -262,15 +278,15 @@ impl Scheduler {
     }
 
     fn start(
-        &self,
         core: &Arc<Core>,
+        actor: &Actor,
         follows: &mut HashMap<Uuid, Follow>,
         fired: &mut Vec<Fired>,
         id: Uuid,
         now: Millis,
         what: impl FnOnce(Uuid, Millis) -> Fired,
     ) {
-        match core.start_job(&self.actor, id) {
+        match core.start_job(actor, id) {
             Ok((_, session)) => {
                 follows.insert(
                     id,
