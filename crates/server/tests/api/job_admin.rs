@@ -116,6 +116,12 @@ async fn a_job_is_edited_and_its_schedule_toggled_in_xml_and_json() {
         window[0]["Value"],
         "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1,1"
     );
+    // The query service sees the schedule too.
+    let q = w
+        .get_json("/api/query?type=Job&filter=ScheduleEnabled%3D%3Dtrue")
+        .await
+        .text();
+    assert!(q.contains(&job), "{q}");
     // The same job in XML carries the schedule in the documented shape.
     let x = w
         .get_xml(&format!("/api/jobs/{job}?format=Entity"))
