@@ -120,10 +120,20 @@ impl Core {
                     other.name
                 )));
             }
-            if !n.eq_ignore_ascii_case(&job.name) {
-                // Restore points are filed under the job's name (its backup): renaming would
-                // part the job from them.
+            if *n != job.name {
+                // Restore points are filed under the job's name (its backup), which is renamed
+                // with the job: not while a run is adding to it, nor onto another backup.
                 self.require_idle(&job, "rename")?;
+                if self
+                    .catalog()
+                    .backups()?
+                    .iter()
+                    .any(|b| b.name == *n && b.name != job.name)
+                {
+                    return Err(CoreError::Conflict(format!(
+                        "a backup named '{n}' already exists; choose another name"
+                    )));
+                }
             }
         }
         if changes.retention == Some(0) {
@@ -136,7 +146,9 @@ impl Core {
             self.check_chain(id, s)?;
         }
         let edit = JobEdit {
-            name,
+            name: name
+                .filter(|n| *n != job.name)
+                .map(|n| (job.name.clone(), n)),
             description: changes.description,
             retention: changes.retention,
             schedule: changes.schedule,

@@ -146,7 +146,9 @@ fn schedule_json(s: &Option<crate::schedule::Schedule>) -> CoreResult<Option<Str
 /// What an edit of a job changes (None: kept).
 #[derive(Debug, Default)]
 pub(crate) struct JobEdit {
-    pub name: Option<String>,
+    /// A new name; the job's backup (its restore points, filed by the job's name) is renamed
+    /// with it.
+    pub name: Option<(String, String)>,
     pub description: Option<String>,
     pub retention: Option<u32>,
     /// Some(None) removes the schedule.
@@ -163,8 +165,12 @@ impl Catalog {
         let mut c = self.conn()?;
         let tx = c.transaction()?;
         let id = id.to_string();
-        if let Some(n) = &e.name {
-            tx.execute("UPDATE jobs SET name = ?2 WHERE id = ?1", params![id, n])?;
+        if let Some((old, new)) = &e.name {
+            tx.execute("UPDATE jobs SET name = ?2 WHERE id = ?1", params![id, new])?;
+            tx.execute(
+                "UPDATE backups SET name = ?2 WHERE name = ?1",
+                params![old, new],
+            )?;
         }
         if let Some(d) = &e.description {
             tx.execute(

@@ -184,6 +184,14 @@ async fn a_job_is_edited_and_its_schedule_toggled_in_xml_and_json() {
     accepted(&w, r, "EditJob").await;
     let j = job_entity(&w, &job).await;
     assert_eq!(j["Name"], "Web monthly");
+    // Its backup (restore points filed by the job's name) is renamed with it.
+    let backups = w.get_json("/api/backups").await.json();
+    let names: Vec<&str> = arr(&backups, "Refs")
+        .iter()
+        .filter_map(|b| b["Name"].as_str())
+        .collect();
+    assert!(names.contains(&"Web monthly"), "{names:?}");
+    assert!(!names.contains(&VCENTER_JOB), "{names:?}");
     let s = &j["JobScheduleOptions"]["Standart"];
     assert_eq!(s["OptionsDaily"], serde_json::Value::Null);
     assert_eq!(s["OptionsMonthly"]["DayNumberInMonth"], "Last");
