@@ -60,9 +60,22 @@ impl Core {
 
     /// A finished task recording a job change made by `actor`.
     fn job_task(&self, actor: &Actor, operation: &str) -> CoreResult<TaskRecord> {
+        self.job_task_about(actor, operation, None)
+    }
+
+    /// A finished task recording a job change, naming the job it made.
+    fn job_task_about(
+        &self,
+        actor: &Actor,
+        operation: &str,
+        made: Option<Uuid>,
+    ) -> CoreResult<TaskRecord> {
         let task = self
             .catalog()
             .insert_task(operation, None, actor.account_id, now_millis())?;
+        if let Some(job) = made {
+            self.catalog().set_task_related_job(task.id, job)?;
+        }
         self.catalog().finish_task(task.id, true, "Ok")?;
         self.catalog()
             .task(task.id)?
@@ -284,7 +297,7 @@ impl Core {
             ..job
         };
         self.catalog().insert_job(&copy)?;
-        let task = self.job_task(actor, "CloneJob")?;
+        let task = self.job_task_about(actor, "CloneJob", Some(copy.id))?;
         Ok((task, self.job(copy.id)?))
     }
 

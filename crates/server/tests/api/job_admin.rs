@@ -25,7 +25,7 @@ async fn job_entity(w: &World, id: &str) -> serde_json::Value {
 }
 
 /// A 202 whose task finished with Success and `Ok`, with the documented operation.
-async fn accepted(w: &World, r: Resp, operation: &str) {
+async fn accepted(w: &World, r: Resp, operation: &str) -> serde_json::Value {
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
     let id = if r.content_type().contains("xml") {
         let x = r.xml();
@@ -40,6 +40,7 @@ async fn accepted(w: &World, r: Resp, operation: &str) {
     assert_eq!(task["State"], "Finished");
     assert_eq!(task["Result"]["Success"], true, "{task}");
     assert_eq!(task["Result"]["Message"], "Ok");
+    task
 }
 
 const DAILY_XML: &str = r#"<?xml version="1.0" encoding="utf-8"?>
@@ -419,8 +420,13 @@ async fn a_job_is_cloned_and_deleted() {
             r#"<JobCloneSpec xmlns="http://www.veeam.com/ent/v1.0"><BackupJobCloneInfo><JobName>{name}</JobName><FolderName>{name}</FolderName><RepositoryUid>{repo}</RepositoryUid><Description>copy</Description></BackupJobCloneInfo></JobCloneSpec>"#
         )
     };
-    accepted(&w, w.send(clone(spec("Web copy", &repo))).await, "CloneJob").await;
+    let task = accepted(&w, w.send(clone(spec("Web copy", &repo))).await, "CloneJob").await;
     let copy = job_id(&w, "Web copy").await;
+    // post_jobs_id_actionclone.md: the finished task links to the new job.
+    assert_eq!(
+        path_of(&link(&task, "Related", "Job")),
+        format!("/api/jobs/{copy}?format=Entity")
+    );
     let original = job_entity(&w, &job).await;
     let c = job_entity(&w, &copy).await;
     assert_eq!(c["Description"], "copy");
