@@ -252,18 +252,34 @@ fn recurrence(
     Ok(found.pop().map(|(_, r, o)| (r, o)))
 }
 
-/// The schedule an edit leaves a job with: `current` changed by what `o` sends. `Ok(None)`
-/// when there is nothing to run by (no recurrence enabled, now or before).
+/// What an edit's options do to a job's schedule.
+pub(super) enum ScheduleEdit {
+    /// The job runs by this schedule.
+    Set(Schedule),
+    /// Every recurrence option sent is disabled: the job no longer runs on its own.
+    Remove,
+    /// Nothing to run by, before or now: the job stays without a schedule.
+    Keep,
+}
+
+/// The schedule an edit leaves a job with: `current` changed by what `o` sends. Options left
+/// out keep the current recurrence; options sent, all with `Enabled` false, remove it.
 pub(super) fn schedule_from_wire(
     o: &wire::JobScheduleOptions,
     current: Option<&Schedule>,
-) -> Result<Option<Schedule>, CoreError> {
+) -> Result<ScheduleEdit, CoreError> {
     let offset = current.map(|c| c.offset_minutes).unwrap_or(0);
+    let mentioned = o.options_daily.is_some()
+        || o.options_monthly.is_some()
+        || o.options_periodically.is_some()
+        || o.options_continuous.is_some()
+        || o.options_daisy_chaining.is_some();
     let (recurrence, offset) = match recurrence(o, offset)? {
         Some(r) => r,
+        None if mentioned => return Ok(ScheduleEdit::Remove),
         None => match current {
             Some(c) => (c.recurrence.clone(), c.offset_minutes),
-            None => return Ok(None),
+            None => return Ok(ScheduleEdit::Keep),
         },
     };
     let retry = match &o.retry_options {
@@ -289,7 +305,7 @@ pub(super) fn schedule_from_wire(
         Some(w) if !w.enabled => None,
         Some(w) => Some(grid("TimePeriods", &w.time_periods)?),
     };
-    Ok(Some(Schedule {
+    Ok(ScheduleEdit::Set(Schedule {
         recurrence,
         offset_minutes: offset,
         retry,

@@ -1,7 +1,7 @@
 //! `/jobs` (jobs.md, jobs_id.md, jobs_id_includes.md, post_jobs_id_action*.md),
 //! `/backupSessions` (backupsessions*.md) and `/backupTaskSessions` (backuptasksessions*.md).
 
-use super::job_schedule::{schedule_from_wire, schedule_to_wire};
+use super::job_schedule::{schedule_from_wire, schedule_to_wire, ScheduleEdit};
 use super::restore::request_format;
 use super::tasks::task_rep;
 use super::{collection, server_link, server_name, single, Ctx, Res};
@@ -155,16 +155,17 @@ pub(super) fn edit_job(
     let schedule =
         match (&spec.schedule, spec.schedule_configured) {
             (_, Some(false)) => Some(None),
-            (Some(o), _) => match schedule_from_wire(o, job.schedule.as_ref())? {
-                Some(s) => Some(Some(s)),
-                None if spec.schedule_configured == Some(true) => {
+            (Some(o), configured) => match schedule_from_wire(o, job.schedule.as_ref())? {
+                ScheduleEdit::Set(s) => Some(Some(s)),
+                ScheduleEdit::Remove | ScheduleEdit::Keep if configured == Some(true) => {
                     return Err(CoreError::invalid(
                         "ScheduleConfigured",
                         "ScheduleConfigured is true but no schedule option is enabled \
                      (OptionsDaily, OptionsMonthly, OptionsPeriodically or OptionsDaisyChaining)",
                     ))
                 }
-                None => None,
+                ScheduleEdit::Remove => Some(None),
+                ScheduleEdit::Keep => None,
             },
             (None, Some(true)) if job.schedule.is_none() => return Err(CoreError::invalid(
                 "JobScheduleOptions",

@@ -202,6 +202,23 @@ async fn a_job_is_edited_and_its_schedule_toggled_in_xml_and_json() {
         serde_json::json!(["June", "December"])
     );
 
+    // Options sent all disabled remove the schedule too (another job).
+    let other = job_id(&w, "Backup Job hyperv01").await;
+    for body in [
+        r#"{"JobScheduleOptions": {"Standart": {"OptionsDaily": {"Enabled": true, "Time": "03:00"}}}}"#,
+        r#"{"JobScheduleOptions": {"Standart": {"OptionsDaily": {"Enabled": false}}}}"#,
+    ] {
+        let r = w
+            .send(
+                Req::new(Method::PUT, &format!("/api/jobs/{other}?action=edit"))
+                    .content_type(JSON)
+                    .body(body),
+            )
+            .await;
+        accepted(&w, r, "EditJob").await;
+        let configured = job_entity(&w, &other).await["ScheduleConfigured"].clone();
+        assert_eq!(configured, body.contains("true"), "{body}");
+    }
     // ScheduleConfigured false removes the schedule.
     let r = w
         .send(
