@@ -2,7 +2,7 @@
 //! periodic schedules starts exactly the runs due (counted, at their instants); a failed run is
 //! retried RetryTimes times RetryTimeout apart; a run still going when the backup window closes
 //! is stopped; a chained job runs after its previous job; a run missed while the server was
-//! down starts once at start-up.
+//! down starts once at start-up; the background thread makes the passes on its own.
 
 use emrest_core::job_admin::JobChanges;
 use emrest_core::jobs::Actor;
@@ -462,4 +462,48 @@ fn a_switched_off_schedule_starts_nothing() {
         .expect("toggle");
     let fired = drive(&core, &sched, &clock, at(4, 0, 0), at(5, 0, 0), HOUR);
     assert_eq!(started(&fired, job), vec![at(4, 1, 0)]);
+}
+
+#[test]
+fn the_background_scheduler_starts_a_due_run_on_its_own() {
+    let (_dir, core, _) = common::world(1, 2);
+    let job = new_job(
+        &core,
+        "Background",
+        "web01",
+        schedule(Recurrence::Daily {
+            kind: DailyKind::Everyday,
+            days: (0..7).collect(),
+            minute: 22 * 60,
+        }),
+    );
+    let clock = Arc::new(ManualClock::new(at(1, 21, 0)));
+    core.start_scheduler(clock.clone(), Duration::from_millis(20))
+        .expect("scheduler");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    // The thread's first pass records the next run; nothing runs before 22:00.
+    while core.job(job).expect("job").next_run.is_none() {
+        assert!(std::time::Instant::now() < deadline, "no pass");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(core.job(job).expect("job").next_run, Some(at(1, 22, 0)));
+    assert!(core
+        .backup_sessions(Some(job))
+        .expect("sessions")
+        .is_empty());
+    clock.set(at(1, 22, 0));
+    while core
+        .backup_sessions(Some(job))
+        .expect("sessions")
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the due run did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(core.wait_jobs_idle(Duration::from_secs(60)));
+    assert_eq!(core.job(job).expect("job").next_run, Some(at(2, 22, 0)));
+    assert_eq!(core.backup_sessions(Some(job)).expect("sessions").len(), 1);
 }
