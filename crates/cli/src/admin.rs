@@ -90,6 +90,11 @@ pub enum Request {
         name: String,
         as_user: String,
     },
+    JobSchedule {
+        name: String,
+        as_user: String,
+        schedule: Box<crate::schedule_args::ScheduleArgs>,
+    },
     Gc {
         grace_minutes: u64,
         json: bool,
@@ -114,6 +119,7 @@ impl Request {
             Request::JobProgress { .. } => "job progress",
             Request::JobFinish { .. } => "job finish",
             Request::JobStop { .. } => "job stop",
+            Request::JobSchedule { .. } => "job schedule",
             Request::Gc { .. } => "gc",
             Request::VerifyMark => "verify --mark",
         }
@@ -379,6 +385,36 @@ pub fn execute(core: &Arc<Core>, request: &Request) -> Result<Reply> {
             let job = find_job(core, name)?;
             let task = core.stop_job(&actor, job.id)?;
             Outcome::said(task.result.map(|r| r.1).unwrap_or_default())
+        }
+        Request::JobSchedule {
+            name,
+            as_user,
+            schedule,
+        } => {
+            let actor = core.local_actor(Some(as_user))?;
+            let change = schedule.schedule(|previous| Ok(find_job(core, previous)?.id))?;
+            let job = core.set_job_schedule(&actor, name, change, schedule.enabled())?;
+            let name_of = |id: Uuid| {
+                core.job(id)
+                    .map(|j| j.name)
+                    .unwrap_or_else(|_| id.to_string())
+            };
+            Outcome::said(match &job.schedule {
+                None => format!("Job '{}' has no schedule: it runs when started", job.name),
+                Some(s) => format!(
+                    "Job '{}' runs {}{}; next run: {}",
+                    job.name,
+                    crate::schedule_args::describe(s, name_of),
+                    if job.schedule_enabled {
+                        ""
+                    } else {
+                        " (switched off)"
+                    },
+                    job.upcoming_run(emrest_core::now_millis())
+                        .map(emrest_core::time::iso)
+                        .unwrap_or_else(|| "-".into())
+                ),
+            })
         }
         Request::Gc {
             grace_minutes,

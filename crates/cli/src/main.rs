@@ -12,6 +12,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod schedule_args;
+
 #[derive(Parser)]
 #[command(
     name = "emrest",
@@ -147,6 +149,19 @@ enum JobVerb {
         data: DataArg,
         name: String,
         /// The account the stop is made as (see `job start --as`).
+        #[arg(long = "as", value_name = "USER", default_value = emrest_core::ADMIN_ACCOUNT)]
+        as_user: String,
+    },
+    /// Set, change, switch off or remove a job's schedule (the server's scheduler runs it).
+    #[command(after_help = schedule_args::EXAMPLES)]
+    Schedule {
+        #[command(flatten)]
+        data: DataArg,
+        /// The job's name.
+        name: String,
+        #[command(flatten)]
+        schedule: Box<schedule_args::ScheduleArgs>,
+        /// The account the change is made as (see `job start --as`).
         #[arg(long = "as", value_name = "USER", default_value = emrest_core::ADMIN_ACCOUNT)]
         as_user: String,
     },
@@ -974,10 +989,20 @@ fn job_command(verb: JobVerb) -> Result<()> {
                 let last = core.backup_sessions(Some(j.id))?.pop();
                 rows.push((j, last));
             }
+            let now = emrest_core::now_millis();
+            let names: std::collections::HashMap<uuid::Uuid, String> =
+                rows.iter().map(|(j, _)| (j.id, j.name.clone())).collect();
+            let name_of = |id: uuid::Uuid| names.get(&id).cloned().unwrap_or(id.to_string());
             if json {
                 let v: Vec<_> = rows
                     .iter()
-                    .map(|(j, last)| serde_json::json!({ "job": j, "last_session": last }))
+                    .map(|(j, last)| {
+                        serde_json::json!({
+                            "job": j,
+                            "last_session": last,
+                            "next_run": j.upcoming_run(now).map(emrest_core::time::iso),
+                        })
+                    })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&v)?);
                 return Ok(());
@@ -990,6 +1015,12 @@ fn job_command(verb: JobVerb) -> Result<()> {
                         None => ("-".into(), "never".into()),
                     };
                     let vms: Vec<&str> = j.objects.iter().map(|o| o.name.as_str()).collect();
+                    let next = match (&j.schedule, j.upcoming_run(now)) {
+                        (None, _) => "-".to_string(),
+                        (Some(_), _) if !j.schedule_enabled => "off".to_string(),
+                        (Some(_), Some(t)) => emrest_core::time::iso(t),
+                        (Some(s), None) => schedule_args::describe(s, name_of),
+                    };
                     (
                         vec![
                             j.name.clone(),
@@ -998,13 +1029,22 @@ fn job_command(verb: JobVerb) -> Result<()> {
                             vms.join(","),
                             result,
                             when,
+                            next,
                         ],
                         Vec::new(),
                     )
                 })
                 .collect();
             print_table(
-                &["NAME", "PLATFORM", "KEEP", "VMS", "LAST RESULT", "LAST RUN"],
+                &[
+                    "NAME",
+                    "PLATFORM",
+                    "KEEP",
+                    "VMS",
+                    "LAST RESULT",
+                    "LAST RUN",
+                    "NEXT RUN",
+                ],
                 table,
             );
             Ok(())
@@ -1054,6 +1094,19 @@ fn job_command(verb: JobVerb) -> Result<()> {
                 .done()?
                 .print()
         }
+        JobVerb::Schedule {
+            data,
+            name,
+            schedule,
+            as_user,
+        } => change(
+            &data,
+            &Request::JobSchedule {
+                name,
+                as_user,
+                schedule,
+            },
+        ),
     }
 }
 
@@ -1160,6 +1213,11 @@ fn serve(args: ServeArgs) -> Result<()> {
             std::time::Duration::from_secs(args.gc_grace_minutes * 60),
         )?;
     }
+    // Scheduled jobs (README.md "Schedules"): a pass every 10 seconds on the system clock.
+    core.start_scheduler(
+        std::sync::Arc::new(emrest_core::scheduler::SystemClock),
+        std::time::Duration::from_secs(10),
+    )?;
     let max_connections = match raise_fd_limit() {
         Some(fds) if fds.saturating_sub(FD_RESERVE) < args.max_connections => {
             let kept = fds.saturating_sub(FD_RESERVE).max(1);

@@ -112,3 +112,106 @@ fn job_create_start_list_and_gc() {
     assert!(!r.status.success());
     assert!(r.stderr.contains("no VM named 'ghost'"), "{}", r.stderr);
 }
+
+#[test]
+fn job_schedule_sets_changes_and_clears_a_schedule_and_job_list_shows_the_next_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    make_demo(&data);
+    let d = arg(&data);
+    let job = "Backup Job vcenter01";
+    let set = emrest(&[
+        "job",
+        "schedule",
+        "--data",
+        d,
+        job,
+        "--daily",
+        "22:00",
+        "--days",
+        "Mon,Wed,Fri",
+        "--offset",
+        "+02:00",
+        "--retries",
+        "2",
+        "--window",
+        "20-6",
+    ])
+    .ok();
+    assert!(
+        set.stderr
+            .contains("runs Mon,Wed,Fri 22:00 +02:00; next run: "),
+        "{}",
+        set.stderr
+    );
+    let list = emrest(&["job", "list", "--data", d, "--json"]).ok().json();
+    let row = list
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["job"]["name"] == job)
+        .expect("row")
+        .clone();
+    // 22:00 at +02:00 is 20:00 UTC, on a Monday, Wednesday or Friday.
+    let next = row["next_run"].as_str().expect("next run").to_string();
+    assert!(next.ends_with("T20:00:00Z"), "{next}");
+    let s = &row["job"]["schedule"];
+    assert_eq!(s["offset_minutes"], 120);
+    assert_eq!(s["retry"]["times"], 2);
+    assert_eq!(
+        s["recurrence"]["Daily"]["days"],
+        serde_json::json!([1, 3, 5])
+    );
+    let table = emrest(&["job", "list", "--data", d]).ok().stdout;
+    assert!(table.contains("NEXT RUN"), "{table}");
+    assert!(table.contains(&next), "{table}");
+
+    // Chained after another job: the list names it; switched off: "off"; cleared: "-".
+    emrest(&[
+        "job",
+        "schedule",
+        "--data",
+        d,
+        "Backup Job hyperv01",
+        "--after",
+        job,
+    ])
+    .ok();
+    let table = emrest(&["job", "list", "--data", d]).ok().stdout;
+    assert!(table.contains(&format!("after {job}")), "{table}");
+    emrest(&["job", "schedule", "--data", d, job, "--disable"]).ok();
+    let list = emrest(&["job", "list", "--data", d, "--json"]).ok().json();
+    let row = list
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["job"]["name"] == job)
+        .expect("row")
+        .clone();
+    assert_eq!(row["next_run"], serde_json::Value::Null);
+    assert_eq!(row["job"]["schedule_enabled"], false);
+    emrest(&["job", "schedule", "--data", d, job, "--clear"]).ok();
+    let list = emrest(&["job", "list", "--data", d, "--json"]).ok().json();
+    assert!(list
+        .as_array()
+        .expect("rows")
+        .iter()
+        .any(|r| r["job"]["name"] == job && r["job"]["schedule"].is_null()));
+
+    // Refusals: one line, non-zero exit, nothing changed.
+    for bad in [
+        vec!["--daily", "25:00"],
+        vec!["--every", "90m"],
+        vec!["--daily", "22:00", "--days", "Moonday"],
+        vec!["--monthly", "22:00"],
+        vec!["--after", "Backup Job vcenter01"],
+        vec![],
+    ] {
+        let mut args = vec!["job", "schedule", "--data", d, job];
+        args.extend(bad.iter().copied());
+        let out = emrest_cmd().args(&args).output().expect("run");
+        assert!(!out.status.success(), "{bad:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{bad:?}: {err}");
+    }
+}

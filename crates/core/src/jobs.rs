@@ -46,6 +46,25 @@ pub struct JobRecord {
     pub retention: u32,
     pub created: Millis,
     pub objects: Vec<JobObjectRecord>,
+    /// When the job runs on its own (ScheduleConfigured when set).
+    pub schedule: Option<crate::schedule::Schedule>,
+    /// Whether the schedule is on (toggleScheduleEnabled flips it).
+    pub schedule_enabled: bool,
+    /// When the scheduler will next start it, once it has computed that.
+    pub next_run: Option<Millis>,
+}
+
+impl JobRecord {
+    /// When the job runs next on its own: the instant the scheduler recorded, or, until it has
+    /// recorded one, the one the schedule gives after `now`; none when the schedule is off,
+    /// absent or chained after another job.
+    pub fn upcoming_run(&self, now: Millis) -> Option<Millis> {
+        let s = self.schedule.as_ref().filter(|_| self.schedule_enabled)?;
+        if matches!(s.recurrence, crate::schedule::Recurrence::AfterJob { .. }) {
+            return None;
+        }
+        self.next_run.or_else(|| crate::schedule::next_run(s, now))
+    }
 }
 
 /// State of a backup task session (em_rest/get_backuptasksessions_id.md).
@@ -368,6 +387,9 @@ impl Core {
             description: description.to_string(),
             retention,
             created: now_millis(),
+            schedule: None,
+            schedule_enabled: true,
+            next_run: None,
             objects: objects
                 .into_iter()
                 .map(|(vm, obj_ref)| JobObjectRecord {
@@ -380,6 +402,10 @@ impl Core {
         };
         self.catalog().insert_job(&job)?;
         self.job(id)
+    }
+
+    pub(crate) fn resolve_vm_for_job(&self, v: &str) -> CoreResult<emrest_platform::VmInfo> {
+        self.resolve_vm(v)
     }
 
     fn resolve_vm(&self, v: &str) -> CoreResult<emrest_platform::VmInfo> {
@@ -477,7 +503,7 @@ impl Core {
             _ => Err(CoreError::invalid(
                 "action",
                 format!(
-                    "unknown job action '{}': expected start, stop or retry",
+                    "unknown job action '{}': expected start, stop, retry, clone or toggleScheduleEnabled",
                     crate::error::clip(action, 80)
                 ),
             )),

@@ -230,6 +230,8 @@ pub struct TaskRecord {
     pub restore_session_id: Option<Uuid>,
     pub account_id: Uuid,
     pub created: Millis,
+    /// The job the task made (CloneJob).
+    pub related_job_id: Option<Uuid>,
 }
 
 /// Restore session states (get_restoresessions_id.md).

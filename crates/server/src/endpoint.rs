@@ -4,8 +4,8 @@
 
 use crate::ids::{
     AccountId, BackupFileId, BackupId, BackupServerId, BackupSessionId, BackupTaskSessionId,
-    FromPathSegment, HierarchyRootId, JobId, LogonSessionId, PathId, RepositoryId, RestorePointId,
-    RestoreSessionId, RoleId, ScopeId, VmRestorePointId,
+    FromPathSegment, HierarchyRootId, JobId, LogonSessionId, ObjectInJobId, PathId, RepositoryId,
+    RestorePointId, RestoreSessionId, RoleId, ScopeId, VmRestorePointId,
 };
 use axum::http;
 use emrest_core::security::Permission;
@@ -59,6 +59,7 @@ pub enum Endpoint {
     Jobs,
     Job(PathId<JobId>),
     JobIncludes(PathId<JobId>),
+    JobInclude(PathId<JobId>, PathId<ObjectInJobId>),
     JobBackupSessions(PathId<JobId>),
     BackupSessions,
     BackupSession(PathId<BackupSessionId>),
@@ -188,6 +189,7 @@ impl Endpoint {
             ["jobs"] => Jobs,
             ["jobs", _] => Job(parse_id(id(1))),
             ["jobs", _, "includes"] => JobIncludes(parse_id(id(1))),
+            ["jobs", _, "includes", _] => JobInclude(parse_id(id(1)), parse_id(id(3))),
             ["jobs", _, "backupsessions"] => JobBackupSessions(parse_id(id(1))),
             ["backupsessions"] => BackupSessions,
             ["backupsessions", _] => BackupSession(parse_id(id(1))),
@@ -261,6 +263,7 @@ impl Endpoint {
             Jobs
             | Job(_)
             | JobIncludes(_)
+            | JobInclude(_, _)
             | JobBackupSessions(_)
             | BackupSessions
             | BackupSession(_)
@@ -296,6 +299,13 @@ impl Endpoint {
         const PUT: &[http::Method] = &[http::Method::PUT];
         const GET_POST_DELETE: &[http::Method] =
             &[http::Method::GET, http::Method::POST, http::Method::DELETE];
+        // /jobs/{ID}: read, actions, edit (put_jobs_id_actionedit.md), delete (delete_jobs_id.md).
+        const GET_POST_PUT_DELETE: &[http::Method] = &[
+            http::Method::GET,
+            http::Method::POST,
+            http::Method::PUT,
+            http::Method::DELETE,
+        ];
         match self {
             SessionMngr => POST,
             AccountPassword(_) => PUT,
@@ -303,12 +313,14 @@ impl Endpoint {
             | Task(_)
             | SecurityAccountRole(_, _)
             | SecurityAccountScope(_, _)
-            | ManagedLogonSession(_) => GET_DELETE,
+            | ManagedLogonSession(_)
+            | JobInclude(_, _) => GET_DELETE,
+            Job(_) => GET_POST_PUT_DELETE,
             VmRestorePoint(_)
             | SecurityAccounts
             | SecurityAccountRoles(_)
             | SecurityAccountScopes(_)
-            | Job(_)
+            | JobIncludes(_)
             | BackupSession(_) => GET_POST,
             SecurityAccount(_) => GET_POST_DELETE,
             Root
@@ -340,7 +352,6 @@ impl Endpoint {
             | LookupSvc
             | Lookup
             | Jobs
-            | JobIncludes(_)
             | JobBackupSessions(_)
             | BackupSessions
             | BackupSessionTaskSessions(_)
@@ -404,6 +415,7 @@ impl Endpoint {
             Jobs => "/jobs",
             Job(_) => "/jobs/{ID}",
             JobIncludes(_) => "/jobs/{ID}/includes",
+            JobInclude(_, _) => "/jobs/{ID}/includes/{ObjectInJobID}",
             JobBackupSessions(_) => "/jobs/{ID}/backupSessions",
             BackupSessions => "/backupSessions",
             BackupSession(_) => "/backupSessions/{ID}",

@@ -97,6 +97,8 @@ uuid_ids! {
     ScopeId => "EnterpriseAccountHierarchyScope",
     /// A backup job (`/jobs/{ID}`).
     JobId => "Job",
+    /// A VM in a job (`/jobs/{ID}/includes/{ID}`, a bare UUID).
+    ObjectInJobId => "ObjectInJob",
     /// A backup job session (`/backupSessions/{ID}`).
     BackupSessionId => "BackupJobSession",
     /// A backup task session (`/backupTaskSessions/{ID}`).

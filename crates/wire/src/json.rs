@@ -56,7 +56,12 @@ fn write_value(out: &mut String, value: &Value) {
                     if i > 0 {
                         out.push(',');
                     }
-                    write_object(out, n);
+                    // An item that is only text (`<Days>Sunday</Days>`) is a bare JSON value
+                    // (resource_representation_for_ke.md: `"Days": ["Sunday", …]`).
+                    match n.layers().flatten().collect::<Vec<_>>().as_slice() {
+                        [Member::Text(v)] => write_scalar(out, v),
+                        _ => write_object(out, n),
+                    }
                 }
                 out.push(']');
             }

@@ -6,6 +6,7 @@
 
 mod error;
 mod ids;
+mod job_spec;
 mod json;
 pub mod node;
 mod resources;
@@ -16,6 +17,12 @@ mod xml;
 
 pub use error::{fallback_error_body, DecodeError, Error};
 pub use ids::{parse_id, urn};
+pub use job_spec::{
+    decode_create_object_in_job_spec, decode_job_clone_spec, decode_job_edit_spec,
+    CreateObjectInJobSpec, DayHours, JobCloneSpec, JobEditSpec, JobScheduleOptions,
+    OptionsBackupWindow, OptionsContinuous, OptionsDaily, OptionsDaisyChaining, OptionsMonthly,
+    OptionsPeriodically, RetryOptions,
+};
 pub use node::{List, ListStyle, Member, Node, Representation, Scalar, Value};
 pub use resources::{
     Backup, BackupFile, BackupFiles, BackupServer, BackupServers, Backups, EnterpriseManager,

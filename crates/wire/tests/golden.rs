@@ -723,9 +723,60 @@ fn job() -> Job {
         schedule_configured: false,
         schedule_enabled: false,
         next_run: None,
+        schedule: None,
         includes: vec![object_in_job()],
         retain_cycles: 7,
     }
+}
+
+/// A job run every weekday at 22:00 (+02:00), retried, inside a backup window.
+fn scheduled_job() -> Job {
+    let all_day = "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1";
+    Job {
+        schedule_configured: true,
+        schedule_enabled: true,
+        next_run: Some(UtcTime::from_unix_millis(1_772_395_200_000)),
+        schedule: Some(emrest_wire::JobScheduleOptions {
+            retry_options: Some(emrest_wire::RetryOptions {
+                retry_times: Some(3),
+                retry_timeout: Some(10),
+                retry_specified: Some(true),
+            }),
+            options_daily: Some(emrest_wire::OptionsDaily {
+                enabled: true,
+                kind: Some("WeekDays".into()),
+                days: ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+                    .map(String::from)
+                    .to_vec(),
+                time: Some("22:00:00.0000000+02:00".into()),
+                time_offset_utc: Some("2".into()),
+            }),
+            options_backup_window: Some(emrest_wire::OptionsBackupWindow {
+                enabled: true,
+                time_periods: ["Sunday", "Monday"]
+                    .map(|d| emrest_wire::DayHours {
+                        name: d.into(),
+                        value: all_day.into(),
+                    })
+                    .to_vec(),
+            }),
+            ..emrest_wire::JobScheduleOptions::default()
+        }),
+        ..job()
+    }
+}
+
+#[test]
+fn scheduled_job_entity() {
+    let (_, j) = run("job_scheduled", &scheduled_job(), "Job");
+    let daily = j
+        .get("JobScheduleOptions")
+        .get("Standart")
+        .get("OptionsDaily");
+    assert_eq!(
+        daily.keys(),
+        ["Kind", "Days", "Time", "TimeOffsetUtc", "Enabled"]
+    );
 }
 
 fn job_session(running: bool) -> BackupJobSession {

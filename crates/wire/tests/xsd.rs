@@ -104,6 +104,13 @@ fn every_request_fixture_is_valid_and_is_accepted_by_the_decoders() {
             decode_role_create_spec(&body, Format::Xml, OrderPolicy::Strict).map(|_| ())
         } else if name.starts_with("hierarchy_scope_create_spec") {
             decode_scope_create_spec(&body, Format::Xml, OrderPolicy::Strict).map(|_| ())
+        } else if name.starts_with("job_edit") {
+            emrest_wire::decode_job_edit_spec(&body, Format::Xml, OrderPolicy::Strict).map(|_| ())
+        } else if name.starts_with("job_clone_spec") {
+            emrest_wire::decode_job_clone_spec(&body, Format::Xml, OrderPolicy::Strict).map(|_| ())
+        } else if name.starts_with("create_object_in_job_spec") {
+            emrest_wire::decode_create_object_in_job_spec(&body, Format::Xml, OrderPolicy::Strict)
+                .map(|_| ())
         } else {
             panic!("{name}: no decoder for this fixture");
         };

@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 /// Jobs, aliased `j` (the query service filters on `j.` columns).
 pub(crate) const JOB_SELECT: &str =
-    "SELECT id, name, backup_server_id, platform, description, retain_cycles, created FROM jobs j";
+    "SELECT id, name, backup_server_id, platform, description, retain_cycles, created, schedule,
+        schedule_enabled, next_run FROM jobs j";
 
 pub(crate) fn job_row(r: &Row) -> rusqlite::Result<JobRecord> {
     let platform: String = r.get(3)?;
@@ -33,6 +34,12 @@ pub(crate) fn job_row(r: &Row) -> rusqlite::Result<JobRecord> {
         retention: r.get::<_, i64>(5)?.clamp(1, u32::MAX as i64) as u32,
         created: r.get(6)?,
         objects: Vec::new(),
+        // A schedule this emrest cannot read (written by a newer one) counts as none.
+        schedule: r
+            .get::<_, Option<String>>(7)?
+            .and_then(|s| serde_json::from_str(&s).ok()),
+        schedule_enabled: r.get(8)?,
+        next_run: r.get(9)?,
     })
 }
 
@@ -129,18 +136,159 @@ pub(crate) struct NewTaskSession<'a> {
     pub total_size: u64,
 }
 
+fn schedule_json(s: &Option<crate::schedule::Schedule>) -> CoreResult<Option<String>> {
+    s.as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| crate::error::CoreError::Internal(format!("cannot store a schedule: {e}")))
+}
+
+/// What an edit of a job changes (None: kept).
+#[derive(Debug, Default)]
+pub(crate) struct JobEdit {
+    /// A new name; the job's backup (its restore points, filed by the job's name) is renamed
+    /// with it.
+    pub name: Option<(String, String)>,
+    pub description: Option<String>,
+    pub retention: Option<u32>,
+    /// Some(None) removes the schedule.
+    pub schedule: Option<Option<crate::schedule::Schedule>>,
+    pub schedule_enabled: Option<bool>,
+}
+
 impl Catalog {
     // ---- jobs ----
+
+    /// Change a job's settings in one transaction; a changed schedule or a schedule switched
+    /// on has its next run computed again by the scheduler.
+    pub(crate) fn edit_job(&self, id: Uuid, e: &JobEdit) -> CoreResult<()> {
+        let mut c = self.conn()?;
+        let tx = c.transaction()?;
+        let id = id.to_string();
+        if let Some((old, new)) = &e.name {
+            tx.execute("UPDATE jobs SET name = ?2 WHERE id = ?1", params![id, new])?;
+            tx.execute(
+                "UPDATE backups SET name = ?2 WHERE name = ?1",
+                params![old, new],
+            )?;
+        }
+        if let Some(d) = &e.description {
+            tx.execute(
+                "UPDATE jobs SET description = ?2 WHERE id = ?1",
+                params![id, d],
+            )?;
+        }
+        if let Some(r) = e.retention {
+            tx.execute(
+                "UPDATE jobs SET retain_cycles = ?2 WHERE id = ?1",
+                params![id, r],
+            )?;
+        }
+        if let Some(s) = &e.schedule {
+            tx.execute(
+                "UPDATE jobs SET schedule = ?2, next_run = NULL, chain_mark = NULL WHERE id = ?1",
+                params![id, schedule_json(s)?],
+            )?;
+        }
+        if let Some(on) = e.schedule_enabled {
+            tx.execute(
+                "UPDATE jobs SET schedule_enabled = ?2, next_run = NULL WHERE id = ?1",
+                params![id, on],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Record when the scheduler will next start a job (None: compute again).
+    pub(crate) fn set_job_next_run(&self, id: Uuid, at: Option<Millis>) -> CoreResult<()> {
+        self.conn()?.execute(
+            "UPDATE jobs SET next_run = ?2 WHERE id = ?1",
+            params![id.to_string(), at],
+        )?;
+        Ok(())
+    }
+
+    /// The end of the previous job's run a chained job last ran after.
+    pub(crate) fn job_chain_mark(&self, id: Uuid) -> CoreResult<Option<Millis>> {
+        Ok(self
+            .conn()?
+            .query_row(
+                "SELECT chain_mark FROM jobs WHERE id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Record the end of the previous job's run a chained job ran (or will not run) after.
+    pub(crate) fn set_job_chain_mark(&self, id: Uuid, at: Millis) -> CoreResult<()> {
+        self.conn()?.execute(
+            "UPDATE jobs SET chain_mark = ?2 WHERE id = ?1",
+            params![id.to_string(), at],
+        )?;
+        Ok(())
+    }
+
+    /// Add a VM to the end of a job's list.
+    pub(crate) fn insert_job_object(&self, job: Uuid, o: &JobObjectRecord) -> CoreResult<()> {
+        let c = self.conn()?;
+        c.execute(
+            "INSERT INTO job_objects (id, job_id, ordinal, vm_root, vm_ref, obj_ref, name)
+             VALUES (?1, ?2, (SELECT COALESCE(MAX(ordinal), -1) + 1 FROM job_objects WHERE job_id = ?2),
+                     ?3, ?4, ?5, ?6)",
+            params![
+                o.id.to_string(),
+                job.to_string(),
+                o.vm.root.to_string(),
+                o.vm.object_ref,
+                o.hierarchy_obj_ref,
+                o.name
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Remove a VM from a job; whether it was there.
+    pub(crate) fn delete_job_object(&self, job: Uuid, object: Uuid) -> CoreResult<bool> {
+        let n = self.conn()?.execute(
+            "DELETE FROM job_objects WHERE job_id = ?1 AND id = ?2",
+            params![job.to_string(), object.to_string()],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Remove a job, its VMs and its sessions' history (its restore points stay, in its
+    /// backup), in one transaction. Chained jobs that named it keep their schedule, which then
+    /// never fires.
+    pub(crate) fn delete_job(&self, id: Uuid) -> CoreResult<()> {
+        let mut c = self.conn()?;
+        let tx = c.transaction()?;
+        let id = id.to_string();
+        tx.execute(
+            "DELETE FROM backup_task_sessions WHERE session_id IN
+                 (SELECT id FROM backup_sessions WHERE job_id = ?1)",
+            [&id],
+        )?;
+        tx.execute("DELETE FROM backup_sessions WHERE job_id = ?1", [&id])?;
+        tx.execute("DELETE FROM job_objects WHERE job_id = ?1", [&id])?;
+        tx.execute("DELETE FROM jobs WHERE id = ?1", [&id])?;
+        tx.commit()?;
+        Ok(())
+    }
 
     /// Record a new job with its VMs (in their order), in one transaction.
     pub(crate) fn insert_job(&self, job: &JobRecord) -> CoreResult<()> {
         let mut c = self.conn()?;
         let tx = c.transaction()?;
         tx.execute(
-            "INSERT INTO jobs (id, name, backup_server_id, platform, description, retain_cycles, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO jobs (id, name, backup_server_id, platform, description, retain_cycles, created,
+                 schedule, schedule_enabled, next_run)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![job.id.to_string(), job.name, job.backup_server_id.to_string(), job.platform.host_type(),
-                    job.description, job.retention, job.created],
+                    job.description, job.retention, job.created, schedule_json(&job.schedule)?,
+                    job.schedule_enabled, job.next_run],
         )?;
         for (i, o) in job.objects.iter().enumerate() {
             tx.execute(

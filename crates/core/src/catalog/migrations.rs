@@ -43,10 +43,27 @@ const MIGRATIONS: &[Migration] = &[
         what: "one role per account (accounts.role) becomes a role set (account_roles)",
         step: Step::Code(roles_become_sets),
     },
+    Migration {
+        version: 3,
+        what: "job schedules: options, enabled flag, the next run due and the chain mark",
+        step: Step::Sql(JOB_SCHEDULES_3),
+    },
 ];
 
 /// The version a catalog is at once [`migrate`] has run.
-pub(crate) const LATEST: u32 = 2;
+pub(crate) const LATEST: u32 = 3;
+
+/// A job's schedule (`schedule`: the JSON of `core::schedule::Schedule`, NULL for none),
+/// whether it is enabled (toggleScheduleEnabled), the instant its next run is due (NULL: to be
+/// computed by the scheduler from its clock), and the end of the previous job's run a chained
+/// job last ran after; and the job a task made (a clone).
+const JOB_SCHEDULES_3: &str = "
+ALTER TABLE jobs ADD COLUMN schedule TEXT;
+ALTER TABLE jobs ADD COLUMN schedule_enabled INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE jobs ADD COLUMN next_run INTEGER;
+ALTER TABLE jobs ADD COLUMN chain_mark INTEGER;
+ALTER TABLE tasks ADD COLUMN related_job_id TEXT;
+";
 
 /// The table that records the migrations applied (absent in catalogs from before versions).
 const VERSION_TABLE: &str =

@@ -22,7 +22,7 @@ pub use accounts::AccountRow;
 pub(crate) use accounts::Store as AccountStore;
 pub use backups::{vm_point_name, NewVmPoint};
 pub(crate) use dialect::Dialect;
-pub(crate) use jobs::NewTaskSession;
+pub(crate) use jobs::{JobEdit, NewTaskSession};
 pub(crate) use query::{query_field_names, Cell, QueryFilter};
 
 use crate::error::{CoreError, CoreResult};

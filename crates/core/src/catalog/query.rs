@@ -282,16 +282,25 @@ pub(crate) fn fields(t: QueryType, d: Dialect) -> Vec<Field> {
             f("State", "state", Enum(TASK_STATES)),
             f("Operation", "operation", Str),
         ],
-        // emrest jobs are backup jobs without a schedule (they run when started).
+        // emrest jobs are backup jobs; NextRun is the run the scheduler has recorded (null
+        // until its first look at a new or edited schedule, and for chained jobs).
         QueryType::Job => vec![
             f("UID", "j.id", Uid("Job")),
             f("Name", "j.name", Str),
             f("Description", "j.description", Str),
-            f("NextRun", "NULL", Time),
+            f(
+                "NextRun",
+                "(CASE WHEN j.schedule IS NOT NULL AND j.schedule_enabled THEN j.next_run END)",
+                Time,
+            ),
             f("JobType", "'Backup'", Enum(JOB_TYPES)),
             f("Platform", sql_platform("j.platform"), Enum(PLATFORMS)),
-            f("ScheduleConfigured", "0", Bool),
-            f("ScheduleEnabled", "0", Bool),
+            f("ScheduleConfigured", "(j.schedule IS NOT NULL)", Bool),
+            f(
+                "ScheduleEnabled",
+                "(j.schedule IS NOT NULL AND j.schedule_enabled)",
+                Bool,
+            ),
             f("BackupServerUid", "j.backup_server_id", Uid("BackupServer")),
             f("BackupServerName", server_name_of("j.backup_server_id"), Str),
         ],

@@ -14,7 +14,7 @@ pub(crate) const SESSION_SELECT: &str = "SELECT s.id, s.vm_restore_point_id, COA
    FROM restore_sessions s LEFT JOIN vm_restore_points v ON v.id = s.vm_restore_point_id
    LEFT JOIN restore_points r ON r.id = v.restore_point_id LEFT JOIN backups b ON b.id = r.backup_id";
 
-pub(crate) const TASK_SELECT: &str = "SELECT id, operation, state, success, message, restore_session_id, account_id, created FROM tasks";
+pub(crate) const TASK_SELECT: &str = "SELECT id, operation, state, success, message, restore_session_id, account_id, created, related_job_id FROM tasks";
 
 pub(crate) fn session_row(row: &Row) -> rusqlite::Result<RestoreSessionRecord> {
     let point_vm: String = row.get(2)?;
@@ -52,11 +52,21 @@ pub(crate) fn task_row(row: &Row) -> rusqlite::Result<TaskRecord> {
         restore_session_id: uuid_col_lenient(row, 5)?,
         account_id: uuid_col(row, 6)?,
         created: row.get(7)?,
+        related_job_id: uuid_col_lenient(row, 8)?,
     })
 }
 
 impl Catalog {
     // ---- tasks ----
+
+    /// Record the job a task made (a clone: post_jobs_id_actionclone.md's Related link).
+    pub(crate) fn set_task_related_job(&self, id: TaskId, job: Uuid) -> CoreResult<()> {
+        self.conn()?.execute(
+            "UPDATE tasks SET related_job_id = ?2 WHERE id = ?1",
+            rusqlite::params![id.0, job.to_string()],
+        )?;
+        Ok(())
+    }
 
     /// Create a running task.
     pub fn insert_task(
@@ -78,6 +88,7 @@ impl Catalog {
             state: TaskState::Running,
             result: None,
             restore_session_id: restore_session,
+            related_job_id: None,
             account_id: account,
             created: now,
         })

@@ -1,11 +1,14 @@
 //! `/jobs` (jobs.md, jobs_id.md, jobs_id_includes.md, post_jobs_id_action*.md),
 //! `/backupSessions` (backupsessions*.md) and `/backupTaskSessions` (backuptasksessions*.md).
 
+use super::job_schedule::{schedule_from_wire, schedule_to_wire, ScheduleEdit};
+use super::restore::request_format;
 use super::tasks::task_rep;
 use super::{collection, server_link, server_name, single, Ctx, Res};
-use crate::ids::{shown, BackupSessionId, BackupTaskSessionId, JobId};
+use crate::ids::{shown, BackupSessionId, BackupTaskSessionId, JobId, ObjectInJobId};
 use crate::reply::Reply;
 use axum::http::StatusCode;
+use emrest_core::job_admin::JobChanges;
 use emrest_core::jobs::{
     session_name, BackupSessionRecord, BackupTaskSessionRecord, JobRecord, TaskSessionState,
 };
@@ -70,16 +73,24 @@ pub(super) fn job_entity(ctx: &Ctx, j: &JobRecord) -> wire::Job {
         href: r.entity_href(ctx),
         name: j.name.clone(),
         uid: r.uid(),
-        // get_jobs_id.md links, less the actions emrest does not serve (Edit, Clone,
-        // ToggleScheduleEnabled, Create include): a link must lead somewhere.
+        // get_jobs_id.md links: Up, Alternate, Clone, ToggleScheduleEnabled, Down, Create
+        // (an include), and the start, stop and retry actions.
         links: vec![
             server_link(ctx, j.backup_server_id, sname),
             r.alternate(ctx),
+            action("Clone", "clone"),
+            action("ToggleScheduleEnabled", "toggleScheduleEnabled"),
             Link::fixed(
                 "Down",
                 ctx.href(format_args!("{}/includes", r.path())),
                 None,
                 Some("ObjectInJobList"),
+            ),
+            Link::fixed(
+                "Create",
+                ctx.href(format_args!("{}/includes", r.path())),
+                None,
+                Some("ObjectInJob"),
             ),
             Link::fixed(
                 "Down",
@@ -94,12 +105,174 @@ pub(super) fn job_entity(ctx: &Ctx, j: &JobRecord) -> wire::Job {
         job_type: "Backup".into(),
         platform: j.platform.wire_platform().into(),
         description: j.description.clone(),
-        schedule_configured: false,
-        schedule_enabled: false,
-        next_run: None,
+        schedule_configured: j.schedule.is_some(),
+        schedule_enabled: j.schedule.is_some() && j.schedule_enabled,
+        next_run: next_run(j).map(wire::UtcTime::from_unix_millis),
+        schedule: j.schedule.as_ref().map(schedule_to_wire),
         includes: j.objects.iter().map(|o| object_in_job(ctx, j, o)).collect(),
         retain_cycles: i64::from(j.retention),
     }
+}
+
+/// When a job runs next (JobRecord::upcoming_run).
+pub(super) fn next_run(j: &JobRecord) -> Option<i64> {
+    j.upcoming_run(emrest_core::now_millis())
+}
+
+fn invalid_body(what: &str, e: wire::DecodeError) -> CoreError {
+    CoreError::Invalid {
+        element: e.element.clone(),
+        message: format!("Invalid {what}: {e}"),
+    }
+}
+
+fn accepted(ctx: &Ctx, task: &emrest_core::TaskRecord) -> Reply {
+    Reply::rep(StatusCode::ACCEPTED, ctx.format, &task_rep(ctx, task))
+}
+
+/// `PUT /jobs/{ID}?action=edit` (put_jobs_id_actionedit.md): 202 and the task.
+pub(super) fn edit_job(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: JobId,
+    body: &[u8],
+) -> Result<Reply, CoreError> {
+    let action = ctx.query.get("action").unwrap_or("");
+    if !action.eq_ignore_ascii_case("edit") {
+        return Err(CoreError::invalid(
+            "action",
+            format!(
+                "unknown job edit action {}: PUT /jobs/{{ID}} takes ?action=edit",
+                shown(action)
+            ),
+        ));
+    }
+    let actor = ctx.core.job_actor(caller)?;
+    let job = ctx.core.job(id.0)?;
+    let format = request_format(&ctx.headers, body)?;
+    let spec =
+        wire::decode_job_edit_spec(body, format, ctx.order).map_err(|e| invalid_body("Job", e))?;
+    let schedule =
+        match (&spec.schedule, spec.schedule_configured) {
+            (_, Some(false)) => Some(None),
+            (Some(o), configured) => match schedule_from_wire(o, job.schedule.as_ref())? {
+                ScheduleEdit::Set(s) => Some(Some(s)),
+                ScheduleEdit::Remove | ScheduleEdit::Keep if configured == Some(true) => {
+                    return Err(CoreError::invalid(
+                        "ScheduleConfigured",
+                        "ScheduleConfigured is true but no schedule option is enabled \
+                     (OptionsDaily, OptionsMonthly, OptionsPeriodically or OptionsDaisyChaining)",
+                    ))
+                }
+                ScheduleEdit::Remove => Some(None),
+                ScheduleEdit::Keep => None,
+            },
+            (None, Some(true)) if job.schedule.is_none() => return Err(CoreError::invalid(
+                "JobScheduleOptions",
+                "ScheduleConfigured is true but the job has no schedule: send JobScheduleOptions",
+            )),
+            (None, _) => None,
+        };
+    let retention = match spec.retain_cycles {
+        None => None,
+        Some(n) => Some(u32::try_from(n).map_err(|_| {
+            CoreError::invalid("RetainCycles", format!("RetainCycles {n} is out of range"))
+        })?),
+    };
+    if let Some(t) = spec
+        .retain_limit_type
+        .as_deref()
+        .filter(|t| !t.eq_ignore_ascii_case("Cycles"))
+    {
+        return Err(CoreError::invalid(
+            "RetainLimitType",
+            format!(
+                "RetainLimitType {}: emrest keeps a number of restore points (Cycles)",
+                shown(t)
+            ),
+        ));
+    }
+    let changes = JobChanges {
+        name: spec.name.filter(|n| n.trim() != job.name),
+        description: spec.description,
+        retention,
+        schedule,
+        schedule_enabled: spec.schedule_enabled,
+    };
+    let task = ctx.core.edit_job(&actor, id.0, changes)?;
+    Ok(accepted(ctx, &task))
+}
+
+/// `DELETE /jobs/{ID}` (delete_jobs_id.md): 202 and the task.
+pub(super) fn delete_job(ctx: &Ctx, caller: &Caller, id: JobId) -> Result<Reply, CoreError> {
+    let actor = ctx.core.job_actor(caller)?;
+    let task = ctx.core.delete_job(&actor, id.0)?;
+    Ok(accepted(ctx, &task))
+}
+
+/// `POST /jobs/{ID}/includes` (post_jobs_id_includes.md): 202 and the task.
+pub(super) fn add_job_include(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: JobId,
+    body: &[u8],
+) -> Result<Reply, CoreError> {
+    let actor = ctx.core.job_actor(caller)?;
+    ctx.core.job(id.0)?;
+    let format = request_format(&ctx.headers, body)?;
+    let spec = wire::decode_create_object_in_job_spec(body, format, ctx.order)
+        .map_err(|e| invalid_body("CreateObjectInJobSpec", e))?;
+    let (task, _) = ctx.core.add_job_vm(&actor, id.0, &spec.hierarchy_obj_ref)?;
+    Ok(accepted(ctx, &task))
+}
+
+/// `GET /jobs/{ID}/includes/{ID}` (get_jobs_id_includes_id.md).
+pub(super) fn get_job_include(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: JobId,
+    object: ObjectInJobId,
+) -> Result<Reply, CoreError> {
+    ctx.core.job_actor(caller)?;
+    let (j, o) = ctx.core.job_object(id.0, object.0)?;
+    Ok(Reply::ok(ctx.format, &object_in_job(ctx, &j, &o)))
+}
+
+/// `DELETE /jobs/{ID}/includes/{ID}` (delete_jobs_id_includes_id.md): 202 and the task.
+pub(super) fn delete_job_include(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: JobId,
+    object: ObjectInJobId,
+) -> Result<Reply, CoreError> {
+    let actor = ctx.core.job_actor(caller)?;
+    let task = ctx.core.remove_job_vm(&actor, id.0, object.0)?;
+    Ok(accepted(ctx, &task))
+}
+
+/// `POST /jobs/{ID}?action=clone` (post_jobs_id_actionclone.md).
+fn clone_job(ctx: &Ctx, caller: &Caller, id: JobId, body: &[u8]) -> Result<Reply, CoreError> {
+    let actor = ctx.core.job_actor(caller)?;
+    ctx.core.job(id.0)?;
+    let format = request_format(&ctx.headers, body)?;
+    let spec = wire::decode_job_clone_spec(body, format, ctx.order)
+        .map_err(|e| invalid_body("JobCloneSpec", e))?;
+    // The clone's points go to the repository of the original (emrest has one per backup
+    // server); a RepositoryUid must still name a repository.
+    let repo = wire::parse_id(&spec.repository_uid, "Repository").ok_or_else(|| {
+        CoreError::invalid(
+            "RepositoryUid",
+            format!(
+                "RepositoryUid {} is not a repository UID like urn:veeam:Repository:<uuid>",
+                shown(&spec.repository_uid)
+            ),
+        )
+    })?;
+    ctx.core.backup_repository(repo)?;
+    let (task, _) =
+        ctx.core
+            .clone_job(&actor, id.0, &spec.job_name, spec.description.as_deref())?;
+    Ok(accepted(ctx, &task))
 }
 
 /// `GET /jobs`.
@@ -141,9 +314,23 @@ pub(super) fn list_job_backup_sessions(
     ))
 }
 
-/// `POST /jobs/{ID}?action=start|stop|retry` → 202 and the task (core checks the action).
-pub(super) fn run_job_action(ctx: &Ctx, caller: &Caller, id: JobId) -> Result<Reply, CoreError> {
+/// `POST /jobs/{ID}?action=start|stop|retry|clone|toggleScheduleEnabled` → 202 and the task
+/// (core checks the run actions).
+pub(super) fn run_job_action(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: JobId,
+    body: &[u8],
+) -> Result<Reply, CoreError> {
     let action = ctx.query.get("action").unwrap_or("");
+    if action.eq_ignore_ascii_case("clone") {
+        return clone_job(ctx, caller, id, body);
+    }
+    if action.eq_ignore_ascii_case("toggleScheduleEnabled") {
+        let actor = ctx.core.job_actor(caller)?;
+        let task = ctx.core.toggle_job_schedule(&actor, id.0)?;
+        return Ok(accepted(ctx, &task));
+    }
     let task = ctx.core.job_action(caller, id.0, action)?;
     Ok(Reply::rep(
         StatusCode::ACCEPTED,

@@ -8,6 +8,7 @@ mod backups;
 mod cache;
 mod csrf;
 mod hierarchy_roots;
+mod job_schedule;
 mod jobs;
 mod logon;
 pub mod metrics;
@@ -450,8 +451,15 @@ fn route(
         // ---- backup jobs and sessions ----
         (M::GET, E::Jobs) => jobs::list_jobs(ctx, caller),
         (M::GET, E::Job(id)) => jobs::get_job(ctx, caller, id?),
-        (M::POST, E::Job(id)) => jobs::run_job_action(ctx, caller, id?),
+        (M::POST, E::Job(id)) => jobs::run_job_action(ctx, caller, id?, body),
+        (M::PUT, E::Job(id)) => jobs::edit_job(ctx, caller, id?, body),
+        (M::DELETE, E::Job(id)) => jobs::delete_job(ctx, caller, id?),
         (M::GET, E::JobIncludes(id)) => jobs::list_job_includes(ctx, caller, id?),
+        (M::POST, E::JobIncludes(id)) => jobs::add_job_include(ctx, caller, id?, body),
+        (M::GET, E::JobInclude(id, object)) => jobs::get_job_include(ctx, caller, id?, object?),
+        (M::DELETE, E::JobInclude(id, object)) => {
+            jobs::delete_job_include(ctx, caller, id?, object?)
+        }
         (M::GET, E::JobBackupSessions(id)) => jobs::list_job_backup_sessions(ctx, caller, id?),
         (M::GET, E::BackupSessions) => jobs::list_backup_sessions(ctx),
         (M::GET, E::BackupSession(id)) => jobs::get_backup_session(ctx, id?),

@@ -22,6 +22,16 @@ pub(super) fn task_rep(ctx: &Ctx, t: &TaskRecord) -> wire::Task {
             Some("RestoreSession"),
         ));
     }
+    // post_jobs_id_actionclone.md: the finished clone task links to the new job.
+    if let Some(j) = t.related_job_id.filter(|_| finished) {
+        let name = ctx.core.job(j).ok().map(|j| j.name);
+        links.push(Link::fixed(
+            "Related",
+            ctx.href(format_args!("/jobs/{j}?format=Entity")),
+            name.as_deref(),
+            Some("Job"),
+        ));
+    }
     wire::Task {
         href,
         links,

@@ -449,6 +449,7 @@ fn json_golden_files_have_the_members_of_their_schema() {
             }
             "task_running" | "task_finished" => "Task".into(),
             "backup_job_session_running" => "BackupJobSession".into(),
+            "job_scheduled" => "Job".into(),
             "enterprise_account_plain" => "EnterpriseAccount".into(),
             "entity_references_empty" => "EntityReferences".into(),
             "backup_servers_empty" => "BackupServers".into(),

@@ -7,6 +7,7 @@ mod directory;
 mod discovery;
 mod fidelity;
 mod hostile;
+mod job_admin;
 mod jobs;
 mod query;
 mod reliability;

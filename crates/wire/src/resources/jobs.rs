@@ -82,12 +82,14 @@ pub struct Job {
     pub platform: String,
     /// Description given at creation.
     pub description: String,
-    /// Whether a schedule is set (emrest runs jobs on demand: false).
+    /// Whether a schedule is set.
     pub schedule_configured: bool,
     /// Whether the schedule is enabled.
     pub schedule_enabled: bool,
     /// Next scheduled run; unset without a schedule.
     pub next_run: Option<UtcTime>,
+    /// The schedule (jobscheduleoptions.md); unset without one.
+    pub schedule: Option<crate::JobScheduleOptions>,
     /// The VMs the job backs up (`JobInfo/BackupJobInfo/Includes`).
     pub includes: Vec<ObjectInJob>,
     /// Restore points kept (`SimpleRetentionPolicy/RetainCycles`).
@@ -107,6 +109,7 @@ impl Representation for Job {
             schedule_configured,
             schedule_enabled,
             next_run,
+            schedule,
             includes,
             retain_cycles,
         } = self;
@@ -143,7 +146,10 @@ impl Representation for Job {
                 elem("ScheduleConfigured", *schedule_configured),
                 elem("ScheduleEnabled", *schedule_enabled),
                 elem("NextRun", *next_run),
-                child("JobScheduleOptions", None),
+                child(
+                    "JobScheduleOptions",
+                    schedule.as_ref().map(crate::JobScheduleOptions::to_node),
+                ),
                 child("JobInfo", Some(job_info)),
             ])
             .layer(entity_layer(name, uid))

@@ -143,6 +143,26 @@ impl Raw for JValue {
         }
     }
 
+    fn integer(&self, name: &str) -> Result<Option<i64>, DecodeError> {
+        match self {
+            JValue::Null => Ok(None),
+            JValue::Number(n) => n.parse::<i64>().map(Some).map_err(|_| {
+                DecodeError::at(
+                    name,
+                    format!("property \"{name}\" must be a whole number, found {n}"),
+                )
+            }),
+            JValue::Str(s) => schema::parse_int(Syntax::Json, name, s).map(Some),
+            other => Err(DecodeError::at(
+                name,
+                format!(
+                    "property \"{name}\" must be a number, found {}",
+                    other.describe()
+                ),
+            )),
+        }
+    }
+
     fn items(self, _name: &str) -> Result<Vec<Self>, DecodeError> {
         Ok(match self {
             JValue::Null => Vec::new(),

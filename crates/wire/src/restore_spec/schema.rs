@@ -24,6 +24,18 @@ pub(crate) enum Kind {
     /// in JSON the value is an array of objects (or one object), under the field's name or
     /// its alias.
     Repeated(&'static Group),
+    /// An xs:long: XML text, a JSON number or a JSON string of digits (the reference's JSON
+    /// examples quote numbers: `"RetryTimes": "3"`).
+    Int,
+    /// A repeated text element (`<Days>Sunday</Days><Days>Monday</Days>`), a JSON array of
+    /// strings (or one string).
+    StrList,
+    /// A number or a string (TimeOffsetUtc: `2` in one example, a TimeSpan in the type),
+    /// kept as text.
+    NumOrStr,
+    /// A member a client may send back as it received it (links, read-only values): accepted
+    /// in any shape and not read.
+    Ignored,
 }
 
 /// One member of a group.
@@ -118,6 +130,8 @@ pub(crate) enum Parsed {
     Str(String),
     Group(Fields),
     List(Vec<Fields>),
+    Int(i64),
+    Strs(Vec<String>),
 }
 
 /// The members present in a validated group, by canonical name.
@@ -150,6 +164,22 @@ impl Fields {
     pub fn take_group(&mut self, name: &str) -> Option<Fields> {
         match self.take(name)? {
             Parsed::Group(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The integer member `name`, if present.
+    pub fn take_int(&mut self, name: &str) -> Option<i64> {
+        match self.take(name)? {
+            Parsed::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// The strings of the repeated text member `name`, if present.
+    pub fn take_strs(&mut self, name: &str) -> Option<Vec<String>> {
+        match self.take(name)? {
+            Parsed::Strs(v) => Some(v),
             _ => None,
         }
     }
@@ -220,6 +250,27 @@ pub(crate) trait Raw: Sized {
     fn members(self, name: &str) -> Result<Option<Vec<(String, Self)>>, DecodeError>;
     /// The items a repeated member's value holds (an XML element is one item).
     fn items(self, name: &str) -> Result<Vec<Self>, DecodeError>;
+    /// Leaf integer; `None` when null.
+    fn integer(&self, name: &str) -> Result<Option<i64>, DecodeError>;
+    /// Whether this value is an XML attribute (exempt from element order).
+    fn is_attribute(&self) -> bool {
+        false
+    }
+}
+
+/// Parses an integer written as text.
+pub(crate) fn parse_int(syntax: Syntax, name: &str, text: &str) -> Result<i64, DecodeError> {
+    text.trim().parse().map_err(|_| {
+        DecodeError::at(
+            name,
+            format!(
+                "{} {} has invalid integer value {}",
+                syntax.noun(),
+                syntax.show(name),
+                shown(text)
+            ),
+        )
+    })
 }
 
 /// Longest element or property name accepted; the longest the requests use has 33 characters.
@@ -322,9 +373,16 @@ pub(crate) fn decode_group<R: Raw>(
         };
         let field = &group.fields[idx];
         let repeat = syntax == Syntax::Xml
-            && matches!(field.kind, Kind::Repeated(_))
+            && matches!(field.kind, Kind::Repeated(_) | Kind::StrList)
             && previous == Some(idx);
         previous = Some(idx);
+        if repeat && matches!(field.kind, Kind::StrList) {
+            let text = raw.text(&name)?.unwrap_or_default().trim().to_owned();
+            if let Some((_, Parsed::Strs(v))) = out.0.iter_mut().find(|(n, _)| *n == field.name) {
+                v.push(text);
+            }
+            continue;
+        }
         if repeat {
             // The next item of a repeated XML element.
             if let Kind::Repeated(g) = field.kind {
@@ -356,7 +414,8 @@ pub(crate) fn decode_group<R: Raw>(
                 ),
             ));
         }
-        if ordered && furthest.is_some_and(|f| idx < f) {
+        let attribute = raw.is_attribute();
+        if ordered && !attribute && furthest.is_some_and(|f| idx < f) {
             return Err(DecodeError::at(
                 &name,
                 format!(
@@ -368,7 +427,9 @@ pub(crate) fn decode_group<R: Raw>(
                 ),
             ));
         }
-        furthest = furthest.max(Some(idx));
+        if !attribute {
+            furthest = furthest.max(Some(idx));
+        }
 
         let value = match field.kind {
             Kind::Bool => raw.boolean(&name)?.map(Parsed::Bool),
@@ -392,6 +453,25 @@ pub(crate) fn decode_group<R: Raw>(
                 }
                 Some(Parsed::List(items))
             }
+            Kind::Int => raw.integer(&name)?.map(Parsed::Int),
+            Kind::NumOrStr => match raw.integer(&name) {
+                Ok(v) => v.map(|i| Parsed::Str(i.to_string())),
+                Err(_) => raw
+                    .text(&name)?
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .map(Parsed::Str),
+            },
+            Kind::StrList => {
+                let mut v = Vec::new();
+                for item in raw.items(&name)? {
+                    if let Some(t) = item.text(&name)? {
+                        v.push(t.trim().to_owned());
+                    }
+                }
+                Some(Parsed::Strs(v))
+            }
+            Kind::Ignored => None,
         };
         seen[idx] = Some(name);
         if let Some(v) = value {

@@ -20,12 +20,16 @@ const MAX_ELEMENTS: usize = 256;
 /// Most text accepted in one element, in bytes.
 const MAX_TEXT: usize = 8 * 1024;
 
-/// One parsed element: local name, child elements and text.
+/// One parsed element: local name, attributes (when the document allows them), child
+/// elements and text.
 #[derive(Debug)]
 struct XElem {
     name: String,
+    attrs: Vec<(String, String)>,
     children: Vec<XElem>,
     text: String,
+    /// This value is an attribute, turned into a member of its element.
+    attribute: bool,
 }
 
 impl Raw for XElem {
@@ -47,21 +51,53 @@ impl Raw for XElem {
     }
 
     fn members(self, name: &str) -> Result<Option<Vec<(String, Self)>>, DecodeError> {
-        self.container(name)?;
-        Ok(Some(
-            self.children
-                .into_iter()
-                .map(|c| (c.name.clone(), c))
-                .collect(),
-        ))
+        // Attributes come first, as members of their own; an element with attributes and
+        // text (`<Day Name="Sunday">1,1,…</Day>`) gives its text as the member `Value`, the
+        // name JSON uses (JSON.md A4).
+        let with_value = !self.attrs.is_empty() && self.children.is_empty();
+        if !with_value {
+            self.container(name)?;
+        }
+        let mut out: Vec<(String, XElem)> = self
+            .attrs
+            .into_iter()
+            .map(|(k, v)| (k.clone(), XElem::leaf_value(k, v, true)))
+            .collect();
+        if with_value && !self.text.trim().is_empty() {
+            out.push((
+                "Value".into(),
+                XElem::leaf_value("Value".into(), self.text, false),
+            ));
+        }
+        out.extend(self.children.into_iter().map(|c| (c.name.clone(), c)));
+        Ok(Some(out))
     }
 
     fn items(self, _name: &str) -> Result<Vec<Self>, DecodeError> {
         Ok(vec![self])
     }
+
+    fn integer(&self, name: &str) -> Result<Option<i64>, DecodeError> {
+        self.leaf(name)?;
+        schema::parse_int(Syntax::Xml, name, &self.text).map(Some)
+    }
+
+    fn is_attribute(&self) -> bool {
+        self.attribute
+    }
 }
 
 impl XElem {
+    fn leaf_value(name: String, text: String, attribute: bool) -> XElem {
+        XElem {
+            name,
+            attrs: Vec::new(),
+            children: Vec::new(),
+            text,
+            attribute,
+        }
+    }
+
     fn leaf(&self, name: &str) -> Result<(), DecodeError> {
         match self.children.first() {
             None => Ok(()),
@@ -92,7 +128,7 @@ pub(super) fn decode(
     text: &str,
     order: OrderPolicy,
 ) -> Result<(&'static Group, Fields), DecodeError> {
-    let root = parse_document(text)?;
+    let root = parse_document(text, false)?;
     if root.name != schema::ROOT {
         return Err(DecodeError::at(
             &root.name,
@@ -155,7 +191,19 @@ pub(crate) fn decode_root(
     root: &'static Group,
     order: OrderPolicy,
 ) -> Result<Fields, DecodeError> {
-    let doc = parse_document(text)?;
+    decode_root_with(text, root, order, false)
+}
+
+/// Decodes an XML document whose root element is `root`; with `attributes`, attributes are
+/// members of their element (the job edit body sends `<Job Name="…">`, `<OptionsDaily
+/// Enabled="true">`), otherwise they are refused.
+pub(crate) fn decode_root_with(
+    text: &str,
+    root: &'static Group,
+    order: OrderPolicy,
+    attributes: bool,
+) -> Result<Fields, DecodeError> {
+    let doc = parse_document(text, attributes)?;
     if doc.name != root.name {
         return Err(DecodeError::at(
             &doc.name,
@@ -180,7 +228,7 @@ fn is_xml_char(c: char) -> bool {
 }
 
 /// Reads the document into an element tree, refusing anything unsafe.
-fn parse_document(text: &str) -> Result<XElem, DecodeError> {
+fn parse_document(text: &str, attributes: bool) -> Result<XElem, DecodeError> {
     let mut reader = NsReader::from_str(text);
     {
         let config = reader.config_mut();
@@ -236,12 +284,12 @@ fn parse_document(text: &str) -> Result<XElem, DecodeError> {
             }
             Event::Start(e) => {
                 let ns = NsCheck::of(&ns);
-                let el = open_element(&reader, ns, &e, stack.len(), &mut elements)?;
+                let el = open_element(&reader, ns, &e, stack.len(), &mut elements, attributes)?;
                 stack.push(el);
             }
             Event::Empty(e) => {
                 let ns = NsCheck::of(&ns);
-                let el = open_element(&reader, ns, &e, stack.len(), &mut elements)?;
+                let el = open_element(&reader, ns, &e, stack.len(), &mut elements, attributes)?;
                 close(&mut stack, &mut root, el);
             }
             Event::End(_) => {
@@ -330,6 +378,7 @@ fn open_element(
     e: &BytesStart,
     depth: usize,
     elements: &mut usize,
+    attributes: bool,
 ) -> Result<XElem, DecodeError> {
     let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
     schema::check_name(Syntax::Xml, &name)?;
@@ -366,6 +415,7 @@ fn open_element(
             ));
         }
     }
+    let mut attrs = Vec::new();
     for a in e.attributes() {
         let a = a.map_err(malformed)?;
         if a.key.as_namespace_binding().is_some() {
@@ -378,6 +428,12 @@ fn open_element(
             }
         }
         let attr = String::from_utf8_lossy(a.key.as_ref()).into_owned();
+        if attributes && !attr.contains(':') {
+            schema::check_name(Syntax::Xml, &attr)?;
+            let value = a.unescape_value().map_err(malformed)?.into_owned();
+            attrs.push((attr, value));
+            continue;
+        }
         return Err(DecodeError::at(
             &name,
             format!(
@@ -388,7 +444,9 @@ fn open_element(
     }
     Ok(XElem {
         name,
+        attrs,
         children: Vec::new(),
         text: String::new(),
+        attribute: false,
     })
 }
