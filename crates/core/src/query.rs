@@ -47,14 +47,17 @@ pub enum QueryType {
     BackupTaskSession,
     /// emrest's backup repository (get_query_repository.md).
     Repository,
+    /// The VMs jobs back up (get_query_objectinjob.md).
+    ObjectInJob,
 }
 
 impl QueryType {
     /// Every type, in the order `/querySvc` lists them.
-    pub const ALL: [QueryType; 12] = [
+    pub const ALL: [QueryType; 13] = [
         QueryType::VmRestorePoint,
         QueryType::Task,
         QueryType::Job,
+        QueryType::ObjectInJob,
         QueryType::RestorePoint,
         QueryType::BackupTaskSession,
         QueryType::RestoreSession,
@@ -81,6 +84,7 @@ impl QueryType {
             QueryType::BackupJobSession => "BackupJobSession",
             QueryType::BackupTaskSession => "BackupTaskSession",
             QueryType::Repository => "Repository",
+            QueryType::ObjectInJob => "ObjectInJob",
         }
     }
 
@@ -148,7 +152,6 @@ const DOCUMENTED_ELSEWHERE: &[&str] = &[
     "ManagedServer",
     "NasJob",
     "NasObject",
-    "ObjectInJob",
     "Passwords",
     "Replica",
     "ReplicaJobSession",
@@ -191,6 +194,8 @@ pub enum QueryItems {
     BackupTaskSessions(Vec<crate::jobs::BackupTaskSessionRecord>),
     /// Backup repositories.
     Repositories(Vec<crate::summary::RepositoryRecord>),
+    /// VMs of jobs, each with its job's ID and name.
+    ObjectsInJob(Vec<(Uuid, String, crate::jobs::JobObjectRecord)>),
     /// Nothing (not produced for any type emrest answers today; kept so a new type can be
     /// accepted before it is backed).
     Empty(QueryType),
@@ -382,9 +387,11 @@ impl Core {
             QueryType::Backup | QueryType::RestorePoint => Permission::ReadBackups,
             QueryType::VmRestorePoint => Permission::ReadVmRestorePoints,
             QueryType::RestoreSession | QueryType::Task => Permission::LoggedOn,
-            QueryType::Job | QueryType::BackupJobSession | QueryType::BackupTaskSession => {
-                Permission::StartJob
-            }
+            // As /jobs and /jobs/{ID}/includes.
+            QueryType::Job
+            | QueryType::BackupJobSession
+            | QueryType::BackupTaskSession
+            | QueryType::ObjectInJob => Permission::StartJob,
             // As /repositories (security_roles_concept.md).
             QueryType::Repository => Permission::ReadInfrastructure,
         };
@@ -392,6 +399,7 @@ impl Core {
         match plan.t {
             QueryType::HierarchyRoot => return self.query_roots(&plan),
             QueryType::Repository => return self.query_repositories(&plan),
+            QueryType::ObjectInJob => return self.query_objects_in_job(&plan),
             // RepositoryUid reads the repository's UUID from `meta`: make sure it is there.
             QueryType::Backup => {
                 self.repository_id()?;
@@ -477,6 +485,51 @@ impl Core {
             .filter_map(|id| repos.iter().find(|r| r.id == *id).cloned())
             .collect();
         Ok(page_of(plan, QueryItems::Repositories(page), total))
+    }
+}
+
+impl Core {
+    /// The VMs of jobs are bound as a `VALUES` table like the hierarchy roots.
+    fn query_objects_in_job(&self, plan: &Plan) -> CoreResult<QueryPage> {
+        let objects: Vec<(Uuid, String, Uuid, crate::jobs::JobObjectRecord)> = self
+            .jobs()?
+            .into_iter()
+            .flat_map(|j| {
+                let (id, name, server) = (j.id, j.name.clone(), j.backup_server_id);
+                j.objects
+                    .into_iter()
+                    .map(move |o| (id, name.clone(), server, o))
+            })
+            .collect();
+        let rows = objects
+            .iter()
+            .map(|(job, job_name, server, o)| {
+                vec![
+                    Cell::Text(o.id.to_string()),
+                    Cell::Text(o.name.clone()),
+                    Cell::Text(job.to_string()),
+                    Cell::Text(job_name.clone()),
+                    Cell::Text(server.to_string()),
+                ]
+            })
+            .collect();
+        let (ids, total) = self.catalog.query_values(
+            &plan.filter,
+            &["id", "name", "job_id", "job_name", "backup_server_id"],
+            rows,
+            plan.page,
+            plan.page_size,
+        )?;
+        let page = ids
+            .iter()
+            .filter_map(|id| {
+                objects
+                    .iter()
+                    .find(|(_, _, _, o)| o.id == *id)
+                    .map(|(job, name, _, o)| (*job, name.clone(), o.clone()))
+            })
+            .collect();
+        Ok(page_of(plan, QueryItems::ObjectsInJob(page), total))
     }
 }
 

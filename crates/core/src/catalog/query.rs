@@ -343,6 +343,14 @@ pub(crate) fn fields(t: QueryType, d: Dialect) -> Vec<Field> {
             f("VmUid", "t.obj_ref", Str),
             f("VmDisplayName", "t.vm_name", Str),
         ],
+        QueryType::ObjectInJob => vec![
+            f("UID", "h.id", Uid("ObjectInJob")),
+            f("Name", "h.name", Str),
+            f("JobUid", "h.job_id", Uid("Job")),
+            f("JobName", "h.job_name", Str),
+            f("BackupServerUid", "h.backup_server_id", Uid("BackupServer")),
+            f("BackupServerName", server_name_of("h.backup_server_id"), Str),
+        ],
         QueryType::Repository => vec![
             f("UID", "h.id", Uid("Repository")),
             f("Name", "h.name", Str),
@@ -785,7 +793,7 @@ impl Catalog {
                 scope_account("account_id", &mut params, &mut scope);
                 (TASK_SELECT.to_string(), "id", "id")
             }
-            QueryType::HierarchyRoot | QueryType::Repository => {
+            QueryType::HierarchyRoot | QueryType::Repository | QueryType::ObjectInJob => {
                 return Err(CoreError::Internal(format!(
                     "{} is computed, not stored: query it with query_values",
                     t.name()

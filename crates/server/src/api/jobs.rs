@@ -49,8 +49,17 @@ fn object_in_job(
     j: &JobRecord,
     o: &emrest_core::jobs::JobObjectRecord,
 ) -> wire::ObjectInJob {
+    object_in_job_of(ctx, j.id, o)
+}
+
+/// A VM of the job `job` (its includes, and the query service's `type=ObjectInJob`).
+pub(super) fn object_in_job_of(
+    ctx: &Ctx,
+    job: uuid::Uuid,
+    o: &emrest_core::jobs::JobObjectRecord,
+) -> wire::ObjectInJob {
     wire::ObjectInJob {
-        href: ctx.href(format_args!("/jobs/{}/includes/{}", j.id, o.id)),
+        href: ctx.href(format_args!("/jobs/{job}/includes/{}", o.id)),
         object_in_job_id: o.id.to_string(),
         hierarchy_obj_ref: o.hierarchy_obj_ref.clone(),
         name: o.name.clone(),

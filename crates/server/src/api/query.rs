@@ -130,6 +130,7 @@ fn empty_member(t: QueryType) -> (&'static str, &'static str) {
         QueryType::HierarchyRoot => ("HierarchyRoots", "HierarchyRoot"),
         QueryType::RestoreSession => ("RestoreSessions", "RestoreSession"),
         QueryType::Task => ("Tasks", "Task"),
+        QueryType::ObjectInJob => ("ObjectsInJob", "ObjectInJob"),
     }
 }
 
@@ -158,6 +159,11 @@ pub(super) fn get_query(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> 
     let page = ctx.core.query(caller, &req)?;
     let content = match &page.items {
         QueryItems::Tasks(v) => QueryContent::Tasks(v.iter().map(|t| task_rep(ctx, t)).collect()),
+        QueryItems::ObjectsInJob(v) => QueryContent::ObjectsInJob(wire::ObjectsInJob(
+            v.iter()
+                .map(|(job, _, o)| super::jobs::object_in_job_of(ctx, *job, o))
+                .collect(),
+        )),
         items if as_entities => QueryContent::Entities(match items {
             QueryItems::VmRestorePoints(v) => entities(ctx, v, vm_point_entity),
             QueryItems::RestorePoints(v) => entities(ctx, v, restore_point_entity),
@@ -170,7 +176,7 @@ pub(super) fn get_query(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> 
             QueryItems::BackupJobSessions(v) => entities(ctx, v, backup_session_entity),
             QueryItems::BackupTaskSessions(v) => entities(ctx, v, task_session_entity),
             QueryItems::Repositories(v) => entities(ctx, v, repository_entity),
-            QueryItems::Tasks(_) | QueryItems::Empty(_) => {
+            QueryItems::Tasks(_) | QueryItems::ObjectsInJob(_) | QueryItems::Empty(_) => {
                 let (member, item) = empty_member(page.query_type);
                 TypedList::empty(member, item)
             }
@@ -187,7 +193,7 @@ pub(super) fn get_query(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> 
             QueryItems::BackupJobSessions(v) => refs(ctx, v, backup_session_ref),
             QueryItems::BackupTaskSessions(v) => refs(ctx, v, task_session_ref),
             QueryItems::Repositories(v) => refs(ctx, v, repository_ref),
-            QueryItems::Tasks(_) | QueryItems::Empty(_) => Vec::new(),
+            QueryItems::Tasks(_) | QueryItems::ObjectsInJob(_) | QueryItems::Empty(_) => Vec::new(),
         }),
     };
     Ok(Reply::ok(

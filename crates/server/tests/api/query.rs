@@ -1191,7 +1191,7 @@ async fn query_service_lists_a_query_per_type() {
     assert_eq!(links[0]["Rel"], "Up");
     assert_eq!(links[0]["Type"], "LogonSession");
     let down: Vec<&serde_json::Value> = links.iter().filter(|l| l["Rel"] == "Down").collect();
-    assert_eq!(down.len(), 12);
+    assert_eq!(down.len(), 13);
     // Every link works, in both formats.
     for l in down {
         let href = l["Href"].as_str().unwrap();
@@ -1467,4 +1467,81 @@ async fn a_query_past_its_cost_limit_is_a_400_naming_the_filter_and_writes_go_on
         w.get_json("/api/vmRestorePoints").await.status,
         StatusCode::OK
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_vms_of_jobs_are_queried_by_name_job_and_backup_server_under_resources() {
+    let w = World::new(ONE_MIB).await;
+    let uri = |f: &str| {
+        format!(
+            "/api/query?type=ObjectInJob&sortAsc=JobName&filter={}",
+            enc(f)
+        )
+    };
+    // The demo's six VMs, two per job; a filter on the job and the backup server.
+    let names = |j: &serde_json::Value| -> Vec<String> {
+        arr(&j["Resources"]["ObjectsInJob"], "ObjectInJobs")
+            .iter()
+            .map(|o| o["Name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = w.get_json("/api/query?type=ObjectInJob").await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.text());
+    let all = all.json();
+    assert_eq!(names(&all).len(), 6, "{all}");
+    assert!(all["Refs"].is_null() && all["Entities"].is_null(), "{all}");
+    let j = w
+        .get_json(&uri(
+            r#"BackupServerName=="backup01.lab.local";JobName=="Backup Job hyperv01""#,
+        ))
+        .await
+        .json();
+    let mut found = names(&j);
+    found.sort();
+    assert_eq!(found, ["app01", "file01"], "{j}");
+    let one = &arr(&j["Resources"]["ObjectsInJob"], "ObjectInJobs")[0];
+    let href = one["Href"].as_str().unwrap();
+    // Its Href is the include itself.
+    let r = w.get_json(&path_of(href)).await;
+    assert_eq!(r.status, StatusCode::OK, "{href}: {}", r.text());
+    assert_eq!(r.json()["Name"], one["Name"]);
+    // By the job's UID, and by the object's own UID.
+    let job_uid = w.get_json("/api/jobs").await.json()["Refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["Name"] == "Backup Job vcd01")
+        .unwrap()["UID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let j = w.get_json(&uri(&format!("JobUid=={job_uid}"))).await.json();
+    let mut found = names(&j);
+    found.sort();
+    assert_eq!(found, ["tenant-db", "tenant-web"]);
+    let id = one["ObjectInJobId"].as_str().unwrap();
+    let j = w.get_json(&uri(&format!("UID=={id}"))).await.json();
+    assert_eq!(names(&j), [one["Name"].as_str().unwrap()]);
+    // XML: the same under <Resources><ObjectsInJob>, valid against the schema.
+    let x = w.get_xml(&uri(r#"JobName=="Backup Job hyperv01""#)).await;
+    assert_eq!(x.status, StatusCode::OK);
+    crate::fidelity::validate(&x.body).unwrap_or_else(|e| panic!("{e}\n{}", x.text()));
+    let items = x
+        .xml()
+        .child("Resources")
+        .child("ObjectsInJob")
+        .all("ObjectInJob")
+        .len();
+    assert_eq!(items, 2);
+    // An unknown field is named; a restore operator may not ask.
+    let r = w.send(Req::get(&uri("Colour==red")).accept(JSON)).await;
+    let m = r.json_error(StatusCode::BAD_REQUEST);
+    assert!(m.contains("Colour") && m.contains("JobName"), "{m}");
+    let op = w
+        .logon_new_account("operator", emrest_core::Role::RestoreOperator)
+        .await;
+    let r = w
+        .send(Req::get("/api/query?type=ObjectInJob").token(&op))
+        .await;
+    r.xml_error(StatusCode::FORBIDDEN);
 }

@@ -166,6 +166,9 @@ pub enum QueryContent {
     Entities(TypedList),
     /// Tasks, which have no reference form, under `Resources.Tasks`.
     Tasks(Vec<Task>),
+    /// VMs of jobs (`type=ObjectInJob`), which have no reference form either, under
+    /// `Resources.ObjectsInJob`, as `/jobs/{ID}/includes` lists them.
+    ObjectsInJob(super::ObjectsInJob),
 }
 
 /// `GET /query?…` (query_service.md; JSON.md B9: `Refs, Entities, Resources, Links,
@@ -208,6 +211,18 @@ impl Representation for QueryResult {
                     Some(Node::new("Resources").layer(members_with(RESOURCES_MEMBERS, &l))),
                 )
             }
+            QueryContent::ObjectsInJob(objects) => (
+                None,
+                None,
+                Some(
+                    Node::new("Resources").layer(
+                        RESOURCES_MEMBERS
+                            .iter()
+                            .map(|n| child(n, (*n == "ObjectsInJob").then(|| objects.to_node())))
+                            .collect::<Vec<_>>(),
+                    ),
+                ),
+            ),
         };
         Node::new("QueryResult").layer(vec![
             child("Refs", refs),
