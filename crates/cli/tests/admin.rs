@@ -268,6 +268,29 @@ fn roles_scopes_accounts_jobs_and_gc_change_a_running_server_on_its_next_request
         .map(|v| v.iter().filter_map(|j| j["Name"].as_str()).collect())
         .unwrap_or_default();
     assert!(names.contains(&"nightly"), "{jobs}");
+    // A schedule set by the CLI is the server's at once (the API shows it).
+    let run = emrest(&[
+        "job", "schedule", "--data", d, "nightly", "--daily", "22:00",
+    ])
+    .ok();
+    assert!(run.stderr.contains("Job 'nightly' runs"), "{run:?}");
+    let id = jobs["Refs"]
+        .as_array()
+        .and_then(|v| v.iter().find(|j| j["Name"] == "nightly"))
+        .and_then(|j| j["UID"].as_str())
+        .and_then(|uid| uid.rsplit(':').next())
+        .expect("the job's UID")
+        .to_string();
+    let job = server
+        .call(
+            &admin,
+            "GET",
+            &format!("/api/jobs/{id}?format=Entity"),
+            None,
+        )
+        .json();
+    assert_eq!(job["ScheduleConfigured"], true, "{job}");
+    assert_eq!(job["ScheduleEnabled"], true, "{job}");
     let before = points(&admin);
     let run = emrest(&["job", "start", "--data", d, "nightly", "--json"]).ok();
     let session = run.json();
