@@ -1,12 +1,28 @@
 """GET /metrics read by the Prometheus project's own text parser (prometheus_client.parser):
 a restore and a logon move the counters a monitoring system would alert on."""
 
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
+import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ADMIN_PASSWORD
+from conftest import ADMIN_PASSWORD, Server
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A server of this module's own: its restore must not change what other modules see."""
+    tmp = Path(tempfile.mkdtemp(prefix="emrest-metrics-"))
+    s = Server(tmp / "data")
+    try:
+        yield s
+    finally:
+        s.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def scrape(server):

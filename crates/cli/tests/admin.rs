@@ -169,6 +169,32 @@ fn an_account_created_through_the_api_gets_its_password_from_every_cli_form_whil
     failed_with(&run, "the two passwords differ");
     assert_eq!(logon_status(&server, "CORP\\ops", "typed"), 201);
 
+    // An administrator through the API extension, on the same running server.
+    let accounts = server
+        .call(&admin, "GET", "/api/security/accounts", None)
+        .json();
+    let id = accounts["Refs"]
+        .as_array()
+        .and_then(|v| v.iter().find(|a| a["Name"] == "CORP\\ops"))
+        .and_then(|a| a["UID"].as_str())
+        .and_then(|uid| uid.rsplit(':').next())
+        .unwrap_or_else(|| panic!("CORP\\ops is listed: {accounts}"))
+        .to_string();
+    let r = server.call(
+        &admin,
+        "PUT",
+        &format!("/api/emrest/accounts/{id}/password"),
+        Some(&serde_json::json!({ "Password": "from the api" })),
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(logon_status(&server, "CORP\\ops", "from the api"), 201);
+    assert_eq!(logon_status(&server, "CORP\\ops", "typed"), 401);
+    emrest_env(
+        &["user", "passwd", "--data", d, "CORP\\ops"],
+        &[("EMREST_PASSWORD", "typed")],
+    )
+    .ok();
+
     // No password from anywhere, no terminal: one line, exit 1, nothing changed.
     let run = emrest(&["user", "passwd", "--data", d, "CORP\\ops"]);
     failed_with(&run, "no password given");
