@@ -187,3 +187,42 @@ async fn wait_for(mut rx: tokio::sync::watch::Receiver<bool>) {
         }
     }
 }
+
+/// What the server reads from a request before any handler runs, for the `request_edges` fuzz
+/// target (fuzz/) and its corpus replay: the path (`Endpoint` and its template, methods and
+/// permission), the query string, the `Authorization: Basic` credentials, and the session ID
+/// from the `X-RestSvcSessionId` header or the cookie. Whatever the bytes, none of it panics.
+#[doc(hidden)]
+pub fn read_request_edges(
+    path: &str,
+    query: &str,
+    authorization: &[u8],
+    session: &[u8],
+    cookie: &[u8],
+) {
+    use axum::http::{header, HeaderMap, HeaderValue, Method};
+    if let Some(e) = endpoint::Endpoint::parse(path) {
+        let _ = e.template();
+        let _ = e.methods();
+        for m in [Method::GET, Method::POST, Method::PUT, Method::DELETE] {
+            let _ = e.permission(&m);
+        }
+    }
+    let q = endpoint::Query::parse(Some(query));
+    let _ = q.get("format");
+    let mut headers = HeaderMap::new();
+    for (name, bytes) in [
+        (header::AUTHORIZATION, authorization),
+        (header::COOKIE, cookie),
+        (
+            header::HeaderName::from_static("x-restsvcsessionid"),
+            session,
+        ),
+    ] {
+        if let Ok(v) = HeaderValue::from_bytes(bytes) {
+            headers.insert(name, v);
+        }
+    }
+    let _ = api::logon::basic_credentials(&headers);
+    let _ = api::session_id(&headers);
+}

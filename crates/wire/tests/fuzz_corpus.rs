@@ -30,3 +30,8 @@ fn restore_spec_corpus_decodes_without_panics_and_with_well_formed_errors() {
 fn security_spec_corpus_decodes_without_panics_and_with_well_formed_errors() {
     replay("security_spec", fuzz_props::security_spec);
 }
+
+#[test]
+fn job_spec_corpus_decodes_without_panics_and_with_well_formed_errors() {
+    replay("job_spec", fuzz_props::job_spec);
+}

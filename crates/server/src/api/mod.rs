@@ -10,7 +10,7 @@ mod csrf;
 mod hierarchy_roots;
 mod job_schedule;
 mod jobs;
-mod logon;
+pub(crate) mod logon;
 pub mod metrics;
 pub mod openapi;
 mod query;
@@ -272,7 +272,7 @@ fn runs_inline(method: &Method, endpoint: &Endpoint) -> bool {
 
 /// The session ID from the cookie (which wins, JSON.md C5) or the header: base64 of the
 /// session GUID (a raw GUID is accepted too).
-fn session_id(headers: &HeaderMap) -> Option<Uuid> {
+pub(crate) fn session_id(headers: &HeaderMap) -> Option<Uuid> {
     // Bytes that are not ASCII make a header unreadable, not absent: a garbage cookie must not
     // fall back to the header (the cookie wins, JSON.md C5).
     let cookies: Vec<String> = headers

@@ -4,7 +4,8 @@
 //! error is a short, non-empty message that names its element when it has one.
 
 use emrest_wire::{
-    decode_account_create_spec, decode_restore_spec, decode_role_create_spec,
+    decode_account_create_spec, decode_create_object_in_job_spec, decode_job_clone_spec,
+    decode_job_edit_spec, decode_password_spec, decode_restore_spec, decode_role_create_spec,
     decode_scope_create_spec, DecodeError, Format, OrderPolicy,
 };
 
@@ -60,6 +61,21 @@ pub fn security_spec(data: &[u8]) {
         0 => decode_account_create_spec(body, format, order).map(|_| ()),
         1 => decode_role_create_spec(body, format, order).map(|_| ()),
         _ => decode_scope_create_spec(body, format, order).map(|_| ()),
+    };
+    if let Err(e) = result {
+        check_error(&e);
+    }
+}
+
+/// The job management bodies (edit, clone, include) and the password extension's body on fuzz
+/// input (the first byte also picks the decoder).
+pub fn job_spec(data: &[u8]) {
+    let (format, order, which, body) = split(data);
+    let result = match which % 4 {
+        0 => decode_job_edit_spec(body, format, order).map(|_| ()),
+        1 => decode_job_clone_spec(body, format, order).map(|_| ()),
+        2 => decode_create_object_in_job_spec(body, format, order).map(|_| ()),
+        _ => decode_password_spec(body, format, order).map(|_| ()),
     };
     if let Err(e) = result {
         check_error(&e);
