@@ -7,6 +7,10 @@
 //! - an OR of two VMs with an enum comparison, sorted by creation time.
 //!
 //! Run: `cargo run --release -p emrest-core --example query_bench -- [points] [runs] [work dir]`
+//!
+//! Or over the world of a scenario file (real disks and backups), e.g. the large one:
+//! `cargo run --release -p emrest-core --example query_bench -- docs/scenarios/large.toml 20`
+//! (its VMs are named `vm-001`…, so the same shapes apply; dates are counted back from now).
 
 use emrest_core::demo::SyntheticPoints;
 use emrest_core::query::QueryRequest;
@@ -17,6 +21,7 @@ use uuid::Uuid;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
+    let scenario = args.get(1).filter(|a| a.ends_with(".toml")).cloned();
     let points: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let runs: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20);
     let work = match args.get(3) {
@@ -25,35 +30,69 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let _ = std::fs::remove_dir_all(&work);
     let (core, _) = Core::open(CoreConfig::new(work.join("data")))?;
-    let server = BackupServerRecord {
-        id: Uuid::new_v4(),
-        name: "bench".into(),
-        description: String::new(),
-        port: 9392,
-        version: "bench".into(),
+    let (points, dates) = match &scenario {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)?;
+            let t0 = Instant::now();
+            let plan =
+                emrest_core::scenario::Scenario::parse(&text, 64 << 10, &|v| std::env::var(v).ok())
+                    .map_err(|e| format!("{file}: {e}"))?;
+            let made = core.create_world(&plan)?;
+            println!(
+                "scenario {file}: {} VMs, {} VM restore points, built in {:.1} s",
+                made.vms,
+                made.restore_points,
+                t0.elapsed().as_secs_f64()
+            );
+            let day = 24 * 3600 * 1000;
+            let now = emrest_core::now_millis();
+            let iso = emrest_core::time::iso;
+            (
+                made.restore_points,
+                (iso(now - 5 * day), iso(now - 6 * day), iso(now - 3 * day)),
+            )
+        }
+        None => {
+            let server = BackupServerRecord {
+                id: Uuid::new_v4(),
+                name: "bench".into(),
+                description: String::new(),
+                port: 9392,
+                version: "bench".into(),
+            };
+            let cat = core.catalog();
+            cat.insert_backup_server(&server)?;
+            let root =
+                core.inventory()
+                    .create_root(Uuid::new_v4(), "vc.bench", PlatformKind::VMware)?;
+            cat.insert_hierarchy_root(root.id, server.id)?;
+            let t0 = Instant::now();
+            let made = SyntheticPoints {
+                job: "Bench Job",
+                vm_prefix: "vm-",
+                file_prefix: "Bench",
+                first_ref: 1000,
+                base: 1_600_000_000_000,
+            }
+            .insert(cat, server.id, root.id, points)?
+            .len();
+            println!(
+                "catalog: {made} VM restore points in {} restore points, inserted in {:.1} s",
+                made.div_ceil(100),
+                t0.elapsed().as_secs_f64()
+            );
+            (
+                made,
+                (
+                    "2020-09-20T00:00:00Z".to_string(),
+                    "2020-10-01T00:00:00Z".to_string(),
+                    "2020-10-05T04:00:00Z".to_string(),
+                ),
+            )
+        }
     };
-    let cat = core.catalog();
-    cat.insert_backup_server(&server)?;
-    let root = core
-        .inventory()
-        .create_root(Uuid::new_v4(), "vc.bench", PlatformKind::VMware)?;
-    cat.insert_hierarchy_root(root.id, server.id)?;
-    let t0 = Instant::now();
-    let made = SyntheticPoints {
-        job: "Bench Job",
-        vm_prefix: "vm-",
-        file_prefix: "Bench",
-        first_ref: 1000,
-        base: 1_600_000_000_000,
-    }
-    .insert(cat, server.id, root.id, points)?
-    .len();
-    println!(
-        "catalog: {made} VM restore points in {} restore points, inserted in {:.1} s",
-        made.div_ceil(100),
-        t0.elapsed().as_secs_f64()
-    );
-
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let (after, from, to) = dates;
     core.add_account("bench", "bench", Role::PortalAdministrator)?;
     let session = core.logon("bench", "bench")?;
     let caller = core.caller(session.id)?;
@@ -62,7 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "filter VmDisplayName==vm-042;CreationTime>=…, sortDesc=CreationTime, pageSize=50&page=3",
             QueryRequest {
                 type_name: "VmRestorePoint",
-                filter: Some("VmDisplayName==\"vm-042\";CreationTime>=\"2020-09-20T00:00:00Z\""),
+                filter: Some(leak(format!("VmDisplayName==\"vm-042\";CreationTime>=\"{after}\""))),
                 sort_desc: Some("CreationTime"),
                 page_size: Some("50"),
                 page: Some("3"),
@@ -73,7 +112,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "filter CreationTime range (1/10 of all), sortAsc=Name, pageSize=100&page=10",
             QueryRequest {
                 type_name: "VmRestorePoint",
-                filter: Some("CreationTime>=2020-10-01T00:00:00Z;CreationTime<2020-10-05T04:00:00Z"),
+                filter: Some(leak(format!("CreationTime>={from};CreationTime<{to}"))),
                 sort_asc: Some("Name"),
                 page_size: Some("100"),
                 page: Some("10"),
