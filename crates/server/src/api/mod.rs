@@ -11,6 +11,7 @@ mod hierarchy_roots;
 mod job_schedule;
 mod jobs;
 pub(crate) mod logon;
+mod logon_gate;
 pub mod metrics;
 pub mod openapi;
 mod query;
@@ -63,6 +64,8 @@ pub struct ApiOptions {
 
 struct AppState {
     core: Arc<Core>,
+    /// Logons take turns between addresses for the cores (logon_gate.rs).
+    logon_gate: Arc<logon_gate::LogonGate>,
     options: ApiOptions,
     /// Encoded answers of hot read-only GETs (cache.rs).
     cache: Arc<ReplyCache>,
@@ -75,6 +78,7 @@ pub fn router(core: Arc<Core>, options: ApiOptions) -> (Router, Arc<ReplyCache>)
     let router = Router::new()
         .fallback(handle)
         .with_state(Arc::new(AppState {
+            logon_gate: logon_gate::LogonGate::new(),
             core,
             options,
             cache: cache.clone(),
@@ -235,6 +239,12 @@ async fn answer(state: Arc<AppState>, req: Request) -> Response {
             format,
             "The server failed to process the request",
         )
+    };
+    // A logon waits its turn for a core before its password hash (logon_gate.rs).
+    let _slot = if method == Method::POST && endpoint == Endpoint::SessionMngr {
+        Some(state.logon_gate.enter(ctx.peer).await)
+    } else {
+        None
     };
     let reply = if runs_inline(&method, &endpoint) {
         // A panic answers 500, as one on the blocking pool does.
