@@ -201,6 +201,28 @@ pub enum QueryItems {
     Empty(QueryType),
 }
 
+impl QueryItems {
+    /// The same items in the opposite order.
+    pub(crate) fn reverse(&mut self) {
+        match self {
+            QueryItems::VmRestorePoints(v) => v.reverse(),
+            QueryItems::RestorePoints(v) => v.reverse(),
+            QueryItems::Backups(v) => v.reverse(),
+            QueryItems::BackupFiles(v) => v.reverse(),
+            QueryItems::BackupServers(v) => v.reverse(),
+            QueryItems::HierarchyRoots(v) => v.reverse(),
+            QueryItems::RestoreSessions(v) => v.reverse(),
+            QueryItems::Tasks(v) => v.reverse(),
+            QueryItems::Jobs(v) => v.reverse(),
+            QueryItems::BackupJobSessions(v) => v.reverse(),
+            QueryItems::BackupTaskSessions(v) => v.reverse(),
+            QueryItems::Repositories(v) => v.reverse(),
+            QueryItems::ObjectsInJob(v) => v.reverse(),
+            QueryItems::Empty(_) => {}
+        }
+    }
+}
+
 /// A page of a query's result, with what paging links need.
 #[derive(Clone, Debug)]
 pub struct QueryPage {

@@ -526,6 +526,21 @@ struct Rendered {
     where_sql: String,
     params: Vec<Value>,
     order_sql: Option<String>,
+    /// The same sort key, the other way round.
+    order_sql_rev: Option<String>,
+}
+
+/// A default order (plain columns, `, `-separated, each ASC unless it says DESC) the other way
+/// round.
+fn reverse_order(order: &str) -> String {
+    order
+        .split(", ")
+        .map(|term| match term.strip_suffix(" DESC") {
+            Some(key) => format!("{key} ASC"),
+            None => format!("{} DESC", term.strip_suffix(" ASC").unwrap_or(term)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The ORDER BY key of a sort field.
@@ -590,14 +605,18 @@ impl QueryFilter {
         if let Some(e) = &self.expr {
             compile(d, self.t, e, &fields, &mut where_sql, &mut params)?;
         }
-        let order_sql = match &self.sort {
-            Some((name, desc)) => Some(order_key(d, self.t, &fields, name, *desc)?),
-            None => None,
+        let (order_sql, order_sql_rev) = match &self.sort {
+            Some((name, desc)) => (
+                Some(order_key(d, self.t, &fields, name, *desc)?),
+                Some(order_key(d, self.t, &fields, name, !*desc)?),
+            ),
+            None => (None, None),
         };
         Ok(Rendered {
             where_sql,
             params,
             order_sql,
+            order_sql_rev,
         })
     }
 }
@@ -620,6 +639,15 @@ impl Rendered {
         match &self.order_sql {
             Some(o) => format!(" ORDER BY {o}, {id}"),
             None => format!(" ORDER BY {default}"),
+        }
+    }
+
+    /// [`Rendered::order`] the other way round: every order ends with the ID, so it is total
+    /// and its reverse lists the same rows backwards.
+    fn order_rev(&self, default: &str, id: &str) -> String {
+        match &self.order_sql_rev {
+            Some(o) => format!(" ORDER BY {o}, {id} DESC"),
+            None => format!(" ORDER BY {}", reverse_order(default)),
         }
     }
 }
@@ -818,14 +846,30 @@ impl Catalog {
                 rusqlite::params_from_iter(params.iter()),
                 |r| r.get(0),
             )?;
+            // A page past the middle is read from the other end: its OFFSET is then the rows
+            // after it, not before (the last page of a million points skips none), and the
+            // rows are turned back round below.
+            let page_len = (total.max(0) as u64)
+                .saturating_sub(skip as u64)
+                .min(page_size);
+            let backwards = skip > 0 && skip as u64 > (total.max(0) as u64) / 2;
+            let (limit_value, skip_value, order) = if backwards {
+                let after = (total.max(0) as u64).saturating_sub(skip as u64 + page_len);
+                (
+                    page_len as i64,
+                    after as i64,
+                    r.order_rev(default_order, id),
+                )
+            } else {
+                (page_size as i64, skip, r.order(default_order, id))
+            };
             let mut paged = params.clone();
-            paged.push(Value::Integer(page_size as i64));
+            paged.push(Value::Integer(limit_value));
             let limit = paged.len();
-            paged.push(Value::Integer(skip));
+            paged.push(Value::Integer(skip_value));
             let offset = paged.len();
             let sql = format!(
-                "{select}{where_clause}{} LIMIT {} OFFSET {}",
-                r.order(default_order, id),
+                "{select}{where_clause}{order} LIMIT {} OFFSET {}",
                 d.param(limit),
                 d.param(offset)
             );
@@ -881,6 +925,10 @@ impl Catalog {
                 ),
                 _ => QueryItems::Empty(t),
             };
+            let mut items = items;
+            if backwards {
+                items.reverse();
+            }
             Ok((items, total))
         })?;
         Ok((items, total as u64))

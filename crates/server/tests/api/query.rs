@@ -1545,3 +1545,45 @@ async fn the_vms_of_jobs_are_queried_by_name_job_and_backup_server_under_resourc
         .await;
     r.xml_error(StatusCode::FORBIDDEN);
 }
+
+/// Pages past the middle are read from the other end of the order: every page, in every order,
+/// is exactly its slice of the whole list.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_is_its_slice_of_the_whole_list_in_every_order() {
+    let w = World::new(ONE_MIB).await;
+    // Ten restore points of the demo's VMs, so pages of 3 reach far past the middle.
+    for _ in 0..4 {
+        w.blocking(|c| {
+            let vms = c.inventory().vms().unwrap();
+            for kind in PlatformKind::ALL {
+                let keys: Vec<_> = vms
+                    .iter()
+                    .filter(|v| v.kind == kind)
+                    .map(|v| v.key())
+                    .collect();
+                c.backup_now(&format!("Paging {kind:?}"), &keys).unwrap();
+            }
+        })
+        .await;
+    }
+    for (t, rest) in [
+        ("VmRestorePoint", ""),
+        ("VmRestorePoint", "&sortAsc=Name"),
+        ("VmRestorePoint", "&sortDesc=CreationTime"),
+        ("VmRestorePoint", "&sortAsc=Type"),
+        ("RestorePoint", ""),
+        ("BackupFile", "&sortDesc=Name"),
+        ("BackupFile", ""),
+    ] {
+        let (all, _) = query(&w, t, &format!("{rest}&pageSize=1000"), false).await;
+        assert!(all.len() > 2 * 3, "{t}{rest}: {}", all.len());
+        let size = 3;
+        let pages = all.len().div_ceil(size);
+        for page in 1..=pages + 1 {
+            let (got, _) = query(&w, t, &format!("{rest}&pageSize={size}&page={page}"), true).await;
+            let from = ((page - 1) * size).min(all.len());
+            let to = (page * size).min(all.len());
+            assert_eq!(got, all[from..to], "{t}{rest} page {page} of {pages}");
+        }
+    }
+}
