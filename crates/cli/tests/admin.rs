@@ -26,6 +26,16 @@ fn logon_status(server: &Server, user: &str, password: &str) -> u16 {
     server.logon_response(user, password).status
 }
 
+/// What a spawned `emrest` printed once it exits.
+fn finished(child: std::process::Child) -> Run {
+    let out = child.wait_with_output().expect("wait for emrest");
+    Run {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// Run `emrest` with `input` on its standard input.
 fn emrest_stdin(args: &[&str], input: &str) -> Run {
     let mut cmd = emrest_cmd();
@@ -40,12 +50,7 @@ fn emrest_stdin(args: &[&str], input: &str) -> Run {
         .expect("piped stdin")
         .write_all(input.as_bytes())
         .expect("write stdin");
-    let out = child.wait_with_output().expect("wait for emrest");
-    Run {
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    finished(child)
 }
 
 /// Run `emrest` with a terminal (a pseudo-terminal) as its standard input, typing `lines`.
@@ -82,12 +87,7 @@ fn emrest_on_terminal(args: &[&str], lines: &[&str]) -> Run {
             .write_all(format!("{line}\n").as_bytes())
             .expect("type on the terminal");
     }
-    let out = child.wait_with_output().expect("wait for emrest");
-    Run {
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    finished(child)
 }
 
 fn failed_with(run: &Run, needle: &str) {

@@ -241,12 +241,6 @@ impl<C: std::ops::Deref<Target = Core>> Engine for JobRun<C> {
             .as_ref()
             .ok()
             .and_then(|_| self.core.backup_session(self.session).ok());
-        if let Ok(tasks) = self.core.backup_task_sessions(Some(self.session)) {
-            self.core.metrics.backup_done(
-                tasks.iter().map(|t| t.bytes_read).sum(),
-                tasks.iter().map(|t| t.bytes_transferred).sum(),
-            );
-        }
         match session.map(|s| s.result) {
             Some(SessionResult::Success) => "success",
             Some(SessionResult::Warning) => "warning",
@@ -256,6 +250,12 @@ impl<C: std::ops::Deref<Target = Core>> Engine for JobRun<C> {
 
     fn finish(self, outcome: CoreResult<()>) {
         let (core, session) = (&self.core, self.session);
+        if let Ok(tasks) = core.backup_task_sessions(Some(session)) {
+            core.metrics.backup_done(
+                tasks.iter().map(|t| t.bytes_read).sum(),
+                tasks.iter().map(|t| t.bytes_transferred).sum(),
+            );
+        }
         if let Err(e) = outcome {
             let msg = format!("Backup failed: {e}");
             tracing::warn!("job '{}': {msg}", self.job.name);

@@ -174,8 +174,10 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
     }
     let started = std::time::Instant::now();
     let method = req.method().clone();
-    let route = Endpoint::parse(req.uri().path()).map_or("unknown", |e| e.template());
-    let response = answer(state.clone(), req).await;
+    // Parsed once: the metrics name the route by it, and the dispatcher serves it.
+    let endpoint = Endpoint::parse(req.uri().path());
+    let route = endpoint.as_ref().map_or("unknown", Endpoint::template);
+    let response = answer(state.clone(), req, endpoint).await;
     state.core.metrics().request(
         route,
         method.as_str(),
@@ -185,12 +187,11 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
     response
 }
 
-async fn answer(state: Arc<AppState>, req: Request) -> Response {
+async fn answer(state: Arc<AppState>, req: Request, endpoint: Option<Endpoint>) -> Response {
     let format = negotiate(req.headers());
     let base = base_url(&req);
     let conn = req.extensions().get::<ConnInfo>().copied();
     let method = req.method().clone();
-    let endpoint = Endpoint::parse(req.uri().path());
     let query = Query::parse(req.uri().query());
     let (parts, body) = req.into_parts();
     let ctx = Ctx {
