@@ -39,7 +39,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data: Path):
+    def __init__(self, data: Path, extra: tuple = ()):
         self.data = data
         self.http_port = free_port()
         self.https_port = free_port()
@@ -50,7 +50,7 @@ class Server:
             [
                 self.binary, "serve", "--data", str(data), "--demo", "--disk-size", "4M",
                 "--http", f"127.0.0.1:{self.http_port}",
-                "--https", f"127.0.0.1:{self.https_port}",
+                "--https", f"127.0.0.1:{self.https_port}", *extra,
             ],
             env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
@@ -86,6 +86,14 @@ class Server:
             check=True, capture_output=True, text=True,
         )
         return json.loads(out.stdout)
+
+    def cli(self, *args: str) -> str:
+        """`emrest <args> --data <dir>` beside the running server; its standard output."""
+        out = subprocess.run(
+            [self.binary, *args, "--data", str(self.data)],
+            check=True, capture_output=True, text=True,
+        )
+        return out.stdout
 
     def stop(self):
         self.proc.terminate()

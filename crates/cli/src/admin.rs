@@ -11,6 +11,7 @@
 //! (`{"Ok": Reply}` or `{"Err": "message"}`), then the server closes.
 
 use anyhow::{anyhow, bail, Context, Result};
+use emrest_core::faults::Who;
 use emrest_core::security::{EnterpriseRole, ScopeItem};
 use emrest_core::Core;
 use serde::{Deserialize, Serialize};
@@ -101,6 +102,20 @@ pub enum Request {
     },
     /// `emrest verify --mark`: verify, and record the damaged points.
     VerifyMark,
+    /// `emrest fault add`: a `FaultRuleSpec` in JSON. `by` is set by the server: the peer.
+    FaultAdd {
+        spec: serde_json::Value,
+        json: bool,
+        by: String,
+    },
+    FaultList {
+        json: bool,
+        by: String,
+    },
+    FaultClear {
+        id: Option<Uuid>,
+        by: String,
+    },
 }
 
 impl Request {
@@ -122,8 +137,178 @@ impl Request {
             Request::JobSchedule { .. } => "job schedule",
             Request::Gc { .. } => "gc",
             Request::VerifyMark => "verify --mark",
+            Request::FaultAdd { .. } => "fault add",
+            Request::FaultList { .. } => "fault list",
+            Request::FaultClear { .. } => "fault clear",
         }
     }
+
+    /// Names who sent a fault verb (the audit log says who set each rule): the peer's uid.
+    fn sent_by(&mut self, uid: u32) {
+        if let Request::FaultAdd { by, .. }
+        | Request::FaultList { by, .. }
+        | Request::FaultClear { by, .. } = self
+        {
+            *by = format!("uid {uid}");
+        }
+    }
+}
+
+/// `emrest fault add`'s flags: what a rule matches, when it fires, what it does.
+#[derive(clap::Args)]
+pub struct FaultArgs {
+    /// What the rule matches: restore, backup, logon, or a request by its route template as
+    /// docs/openapi.json names it, with or without a method: 'GET /tasks/{ID}'.
+    #[arg(long = "on", value_name = "OPERATION")]
+    on: String,
+    /// Restores of one mode only: full or quick-rollback.
+    #[arg(long, value_name = "MODE")]
+    mode: Option<String>,
+    /// Tasks on this VM only (restores: the point's VM; backups: a job that includes it).
+    #[arg(long, value_name = "NAME")]
+    vm: Option<String>,
+    /// Work of this account only (logons: the user name logging on).
+    #[arg(long, value_name = "NAME")]
+    account: Option<String>,
+    /// Fire on the first N matches only.
+    #[arg(long, value_name = "N", conflicts_with_all = ["every", "chance"])]
+    first: Option<u64>,
+    /// Fire on every Nth match.
+    #[arg(long, value_name = "N", conflicts_with = "chance")]
+    every: Option<u64>,
+    /// Fire with this probability (0 to 1) per match.
+    #[arg(long, value_name = "P")]
+    chance: Option<f64>,
+    /// The seed of --chance: the same seed fires on the same matches.
+    #[arg(long, requires = "chance")]
+    seed: Option<u64>,
+    /// fail, delay, hang, stall (tasks); status, delay, hang, drop, expire-session (requests).
+    #[arg(long, value_name = "EFFECT")]
+    effect: String,
+    /// Where fail and stall happen, in percent of the task (0 to 99).
+    #[arg(long)]
+    percent: Option<u8>,
+    /// How long delay waits and stall stalls, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    delay_ms: Option<u64>,
+    /// The HTTP status of effect status (400 to 599).
+    #[arg(long)]
+    status: Option<u16>,
+    /// The failed task's result (fail), or the Error body's message (status).
+    #[arg(long)]
+    message: Option<String>,
+}
+
+impl FaultArgs {
+    /// The rule as a `FaultRuleSpec` in JSON; the server checks it whole.
+    pub fn spec(&self) -> Result<serde_json::Value> {
+        use serde_json::{json, Map, Value};
+        let mut m = Map::new();
+        let on = self.on.trim();
+        let (operation, request) = match on.to_ascii_lowercase().as_str() {
+            "restore" => ("Restore", None),
+            "backup" => ("Backup", None),
+            "logon" => ("Logon", None),
+            _ => match on.split_once(char::is_whitespace) {
+                Some((method, route)) if route.trim_start().starts_with('/') => {
+                    ("Request", Some((Some(method.to_ascii_uppercase()), route.trim())))
+                }
+                _ if on.starts_with('/') => ("Request", Some((None, on))),
+                _ => bail!(
+                    "--on '{on}': expected restore, backup, logon or a route such as 'GET /tasks/{{ID}}'"
+                ),
+            },
+        };
+        m.insert("Operation".into(), json!(operation));
+        if let Some(mode) = &self.mode {
+            let mode = match mode.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+                "full" => "Full",
+                "quickrollback" => "QuickRollback",
+                _ => bail!("--mode '{mode}': expected full or quick-rollback"),
+            };
+            m.insert("RestoreMode".into(), json!(mode));
+        }
+        if let Some((method, route)) = request {
+            if let Some(method) = method {
+                m.insert("Method".into(), json!(method));
+            }
+            m.insert("Route".into(), json!(route));
+        }
+        if let Some(vm) = &self.vm {
+            m.insert("VmName".into(), json!(vm));
+        }
+        if let Some(a) = &self.account {
+            m.insert("AccountName".into(), json!(a));
+        }
+        if let Some(n) = self.first {
+            m.insert("Fire".into(), json!("First"));
+            m.insert("Count".into(), json!(n));
+        } else if let Some(n) = self.every {
+            m.insert("Fire".into(), json!("Every"));
+            m.insert("Count".into(), json!(n));
+        } else if let Some(p) = self.chance {
+            m.insert("Fire".into(), json!("Chance"));
+            m.insert("Probability".into(), json!(p));
+            if let Some(seed) = self.seed {
+                m.insert("Seed".into(), json!(seed));
+            }
+        }
+        let effect = match self
+            .effect
+            .to_ascii_lowercase()
+            .replace(['-', '_'], "")
+            .as_str()
+        {
+            "fail" => "Fail",
+            "delay" => "Delay",
+            "hang" => "Hang",
+            "stall" => "Stall",
+            "status" => "Status",
+            "drop" => "Drop",
+            "expiresession" | "expire" => "ExpireSession",
+            _ => bail!(
+                "--effect '{}': expected fail, delay, hang, stall, status, drop or expire-session",
+                self.effect
+            ),
+        };
+        m.insert("Effect".into(), json!(effect));
+        let numbers: [(&str, Option<Value>); 3] = [
+            ("Percent", self.percent.map(|v| json!(v))),
+            ("DelayMs", self.delay_ms.map(|v| json!(v))),
+            ("StatusCode", self.status.map(|v| json!(v))),
+        ];
+        for (k, v) in numbers {
+            if let Some(v) = v {
+                m.insert(k.into(), v);
+            }
+        }
+        if let Some(msg) = &self.message {
+            m.insert("Message".into(), json!(msg));
+        }
+        Ok(Value::Object(m))
+    }
+}
+
+/// A fault rule for `emrest fault` output: one line, or an object for `--json`.
+fn fault_rule_line(r: &emrest_core::faults::FaultRule) -> String {
+    format!(
+        "{}  fired {}/{}  {}  (added by {})",
+        r.id,
+        r.fired,
+        r.matched,
+        r.spec.describe(),
+        r.created_by
+    )
+}
+
+fn fault_rule_json(r: &emrest_core::faults::FaultRule) -> serde_json::Value {
+    serde_json::json!({
+        "Id": r.id,
+        "Description": r.spec.describe(),
+        "CreatedBy": r.created_by,
+        "Matched": r.matched,
+        "Fired": r.fired,
+    })
 }
 
 /// What a verb printed and whether it failed: the CLI prints it where it ran.
@@ -438,6 +623,44 @@ pub fn execute(core: &Arc<Core>, request: &Request) -> Result<Reply> {
             }
         }
         Request::VerifyMark => verify(core)?,
+        Request::FaultAdd { spec, json, by } => {
+            let spec = emrest_server::fault_spec_from_json(&serde_json::to_vec(spec)?)?;
+            let rule = core.fault_admin().add(Who::Local(by), spec)?;
+            Outcome {
+                stdout: vec![if *json {
+                    serde_json::to_string_pretty(&fault_rule_json(&rule))?
+                } else {
+                    fault_rule_line(&rule)
+                }],
+                ..Outcome::default()
+            }
+        }
+        Request::FaultList { json, by } => {
+            let rules = core.fault_admin().list(Who::Local(by))?;
+            let stdout = if *json {
+                let all: Vec<_> = rules.iter().map(fault_rule_json).collect();
+                vec![serde_json::to_string_pretty(&all)?]
+            } else {
+                rules.iter().map(fault_rule_line).collect()
+            };
+            Outcome {
+                stdout,
+                ..Outcome::default()
+            }
+        }
+        Request::FaultClear { id, by } => {
+            let line = match id {
+                Some(id) => {
+                    core.fault_admin().remove(Who::Local(by), *id)?;
+                    format!("fault rule {id} removed")
+                }
+                None => format!(
+                    "{} fault rule(s) removed",
+                    core.fault_admin().clear(Who::Local(by))?
+                ),
+            };
+            Outcome::said(line)
+        }
     };
     Ok(Reply::Done(outcome))
 }
@@ -679,7 +902,8 @@ async fn answer(mut stream: tokio::net::UnixStream, core: Arc<Core>, owner: u32)
     } else {
         match serde_json::from_slice::<Request>(&body) {
             Err(e) => Err(format!("the server did not understand the request: {e}")),
-            Ok(request) => {
+            Ok(mut request) => {
+                request.sent_by(uid);
                 let verb = request.verb();
                 if !matches!(request, Request::JobProgress { .. }) {
                     tracing::info!("admin channel: {verb} (uid {uid})");

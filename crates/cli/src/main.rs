@@ -98,7 +98,50 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fault rules of the running server (started with --allow-faults): make the next restore
+    /// of a VM fail at 50%, a task hang, every third poll answer 503 (docs/faults.md).
+    Fault {
+        #[command(subcommand)]
+        verb: FaultVerb,
+    },
 }
+
+#[derive(Subcommand)]
+enum FaultVerb {
+    /// Add a rule.
+    #[command(after_help = FAULT_EXAMPLES)]
+    Add {
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        rule: Box<admin::FaultArgs>,
+        /// Print the rule as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the rules in force, with how often each matched and fired.
+    List {
+        #[command(flatten)]
+        data: DataArg,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one rule, or every rule.
+    Clear {
+        #[command(flatten)]
+        data: DataArg,
+        /// The rule's ID (from `emrest fault list`); every rule without it.
+        id: Option<uuid::Uuid>,
+    },
+}
+
+const FAULT_EXAMPLES: &str = "Examples:
+  emrest fault add --on restore --vm web-01 --first 1 --effect fail --percent 50 --message 'Datastore unreachable'
+  emrest fault add --on 'GET /tasks/{ID}' --every 3 --effect status --status 503
+  emrest fault add --on restore --mode quick-rollback --effect hang
+  emrest fault add --on logon --account alice --effect delay --delay-ms 5000
+  emrest fault add --on '/vmRestorePoints' --first 1 --effect expire-session";
 
 #[derive(Subcommand)]
 enum JobVerb {
@@ -417,6 +460,14 @@ struct ServeArgs {
     /// descriptor limit (raised to its maximum at start) less a reserve for the data folder.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     max_connections: u64,
+    /// Take fault rules (`emrest fault`, /api/emrest/faults) that make restores fail, tasks
+    /// hang and requests answer errors, for testing clients (docs/faults.md). Never on by
+    /// default; refused with a listener off loopback unless --allow-faults-remote.
+    #[arg(long)]
+    allow_faults: bool,
+    /// With --allow-faults: also when a listener is reachable from other machines.
+    #[arg(long, requires = "allow_faults")]
+    allow_faults_remote: bool,
     /// Directory (LDAP) logon (boxed: the flags would make every command's value larger).
     #[command(flatten)]
     ldap: Box<LdapArgs>,
@@ -693,6 +744,45 @@ fn with_spinner<T>(message: &'static str, work: impl FnOnce() -> T) -> T {
 
 /// Run a verb that changes an existing data folder: in the server holding it when one runs,
 /// here otherwise.
+/// `emrest fault`: only ever in the running server, where the rules live.
+fn fault_command(verb: FaultVerb) -> Result<()> {
+    let (data, request) = match verb {
+        FaultVerb::Add { data, rule, json } => {
+            let spec = rule.spec()?;
+            (
+                data,
+                Request::FaultAdd {
+                    spec,
+                    json,
+                    by: String::new(),
+                },
+            )
+        }
+        FaultVerb::List { data, json } => (
+            data,
+            Request::FaultList {
+                json,
+                by: String::new(),
+            },
+        ),
+        FaultVerb::Clear { data, id } => (
+            data,
+            Request::FaultClear {
+                id,
+                by: String::new(),
+            },
+        ),
+    };
+    require_data_folder(&data)?;
+    let folder = data.data.display().to_string();
+    Driver::connect(&data.data, || {
+        bail!("no emrest server is running in {folder}: fault rules live in a server started with --allow-faults")
+    })?
+    .call(&request)?
+    .done()?
+    .print()
+}
+
 fn change(data: &DataArg, request: &Request) -> Result<()> {
     require_data_folder(data)?;
     Driver::connect(&data.data, || open_existing(data))?
@@ -831,6 +921,7 @@ fn run() -> Result<()> {
             Ok(())
         }
         Command::Job { verb } => job_command(verb),
+        Command::Fault { verb } => fault_command(verb),
         Command::Gc {
             data,
             grace_minutes,
@@ -1170,6 +1261,17 @@ fn serve(args: ServeArgs) -> Result<()> {
     if http.is_none() && https.is_none() {
         bail!("both --http and --https are off: nothing to serve");
     }
+    if args.allow_faults && !args.allow_faults_remote {
+        if let Some(open) = [http, https]
+            .into_iter()
+            .flatten()
+            .find(|a| !a.ip().is_loopback())
+        {
+            bail!(
+                "--allow-faults with a listener on {open}, which other machines may reach: listen on loopback (e.g. --https 127.0.0.1:9398) or add --allow-faults-remote"
+            );
+        }
+    }
     // The log goes to stderr like every other message; stdout is for data. Colour only on a terminal.
     tracing_subscriber::fmt()
         .with_target(false)
@@ -1206,6 +1308,12 @@ fn serve(args: ServeArgs) -> Result<()> {
         )?
         .done()?
         .print()?;
+    }
+    if args.allow_faults {
+        core.faults().allow();
+        tracing::warn!(
+            "fault injection is on (--allow-faults): administrators may make restores fail, tasks hang and requests answer errors"
+        );
     }
     if args.gc_interval_minutes > 0 {
         core.schedule_gc(

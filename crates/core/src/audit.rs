@@ -52,6 +52,9 @@ pub enum Action {
     ScopeAdd,
     ScopeRemove,
     ScopeToggle,
+    FaultAdd,
+    FaultRemove,
+    FaultClear,
 }
 
 impl Action {
@@ -71,6 +74,9 @@ impl Action {
             Action::ScopeAdd => "scope-add",
             Action::ScopeRemove => "scope-remove",
             Action::ScopeToggle => "scope-toggle",
+            Action::FaultAdd => "fault-add",
+            Action::FaultRemove => "fault-remove",
+            Action::FaultClear => "fault-clear",
         }
     }
 }

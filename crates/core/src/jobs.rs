@@ -231,6 +231,18 @@ impl<C: std::ops::Deref<Target = Core>> Engine for JobRun<C> {
                 tracing::error!("task {task}: cannot record the result: {e}");
             }
         }
+        if let Some(fault) = &self.ctl.fault {
+            tracing::info!(
+                "job '{}': injected fault (rule {}): {}",
+                self.job.name,
+                fault.rule,
+                fault.effect.name()
+            );
+            let ctl = &self.ctl;
+            self.core
+                .faults
+                .before_work(fault, &|| ctl.cancelled.load(Ordering::Relaxed));
+        }
         self.core
             .run_session_inner(&self.job, self.session, self.at, &self.ctl)
     }
@@ -594,7 +606,15 @@ impl Core {
                 job.name
             )));
         }
-        let ctl = Arc::new(RunControl::default());
+        let names: Vec<&str> = vms.iter().map(|o| o.name.as_str()).collect();
+        let fault = self.faults.fire_task(&crate::faults::Event::Backup {
+            vms: &names,
+            account: &actor.user_name,
+        });
+        let ctl = Arc::new(RunControl {
+            fault,
+            ..Default::default()
+        });
         let now = now_millis();
         let session = Uuid::new_v4();
         let admission = match self
@@ -776,13 +796,17 @@ impl Core {
                 }
             }
         }
-        if ctl.cancelled() {
+        if ctl.before_commit() {
             let vbs: Vec<VmBackup> = done.into_iter().map(|(_, v)| v).collect();
             backup::discard(self, &vbs);
-            let msg = format!(
-                "Job stopped by {}; no restore point was recorded",
-                ctl.canceller()
-            );
+            // An injected failure (faults.rs) ends the run with the rule's message.
+            let msg = match ctl.fault_failure() {
+                Some(m) => m.to_string(),
+                None => format!(
+                    "Job stopped by {}; no restore point was recorded",
+                    ctl.canceller()
+                ),
+            };
             self.fail_pending_tasks(session, &msg)?;
             return self.finish_session(session, SessionResult::Failed, Some(&msg), None);
         }

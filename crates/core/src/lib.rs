@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod demo;
 pub mod directory;
 pub mod error;
+pub mod faults;
 pub mod filter;
 pub mod job_admin;
 pub mod jobs;
@@ -124,6 +125,8 @@ pub struct Core {
     /// While true, restores that have started wait before touching a disk (see
     /// [`Core::hold_restores`]).
     restore_hold: (Mutex<bool>, Condvar),
+    /// Injected faults, when the server takes them (faults.rs).
+    faults: faults::Faults,
     /// Counters and histograms for `/metrics` (metrics.rs).
     metrics: Arc<metrics::Metrics>,
     /// The data folder's lock, held for the life of a writing `Core`.
@@ -283,6 +286,7 @@ impl Core {
             metrics,
             rollbacks: rollback_journal::Pending::new(&config.data_dir),
             restore_hold: (Mutex::new(false), Condvar::new()),
+            faults: faults::Faults::default(),
             sessions: Sessions::new(config.session_idle, config.logon_throttle)?,
             audit,
             config,
@@ -453,6 +457,12 @@ impl Core {
         r.map(|_| ())
     }
 
+    /// Ends a logon session as if it had been idle too long: its token gets the 401 of an
+    /// expired session from now on (the `ExpireSession` fault). No-op for a session not live.
+    pub fn expire_logon_session(&self, id: Uuid) {
+        let _ = self.sessions.end_by_handle(&auth::handle_of_id(id));
+    }
+
     /// emrest extension: every live logon session with its handle (administrators only).
     pub fn managed_logon_sessions(
         &self,
@@ -474,6 +484,16 @@ impl Core {
     /// The metrics, for the server to count requests into.
     pub fn metrics(&self) -> &metrics::Metrics {
         &self.metrics
+    }
+
+    /// The injected faults: whether they are taken, and which rule fires on a request.
+    pub fn faults(&self) -> &faults::Faults {
+        &self.faults
+    }
+
+    /// Adding, listing and removing fault rules, checked and audited.
+    pub fn fault_admin(&self) -> faults::FaultAdmin<'_> {
+        faults::FaultAdmin { core: self }
     }
 
     /// Every metric in the Prometheus text format, with the levels read now (tasks running and

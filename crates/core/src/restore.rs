@@ -331,6 +331,9 @@ pub struct RunControl {
     /// Where a quick rollback journals itself before writing in place (the journal folder and
     /// its restore session); `None` writes no journal (rollback_journal.rs).
     pub rollback_journal: Option<(std::path::PathBuf, Uuid)>,
+    /// An injected fault this run carries (faults.rs): it fails or stalls the run through
+    /// [`Control::cancelled`] and [`RunControl::before_commit`].
+    pub fault: Option<Arc<crate::faults::TaskFault>>,
 }
 
 impl RunControl {
@@ -351,6 +354,35 @@ impl RunControl {
             .unwrap_or_else(|| "a user".into())
     }
 
+    /// Whether the work must stop before it changes its target: cancelled, or an injected
+    /// failure is due (it fires here at the latest, whatever the progress).
+    pub fn before_commit(&self) -> bool {
+        // The fault first: a stall ends when the run is cancelled, which must then count.
+        self.fault_due(true) || self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// The message of an injected failure that stopped the work.
+    pub fn fault_failure(&self) -> Option<&str> {
+        self.fault.as_deref().and_then(|f| f.failure())
+    }
+
+    fn fault_due(&self, commit: bool) -> bool {
+        let Some(f) = &self.fault else {
+            return false;
+        };
+        f.check(
+            self.percent(),
+            commit,
+            &|| self.cancelled.load(Ordering::Relaxed),
+            &|p| {
+                // The progress the task shows when the fault fires is the rule's.
+                let total = self.total_bytes.load(Ordering::Relaxed);
+                let at = total.saturating_mul(u64::from(p)).div_ceil(100);
+                self.done_bytes.fetch_max(at, Ordering::Relaxed);
+            },
+        )
+    }
+
     /// Percent done, 0..=99 while running.
     pub fn percent(&self) -> u8 {
         let total = self.total_bytes.load(Ordering::Relaxed).max(1);
@@ -361,7 +393,7 @@ impl RunControl {
 
 impl Control for RunControl {
     fn cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed)
+        self.fault_due(false) || self.cancelled.load(Ordering::Relaxed)
     }
     fn progress(&self, bytes: u64) {
         self.done_bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -429,6 +461,7 @@ pub fn execute(
             let staged = stage_all(
                 repo, inventory, point, &datastore, indexes, ctl, log, &mut out, deferred,
             )?;
+            let staged = unless_stopped(inventory, ctl, staged)?;
             if *exists {
                 if let Err(e) = journal(ctl, point) {
                     staged.into_iter().for_each(|s| inventory.discard_staged(s));
@@ -466,6 +499,7 @@ pub fn execute(
             let staged = stage_all(
                 repo, inventory, point, datastore, indexes, ctl, log, &mut out, false,
             )?;
+            let staged = unless_stopped(inventory, ctl, staged)?;
             log(format!(
                 "Registering the restored VM as '{name}' on datastore {datastore}"
             ));
@@ -497,6 +531,20 @@ pub fn execute(
         log("Powered on the restored VM".into());
     }
     Ok(out)
+}
+
+/// The staged disks, or `Cancelled` with them discarded when the work must stop before it
+/// changes its target ([`RunControl::before_commit`]).
+fn unless_stopped(
+    inventory: &dyn Inventory,
+    ctl: &RunControl,
+    staged: Vec<StagedDisk>,
+) -> CoreResult<Vec<StagedDisk>> {
+    if ctl.before_commit() {
+        staged.into_iter().for_each(|s| inventory.discard_staged(s));
+        return Err(RepoError::Cancelled.into());
+    }
+    Ok(staged)
 }
 
 fn target_key(
@@ -665,7 +713,7 @@ fn quick_rollback(
             }
         }
     }
-    if ctl.cancelled() {
+    if ctl.before_commit() {
         for s in staged {
             inventory.discard_staged(s);
         }

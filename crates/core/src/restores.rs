@@ -3,12 +3,14 @@
 //! outcome.
 
 use crate::error::{CoreError, CoreResult};
+use crate::faults::{Event, RestoreMode};
 use crate::model::*;
 use crate::restore::{self, RestoreOutcome, RestorePlan, RestoreRequest, RunControl};
 use crate::runner::{Engine, Refusal, Work};
 use crate::{audit, busy, now_millis, security, Core};
 use emrest_platform::VmKey;
 use emrest_repo::{Control, RepoError};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 use uuid::Uuid;
@@ -51,8 +53,21 @@ impl Core {
         }
         // Admitted before anything is recorded or claimed: a full queue leaves no trace.
         let session_id = Uuid::new_v4();
+        let mode = match &plan.target {
+            restore::RestoreTarget::Original {
+                quick_rollback: true,
+                ..
+            } => RestoreMode::QuickRollback,
+            _ => RestoreMode::Full,
+        };
+        let fault = self.faults.fire_task(&Event::Restore {
+            mode,
+            vm: &plan.point.vm_name,
+            account: &caller.user_name,
+        });
         let ctl = Arc::new(RunControl {
             rollback_journal: Some((self.rollbacks.dir().to_path_buf(), session_id)),
+            fault,
             ..Default::default()
         });
         let admission = match self
@@ -195,6 +210,22 @@ impl Engine for RestoreRun {
             tracing::warn!("restore session {session}: cannot record the start: {e}");
         }
         core.wait_while_held(ctl);
+        if let Some(fault) = &ctl.fault {
+            let _ = core.catalog.append_log(
+                session,
+                &format!(
+                    "Injected fault (rule {}): {}",
+                    fault.rule,
+                    fault.effect.name()
+                ),
+                now_millis(),
+            );
+            core.faults
+                .before_work(fault, &|| ctl.cancelled.load(Ordering::Relaxed));
+            if ctl.cancelled.load(Ordering::Relaxed) {
+                return Err(CoreError::Repo(RepoError::Cancelled));
+            }
+        }
         if let restore::RestoreTarget::Original { .. } = &self.plan.target {
             // The previous restore of this VM may still be flushing its disks.
             core.rollbacks.wait_flushed(&self.plan.point.vm);
@@ -235,6 +266,10 @@ impl Engine for RestoreRun {
             ),
             Err(e) => {
                 let msg = match e {
+                    // An injected failure (faults.rs) ends the task with the rule's message.
+                    CoreError::Repo(RepoError::Cancelled) if ctl.fault_failure().is_some() => {
+                        ctl.fault_failure().unwrap_or_default().to_string()
+                    }
                     CoreError::Repo(RepoError::Cancelled) => format!(
                         "Restore cancelled by {}; the VM was left as it was",
                         ctl.canceller()
@@ -252,7 +287,9 @@ impl Engine for RestoreRun {
                     ),
                     _ => format!("Restore failed: {e}"),
                 };
-                if !matches!(e, CoreError::Repo(RepoError::Cancelled)) {
+                if !matches!(e, CoreError::Repo(RepoError::Cancelled))
+                    || ctl.fault_failure().is_some()
+                {
                     tracing::warn!("task {task}: {msg}");
                 }
                 core.catalog.finish_restore(

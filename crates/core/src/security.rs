@@ -50,6 +50,8 @@ pub enum Permission {
     StartJob,
     /// `/security/*`.
     ManageAccounts,
+    /// `/emrest/faults` (administrators only; the server must also allow faults).
+    ManageFaults,
 }
 
 impl EnterpriseRole {
@@ -195,6 +197,7 @@ impl Permission {
             Permission::RestoreVm => "restore VMs",
             Permission::StartJob => "start, stop or edit jobs",
             Permission::ManageAccounts => "manage accounts and roles",
+            Permission::ManageFaults => "inject faults",
         }
     }
 }

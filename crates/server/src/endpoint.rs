@@ -4,8 +4,8 @@
 
 use crate::ids::{
     AccountId, BackupFileId, BackupId, BackupServerId, BackupSessionId, BackupTaskSessionId,
-    FromPathSegment, HierarchyRootId, JobId, LogonSessionId, ObjectInJobId, PathId, RepositoryId,
-    RestorePointId, RestoreSessionId, RoleId, ScopeId, VmRestorePointId,
+    FaultId, FromPathSegment, HierarchyRootId, JobId, LogonSessionId, ObjectInJobId, PathId,
+    RepositoryId, RestorePointId, RestoreSessionId, RoleId, ScopeId, VmRestorePointId,
 };
 use axum::http;
 use emrest_core::security::Permission;
@@ -83,6 +83,10 @@ pub enum Endpoint {
     ManagedLogonSession(String),
     /// emrest extension: an account's password, set by an administrator.
     AccountPassword(PathId<AccountId>),
+    /// emrest extension: the fault rules of a server started with `--allow-faults`.
+    Faults,
+    /// emrest extension: one fault rule.
+    Fault(PathId<FaultId>),
 }
 
 /// The frames of `/reports/summary` (em_rest/get_reports_summary*.md).
@@ -205,6 +209,8 @@ impl Endpoint {
             ["emrest", "logonsessions"] => ManagedLogonSessions,
             ["emrest", "logonsessions", _] => ManagedLogonSession(id(2).to_string()),
             ["emrest", "accounts", _, "password"] => AccountPassword(parse_id(id(2))),
+            ["emrest", "faults"] => Faults,
+            ["emrest", "faults", _] => Fault(parse_id(id(2))),
             ["reports", "summary"] => ReportsSummary,
             // get_reports_summary_statistics.md's example sends `jobs_statistics`; the resource
             // is `job_statistics` (JSON.md D1, D3): both are served.
@@ -255,6 +261,7 @@ impl Endpoint {
             | ManagedLogonSessions
             | ManagedLogonSession(_)
             | AccountPassword(_) => P::ManageAccounts,
+            Faults | Fault(_) => P::ManageFaults,
             // Each query type is authorized again in core as its collection is; the services
             // themselves need the right to see VM restore points (the restore portal's minimum).
             QuerySvc | Query | LookupSvc | Lookup => P::ReadVmRestorePoints,
@@ -314,6 +321,7 @@ impl Endpoint {
             | SecurityAccountRole(_, _)
             | SecurityAccountScope(_, _)
             | ManagedLogonSession(_)
+            | Fault(_)
             | JobInclude(_, _) => GET_DELETE,
             Job(_) => GET_POST_PUT_DELETE,
             VmRestorePoint(_)
@@ -322,7 +330,7 @@ impl Endpoint {
             | SecurityAccountScopes(_)
             | JobIncludes(_)
             | BackupSession(_) => GET_POST,
-            SecurityAccount(_) => GET_POST_DELETE,
+            SecurityAccount(_) | Faults => GET_POST_DELETE,
             Root
             | OpenApi
             | LogonSessions
@@ -433,6 +441,8 @@ impl Endpoint {
             ManagedLogonSessions => "/emrest/logonSessions",
             ManagedLogonSession(_) => "/emrest/logonSessions/{ID}",
             AccountPassword(_) => "/emrest/accounts/{ID}/password",
+            Faults => "/emrest/faults",
+            Fault(_) => "/emrest/faults/{ID}",
         }
     }
 }

@@ -105,6 +105,8 @@ uuid_ids! {
     BackupTaskSessionId => "BackupTaskSession",
     /// A backup repository (`/repositories/{ID}`).
     RepositoryId => "Repository",
+    /// A fault rule (`/emrest/faults/{ID}`, emrest extension).
+    FaultId => "FaultRule",
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod reply;
 mod serve;
 pub mod tls;
 
+pub use api::faults::spec_from_json as fault_spec_from_json;
 pub use api::metrics::Access as MetricsAccess;
 pub use api::{ApiOptions, CacheStats, ReplyCache};
 pub use serve::{ConnInfo, ConnLimits};

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod fault_spec;
 mod ids;
 mod job_spec;
 mod json;
@@ -16,6 +17,7 @@ mod time;
 mod xml;
 
 pub use error::{fallback_error_body, DecodeError, Error};
+pub use fault_spec::{decode_fault_rule_spec, FaultRule, FaultRuleSpec};
 pub use ids::{parse_id, urn};
 pub use job_spec::{
     decode_create_object_in_job_spec, decode_job_clone_spec, decode_job_edit_spec,

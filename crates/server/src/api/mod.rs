@@ -7,6 +7,7 @@ mod backup_servers;
 mod backups;
 mod cache;
 mod csrf;
+pub mod faults;
 mod hierarchy_roots;
 mod job_schedule;
 mod jobs;
@@ -241,6 +242,31 @@ async fn answer(state: Arc<AppState>, req: Request, endpoint: Option<Endpoint>) 
             "The server failed to process the request",
         )
     };
+    // An injected fault on this request (faults.rs), before the logon gate: a slow logon does
+    // not hold a turn others wait for.
+    let mut drop_response = false;
+    if let Some((rule, effect)) =
+        faults::request_fault(&state.core, &method, &endpoint, &ctx.headers)
+    {
+        use emrest_core::faults::Effect;
+        match effect {
+            Effect::Status { code, message } => {
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                return ctx.err(status, message).into_response();
+            }
+            Effect::Delay { millis } => {
+                tokio::time::sleep(std::time::Duration::from_millis(millis)).await
+            }
+            Effect::Hang => faults::hang(&state.core, rule).await,
+            Effect::Drop => drop_response = true,
+            Effect::ExpireSession => {
+                if let Some(id) = session_id(&ctx.headers) {
+                    state.core.expire_logon_session(id);
+                }
+            }
+            Effect::Fail { .. } | Effect::Stall { .. } => {}
+        }
+    }
     // A logon waits its turn for a core before its password hash (logon_gate.rs).
     let _slot = if method == Method::POST && endpoint == Endpoint::SessionMngr {
         Some(state.logon_gate.enter(ctx.peer).await)
@@ -258,6 +284,9 @@ async fn answer(state: Arc<AppState>, req: Request, endpoint: Option<Endpoint>) 
             .await
             .unwrap_or_else(|_| failed())
     };
+    if drop_response {
+        return faults::cut(reply.into_response()).await;
+    }
     reply.into_response()
 }
 
@@ -385,6 +414,11 @@ fn route(
             logon::end_managed_logon_session(ctx, caller, &handle)
         }
         (M::PUT, E::AccountPassword(id)) => security::set_account_password(ctx, caller, id?, body),
+        (M::GET, E::Faults) => faults::list_faults(ctx, caller),
+        (M::POST, E::Faults) => faults::add_fault(ctx, caller, body),
+        (M::DELETE, E::Faults) => faults::clear_faults(ctx, caller),
+        (M::GET, E::Fault(id)) => faults::get_fault(ctx, caller, id?),
+        (M::DELETE, E::Fault(id)) => faults::remove_fault(ctx, caller, id?),
         (M::GET, E::BackupServers) => backup_servers::list_backup_servers(ctx),
         (M::GET, E::BackupServer(id)) => backup_servers::get_backup_server(ctx, id?),
         (M::GET, E::BackupServerJobs(id)) => {

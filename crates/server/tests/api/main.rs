@@ -5,6 +5,7 @@ mod admin_ext;
 mod common;
 mod directory;
 mod discovery;
+mod faults;
 mod fidelity;
 mod hostile;
 mod job_admin;

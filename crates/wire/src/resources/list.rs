@@ -57,6 +57,7 @@ entity!(HierarchyRoot, "HierarchyRoot", "HierarchyRoots");
 entity!(BackupFile, "BackupFile", "BackupFiles");
 // em_rest/get_tasks.md: `<Tasks>`.
 entity!(Task, "Task", "Tasks");
+entity!(crate::FaultRule, "FaultRule", "FaultRules");
 entity!(RestoreSession, "RestoreSession", "RestoreSessions");
 // em_rest/get_loginsessions.md: `<LogonSessions>`; JSON.md D3 reads `LogonSessions`.
 entity!(LogonSession, "LogonSession", "LogonSessions");

@@ -112,6 +112,13 @@ impl Raw for JValue {
         }
     }
 
+    fn number_text(&self, name: &str) -> Result<Option<String>, DecodeError> {
+        match self {
+            JValue::Number(n) => Ok(Some(n.clone())),
+            other => other.text(name),
+        }
+    }
+
     fn boolean(&self, name: &str) -> Result<Option<bool>, DecodeError> {
         match self {
             JValue::Null => Ok(None),

@@ -33,6 +33,8 @@ pub(crate) enum Kind {
     /// A number or a string (TimeOffsetUtc: `2` in one example, a TimeSpan in the type),
     /// kept as text.
     NumOrStr,
+    /// A decimal number (`0.25`): a JSON number or string, XML text; kept as its text.
+    Decimal,
     /// A member a client may send back as it received it (links, read-only values): accepted
     /// in any shape and not read.
     Ignored,
@@ -252,6 +254,10 @@ pub(crate) trait Raw: Sized {
     fn items(self, name: &str) -> Result<Vec<Self>, DecodeError>;
     /// Leaf integer; `None` when null.
     fn integer(&self, name: &str) -> Result<Option<i64>, DecodeError>;
+    /// Leaf number or text, as text; `None` when null.
+    fn number_text(&self, name: &str) -> Result<Option<String>, DecodeError> {
+        self.text(name)
+    }
     /// Whether this value is an XML attribute (exempt from element order).
     fn is_attribute(&self) -> bool {
         false
@@ -462,6 +468,11 @@ pub(crate) fn decode_group<R: Raw>(
                     .filter(|s| !s.is_empty())
                     .map(Parsed::Str),
             },
+            Kind::Decimal => raw
+                .number_text(&name)?
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .map(Parsed::Str),
             Kind::StrList => {
                 let mut v = Vec::new();
                 for item in raw.items(&name)? {
