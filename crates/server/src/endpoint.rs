@@ -83,6 +83,8 @@ pub enum Endpoint {
     ManagedLogonSession(String),
     /// emrest extension: an account's password, set by an administrator.
     AccountPassword(PathId<AccountId>),
+    /// emrest extension: the VMs the caller may restore (the restore portal's list).
+    RestorableVms,
 }
 
 /// The frames of `/reports/summary` (em_rest/get_reports_summary*.md).
@@ -205,6 +207,7 @@ impl Endpoint {
             ["emrest", "logonsessions"] => ManagedLogonSessions,
             ["emrest", "logonsessions", _] => ManagedLogonSession(id(2).to_string()),
             ["emrest", "accounts", _, "password"] => AccountPassword(parse_id(id(2))),
+            ["emrest", "vms"] => RestorableVms,
             ["reports", "summary"] => ReportsSummary,
             // get_reports_summary_statistics.md's example sends `jobs_statistics`; the resource
             // is `job_statistics` (JSON.md D1, D3): both are served.
@@ -240,7 +243,7 @@ impl Endpoint {
                 P::ReadBackups
             }
             RestorePointVmRestorePoints(_) => P::BrowseRestorePointVms,
-            VmRestorePoints => P::ReadVmRestorePoints,
+            VmRestorePoints | RestorableVms => P::ReadVmRestorePoints,
             VmRestorePoint(_) if method == http::Method::POST => P::RestoreVm,
             VmRestorePoint(_) => P::ReadVmRestorePoints,
             Security
@@ -364,7 +367,8 @@ impl Endpoint {
             | ReportFrame(_)
             | BackupServerJobs(_)
             | BackupServerRepositories(_)
-            | ManagedLogonSessions => GET,
+            | ManagedLogonSessions
+            | RestorableVms => GET,
         }
     }
 }
@@ -433,6 +437,7 @@ impl Endpoint {
             ManagedLogonSessions => "/emrest/logonSessions",
             ManagedLogonSession(_) => "/emrest/logonSessions/{ID}",
             AccountPassword(_) => "/emrest/accounts/{ID}/password",
+            RestorableVms => "/emrest/vms",
         }
     }
 }
