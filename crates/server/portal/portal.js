@@ -437,11 +437,15 @@ async function pageRestores() {
     .sort((a, b) => (b.CreationTimeUTC || '').localeCompare(a.CreationTimeUTC || ''));
   const running = sessions.filter((x) => RUNNING.has(x.State));
   const done = sessions.filter((x) => !RUNNING.has(x.State));
+  await Promise.all(running.map(async (x) => {
+    const n = bytesFromLog(await logOf(bareId(x.UID)).catch(() => ''));
+    x.bytesText = n === null ? 'none written yet' : `${bytes(n)} written`;
+  }));
   const progressRows = running.map((x) => h('tr', {},
     h('th', { scope: 'row' }, h('a', { href: `#/restores/${bareId(x.UID)}`, text: x.VmDisplayName })),
     h('td', { text: x.State }),
     h('td', {}, h('progress', { max: 100, value: x.Progress, 'aria-label': `Progress of the restore of ${x.VmDisplayName}` }), ` ${x.Progress}%`),
-    h('td', { text: progressBytes(x) }),
+    h('td', { text: x.bytesText }),
     h('td', { text: when(x.CreationTimeUTC) })));
   const historyRows = done.map((x) => h('tr', {},
     h('th', { scope: 'row' }, h('a', { href: `#/restores/${bareId(x.UID)}`, text: x.VmDisplayName })),
@@ -458,23 +462,31 @@ async function pageRestores() {
   if (running.length) state.timer = window.setTimeout(() => route(), 1000);
 }
 
-function progressBytes(x) {
-  // emrest's restore sessions carry their byte counts in the log extension; the list shows the
-  // percentage, the session's page the bytes.
-  return x.Progress >= 100 ? 'done' : `${x.Progress}% of the disks`;
+/** Bytes written so far, from the restore's log (an emrest extension): the total once the
+ *  restore completed, else the sum of the disks finished so far. */
+function bytesFromLog(log) {
+  const done = log.match(/Restore completed:[^\n]*\((\d+) bytes\)/);
+  if (done) return Number(done[1]);
+  let sum = null;
+  for (const m of log.matchAll(/^\S+ Disk [^\n]*\((\d+) bytes\)/gm)) sum = (sum || 0) + Number(m[1]);
+  return sum;
+}
+
+async function logOf(id) {
+  const l = await api('GET', `/restoreSessions/${encodeURIComponent(id)}/log`);
+  return typeof l === 'string' ? l : JSON.stringify(l, null, 2);
 }
 
 async function pageRestore(id) {
   const x = await api('GET', `/restoreSessions/${encodeURIComponent(id)}?format=Entity`);
   let log = '';
   try {
-    const l = await api('GET', `/restoreSessions/${encodeURIComponent(id)}/log`);
-    log = typeof l === 'string' ? l : JSON.stringify(l, null, 2);
+    log = await logOf(id);
   } catch (e) {
     log = e.message;
   }
   const running = RUNNING.has(x.State);
-  const written = (log.match(/(\d+) bytes/g) || []).pop();
+  const written = bytesFromLog(log);
   view(
     h('p', { class: 'crumbs' }, h('a', { href: '#/restores', text: 'Restores' }), ' / ', x.Name),
     heading(`Restore of ${x.VmDisplayName}`),
@@ -482,7 +494,7 @@ async function pageRestore(id) {
       h('dt', { text: 'State' }), h('dd', { id: 'restore-state', text: x.State }),
       h('dt', { text: 'Result' }), h('dd', { id: 'restore-result' }, resultBadge(x.Result, x.State)),
       h('dt', { text: 'Progress' }), h('dd', {}, h('progress', { max: 100, value: x.Progress, 'aria-label': 'Progress' }), ` ${x.Progress}%`),
-      h('dt', { text: 'Bytes' }), h('dd', { text: written || '—' }),
+      h('dt', { text: 'Bytes written' }), h('dd', { id: 'restore-bytes', text: written === null ? '—' : `${bytes(written)} (${written} bytes)` }),
       h('dt', { text: 'Started' }), h('dd', { text: when(x.CreationTimeUTC) }),
       h('dt', { text: 'Ended' }), h('dd', { text: when(x.EndTimeUTC) }),
       h('dt', { text: 'Restored VM' }), h('dd', { text: x.RestoredObjRef || '—' }),
