@@ -229,6 +229,9 @@ test('the scoped operator sees only its VM, restores it from the page, and the d
   await items.nth(1).getByRole('button', { name: /^Restore db01 to / }).click();
   const dialog = page.getByRole('dialog', { name: 'Restore db01' });
   await dialog.waitFor();
+  // A VMware VM's dialog has no Cloud Director fields.
+  assert.equal(await dialog.getByLabel('New name').isVisible(), false, 'no new name for a VMware VM');
+  assert.equal(await dialog.getByLabel('Datastore').isVisible(), false, 'no datastore for a VMware VM');
   await accessible(page, 'the restore dialog');
   await shot(page, 'restore-dialog');
   await dialog.getByLabel('Quick rollback').check();
