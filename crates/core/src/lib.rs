@@ -31,6 +31,7 @@ pub mod security;
 pub mod summary;
 pub mod throttle;
 pub mod time;
+pub mod vms;
 
 pub use error::{CoreError, CoreResult};
 pub use model::*;

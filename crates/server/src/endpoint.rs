@@ -87,6 +87,8 @@ pub enum Endpoint {
     Faults,
     /// emrest extension: one fault rule.
     Fault(PathId<FaultId>),
+    /// emrest extension: the VMs the caller may restore (the restore portal's list).
+    RestorableVms,
 }
 
 /// The frames of `/reports/summary` (em_rest/get_reports_summary*.md).
@@ -211,6 +213,7 @@ impl Endpoint {
             ["emrest", "accounts", _, "password"] => AccountPassword(parse_id(id(2))),
             ["emrest", "faults"] => Faults,
             ["emrest", "faults", _] => Fault(parse_id(id(2))),
+            ["emrest", "vms"] => RestorableVms,
             ["reports", "summary"] => ReportsSummary,
             // get_reports_summary_statistics.md's example sends `jobs_statistics`; the resource
             // is `job_statistics` (JSON.md D1, D3): both are served.
@@ -246,7 +249,7 @@ impl Endpoint {
                 P::ReadBackups
             }
             RestorePointVmRestorePoints(_) => P::BrowseRestorePointVms,
-            VmRestorePoints => P::ReadVmRestorePoints,
+            VmRestorePoints | RestorableVms => P::ReadVmRestorePoints,
             VmRestorePoint(_) if method == http::Method::POST => P::RestoreVm,
             VmRestorePoint(_) => P::ReadVmRestorePoints,
             Security
@@ -372,7 +375,8 @@ impl Endpoint {
             | ReportFrame(_)
             | BackupServerJobs(_)
             | BackupServerRepositories(_)
-            | ManagedLogonSessions => GET,
+            | ManagedLogonSessions
+            | RestorableVms => GET,
         }
     }
 }
@@ -443,6 +447,7 @@ impl Endpoint {
             AccountPassword(_) => "/emrest/accounts/{ID}/password",
             Faults => "/emrest/faults",
             Fault(_) => "/emrest/faults/{ID}",
+            RestorableVms => "/emrest/vms",
         }
     }
 }

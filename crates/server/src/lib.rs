@@ -6,6 +6,7 @@ mod api;
 mod convert;
 mod endpoint;
 mod ids;
+mod portal;
 mod reply;
 mod serve;
 pub mod tls;
@@ -74,14 +75,16 @@ pub enum ServerError {
     Tls(#[from] tls::TlsError),
 }
 
-/// The API as an axum router (tests drive it directly).
+/// The API and the restore portal as an axum router (tests drive it directly).
 pub fn router(core: Arc<Core>, options: ApiOptions) -> axum::Router {
-    api::router(core, options).0
+    router_with_cache(core, options).0
 }
 
 /// [`router`], with its reply cache (tests count its hits).
 pub fn router_with_cache(core: Arc<Core>, options: ApiOptions) -> (axum::Router, Arc<ReplyCache>) {
-    api::router(core, options)
+    let (api, cache) = api::router(core, options);
+    let api = api.layer(axum::middleware::from_fn(portal::without_browser_challenge));
+    (portal::router().merge(api), cache)
 }
 
 /// Serve until `shutdown` resolves.

@@ -47,6 +47,7 @@ pub use resources::{
     Repository, RepositoryList, RepositoryPeriod, RepositoryReportFrame, SummaryReport,
     VmsOverviewReportFrame,
 };
+pub use resources::{RestorableVm, RestorableVms};
 pub use restore_spec::{
     decode_restore_spec, decode_restore_spec_with, OrderPolicy, RequiredPolicy, RestoreSpec,
     RestoreSpecPolicy, VCloudVmRestoreSpec, VmRestoreParameters, VmRestoreSpec,

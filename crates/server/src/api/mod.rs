@@ -24,6 +24,7 @@ mod restore_sessions;
 mod security;
 mod tasks;
 mod vm_restore_points;
+mod vms;
 
 pub use cache::{CacheStats, ReplyCache};
 
@@ -441,6 +442,7 @@ fn route(
             restore_points::list_restore_point_backup_files(ctx, caller, id?)
         }
         (M::GET, E::VmRestorePoints) => vm_restore_points::list_vm_restore_points(ctx, caller),
+        (M::GET, E::RestorableVms) => vms::list_restorable_vms(ctx, caller),
         (M::GET, E::VmRestorePoint(id)) => {
             vm_restore_points::get_vm_restore_point(ctx, caller, id?)
         }

@@ -472,7 +472,9 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_error_bodies() {
         "/api/nothing",
         "/api/backupServers/x/y/z",
         "/apix",
-        "/",
+        // `/` is the restore portal's page (portal.rs); beside its files, nothing is served.
+        "/nothing",
+        "/portal/nothing.js",
         "/api/vmRestorePoints/abc/mounts/1",
     ] {
         w.get_xml(uri).await.xml_error(StatusCode::NOT_FOUND);

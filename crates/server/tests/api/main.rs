@@ -10,6 +10,7 @@ mod fidelity;
 mod hostile;
 mod job_admin;
 mod jobs;
+mod portal;
 mod query;
 mod reliability;
 mod reply_cache;

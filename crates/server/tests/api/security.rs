@@ -30,7 +30,7 @@ async fn root(w: &World, kind: PlatformKind) -> (uuid::Uuid, String) {
 
 /// Create a VM Restore Operator through the API (JSON as veeam_em sends it) with one scope
 /// object, give it a password locally and log it on.
-async fn scoped_operator(w: &World, name: &str, obj_ref: &str) -> String {
+pub(super) async fn scoped_operator(w: &World, name: &str, obj_ref: &str) -> String {
     let body = serde_json::json!({
         "AllowRestoreAllVms": false,
         "AccountName": name,

@@ -7,6 +7,7 @@ mod entities;
 mod jobs;
 mod link;
 mod list;
+mod portal;
 mod query;
 mod reference;
 mod repository;
@@ -24,6 +25,7 @@ pub use list::{
     BackupFiles, BackupServers, Backups, Entity, EntityList, HierarchyRoots, LogonSessionList,
     RepositoryList, RestorePoints, RestoreSessions, Tasks, VmRestorePoints,
 };
+pub use portal::{RestorableVm, RestorableVms};
 pub use query::{
     HierarchyItem, HierarchyItems, PagingInfo, QueryContent, QueryResult, ServiceDocument,
     TypedList, ENTITIES_MEMBERS, RESOURCES_MEMBERS,
