@@ -12,6 +12,13 @@ pub(crate) enum Dialect {
 
 impl Dialect {
     /// The marker of the `n`th bound parameter (1-based).
+    /// The column that names a row of a table most cheaply (what an index entry points at).
+    pub(crate) fn row_key(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "rowid",
+        }
+    }
+
     pub(crate) fn param(self, n: usize) -> String {
         match self {
             Dialect::Sqlite => format!("?{n}"),
