@@ -316,6 +316,26 @@ fn a_task_hangs_until_cancelled_stalls_its_progress_and_waits_out_a_delay() {
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(get(&server, &token, &task)["State"], "Running");
     }
+    // A restore refused before it runs (the VM is busy) is no match of the rule.
+    let busy = server.call(
+        &token,
+        "POST",
+        &format!("/api/vmRestorePoints/{full}?action=restore"),
+        Some(
+            &json!({"VmRestoreSpec": {"PowerOnAfterRestore": false, "QuickRollback": false,
+                                       "HierarchyRootUid": null}}),
+        ),
+    );
+    assert_ne!(busy.status, 202, "{}", busy.text());
+    let counted = get(
+        &server,
+        &token,
+        &format!("/api/emrest/faults/{}", field(&hang, "Id")),
+    );
+    assert_eq!(
+        (counted["Matched"].as_u64(), counted["Fired"].as_u64()),
+        (Some(1), Some(1))
+    );
     assert_eq!(server.call(&token, "DELETE", &task, None).status, 204);
     let s = stopped_session(&server, &token);
     assert_eq!(s["Result"], "Failed", "{s}");

@@ -406,6 +406,8 @@ pub struct TaskFault {
     failed: AtomicBool,
     /// Set once a `Stall` has stalled.
     stalled: AtomicBool,
+    /// Set while a `Stall` stalls: the run's other workers wait too.
+    stalling: AtomicBool,
 }
 
 impl TaskFault {
@@ -415,6 +417,7 @@ impl TaskFault {
             effect,
             failed: AtomicBool::new(false),
             stalled: AtomicBool::new(false),
+            stalling: AtomicBool::new(false),
         }
     }
 
@@ -453,11 +456,17 @@ impl TaskFault {
                 millis,
             } => {
                 if (percent >= *at || commit) && !self.stalled.swap(true, Ordering::SeqCst) {
+                    self.stalling.store(true, Ordering::SeqCst);
                     reached(*at);
                     let until = millis.map(|ms| Instant::now() + Duration::from_millis(ms));
                     while !cancelled() && until.is_none_or(|u| Instant::now() < u) {
                         std::thread::sleep(Duration::from_millis(10));
                     }
+                    self.stalling.store(false, Ordering::SeqCst);
+                }
+                // The run's other workers hold still while one stalls.
+                while self.stalling.load(Ordering::SeqCst) && !cancelled() {
+                    std::thread::sleep(Duration::from_millis(10));
                 }
                 false
             }
@@ -597,10 +606,11 @@ impl Faults {
         None
     }
 
-    /// [`Faults::fire`] for a task: the fault its run control carries.
-    pub(crate) fn fire_task(&self, event: &Event<'_>) -> Option<Arc<TaskFault>> {
-        self.fire(event)
-            .map(|(rule, effect)| Arc::new(TaskFault::new(rule, effect)))
+    /// [`Faults::fire`] for a task: the fault goes into its run control, for the engine.
+    pub(crate) fn fire_task(&self, event: &Event<'_>, ctl: &crate::restore::RunControl) {
+        if let Some((rule, effect)) = self.fire(event) {
+            let _ = ctl.fault.set(Arc::new(TaskFault::new(rule, effect)));
+        }
     }
 
     /// Before a task starts working: waits out a `Delay`, or a `Hang` until `cancelled` says

@@ -231,7 +231,7 @@ impl<C: std::ops::Deref<Target = Core>> Engine for JobRun<C> {
                 tracing::error!("task {task}: cannot record the result: {e}");
             }
         }
-        if let Some(fault) = &self.ctl.fault {
+        if let Some(fault) = self.ctl.fault.get() {
             tracing::info!(
                 "job '{}': injected fault (rule {}): {}",
                 self.job.name,
@@ -606,15 +606,7 @@ impl Core {
                 job.name
             )));
         }
-        let names: Vec<&str> = vms.iter().map(|o| o.name.as_str()).collect();
-        let fault = self.faults.fire_task(&crate::faults::Event::Backup {
-            vms: &names,
-            account: &actor.user_name,
-        });
-        let ctl = Arc::new(RunControl {
-            fault,
-            ..Default::default()
-        });
+        let ctl = Arc::new(RunControl::default());
         let now = now_millis();
         let session = Uuid::new_v4();
         let admission = match self
@@ -660,6 +652,13 @@ impl Core {
             }
         };
         let keys: Vec<VmKey> = vms.iter().map(|o| o.vm.clone()).collect();
+        // Admitted, claimed and recorded: from here the run happens, and a rule may fire on it.
+        let names: Vec<&str> = vms.iter().map(|o| o.name.as_str()).collect();
+        let event = crate::faults::Event::Backup {
+            vms: &names,
+            account: &actor.user_name,
+        };
+        self.faults.fire_task(&event, &ctl);
         let run = JobRun {
             core: Arc::clone(self),
             // post_jobs_id_actionstart.md: the task finishes once the job is triggered;

@@ -332,8 +332,9 @@ pub struct RunControl {
     /// its restore session); `None` writes no journal (rollback_journal.rs).
     pub rollback_journal: Option<(std::path::PathBuf, Uuid)>,
     /// An injected fault this run carries (faults.rs): it fails or stalls the run through
-    /// [`Control::cancelled`] and [`RunControl::before_commit`].
-    pub fault: Option<Arc<crate::faults::TaskFault>>,
+    /// [`Control::cancelled`] and [`RunControl::before_commit`]. Set once the run is admitted
+    /// and recorded, so a refused start consumes no firing of a rule.
+    pub fault: std::sync::OnceLock<Arc<crate::faults::TaskFault>>,
 }
 
 impl RunControl {
@@ -363,11 +364,11 @@ impl RunControl {
 
     /// The message of an injected failure that stopped the work.
     pub fn fault_failure(&self) -> Option<&str> {
-        self.fault.as_deref().and_then(|f| f.failure())
+        self.fault.get().and_then(|f| f.failure())
     }
 
     fn fault_due(&self, commit: bool) -> bool {
-        let Some(f) = &self.fault else {
+        let Some(f) = self.fault.get() else {
             return false;
         };
         f.check(

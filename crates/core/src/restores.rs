@@ -53,21 +53,8 @@ impl Core {
         }
         // Admitted before anything is recorded or claimed: a full queue leaves no trace.
         let session_id = Uuid::new_v4();
-        let mode = match &plan.target {
-            restore::RestoreTarget::Original {
-                quick_rollback: true,
-                ..
-            } => RestoreMode::QuickRollback,
-            _ => RestoreMode::Full,
-        };
-        let fault = self.faults.fire_task(&Event::Restore {
-            mode,
-            vm: &plan.point.vm_name,
-            account: &caller.user_name,
-        });
         let ctl = Arc::new(RunControl {
             rollback_journal: Some((self.rollbacks.dir().to_path_buf(), session_id)),
-            fault,
             ..Default::default()
         });
         let admission = match self
@@ -128,6 +115,20 @@ impl Core {
                 return Err(e);
             }
         };
+        // Admitted, claimed and recorded: from here the restore runs, and a rule may fire on it.
+        let mode = match &plan.target {
+            restore::RestoreTarget::Original {
+                quick_rollback: true,
+                ..
+            } => RestoreMode::QuickRollback,
+            _ => RestoreMode::Full,
+        };
+        let event = Event::Restore {
+            mode,
+            vm: &plan.point.vm_name,
+            account: &caller.user_name,
+        };
+        self.faults.fire_task(&event, &ctl);
         let run = RestoreRun {
             core: Arc::clone(self),
             task: task.id,
@@ -210,7 +211,7 @@ impl Engine for RestoreRun {
             tracing::warn!("restore session {session}: cannot record the start: {e}");
         }
         core.wait_while_held(ctl);
-        if let Some(fault) = &ctl.fault {
+        if let Some(fault) = ctl.fault.get() {
             let _ = core.catalog.append_log(
                 session,
                 &format!(
