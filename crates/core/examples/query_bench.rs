@@ -141,31 +141,121 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         ),
     ];
-    for (name, req) in &cases {
+    // p50 and p99 of `runs` runs of `f` (p99: the run below which 99% fall, the worst under
+    // 100 runs), with what the last run found.
+    let time = |name: &str,
+                runs: usize,
+                f: &mut dyn FnMut() -> Result<String, Box<dyn std::error::Error>>|
+     -> Result<(), Box<dyn std::error::Error>> {
         let mut times: Vec<Duration> = Vec::with_capacity(runs);
-        let mut found = (0, 0);
+        let mut found = String::new();
         for _ in 0..runs.max(1) {
             let t = Instant::now();
-            let page = core.query(&caller, req)?;
+            found = f()?;
             times.push(t.elapsed());
-            let n = match &page.items {
-                emrest_core::query::QueryItems::VmRestorePoints(v) => v.len(),
-                _ => 0,
-            };
-            found = (n, page.total);
         }
         times.sort();
-        // p99 of n runs: the run below which 99% fall (the worst under 100 runs).
         let p99 = times[(times.len() * 99).div_ceil(100).saturating_sub(1)];
         println!(
-            "{name}: p50 {:.2} ms, p99 {:.2} ms ({} on the page, {} matching)",
+            "{name}: p50 {:.2} ms, p99 {:.2} ms ({found})",
             times[times.len() / 2].as_secs_f64() * 1e3,
             p99.as_secs_f64() * 1e3,
-            found.0,
-            found.1
         );
+        Ok(())
+    };
+    for (name, req) in &cases {
+        time(name, runs, &mut || {
+            let page = core.query(&caller, req)?;
+            Ok(format!(
+                "{} on the page, {} matching",
+                items_len(&page.items),
+                page.total
+            ))
+        })?;
     }
+    // The other types the query service serves, at the last page of their default order.
+    for type_name in ["RestorePoint", "BackupFile", "Backup"] {
+        let total = core
+            .query(
+                &caller,
+                &QueryRequest {
+                    type_name,
+                    ..Default::default()
+                },
+            )?
+            .total;
+        let last = Box::leak(total.div_ceil(100).max(1).to_string().into_boxed_str());
+        let req = QueryRequest {
+            type_name,
+            page_size: Some("100"),
+            page: Some(last),
+            ..Default::default()
+        };
+        time(
+            &format!("{type_name}: no filter, last page of 100"),
+            runs,
+            &mut || {
+                let page = core.query(&caller, &req)?;
+                Ok(format!(
+                    "{} on the page, {} matching",
+                    items_len(&page.items),
+                    page.total
+                ))
+            },
+        )?;
+    }
+    // The collections a client walks down to a point (the routes' own core calls, not
+    // encoded): a backup's restore points, a restore point's VM restore points.
+    let backup = core
+        .backups_for(&caller)?
+        .into_iter()
+        .next()
+        .ok_or("no backup")?;
+    time("GET /backups/{ID}/restorePoints (core)", runs, &mut || {
+        Ok(format!(
+            "{} restore points",
+            core.restore_points_for(&caller, Some(backup.id))?.len()
+        ))
+    })?;
+    let point = core
+        .restore_points(Some(backup.id))?
+        .into_iter()
+        .next()
+        .ok_or("no point")?;
+    time(
+        "GET /restorePoints/{ID}/vmRestorePoints (core)",
+        runs,
+        &mut || {
+            Ok(format!(
+                "{} VM restore points",
+                core.vm_restore_points_for(&caller, Some(point.id))?.len()
+            ))
+        },
+    )?;
+    // The whole collection, as GET /vmRestorePoints lists it: every point, so a few runs only.
+    time(
+        "GET /vmRestorePoints, every point (core)",
+        runs.min(3),
+        &mut || {
+            Ok(format!(
+                "{} VM restore points",
+                core.vm_restore_points_for(&caller, None)?.len()
+            ))
+        },
+    )?;
     drop(core);
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// Records on a page of the types the bench queries.
+fn items_len(items: &emrest_core::query::QueryItems) -> usize {
+    use emrest_core::query::QueryItems as I;
+    match items {
+        I::VmRestorePoints(v) => v.len(),
+        I::RestorePoints(v) => v.len(),
+        I::Backups(v) => v.len(),
+        I::BackupFiles(v) => v.len(),
+        _ => 0,
+    }
 }

@@ -44,6 +44,16 @@ pub(crate) const FILE_SELECT: &str = "SELECT f.id, r.backup_id, b.name, b.backup
         f.backup_size, f.data_size, f.created
    FROM backup_files f JOIN restore_points r ON r.id = f.restore_point_id JOIN backups b ON b.id = r.backup_id";
 
+/// ` WHERE col = ?1` and its argument when a parent is named, nothing otherwise: a listing of
+/// one parent's children then uses the parent's index (`?1 IS NULL OR col = ?1` reads every
+/// row of a million-point catalog to list a hundred).
+fn one_of(parent: Option<Uuid>, col: &str) -> (String, Vec<String>) {
+    match parent {
+        Some(id) => (format!(" WHERE {col} = ?1"), vec![id.to_string()]),
+        None => (String::new(), Vec::new()),
+    }
+}
+
 /// Name of a VM restore point as Enterprise Manager shows it: `vm@yyyy-mm-dd hh:mm:ss`.
 pub fn vm_point_name(vm_name: &str, created: Millis) -> String {
     format!("{vm_name}@{}", crate::time::session_stamp(created))
@@ -236,11 +246,10 @@ impl Catalog {
     /// Restore points, newest first; of one backup when given.
     pub fn restore_points(&self, backup: Option<Uuid>) -> CoreResult<Vec<RestorePointRecord>> {
         let c = self.conn()?;
-        let sql = format!(
-            "{RP_SELECT} WHERE (?1 IS NULL OR r.backup_id = ?1) ORDER BY r.created DESC, r.id"
-        );
+        let (filter, args) = one_of(backup, "r.backup_id");
+        let sql = format!("{RP_SELECT}{filter} ORDER BY r.created DESC, r.id");
         let mut st = c.prepare_cached(&sql)?;
-        let rows = st.query_map([backup.map(|b| b.to_string())], rp_row)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args.iter()), rp_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -258,11 +267,10 @@ impl Catalog {
     /// Backup files, newest first; of one restore point when given.
     pub fn backup_files(&self, point: Option<Uuid>) -> CoreResult<Vec<BackupFileRecord>> {
         let c = self.conn()?;
-        let sql = format!(
-            "{FILE_SELECT} WHERE (?1 IS NULL OR f.restore_point_id = ?1) ORDER BY f.created DESC, f.id"
-        );
+        let (filter, args) = one_of(point, "f.restore_point_id");
+        let sql = format!("{FILE_SELECT}{filter} ORDER BY f.created DESC, f.id");
         let mut st = c.prepare_cached(&sql)?;
-        let rows = st.query_map([point.map(|b| b.to_string())], file_row)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args.iter()), file_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -299,28 +307,25 @@ impl Catalog {
 
     /// VM restore points, newest first; of one restore point when given.
     pub fn vm_restore_points(&self, point: Option<Uuid>) -> CoreResult<Vec<VmRestorePointRecord>> {
-        let sql = format!(
-            "{VM_POINT_SELECT} WHERE (?1 IS NULL OR v.restore_point_id = ?1) ORDER BY v.created DESC, v.vm_name, v.id"
-        );
+        let (filter, args) = one_of(point, "v.restore_point_id");
+        let sql = format!("{VM_POINT_SELECT}{filter} ORDER BY v.created DESC, v.vm_name, v.id");
         self.with_reader(|c| {
             // One read transaction: the points and their disks from the same commit.
             let tx = c.unchecked_transaction()?;
-            let point = point.map(|b| b.to_string());
             let mut points = {
                 let mut st = tx.prepare_cached(&sql)?;
-                let rows = st.query_map([&point], vm_point_row)?;
+                let rows = st.query_map(rusqlite::params_from_iter(args.iter()), vm_point_row)?;
                 rows.collect::<Result<Vec<_>, _>>()?
             };
             // The disks of all of them in one statement, not one per point.
             let at: std::collections::HashMap<Uuid, usize> =
                 points.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
-            let mut st = tx.prepare_cached(
+            let mut st = tx.prepare_cached(&format!(
                 "SELECT d.vm_restore_point_id, d.name, d.size, d.index_name
-                   FROM point_disks d JOIN vm_restore_points v ON v.id = d.vm_restore_point_id
-                  WHERE (?1 IS NULL OR v.restore_point_id = ?1)
-                  ORDER BY d.vm_restore_point_id, d.ordinal",
-            )?;
-            let mut rows = st.query([&point])?;
+                   FROM point_disks d JOIN vm_restore_points v ON v.id = d.vm_restore_point_id{filter}
+                  ORDER BY d.vm_restore_point_id, d.ordinal"
+            ))?;
+            let mut rows = st.query(rusqlite::params_from_iter(args.iter()))?;
             while let Some(r) = rows.next()? {
                 if let Some(&i) = at.get(&uuid_col(r, 0)?) {
                     points[i].disks.push(PointDisk {
