@@ -9,6 +9,7 @@
 //! Each shape prints its p50 and p99 over the runs.
 //!
 //! Run: `cargo run --release -p emrest-core --example query_bench -- [points] [runs] [work dir]`
+//! (`EMREST_KEEP=1` keeps the catalog in `<work dir>/data`, to serve it or look at its plans).
 //!
 //! Or over the world of a scenario file (real disks and backups), e.g. the large one:
 //! `cargo run --release -p emrest-core --example query_bench -- docs/scenarios/large.toml 20`
@@ -244,7 +245,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     )?;
     drop(core);
-    let _ = std::fs::remove_dir_all(&work);
+    // EMREST_KEEP=1 keeps the catalog (in the work dir's `data`) to serve or inspect it.
+    if std::env::var_os("EMREST_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&work);
+    } else {
+        println!("kept: {}", work.join("data").display());
+    }
     Ok(())
 }
 
