@@ -1187,5 +1187,18 @@ mod lean_tests {
                 );
             }
         }
+        // Retention removes points: the count the triggers keep follows them.
+        for rp in core.restore_points(None).unwrap().iter().take(3) {
+            cat.remove_restore_point(rp.id, |_| false).unwrap();
+        }
+        let all = QueryRequest {
+            type_name: "VmRestorePoint",
+            ..Default::default()
+        };
+        let lean = core.query(&caller, &all).unwrap().total;
+        JOINED.with(|j| j.set(true));
+        let joined = core.query(&caller, &all).unwrap().total;
+        JOINED.with(|j| j.set(false));
+        assert_eq!((lean, joined), (1200, 1200));
     }
 }
