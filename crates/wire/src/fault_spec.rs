@@ -9,36 +9,27 @@ use crate::error::DecodeError;
 use crate::node::{elem, Node, Representation};
 use crate::resources::{resource_layer, Link};
 use crate::restore_spec::schema::{Field, Group, Kind};
-use crate::restore_spec::{json, xml, OrderPolicy, MAX_BODY};
+use crate::restore_spec::{decode_body, OrderPolicy};
 use crate::Format;
-
-const fn field(name: &'static str, kind: Kind, required: bool) -> Field {
-    Field {
-        name,
-        alias: None,
-        kind,
-        required,
-    }
-}
 
 static FAULT_RULE_SPEC: Group = Group {
     name: "FaultRuleSpec",
     fields: &[
-        field("Operation", Kind::Str, true),
-        field("RestoreMode", Kind::Str, false),
-        field("Method", Kind::Str, false),
-        field("Route", Kind::Str, false),
-        field("VmName", Kind::Str, false),
-        field("AccountName", Kind::Str, false),
-        field("Fire", Kind::Str, false),
-        field("Count", Kind::Int, false),
-        field("Probability", Kind::Decimal, false),
-        field("Seed", Kind::Int, false),
-        field("Effect", Kind::Str, true),
-        field("Percent", Kind::Int, false),
-        field("DelayMs", Kind::Int, false),
-        field("StatusCode", Kind::Int, false),
-        field("Message", Kind::Str, false),
+        Field::required("Operation", Kind::Str),
+        Field::optional("RestoreMode", Kind::Str),
+        Field::optional("Method", Kind::Str),
+        Field::optional("Route", Kind::Str),
+        Field::optional("VmName", Kind::Str),
+        Field::optional("AccountName", Kind::Str),
+        Field::optional("Fire", Kind::Str),
+        Field::optional("Count", Kind::Int),
+        Field::optional("Probability", Kind::Decimal),
+        Field::optional("Seed", Kind::Int),
+        Field::required("Effect", Kind::Str),
+        Field::optional("Percent", Kind::Int),
+        Field::optional("DelayMs", Kind::Int),
+        Field::optional("StatusCode", Kind::Int),
+        Field::optional("Message", Kind::Str),
     ],
 };
 
@@ -83,21 +74,7 @@ pub fn decode_fault_rule_spec(
     format: Format,
     order: OrderPolicy,
 ) -> Result<FaultRuleSpec, DecodeError> {
-    if body.len() > MAX_BODY {
-        return Err(DecodeError::body(format!(
-            "request body is too large: the limit is {MAX_BODY} bytes"
-        )));
-    }
-    let text = std::str::from_utf8(body)
-        .map_err(|e| DecodeError::body(format!("request body is not valid UTF-8: {e}")))?;
-    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    if text.trim().is_empty() {
-        return Err(DecodeError::body("the request needs a FaultRuleSpec body"));
-    }
-    let mut f = match format {
-        Format::Xml => xml::decode_root(text, &FAULT_RULE_SPEC, order)?,
-        Format::Json => json::decode_root(text, &FAULT_RULE_SPEC)?,
-    };
+    let mut f = decode_body(body, format, order, &FAULT_RULE_SPEC, false)?;
     Ok(FaultRuleSpec {
         operation: f.take_str("Operation").unwrap_or_default(),
         restore_mode: f.take_str("RestoreMode"),

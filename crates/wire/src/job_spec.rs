@@ -11,25 +11,15 @@
 use crate::error::DecodeError;
 use crate::node::{attr, child, elem, list, ListStyle, Member, Node, Scalar};
 use crate::restore_spec::schema::{Field, Fields, Group, Kind};
-use crate::restore_spec::{json, xml, OrderPolicy, MAX_BODY};
+use crate::restore_spec::{decode_body, OrderPolicy};
 use crate::Format;
 
 const fn field(name: &'static str, kind: Kind) -> Field {
-    Field {
-        name,
-        alias: None,
-        kind,
-        required: false,
-    }
+    Field::optional(name, kind)
 }
 
 const fn required(name: &'static str, kind: Kind) -> Field {
-    Field {
-        name,
-        alias: None,
-        kind,
-        required: true,
-    }
+    Field::required(name, kind)
 }
 
 static DAY: Group = Group {
@@ -402,32 +392,6 @@ pub struct CreateObjectInJobSpec {
     pub hierarchy_obj_name: String,
 }
 
-fn decode(
-    body: &[u8],
-    format: Format,
-    order: OrderPolicy,
-    root: &'static Group,
-) -> Result<Fields, DecodeError> {
-    if body.len() > MAX_BODY {
-        return Err(DecodeError::body(format!(
-            "request body is too large: the limit is {MAX_BODY} bytes"
-        )));
-    }
-    let text = std::str::from_utf8(body)
-        .map_err(|e| DecodeError::body(format!("request body is not valid UTF-8: {e}")))?;
-    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    if text.trim().is_empty() {
-        return Err(DecodeError::body(format!(
-            "the request needs a {} body",
-            root.name
-        )));
-    }
-    match format {
-        Format::Xml => xml::decode_root_with(text, root, order, true),
-        Format::Json => json::decode_root(text, root),
-    }
-}
-
 fn days(f: Option<Fields>) -> Vec<DayHours> {
     f.map(|mut g| {
         g.take_list("Day")
@@ -504,7 +468,7 @@ pub fn decode_job_edit_spec(
     format: Format,
     order: OrderPolicy,
 ) -> Result<JobEditSpec, DecodeError> {
-    let mut f = decode(body, format, order, &JOB_EDIT)?;
+    let mut f = decode_body(body, format, order, &JOB_EDIT, true)?;
     let retention = f
         .take_group("JobInfo")
         .and_then(|mut i| i.take_group("BackupJobInfo"))
@@ -530,7 +494,7 @@ pub fn decode_job_clone_spec(
     format: Format,
     order: OrderPolicy,
 ) -> Result<JobCloneSpec, DecodeError> {
-    let mut f = decode(body, format, order, &JOB_CLONE_SPEC)?;
+    let mut f = decode_body(body, format, order, &JOB_CLONE_SPEC, true)?;
     let mut i = f.take_group("BackupJobCloneInfo").unwrap_or_default();
     Ok(JobCloneSpec {
         job_name: i.take_str("JobName").unwrap_or_default(),
@@ -546,7 +510,7 @@ pub fn decode_create_object_in_job_spec(
     format: Format,
     order: OrderPolicy,
 ) -> Result<CreateObjectInJobSpec, DecodeError> {
-    let mut f = decode(body, format, order, &CREATE_OBJECT_IN_JOB_SPEC)?;
+    let mut f = decode_body(body, format, order, &CREATE_OBJECT_IN_JOB_SPEC, true)?;
     Ok(CreateObjectInJobSpec {
         hierarchy_obj_ref: f.take_str("HierarchyObjRef").unwrap_or_default(),
         hierarchy_obj_name: f.take_str("HierarchyObjName").unwrap_or_default(),

@@ -11,23 +11,14 @@
 
 use crate::error::DecodeError;
 use crate::restore_spec::schema::{Field, Fields, Group, Kind};
-use crate::restore_spec::{json, xml, OrderPolicy, MAX_BODY};
+use crate::restore_spec::{decode_body, OrderPolicy};
 use crate::Format;
-
-const fn field(name: &'static str, kind: Kind, required: bool) -> Field {
-    Field {
-        name,
-        alias: None,
-        kind,
-        required,
-    }
-}
 
 static HIERARCHY_SCOPE_ITEM: Group = Group {
     name: "HierarchyScopeItem",
     fields: &[
-        field("HierarchyObjRef", Kind::Str, false),
-        field("ObjectName", Kind::Str, false),
+        Field::optional("HierarchyObjRef", Kind::Str),
+        Field::optional("ObjectName", Kind::Str),
     ],
 };
 
@@ -46,7 +37,7 @@ static HIERARCHY_SCOPE_OBJECTS: Group = Group {
 
 static ENTERPRISE_ROLE: Group = Group {
     name: "EnterpriseRole",
-    fields: &[field("EnterpriseRoleUid", Kind::Str, true)],
+    fields: &[Field::required("EnterpriseRoleUid", Kind::Str)],
 };
 
 static ROLES: Group = Group {
@@ -62,37 +53,36 @@ static ROLES: Group = Group {
 static FLR_SETTINGS: Group = Group {
     name: "FlrSettings",
     fields: &[
-        field("FlrInplaceOnly", Kind::LaxBool, true),
-        field("FlrExtentionRestrictions", Kind::Str, false),
+        Field::required("FlrInplaceOnly", Kind::LaxBool),
+        Field::optional("FlrExtentionRestrictions", Kind::Str),
     ],
 };
 
 static SQL_SETTINGS: Group = Group {
     name: "SqlSettings",
-    fields: &[field("DenyInPlaceRestore", Kind::LaxBool, true)],
+    fields: &[Field::required("DenyInPlaceRestore", Kind::LaxBool)],
 };
 
 /// post_security_accounts.md, in the table's order (the XSD sequence).
 static ACCOUNT_CREATE_SPEC: Group = Group {
     name: "EnterpriseAccountCreateSpec",
     fields: &[
-        field("AccountType", Kind::Str, true),
-        field("AccountName", Kind::Str, true),
-        field("Roles", Kind::Group(&ROLES), true),
-        field("AllowRestoreAllVms", Kind::Bool, true),
-        field(
+        Field::required("AccountType", Kind::Str),
+        Field::required("AccountName", Kind::Str),
+        Field::required("Roles", Kind::Group(&ROLES)),
+        Field::required("AllowRestoreAllVms", Kind::Bool),
+        Field::optional(
             "HierarchyScopeObjects",
             Kind::Group(&HIERARCHY_SCOPE_OBJECTS),
-            false,
         ),
-        field("FlrSettings", Kind::Group(&FLR_SETTINGS), false),
-        field("SqlSettings", Kind::Group(&SQL_SETTINGS), false),
+        Field::optional("FlrSettings", Kind::Group(&FLR_SETTINGS)),
+        Field::optional("SqlSettings", Kind::Group(&SQL_SETTINGS)),
     ],
 };
 
 static ROLE_CREATE_SPEC: Group = Group {
     name: "EnterpriseAccountInRoleCreateSpec",
-    fields: &[field("EnterpriseRoleUid", Kind::Str, true)],
+    fields: &[Field::required("EnterpriseRoleUid", Kind::Str)],
 };
 
 static SCOPE_CREATE_SPEC: Group = Group {
@@ -104,7 +94,7 @@ static SCOPE_CREATE_SPEC: Group = Group {
 /// sets for an account.
 static PASSWORD_SPEC: Group = Group {
     name: "AccountPasswordSpec",
-    fields: &[field("Password", Kind::Str, true)],
+    fields: &[Field::required("Password", Kind::Str)],
 };
 
 /// One object of a restore scope.
@@ -151,36 +141,6 @@ pub struct EnterpriseAccountCreateSpec {
     pub sql_settings: Option<SqlSettingsSpec>,
 }
 
-fn text(body: &[u8]) -> Result<Option<&str>, DecodeError> {
-    if body.len() > MAX_BODY {
-        return Err(DecodeError::body(format!(
-            "request body is too large: the limit is {MAX_BODY} bytes"
-        )));
-    }
-    let text = std::str::from_utf8(body)
-        .map_err(|e| DecodeError::body(format!("request body is not valid UTF-8: {e}")))?;
-    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    Ok((!text.trim().is_empty()).then_some(text))
-}
-
-fn decode(
-    body: &[u8],
-    format: Format,
-    order: OrderPolicy,
-    root: &'static Group,
-) -> Result<Fields, DecodeError> {
-    let Some(text) = text(body)? else {
-        return Err(DecodeError::body(format!(
-            "the request needs a {} body",
-            root.name
-        )));
-    };
-    match format {
-        Format::Xml => xml::decode_root(text, root, order),
-        Format::Json => json::decode_root(text, root),
-    }
-}
-
 fn scope_items(list: Vec<Fields>) -> Vec<HierarchyScopeItem> {
     list.into_iter()
         .map(|mut f| HierarchyScopeItem {
@@ -196,7 +156,7 @@ pub fn decode_account_create_spec(
     format: Format,
     order: OrderPolicy,
 ) -> Result<EnterpriseAccountCreateSpec, DecodeError> {
-    let mut f = decode(body, format, order, &ACCOUNT_CREATE_SPEC)?;
+    let mut f = decode_body(body, format, order, &ACCOUNT_CREATE_SPEC, false)?;
     let role_uids = f
         .take_group("Roles")
         .map(|mut r| {
@@ -231,7 +191,7 @@ pub fn decode_role_create_spec(
     format: Format,
     order: OrderPolicy,
 ) -> Result<String, DecodeError> {
-    let mut f = decode(body, format, order, &ROLE_CREATE_SPEC)?;
+    let mut f = decode_body(body, format, order, &ROLE_CREATE_SPEC, false)?;
     Ok(f.take_str("EnterpriseRoleUid").unwrap_or_default())
 }
 
@@ -241,7 +201,7 @@ pub fn decode_scope_create_spec(
     format: Format,
     order: OrderPolicy,
 ) -> Result<Vec<HierarchyScopeItem>, DecodeError> {
-    let mut f = decode(body, format, order, &SCOPE_CREATE_SPEC)?;
+    let mut f = decode_body(body, format, order, &SCOPE_CREATE_SPEC, false)?;
     Ok(scope_items(f.take_list("HierarchyScopeItem")))
 }
 
@@ -251,6 +211,6 @@ pub fn decode_password_spec(
     format: Format,
     order: OrderPolicy,
 ) -> Result<String, DecodeError> {
-    let mut f = decode(body, format, order, &PASSWORD_SPEC)?;
+    let mut f = decode_body(body, format, order, &PASSWORD_SPEC, false)?;
     Ok(f.take_str("Password").unwrap_or_default())
 }

@@ -111,6 +111,42 @@ pub struct VmRestoreParameters {
     pub linked_clone_vm_template_ref: Option<String>,
 }
 
+/// A request body's text: within [`MAX_BODY`], UTF-8, a leading byte-order mark dropped;
+/// `None` when it is empty or only whitespace.
+pub(crate) fn body_text(body: &[u8]) -> Result<Option<&str>, DecodeError> {
+    if body.len() > MAX_BODY {
+        return Err(DecodeError::body(format!(
+            "request body is too large: the limit is {MAX_BODY} bytes"
+        )));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|e| DecodeError::body(format!("request body is not valid UTF-8: {e}")))?;
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    Ok((!text.trim().is_empty()).then_some(text))
+}
+
+/// A body whose root element (or JSON object) is `root`, decoded by its schema table; an empty
+/// body is refused naming `root`. With `attributes`, XML attributes are members of their element
+/// (the job edit body); otherwise they are refused.
+pub(crate) fn decode_body(
+    body: &[u8],
+    format: Format,
+    order: OrderPolicy,
+    root: &'static schema::Group,
+    attributes: bool,
+) -> Result<schema::Fields, DecodeError> {
+    let Some(text) = body_text(body)? else {
+        return Err(DecodeError::body(format!(
+            "the request needs a {} body",
+            root.name
+        )));
+    };
+    match format {
+        Format::Xml => xml::decode_root_with(text, root, order, attributes),
+        Format::Json => json::decode_root(text, root),
+    }
+}
+
 /// Decodes a restore request body, refusing one that leaves out a member marked 1/1 (see
 /// [`decode_restore_spec_with`]).
 pub fn decode_restore_spec(
@@ -133,17 +169,9 @@ pub fn decode_restore_spec_with(
     format: Format,
     policy: RestoreSpecPolicy,
 ) -> Result<RestoreSpec, DecodeError> {
-    if body.len() > MAX_BODY {
-        return Err(DecodeError::body(format!(
-            "request body is too large: the limit is {MAX_BODY} bytes"
-        )));
-    }
-    let text = std::str::from_utf8(body)
-        .map_err(|e| DecodeError::body(format!("request body is not valid UTF-8: {e}")))?;
-    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    if text.trim().is_empty() {
+    let Some(text) = body_text(body)? else {
         return Ok(RestoreSpec::default());
-    }
+    };
     let (group, fields) = match format {
         Format::Xml => xml::decode(text, policy.order)?,
         Format::Json => json::decode(text)?,

@@ -62,13 +62,30 @@ pub(crate) struct Group {
     pub fields: &'static [Field],
 }
 
-const fn field(name: &'static str, kind: Kind) -> Field {
-    Field {
-        name,
-        alias: None,
-        kind,
-        required: false,
+impl Field {
+    /// A member without an alias that may be left out.
+    pub(crate) const fn optional(name: &'static str, kind: Kind) -> Field {
+        Field {
+            name,
+            alias: None,
+            kind,
+            required: false,
+        }
     }
+
+    /// A member without an alias that a body must carry.
+    pub(crate) const fn required(name: &'static str, kind: Kind) -> Field {
+        Field {
+            name,
+            alias: None,
+            kind,
+            required: true,
+        }
+    }
+}
+
+const fn field(name: &'static str, kind: Kind) -> Field {
+    Field::optional(name, kind)
 }
 
 /// The seed page's table spells it `PowerOnAfter` while every example uses

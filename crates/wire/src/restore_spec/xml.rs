@@ -185,15 +185,6 @@ pub(super) fn decode(
     Ok((group, decode_group(group, members, ordered)?))
 }
 
-/// Decodes an XML document whose root element is `root` (a spec with members of its own).
-pub(crate) fn decode_root(
-    text: &str,
-    root: &'static Group,
-    order: OrderPolicy,
-) -> Result<Fields, DecodeError> {
-    decode_root_with(text, root, order, false)
-}
-
 /// Decodes an XML document whose root element is `root`; with `attributes`, attributes are
 /// members of their element (the job edit body sends `<Job Name="…">`, `<OptionsDaily
 /// Enabled="true">`), otherwise they are refused.
