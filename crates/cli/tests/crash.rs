@@ -27,7 +27,7 @@ mod common;
 
 use common::*;
 use emrest_core::{Core, CoreConfig, SessionResult, SessionState};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -268,19 +268,6 @@ fn related(v: &Value) -> String {
         .to_string()
 }
 
-/// Start an in-place restore of `point` (full, or a QuickRollback); returns the task ID.
-fn post_restore(server: &Server, token: &str, point: uuid::Uuid, quick: bool) -> String {
-    let spec = json!({"VmRestoreSpec": {"PowerOnAfterRestore": false, "QuickRollback": quick}});
-    let r = server.call(
-        token,
-        "POST",
-        &format!("/api/vmRestorePoints/{point}?action=restore"),
-        Some(&spec),
-    );
-    assert_eq!(r.status, 202, "restore: {}", r.text());
-    r.json()["TaskId"].as_str().expect("TaskId").to_string()
-}
-
 fn wait_task(server: &Server, token: &str, task: &str) -> Value {
     let deadline = Instant::now() + HANG_GUARD;
     loop {
@@ -324,7 +311,10 @@ fn restore_kills(data: &Path, rng: &mut Prng, kills: u32, quick: bool) -> Tally 
     // One uninterrupted run measures the duration the kill moments are drawn from.
     let (point, _, after) = pick_point(data);
     let t0 = Instant::now();
-    let task = post_restore(&server, &token, point, quick);
+    let task = post_restore(&server, &token, &point.to_string(), quick)["TaskId"]
+        .as_str()
+        .expect("TaskId")
+        .to_string();
     let done = wait_task(&server, &token, &task);
     let measured = t0.elapsed();
     assert_eq!(done["Result"]["Success"], true, "{done}");
@@ -335,7 +325,10 @@ fn restore_kills(data: &Path, rng: &mut Prng, kills: u32, quick: bool) -> Tally 
     for k in 0..kills {
         let (point, before, target) = pick_point(data);
         let delay = rng.delay(measured);
-        let task = post_restore(&server, &token, point, quick);
+        let task = post_restore(&server, &token, &point.to_string(), quick)["TaskId"]
+            .as_str()
+            .expect("TaskId")
+            .to_string();
         std::thread::sleep(delay);
         server.stop();
         (server, token) = start(data);

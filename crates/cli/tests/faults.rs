@@ -44,21 +44,23 @@ fn add_rule(server: &Server, token: &str, rule: Value) -> Value {
     r.json()
 }
 
+/// Starts a restore; the path of its task.
 fn start_restore(server: &Server, token: &str, point: &str, quick_rollback: bool) -> String {
-    let spec = json!({"VmRestoreSpec": {
-        "PowerOnAfterRestore": false,
-        "QuickRollback": quick_rollback,
-        "HierarchyRootUid": null,
-    }});
-    let r = server.call(
-        token,
-        "POST",
-        &format!("/api/vmRestorePoints/{point}?action=restore"),
-        Some(&spec),
-    );
-    assert_eq!(r.status, 202, "restore: {}", r.text());
-    let href = field(&r.json(), "Href").to_string();
+    let href = field(&post_restore(server, token, point, quick_rollback), "Href").to_string();
     href[href.find("/api/").expect("an /api/ URL")..].to_string()
+}
+
+/// `emrest fault add --data <data> <args>`, which must succeed.
+fn fault_add(data: &str, args: &[&str]) -> Run {
+    let mut all = vec!["fault", "add", "--data", data];
+    all.extend_from_slice(args);
+    emrest(&all).ok()
+}
+
+/// A rule's counters, as the API lists them: (matched, fired).
+fn counters(server: &Server, token: &str, rule: &str) -> (Option<u64>, Option<u64>) {
+    let r = get(server, token, &format!("/api/emrest/faults/{rule}"));
+    (r["Matched"].as_u64(), r["Fired"].as_u64())
 }
 
 fn get(server: &Server, token: &str, path: &str) -> Value {
@@ -181,22 +183,20 @@ fn faults_are_refused_without_allow_faults_for_non_administrators_and_off_loopba
         403
     );
     let by_api = add_rule(&server, &admin, rule);
-    let by_cli = emrest(&[
-        "fault",
-        "add",
-        "--data",
+    let by_cli = fault_add(
         d,
-        "--json",
-        "--on",
-        "GET /tasks/{ID}",
-        "--every",
-        "3",
-        "--effect",
-        "status",
-        "--status",
-        "503",
-    ])
-    .ok()
+        &[
+            "--json",
+            "--on",
+            "GET /tasks/{ID}",
+            "--every",
+            "3",
+            "--effect",
+            "status",
+            "--status",
+            "503",
+        ],
+    )
     .json();
     let uid = unsafe { libc::getuid() };
     assert_eq!(by_cli["CreatedBy"], format!("uid {uid}"));
@@ -276,13 +276,8 @@ fn a_restore_fails_at_its_percent_with_its_message_and_nothing_changes() {
         );
         assert_eq!(s["FailureMessage"], "Datastore ds-01 is unreachable");
         assert_eq!(all_disks(&data), before, "{mode}: no VM changed");
-        let r = get(
-            &server,
-            &token,
-            &format!("/api/emrest/faults/{}", field(&rule, "Id")),
-        );
         assert_eq!(
-            (r["Matched"].as_u64(), r["Fired"].as_u64()),
+            counters(&server, &token, field(&rule, "Id")),
             (Some(1), Some(1))
         );
     }
@@ -327,13 +322,8 @@ fn a_task_hangs_until_cancelled_stalls_its_progress_and_waits_out_a_delay() {
         ),
     );
     assert_ne!(busy.status, 202, "{}", busy.text());
-    let counted = get(
-        &server,
-        &token,
-        &format!("/api/emrest/faults/{}", field(&hang, "Id")),
-    );
     assert_eq!(
-        (counted["Matched"].as_u64(), counted["Fired"].as_u64()),
+        counters(&server, &token, field(&hang, "Id")),
         (Some(1), Some(1))
     );
     assert_eq!(server.call(&token, "DELETE", &task, None).status, 204);
@@ -377,7 +367,7 @@ fn a_task_hangs_until_cancelled_stalls_its_progress_and_waits_out_a_delay() {
     assert_eq!(all_disks(&data), before);
 
     // Delay: the restore starts late and then succeeds.
-    add_rule(
+    let delay = add_rule(
         &server,
         &token,
         json!({"Operation": "Restore", "Fire": "First", "Count": 1, "Effect": "Delay",
@@ -388,6 +378,30 @@ fn a_task_hangs_until_cancelled_stalls_its_progress_and_waits_out_a_delay() {
     let t = finished_task(&server, &token, &task);
     assert!(started.elapsed() >= Duration::from_millis(600));
     assert_eq!(t["Result"]["Success"], true, "{t}");
+    // The delay was this rule's, and the session's log says so.
+    assert_eq!(
+        counters(&server, &token, field(&delay, "Id")),
+        (Some(1), Some(1))
+    );
+    let session = newest_restore_session(&server, &token);
+    let id = field(&session, "UID")
+        .rsplit(':')
+        .next()
+        .unwrap_or_default();
+    let log = server.call(
+        &token,
+        "GET",
+        &format!("/api/restoreSessions/{id}/log"),
+        None,
+    );
+    assert!(
+        log.text().contains(&format!(
+            "Injected fault (rule {}): Delay",
+            field(&delay, "Id")
+        )),
+        "{}",
+        log.text()
+    );
     assert_eq!(all_disks(&data)[VM], disks(point_of(&points, VM, "Full")));
     verified(&data);
 }
@@ -399,23 +413,21 @@ fn a_backup_run_fails_with_its_message_and_records_no_point() {
     let d = arg(&data);
     let (server, _token) = faulty(&data);
     let points = point_list(&data).len();
-    emrest(&[
-        "fault",
-        "add",
-        "--data",
+    fault_add(
         d,
-        "--on",
-        "backup",
-        "--vm",
-        VM,
-        "--effect",
-        "fail",
-        "--percent",
-        "30",
-        "--message",
-        "Snapshot creation failed",
-    ])
-    .ok();
+        &[
+            "--on",
+            "backup",
+            "--vm",
+            VM,
+            "--effect",
+            "fail",
+            "--percent",
+            "30",
+            "--message",
+            "Snapshot creation failed",
+        ],
+    );
     let jobs = emrest(&["job", "list", "--data", d, "--json"]).ok().json();
     let job = jobs
         .as_array()
@@ -463,23 +475,21 @@ fn requests_answer_a_status_drop_their_connection_expire_their_session_and_hang(
     // Every third poll of a task answers 503 with an Error body; the others are served.
     let full = field(point_of(&point_list(&data), VM, "Full"), "id").to_string();
     let task = start_restore(&server, &token, &full, false);
-    emrest(&[
-        "fault",
-        "add",
-        "--data",
+    fault_add(
         d,
-        "--on",
-        "GET /tasks/{ID}",
-        "--every",
-        "3",
-        "--effect",
-        "status",
-        "--status",
-        "503",
-        "--message",
-        "Service is restarting",
-    ])
-    .ok();
+        &[
+            "--on",
+            "GET /tasks/{ID}",
+            "--every",
+            "3",
+            "--effect",
+            "status",
+            "--status",
+            "503",
+            "--message",
+            "Service is restarting",
+        ],
+    );
     let statuses: Vec<u16> = (0..6)
         .map(|_| server.call(&token, "GET", &task, None))
         .map(|r| {
@@ -493,19 +503,10 @@ fn requests_answer_a_status_drop_their_connection_expire_their_session_and_hang(
     emrest(&["fault", "clear", "--data", d]).ok();
 
     // Drop: the head and half the body, then the connection closes.
-    emrest(&[
-        "fault",
-        "add",
-        "--data",
+    fault_add(
         d,
-        "--on",
-        "GET /backups",
-        "--first",
-        "1",
-        "--effect",
-        "drop",
-    ])
-    .ok();
+        &["--on", "GET /backups", "--first", "1", "--effect", "drop"],
+    );
     let (declared, got) = raw_get(&server, &token, "/api/backups");
     assert!(got < declared, "a cut body: {got} of {declared} bytes");
     let (declared, got) = raw_get(&server, &token, "/api/backups");
@@ -513,19 +514,17 @@ fn requests_answer_a_status_drop_their_connection_expire_their_session_and_hang(
 
     // ExpireSession: that session gets 401 from now on; another session is untouched.
     let other = server.logon("admin", ADMIN_PASSWORD);
-    emrest(&[
-        "fault",
-        "add",
-        "--data",
+    fault_add(
         d,
-        "--on",
-        "/repositories",
-        "--first",
-        "1",
-        "--effect",
-        "expire-session",
-    ])
-    .ok();
+        &[
+            "--on",
+            "/repositories",
+            "--first",
+            "1",
+            "--effect",
+            "expire-session",
+        ],
+    );
     assert_eq!(
         server.call(&token, "GET", "/api/repositories", None).status,
         401
@@ -538,58 +537,60 @@ fn requests_answer_a_status_drop_their_connection_expire_their_session_and_hang(
     let token = other;
 
     // A logon refused with 401 once, then a slow one.
-    emrest(&[
-        "fault",
-        "add",
-        "--data",
+    fault_add(
         d,
-        "--on",
-        "logon",
-        "--account",
-        "admin",
-        "--first",
-        "1",
-        "--effect",
-        "status",
-        "--status",
-        "401",
-    ])
-    .ok();
+        &[
+            "--on",
+            "logon",
+            "--account",
+            "admin",
+            "--first",
+            "1",
+            "--effect",
+            "status",
+            "--status",
+            "401",
+        ],
+    );
     let r = server.logon_response("admin", ADMIN_PASSWORD);
     assert_eq!(r.status, 401);
     assert!(r.text().contains("Injected fault"), "{}", r.text());
-    emrest(&[
-        "fault",
-        "add",
-        "--data",
+    fault_add(
         d,
-        "--on",
-        "logon",
-        "--first",
-        "1",
-        "--effect",
-        "delay",
-        "--delay-ms",
-        "500",
-    ])
-    .ok();
+        &[
+            "--on",
+            "logon",
+            "--first",
+            "1",
+            "--effect",
+            "delay",
+            "--delay-ms",
+            "500",
+        ],
+    );
     let started = Instant::now();
     server.logon("admin", ADMIN_PASSWORD);
     assert!(started.elapsed() >= Duration::from_millis(500));
+    let rules = emrest(&["fault", "list", "--data", d, "--json"])
+        .ok()
+        .json();
+    let slow = rules
+        .as_array()
+        .and_then(|r| {
+            r.iter()
+                .find(|r| r["Description"] == "Logon: Delay 500 ms, the first time")
+        })
+        .unwrap_or_else(|| panic!("the slow-logon rule: {rules}"));
+    assert_eq!(
+        (slow["Matched"].as_u64(), slow["Fired"].as_u64()),
+        (Some(1), Some(1))
+    );
 
     // Hang: no answer while the rule is in force; removing it lets the request through.
-    let rule = emrest(&[
-        "fault",
-        "add",
-        "--data",
+    let rule = fault_add(
         d,
-        "--json",
-        "--on",
-        "GET /hierarchyRoots",
-        "--effect",
-        "hang",
-    ])
-    .ok()
+        &["--json", "--on", "GET /hierarchyRoots", "--effect", "hang"],
+    )
     .json();
     let addr = server.http;
     let hung_token = token.clone();

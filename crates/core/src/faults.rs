@@ -13,7 +13,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::model::{now_millis, Millis};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -482,8 +482,6 @@ pub struct Faults {
     slots: Mutex<Vec<Slot>>,
     /// Rules that match requests: requests skip the table while there are none.
     request_rules: AtomicUsize,
-    /// Rules ever added (for the `Chance` generators' default stream).
-    added: AtomicU64,
 }
 
 impl Faults {
@@ -529,9 +527,10 @@ impl Faults {
                 "{MAX_RULES} fault rules are in force, as many as a server holds: remove some first"
             )));
         }
+        // Only `Chance` draws from the generator.
         let seed = match spec.fire {
             Fire::Chance { seed, .. } => seed,
-            _ => self.added.fetch_add(1, Ordering::SeqCst),
+            _ => 0,
         };
         let rule = FaultRule {
             id: Uuid::new_v4(),
@@ -779,6 +778,15 @@ impl FaultAdmin<'_> {
             &r,
         );
         r
+    }
+
+    /// The `ExpireSession` effect: ends a logon session as if it had been idle too long, so its
+    /// token gets the 401 of an expired session from now on. No-op for a session not live.
+    pub fn expire_session(&self, id: Uuid) {
+        let _ = self
+            .core
+            .sessions
+            .end_by_handle(&crate::auth::handle_of_id(id));
     }
 
     /// Removes every rule; returns how many there were.

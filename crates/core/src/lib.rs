@@ -458,12 +458,6 @@ impl Core {
         r.map(|_| ())
     }
 
-    /// Ends a logon session as if it had been idle too long: its token gets the 401 of an
-    /// expired session from now on (the `ExpireSession` fault). No-op for a session not live.
-    pub fn expire_logon_session(&self, id: Uuid) {
-        let _ = self.sessions.end_by_handle(&auth::handle_of_id(id));
-    }
-
     /// emrest extension: every live logon session with its handle (administrators only).
     pub fn managed_logon_sessions(
         &self,

@@ -391,6 +391,23 @@ impl Server {
     }
 }
 
+/// Start an in-place restore of the VM restore point `point` (full, or a QuickRollback); the
+/// task the 202 answers with.
+pub fn post_restore(server: &Server, token: &str, point: &str, quick_rollback: bool) -> Value {
+    let spec = serde_json::json!({"VmRestoreSpec": {
+        "PowerOnAfterRestore": false,
+        "QuickRollback": quick_rollback,
+    }});
+    let r = server.call(
+        token,
+        "POST",
+        &format!("/api/vmRestorePoints/{point}?action=restore"),
+        Some(&spec),
+    );
+    assert_eq!(r.status, 202, "restore: {}", r.text());
+    r.json()
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

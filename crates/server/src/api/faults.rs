@@ -30,9 +30,9 @@ fn invalid(element: &str, message: impl Into<String>) -> CoreError {
     )
 }
 
-/// A route as a rule names it, checked against the routes this server serves and spelled as
-/// their template: `/api/Tasks/{id}` gives `/tasks/{ID}`.
-pub fn canonical_route(route: &str) -> Option<&'static str> {
+/// The route a rule names, when this server serves it: its template is the rule's spelling
+/// (`/api/Tasks/{id}` is `/tasks/{ID}`) and its methods the ones the rule may name.
+fn route_of(route: &str) -> Option<Endpoint> {
     let route = route.trim();
     let path = match route.get(..4) {
         Some(head) if head.eq_ignore_ascii_case("/api") => &route[4..],
@@ -53,8 +53,11 @@ pub fn canonical_route(route: &str) -> Option<&'static str> {
         rest = &rest[close + 1..];
     }
     sample.push_str(rest);
-    let template = Endpoint::parse(&format!("/api{sample}"))?.template();
-    template.eq_ignore_ascii_case(path).then_some(template)
+    let endpoint = Endpoint::parse(&format!("/api{sample}"))?;
+    endpoint
+        .template()
+        .eq_ignore_ascii_case(path)
+        .then_some(endpoint)
 }
 
 /// A `FaultRuleSpec` as core's rule, every member checked and named when wrong.
@@ -85,7 +88,7 @@ fn spec_of(w: wire::FaultRuleSpec) -> Result<FaultSpec, CoreError> {
                 "a Request rule needs a Route: a route template as docs/openapi.json names it, e.g. /tasks/{ID}",
             ));
         };
-        let template = canonical_route(route).ok_or_else(|| {
+        let endpoint = route_of(route).ok_or_else(|| {
             invalid(
                 "Route",
                 format!(
@@ -94,7 +97,8 @@ fn spec_of(w: wire::FaultRuleSpec) -> Result<FaultSpec, CoreError> {
                 ),
             )
         })?;
-        if matches!(template, "/emrest/faults" | "/emrest/faults/{ID}") {
+        let template = endpoint.template();
+        if matches!(endpoint, Endpoint::Faults | Endpoint::Fault(_)) {
             return Err(invalid(
                 "Route",
                 "the fault routes are never faulted (a rule must always be removable)",
@@ -104,10 +108,7 @@ fn spec_of(w: wire::FaultRuleSpec) -> Result<FaultSpec, CoreError> {
             None => None,
             Some(m) => {
                 let m = m.to_ascii_uppercase();
-                let served =
-                    Endpoint::parse(&format!("/api{}", template.replace("{Frame}", "overview")))
-                        .map(|e| e.methods())
-                        .unwrap_or_default();
+                let served = endpoint.methods();
                 if !served.iter().any(|s| s.as_str() == m) {
                     let names: Vec<&str> = served.iter().map(Method::as_str).collect();
                     return Err(invalid(
@@ -200,15 +201,14 @@ fn spec_of(w: wire::FaultRuleSpec) -> Result<FaultSpec, CoreError> {
             format!("{element} applies to Fire Chance"),
         ));
     }
-    let percent = match w.percent {
-        None => None,
-        Some(p) => Some(
+    // Its range is core's rule (FaultSpec::check); here only what a u8 cannot hold.
+    let percent = w
+        .percent
+        .map(|p| {
             u8::try_from(p)
-                .ok()
-                .filter(|p| *p <= 99)
-                .ok_or_else(|| invalid("Percent", format!("{p} is not a percent from 0 to 99")))?,
-        ),
-    };
+                .map_err(|_| invalid("Percent", format!("{p} is not a percent from 0 to 99")))
+        })
+        .transpose()?;
     let delay = non_negative("DelayMs", w.delay_ms)?;
     let effect_name = w.effect.trim();
     let message = w.message.clone();

@@ -262,7 +262,7 @@ async fn answer(state: Arc<AppState>, req: Request, endpoint: Option<Endpoint>) 
             Effect::Drop => drop_response = true,
             Effect::ExpireSession => {
                 if let Some(id) = session_id(&ctx.headers) {
-                    state.core.expire_logon_session(id);
+                    state.core.fault_admin().expire_session(id);
                 }
             }
             Effect::Fail { .. } | Effect::Stall { .. } => {}

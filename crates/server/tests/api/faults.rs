@@ -16,29 +16,26 @@ const SPEC_XML: &str = r#"<FaultRuleSpec xmlns="http://www.veeam.com/ent/v1.0">
   <StatusCode>503</StatusCode>
 </FaultRuleSpec>"#;
 
+async fn post_rule(w: &World, content_type: &str, body: &str) -> Resp {
+    w.send(
+        Req::post("/api/emrest/faults")
+            .content_type(content_type)
+            .body(body),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rule_is_added_read_and_removed_in_xml_and_json() {
     let w = World::new(ONE_MIB).await;
     // Off until the server allows faults.
-    let r = w
-        .send(
-            Req::post("/api/emrest/faults")
-                .content_type(XML)
-                .body(SPEC_XML),
-        )
-        .await;
+    let r = post_rule(&w, XML, SPEC_XML).await;
     assert!(r
         .xml_error(StatusCode::FORBIDDEN)
         .contains("--allow-faults"));
     w.core.faults().allow();
 
-    let r = w
-        .send(
-            Req::post("/api/emrest/faults")
-                .content_type(XML)
-                .body(SPEC_XML),
-        )
-        .await;
+    let r = post_rule(&w, XML, SPEC_XML).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     validate(&r.body).unwrap_or_else(|e| panic!("{e}\n{}", r.text()));
     let rule = r.xml();
@@ -88,9 +85,7 @@ async fn a_rule_is_added_read_and_removed_in_xml_and_json() {
         ),
     ];
     for (ct, body, member) in bad {
-        let r = w
-            .send(Req::post("/api/emrest/faults").content_type(ct).body(body))
-            .await;
+        let r = post_rule(&w, ct, body).await;
         let message = r.error(StatusCode::BAD_REQUEST);
         assert!(message.contains(member), "{body}: {message}");
     }
