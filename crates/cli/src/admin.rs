@@ -13,7 +13,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use emrest_core::faults::Who;
 use emrest_core::security::{EnterpriseRole, ScopeItem};
-use emrest_core::Core;
+use emrest_core::Owner;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -370,14 +370,14 @@ impl Reply {
 
 /// Where requests run: in this process, or in the server holding the data folder.
 pub enum Driver {
-    Local(Arc<Core>),
+    Local(Arc<Owner>),
     Server(PathBuf),
 }
 
 impl Driver {
     /// The running server when its channel answers; otherwise the folder, opened here by
     /// `open` (which fails, naming the other process, when something else holds it).
-    pub fn connect(data: &Path, open: impl FnOnce() -> Result<Arc<Core>>) -> Result<Driver> {
+    pub fn connect(data: &Path, open: impl FnOnce() -> Result<Arc<Owner>>) -> Result<Driver> {
         let socket = data.join(SOCKET);
         // A socket left by a server that was killed refuses connections: open the folder.
         match std::os::unix::net::UnixStream::connect(&socket) {
@@ -432,13 +432,14 @@ fn scope_item(obj_ref: String, name: Option<String>) -> ScopeItem {
     }
 }
 
-pub fn find_job(core: &Core, name: &str) -> Result<emrest_core::jobs::JobRecord> {
-    core.job_by_name(name)?
+pub fn find_job(core: &Owner, name: &str) -> Result<emrest_core::jobs::JobRecord> {
+    core.view()
+        .job_by_name(name)?
         .with_context(|| format!("there is no job named '{name}' (see `emrest job list`)"))
 }
 
 /// Run one verb against an open data folder.
-pub fn execute(core: &Arc<Core>, request: &Request) -> Result<Reply> {
+pub fn execute(core: &Arc<Owner>, request: &Request) -> Result<Reply> {
     let outcome = match request {
         Request::Demo {
             disk_size,
@@ -526,7 +527,7 @@ pub fn execute(core: &Arc<Core>, request: &Request) -> Result<Reply> {
             retention,
             description,
         } => {
-            let job = core.create_job(name, vms, *retention, description)?;
+            let job = core.jobs().create_job(name, vms, *retention, description)?;
             Outcome::said(format!(
                 "Job '{}' created: {} VM(s), keeps {} restore point(s), urn:veeam:Job:{}",
                 job.name,
@@ -536,18 +537,18 @@ pub fn execute(core: &Arc<Core>, request: &Request) -> Result<Reply> {
             ))
         }
         Request::JobStart { name, as_user } => {
-            let actor = core.local_actor(Some(as_user))?;
+            let actor = core.jobs().local_actor(Some(as_user))?;
             let job = find_job(core, name)?;
-            let (_, session) = core.start_job(&actor, job.id)?;
+            let (_, session) = core.jobs().start_job(&actor, job.id)?;
             return Ok(Reply::Started {
                 job: job.id,
                 session,
             });
         }
         Request::JobProgress { job, session } => {
-            let running = core.job_running(*job);
-            let s = core.backup_session(*session)?;
-            let tasks = core.backup_task_sessions(Some(*session))?;
+            let running = core.jobs().job_running(*job);
+            let s = core.view().backup_session(*session)?;
+            let tasks = core.view().backup_task_sessions(Some(*session))?;
             let vms_done = tasks
                 .iter()
                 .filter(|t| t.state == emrest_core::jobs::TaskSessionState::Completed)
@@ -566,9 +567,9 @@ pub fn execute(core: &Arc<Core>, request: &Request) -> Result<Reply> {
             secs,
         } => job_summary(core, *session, *json, *secs)?,
         Request::JobStop { name, as_user } => {
-            let actor = core.local_actor(Some(as_user))?;
+            let actor = core.jobs().local_actor(Some(as_user))?;
             let job = find_job(core, name)?;
-            let task = core.stop_job(&actor, job.id)?;
+            let task = core.jobs().stop_job(&actor, job.id)?;
             Outcome::said(task.result.map(|r| r.1).unwrap_or_default())
         }
         Request::JobSchedule {
@@ -576,11 +577,14 @@ pub fn execute(core: &Arc<Core>, request: &Request) -> Result<Reply> {
             as_user,
             schedule,
         } => {
-            let actor = core.local_actor(Some(as_user))?;
+            let actor = core.jobs().local_actor(Some(as_user))?;
             let change = schedule.schedule(|previous| Ok(find_job(core, previous)?.id))?;
-            let job = core.set_job_schedule(&actor, name, change, schedule.enabled())?;
+            let job = core
+                .jobs()
+                .set_job_schedule(&actor, name, change, schedule.enabled())?;
             let name_of = |id: Uuid| {
-                core.job(id)
+                core.view()
+                    .job(id)
                     .map(|j| j.name)
                     .unwrap_or_else(|_| id.to_string())
             };
@@ -605,7 +609,9 @@ pub fn execute(core: &Arc<Core>, request: &Request) -> Result<Reply> {
             grace_minutes,
             json,
         } => {
-            let r = core.collect_garbage(std::time::Duration::from_secs(grace_minutes * 60))?;
+            let r = core
+                .jobs()
+                .collect_garbage(std::time::Duration::from_secs(grace_minutes * 60))?;
             let line = if *json {
                 serde_json::to_string_pretty(&r)?
             } else {
@@ -666,7 +672,7 @@ pub fn execute(core: &Arc<Core>, request: &Request) -> Result<Reply> {
 }
 
 /// `emrest verify`: one line per problem, and a failure when there is any.
-pub fn verify(core: &Core) -> Result<Outcome> {
+pub fn verify(core: &Owner) -> Result<Outcome> {
     let problems = core.verify_repository()?;
     if problems.is_empty() {
         return Ok(Outcome {
@@ -684,9 +690,9 @@ pub fn verify(core: &Core) -> Result<Outcome> {
 
 /// The end of a job run: the session as JSON on request, one summary line, a failure when the
 /// run failed.
-fn job_summary(core: &Core, session: Uuid, json: bool, secs: f64) -> Result<Outcome> {
-    let s = core.backup_session(session)?;
-    let tasks = core.backup_task_sessions(Some(session))?;
+fn job_summary(core: &Owner, session: Uuid, json: bool, secs: f64) -> Result<Outcome> {
+    let s = core.view().backup_session(session)?;
+    let tasks = core.view().backup_task_sessions(Some(session))?;
     let mut out = Outcome::default();
     if json {
         out.stdout.push(serde_json::to_string_pretty(
@@ -854,7 +860,7 @@ impl Listener {
     }
 
     /// Answer requests until the task is dropped.
-    pub async fn serve(self, core: Arc<Core>) {
+    pub async fn serve(self, core: Arc<Owner>) {
         loop {
             match self.listener.accept().await {
                 Ok((stream, _)) => {
@@ -875,7 +881,7 @@ impl Drop for Listener {
     }
 }
 
-async fn answer(mut stream: tokio::net::UnixStream, core: Arc<Core>, owner: u32) {
+async fn answer(mut stream: tokio::net::UnixStream, core: Arc<Owner>, owner: u32) {
     let uid = match stream.peer_cred() {
         Ok(cred) => cred.uid(),
         Err(e) => {

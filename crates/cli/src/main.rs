@@ -6,7 +6,7 @@ mod admin;
 
 use admin::{Driver, Request};
 use emrest_core::report::DiskReport;
-use emrest_core::{Core, CoreConfig};
+use emrest_core::{Core, CoreConfig, Owner};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -637,18 +637,18 @@ fn parse_addr(s: &str, flag: &str) -> Result<Option<SocketAddr>> {
 }
 
 /// Open the data folder to change it: locks it, so this fails while a server runs in it.
-fn open(data: &DataArg) -> Result<Arc<Core>> {
+fn open(data: &DataArg) -> Result<Arc<Owner>> {
     open_with(data, |_| {})
 }
 
 /// Open an existing data folder to look only: works beside a running server.
-fn open_read_only(data: &DataArg) -> Result<Arc<Core>> {
+fn open_read_only(data: &DataArg) -> Result<Arc<Owner>> {
     require_data_folder(data)?;
     open_with(data, |c| c.read_only = true)
 }
 
 /// Open an existing data folder to change it.
-fn open_existing(data: &DataArg) -> Result<Arc<Core>> {
+fn open_existing(data: &DataArg) -> Result<Arc<Owner>> {
     require_data_folder(data)?;
     open(data)
 }
@@ -665,7 +665,7 @@ fn require_data_folder(data: &DataArg) -> Result<()> {
     Ok(())
 }
 
-fn open_with(data: &DataArg, config: impl FnOnce(&mut CoreConfig)) -> Result<Arc<Core>> {
+fn open_with(data: &DataArg, config: impl FnOnce(&mut CoreConfig)) -> Result<Arc<Owner>> {
     let mut cfg = CoreConfig::new(&data.data);
     config(&mut cfg);
     let (core, report) = Core::open(cfg)
@@ -684,7 +684,7 @@ fn open_with(data: &DataArg, config: impl FnOnce(&mut CoreConfig)) -> Result<Arc
     for line in recovery_lines(&report, &data.data) {
         eprintln!("{line}");
     }
-    Ok(core)
+    Ok(Arc::new(core))
 }
 
 /// What crash recovery did when the data folder was opened to write: one line per non-zero
@@ -1074,10 +1074,10 @@ fn job_command(verb: JobVerb) -> Result<()> {
     match verb {
         JobVerb::List { data, json } => {
             let core = open_read_only(&data)?;
-            let jobs = core.jobs()?;
+            let jobs = core.view().jobs()?;
             let mut rows = Vec::new();
             for j in jobs {
-                let last = core.backup_sessions(Some(j.id))?.pop();
+                let last = core.view().backup_sessions(Some(j.id))?.pop();
                 rows.push((j, last));
             }
             let now = emrest_core::now_millis();
@@ -1316,13 +1316,13 @@ fn serve(args: ServeArgs) -> Result<()> {
         );
     }
     if args.gc_interval_minutes > 0 {
-        core.schedule_gc(
+        core.jobs().schedule_gc(
             std::time::Duration::from_secs(args.gc_interval_minutes * 60),
             std::time::Duration::from_secs(args.gc_grace_minutes * 60),
         )?;
     }
     // Scheduled jobs (README.md "Schedules"): a pass every 10 seconds on the system clock.
-    core.start_scheduler(
+    core.jobs().start_scheduler(
         std::sync::Arc::new(emrest_core::scheduler::SystemClock),
         std::time::Duration::from_secs(10),
     )?;
@@ -1385,7 +1385,7 @@ fn serve(args: ServeArgs) -> Result<()> {
                 None
             }
         };
-        let r = emrest_server::run(core, config, shutdown_signal()).await;
+        let r = emrest_server::run(Arc::clone(&**core), config, shutdown_signal()).await;
         if let Some(channel) = channel {
             channel.abort();
             let _ = channel.await;

@@ -26,12 +26,11 @@
 mod common;
 
 use common::*;
-use emrest_core::{Core, CoreConfig, SessionResult, SessionState};
+use emrest_core::{Core, CoreConfig, Owner, SessionResult, SessionState};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Demo disk size: big enough that a restore of file01 (two disks) lasts a few hundred ms.
@@ -122,7 +121,7 @@ fn restore_phase(log: &[emrest_core::LogLine]) -> &'static str {
 }
 
 /// A read-only look at the data folder (beside a running server, or with none).
-fn look(data: &Path) -> Arc<Core> {
+fn look(data: &Path) -> Owner {
     Core::open(CoreConfig {
         read_only: true,
         ..CoreConfig::new(data)
@@ -132,7 +131,7 @@ fn look(data: &Path) -> Arc<Core> {
 }
 
 /// SHA-256 of each disk of a VM, by disk name.
-fn vm_hashes(core: &Core, vm: &str) -> BTreeMap<String, String> {
+fn vm_hashes(core: &Owner, vm: &str) -> BTreeMap<String, String> {
     let info = core
         .inventory()
         .vms()
@@ -156,8 +155,8 @@ fn vm_hashes(core: &Core, vm: &str) -> BTreeMap<String, String> {
 }
 
 /// SHA-256 of each disk of a VM restore point, as the repository holds it.
-fn point_hashes(core: &Core, point: uuid::Uuid) -> BTreeMap<String, String> {
-    let p = core.vm_restore_point(point).expect("point");
+fn point_hashes(core: &Owner, point: uuid::Uuid) -> BTreeMap<String, String> {
+    let p = core.view().vm_restore_point(point).expect("point");
     p.disks
         .iter()
         .map(|d| {
@@ -290,7 +289,7 @@ fn pick_point(
 ) {
     let core = look(data);
     let now = vm_hashes(&core, RESTORE_VM);
-    for p in core.vm_restore_points(None).expect("points") {
+    for p in core.view().vm_restore_points(None).expect("points") {
         if p.vm_name == RESTORE_VM {
             let ph = point_hashes(&core, p.id);
             if ph != now {
@@ -374,15 +373,17 @@ fn restore_kills(data: &Path, rng: &mut Prng, kills: u32, quick: bool) -> Tally 
     tally
 }
 
-fn job_id(core: &Core, name: &str) -> uuid::Uuid {
-    core.job_by_name(name)
+fn job_id(core: &Owner, name: &str) -> uuid::Uuid {
+    core.view()
+        .job_by_name(name)
         .expect("jobs")
         .unwrap_or_else(|| panic!("no job {name}"))
         .id
 }
 
-fn point_ids(core: &Core) -> BTreeSet<uuid::Uuid> {
-    core.vm_restore_points(None)
+fn point_ids(core: &Owner) -> BTreeSet<uuid::Uuid> {
+    core.view()
+        .vm_restore_points(None)
         .expect("points")
         .iter()
         .map(|p| p.id)
@@ -392,6 +393,7 @@ fn point_ids(core: &Core) -> BTreeSet<uuid::Uuid> {
 /// The IDs of a job's backup sessions.
 fn session_ids(data: &Path, job: uuid::Uuid) -> BTreeSet<uuid::Uuid> {
     look(data)
+        .view()
         .backup_sessions(Some(job))
         .expect("sessions")
         .iter()
@@ -423,7 +425,7 @@ fn backup_kills(data: &Path, rng: &mut Prng, kills: u32) -> Tally {
     let wait_session = |session: uuid::Uuid| {
         let deadline = Instant::now() + HANG_GUARD;
         loop {
-            let s = look(data).backup_session(session).expect("session");
+            let s = look(data).view().backup_session(session).expect("session");
             if s.state == SessionState::Stopped {
                 return s;
             }
@@ -451,7 +453,7 @@ fn backup_kills(data: &Path, rng: &mut Prng, kills: u32) -> Tally {
         let session = new_session(data, job, &sessions);
         let what = format!("backup kill {k} after {delay:?}");
         let core = look(data);
-        let s = core.backup_session(session).expect("session");
+        let s = core.view().backup_session(session).expect("session");
         assert_eq!(s.state, SessionState::Stopped, "{what}: {s:?}");
         let after = point_ids(&core);
         let new: Vec<_> = after.difference(&before).collect();
@@ -477,7 +479,7 @@ fn backup_kills(data: &Path, rng: &mut Prng, kills: u32) -> Tally {
         }
         // Every point recorded holds what the VM held (nothing writes to the VMs meanwhile).
         for p in &new {
-            let vm = core.vm_restore_point(**p).expect("point").vm_name;
+            let vm = core.view().vm_restore_point(**p).expect("point").vm_name;
             assert_eq!(
                 point_hashes(&core, **p),
                 vm_hashes(&core, &vm),
@@ -502,10 +504,11 @@ fn make_garbage(data: &Path, rng: &mut Prng) {
         .into_iter()
         .find(|v| v.name == CHURN_VM)
         .expect("churn VM");
-    let job = match core.job_by_name(CHURN_JOB).expect("jobs") {
+    let job = match core.view().job_by_name(CHURN_JOB).expect("jobs") {
         Some(j) => j.id,
         None => {
-            core.create_job(CHURN_JOB, &[vm.hierarchy_obj_ref()], 1, "crash test")
+            core.jobs()
+                .create_job(CHURN_JOB, &[vm.hierarchy_obj_ref()], 1, "crash test")
                 .expect("create job")
                 .id
         }
@@ -522,6 +525,7 @@ fn make_garbage(data: &Path, rng: &mut Prng) {
             .expect("guest write");
     }
     let s = core
+        .jobs()
         .run_job_now(job, emrest_core::now_millis())
         .expect("churn run");
     assert_eq!(s.result, SessionResult::Success, "{s:?}");

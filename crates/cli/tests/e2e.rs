@@ -231,9 +231,13 @@ fn listings_leave_running_tasks_to_the_server_which_fails_them_on_its_next_start
             .expect("catalog")
             .expect("admin account")
             .id;
-        let point = core.vm_restore_points(None).expect("points")[0].clone();
+        let point = core.view().vm_restore_points(None).expect("points")[0].clone();
         // Any fresh UUID will do for the session; a logon session's ID is one.
-        let session = core.logon("admin", ADMIN_PASSWORD).expect("logon").id;
+        let session = core
+            .logons()
+            .logon("admin", ADMIN_PASSWORD)
+            .expect("logon")
+            .id;
         core.catalog()
             .insert_restore_session(session, point.id, &point.vm_name, account, 1)
             .expect("session");
@@ -288,7 +292,7 @@ fn serve_names_on_start_up_each_kind_of_leftover_recovery_dealt_with() {
             .insert_task("StartJob", None, admin, 1)
             .expect("task");
         // A backup's index that no restore point names.
-        let p = core.vm_restore_points(None).expect("points")[0].clone();
+        let p = core.view().vm_restore_points(None).expect("points")[0].clone();
         let index = core
             .repository()
             .get_index(&p.disks[0].index)

@@ -29,7 +29,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let vm = common::bench_vm(&core, size)?;
     let key = vm.key();
     let inv = core.inventory();
-    let job = core.create_job("Bench Job", &[vm.hierarchy_obj_ref()], 7, "bench")?;
+    let job = core
+        .jobs()
+        .create_job("Bench Job", &[vm.hierarchy_obj_ref()], 7, "bench")?;
 
     // Baseline: cp of the same image (page cache warm, as for the backups).
     let src = emrest_platform::LocalInventory::open_read_only(&work.join("data/platforms"))?
@@ -49,12 +51,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let run = |label: &str| -> Result<(Duration, u64, u64), Box<dyn std::error::Error>> {
         let t = Instant::now();
-        let s = core.run_job_now(job.id, emrest_core::now_millis())?;
+        let s = core.jobs().run_job_now(job.id, emrest_core::now_millis())?;
         let d = t.elapsed();
         if s.result != SessionResult::Success {
             return Err(format!("{label}: {:?}", s.failure_message).into());
         }
-        let tasks = core.backup_task_sessions(Some(s.id))?;
+        let tasks = core.view().backup_task_sessions(Some(s.id))?;
         Ok((
             d,
             tasks.iter().map(|t| t.chunks_new).sum(),

@@ -97,8 +97,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     let (after, from, to) = dates;
     core.add_account("bench", "bench", Role::PortalAdministrator)?;
-    let session = core.logon("bench", "bench")?;
-    let caller = core.caller(session.id)?;
+    let session = core.logons().logon("bench", "bench")?;
+    let caller = core.logons().caller(session.id)?;
     let cases: [(&str, QueryRequest); 4] = [
         (
             "filter VmDisplayName==vm-042;CreationTime>=…, sortDesc=CreationTime, pageSize=50&page=3",
@@ -166,7 +166,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     for (name, req) in &cases {
         time(name, runs, &mut || {
-            let page = core.query(&caller, req)?;
+            let page = core.as_caller(&caller).query(req)?;
             Ok(format!(
                 "{} on the page, {} matching",
                 items_len(&page.items),
@@ -177,13 +177,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The other types the query service serves, at the last page of their default order.
     for type_name in ["RestorePoint", "BackupFile", "Backup"] {
         let total = core
-            .query(
-                &caller,
-                &QueryRequest {
-                    type_name,
-                    ..Default::default()
-                },
-            )?
+            .as_caller(&caller)
+            .query(&QueryRequest {
+                type_name,
+                ..Default::default()
+            })?
             .total;
         let last = Box::leak(total.div_ceil(100).max(1).to_string().into_boxed_str());
         let req = QueryRequest {
@@ -196,7 +194,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &format!("{type_name}: no filter, last page of 100"),
             runs,
             &mut || {
-                let page = core.query(&caller, &req)?;
+                let page = core.as_caller(&caller).query(&req)?;
                 Ok(format!(
                     "{} on the page, {} matching",
                     items_len(&page.items),
@@ -208,17 +206,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The collections a client walks down to a point (the routes' own core calls, not
     // encoded): a backup's restore points, a restore point's VM restore points.
     let backup = core
-        .backups_for(&caller)?
+        .as_caller(&caller)
+        .backups()?
         .into_iter()
         .next()
         .ok_or("no backup")?;
     time("GET /backups/{ID}/restorePoints (core)", runs, &mut || {
         Ok(format!(
             "{} restore points",
-            core.restore_points_for(&caller, Some(backup.id))?.len()
+            core.as_caller(&caller)
+                .restore_points(Some(backup.id))?
+                .len()
         ))
     })?;
     let point = core
+        .view()
         .restore_points(Some(backup.id))?
         .into_iter()
         .next()
@@ -229,7 +231,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &mut || {
             Ok(format!(
                 "{} VM restore points",
-                core.vm_restore_points_for(&caller, Some(point.id))?.len()
+                core.as_caller(&caller)
+                    .vm_restore_points(Some(point.id))?
+                    .len()
             ))
         },
     )?;
@@ -240,7 +244,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &mut || {
             Ok(format!(
                 "{} VM restore points",
-                core.vm_restore_points_for(&caller, None)?.len()
+                core.as_caller(&caller).vm_restore_points(None)?.len()
             ))
         },
     )?;

@@ -6,25 +6,34 @@
 //! asks the configured directory (directory.rs), and without one such an account can log on
 //! only after the operator sets a password with `emrest user passwd`.
 
+use crate::audit;
 use crate::audit::{Action, Actor, LOCAL};
+use crate::auth;
 use crate::catalog::AccountRow;
 use crate::error::{CoreError, CoreResult};
 use crate::model::*;
 use crate::security::{
-    self, AccountRecord, AccountSpec, AccountType, EnterpriseRole, Permission, RestoreScope,
-    ScopeItem, ScopeRecord, Store,
+    self, AccountRecord, AccountSpec, AccountType, EnterpriseRole, Permission, ScopeItem,
+    ScopeRecord, Store,
 };
 use crate::Core;
-use std::collections::HashSet;
+use crate::Owner;
 use uuid::Uuid;
 
-/// Which restore points and backups hold at least one VM a scoped caller may see.
-struct Visible {
-    points: HashSet<Uuid>,
-    backups: HashSet<Uuid>,
-}
+/// Accounts, their roles and restore scopes, managed by an administering caller.
+pub struct Accounts<'a>(pub(crate) &'a Core);
+
+crate::service!(Accounts, Core);
 
 impl Core {
+    pub(crate) fn account_named(&self, name: &str) -> CoreResult<AccountRecord> {
+        let row = self
+            .catalog()
+            .account_by_name(name)?
+            .ok_or_else(|| CoreError::not_found("Account", name))?;
+        self.account_record(row.id)
+    }
+
     fn store(&self) -> Store<'_> {
         Store(self.catalog())
     }
@@ -35,74 +44,10 @@ impl Core {
 
     // ---- accounts ----
 
-    /// Every account (administrators only).
-    pub fn accounts(&self, caller: &Caller) -> CoreResult<Vec<AccountRecord>> {
-        self.admin(caller)?;
-        self.store().accounts()
-    }
-
-    /// Every account, for the local CLI.
-    pub fn accounts_local(&self) -> CoreResult<Vec<AccountRecord>> {
-        self.store().accounts()
-    }
-
-    /// One account (administrators only).
-    pub fn account(&self, caller: &Caller, id: Uuid) -> CoreResult<AccountRecord> {
-        self.admin(caller)?;
-        self.account_record(id)
-    }
-
     fn account_record(&self, id: Uuid) -> CoreResult<AccountRecord> {
         self.store()
             .account(id)?
             .ok_or_else(|| CoreError::not_found("Account", id))
-    }
-
-    /// An account by name (CLI).
-    pub fn account_named(&self, name: &str) -> CoreResult<AccountRecord> {
-        let row = self
-            .catalog()
-            .account_by_name(name)?
-            .ok_or_else(|| CoreError::not_found("Account", name))?;
-        self.account_record(row.id)
-    }
-
-    /// Create an account with a password, roles and either every VM (`scopes` empty) or the
-    /// VMs of `scopes` (CLI).
-    pub fn add_local_account(
-        &self,
-        name: &str,
-        password: &str,
-        roles: Vec<EnterpriseRole>,
-        scopes: Vec<ScopeItem>,
-    ) -> CoreResult<Uuid> {
-        if password.is_empty() {
-            return Err(CoreError::invalid(
-                "password",
-                "the password must not be empty",
-            ));
-        }
-        let spec = AccountSpec {
-            name: name.to_string(),
-            account_type: AccountType::User,
-            roles,
-            allow_restore_all_vms: scopes.is_empty(),
-            scopes,
-            flr: None,
-            sql: None,
-            password_hash: Some(crate::auth::hash_password(password)?),
-        };
-        self.create_account_as(LOCAL, &spec)
-    }
-
-    /// `POST /security/accounts`: create an account from the documented spec.
-    pub fn create_account(&self, caller: &Caller, spec: &AccountSpec) -> CoreResult<Uuid> {
-        let r = self.admin(caller).and_then(|_| {
-            check_account_name(&spec.name, spec.account_type)?;
-            self.create_account_unaudited(spec)
-        });
-        self.audit_result(caller.into(), Action::AccountCreate, Some(&spec.name), &r);
-        r
     }
 
     /// Create an account as the local operator or on behalf of `actor` (no role check).
@@ -210,18 +155,199 @@ impl Core {
         Ok(())
     }
 
-    /// `DELETE /security/accounts/{ID}`; its logon sessions end at once.
-    pub fn delete_account(&self, caller: &Caller, id: Uuid) -> CoreResult<()> {
-        let r = self
-            .admin(caller)
-            .and_then(|_| self.delete_account_unaudited(id));
-        self.audit_result(
-            caller.into(),
-            Action::AccountDelete,
-            Some(&id.to_string()),
-            &r,
-        );
+    fn delete_account_unaudited(&self, id: Uuid) -> CoreResult<String> {
+        let a = self.account_record(id)?;
+        if a.roles.contains(&EnterpriseRole::PortalAdministrator) {
+            self.refuse_last_admin(id, "Deleting this account")?;
+        }
+        self.store().delete_account(id)?;
+        self.sessions.end_all_of(id)?;
+        Ok(a.name)
+    }
+
+    fn set_allow_all(&self, id: Uuid, value: Option<bool>) -> CoreResult<bool> {
+        let mut a = self.account_record(id)?;
+        a.allow_restore_all_vms = value.unwrap_or(!a.allow_restore_all_vms);
+        self.store().save_settings(&a)?;
+        Ok(a.allow_restore_all_vms)
+    }
+
+    // ---- roles ----
+
+    fn change_roles(&self, id: Uuid, role: EnterpriseRole, add: bool) -> CoreResult<()> {
+        let a = self.account_record(id)?;
+        let mut roles = a.roles.clone();
+        if add {
+            roles.push(role);
+            roles.sort();
+            roles.dedup();
+        } else {
+            if !roles.contains(&role) {
+                return Err(CoreError::not_found("Role of the account", role.id()));
+            }
+            roles.retain(|r| *r != role);
+            if roles.is_empty() {
+                return Err(CoreError::Conflict(
+                    "The last role of an account cannot be removed; delete the account instead"
+                        .into(),
+                ));
+            }
+            if role == EnterpriseRole::PortalAdministrator {
+                self.refuse_last_admin(id, "Removing this role")?;
+            }
+        }
+        self.store().save_roles(id, &roles)
+    }
+
+    // ---- restore scopes ----
+
+    fn scopes_with_roots(&self, id: Uuid) -> CoreResult<Vec<ScopeRecord>> {
+        let roots = self.inventory().roots()?;
+        let mut v = self.store().scopes(id)?;
+        for s in &mut v {
+            if let Some(r) = roots.iter().find(|r| r.id == s.obj_ref.root) {
+                s.root_name = r.name.clone();
+            }
+        }
+        Ok(v)
+    }
+
+    fn add_scopes(&self, id: Uuid, items: &[ScopeItem]) -> CoreResult<()> {
+        self.account_record(id)?;
+        if items.is_empty() {
+            return Err(CoreError::invalid(
+                "HierarchyScopeItem",
+                "the request names no HierarchyScopeItem",
+            ));
+        }
+        let parsed = security::parse_scope_items(items, &self.known_roots()?)?;
+        self.store().add_scopes(id, &parsed)
+    }
+
+    fn remove_scope(&self, id: Uuid, scope: Uuid) -> CoreResult<()> {
+        self.account_record(id)?;
+        if self.store().delete_scope(id, scope)? {
+            Ok(())
+        } else {
+            Err(CoreError::not_found("Restore scope", scope))
+        }
+    }
+
+    // ---- the backup catalog as a caller sees it ----
+}
+
+/// post_security_accounts.md: User and Group names are `Domain\Name`, ExternalUser names
+/// `Username@Suffix`, ExternalGroup names free-form.
+fn check_account_name(name: &str, t: AccountType) -> CoreResult<()> {
+    let ok = match t {
+        AccountType::User | AccountType::Group => name
+            .split_once('\\')
+            .is_some_and(|(d, n)| !d.trim().is_empty() && !n.trim().is_empty()),
+        AccountType::ExternalUser => name
+            .split_once('@')
+            .is_some_and(|(u, s)| !u.trim().is_empty() && !s.trim().is_empty()),
+        AccountType::ExternalGroup => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        let form = match t {
+            AccountType::ExternalUser => "Username@Suffix (e.g. william.fox@tech.com)",
+            _ => "Domain\\Name (e.g. TECH\\william.fox)",
+        };
+        Err(CoreError::invalid(
+            "AccountName",
+            format!(
+                "AccountName '{name}' of a {} account must be in the form {form}",
+                t.as_str()
+            ),
+        ))
+    }
+}
+
+impl Accounts<'_> {
+    /// emrest extension: an administrator sets the password of an account by its ID.
+    pub fn set_password_of(&self, caller: &Caller, id: Uuid, password: &str) -> CoreResult<()> {
+        let r = security::authorize(caller, security::Permission::ManageAccounts)
+            .and_then(|_| self.get(caller, id))
+            .and_then(|a| self.store_password(&a.name, password).map(|_| a.name));
+        let object = match &r {
+            Ok(name) => name.clone(),
+            Err(_) => id.to_string(),
+        };
+        self.audit_result(caller.into(), audit::Action::PasswordSet, Some(&object), &r);
         r.map(|_| ())
+    }
+}
+
+impl Owner {
+    /// Create an account with a password and one of the CLI's roles, allowed to restore every
+    /// VM (CLI and tests; the API's `POST /security/accounts` is [`Core::create_account`]).
+    pub fn add_account(&self, name: &str, password: &str, role: Role) -> CoreResult<()> {
+        if password.is_empty() {
+            return Err(CoreError::invalid(
+                "password",
+                "account name and password must not be empty",
+            ));
+        }
+        let spec = security::AccountSpec {
+            name: name.to_string(),
+            account_type: security::AccountType::User,
+            roles: vec![security::EnterpriseRole::from_role(role)],
+            allow_restore_all_vms: true,
+            scopes: Vec::new(),
+            flr: None,
+            sql: None,
+            password_hash: Some(auth::hash_password(password)?),
+        };
+        self.create_account_as(audit::LOCAL, &spec).map(|_| ())
+    }
+
+    /// Change an account's password (the CLI, on the data folder's owner's authority).
+    pub fn set_password(&self, name: &str, password: &str) -> CoreResult<()> {
+        let r = self.store_password(name, password);
+        self.audit_result(audit::LOCAL, audit::Action::PasswordSet, Some(name), &r);
+        r
+    }
+}
+
+impl Owner {
+    /// Every account, for the local CLI.
+    pub fn accounts_local(&self) -> CoreResult<Vec<AccountRecord>> {
+        self.store().accounts()
+    }
+
+    /// An account by name (CLI).
+    pub fn account_named(&self, name: &str) -> CoreResult<AccountRecord> {
+        self.0.account_named(name)
+    }
+
+    /// Create an account with a password, roles and either every VM (`scopes` empty) or the
+    /// VMs of `scopes` (CLI).
+    pub fn add_local_account(
+        &self,
+        name: &str,
+        password: &str,
+        roles: Vec<EnterpriseRole>,
+        scopes: Vec<ScopeItem>,
+    ) -> CoreResult<Uuid> {
+        if password.is_empty() {
+            return Err(CoreError::invalid(
+                "password",
+                "the password must not be empty",
+            ));
+        }
+        let spec = AccountSpec {
+            name: name.to_string(),
+            account_type: AccountType::User,
+            roles,
+            allow_restore_all_vms: scopes.is_empty(),
+            scopes,
+            flr: None,
+            sql: None,
+            password_hash: Some(crate::auth::hash_password(password)?),
+        };
+        self.create_account_as(LOCAL, &spec)
     }
 
     /// Delete an account by name (CLI).
@@ -233,14 +359,89 @@ impl Core {
         r.map(|_| ())
     }
 
-    fn delete_account_unaudited(&self, id: Uuid) -> CoreResult<String> {
-        let a = self.account_record(id)?;
-        if a.roles.contains(&EnterpriseRole::PortalAdministrator) {
-            self.refuse_last_admin(id, "Deleting this account")?;
-        }
-        self.store().delete_account(id)?;
-        self.sessions.end_all_of(id)?;
-        Ok(a.name)
+    /// Set whether an account may restore every VM (CLI).
+    pub fn set_allow_all_local(&self, name: &str, allow: bool) -> CoreResult<()> {
+        let r = self
+            .account_named(name)
+            .and_then(|a| self.set_allow_all(a.id, Some(allow)));
+        self.audit_result(LOCAL, Action::ScopeToggle, Some(name), &r);
+        r.map(|_| ())
+    }
+
+    /// Give or take a role by account name (CLI).
+    pub fn change_role_local(&self, name: &str, role: EnterpriseRole, add: bool) -> CoreResult<()> {
+        let r = self
+            .account_named(name)
+            .and_then(|a| self.change_roles(a.id, role, add));
+        let action = if add {
+            Action::RoleAdd
+        } else {
+            Action::RoleRemove
+        };
+        self.audit_result(LOCAL, action, Some(name), &r);
+        r
+    }
+
+    /// Scopes of an account by name (CLI).
+    pub fn account_scopes_local(&self, name: &str) -> CoreResult<Vec<ScopeRecord>> {
+        let a = self.account_named(name)?;
+        self.scopes_with_roots(a.id)
+    }
+
+    /// Add scope objects by account name (CLI).
+    pub fn add_scopes_local(&self, name: &str, items: &[ScopeItem]) -> CoreResult<()> {
+        let r = self
+            .account_named(name)
+            .and_then(|a| self.add_scopes(a.id, items));
+        self.audit_result(LOCAL, Action::ScopeAdd, Some(name), &r);
+        r
+    }
+
+    /// Remove a scope object by account name and scope ID (CLI).
+    pub fn remove_scope_local(&self, name: &str, scope: Uuid) -> CoreResult<()> {
+        let r = self
+            .account_named(name)
+            .and_then(|a| self.remove_scope(a.id, scope));
+        self.audit_result(LOCAL, Action::ScopeRemove, Some(name), &r);
+        r
+    }
+}
+
+impl Accounts<'_> {
+    /// Every account (administrators only).
+    pub fn list(&self, caller: &Caller) -> CoreResult<Vec<AccountRecord>> {
+        self.admin(caller)?;
+        self.store().accounts()
+    }
+
+    /// One account (administrators only).
+    pub fn get(&self, caller: &Caller, id: Uuid) -> CoreResult<AccountRecord> {
+        self.admin(caller)?;
+        self.account_record(id)
+    }
+
+    /// `POST /security/accounts`: create an account from the documented spec.
+    pub fn create(&self, caller: &Caller, spec: &AccountSpec) -> CoreResult<Uuid> {
+        let r = self.admin(caller).and_then(|_| {
+            check_account_name(&spec.name, spec.account_type)?;
+            self.create_account_unaudited(spec)
+        });
+        self.audit_result(caller.into(), Action::AccountCreate, Some(&spec.name), &r);
+        r
+    }
+
+    /// `DELETE /security/accounts/{ID}`; its logon sessions end at once.
+    pub fn delete(&self, caller: &Caller, id: Uuid) -> CoreResult<()> {
+        let r = self
+            .admin(caller)
+            .and_then(|_| self.delete_account_unaudited(id));
+        self.audit_result(
+            caller.into(),
+            Action::AccountDelete,
+            Some(&id.to_string()),
+            &r,
+        );
+        r.map(|_| ())
     }
 
     /// `POST /security/accounts/{ID}` (the ToggleRestoreScopesEnabled link): switch between
@@ -258,24 +459,6 @@ impl Core {
         r
     }
 
-    /// Set whether an account may restore every VM (CLI).
-    pub fn set_allow_all_local(&self, name: &str, allow: bool) -> CoreResult<()> {
-        let r = self
-            .account_named(name)
-            .and_then(|a| self.set_allow_all(a.id, Some(allow)));
-        self.audit_result(LOCAL, Action::ScopeToggle, Some(name), &r);
-        r.map(|_| ())
-    }
-
-    fn set_allow_all(&self, id: Uuid, value: Option<bool>) -> CoreResult<bool> {
-        let mut a = self.account_record(id)?;
-        a.allow_restore_all_vms = value.unwrap_or(!a.allow_restore_all_vms);
-        self.store().save_settings(&a)?;
-        Ok(a.allow_restore_all_vms)
-    }
-
-    // ---- roles ----
-
     /// `GET /security/roles`: every role (administrators only).
     pub fn roles(&self, caller: &Caller) -> CoreResult<Vec<EnterpriseRole>> {
         self.admin(caller)?;
@@ -290,7 +473,7 @@ impl Core {
 
     /// `GET /security/accounts/{ID}/roles`.
     pub fn account_roles(&self, caller: &Caller, id: Uuid) -> CoreResult<Vec<EnterpriseRole>> {
-        Ok(self.account(caller, id)?.roles)
+        Ok(self.get(caller, id)?.roles)
     }
 
     /// One role of an account (404 when the account does not hold it).
@@ -333,68 +516,10 @@ impl Core {
         r
     }
 
-    /// Give or take a role by account name (CLI).
-    pub fn change_role_local(&self, name: &str, role: EnterpriseRole, add: bool) -> CoreResult<()> {
-        let r = self
-            .account_named(name)
-            .and_then(|a| self.change_roles(a.id, role, add));
-        let action = if add {
-            Action::RoleAdd
-        } else {
-            Action::RoleRemove
-        };
-        self.audit_result(LOCAL, action, Some(name), &r);
-        r
-    }
-
-    fn change_roles(&self, id: Uuid, role: EnterpriseRole, add: bool) -> CoreResult<()> {
-        let a = self.account_record(id)?;
-        let mut roles = a.roles.clone();
-        if add {
-            roles.push(role);
-            roles.sort();
-            roles.dedup();
-        } else {
-            if !roles.contains(&role) {
-                return Err(CoreError::not_found("Role of the account", role.id()));
-            }
-            roles.retain(|r| *r != role);
-            if roles.is_empty() {
-                return Err(CoreError::Conflict(
-                    "The last role of an account cannot be removed; delete the account instead"
-                        .into(),
-                ));
-            }
-            if role == EnterpriseRole::PortalAdministrator {
-                self.refuse_last_admin(id, "Removing this role")?;
-            }
-        }
-        self.store().save_roles(id, &roles)
-    }
-
-    // ---- restore scopes ----
-
-    fn scopes_with_roots(&self, id: Uuid) -> CoreResult<Vec<ScopeRecord>> {
-        let roots = self.inventory().roots()?;
-        let mut v = self.store().scopes(id)?;
-        for s in &mut v {
-            if let Some(r) = roots.iter().find(|r| r.id == s.obj_ref.root) {
-                s.root_name = r.name.clone();
-            }
-        }
-        Ok(v)
-    }
-
     /// `GET /security/accounts/{ID}/scopes`.
     pub fn account_scopes(&self, caller: &Caller, id: Uuid) -> CoreResult<Vec<ScopeRecord>> {
-        self.account(caller, id)?;
+        self.get(caller, id)?;
         self.scopes_with_roots(id)
-    }
-
-    /// Scopes of an account by name (CLI).
-    pub fn account_scopes_local(&self, name: &str) -> CoreResult<Vec<ScopeRecord>> {
-        let a = self.account_named(name)?;
-        self.scopes_with_roots(a.id)
     }
 
     /// One scope object of an account.
@@ -417,27 +542,6 @@ impl Core {
         r
     }
 
-    /// Add scope objects by account name (CLI).
-    pub fn add_scopes_local(&self, name: &str, items: &[ScopeItem]) -> CoreResult<()> {
-        let r = self
-            .account_named(name)
-            .and_then(|a| self.add_scopes(a.id, items));
-        self.audit_result(LOCAL, Action::ScopeAdd, Some(name), &r);
-        r
-    }
-
-    fn add_scopes(&self, id: Uuid, items: &[ScopeItem]) -> CoreResult<()> {
-        self.account_record(id)?;
-        if items.is_empty() {
-            return Err(CoreError::invalid(
-                "HierarchyScopeItem",
-                "the request names no HierarchyScopeItem",
-            ));
-        }
-        let parsed = security::parse_scope_items(items, &self.known_roots()?)?;
-        self.store().add_scopes(id, &parsed)
-    }
-
     /// `DELETE /security/accounts/{ID}/scopes/{ID}`.
     pub fn remove_account_scope(&self, caller: &Caller, id: Uuid, scope: Uuid) -> CoreResult<()> {
         let r = self
@@ -450,188 +554,5 @@ impl Core {
             &r,
         );
         r
-    }
-
-    /// Remove a scope object by account name and scope ID (CLI).
-    pub fn remove_scope_local(&self, name: &str, scope: Uuid) -> CoreResult<()> {
-        let r = self
-            .account_named(name)
-            .and_then(|a| self.remove_scope(a.id, scope));
-        self.audit_result(LOCAL, Action::ScopeRemove, Some(name), &r);
-        r
-    }
-
-    fn remove_scope(&self, id: Uuid, scope: Uuid) -> CoreResult<()> {
-        self.account_record(id)?;
-        if self.store().delete_scope(id, scope)? {
-            Ok(())
-        } else {
-            Err(CoreError::not_found("Restore scope", scope))
-        }
-    }
-
-    // ---- the backup catalog as a caller sees it ----
-
-    /// Restore points and backups that hold a VM the caller may see; `None` when the caller
-    /// sees everything.
-    fn visible_points(&self, caller: &Caller) -> CoreResult<Option<Visible>> {
-        if caller.is_admin() || caller.scope == RestoreScope::All {
-            return Ok(None);
-        }
-        let mut v = Visible {
-            points: HashSet::new(),
-            backups: HashSet::new(),
-        };
-        for p in self.catalog().vm_restore_points(None)? {
-            if security::can_see_vm(caller, &p) {
-                v.points.insert(p.restore_point_id);
-                v.backups.insert(p.backup_id);
-            }
-        }
-        Ok(Some(v))
-    }
-
-    fn outside_scope(caller: &Caller, what: &str, id: Uuid) -> CoreError {
-        CoreError::Forbidden(format!(
-            "Access denied: {what} [{id}] holds no VM in the restore scope of account '{}'",
-            caller.user_name
-        ))
-    }
-
-    /// Backups holding a VM the caller may see.
-    pub fn backups_for(&self, caller: &Caller) -> CoreResult<Vec<BackupRecord>> {
-        let all = self.backups()?;
-        Ok(match self.visible_points(caller)? {
-            None => all,
-            Some(v) => all
-                .into_iter()
-                .filter(|b| v.backups.contains(&b.id))
-                .collect(),
-        })
-    }
-
-    /// One backup (403 when it holds no VM of the caller's scope).
-    pub fn backup_for(&self, caller: &Caller, id: Uuid) -> CoreResult<BackupRecord> {
-        let b = self.backup(id)?;
-        match self.visible_points(caller)? {
-            Some(v) if !v.backups.contains(&id) => Err(Self::outside_scope(caller, "Backup", id)),
-            _ => Ok(b),
-        }
-    }
-
-    /// Restore points (of one backup when given) holding a VM the caller may see.
-    pub fn restore_points_for(
-        &self,
-        caller: &Caller,
-        backup: Option<Uuid>,
-    ) -> CoreResult<Vec<RestorePointRecord>> {
-        if let Some(b) = backup {
-            self.backup_for(caller, b)?;
-        }
-        let all = self.restore_points(backup)?;
-        Ok(match self.visible_points(caller)? {
-            None => all,
-            Some(v) => all
-                .into_iter()
-                .filter(|p| v.points.contains(&p.id))
-                .collect(),
-        })
-    }
-
-    /// One restore point.
-    pub fn restore_point_for(&self, caller: &Caller, id: Uuid) -> CoreResult<RestorePointRecord> {
-        let p = self.restore_point(id)?;
-        match self.visible_points(caller)? {
-            Some(v) if !v.points.contains(&id) => {
-                Err(Self::outside_scope(caller, "Restore point", id))
-            }
-            _ => Ok(p),
-        }
-    }
-
-    /// VM restore points (of one restore point when given) of VMs the caller may see.
-    pub fn vm_restore_points_for(
-        &self,
-        caller: &Caller,
-        point: Option<Uuid>,
-    ) -> CoreResult<Vec<VmRestorePointRecord>> {
-        if let Some(p) = point {
-            self.restore_point_for(caller, p)?;
-        }
-        Ok(self
-            .vm_restore_points(point)?
-            .into_iter()
-            .filter(|p| security::can_see_vm(caller, p))
-            .collect())
-    }
-
-    /// One VM restore point (403 outside the caller's scope).
-    pub fn vm_restore_point_for(
-        &self,
-        caller: &Caller,
-        id: Uuid,
-    ) -> CoreResult<VmRestorePointRecord> {
-        let p = self.vm_restore_point(id)?;
-        security::check_vm(caller, &p)?;
-        Ok(p)
-    }
-
-    /// Backup files (of one restore point when given) of restore points the caller may see.
-    pub fn backup_files_for(
-        &self,
-        caller: &Caller,
-        point: Option<Uuid>,
-    ) -> CoreResult<Vec<BackupFileRecord>> {
-        if let Some(p) = point {
-            self.restore_point_for(caller, p)?;
-        }
-        let all = self.backup_files(point)?;
-        Ok(match self.visible_points(caller)? {
-            None => all,
-            Some(v) => all
-                .into_iter()
-                .filter(|f| v.points.contains(&f.restore_point_id))
-                .collect(),
-        })
-    }
-
-    /// One backup file.
-    pub fn backup_file_for(&self, caller: &Caller, id: Uuid) -> CoreResult<BackupFileRecord> {
-        let f = self.backup_file(id)?;
-        match self.visible_points(caller)? {
-            Some(v) if !v.points.contains(&f.restore_point_id) => {
-                Err(Self::outside_scope(caller, "Backup file", id))
-            }
-            _ => Ok(f),
-        }
-    }
-}
-
-/// post_security_accounts.md: User and Group names are `Domain\Name`, ExternalUser names
-/// `Username@Suffix`, ExternalGroup names free-form.
-fn check_account_name(name: &str, t: AccountType) -> CoreResult<()> {
-    let ok = match t {
-        AccountType::User | AccountType::Group => name
-            .split_once('\\')
-            .is_some_and(|(d, n)| !d.trim().is_empty() && !n.trim().is_empty()),
-        AccountType::ExternalUser => name
-            .split_once('@')
-            .is_some_and(|(u, s)| !u.trim().is_empty() && !s.trim().is_empty()),
-        AccountType::ExternalGroup => true,
-    };
-    if ok {
-        Ok(())
-    } else {
-        let form = match t {
-            AccountType::ExternalUser => "Username@Suffix (e.g. william.fox@tech.com)",
-            _ => "Domain\\Name (e.g. TECH\\william.fox)",
-        };
-        Err(CoreError::invalid(
-            "AccountName",
-            format!(
-                "AccountName '{name}' of a {} account must be in the form {form}",
-                t.as_str()
-            ),
-        ))
     }
 }

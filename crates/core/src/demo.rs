@@ -6,7 +6,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::model::now_millis;
-use crate::Core;
+use crate::Owner;
 use emrest_platform::{PlatformKind, PowerState, VmKey};
 use emrest_repo::NoControl;
 use std::os::unix::fs::FileExt;
@@ -172,7 +172,7 @@ fn scribble_with<E>(
     Ok(())
 }
 
-impl Core {
+impl Owner {
     /// Create the demo world (the built-in scenario, `docs/scenarios/demo.toml`) unless the
     /// catalog already has a backup server.
     pub fn create_demo(&self, opts: &DemoOptions) -> CoreResult<DemoSummary> {
@@ -189,9 +189,16 @@ impl Core {
         backup_name: &str,
         vms: &[VmKey],
     ) -> CoreResult<crate::backup::BackupRunStats> {
-        let server = self.backup_servers()?.into_iter().next().ok_or_else(|| {
-            CoreError::Conflict("no backup server is registered; run `emrest demo` first".into())
-        })?;
+        let server = self
+            .infrastructure()
+            .backup_servers()?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                CoreError::Conflict(
+                    "no backup server is registered; run `emrest demo` first".into(),
+                )
+            })?;
         let (_, stats) =
             crate::backup::run_backup(self, backup_name, server.id, vms, now_millis(), &NoControl)?;
         Ok(stats)

@@ -15,7 +15,7 @@ use crate::jobs::{Actor, JobObjectRecord, JobRecord};
 use crate::model::*;
 use crate::runner::Work;
 use crate::schedule::{Recurrence, Schedule};
-use crate::Core;
+use crate::Jobs;
 use uuid::Uuid;
 
 /// What an edit changes; `None` keeps the current value.
@@ -51,7 +51,7 @@ fn check_name(name: &str) -> CoreResult<String> {
     Ok(name.to_string())
 }
 
-impl Core {
+impl Jobs<'_> {
     /// The actor an API caller acts as on jobs (Portal Administrator only, get_jobs.md).
     pub fn job_actor(&self, caller: &Caller) -> CoreResult<Actor> {
         crate::security::authorize(caller, crate::security::Permission::StartJob)?;
@@ -124,10 +124,10 @@ impl Core {
 
     /// PUT /jobs/{ID}?action=edit: change what `changes` names; returns the finished task.
     pub fn edit_job(&self, actor: &Actor, id: Uuid, changes: JobChanges) -> CoreResult<TaskRecord> {
-        let job = self.job(id)?;
+        let job = self.everything().job(id)?;
         let name = changes.name.as_deref().map(check_name).transpose()?;
         if let Some(n) = &name {
-            if let Some(other) = self.job_by_name(n)?.filter(|o| o.id != id) {
+            if let Some(other) = self.everything().job_by_name(n)?.filter(|o| o.id != id) {
                 return Err(CoreError::Conflict(format!(
                     "a job named '{}' already exists",
                     other.name
@@ -173,7 +173,7 @@ impl Core {
 
     /// POST /jobs/{ID}?action=toggleScheduleEnabled: switch the schedule off, or on again.
     pub fn toggle_job_schedule(&self, actor: &Actor, id: Uuid) -> CoreResult<TaskRecord> {
-        let job = self.job(id)?;
+        let job = self.everything().job(id)?;
         let edit = JobEdit {
             schedule_enabled: Some(!job.schedule_enabled),
             ..JobEdit::default()
@@ -185,7 +185,7 @@ impl Core {
     /// POST /jobs/{ID}/includes: add a VM (by HierarchyObjRef or unique name) to the job.
     /// Returns the task and the new object's ID.
     pub fn add_job_vm(&self, actor: &Actor, id: Uuid, vm: &str) -> CoreResult<(TaskRecord, Uuid)> {
-        let job = self.job(id)?;
+        let job = self.everything().job(id)?;
         self.require_idle(&job, "change")?;
         let info = self.resolve_vm_for_job(vm)?;
         if job.objects.iter().any(|o| o.vm == info.key()) {
@@ -230,7 +230,7 @@ impl Core {
 
     /// One VM of a job (GET /jobs/{ID}/includes/{ID}).
     pub fn job_object(&self, id: Uuid, object: Uuid) -> CoreResult<(JobRecord, JobObjectRecord)> {
-        let job = self.job(id)?;
+        let job = self.everything().job(id)?;
         let o = job
             .objects
             .iter()
@@ -265,14 +265,14 @@ impl Core {
         name: &str,
         description: Option<&str>,
     ) -> CoreResult<(TaskRecord, JobRecord)> {
-        let job = self.job(id)?;
+        let job = self.everything().job(id)?;
         let name = check_name(name).map_err(|e| match e {
             CoreError::Invalid { message, .. } => {
                 CoreError::invalid("JobName", format!("JobName: {message}"))
             }
             e => e,
         })?;
-        if self.job_by_name(&name)?.is_some() {
+        if self.everything().job_by_name(&name)?.is_some() {
             return Err(CoreError::Conflict(format!(
                 "a job named '{name}' already exists"
             )));
@@ -298,13 +298,13 @@ impl Core {
         };
         self.catalog().insert_job(&copy)?;
         let task = self.job_task_about(actor, "CloneJob", Some(copy.id))?;
-        Ok((task, self.job(copy.id)?))
+        Ok((task, self.everything().job(copy.id)?))
     }
 
     /// DELETE /jobs/{ID}: remove a job that is not running, with its session history; its
     /// restore points stay.
     pub fn delete_job(&self, actor: &Actor, id: Uuid) -> CoreResult<TaskRecord> {
-        let job = self.job(id)?;
+        let job = self.everything().job(id)?;
         self.require_idle(&job, "delete")?;
         self.catalog().delete_job(id)?;
         self.job_task(actor, "DeleteJob")
@@ -320,8 +320,9 @@ impl Core {
         enabled: Option<bool>,
     ) -> CoreResult<JobRecord> {
         let j = match Uuid::parse_str(job.trim()) {
-            Ok(id) => self.job(id)?,
+            Ok(id) => self.everything().job(id)?,
             Err(_) => self
+                .everything()
                 .job_by_name(job)?
                 .ok_or_else(|| CoreError::not_found("Job", job))?,
         };
@@ -331,6 +332,6 @@ impl Core {
             ..JobChanges::default()
         };
         self.edit_job(actor, j.id, changes)?;
-        self.job(j.id)
+        self.everything().job(j.id)
     }
 }

@@ -14,6 +14,7 @@ use crate::model::*;
 use crate::restore::RunControl;
 use crate::runner::{Engine, Refusal, Work};
 use crate::Core;
+use crate::View;
 use emrest_platform::{PlatformKind, VmKey};
 use emrest_repo::Control;
 use std::collections::{HashMap, HashSet};
@@ -21,6 +22,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
+
+/// Backup jobs: creating and running them, retention, garbage collection, schedules.
+pub struct Jobs<'a>(pub(crate) &'a Arc<Core>);
+
+crate::service!(Jobs, Arc<Core>);
 
 /// Restore points a new job keeps unless told otherwise.
 pub const DEFAULT_RETENTION: u32 = 7;
@@ -252,7 +258,7 @@ impl<C: std::ops::Deref<Target = Core>> Engine for JobRun<C> {
         let session = outcome
             .as_ref()
             .ok()
-            .and_then(|_| self.core.backup_session(self.session).ok());
+            .and_then(|_| self.core.everything().backup_session(self.session).ok());
         match session.map(|s| s.result) {
             Some(SessionResult::Success) => "success",
             Some(SessionResult::Warning) => "warning",
@@ -262,7 +268,7 @@ impl<C: std::ops::Deref<Target = Core>> Engine for JobRun<C> {
 
     fn finish(self, outcome: CoreResult<()>) {
         let (core, session) = (&self.core, self.session);
-        if let Ok(tasks) = core.backup_task_sessions(Some(session)) {
+        if let Ok(tasks) = core.everything().backup_task_sessions(Some(session)) {
             core.metrics.backup_done(
                 tasks.iter().map(|t| t.bytes_read).sum(),
                 tasks.iter().map(|t| t.bytes_transferred).sum(),
@@ -290,131 +296,6 @@ enum RunKind {
 
 impl Core {
     // ---- jobs ----
-
-    /// The account a command-line job action is made as: `name`, or the built-in
-    /// administrator ([`crate::ADMIN_ACCOUNT`]) by default. Its tasks are its own, so it and
-    /// every administrator see them through the API; the account must hold a role that may
-    /// start jobs, as an API caller must.
-    pub fn local_actor(&self, name: Option<&str>) -> CoreResult<Actor> {
-        let name = name.unwrap_or(crate::ADMIN_ACCOUNT);
-        let account = self.account_named(name).map_err(|e| match e {
-            CoreError::NotFound { .. } => CoreError::invalid(
-                "as",
-                format!("no account '{name}' to act as; name an administrator with --as"),
-            ),
-            e => e,
-        })?;
-        let permission = crate::security::Permission::StartJob;
-        if !account.roles.iter().any(|r| r.grants(permission)) {
-            return Err(CoreError::Forbidden(format!(
-                "Access denied: account '{}' may not start, stop or edit jobs; name an administrator with --as",
-                account.name
-            )));
-        }
-        Ok(Actor {
-            account_id: account.id,
-            user_name: account.name,
-        })
-    }
-
-    /// Create a backup job over VMs named by HierarchyObjRef or by VM name (unique across
-    /// roots), all on one platform; the backup server is the one their hierarchy root belongs to.
-    pub fn create_job(
-        &self,
-        name: &str,
-        vms: &[String],
-        retention: u32,
-        description: &str,
-    ) -> CoreResult<JobRecord> {
-        let name = name.trim();
-        if name.is_empty() || name.contains(['@', '/', '\\']) {
-            return Err(CoreError::invalid(
-                "Name",
-                "a job name must not be empty nor contain '@', '/' or '\\'",
-            ));
-        }
-        if retention == 0 {
-            return Err(CoreError::invalid(
-                "RetainCycles",
-                "retention must keep at least one restore point",
-            ));
-        }
-        if vms.is_empty() {
-            return Err(CoreError::invalid("VMs", "a job needs at least one VM"));
-        }
-        if self.job_by_name(name)?.is_some() {
-            return Err(CoreError::Conflict(format!(
-                "a job named '{name}' already exists"
-            )));
-        }
-        let mut objects: Vec<(emrest_platform::VmInfo, String)> = Vec::new();
-        for v in vms {
-            let vm = self.resolve_vm(v)?;
-            if objects.iter().any(|(o, _)| o.key() == vm.key()) {
-                return Err(CoreError::invalid(
-                    "VMs",
-                    format!("VM '{}' is named twice", vm.name),
-                ));
-            }
-            let obj_ref = vm.hierarchy_obj_ref();
-            objects.push((vm, obj_ref));
-        }
-        let platform = objects[0].0.kind;
-        if let Some((other, _)) = objects.iter().find(|(o, _)| o.kind != platform) {
-            return Err(CoreError::invalid(
-                "VMs",
-                format!(
-                    "VM '{}' is a {} VM; one job backs up VMs of one platform ({})",
-                    other.name,
-                    other.kind.wire_platform(),
-                    platform.wire_platform()
-                ),
-            ));
-        }
-        let roots: HashMap<Uuid, Uuid> = self.catalog().hierarchy_roots()?.into_iter().collect();
-        let server = *roots.get(&objects[0].0.root).ok_or_else(|| {
-            CoreError::invalid(
-                "VMs",
-                format!(
-                    "the hierarchy root of VM '{}' is not registered with a backup server",
-                    objects[0].0.name
-                ),
-            )
-        })?;
-        if let Some((other, _)) = objects
-            .iter()
-            .find(|(o, _)| roots.get(&o.root) != Some(&server))
-        {
-            return Err(CoreError::invalid(
-                "VMs",
-                format!("VM '{}' belongs to another backup server", other.name),
-            ));
-        }
-        let id = Uuid::new_v4();
-        let job = JobRecord {
-            id,
-            name: name.to_string(),
-            backup_server_id: server,
-            platform,
-            description: description.to_string(),
-            retention,
-            created: now_millis(),
-            schedule: None,
-            schedule_enabled: true,
-            next_run: None,
-            objects: objects
-                .into_iter()
-                .map(|(vm, obj_ref)| JobObjectRecord {
-                    id: Uuid::new_v4(),
-                    vm: vm.key(),
-                    hierarchy_obj_ref: obj_ref,
-                    name: vm.name,
-                })
-                .collect(),
-        };
-        self.catalog().insert_job(&job)?;
-        self.job(id)
-    }
 
     pub(crate) fn resolve_vm_for_job(&self, v: &str) -> CoreResult<emrest_platform::VmInfo> {
         self.resolve_vm(v)
@@ -460,138 +341,7 @@ impl Core {
         }
     }
 
-    /// Every job, by name.
-    pub fn jobs(&self) -> CoreResult<Vec<JobRecord>> {
-        self.catalog().jobs()
-    }
-
-    /// One job.
-    pub fn job(&self, id: Uuid) -> CoreResult<JobRecord> {
-        self.catalog()
-            .job(id)?
-            .ok_or_else(|| CoreError::not_found("Job", id))
-    }
-
-    /// The job of that name (case-insensitive), if any.
-    pub fn job_by_name(&self, name: &str) -> CoreResult<Option<JobRecord>> {
-        match self.catalog().job_id_by_name(name)? {
-            Some(id) => Ok(Some(self.job(id)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Jobs, for an API caller (Portal Administrator only).
-    pub fn jobs_for(&self, caller: &Caller) -> CoreResult<Vec<JobRecord>> {
-        require_admin(caller)?;
-        self.jobs()
-    }
-
-    /// One job, for an API caller (Portal Administrator only).
-    pub fn job_for(&self, caller: &Caller, id: Uuid) -> CoreResult<JobRecord> {
-        require_admin(caller)?;
-        self.job(id)
-    }
-
-    /// Whether a job is running now.
-    pub fn job_running(&self, id: Uuid) -> bool {
-        self.runner.is_running(Work::Job(id))
-    }
-
     // ---- actions ----
-
-    /// POST /jobs/{ID}?action=start|stop|retry for an API caller (Portal Administrator only).
-    pub fn job_action(
-        self: &Arc<Self>,
-        caller: &Caller,
-        id: Uuid,
-        action: &str,
-    ) -> CoreResult<TaskRecord> {
-        require_admin(caller)?;
-        let actor = Actor::from(caller);
-        match action.to_ascii_lowercase().as_str() {
-            "start" => self.start_job(&actor, id).map(|(t, _)| t),
-            "retry" => self.retry_job(&actor, id).map(|(t, _)| t),
-            "stop" => self.stop_job(&actor, id),
-            _ => Err(CoreError::invalid(
-                "action",
-                format!(
-                    "unknown job action '{}': expected start, stop, retry, clone or toggleScheduleEnabled",
-                    crate::error::clip(action, 80)
-                ),
-            )),
-        }
-    }
-
-    /// Start a job on a worker; returns the running task and the new session's ID at once.
-    pub fn start_job(self: &Arc<Self>, actor: &Actor, id: Uuid) -> CoreResult<(TaskRecord, Uuid)> {
-        let job = self.job(id)?;
-        let vms = job.objects.clone();
-        self.launch(actor, job, vms, RunKind::Start)
-    }
-
-    /// Retry a job whose last session failed: only the VMs that were not backed up run again
-    /// (post_jobs_id_actionretry.md: only for jobs finished with the Failed status).
-    pub fn retry_job(self: &Arc<Self>, actor: &Actor, id: Uuid) -> CoreResult<(TaskRecord, Uuid)> {
-        let job = self.job(id)?;
-        let last = self
-            .backup_sessions(Some(id))?
-            .into_iter()
-            .max_by_key(|s| s.created);
-        let last = match last {
-            Some(s) if s.result == SessionResult::Failed => s,
-            _ => {
-                return Err(CoreError::Conflict(format!(
-                    "Job '{}' can be retried only after a failed run",
-                    job.name
-                )))
-            }
-        };
-        let done: HashSet<VmKey> = self
-            .backup_task_sessions(Some(last.id))?
-            .into_iter()
-            .filter(|t| t.result == SessionResult::Success && t.vm_restore_point_id.is_some())
-            .map(|t| t.vm)
-            .collect();
-        let vms: Vec<JobObjectRecord> = job
-            .objects
-            .iter()
-            .filter(|o| !done.contains(&o.vm))
-            .cloned()
-            .collect();
-        self.launch(actor, job, vms, RunKind::Retry)
-    }
-
-    /// Ask a running job to stop; it stops between chunks and records nothing.
-    pub fn stop_job(&self, actor: &Actor, id: Uuid) -> CoreResult<TaskRecord> {
-        let job = self.job(id)?;
-        self.runner
-            .control(Work::Job(id))
-            .ok_or_else(|| CoreError::Conflict(format!("Job '{}' is not running", job.name)))?
-            .cancel(&actor.user_name);
-        let now = now_millis();
-        let task = self
-            .catalog()
-            .insert_task("StopJob", None, actor.account_id, now)?;
-        // post_jobs_id_actionstop.md: the task reports the trigger.
-        let msg = format!("Job \"{}\" triggered to stop.", job.name);
-        self.catalog().finish_task(task.id, true, &msg)?;
-        self.catalog()
-            .task(task.id)?
-            .ok_or_else(|| CoreError::Internal("the stop task vanished".into()))
-    }
-
-    /// Stop the job a backup session belongs to, if that session is the one running.
-    pub fn stop_backup_session(&self, caller: &Caller, session: Uuid) -> CoreResult<TaskRecord> {
-        require_admin(caller)?;
-        let s = self.backup_session(session)?;
-        if self.runner.session(Work::Job(s.job_id)) != Some(session) {
-            return Err(CoreError::Conflict(format!(
-                "Backup session '{}' is not running",
-                session_name(&s.job_name, s.created)
-            )));
-        }
-        self.stop_job(&Actor::from(caller), s.job_id)
-    }
 
     fn launch(
         self: &Arc<Self>,
@@ -617,7 +367,7 @@ impl Core {
             Err(Refusal::Busy {
                 session: Some(running),
             }) => {
-                let s = self.backup_session(running).ok();
+                let s = self.everything().backup_session(running).ok();
                 return Err(CoreError::Conflict(format!(
                     "Job '{}' is already running (session {}); wait for it to finish or stop it",
                     job.name,
@@ -724,35 +474,6 @@ impl Core {
             .insert_backup_session(session, job.id, now, is_retry, &tasks)
     }
 
-    /// Run a job to the end in this thread (demo, CLI, tests), as if started at `at`; returns
-    /// the finished session. A job already running is refused.
-    pub fn run_job_now(&self, id: Uuid, at: Millis) -> CoreResult<BackupSessionRecord> {
-        let job = self.job(id)?;
-        let ctl = Arc::new(RunControl::default());
-        let session = Uuid::new_v4();
-        let Ok(admission) = self.runner.admit(Work::Job(id), Some(session), ctl.clone()) else {
-            return Err(CoreError::Conflict(format!(
-                "Job '{}' is already running, or garbage collection is",
-                job.name
-            )));
-        };
-        self.claim_for_backup(&job, &job.objects)?;
-        if let Err(e) = self.create_session(session, &job, &job.objects, at, false) {
-            self.busy.release(job.objects.iter().map(|o| &o.vm));
-            return Err(e);
-        }
-        admission.run(JobRun {
-            core: self,
-            trigger: None,
-            vms: job.objects.clone(),
-            job,
-            session,
-            at,
-            ctl,
-        });
-        self.backup_session(session)
-    }
-
     fn run_session_inner(
         &self,
         job: &JobRecord,
@@ -760,7 +481,7 @@ impl Core {
         at: Millis,
         ctl: &Arc<RunControl>,
     ) -> CoreResult<()> {
-        let tasks = self.backup_task_sessions(Some(session))?;
+        let tasks = self.everything().backup_task_sessions(Some(session))?;
         let total: u64 = tasks.iter().map(|t| t.total_size).sum();
         ctl.total_bytes.store(total, Ordering::Relaxed);
         self.catalog().backup_session_working(session)?;
@@ -872,87 +593,6 @@ impl Core {
 
     // ---- retention and garbage collection ----
 
-    /// Remove the job's oldest restore points beyond its retention, with their indexes. A point
-    /// that a restore is using right now is kept until a later run. Returns the points removed.
-    pub fn apply_retention(&self, job: &JobRecord) -> CoreResult<Vec<Uuid>> {
-        let Some(backup) = self
-            .catalog()
-            .backups()?
-            .into_iter()
-            .find(|b| b.name == job.name)
-        else {
-            return Ok(Vec::new());
-        };
-        // Newest first.
-        let points = self.catalog().restore_points(Some(backup.id))?;
-        let mut removed = Vec::new();
-        for rp in points.iter().skip(job.retention as usize) {
-            let removed_indexes = self.catalog().remove_restore_point(rp.id, |vm_points| {
-                let journalled = self.rollbacks.journalled_points();
-                vm_points.iter().any(|id| journalled.contains(id))
-            })?;
-            let Some(indexes) = removed_indexes else {
-                tracing::info!(
-                    "retention keeps restore point {} for now: a restore is using it",
-                    rp.id
-                );
-                continue;
-            };
-            // The catalog no longer names these; a failure here leaves an orphan that gc removes.
-            for name in indexes {
-                if let Err(e) = self.repository().delete_index(&name) {
-                    tracing::warn!("retention: cannot remove index {name}: {e}");
-                }
-            }
-            removed.push(rp.id);
-        }
-        Ok(removed)
-    }
-
-    /// Remove indexes no restore point names and chunks no index references that are older
-    /// than `grace`. Refused while a job runs (its indexes are not in the catalog yet).
-    pub fn collect_garbage(&self, grace: Duration) -> CoreResult<GcReport> {
-        let admission = match self.runner.admit(Work::Gc, None, Arc::default()) {
-            Ok(a) => a,
-            Err(Refusal::Job) => {
-                return Err(CoreError::Conflict(
-                    "a backup job is running; collect garbage when it has finished".into(),
-                ))
-            }
-            Err(_) => {
-                return Err(CoreError::Conflict(
-                    "garbage collection is already running".into(),
-                ))
-            }
-        };
-        admission.run_here("gc", || self.collect_garbage_inner(grace))
-    }
-
-    /// Collect garbage every `every` on a background thread for as long as this `Core` lives;
-    /// a run that meets a running job is skipped until the next turn.
-    pub fn schedule_gc(self: &Arc<Self>, every: Duration, grace: Duration) -> CoreResult<()> {
-        let weak = Arc::downgrade(self);
-        std::thread::Builder::new()
-            .name("gc".into())
-            .spawn(move || loop {
-                std::thread::sleep(every);
-                let Some(core) = weak.upgrade() else { return };
-                match core.collect_garbage(grace) {
-                    Ok(r) => tracing::info!(
-                        "gc: removed {} index(es), {} chunk(s) ({} bytes); kept {} chunk(s)",
-                        r.indexes_removed,
-                        r.chunks_removed,
-                        r.bytes_removed,
-                        r.chunks_kept
-                    ),
-                    Err(CoreError::Conflict(m)) => tracing::info!("gc skipped: {m}"),
-                    Err(e) => tracing::warn!("gc failed: {e}"),
-                }
-            })
-            .map(|_| ())
-            .map_err(|e| CoreError::Internal(format!("cannot start the gc thread: {e}")))
-    }
-
     fn collect_garbage_inner(&self, grace: Duration) -> CoreResult<GcReport> {
         let repo = self.repository();
         let named: HashSet<String> = self
@@ -992,7 +632,7 @@ impl Core {
     /// that fails its hash, or naming a chunk that is not there (in no pack, or listed only by
     /// a pack whose own index is damaged, which is then named). Returns the point's disk
     /// indexes (in disk order) so a restore need not read them again.
-    pub fn check_point_intact(
+    pub(crate) fn check_point_intact(
         &self,
         point: &VmRestorePointRecord,
     ) -> CoreResult<Vec<Arc<emrest_repo::DiskIndex>>> {
@@ -1051,6 +691,30 @@ impl Core {
             }
         }
     }
+}
+
+impl View<'_> {
+    /// Every job, by name (Portal Administrator only).
+    pub fn jobs(&self) -> CoreResult<Vec<JobRecord>> {
+        require_admin(self.caller())?;
+        self.catalog().jobs()
+    }
+
+    /// One job (Portal Administrator only).
+    pub fn job(&self, id: Uuid) -> CoreResult<JobRecord> {
+        require_admin(self.caller())?;
+        self.catalog()
+            .job(id)?
+            .ok_or_else(|| CoreError::not_found("Job", id))
+    }
+
+    /// The job of that name (case-insensitive), if any.
+    pub fn job_by_name(&self, name: &str) -> CoreResult<Option<JobRecord>> {
+        match self.catalog().job_id_by_name(name)? {
+            Some(id) => Ok(Some(self.job(id)?)),
+            None => Ok(None),
+        }
+    }
 
     /// Backup job sessions, oldest first; of one job when given.
     pub fn backup_sessions(&self, job: Option<Uuid>) -> CoreResult<Vec<BackupSessionRecord>> {
@@ -1091,6 +755,308 @@ impl Core {
             .backup_task_session(id)?
             .ok_or_else(|| CoreError::not_found("Backup task session", id))
     }
+}
+
+impl Jobs<'_> {
+    /// The account a command-line job action is made as: `name`, or the built-in
+    /// administrator ([`crate::ADMIN_ACCOUNT`]) by default. Its tasks are its own, so it and
+    /// every administrator see them through the API; the account must hold a role that may
+    /// start jobs, as an API caller must.
+    pub fn local_actor(&self, name: Option<&str>) -> CoreResult<Actor> {
+        let name = name.unwrap_or(crate::ADMIN_ACCOUNT);
+        let account = self.account_named(name).map_err(|e| match e {
+            CoreError::NotFound { .. } => CoreError::invalid(
+                "as",
+                format!("no account '{name}' to act as; name an administrator with --as"),
+            ),
+            e => e,
+        })?;
+        let permission = crate::security::Permission::StartJob;
+        if !account.roles.iter().any(|r| r.grants(permission)) {
+            return Err(CoreError::Forbidden(format!(
+                "Access denied: account '{}' may not start, stop or edit jobs; name an administrator with --as",
+                account.name
+            )));
+        }
+        Ok(Actor {
+            account_id: account.id,
+            user_name: account.name,
+        })
+    }
+
+    /// Create a backup job over VMs named by HierarchyObjRef or by VM name (unique across
+    /// roots), all on one platform; the backup server is the one their hierarchy root belongs to.
+    pub fn create_job(
+        &self,
+        name: &str,
+        vms: &[String],
+        retention: u32,
+        description: &str,
+    ) -> CoreResult<JobRecord> {
+        let name = name.trim();
+        if name.is_empty() || name.contains(['@', '/', '\\']) {
+            return Err(CoreError::invalid(
+                "Name",
+                "a job name must not be empty nor contain '@', '/' or '\\'",
+            ));
+        }
+        if retention == 0 {
+            return Err(CoreError::invalid(
+                "RetainCycles",
+                "retention must keep at least one restore point",
+            ));
+        }
+        if vms.is_empty() {
+            return Err(CoreError::invalid("VMs", "a job needs at least one VM"));
+        }
+        if self.everything().job_by_name(name)?.is_some() {
+            return Err(CoreError::Conflict(format!(
+                "a job named '{name}' already exists"
+            )));
+        }
+        let mut objects: Vec<(emrest_platform::VmInfo, String)> = Vec::new();
+        for v in vms {
+            let vm = self.resolve_vm(v)?;
+            if objects.iter().any(|(o, _)| o.key() == vm.key()) {
+                return Err(CoreError::invalid(
+                    "VMs",
+                    format!("VM '{}' is named twice", vm.name),
+                ));
+            }
+            let obj_ref = vm.hierarchy_obj_ref();
+            objects.push((vm, obj_ref));
+        }
+        let platform = objects[0].0.kind;
+        if let Some((other, _)) = objects.iter().find(|(o, _)| o.kind != platform) {
+            return Err(CoreError::invalid(
+                "VMs",
+                format!(
+                    "VM '{}' is a {} VM; one job backs up VMs of one platform ({})",
+                    other.name,
+                    other.kind.wire_platform(),
+                    platform.wire_platform()
+                ),
+            ));
+        }
+        let roots: HashMap<Uuid, Uuid> = self.catalog().hierarchy_roots()?.into_iter().collect();
+        let server = *roots.get(&objects[0].0.root).ok_or_else(|| {
+            CoreError::invalid(
+                "VMs",
+                format!(
+                    "the hierarchy root of VM '{}' is not registered with a backup server",
+                    objects[0].0.name
+                ),
+            )
+        })?;
+        if let Some((other, _)) = objects
+            .iter()
+            .find(|(o, _)| roots.get(&o.root) != Some(&server))
+        {
+            return Err(CoreError::invalid(
+                "VMs",
+                format!("VM '{}' belongs to another backup server", other.name),
+            ));
+        }
+        let id = Uuid::new_v4();
+        let job = JobRecord {
+            id,
+            name: name.to_string(),
+            backup_server_id: server,
+            platform,
+            description: description.to_string(),
+            retention,
+            created: now_millis(),
+            schedule: None,
+            schedule_enabled: true,
+            next_run: None,
+            objects: objects
+                .into_iter()
+                .map(|(vm, obj_ref)| JobObjectRecord {
+                    id: Uuid::new_v4(),
+                    vm: vm.key(),
+                    hierarchy_obj_ref: obj_ref,
+                    name: vm.name,
+                })
+                .collect(),
+        };
+        self.catalog().insert_job(&job)?;
+        self.everything().job(id)
+    }
+
+    /// Whether a job is running now.
+    pub fn job_running(&self, id: Uuid) -> bool {
+        self.runner.is_running(Work::Job(id))
+    }
+
+    /// POST /jobs/{ID}?action=start|stop|retry for an API caller (Portal Administrator only).
+    pub fn job_action(&self, caller: &Caller, id: Uuid, action: &str) -> CoreResult<TaskRecord> {
+        require_admin(caller)?;
+        let actor = Actor::from(caller);
+        match action.to_ascii_lowercase().as_str() {
+            "start" => self.start_job(&actor, id).map(|(t, _)| t),
+            "retry" => self.retry_job(&actor, id).map(|(t, _)| t),
+            "stop" => self.stop_job(&actor, id),
+            _ => Err(CoreError::invalid(
+                "action",
+                format!(
+                    "unknown job action '{}': expected start, stop, retry, clone or toggleScheduleEnabled",
+                    crate::error::clip(action, 80)
+                ),
+            )),
+        }
+    }
+
+    /// Start a job on a worker; returns the running task and the new session's ID at once.
+    pub fn start_job(&self, actor: &Actor, id: Uuid) -> CoreResult<(TaskRecord, Uuid)> {
+        let job = self.everything().job(id)?;
+        let vms = job.objects.clone();
+        self.launch(actor, job, vms, RunKind::Start)
+    }
+
+    /// Retry a job whose last session failed: only the VMs that were not backed up run again
+    /// (post_jobs_id_actionretry.md: only for jobs finished with the Failed status).
+    pub fn retry_job(&self, actor: &Actor, id: Uuid) -> CoreResult<(TaskRecord, Uuid)> {
+        let job = self.everything().job(id)?;
+        let last = self
+            .everything()
+            .backup_sessions(Some(id))?
+            .into_iter()
+            .max_by_key(|s| s.created);
+        let last = match last {
+            Some(s) if s.result == SessionResult::Failed => s,
+            _ => {
+                return Err(CoreError::Conflict(format!(
+                    "Job '{}' can be retried only after a failed run",
+                    job.name
+                )))
+            }
+        };
+        let done: HashSet<VmKey> = self
+            .everything()
+            .backup_task_sessions(Some(last.id))?
+            .into_iter()
+            .filter(|t| t.result == SessionResult::Success && t.vm_restore_point_id.is_some())
+            .map(|t| t.vm)
+            .collect();
+        let vms: Vec<JobObjectRecord> = job
+            .objects
+            .iter()
+            .filter(|o| !done.contains(&o.vm))
+            .cloned()
+            .collect();
+        self.launch(actor, job, vms, RunKind::Retry)
+    }
+
+    /// Ask a running job to stop; it stops between chunks and records nothing.
+    pub fn stop_job(&self, actor: &Actor, id: Uuid) -> CoreResult<TaskRecord> {
+        let job = self.everything().job(id)?;
+        self.runner
+            .control(Work::Job(id))
+            .ok_or_else(|| CoreError::Conflict(format!("Job '{}' is not running", job.name)))?
+            .cancel(&actor.user_name);
+        let now = now_millis();
+        let task = self
+            .catalog()
+            .insert_task("StopJob", None, actor.account_id, now)?;
+        // post_jobs_id_actionstop.md: the task reports the trigger.
+        let msg = format!("Job \"{}\" triggered to stop.", job.name);
+        self.catalog().finish_task(task.id, true, &msg)?;
+        self.catalog()
+            .task(task.id)?
+            .ok_or_else(|| CoreError::Internal("the stop task vanished".into()))
+    }
+
+    /// Stop the job a backup session belongs to, if that session is the one running.
+    pub fn stop_backup_session(&self, caller: &Caller, session: Uuid) -> CoreResult<TaskRecord> {
+        require_admin(caller)?;
+        let s = self.everything().backup_session(session)?;
+        if self.runner.session(Work::Job(s.job_id)) != Some(session) {
+            return Err(CoreError::Conflict(format!(
+                "Backup session '{}' is not running",
+                session_name(&s.job_name, s.created)
+            )));
+        }
+        self.stop_job(&Actor::from(caller), s.job_id)
+    }
+
+    /// Run a job to the end in this thread (demo, CLI, tests), as if started at `at`; returns
+    /// the finished session. A job already running is refused.
+    pub fn run_job_now(&self, id: Uuid, at: Millis) -> CoreResult<BackupSessionRecord> {
+        let job = self.everything().job(id)?;
+        let ctl = Arc::new(RunControl::default());
+        let session = Uuid::new_v4();
+        let Ok(admission) = self.runner.admit(Work::Job(id), Some(session), ctl.clone()) else {
+            return Err(CoreError::Conflict(format!(
+                "Job '{}' is already running, or garbage collection is",
+                job.name
+            )));
+        };
+        self.claim_for_backup(&job, &job.objects)?;
+        if let Err(e) = self.create_session(session, &job, &job.objects, at, false) {
+            self.busy.release(job.objects.iter().map(|o| &o.vm));
+            return Err(e);
+        }
+        admission.run(JobRun {
+            core: self.0.as_ref(),
+            trigger: None,
+            vms: job.objects.clone(),
+            job,
+            session,
+            at,
+            ctl,
+        });
+        self.everything().backup_session(session)
+    }
+
+    /// Remove the job's oldest restore points beyond its retention, with their indexes (as
+    /// each finished run does).
+    pub fn apply_retention(&self, job: &JobRecord) -> CoreResult<Vec<Uuid>> {
+        self.0.apply_retention(job)
+    }
+
+    /// Remove indexes no restore point names and chunks no index references that are older
+    /// than `grace`. Refused while a job runs (its indexes are not in the catalog yet).
+    pub fn collect_garbage(&self, grace: Duration) -> CoreResult<GcReport> {
+        let admission = match self.runner.admit(Work::Gc, None, Arc::default()) {
+            Ok(a) => a,
+            Err(Refusal::Job) => {
+                return Err(CoreError::Conflict(
+                    "a backup job is running; collect garbage when it has finished".into(),
+                ))
+            }
+            Err(_) => {
+                return Err(CoreError::Conflict(
+                    "garbage collection is already running".into(),
+                ))
+            }
+        };
+        admission.run_here("gc", || self.collect_garbage_inner(grace))
+    }
+
+    /// Collect garbage every `every` on a background thread for as long as this `Core` lives;
+    /// a run that meets a running job is skipped until the next turn.
+    pub fn schedule_gc(&self, every: Duration, grace: Duration) -> CoreResult<()> {
+        let weak = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("gc".into())
+            .spawn(move || loop {
+                std::thread::sleep(every);
+                let Some(core) = weak.upgrade() else { return };
+                match core.jobs().collect_garbage(grace) {
+                    Ok(r) => tracing::info!(
+                        "gc: removed {} index(es), {} chunk(s) ({} bytes); kept {} chunk(s)",
+                        r.indexes_removed,
+                        r.chunks_removed,
+                        r.bytes_removed,
+                        r.chunks_kept
+                    ),
+                    Err(CoreError::Conflict(m)) => tracing::info!("gc skipped: {m}"),
+                    Err(e) => tracing::warn!("gc failed: {e}"),
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| CoreError::Internal(format!("cannot start the gc thread: {e}")))
+    }
 
     /// Wait until no job is running (tests, CLI `--wait`, orderly shutdown).
     pub fn wait_jobs_idle(&self, timeout: Duration) -> bool {
@@ -1102,5 +1068,44 @@ impl Core {
             std::thread::sleep(Duration::from_millis(20));
         }
         false
+    }
+}
+
+impl Core {
+    /// Remove the job's oldest restore points beyond its retention, with their indexes. A point
+    /// that a restore is using right now is kept until a later run. Returns the points removed.
+    pub(crate) fn apply_retention(&self, job: &JobRecord) -> CoreResult<Vec<Uuid>> {
+        let Some(backup) = self
+            .catalog()
+            .backups()?
+            .into_iter()
+            .find(|b| b.name == job.name)
+        else {
+            return Ok(Vec::new());
+        };
+        // Newest first.
+        let points = self.catalog().restore_points(Some(backup.id))?;
+        let mut removed = Vec::new();
+        for rp in points.iter().skip(job.retention as usize) {
+            let removed_indexes = self.catalog().remove_restore_point(rp.id, |vm_points| {
+                let journalled = self.rollbacks.journalled_points();
+                vm_points.iter().any(|id| journalled.contains(id))
+            })?;
+            let Some(indexes) = removed_indexes else {
+                tracing::info!(
+                    "retention keeps restore point {} for now: a restore is using it",
+                    rp.id
+                );
+                continue;
+            };
+            // The catalog no longer names these; a failure here leaves an orphan that gc removes.
+            for name in indexes {
+                if let Err(e) = self.repository().delete_index(&name) {
+                    tracing::warn!("retention: cannot remove index {name}: {e}");
+                }
+            }
+            removed.push(rp.id);
+        }
+        Ok(removed)
     }
 }

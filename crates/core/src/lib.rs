@@ -13,8 +13,10 @@ pub mod directory;
 pub mod error;
 pub mod faults;
 pub mod filter;
+mod infrastructure;
 pub mod job_admin;
 pub mod jobs;
+mod logons;
 pub mod lookup;
 pub mod metrics;
 pub mod model;
@@ -31,17 +33,23 @@ pub mod security;
 pub mod summary;
 pub mod throttle;
 pub mod time;
+mod view;
 pub mod vms;
 
+pub use accounts::Accounts;
 pub use error::{CoreError, CoreResult};
+pub use infrastructure::Infrastructure;
+pub use jobs::Jobs;
+pub use logons::Logons;
 pub use model::*;
 pub use restore::{RestoreParameters, RestoreRequest};
+pub use restores::Restores;
+pub use view::View;
 
 use auth::Sessions;
 use catalog::{AccountRow, Catalog};
-use emrest_platform::{Inventory, LocalInventory, RootInfo};
+use emrest_platform::{Inventory, LocalInventory};
 use emrest_repo::{Durability, Repository};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -124,7 +132,7 @@ pub struct Core {
     /// Quick rollbacks that could not be rolled forward (rollback_journal.rs).
     rollbacks: rollback_journal::Pending,
     /// While true, restores that have started wait before touching a disk (see
-    /// [`Core::hold_restores`]).
+    /// [`Restores::hold`]).
     restore_hold: (Mutex<bool>, Condvar),
     /// Injected faults, when the server takes them (faults.rs).
     faults: faults::Faults,
@@ -197,7 +205,7 @@ impl Core {
     /// Open a data folder, creating what is missing, and lock it for this process (a second
     /// writer is refused). Recovers from an earlier crash: running tasks are marked failed and
     /// staging leftovers removed. With `config.read_only`, only looks (see `CoreConfig`).
-    pub fn open(config: CoreConfig) -> CoreResult<(Arc<Core>, OpenReport)> {
+    pub fn open(config: CoreConfig) -> CoreResult<(Owner, OpenReport)> {
         if config.read_only {
             return Self::open_read_only(config);
         }
@@ -238,11 +246,11 @@ impl Core {
             core.rollbacks
                 .recover(&core.repo, core.inventory.as_ref(), &core.catalog)?;
         report.orphan_indexes_removed = jobs::remove_orphan_indexes(&core)?;
-        Ok((core, report))
+        Ok((Owner(core), report))
     }
 
     /// Look at a data folder that another process (the server) may be writing.
-    fn open_read_only(config: CoreConfig) -> CoreResult<(Arc<Core>, OpenReport)> {
+    fn open_read_only(config: CoreConfig) -> CoreResult<(Owner, OpenReport)> {
         let dir = &config.data_dir;
         if !is_data_folder(dir) {
             return Err(CoreError::invalid(
@@ -259,7 +267,7 @@ impl Core {
             Arc::new(LocalInventory::open_read_only(&dir.join("platforms"))?);
         let audit = audit::AuditLog::disabled(dir);
         let core = Self::assemble(config, catalog, repo, inventory, audit, None)?;
-        Ok((core, OpenReport::default()))
+        Ok((Owner(core), OpenReport::default()))
     }
 
     fn assemble(
@@ -325,64 +333,44 @@ impl Core {
         &self.config.data_dir
     }
 
-    /// The catalog (for the CLI's maintenance verbs and tests).
-    pub fn catalog(&self) -> &Catalog {
+    pub(crate) fn catalog(&self) -> &Catalog {
         &self.catalog
     }
 
-    /// The backup repository.
-    pub fn repository(&self) -> &Repository {
+    pub(crate) fn repository(&self) -> &Repository {
         &self.repo
     }
 
-    /// The VM inventory.
-    pub fn inventory(&self) -> &dyn Inventory {
+    pub(crate) fn inventory(&self) -> &dyn Inventory {
         self.inventory.as_ref()
     }
 
+    /// Logging on and off, and the caller behind a session.
+    pub fn logons(&self) -> Logons<'_> {
+        Logons(self)
+    }
+
+    /// Backup servers, hierarchy roots and repositories: what every caller sees alike.
+    pub fn infrastructure(&self) -> Infrastructure<'_> {
+        Infrastructure(self)
+    }
+
+    /// Accounts, their roles and restore scopes, for an administering caller.
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts(self)
+    }
+
+    /// Starting restores, and their tasks.
+    pub fn restores(self: &Arc<Self>) -> Restores<'_> {
+        Restores(self)
+    }
+
+    /// Backup jobs: their runs, retention, garbage collection and schedules.
+    pub fn jobs(self: &Arc<Self>) -> Jobs<'_> {
+        Jobs(self)
+    }
+
     // ---- accounts and logon sessions ----
-
-    /// Create an account with a password and one of the CLI's roles, allowed to restore every
-    /// VM (CLI and tests; the API's `POST /security/accounts` is [`Core::create_account`]).
-    pub fn add_account(&self, name: &str, password: &str, role: Role) -> CoreResult<()> {
-        if password.is_empty() {
-            return Err(CoreError::invalid(
-                "password",
-                "account name and password must not be empty",
-            ));
-        }
-        let spec = security::AccountSpec {
-            name: name.to_string(),
-            account_type: security::AccountType::User,
-            roles: vec![security::EnterpriseRole::from_role(role)],
-            allow_restore_all_vms: true,
-            scopes: Vec::new(),
-            flr: None,
-            sql: None,
-            password_hash: Some(auth::hash_password(password)?),
-        };
-        self.create_account_as(audit::LOCAL, &spec).map(|_| ())
-    }
-
-    /// Change an account's password (the CLI, on the data folder's owner's authority).
-    pub fn set_password(&self, name: &str, password: &str) -> CoreResult<()> {
-        let r = self.store_password(name, password);
-        self.audit_result(audit::LOCAL, audit::Action::PasswordSet, Some(name), &r);
-        r
-    }
-
-    /// emrest extension: an administrator sets the password of an account by its ID.
-    pub fn set_password_of(&self, caller: &Caller, id: Uuid, password: &str) -> CoreResult<()> {
-        let r = security::authorize(caller, security::Permission::ManageAccounts)
-            .and_then(|_| self.account(caller, id))
-            .and_then(|a| self.store_password(&a.name, password).map(|_| a.name));
-        let object = match &r {
-            Ok(name) => name.clone(),
-            Err(_) => id.to_string(),
-        };
-        self.audit_result(caller.into(), audit::Action::PasswordSet, Some(&object), &r);
-        r.map(|_| ())
-    }
 
     fn store_password(&self, name: &str, password: &str) -> CoreResult<()> {
         if password.is_empty() {
@@ -401,79 +389,10 @@ impl Core {
         }
     }
 
-    /// Check credentials and open a logon session (no client address: CLI and tests).
-    pub fn logon(&self, user: &str, password: &str) -> CoreResult<LogonSessionRecord> {
-        self.logon_from(user, password, None)
-    }
-
-    /// Check credentials from a client address and open a logon session; throttled, audited.
-    pub fn logon_from(
-        &self,
-        user: &str,
-        password: &str,
-        address: Option<std::net::IpAddr>,
-    ) -> CoreResult<LogonSessionRecord> {
-        let r = match self
-            .directory
-            .as_ref()
-            .and_then(|d| Some((d, d.claim(user)?)))
-        {
-            Some((d, name)) => self.directory_logon(d, user, name, password, address),
-            None => self.sessions.logon(&self.catalog, user, password, address),
-        };
-        self.metrics.logon(match &r {
-            Ok(_) => "success",
-            Err(CoreError::TooManyAttempts { .. }) => "throttled",
-            Err(_) => "refused",
-        });
-        let action = if r.is_ok() {
-            audit::Action::Logon
-        } else {
-            audit::Action::LogonFailed
-        };
-        self.audit_result(audit::Actor { user, address }, action, None, &r);
-        r
-    }
-
-    /// The caller behind a live session.
-    pub fn caller(&self, session: Uuid) -> CoreResult<Caller> {
-        self.sessions.caller(&self.catalog, session)
-    }
-
-    /// The caller's own logon sessions, its current one first.
-    pub fn logon_sessions(&self, caller: &Caller) -> CoreResult<Vec<LogonSessionRecord>> {
-        self.sessions.list(caller)
-    }
-
-    /// One logon session.
-    pub fn logon_session(&self, caller: &Caller, id: Uuid) -> CoreResult<LogonSessionRecord> {
-        self.sessions.get(caller, id)
-    }
-
-    /// Log a session out.
-    pub fn logout(&self, caller: &Caller, id: Uuid) -> CoreResult<()> {
-        let r = self.sessions.logout(caller, id);
-        let object = r.as_ref().ok().map(|s| s.user_name.clone());
-        self.audit_result(caller.into(), audit::Action::Logoff, object.as_deref(), &r);
-        r.map(|_| ())
-    }
-
-    /// emrest extension: every live logon session with its handle (administrators only).
-    pub fn managed_logon_sessions(
-        &self,
-        caller: &Caller,
-    ) -> CoreResult<Vec<(String, LogonSessionRecord)>> {
-        security::authorize(caller, security::Permission::ManageAccounts)?;
-        self.sessions.all()
-    }
-
-    /// emrest extension: end any account's logon session by its handle (administrators only).
-    pub fn end_logon_session(&self, caller: &Caller, handle: &str) -> CoreResult<()> {
-        let r = security::authorize(caller, security::Permission::ManageAccounts)
-            .and_then(|_| self.sessions.end_by_handle(handle));
-        let object = r.as_ref().ok().map(|s| s.user_name.clone());
-        self.audit_result(caller.into(), audit::Action::Logoff, object.as_deref(), &r);
-        r.map(|_| ())
+    /// The catalog's data version: it changes with every commit that changes a row (the
+    /// server's reply cache keys on it).
+    pub fn data_version(&self) -> CoreResult<u64> {
+        self.catalog.data_version()
     }
 
     /// The metrics, for the server to count requests into.
@@ -513,17 +432,6 @@ impl Core {
         security::authorize(caller, permission)
     }
 
-    /// Record an event in the audit log.
-    pub fn audit(
-        &self,
-        actor: audit::Actor<'_>,
-        action: audit::Action,
-        object: Option<&str>,
-        outcome: audit::Outcome,
-    ) {
-        self.audit.record(actor, action, object, outcome, None);
-    }
-
     /// Record the outcome of an operation in the audit log.
     pub(crate) fn audit_result<T>(
         &self,
@@ -541,188 +449,53 @@ impl Core {
             detail.as_deref(),
         );
     }
+}
 
-    // ---- discovery ----
-
-    /// All backup servers.
-    pub fn backup_servers(&self) -> CoreResult<Vec<BackupServerRecord>> {
-        self.catalog.backup_servers()
-    }
-
-    /// One backup server.
-    pub fn backup_server(&self, id: Uuid) -> CoreResult<BackupServerRecord> {
-        self.backup_servers()?
-            .into_iter()
-            .find(|s| s.id == id)
-            .ok_or_else(|| CoreError::not_found("Backup server", id))
-    }
-
-    /// Hierarchy roots registered with a backup server.
-    pub fn hierarchy_roots(&self) -> CoreResult<Vec<HierarchyRootRecord>> {
-        let linked: HashMap<Uuid, Uuid> = self.catalog.hierarchy_roots()?.into_iter().collect();
-        let mut roots: Vec<HierarchyRootRecord> = self
-            .inventory
-            .roots()?
-            .into_iter()
-            .filter_map(|r: RootInfo| {
-                linked.get(&r.id).map(|server| HierarchyRootRecord {
-                    id: r.id,
-                    name: r.name,
-                    kind: r.kind,
-                    unique_id: r.unique_id,
-                    backup_server_id: *server,
-                })
-            })
-            .collect();
-        roots.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(roots)
-    }
-
-    /// One hierarchy root.
-    pub fn hierarchy_root(&self, id: Uuid) -> CoreResult<HierarchyRootRecord> {
-        self.hierarchy_roots()?
-            .into_iter()
-            .find(|r| r.id == id)
-            .ok_or_else(|| CoreError::not_found("Hierarchy root", id))
-    }
-
-    /// All backups.
-    pub fn backups(&self) -> CoreResult<Vec<BackupRecord>> {
-        self.catalog.backups()
-    }
-
-    /// One backup.
-    pub fn backup(&self, id: Uuid) -> CoreResult<BackupRecord> {
-        self.backups()?
-            .into_iter()
-            .find(|b| b.id == id)
-            .ok_or_else(|| CoreError::not_found("Backup", id))
-    }
-
-    /// Restore points, of one backup when given.
-    pub fn restore_points(&self, backup: Option<Uuid>) -> CoreResult<Vec<RestorePointRecord>> {
-        if let Some(b) = backup {
-            self.backup(b)?;
-        }
-        self.catalog.restore_points(backup)
-    }
-
-    /// One restore point.
-    pub fn restore_point(&self, id: Uuid) -> CoreResult<RestorePointRecord> {
-        self.catalog
-            .restore_point(id)?
-            .ok_or_else(|| CoreError::not_found("Restore point", id))
-    }
-
-    /// VM restore points, of one restore point when given.
-    pub fn vm_restore_points(&self, point: Option<Uuid>) -> CoreResult<Vec<VmRestorePointRecord>> {
-        if let Some(p) = point {
-            self.restore_point(p)?;
-        }
-        self.catalog.vm_restore_points(point)
-    }
-
-    /// One VM restore point.
-    pub fn vm_restore_point(&self, id: Uuid) -> CoreResult<VmRestorePointRecord> {
-        self.catalog
-            .vm_restore_point(id)?
-            .ok_or_else(|| CoreError::not_found("VM restore point", id))
-    }
-
-    /// Backup files, of one restore point when given.
-    pub fn backup_files(&self, point: Option<Uuid>) -> CoreResult<Vec<BackupFileRecord>> {
-        if let Some(p) = point {
-            self.restore_point(p)?;
-        }
-        self.catalog.backup_files(point)
-    }
-
-    /// One backup file.
-    pub fn backup_file(&self, id: Uuid) -> CoreResult<BackupFileRecord> {
-        self.catalog
-            .backup_file(id)?
-            .ok_or_else(|| CoreError::not_found("Backup file", id))
-    }
-
-    // ---- tasks and restore sessions ----
-
-    fn visible(caller: &Caller, owner: Uuid) -> bool {
-        caller.is_admin() || caller.account_id == owner
-    }
-
-    /// Tasks the caller may see.
-    pub fn tasks(&self, caller: &Caller) -> CoreResult<Vec<TaskRecord>> {
-        let scope = (!caller.is_admin()).then_some(caller.account_id);
-        self.catalog.tasks(scope)
-    }
-
-    /// One task.
-    pub fn task(&self, caller: &Caller, id: TaskId) -> CoreResult<TaskRecord> {
-        self.catalog
-            .task(id)?
-            .filter(|t| Self::visible(caller, t.account_id))
-            .ok_or_else(|| CoreError::not_found("Task", id))
-    }
-
-    /// Remove a task; a running restore is cancelled first and leaves its VM as it was.
-    pub fn delete_task(&self, caller: &Caller, id: TaskId) -> CoreResult<()> {
-        let task = self.task(caller, id)?;
-        if task.state == TaskState::Running {
-            let work = task.restore_session_id.map(runner::Work::Restore);
-            if let Some(ctl) = work.and_then(|w| self.runner.control(w)) {
-                ctl.cancel(&caller.user_name);
+/// Implements `Deref` from a service (a borrowed handle on the `Core`) to what it borrows, so
+/// that a service's methods read the `Core`'s parts directly.
+macro_rules! service {
+    ($service:ident, $target:ty) => {
+        impl std::ops::Deref for $service<'_> {
+            type Target = $target;
+            fn deref(&self) -> &$target {
+                self.0
             }
         }
-        self.catalog.delete_task(id)
+    };
+}
+pub(crate) use service;
+
+/// The data folder's owner: whoever opened it ([`Core::open`]). Everything unscoped is here —
+/// the catalog, the repository and the inventory themselves, a [`View`] of everything, the
+/// local account verbs, the reports, demo data. The CLI holds the `Owner`; the server is
+/// handed only the `Arc<Core>` it derefs to, so no unscoped read is within a handler's reach.
+pub struct Owner(Arc<Core>);
+
+impl std::ops::Deref for Owner {
+    type Target = Arc<Core>;
+    fn deref(&self) -> &Arc<Core> {
+        &self.0
+    }
+}
+
+impl Owner {
+    /// The catalog (for the CLI's maintenance verbs and tests).
+    pub fn catalog(&self) -> &Catalog {
+        &self.0.catalog
     }
 
-    /// Restore sessions the caller may see, with live progress.
-    pub fn restore_sessions(&self, caller: &Caller) -> CoreResult<Vec<RestoreSessionRecord>> {
-        let scope = (!caller.is_admin()).then_some(caller.account_id);
-        let mut v = self.catalog.restore_sessions(scope)?;
-        for s in &mut v {
-            self.live_progress(s);
-        }
-        Ok(v)
+    /// The backup repository.
+    pub fn repository(&self) -> &Repository {
+        &self.0.repo
     }
 
-    /// One restore session.
-    pub fn restore_session(&self, caller: &Caller, id: Uuid) -> CoreResult<RestoreSessionRecord> {
-        let mut s = self
-            .catalog
-            .restore_session(id)?
-            .filter(|s| Self::visible(caller, s.account_id))
-            .ok_or_else(|| CoreError::not_found("Restore session", id))?;
-        self.live_progress(&mut s);
-        Ok(s)
+    /// The VM inventory.
+    pub fn inventory(&self) -> &dyn Inventory {
+        self.0.inventory.as_ref()
     }
 
-    /// A restore session's log (emrest extension).
-    pub fn restore_log(&self, caller: &Caller, id: Uuid) -> CoreResult<Vec<LogLine>> {
-        self.restore_session(caller, id)?;
-        self.catalog.session_log(id)
-    }
-
-    fn live_progress(&self, s: &mut RestoreSessionRecord) {
-        if s.state != SessionState::Working {
-            return;
-        }
-        // By session, not through the task list: a task deleted to cancel its restore is
-        // hidden from it while the restore winds down, and progress must not drop to 0.
-        if let Some(percent) = self.runner.progress_of_session(s.id) {
-            s.progress = percent;
-        }
-    }
-
-    /// Wait until no restore is running (tests and orderly shutdown).
-    pub fn wait_idle(&self, timeout: Duration) -> bool {
-        let deadline = std::time::Instant::now() + timeout;
-        while std::time::Instant::now() < deadline {
-            if self.runner.no_restores() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
+    /// Every backup, restore point, task and session, unscoped.
+    pub fn view(&self) -> View<'_> {
+        self.0.everything()
     }
 }

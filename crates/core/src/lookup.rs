@@ -13,7 +13,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Caller, HierarchyRootRecord};
-use crate::Core;
+use crate::View;
 use emrest_platform::{hierarchy_obj_ref, known_types, parse_hierarchy_obj_ref, types};
 use uuid::Uuid;
 
@@ -76,7 +76,7 @@ fn parse_root_uid(s: &str) -> Option<Uuid> {
     Uuid::parse_str(bare).ok()
 }
 
-impl Core {
+impl View<'_> {
     /// Every object of a registered root, the root first.
     fn root_objects(
         &self,
@@ -124,12 +124,9 @@ impl Core {
     }
 
     /// Look objects up by root, name and type, or by HierarchyObjRef.
-    pub fn lookup(
-        &self,
-        caller: &Caller,
-        req: &LookupRequest,
-    ) -> CoreResult<Vec<HierarchyItemRecord>> {
-        let roots = self.hierarchy_roots()?;
+    pub fn lookup(&self, req: &LookupRequest) -> CoreResult<Vec<HierarchyItemRecord>> {
+        let caller = self.caller();
+        let roots = self.infrastructure().hierarchy_roots()?;
         if let Some(r) = req.hierarchy_ref.filter(|s| !s.trim().is_empty()) {
             let parsed = parse_hierarchy_obj_ref(r.trim())
                 .map_err(|e| CoreError::invalid("hierarchyRef", format!("hierarchyRef: {e}")))?;

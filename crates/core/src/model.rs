@@ -71,22 +71,65 @@ impl Role {
 /// Who is calling: resolved from a live logon session.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    pub account_id: Uuid,
-    pub user_name: String,
-    pub session_id: Uuid,
+    pub(crate) account_id: Uuid,
+    pub(crate) user_name: String,
+    pub(crate) session_id: Uuid,
     /// Every REST role the account holds (security_roles_concept.md).
-    pub roles: Vec<crate::security::EnterpriseRole>,
+    pub(crate) roles: Vec<crate::security::EnterpriseRole>,
     /// The VMs the caller may see and restore.
-    pub scope: crate::security::RestoreScope,
+    pub(crate) scope: crate::security::RestoreScope,
     /// The client's address, when the request came over the network (for the audit log).
-    pub address: Option<std::net::IpAddr>,
+    pub(crate) address: Option<std::net::IpAddr>,
 }
 
+/// A `Caller` is made only by the domain, from a live logon session (its fields cannot be set
+/// from outside), so holding one proves who asks; these read it.
 impl Caller {
     /// Whether the caller holds the Portal Administrator role.
     pub fn is_admin(&self) -> bool {
         self.roles
             .contains(&crate::security::EnterpriseRole::PortalAdministrator)
+    }
+
+    /// Whether the caller sees every VM (an administrator, or a scope of all VMs): the one
+    /// rule the restore scope, the views and the server's reply cache all follow.
+    pub fn sees_all_vms(&self) -> bool {
+        self.is_admin() || self.scope == crate::security::RestoreScope::All
+    }
+
+    /// The caller's account.
+    pub fn account_id(&self) -> Uuid {
+        self.account_id
+    }
+
+    /// The caller's account name.
+    pub fn user_name(&self) -> &str {
+        &self.user_name
+    }
+
+    /// The logon session the caller came with.
+    pub fn session_id(&self) -> Uuid {
+        self.session_id
+    }
+
+    /// Every REST role the account holds.
+    pub fn roles(&self) -> &[crate::security::EnterpriseRole] {
+        &self.roles
+    }
+
+    /// The VMs the caller may see and restore.
+    pub fn scope(&self) -> &crate::security::RestoreScope {
+        &self.scope
+    }
+
+    /// The client's address, when the request came over the network.
+    pub fn address(&self) -> Option<std::net::IpAddr> {
+        self.address
+    }
+
+    /// The same caller, calling from a client address (for the audit log).
+    pub fn at(self, address: Option<std::net::IpAddr>) -> Caller {
+        Caller { address, ..self }
     }
 }
 

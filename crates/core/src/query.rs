@@ -25,7 +25,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::filter;
 use crate::model::*;
 use crate::security::Permission;
-use crate::Core;
+use crate::View;
 use uuid::Uuid;
 
 /// Page size when the request gives none (JSON.md C3).
@@ -397,10 +397,11 @@ fn plan(req: &QueryRequest) -> CoreResult<Plan> {
     })
 }
 
-impl Core {
+impl View<'_> {
     /// Run a query for the caller (tasks and restore sessions are scoped as their
     /// collections are).
-    pub fn query(&self, caller: &Caller, req: &QueryRequest) -> CoreResult<QueryPage> {
+    pub fn query(&self, req: &QueryRequest) -> CoreResult<QueryPage> {
+        let caller = self.caller();
         let plan = plan(req)?;
         // Each type needs the permission its collection needs (security_roles_concept.md).
         let permission = match plan.t {
@@ -452,7 +453,7 @@ impl Core {
     /// Hierarchy roots live in the inventory, not the catalog: the registered ones are bound
     /// as a `VALUES` table so the same compiled filter, order and paging apply.
     fn query_roots(&self, plan: &Plan) -> CoreResult<QueryPage> {
-        let roots = self.hierarchy_roots()?;
+        let roots = self.infrastructure().hierarchy_roots()?;
         let rows = roots
             .iter()
             .map(|r| {
@@ -482,7 +483,7 @@ impl Core {
     /// Repositories are computed (summary.rs), not stored: bound as a `VALUES` table like the
     /// hierarchy roots.
     fn query_repositories(&self, plan: &Plan) -> CoreResult<QueryPage> {
-        let repos = self.backup_repositories()?;
+        let repos = self.infrastructure().backup_repositories()?;
         let rows = repos
             .iter()
             .map(|r| {
@@ -510,7 +511,7 @@ impl Core {
     }
 }
 
-impl Core {
+impl View<'_> {
     /// The VMs of jobs are bound as a `VALUES` table like the hierarchy roots.
     fn query_objects_in_job(&self, plan: &Plan) -> CoreResult<QueryPage> {
         let objects: Vec<(Uuid, String, Uuid, crate::jobs::JobObjectRecord)> = self

@@ -4,7 +4,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::model::{PointType, VmRestorePointRecord};
-use crate::Core;
+use crate::Owner;
 use emrest_platform::{PlatformKind, PowerState};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -43,7 +43,7 @@ pub struct PointReport {
     pub disks: Vec<DiskReport>,
 }
 
-impl Core {
+impl Owner {
     /// Every VM with the SHA-256 of each disk.
     pub fn vm_report(&self) -> CoreResult<Vec<VmReport>> {
         let roots = self.inventory().roots()?;
@@ -79,7 +79,8 @@ impl Core {
 
     /// Every VM restore point with the SHA-256 of each disk's bytes as stored.
     pub fn point_report(&self) -> CoreResult<Vec<PointReport>> {
-        self.vm_restore_points(None)?
+        self.view()
+            .vm_restore_points(None)?
             .into_iter()
             .map(|p| self.one_point_report(p))
             .collect()
@@ -143,7 +144,7 @@ pub fn sha256_reader(mut r: impl Read) -> CoreResult<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-impl Core {
+impl Owner {
     /// Re-read every chunk that any restore point references; one line per problem, naming the
     /// chunk (or index) and the VM restore points it breaks. A writing `Core` also records the
     /// damaged points, so the server refuses to restore from them (jobs.rs).

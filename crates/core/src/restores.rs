@@ -6,6 +6,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::faults::{Event, RestoreMode};
 use crate::model::*;
 use crate::restore::{self, RestoreOutcome, RestorePlan, RestoreRequest, RunControl};
+use crate::runner;
 use crate::runner::{Engine, Refusal, Work};
 use crate::{audit, busy, now_millis, security, Core};
 use emrest_platform::VmKey;
@@ -15,25 +16,12 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 use uuid::Uuid;
 
-impl Core {
-    /// Plan a restore and start it on a worker; returns the running task at once.
-    pub fn start_restore(
-        self: &Arc<Self>,
-        caller: &Caller,
-        point_id: Uuid,
-        request: &RestoreRequest,
-    ) -> CoreResult<TaskRecord> {
-        let object = point_id.to_string();
-        let r = self.start_restore_checked(caller, point_id, request);
-        self.audit_result(
-            caller.into(),
-            audit::Action::RestoreStart,
-            Some(&object),
-            &r,
-        );
-        r
-    }
+/// Starting restores and ending their tasks.
+pub struct Restores<'a>(pub(crate) &'a Arc<Core>);
 
+crate::service!(Restores, Arc<Core>);
+
+impl Core {
     fn start_restore_checked(
         self: &Arc<Self>,
         caller: &Caller,
@@ -41,7 +29,7 @@ impl Core {
         request: &RestoreRequest,
     ) -> CoreResult<TaskRecord> {
         security::authorize(caller, security::Permission::RestoreVm)?;
-        let point = self.vm_restore_point(point_id)?;
+        let point = self.everything().vm_restore_point(point_id)?;
         security::check_vm(caller, &point)?;
         let indexes = self.check_point_intact(&point)?;
         let visible = |vm: &emrest_platform::VmInfo| security::can_see_inventory_vm(caller, vm);
@@ -155,16 +143,6 @@ impl Core {
             return Err(CoreError::Internal(msg));
         }
         Ok(task)
-    }
-
-    /// Holds restores that start from now on (session Working) before they touch any disk,
-    /// until released with `false` or cancelled, for tests and maintenance that need
-    /// restores in flight for as long as they look at them. Cancelling a held restore ends
-    /// it at once with the VM as it was.
-    pub fn hold_restores(&self, hold: bool) {
-        let (held, changed) = &self.restore_hold;
-        *held.lock().unwrap_or_else(PoisonError::into_inner) = hold;
-        changed.notify_all();
     }
 
     fn wait_while_held(&self, ctl: &RunControl) {
@@ -338,5 +316,61 @@ impl Engine for RestoreRun {
         if !(early && recorded) {
             core.busy.release([&busy_key]);
         }
+    }
+}
+
+impl Restores<'_> {
+    /// Remove a task; a running restore is cancelled first and leaves its VM as it was.
+    pub fn delete_task(&self, caller: &Caller, id: TaskId) -> CoreResult<()> {
+        let task = self.as_caller(caller).task(id)?;
+        if task.state == TaskState::Running {
+            let work = task.restore_session_id.map(runner::Work::Restore);
+            if let Some(ctl) = work.and_then(|w| self.runner.control(w)) {
+                ctl.cancel(&caller.user_name);
+            }
+        }
+        self.catalog.delete_task(id)
+    }
+
+    /// Wait until no restore is running (tests and orderly shutdown).
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if self.runner.no_restores() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Restores<'_> {
+    /// Plan a restore and start it on a worker; returns the running task at once.
+    pub fn start(
+        &self,
+        caller: &Caller,
+        point_id: Uuid,
+        request: &RestoreRequest,
+    ) -> CoreResult<TaskRecord> {
+        let object = point_id.to_string();
+        let r = self.start_restore_checked(caller, point_id, request);
+        self.audit_result(
+            caller.into(),
+            audit::Action::RestoreStart,
+            Some(&object),
+            &r,
+        );
+        r
+    }
+
+    /// Holds restores that start from now on (session Working) before they touch any disk,
+    /// until released with `false` or cancelled, for tests and maintenance that need
+    /// restores in flight for as long as they look at them. Cancelling a held restore ends
+    /// it at once with the VM as it was.
+    pub fn hold(&self, hold: bool) {
+        let (held, changed) = &self.restore_hold;
+        *held.lock().unwrap_or_else(PoisonError::into_inner) = hold;
+        changed.notify_all();
     }
 }

@@ -10,7 +10,7 @@
 use crate::error::{CoreError, CoreResult};
 use crate::model::{now_millis, BackupServerRecord};
 use crate::security::{EnterpriseRole, ScopeItem};
-use crate::Core;
+use crate::Owner;
 use emrest_platform::{DiskInfo, PlatformKind, PowerState, VmKey};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
@@ -486,8 +486,8 @@ fn io(context: &str) -> impl Fn(std::io::Error) -> CoreError + '_ {
 }
 
 /// Run a job to the end; a failed run fails the scenario.
-fn run_to_end(core: &Core, job: Uuid, at: crate::model::Millis) -> CoreResult<()> {
-    let s = core.run_job_now(job, at)?;
+fn run_to_end(core: &Owner, job: Uuid, at: crate::model::Millis) -> CoreResult<()> {
+    let s = core.jobs().run_job_now(job, at)?;
     if s.result != crate::model::SessionResult::Success {
         return Err(CoreError::Internal(format!(
             "backup job '{}' failed: {}",
@@ -508,7 +508,7 @@ impl Plan {
 
     /// Build the world into an empty data folder. Disks are filled and changed from seeds
     /// counted in creation order, so a scenario always gives the same bytes.
-    pub(crate) fn build(&self, core: &Core) -> CoreResult<()> {
+    pub(crate) fn build(&self, core: &Owner) -> CoreResult<()> {
         let s = &self.scenario;
         let server = BackupServerRecord {
             id: Uuid::new_v4(),
@@ -574,7 +574,9 @@ impl Plan {
                 .iter()
                 .map(|&i| inv.vm(&keys[i]).map(|vm| vm.hierarchy_obj_ref()))
                 .collect::<Result<Vec<_>, _>>()?;
-            let job = core.create_job(j.name.get_ref(), &vm_refs, j.retention, &j.description)?;
+            let job =
+                core.jobs()
+                    .create_job(j.name.get_ref(), &vm_refs, j.retention, &j.description)?;
             jobs.push(job.id);
         }
         // Run by run: the first run of every job, then each later run after its VMs changed.
@@ -626,7 +628,7 @@ impl Plan {
     }
 }
 
-impl Core {
+impl Owner {
     /// An account of a scenario: with a password or none (like one made through the API).
     fn add_scenario_account(
         &self,
@@ -651,18 +653,18 @@ impl Core {
     /// Build the world of a checked scenario, unless the catalog already has a backup server
     /// (then nothing changes).
     pub fn create_world(&self, plan: &Plan) -> CoreResult<crate::demo::DemoSummary> {
-        if !self.backup_servers()?.is_empty() {
+        if !self.infrastructure().backup_servers()?.is_empty() {
             return Ok(crate::demo::DemoSummary {
                 created: false,
                 vms: self.inventory().vms()?.len(),
-                restore_points: self.vm_restore_points(None)?.len(),
+                restore_points: self.view().vm_restore_points(None)?.len(),
             });
         }
         plan.build(self)?;
         Ok(crate::demo::DemoSummary {
             created: true,
             vms: self.inventory().vms()?.len(),
-            restore_points: self.vm_restore_points(None)?.len(),
+            restore_points: self.view().vm_restore_points(None)?.len(),
         })
     }
 }

@@ -25,6 +25,7 @@ use crate::model::{Millis, SessionResult};
 use crate::runner::Work;
 use crate::schedule::{self, Recurrence};
 use crate::Core;
+use crate::Jobs;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -131,20 +132,20 @@ impl Scheduler {
     /// Make one pass at the clock's time; returns what it did.
     pub fn pass(&self, core: &Arc<Core>) -> CoreResult<Vec<Fired>> {
         let now = self.clock.now();
-        let actor = core.local_actor(None)?;
+        let actor = core.jobs().local_actor(None)?;
         let first = !self.passed.swap(true, Ordering::SeqCst);
         let mut fired = Vec::new();
         let mut follows = self
             .follows
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for job in core.jobs()? {
+        for job in core.everything().jobs()? {
             let Some(s) = job.schedule.clone().filter(|_| job.schedule_enabled) else {
                 follows.remove(&job.id);
                 continue;
             };
             let id = job.id;
-            let running = core.job_running(id);
+            let running = core.jobs().job_running(id);
             if running && !schedule::in_window(&s, now) {
                 if let Some(ctl) = core.runner.control(Work::Job(id)) {
                     if !ctl.cancelled.load(Ordering::SeqCst) {
@@ -156,7 +157,7 @@ impl Scheduler {
             // Retries of the scheduled run being followed.
             if let Some(f) = follows.get_mut(&id) {
                 if f.retry_at.is_none() && !running {
-                    let s_rec = core.backup_session(f.session).ok();
+                    let s_rec = core.everything().backup_session(f.session).ok();
                     let retries = s.retry.map(|r| r.times).unwrap_or(0);
                     match s_rec {
                         Some(r)
@@ -176,7 +177,7 @@ impl Scheduler {
             }
             if let Some(f) = follows.get_mut(&id) {
                 if f.retry_at.is_some_and(|t| t <= now) && !running {
-                    match core.retry_job(&actor, id) {
+                    match core.jobs().retry_job(&actor, id) {
                         Ok((_, session)) => {
                             f.attempt += 1;
                             f.retry_at = None;
@@ -199,7 +200,7 @@ impl Scheduler {
                     continue;
                 }
             }
-            let running = core.job_running(id);
+            let running = core.jobs().job_running(id);
             match s.recurrence {
                 Recurrence::AfterJob { previous } => {
                     let last_end = core
@@ -214,7 +215,7 @@ impl Scheduler {
                         (None, end) => core.catalog().set_job_chain_mark(id, end.unwrap_or(0))?,
                         (Some(m), Some(end)) if end > m => {
                             core.catalog().set_job_chain_mark(id, end)?;
-                            if running || core.job_running(previous) {
+                            if running || core.jobs().job_running(previous) {
                                 fired.push(Fired::SkippedRunning { job: id, at: now });
                                 continue;
                             }
@@ -286,7 +287,7 @@ impl Scheduler {
         now: Millis,
         what: impl FnOnce(Uuid, Millis) -> Fired,
     ) {
-        match core.start_job(actor, id) {
+        match core.jobs().start_job(actor, id) {
             Ok((_, session)) => {
                 follows.insert(
                     id,
@@ -307,14 +308,10 @@ impl Scheduler {
     }
 }
 
-impl Core {
+impl Jobs<'_> {
     /// Run the scheduler every `every` on a background thread for as long as this `Core`
     /// lives, reading `clock`.
-    pub fn start_scheduler(
-        self: &Arc<Self>,
-        clock: Arc<dyn Clock>,
-        every: Duration,
-    ) -> CoreResult<()> {
+    pub fn start_scheduler(&self, clock: Arc<dyn Clock>, every: Duration) -> CoreResult<()> {
         let scheduler = Scheduler::new(self, clock)?;
         let weak = Arc::downgrade(self);
         std::thread::Builder::new()

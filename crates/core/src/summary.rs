@@ -6,7 +6,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::model::{now_millis, Millis};
-use crate::Core;
+use crate::{Core, View};
 use std::collections::HashMap;
 use std::path::Path;
 use uuid::Uuid;
@@ -111,56 +111,17 @@ pub fn filesystem_space(path: &Path) -> CoreResult<(u64, u64)> {
     ))
 }
 
-impl Core {
-    /// The repository's UUID, created on first use and kept in the catalog.
-    pub(crate) fn repository_id(&self) -> CoreResult<Uuid> {
-        self.catalog()
-            .meta_or_insert(REPOSITORY_KEY, &Uuid::new_v4().to_string())?
-            .parse()
-            .map_err(|_| CoreError::Internal("catalog: repository_id is not a UUID".into()))
-    }
-
-    /// The backup repositories: emrest's one, when a backup server is registered.
-    pub fn backup_repositories(&self) -> CoreResult<Vec<RepositoryRecord>> {
-        let Some(server) = self.backup_servers()?.into_iter().next() else {
-            return Ok(Vec::new());
-        };
-        let id = self.repository_id()?;
-        let dir = self.data_dir().join("repo");
-        let (capacity, free_space) = filesystem_space(&dir)?;
-        let backup_size = self
-            .repository()
-            .stored_bytes()
-            .map_err(|e| CoreError::Internal(format!("repository size: {e}")))?;
-        Ok(vec![RepositoryRecord {
-            id,
-            name: REPOSITORY_NAME.into(),
-            kind: REPOSITORY_KIND,
-            backup_server_id: server.id,
-            capacity,
-            free_space,
-            backup_size,
-        }])
-    }
-
-    /// One backup repository.
-    pub fn backup_repository(&self, id: Uuid) -> CoreResult<RepositoryRecord> {
-        self.backup_repositories()?
-            .into_iter()
-            .find(|r| r.id == id)
-            .ok_or_else(|| CoreError::not_found("Repository", id))
-    }
-
+impl View<'_> {
     /// Figures of the overview report.
     pub fn overview_figures(&self) -> CoreResult<OverviewFigures> {
-        let servers = self.backup_servers()?.len() as u64;
+        let servers = self.infrastructure().backup_servers()?.len() as u64;
         let jobs = self.job_statistics()?;
         let (successful_vms, warning_vms, failed_vms) = self.vm_latest_states()?;
         Ok(OverviewFigures {
             backup_servers: servers,
             // emrest moves the data itself: no proxy servers are registered.
             proxy_servers: 0,
-            repository_servers: self.backup_repositories()?.len() as u64,
+            repository_servers: self.infrastructure().backup_repositories()?.len() as u64,
             running_jobs: jobs.running_jobs,
             scheduled_jobs: jobs.scheduled_jobs,
             successful_vms,
@@ -233,5 +194,15 @@ impl Core {
             .zip(counts)
             .map(|(day, backed_up_vms)| ProcessedDay { day, backed_up_vms })
             .collect())
+    }
+}
+
+impl Core {
+    /// The repository's UUID, created on first use and kept in the catalog.
+    pub(crate) fn repository_id(&self) -> CoreResult<Uuid> {
+        self.catalog()
+            .meta_or_insert(REPOSITORY_KEY, &Uuid::new_v4().to_string())?
+            .parse()
+            .map_err(|_| CoreError::Internal("catalog: repository_id is not a UUID".into()))
     }
 }

@@ -4,8 +4,8 @@
 //! [`Core::vm_restore_points_for`], so the scope rules are the API's own, in one place.
 
 use crate::error::CoreResult;
-use crate::model::{Caller, Millis, PointType, VmRestorePointRecord};
-use crate::Core;
+use crate::model::{Millis, PointType, VmRestorePointRecord};
+use crate::View;
 use emrest_platform::{PlatformKind, PowerState, VmKey};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
@@ -33,11 +33,12 @@ pub struct RestorableVmRecord {
     pub last_point_type: PointType,
 }
 
-impl Core {
+impl View<'_> {
     /// The VMs `caller` may restore, by name then hierarchy root: one per VM that has a VM
     /// restore point the caller may see.
-    pub fn restorable_vms(&self, caller: &Caller) -> CoreResult<Vec<RestorableVmRecord>> {
-        let points = self.vm_restore_points_for(caller, None)?;
+    pub fn restorable_vms(&self) -> CoreResult<Vec<RestorableVmRecord>> {
+        let _caller = self.caller();
+        let points = self.vm_restore_points(None)?;
         let mut newest: BTreeMap<VmKey, (usize, &VmRestorePointRecord)> = BTreeMap::new();
         for p in &points {
             let entry = newest.entry(p.vm.clone()).or_insert((0, p));

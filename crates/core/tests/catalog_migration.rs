@@ -2,12 +2,12 @@
 //! role of the old `accounts.role` column as its role set, once, and drops the column.
 
 use emrest_core::security::{self, EnterpriseRole, Permission};
-use emrest_core::{Core, CoreConfig};
+use emrest_core::{Core, CoreConfig, Owner};
 use emrest_repo::Durability;
 use rusqlite::Connection;
 use std::path::Path;
 
-fn open(dir: &Path) -> std::sync::Arc<Core> {
+fn open(dir: &Path) -> Owner {
     let cfg = CoreConfig {
         durability: Durability::NoSync,
         ..CoreConfig::new(dir)
@@ -67,7 +67,7 @@ fn old_catalog(dir: &Path, with_role_sets: bool) {
     }
 }
 
-fn roles_of(core: &Core, name: &str) -> Vec<EnterpriseRole> {
+fn roles_of(core: &Owner, name: &str) -> Vec<EnterpriseRole> {
     core.account_named(name).expect("account").roles
 }
 
@@ -103,13 +103,15 @@ fn an_old_catalog_gets_role_sets_from_the_role_column_and_loses_the_column() {
 
     // The migrated roles are what the checks see.
     let op = core
-        .caller(core.logon("op", "pw").expect("logon").id)
+        .logons()
+        .caller(core.logons().logon("op", "pw").expect("logon").id)
         .expect("caller");
     assert!(security::authorize(&op, Permission::RestoreVm).is_ok());
     assert!(security::authorize(&op, Permission::StartJob).is_err());
     assert!(!op.is_admin());
     let admin = core
-        .caller(core.logon("admin", "pw").expect("logon").id)
+        .logons()
+        .caller(core.logons().logon("admin", "pw").expect("logon").id)
         .expect("caller");
     assert!(admin.is_admin());
 

@@ -3,7 +3,7 @@
 //! opening again changes nothing.
 
 use emrest_core::catalog::Catalog;
-use emrest_core::{Core, CoreConfig, SessionResult, TaskState};
+use emrest_core::{Core, CoreConfig, Owner, SessionResult, TaskState};
 use emrest_repo::Durability;
 use rusqlite::Connection;
 use std::path::Path;
@@ -136,7 +136,7 @@ fn previous_release_catalog(dir: &Path) {
     .expect("rows");
 }
 
-fn open_core(dir: &Path) -> std::sync::Arc<Core> {
+fn open_core(dir: &Path) -> Owner {
     Core::open(CoreConfig {
         durability: Durability::NoSync,
         ..CoreConfig::new(dir)
@@ -168,7 +168,7 @@ fn versions_recorded(path: &Path) -> Vec<u32> {
         .expect("rows")
 }
 
-fn assert_rows_kept(core: &Core) {
+fn assert_rows_kept(core: &Owner) {
     let cat = core.catalog();
     let server: Uuid = SERVER.parse().expect("uuid");
     let servers = cat.backup_servers().expect("servers");
@@ -202,11 +202,12 @@ fn assert_rows_kept(core: &Core) {
         .map(|l| l.text)
         .collect();
     assert_eq!(log, ["started", "done"]);
-    let jobs = core.jobs().expect("jobs");
+    let jobs = core.view().jobs().expect("jobs");
     assert_eq!(jobs.len(), 1);
     assert_eq!((jobs[0].name.as_str(), jobs[0].retention), ("Nightly", 3));
     assert_eq!(jobs[0].objects.len(), 1);
     let sessions = core
+        .view()
         .backup_sessions(Some(JOB.parse().expect("uuid")))
         .expect("backup sessions");
     assert_eq!(sessions.len(), 1);
@@ -216,7 +217,7 @@ fn assert_rows_kept(core: &Core) {
     );
     let admin = core.account_named("admin").expect("admin");
     assert_eq!(admin.id, ACCOUNT.parse::<Uuid>().expect("uuid"));
-    assert!(core.logon("admin", "pw").is_ok());
+    assert!(core.logons().logon("admin", "pw").is_ok());
 }
 
 #[test]

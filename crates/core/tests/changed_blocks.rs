@@ -2,17 +2,16 @@
 //! the platform says changed, and fall back to comparing digests when a write bypassed it.
 
 use emrest_core::demo::DemoOptions;
-use emrest_core::{Caller, Core, CoreConfig, RestoreRequest, Role, TaskState};
+use emrest_core::{Caller, Core, CoreConfig, Owner, RestoreRequest, Role, TaskState};
 use emrest_platform::VmKey;
 use emrest_repo::Durability;
-use std::sync::Arc;
 use std::time::Duration;
 
 const CHUNK: u64 = emrest_repo::DEFAULT_CHUNK_SIZE as u64;
 const DISK_MIB: u64 = 8;
 const CHUNKS: u64 = (DISK_MIB << 20) / CHUNK;
 
-fn world() -> (tempfile::TempDir, Arc<Core>, Caller) {
+fn world() -> (tempfile::TempDir, Owner, Caller) {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = CoreConfig {
         durability: Durability::NoSync,
@@ -26,13 +25,13 @@ fn world() -> (tempfile::TempDir, Arc<Core>, Caller) {
     .expect("demo");
     core.add_account("tester", "pw", Role::PortalAdministrator)
         .expect("account");
-    let s = core.logon("tester", "pw").expect("logon");
-    let caller = core.caller(s.id).expect("caller");
+    let s = core.logons().logon("tester", "pw").expect("logon");
+    let caller = core.logons().caller(s.id).expect("caller");
     (dir, core, caller)
 }
 
 /// db01: one disk of DISK_MIB MiB.
-fn db01(core: &Core) -> VmKey {
+fn db01(core: &Owner) -> VmKey {
     core.inventory()
         .vms()
         .expect("vms")
@@ -42,8 +41,9 @@ fn db01(core: &Core) -> VmKey {
         .key()
 }
 
-fn points(core: &Core) -> Vec<emrest_core::VmRestorePointRecord> {
+fn points(core: &Owner) -> Vec<emrest_core::VmRestorePointRecord> {
     let mut p: Vec<_> = core
+        .view()
         .vm_restore_points(None)
         .expect("points")
         .into_iter()
@@ -54,7 +54,7 @@ fn points(core: &Core) -> Vec<emrest_core::VmRestorePointRecord> {
 }
 
 /// Guest writes through the platform: one 4 KiB block at each offset.
-fn guest_writes(core: &Core, key: &VmKey, offsets: &[u64]) {
+fn guest_writes(core: &Owner, key: &VmKey, offsets: &[u64]) {
     for (n, &off) in offsets.iter().enumerate() {
         core.inventory()
             .write_disk(key, "disk-0", off, &[n as u8 + 1; 4096])
@@ -63,7 +63,7 @@ fn guest_writes(core: &Core, key: &VmKey, offsets: &[u64]) {
 }
 
 /// A write straight into the image, as a process outside emrest would do it.
-fn bypass_write(core: &Core, key: &VmKey) {
+fn bypass_write(core: &Owner, key: &VmKey) {
     use std::os::unix::fs::FileExt;
     let f = core
         .inventory()
@@ -73,23 +73,24 @@ fn bypass_write(core: &Core, key: &VmKey) {
 }
 
 /// Runs a QuickRollback to `point` and returns (examined, written) chunk counts from its log.
-fn quick_rollback(core: &Arc<Core>, caller: &Caller, point: uuid::Uuid) -> (String, u64, u64) {
+fn quick_rollback(core: &Owner, caller: &Caller, point: uuid::Uuid) -> (String, u64, u64) {
     let req = RestoreRequest {
         quick_rollback: true,
         ..Default::default()
     };
-    let t = core.start_restore(caller, point, &req).expect("start");
-    let mut t = core.task(caller, t.id).expect("task");
+    let t = core.restores().start(caller, point, &req).expect("start");
+    let mut t = core.as_caller(caller).task(t.id).expect("task");
     for _ in 0..2000 {
         if t.state == TaskState::Finished {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
-        t = core.task(caller, t.id).expect("task");
+        t = core.as_caller(caller).task(t.id).expect("task");
     }
     assert_eq!(t.result.as_ref().map(|r| r.0), Some(true), "{:?}", t.result);
     let log = core
-        .restore_log(caller, t.restore_session_id.expect("session"))
+        .as_caller(caller)
+        .restore_log(t.restore_session_id.expect("session"))
         .expect("log");
     let number_after = |line: &str, word: &str| -> u64 {
         line.split(word)
@@ -113,7 +114,7 @@ fn quick_rollback(core: &Arc<Core>, caller: &Caller, point: uuid::Uuid) -> (Stri
     (format!("{plan}\n{}", wrote.text), examined, written)
 }
 
-fn disk_sha(core: &Core, vm: &str) -> Vec<String> {
+fn disk_sha(core: &Owner, vm: &str) -> Vec<String> {
     core.vm_report()
         .expect("report")
         .into_iter()
@@ -122,7 +123,7 @@ fn disk_sha(core: &Core, vm: &str) -> Vec<String> {
         .expect("vm")
 }
 
-fn point_sha(core: &Core, id: uuid::Uuid) -> Vec<String> {
+fn point_sha(core: &Owner, id: uuid::Uuid) -> Vec<String> {
     core.point_report()
         .expect("report")
         .into_iter()

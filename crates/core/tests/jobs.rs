@@ -5,7 +5,7 @@
 
 use emrest_core::jobs::{Actor, TaskSessionState};
 use emrest_core::{
-    Caller, Core, CoreError, RestoreRequest, SessionResult, SessionState, TaskState,
+    Caller, CoreError, Owner, RestoreRequest, SessionResult, SessionState, TaskState,
 };
 use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
@@ -16,16 +16,16 @@ mod common;
 
 use common::{damage, first_chunk, point_disks, vm_disks};
 
-fn world(disk_mib: u64) -> (tempfile::TempDir, Arc<Core>, Caller) {
+fn world(disk_mib: u64) -> (tempfile::TempDir, Arc<Owner>, Caller) {
     common::world(disk_mib, 2)
 }
 
 /// The built-in administrator, as the CLI acts by default.
-fn actor(core: &Core) -> Actor {
-    core.local_actor(None).expect("actor")
+fn actor(core: &Owner) -> Actor {
+    core.jobs().local_actor(None).expect("actor")
 }
 
-fn vm_ref(core: &Core, name: &str) -> String {
+fn vm_ref(core: &Owner, name: &str) -> String {
     core.inventory()
         .vms()
         .expect("vms")
@@ -36,7 +36,7 @@ fn vm_ref(core: &Core, name: &str) -> String {
 }
 
 /// Distinct chunks the repository holds (chunks live inside pack files).
-fn chunk_files(core: &Core) -> usize {
+fn chunk_files(core: &Owner) -> usize {
     let repo = core.repository();
     let mut all = std::collections::BTreeSet::new();
     for name in repo.list_indexes().expect("indexes") {
@@ -45,25 +45,25 @@ fn chunk_files(core: &Core) -> usize {
     all.len()
 }
 
-fn index_files(core: &Core) -> Vec<String> {
+fn index_files(core: &Owner) -> Vec<String> {
     core.repository().list_indexes().expect("indexes")
 }
 
 /// Run a job to the end through the worker, as the API does.
-fn run(core: &Arc<Core>, job: uuid::Uuid) -> emrest_core::jobs::BackupSessionRecord {
-    let (task, session) = core.start_job(&actor(core), job).expect("start");
+fn run(core: &Owner, job: uuid::Uuid) -> emrest_core::jobs::BackupSessionRecord {
+    let (task, session) = core.jobs().start_job(&actor(core), job).expect("start");
     assert_eq!(task.operation, "StartJob");
     assert!(
-        core.wait_jobs_idle(Duration::from_secs(120)),
+        core.jobs().wait_jobs_idle(Duration::from_secs(120)),
         "job finished"
     );
-    core.backup_session(session).expect("session")
+    core.view().backup_session(session).expect("session")
 }
 
 #[test]
 fn the_demo_backups_are_jobs_with_two_successful_sessions() {
     let (_d, core, _) = world(2);
-    let jobs = core.jobs().expect("jobs");
+    let jobs = core.view().jobs().expect("jobs");
     let names: Vec<_> = jobs.iter().map(|j| j.name.as_str()).collect();
     assert_eq!(
         names,
@@ -75,7 +75,7 @@ fn the_demo_backups_are_jobs_with_two_successful_sessions() {
     );
     for j in &jobs {
         assert_eq!(j.objects.len(), 2);
-        let sessions = core.backup_sessions(Some(j.id)).expect("sessions");
+        let sessions = core.view().backup_sessions(Some(j.id)).expect("sessions");
         assert_eq!(sessions.len(), 2);
         for s in &sessions {
             assert_eq!(s.state, SessionState::Stopped);
@@ -90,13 +90,14 @@ fn the_demo_backups_are_jobs_with_two_successful_sessions() {
 fn a_job_run_makes_a_point_whose_disks_equal_the_vms_disks() {
     let (_d, core, _) = world(3);
     let job = core
+        .jobs()
         .create_job("Web", &["web01".into()], 3, "test")
         .expect("create");
     let expected = vm_disks(&core, "web01");
     let s = run(&core, job.id);
     assert_eq!(s.result, SessionResult::Success, "{:?}", s.failure_message);
     assert_eq!(s.state, SessionState::Stopped);
-    let tasks = core.backup_task_sessions(Some(s.id)).expect("tasks");
+    let tasks = core.view().backup_task_sessions(Some(s.id)).expect("tasks");
     assert_eq!(tasks.len(), 1);
     let t = &tasks[0];
     assert_eq!(t.state, TaskSessionState::Completed);
@@ -111,6 +112,7 @@ fn a_job_run_makes_a_point_whose_disks_equal_the_vms_disks() {
     let vp = t.vm_restore_point_id.expect("VM restore point");
     assert_eq!(point_disks(&core, vp), expected);
     let rp = core
+        .view()
         .restore_point(s.restore_point_id.expect("point"))
         .expect("restore point");
     assert_eq!(rp.backup_name, "Web");
@@ -120,6 +122,7 @@ fn a_job_run_makes_a_point_whose_disks_equal_the_vms_disks() {
 fn an_incremental_run_stores_one_new_chunk_per_changed_block() {
     let (_dir, core, _) = world(8);
     let job = core
+        .jobs()
         .create_job("Db", &[vm_ref(&core, "db01")], 5, "test")
         .expect("create");
     let first = run(&core, job.id);
@@ -147,10 +150,14 @@ fn an_incremental_run_stores_one_new_chunk_per_changed_block() {
     let before = chunk_files(&core);
     let second = run(&core, job.id);
     assert_eq!(second.result, SessionResult::Success);
-    let t = &core.backup_task_sessions(Some(second.id)).expect("tasks")[0];
+    let t = &core
+        .view()
+        .backup_task_sessions(Some(second.id))
+        .expect("tasks")[0];
     assert_eq!(t.chunks_new, k, "one new chunk per changed block");
     assert_eq!(chunk_files(&core) - before, k as usize);
     let rp = core
+        .view()
         .restore_point(second.restore_point_id.expect("point"))
         .expect("rp");
     assert_eq!(rp.point_type, emrest_core::PointType::Increment);
@@ -163,18 +170,19 @@ fn an_incremental_run_stores_one_new_chunk_per_changed_block() {
 #[test]
 fn a_running_job_cannot_start_twice() {
     let (_d, core, _) = world(2);
-    let job = core.jobs().expect("jobs").remove(0);
-    let (_, session) = core.start_job(&actor(&core), job.id).expect("start");
+    let job = core.view().jobs().expect("jobs").remove(0);
+    let (_, session) = core.jobs().start_job(&actor(&core), job.id).expect("start");
     // The job counts as running from the moment `start_job` returns until its worker ends.
     let err = core
+        .jobs()
         .start_job(&actor(&core), job.id)
         .expect_err("second start");
     match err {
         CoreError::Conflict(m) => assert!(m.contains("already running"), "{m}"),
         other => panic!("expected Conflict, got {other:?}"),
     }
-    assert!(core.wait_jobs_idle(Duration::from_secs(120)));
-    let s = core.backup_session(session).expect("session");
+    assert!(core.jobs().wait_jobs_idle(Duration::from_secs(120)));
+    let s = core.view().backup_session(session).expect("session");
     assert_eq!(s.result, SessionResult::Success);
     // Once finished it starts again.
     assert_eq!(run(&core, job.id).result, SessionResult::Success);
@@ -184,7 +192,7 @@ fn a_running_job_cannot_start_twice() {
 fn stopping_a_job_records_no_point_and_leaves_no_index() {
     let (dir, core, _) = world(2);
     // A VM big enough (2 GiB, sparse) that the stop lands while the run is reading.
-    let root = core.hierarchy_roots().expect("roots")[0].id;
+    let root = core.infrastructure().hierarchy_roots().expect("roots")[0].id;
     let ds = core.inventory().datastores(root).expect("ds")[0]
         .object_ref
         .clone();
@@ -202,16 +210,17 @@ fn stopping_a_job_records_no_point_and_leaves_no_index() {
         )
         .expect("vm");
     let job = core
+        .jobs()
         .create_job("Big", &[vm.hierarchy_obj_ref()], 3, "test")
         .expect("create");
-    let points = core.vm_restore_points(None).expect("points").len();
+    let points = core.view().vm_restore_points(None).expect("points").len();
     let indexes = index_files(&core);
-    let (_, session) = core.start_job(&actor(&core), job.id).expect("start");
-    let stop = core.stop_job(&actor(&core), job.id).expect("stop");
+    let (_, session) = core.jobs().start_job(&actor(&core), job.id).expect("start");
+    let stop = core.jobs().stop_job(&actor(&core), job.id).expect("stop");
     assert_eq!(stop.operation, "StopJob");
     assert_eq!(stop.state, TaskState::Finished);
-    assert!(core.wait_jobs_idle(Duration::from_secs(120)));
-    let s = core.backup_session(session).expect("session");
+    assert!(core.jobs().wait_jobs_idle(Duration::from_secs(120)));
+    let s = core.view().backup_session(session).expect("session");
     assert_eq!(s.state, SessionState::Stopped);
     assert_eq!(s.result, SessionResult::Failed);
     assert!(
@@ -223,14 +232,20 @@ fn stopping_a_job_records_no_point_and_leaves_no_index() {
         s.failure_message
     );
     assert!(s.restore_point_id.is_none());
-    assert_eq!(core.vm_restore_points(None).expect("points").len(), points);
+    assert_eq!(
+        core.view().vm_restore_points(None).expect("points").len(),
+        points
+    );
     assert_eq!(index_files(&core), indexes, "no index of the stopped run");
-    let t = &core.backup_task_sessions(Some(session)).expect("tasks")[0];
+    let t = &core
+        .view()
+        .backup_task_sessions(Some(session))
+        .expect("tasks")[0];
     assert_eq!(t.state, TaskSessionState::Completed);
     assert_eq!(t.result, SessionResult::Failed);
     // Stopping a job that is not running is refused; retrying the failed one is allowed.
     assert!(matches!(
-        core.stop_job(&actor(&core), job.id),
+        core.jobs().stop_job(&actor(&core), job.id),
         Err(CoreError::Conflict(_))
     ));
     let _ = dir;
@@ -240,6 +255,7 @@ fn stopping_a_job_records_no_point_and_leaves_no_index() {
 fn retention_and_gc_reclaim_space_and_every_remaining_point_restores_bit_exactly() {
     let (dir, core, caller) = world(4);
     let job = core
+        .jobs()
         .create_job("Files", &["file01".into()], 2, "test")
         .expect("create");
     let key = core
@@ -258,28 +274,33 @@ fn retention_and_gc_reclaim_space_and_every_remaining_point_restores_bit_exactly
         }
         let s = run(&core, job.id);
         assert_eq!(s.result, SessionResult::Success);
-        let t = &core.backup_task_sessions(Some(s.id)).expect("tasks")[0];
+        let t = &core.view().backup_task_sessions(Some(s.id)).expect("tasks")[0];
         states.insert(
             t.vm_restore_point_id.expect("vm point"),
             vm_disks(&core, "file01"),
         );
         let backup = core
+            .view()
             .backups()
             .expect("backups")
             .into_iter()
             .find(|b| b.name == "Files")
             .expect("backup");
-        let kept = core.restore_points(Some(backup.id)).expect("points").len();
+        let kept = core
+            .view()
+            .restore_points(Some(backup.id))
+            .expect("points")
+            .len();
         assert_eq!(kept, (round as usize + 1).min(2), "retention keeps 2");
     }
     let before = core.repository().stored_bytes().expect("size");
-    let gc = core.collect_garbage(Duration::ZERO).expect("gc");
+    let gc = core.jobs().collect_garbage(Duration::ZERO).expect("gc");
     assert!(gc.chunks_removed > 0, "{gc:?}");
     let after = core.repository().stored_bytes().expect("size");
     assert_eq!(before - after, gc.bytes_removed);
     assert!(after < before);
     // Every point still in the catalog (the demo's and the job's) restores bit for bit.
-    let remaining = core.vm_restore_points(None).expect("points");
+    let remaining = core.view().vm_restore_points(None).expect("points");
     let mut job_points = 0;
     for p in &remaining {
         let disks = point_disks(&core, p.id);
@@ -317,14 +338,15 @@ fn retention_and_gc_reclaim_space_and_every_remaining_point_restores_bit_exactly
         assert!(delta * 2 < whole, "{}: {delta} vs {whole} bytes", new.index);
     }
     let t = core
-        .start_restore(&caller, oldest.id, &RestoreRequest::default())
+        .restores()
+        .start(&caller, oldest.id, &RestoreRequest::default())
         .expect("restore");
-    assert!(core.wait_idle(Duration::from_secs(60)));
-    let t = core.task(&caller, t.id).expect("task");
+    assert!(core.restores().wait_idle(Duration::from_secs(60)));
+    let t = core.as_caller(&caller).task(t.id).expect("task");
     assert_eq!(t.result.map(|r| r.0), Some(true));
     assert_eq!(&vm_disks(&core, "file01"), &states[&oldest.id]);
     // Nothing is left to collect.
-    let again = core.collect_garbage(Duration::ZERO).expect("gc");
+    let again = core.jobs().collect_garbage(Duration::ZERO).expect("gc");
     assert_eq!((again.chunks_removed, again.indexes_removed), (0, 0));
     let _ = dir;
 }
@@ -333,6 +355,7 @@ fn retention_and_gc_reclaim_space_and_every_remaining_point_restores_bit_exactly
 fn a_point_with_a_missing_chunk_is_refused_before_the_restore_starts() {
     let (_dir, core, caller) = world(2);
     let p = core
+        .view()
         .vm_restore_points(None)
         .expect("points")
         .into_iter()
@@ -342,14 +365,21 @@ fn a_point_with_a_missing_chunk_is_refused_before_the_restore_starts() {
     let digest = chunk.to_string();
     std::fs::remove_file(&loc.pack).expect("remove the pack holding the chunk");
     let before = vm_disks(&core, "app01");
-    let tasks = core.tasks(&caller).expect("tasks").len();
-    match core.start_restore(&caller, p.id, &RestoreRequest::default()) {
+    let tasks = core.as_caller(&caller).tasks().expect("tasks").len();
+    match core
+        .restores()
+        .start(&caller, p.id, &RestoreRequest::default())
+    {
         Err(CoreError::Conflict(m)) => {
             assert!(m.contains("damaged") && m.contains(&digest), "{m}")
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
-    assert_eq!(core.tasks(&caller).expect("tasks").len(), tasks, "no task");
+    assert_eq!(
+        core.as_caller(&caller).tasks().expect("tasks").len(),
+        tasks,
+        "no task"
+    );
     assert_eq!(vm_disks(&core, "app01"), before);
 }
 
@@ -357,6 +387,7 @@ fn a_point_with_a_missing_chunk_is_refused_before_the_restore_starts() {
 fn verify_marks_a_point_with_a_corrupt_chunk_and_its_restore_is_refused() {
     let (_dir, core, caller) = world(2);
     let p = core
+        .view()
         .vm_restore_points(None)
         .expect("points")
         .into_iter()
@@ -372,7 +403,10 @@ fn verify_marks_a_point_with_a_corrupt_chunk_and_its_restore_is_refused() {
             .any(|l| l.contains(&digest) && l.contains(&p.id.to_string())),
         "{problems:?}"
     );
-    match core.start_restore(&caller, p.id, &RestoreRequest::default()) {
+    match core
+        .restores()
+        .start(&caller, p.id, &RestoreRequest::default())
+    {
         Err(CoreError::Conflict(m)) => assert!(m.contains("damaged"), "{m}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -381,32 +415,43 @@ fn verify_marks_a_point_with_a_corrupt_chunk_and_its_restore_is_refused() {
 #[test]
 fn bad_job_definitions_are_refused_and_create_nothing() {
     let (_d, core, _) = world(2);
-    let n = core.jobs().expect("jobs").len();
+    let n = core.view().jobs().expect("jobs").len();
     let invalid = |r: Result<_, CoreError>| matches!(r, Err(CoreError::Invalid { .. }));
-    assert!(invalid(core.create_job("X", &["nope".into()], 3, "")));
-    assert!(invalid(core.create_job("X", &["web01".into()], 0, "")));
-    assert!(invalid(core.create_job("X", &[], 3, "")));
-    assert!(invalid(core.create_job(
+    assert!(invalid(core.jobs().create_job(
+        "X",
+        &["nope".into()],
+        3,
+        ""
+    )));
+    assert!(invalid(core.jobs().create_job(
+        "X",
+        &["web01".into()],
+        0,
+        ""
+    )));
+    assert!(invalid(core.jobs().create_job("X", &[], 3, "")));
+    assert!(invalid(core.jobs().create_job(
         "X",
         &["web01".into(), "app01".into()],
         3,
         ""
     )));
-    assert!(invalid(core.create_job(
+    assert!(invalid(core.jobs().create_job(
         "X",
         &["urn:VMware:Vm:00000000-0000-0000-0000-000000000000.vm-1".into()],
         3,
         ""
     )));
     assert!(matches!(
-        core.create_job("backup job vcenter01", &["web01".into()], 3, ""),
+        core.jobs()
+            .create_job("backup job vcenter01", &["web01".into()], 3, ""),
         Err(CoreError::Conflict(_))
     ));
-    assert_eq!(core.jobs().expect("jobs").len(), n);
+    assert_eq!(core.view().jobs().expect("jobs").len(), n);
     // Retry needs a failed last run.
-    let job = core.jobs().expect("jobs").remove(0);
+    let job = core.view().jobs().expect("jobs").remove(0);
     assert!(matches!(
-        core.retry_job(&actor(&core), job.id),
+        core.jobs().retry_job(&actor(&core), job.id),
         Err(CoreError::Conflict(_))
     ));
 }
@@ -415,6 +460,7 @@ fn bad_job_definitions_are_refused_and_create_nothing() {
 fn a_command_line_run_belongs_to_the_account_it_is_made_as() {
     let (_dir, core, caller) = world(1);
     let job = core
+        .jobs()
         .create_job("Web only", &[vm_ref(&core, "web01")], 2, "")
         .expect("job");
     let admin = core
@@ -422,26 +468,33 @@ fn a_command_line_run_belongs_to_the_account_it_is_made_as() {
         .expect("admin");
 
     // By default the built-in administrator: its task, seen through its own logon.
-    let by_default = core.local_actor(None).expect("actor");
+    let by_default = core.jobs().local_actor(None).expect("actor");
     assert_eq!(by_default.account_id, admin.id);
-    let (task, _) = core.start_job(&by_default, job.id).expect("start");
+    let (task, _) = core.jobs().start_job(&by_default, job.id).expect("start");
     assert_eq!(task.account_id, admin.id);
     assert!(
-        core.wait_jobs_idle(Duration::from_secs(120)),
+        core.jobs().wait_jobs_idle(Duration::from_secs(120)),
         "job finished"
     );
 
     // Another administrator named with --as owns the task it starts.
     let (task, _) = core
-        .start_job(&core.local_actor(Some("tester")).expect("actor"), job.id)
+        .jobs()
+        .start_job(
+            &core.jobs().local_actor(Some("tester")).expect("actor"),
+            job.id,
+        )
         .expect("start");
-    assert_eq!(task.account_id, caller.account_id);
+    assert_eq!(task.account_id, caller.account_id());
     assert_eq!(
-        core.task(&caller, task.id).expect("task").account_id,
-        caller.account_id
+        core.as_caller(&caller)
+            .task(task.id)
+            .expect("task")
+            .account_id,
+        caller.account_id()
     );
     assert!(
-        core.wait_jobs_idle(Duration::from_secs(120)),
+        core.jobs().wait_jobs_idle(Duration::from_secs(120)),
         "job finished"
     );
 
@@ -449,11 +502,11 @@ fn a_command_line_run_belongs_to_the_account_it_is_made_as() {
     core.add_account("viewer", "pw", emrest_core::Role::PortalUser)
         .expect("account");
     assert!(matches!(
-        core.local_actor(Some("viewer")),
+        core.jobs().local_actor(Some("viewer")),
         Err(CoreError::Forbidden(m)) if m.contains("may not start")
     ));
     assert!(matches!(
-        core.local_actor(Some("ghost")),
+        core.jobs().local_actor(Some("ghost")),
         Err(CoreError::Invalid { message, .. }) if message.contains("no account 'ghost'")
     ));
 }

@@ -1,7 +1,7 @@
 //! Crash recovery when a data folder is opened to write: what a killed process left behind is
 //! finished or removed (regressions found by the real-binary crash harness, crates/cli/tests/crash.rs).
 
-use emrest_core::{Core, CoreConfig};
+use emrest_core::{Core, CoreConfig, Owner};
 use emrest_repo::{Durability, NoControl};
 use std::collections::BTreeSet;
 
@@ -10,7 +10,7 @@ mod common;
 use common::world;
 
 /// Opens the data folder to write again, running crash recovery, as a restarted server does.
-fn reopen(dir: &std::path::Path) -> (std::sync::Arc<Core>, emrest_core::OpenReport) {
+fn reopen(dir: &std::path::Path) -> (Owner, emrest_core::OpenReport) {
     Core::open(CoreConfig {
         durability: Durability::NoSync,
         ..CoreConfig::new(dir)
@@ -18,7 +18,7 @@ fn reopen(dir: &std::path::Path) -> (std::sync::Arc<Core>, emrest_core::OpenRepo
     .expect("reopen")
 }
 
-fn index_files(core: &Core) -> BTreeSet<String> {
+fn index_files(core: &Owner) -> BTreeSet<String> {
     core.repository()
         .list_indexes()
         .expect("indexes")
@@ -63,8 +63,9 @@ fn indexes_of_a_backup_killed_before_its_point_was_recorded_are_removed_at_open(
 }
 
 /// The oldest point of `vm` (the demo changes every VM after it, so the disks differ from it).
-fn oldest_point(core: &Core, vm: &str) -> emrest_core::VmRestorePointRecord {
-    core.vm_restore_points(None)
+fn oldest_point(core: &Owner, vm: &str) -> emrest_core::VmRestorePointRecord {
+    core.view()
+        .vm_restore_points(None)
         .expect("points")
         .into_iter()
         .filter(|p| p.vm_name == vm)
@@ -74,7 +75,7 @@ fn oldest_point(core: &Core, vm: &str) -> emrest_core::VmRestorePointRecord {
 
 /// What a process killed half way through a quick rollback's in-place writes leaves: the
 /// journal, and each disk holding the point's bytes in its first half of the chunks only.
-fn half_rolled_back(core: &Core, vm: &str) -> (emrest_core::VmRestorePointRecord, uuid::Uuid) {
+fn half_rolled_back(core: &Owner, vm: &str) -> (emrest_core::VmRestorePointRecord, uuid::Uuid) {
     let p = oldest_point(core, vm);
     let before = common::vm_disks(core, vm);
     assert_ne!(
@@ -132,7 +133,7 @@ fn journal_restore_of(
     .expect("journal")
 }
 
-fn journals(core: &Core) -> Vec<std::path::PathBuf> {
+fn journals(core: &Owner) -> Vec<std::path::PathBuf> {
     match std::fs::read_dir(emrest_core::rollback_journal::journal_dir(core.data_dir())) {
         Ok(d) => d.map(|e| e.expect("entry").path()).collect(),
         Err(_) => Vec::new(),
@@ -152,9 +153,12 @@ fn a_quick_rollback_killed_during_its_writes_is_rolled_forward_to_the_point_at_o
     assert_eq!(common::vm_disks(&core, "file01"), want, "exactly the point");
     assert!(journals(&core).is_empty(), "journal removed");
     // The task reads interrupted like any other; the session log says what recovery did.
-    let s = core.restore_session(&caller, session).expect("session");
+    let s = core
+        .as_caller(&caller)
+        .restore_session(session)
+        .expect("session");
     assert_eq!(s.result, emrest_core::SessionResult::Failed);
-    let log = core.restore_log(&caller, session).expect("log");
+    let log = core.as_caller(&caller).restore_log(session).expect("log");
     assert!(
         log.iter()
             .any(|l| l.text.starts_with("Recovery:") && l.text.contains("rolled forward")),
@@ -172,6 +176,7 @@ fn a_quick_rollback_killed_during_its_writes_is_rolled_forward_to_the_point_at_o
     }
     // A quick rollback through the engine leaves no journal behind.
     let newest = core
+        .view()
         .vm_restore_points(None)
         .expect("points")
         .into_iter()
@@ -182,9 +187,14 @@ fn a_quick_rollback_killed_during_its_writes_is_rolled_forward_to_the_point_at_o
         quick_rollback: true,
         ..Default::default()
     };
-    let t = core.start_restore(&caller, newest.id, &req).expect("start");
-    assert!(core.wait_idle(std::time::Duration::from_secs(60)));
-    let t = core.task(&caller, t.id).expect("task");
+    let t = core
+        .restores()
+        .start(&caller, newest.id, &req)
+        .expect("start");
+    assert!(core
+        .restores()
+        .wait_idle(std::time::Duration::from_secs(60)));
+    let t = core.as_caller(&caller).task(t.id).expect("task");
     assert_eq!(t.result.as_ref().map(|r| r.0), Some(true), "{t:?}");
     assert_eq!(
         common::vm_disks(&core, "file01"),
@@ -208,13 +218,14 @@ fn an_unreadable_point_keeps_the_journal_and_refuses_restores_over_the_vm() {
     assert_eq!(report.rollbacks_kept, 1);
     assert_eq!(journals(&core).len(), 1, "journal kept");
     assert_eq!(common::vm_disks(&core, "file01"), mixed, "nothing written");
-    let log = core.restore_log(&caller, session).expect("log");
+    let log = core.as_caller(&caller).restore_log(session).expect("log");
     assert!(
         log.iter().any(|l| l.text.starts_with("Recovery failed:")),
         "{log:?}"
     );
     // A restore over the VM would be undone by a later roll-forward: refused, and nothing starts.
     let other = core
+        .view()
         .vm_restore_points(None)
         .expect("points")
         .into_iter()
@@ -225,39 +236,47 @@ fn an_unreadable_point_keeps_the_journal_and_refuses_restores_over_the_vm() {
             quick_rollback: quick,
             ..Default::default()
         };
-        let tasks = core.tasks(&caller).expect("tasks").len();
+        let tasks = core.as_caller(&caller).tasks().expect("tasks").len();
         let err = core
-            .start_restore(&caller, other.id, &req)
+            .restores()
+            .start(&caller, other.id, &req)
             .expect_err("refused");
         assert!(
             matches!(&err, emrest_core::CoreError::Conflict(m) if m.contains("rollback journal")),
             "{err}"
         );
-        assert_eq!(core.tasks(&caller).expect("tasks").len(), tasks);
+        assert_eq!(core.as_caller(&caller).tasks().expect("tasks").len(), tasks);
     }
     // Nor is the mixed VM backed up: the point would capture the mix.
-    let points = core.vm_restore_points(None).expect("points").len();
+    let points = core.view().vm_restore_points(None).expect("points").len();
     let job = core
+        .jobs()
         .create_job("Mixed", &["file01".into()], 5, "test")
         .expect("job");
-    let err = core.run_job_now(job.id, 0).expect_err("backup refused");
+    let err = core
+        .jobs()
+        .run_job_now(job.id, 0)
+        .expect_err("backup refused");
     assert!(
         matches!(&err, emrest_core::CoreError::Conflict(m) if m.contains("rollback journal")),
         "{err}"
     );
-    assert_eq!(core.vm_restore_points(None).expect("points").len(), points);
+    assert_eq!(
+        core.view().vm_restore_points(None).expect("points").len(),
+        points
+    );
 }
 
 /// Polls a task until the catalog says Finished (not `wait_idle`, which also waits for the
 /// flush that follows).
 fn finished(
-    core: &Core,
+    core: &Owner,
     caller: &emrest_core::Caller,
     id: emrest_core::TaskId,
 ) -> emrest_core::TaskRecord {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let t = core.task(caller, id).expect("task");
+        let t = core.as_caller(caller).task(id).expect("task");
         if t.state == emrest_core::TaskState::Finished {
             return t;
         }
@@ -273,10 +292,13 @@ fn a_full_restore_whose_disks_never_reached_the_device_is_brought_to_the_point_a
     let want = common::point_disks(&core, p.id);
     assert_ne!(common::vm_disks(&core, "file01"), want);
     let t = core
-        .start_restore(&caller, p.id, &emrest_core::RestoreRequest::default())
+        .restores()
+        .start(&caller, p.id, &emrest_core::RestoreRequest::default())
         .expect("start");
-    assert!(core.wait_idle(std::time::Duration::from_secs(60)));
-    let t = core.task(&caller, t.id).expect("task");
+    assert!(core
+        .restores()
+        .wait_idle(std::time::Duration::from_secs(60)));
+    let t = core.as_caller(&caller).task(t.id).expect("task");
     assert_eq!(t.result.as_ref().map(|r| r.0), Some(true), "{t:?}");
     assert_eq!(common::vm_disks(&core, "file01"), want);
     assert!(
@@ -305,9 +327,9 @@ fn a_full_restore_whose_disks_never_reached_the_device_is_brought_to_the_point_a
     assert_eq!(common::vm_disks(&core, "file01"), want, "exactly the point");
     assert!(journals(&core).is_empty(), "journal removed");
     // The task keeps its success; the session log says what recovery did.
-    let t = core.task(&caller, t.id).expect("task");
+    let t = core.as_caller(&caller).task(t.id).expect("task");
     assert_eq!(t.result.as_ref().map(|r| r.0), Some(true), "{t:?}");
-    let log = core.restore_log(&caller, session).expect("log");
+    let log = core.as_caller(&caller).restore_log(session).expect("log");
     assert!(
         log.iter()
             .any(|l| l.text.starts_with("Recovery:") && l.text.contains("rolled forward")),
@@ -319,6 +341,7 @@ fn a_full_restore_whose_disks_never_reached_the_device_is_brought_to_the_point_a
 fn a_restore_started_as_soon_as_the_last_one_finished_waits_for_its_flush_then_wins() {
     let (_dir, core, caller) = world(2, 2);
     let mut points: Vec<_> = core
+        .view()
         .vm_restore_points(None)
         .expect("points")
         .into_iter()
@@ -338,17 +361,23 @@ fn a_restore_started_as_soon_as_the_last_one_finished_waits_for_its_flush_then_w
     // The VM is free as soon as the task reads Finished (no Conflict), and the next restore
     // of it, full or in place, lands after the last one's flush, never under it.
     for (point, req) in [(first, &full), (second, &quick), (first, &full)] {
-        let t = core.start_restore(&caller, point.id, req).expect("start");
+        let t = core
+            .restores()
+            .start(&caller, point.id, req)
+            .expect("start");
         assert_eq!(
             finished(&core, &caller, t.id).result.map(|r| r.0),
             Some(true)
         );
     }
     let d = core
-        .start_restore(&caller, second.id, &quick)
+        .restores()
+        .start(&caller, second.id, &quick)
         .expect("last");
-    assert!(core.wait_idle(std::time::Duration::from_secs(60)));
-    let d = core.task(&caller, d.id).expect("task");
+    assert!(core
+        .restores()
+        .wait_idle(std::time::Duration::from_secs(60)));
+    let d = core.as_caller(&caller).task(d.id).expect("task");
     assert_eq!(d.result.as_ref().map(|r| r.0), Some(true), "{d:?}");
     assert_eq!(
         common::vm_disks(&core, "file01"),
@@ -367,7 +396,7 @@ fn restores_of_different_vms_at_once_never_trip_over_each_others_journals() {
     // restore writes its journal while others flush and remove theirs.
     let mut newest: std::collections::BTreeMap<String, emrest_core::VmRestorePointRecord> =
         Default::default();
-    for p in core.vm_restore_points(None).expect("points") {
+    for p in core.view().vm_restore_points(None).expect("points") {
         let e = newest.entry(p.vm_name.clone()).or_insert_with(|| p.clone());
         if p.created > e.created {
             *e = p;
@@ -381,11 +410,13 @@ fn restores_of_different_vms_at_once_never_trip_over_each_others_journals() {
         };
         let tasks: Vec<_> = newest
             .values()
-            .map(|p| core.start_restore(&caller, p.id, &quick).expect("start"))
+            .map(|p| core.restores().start(&caller, p.id, &quick).expect("start"))
             .collect();
-        assert!(core.wait_idle(std::time::Duration::from_secs(60)));
+        assert!(core
+            .restores()
+            .wait_idle(std::time::Duration::from_secs(60)));
         for t in tasks {
-            let t = core.task(&caller, t.id).expect("task");
+            let t = core.as_caller(&caller).task(t.id).expect("task");
             assert_eq!(
                 t.result.as_ref().map(|r| r.0),
                 Some(true),
@@ -408,21 +439,22 @@ fn retention_keeps_a_point_while_a_journal_names_it() {
         .find(|b| b.id == p.backup_id)
         .expect("the point's backup");
     let mut job = core
+        .view()
         .job_by_name(&backup.name)
         .expect("jobs")
         .expect("the backup's job");
     job.retention = 1;
     // A restore to the point has finished and is flushing: its journal is in force.
     let path = journal_restore_of(&p, uuid::Uuid::new_v4(), dir.path());
-    let removed = core.apply_retention(&job).expect("retention");
+    let removed = core.jobs().apply_retention(&job).expect("retention");
     assert!(!removed.contains(&p.restore_point_id), "{removed:?}");
     assert!(
-        core.vm_restore_point(p.id).is_ok(),
+        core.view().vm_restore_point(p.id).is_ok(),
         "the journal's point stays"
     );
     // Flushed: the next run removes it.
     std::fs::remove_file(&path).expect("remove journal");
-    let removed = core.apply_retention(&job).expect("retention");
+    let removed = core.jobs().apply_retention(&job).expect("retention");
     assert!(removed.contains(&p.restore_point_id), "{removed:?}");
-    assert!(core.vm_restore_point(p.id).is_err());
+    assert!(core.view().vm_restore_point(p.id).is_err());
 }

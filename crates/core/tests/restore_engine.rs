@@ -2,7 +2,7 @@
 //! to the restore point, and every failure (cancel, damaged chunk, crash) leaves the VM as it was.
 
 use emrest_core::demo::DemoOptions;
-use emrest_core::{Caller, Core, CoreConfig, CoreError, RestoreRequest, TaskState};
+use emrest_core::{Caller, Core, CoreConfig, CoreError, Owner, RestoreRequest, TaskState};
 use emrest_repo::Durability;
 use std::time::Duration;
 
@@ -11,8 +11,9 @@ mod common;
 use common::{damage, open, point_disks, vm_disks, world};
 
 /// The older (Full) point of a VM.
-fn full_point(core: &Core, vm: &str) -> emrest_core::VmRestorePointRecord {
-    core.vm_restore_points(None)
+fn full_point(core: &Owner, vm: &str) -> emrest_core::VmRestorePointRecord {
+    core.view()
+        .vm_restore_points(None)
         .expect("points")
         .into_iter()
         .filter(|p| p.vm_name == vm)
@@ -20,9 +21,9 @@ fn full_point(core: &Core, vm: &str) -> emrest_core::VmRestorePointRecord {
         .expect("a point")
 }
 
-fn wait(core: &Core, caller: &Caller, task: emrest_core::TaskId) -> emrest_core::TaskRecord {
+fn wait(core: &Owner, caller: &Caller, task: emrest_core::TaskId) -> emrest_core::TaskRecord {
     for _ in 0..2000 {
-        let t = core.task(caller, task).expect("task");
+        let t = core.as_caller(caller).task(task).expect("task");
         if t.state == TaskState::Finished {
             return t;
         }
@@ -41,7 +42,8 @@ fn full_restore_replaces_disks_with_the_points_bytes() {
         "demo changed the VM since the full backup"
     );
     let t = core
-        .start_restore(&caller, p.id, &RestoreRequest::default())
+        .restores()
+        .start(&caller, p.id, &RestoreRequest::default())
         .expect("start");
     let t = wait(&core, &caller, t.id);
     assert_eq!(t.result, Some((true, "Ok".to_string())));
@@ -56,12 +58,12 @@ fn quick_rollback_writes_only_changed_chunks() {
         quick_rollback: true,
         ..Default::default()
     };
-    let t = core.start_restore(&caller, p.id, &req).expect("start");
+    let t = core.restores().start(&caller, p.id, &req).expect("start");
     let t = wait(&core, &caller, t.id);
     assert_eq!(t.result.as_ref().map(|r| r.0), Some(true), "{:?}", t.result);
     assert_eq!(vm_disks(&core, "db01"), point_disks(&core, p.id));
     let session = t.restore_session_id.expect("session");
-    let log = core.restore_log(&caller, session).expect("log");
+    let log = core.as_caller(&caller).restore_log(session).expect("log");
     let line = log
         .iter()
         .find(|l| l.text.contains("quick rollback wrote"))
@@ -78,11 +80,13 @@ fn quick_rollback_writes_only_changed_chunks() {
     assert!(written > 0 && written <= 41, "wrote {written} chunks");
     // A second rollback to the same point finds nothing to write.
     let t2 = core
-        .start_restore(&caller, p.id, &req)
+        .restores()
+        .start(&caller, p.id, &req)
         .expect("start again");
     let t2 = wait(&core, &caller, t2.id);
     let log2 = core
-        .restore_log(&caller, t2.restore_session_id.expect("session"))
+        .as_caller(&caller)
+        .restore_log(t2.restore_session_id.expect("session"))
         .expect("log");
     assert!(
         log2.iter()
@@ -101,13 +105,14 @@ fn keep_original_restores_beside_the_original() {
         power_on_after: true,
         ..Default::default()
     };
-    let t = core.start_restore(&caller, p.id, &req).expect("start");
+    let t = core.restores().start(&caller, p.id, &req).expect("start");
     assert_eq!(wait(&core, &caller, t.id).result.map(|r| r.0), Some(true));
     assert_eq!(vm_disks(&core, "app01"), before, "original untouched");
     assert_eq!(vm_disks(&core, "app01_restored"), point_disks(&core, p.id));
     // The name is now taken: a second KeepOriginalVM restore is refused before it starts.
     let err = core
-        .start_restore(&caller, p.id, &req)
+        .restores()
+        .start(&caller, p.id, &req)
         .expect_err("name in use");
     assert!(
         matches!(err, CoreError::Invalid { ref element, .. } if element.as_deref() == Some("VmNewName")),
@@ -125,12 +130,13 @@ fn keep_original_with_quick_rollback_is_refused_and_creates_nothing() {
         ..Default::default()
     };
     let err = core
-        .start_restore(&caller, p.id, &req)
+        .restores()
+        .start(&caller, p.id, &req)
         .expect_err("refused");
     assert!(
         matches!(err, CoreError::Invalid { ref element, .. } if element.as_deref() == Some("QuickRollback"))
     );
-    assert!(core.tasks(&caller).expect("tasks").is_empty());
+    assert!(core.as_caller(&caller).tasks().expect("tasks").is_empty());
 }
 
 #[test]
@@ -155,7 +161,7 @@ fn a_corrupt_chunk_fails_the_restore_and_leaves_the_vm_as_it_was() {
             quick_rollback: quick,
             ..Default::default()
         };
-        let t = core.start_restore(&caller, p.id, &req).expect("start");
+        let t = core.restores().start(&caller, p.id, &req).expect("start");
         let t = wait(&core, &caller, t.id);
         let (ok, msg) = t.result.expect("result");
         assert!(!ok, "quick={quick}: the restore must fail");
@@ -196,17 +202,23 @@ fn cancelling_a_queued_restore_leaves_the_vm_as_it_was() {
     let second = full_point(&core, "db01");
     let before = vm_disks(&core, "db01");
     let t1 = core
-        .start_restore(&caller, first.id, &RestoreRequest::default())
+        .restores()
+        .start(&caller, first.id, &RestoreRequest::default())
         .expect("first");
     let t2 = core
-        .start_restore(&caller, second.id, &RestoreRequest::default())
+        .restores()
+        .start(&caller, second.id, &RestoreRequest::default())
         .expect("second");
-    core.delete_task(&caller, t2.id).expect("cancel");
-    assert!(core.task(&caller, t2.id).is_err(), "a deleted task is gone");
+    core.restores().delete_task(&caller, t2.id).expect("cancel");
+    assert!(
+        core.as_caller(&caller).task(t2.id).is_err(),
+        "a deleted task is gone"
+    );
     wait(&core, &caller, t1.id);
-    assert!(core.wait_idle(Duration::from_secs(30)));
+    assert!(core.restores().wait_idle(Duration::from_secs(30)));
     let session = core
-        .restore_session(&caller, t2.restore_session_id.expect("session"))
+        .as_caller(&caller)
+        .restore_session(t2.restore_session_id.expect("session"))
         .expect("session");
     assert_eq!(session.result, emrest_core::SessionResult::Failed);
     assert!(
@@ -224,10 +236,12 @@ fn a_second_restore_of_a_busy_vm_is_refused() {
     let (_d, core, caller) = world(32, 1);
     let p = full_point(&core, "web01");
     let t1 = core
-        .start_restore(&caller, p.id, &RestoreRequest::default())
+        .restores()
+        .start(&caller, p.id, &RestoreRequest::default())
         .expect("first");
     let err = core
-        .start_restore(&caller, p.id, &RestoreRequest::default())
+        .restores()
+        .start(&caller, p.id, &RestoreRequest::default())
         .expect_err("busy");
     assert!(matches!(err, CoreError::Conflict(_)), "{err}");
     wait(&core, &caller, t1.id);
@@ -266,13 +280,16 @@ fn reopening_after_a_crash_marks_running_tasks_failed() {
 #[test]
 fn points_name_their_vms_as_the_inventory_does() {
     let (_d, core, _caller) = world(1, 1);
-    for p in core.vm_restore_points(None).expect("points") {
+    for p in core.view().vm_restore_points(None).expect("points") {
         // The point's VM key resolves, and its name and reference are the inventory's.
         let vm = core.inventory().vm(&p.vm).expect("vm exists");
         assert_eq!(vm.name, p.vm_name);
         assert_eq!(vm.hierarchy_obj_ref(), p.hierarchy_obj_ref);
     }
-    assert_eq!(core.vm_restore_points(None).expect("points").len(), 12);
+    assert_eq!(
+        core.view().vm_restore_points(None).expect("points").len(),
+        12
+    );
 }
 
 #[test]
@@ -284,7 +301,8 @@ fn a_second_writer_is_refused_but_a_reader_may_look_while_a_restore_runs() {
     assert!(matches!(err, CoreError::Conflict(_)), "{err}");
     let p = full_point(&core, "web01");
     let t = core
-        .start_restore(&caller, p.id, &RestoreRequest::default())
+        .restores()
+        .start(&caller, p.id, &RestoreRequest::default())
         .expect("start");
     let reader = Core::open(CoreConfig {
         read_only: true,
@@ -315,7 +333,8 @@ fn a_damaged_chunk_is_named_with_its_pack_file_and_offset_by_the_restore_and_ver
         loc.offset
     );
     let t = core
-        .start_restore(&caller, p.id, &RestoreRequest::default())
+        .restores()
+        .start(&caller, p.id, &RestoreRequest::default())
         .expect("start");
     let (ok, msg) = wait(&core, &caller, t.id).result.expect("result");
     assert!(!ok);
@@ -335,7 +354,10 @@ fn a_damaged_chunk_is_named_with_its_pack_file_and_offset_by_the_restore_and_ver
                 && l.contains(&p.id.to_string())),
         "{problems:?}"
     );
-    match core.start_restore(&caller, p.id, &RestoreRequest::default()) {
+    match core
+        .restores()
+        .start(&caller, p.id, &RestoreRequest::default())
+    {
         Err(CoreError::Conflict(m)) => assert!(m.contains(&place), "{m}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -357,13 +379,16 @@ fn a_damaged_pack_index_is_named_by_the_restore_refusal_and_verify_not_as_missin
     std::fs::write(&loc.pack, bytes).expect("write pack");
 
     let core = open(dir.path(), 2);
-    let s = core.logon("tester", "pw").expect("logon");
-    let caller = core.caller(s.id).expect("caller");
+    let s = core.logons().logon("tester", "pw").expect("logon");
+    let caller = core.logons().caller(s.id).expect("caller");
     let named = format!(
         "the index of pack {} is damaged (index checksum mismatch",
         loc.pack.display()
     );
-    match core.start_restore(&caller, p.id, &RestoreRequest::default()) {
+    match core
+        .restores()
+        .start(&caller, p.id, &RestoreRequest::default())
+    {
         Err(CoreError::Conflict(m)) => assert!(
             m.contains(&named)
                 && m.contains("chunks cannot be read")

@@ -8,7 +8,7 @@ use emrest_core::job_admin::JobChanges;
 use emrest_core::jobs::Actor;
 use emrest_core::schedule::{DailyKind, HourGrid, MonthDay, Recurrence, Retry, Schedule};
 use emrest_core::scheduler::{Fired, ManualClock, Scheduler};
-use emrest_core::{Core, Millis, SessionResult};
+use emrest_core::{Millis, Owner, SessionResult};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +26,8 @@ fn at(day: i64, hour: i64, minute: i64) -> Millis {
     MARCH_1 + (day - 1) * DAY + hour * HOUR + minute * MINUTE
 }
 
-fn actor(core: &Core) -> Actor {
-    core.local_actor(None).expect("actor")
+fn actor(core: &Owner) -> Actor {
+    core.jobs().local_actor(None).expect("actor")
 }
 
 fn schedule(recurrence: Recurrence) -> Schedule {
@@ -39,20 +39,25 @@ fn schedule(recurrence: Recurrence) -> Schedule {
     }
 }
 
-fn new_job(core: &Arc<Core>, name: &str, vm: &str, s: Schedule) -> Uuid {
-    let job = core.create_job(name, &[vm.into()], 3, "").expect("create");
+fn new_job(core: &Owner, name: &str, vm: &str, s: Schedule) -> Uuid {
+    let job = core
+        .jobs()
+        .create_job(name, &[vm.into()], 3, "")
+        .expect("create");
     let changes = JobChanges {
         schedule: Some(Some(s)),
         ..JobChanges::default()
     };
-    core.edit_job(&actor(core), job.id, changes).expect("edit");
+    core.jobs()
+        .edit_job(&actor(core), job.id, changes)
+        .expect("edit");
     job.id
 }
 
 /// Make passes every `step` from `from` (inclusive) to `to` (exclusive), letting each run
 /// finish before the next pass; returns what the passes did.
 fn drive(
-    core: &Arc<Core>,
+    core: &Owner,
     sched: &Scheduler,
     clock: &ManualClock,
     from: Millis,
@@ -65,7 +70,10 @@ fn drive(
         clock.set(t);
         let fired = sched.pass(core).expect("pass");
         if !fired.is_empty() {
-            assert!(core.wait_jobs_idle(Duration::from_secs(120)), "runs end");
+            assert!(
+                core.jobs().wait_jobs_idle(Duration::from_secs(120)),
+                "runs end"
+            );
         }
         all.extend(fired);
         t += step;
@@ -192,14 +200,14 @@ fn a_simulated_month_starts_exactly_the_runs_each_schedule_names() {
         (fourth_saturday, 1),
         (six_hourly, 44),
     ] {
-        let sessions = core.backup_sessions(Some(job)).expect("sessions");
+        let sessions = core.view().backup_sessions(Some(job)).expect("sessions");
         assert!(sessions.iter().all(|s| s.result == SessionResult::Success));
-        counts.insert(core.job(job).expect("job").name, sessions.len());
+        counts.insert(core.view().job(job).expect("job").name, sessions.len());
         assert_eq!(sessions.len(), n);
     }
     // The job shows its next run: 1 April 22:00.
     assert_eq!(
-        core.job(every_day).expect("job").next_run,
+        core.view().job(every_day).expect("job").next_run,
         Some(at(32, 22, 0))
     );
 }
@@ -235,7 +243,7 @@ fn a_failed_run_is_retried_retry_times_retry_timeout_apart_then_left() {
         .collect();
     // 22:00 fails; the 22:05 pass sees it, the retry is due 22:15; and again 22:30.
     assert_eq!(retries, vec![(1, at(1, 22, 15)), (2, at(1, 22, 30))]);
-    let sessions = core.backup_sessions(Some(job)).expect("sessions");
+    let sessions = core.view().backup_sessions(Some(job)).expect("sessions");
     assert_eq!(sessions.len(), 3);
     assert!(sessions.iter().all(|s| s.result == SessionResult::Failed));
     assert_eq!(sessions.iter().filter(|s| s.is_retry).count(), 2);
@@ -251,7 +259,7 @@ fn a_failed_run_is_retried_retry_times_retry_timeout_apart_then_left() {
     );
     assert_eq!(started(&fired, job), vec![at(2, 22, 0)]);
     assert!(!fired.iter().any(|f| matches!(f, Fired::Retried { .. })));
-    let sessions = core.backup_sessions(Some(job)).expect("sessions");
+    let sessions = core.view().backup_sessions(Some(job)).expect("sessions");
     assert_eq!(sessions.len(), 4);
     assert_eq!(
         sessions.iter().max_by_key(|s| s.created).map(|s| s.result),
@@ -295,8 +303,8 @@ fn a_chained_job_runs_after_each_run_of_its_previous_job() {
         vec![at(1, 22, 5), at(2, 22, 5), at(3, 22, 5)],
         "{fired:?}"
     );
-    let parent_runs = core.backup_sessions(Some(parent)).expect("sessions");
-    let child_runs = core.backup_sessions(Some(child)).expect("sessions");
+    let parent_runs = core.view().backup_sessions(Some(parent)).expect("sessions");
+    let child_runs = core.view().backup_sessions(Some(child)).expect("sessions");
     assert_eq!(child_runs.len(), 3);
     for (p, c) in parent_runs.iter().zip(&child_runs) {
         assert!(
@@ -309,14 +317,17 @@ fn a_chained_job_runs_after_each_run_of_its_previous_job() {
         schedule: Some(Some(schedule(Recurrence::AfterJob { previous: child }))),
         ..JobChanges::default()
     };
-    assert!(core.edit_job(&actor(&core), parent, loop_back).is_err());
+    assert!(core
+        .jobs()
+        .edit_job(&actor(&core), parent, loop_back)
+        .is_err());
 }
 
 #[test]
 fn a_run_still_going_when_the_backup_window_closes_is_stopped() {
     let (_dir, core, _) = common::world(1, 2);
     // A VM big enough (2 GiB, sparse) that the run is still reading at the next pass.
-    let root = core.hierarchy_roots().expect("roots")[0].id;
+    let root = core.infrastructure().hierarchy_roots().expect("roots")[0].id;
     let ds = core.inventory().datastores(root).expect("ds")[0]
         .object_ref
         .clone();
@@ -344,6 +355,7 @@ fn a_run_still_going_when_the_backup_window_closes_is_stopped() {
     });
     s.window = Some(window);
     let job = core
+        .jobs()
         .create_job("Windowed", &[vm.hierarchy_obj_ref()], 3, "")
         .expect("create")
         .id;
@@ -351,7 +363,9 @@ fn a_run_still_going_when_the_backup_window_closes_is_stopped() {
         schedule: Some(Some(s)),
         ..JobChanges::default()
     };
-    core.edit_job(&actor(&core), job, changes).expect("edit");
+    core.jobs()
+        .edit_job(&actor(&core), job, changes)
+        .expect("edit");
     let clock = Arc::new(ManualClock::new(at(1, 20, 30)));
     let sched = Scheduler::new(&core, clock.clone()).expect("scheduler");
     sched.pass(&core).expect("pass");
@@ -383,8 +397,8 @@ fn a_run_still_going_when_the_backup_window_closes_is_stopped() {
         }),
         "{fired:?}"
     );
-    assert!(core.wait_jobs_idle(Duration::from_secs(120)));
-    let s = &core.backup_sessions(Some(job)).expect("sessions")[0];
+    assert!(core.jobs().wait_jobs_idle(Duration::from_secs(120)));
+    let s = &core.view().backup_sessions(Some(job)).expect("sessions")[0];
     assert_eq!(s.result, SessionResult::Failed);
     assert!(
         s.failure_message
@@ -413,7 +427,10 @@ fn a_run_missed_while_the_server_was_down_starts_once_at_start_up() {
     let clock = Arc::new(ManualClock::new(at(1, 12, 0)));
     let before = Scheduler::new(&core, clock.clone()).expect("scheduler");
     before.pass(&core).expect("pass");
-    assert_eq!(core.job(job).expect("job").next_run, Some(at(1, 22, 0)));
+    assert_eq!(
+        core.view().job(job).expect("job").next_run,
+        Some(at(1, 22, 0))
+    );
     drop(before);
     // The server was down from 1 March 12:00 to 4 March 09:00: three runs missed.
     clock.set(at(4, 9, 0));
@@ -434,8 +451,17 @@ fn a_run_missed_while_the_server_was_down_starts_once_at_start_up() {
             at: at(4, 9, 0)
         }]
     );
-    assert_eq!(core.backup_sessions(Some(job)).expect("sessions").len(), 1);
-    assert_eq!(core.job(job).expect("job").next_run, Some(at(4, 22, 0)));
+    assert_eq!(
+        core.view()
+            .backup_sessions(Some(job))
+            .expect("sessions")
+            .len(),
+        1
+    );
+    assert_eq!(
+        core.view().job(job).expect("job").next_run,
+        Some(at(4, 22, 0))
+    );
 }
 
 #[test]
@@ -451,14 +477,16 @@ fn a_switched_off_schedule_starts_nothing() {
             minute: 60,
         }),
     );
-    core.toggle_job_schedule(&actor(&core), job)
+    core.jobs()
+        .toggle_job_schedule(&actor(&core), job)
         .expect("toggle");
-    assert!(!core.job(job).expect("job").schedule_enabled);
+    assert!(!core.view().job(job).expect("job").schedule_enabled);
     let clock = Arc::new(ManualClock::new(MARCH_1));
     let sched = Scheduler::new(&core, clock.clone()).expect("scheduler");
     let fired = drive(&core, &sched, &clock, MARCH_1, at(4, 0, 0), HOUR);
     assert!(fired.is_empty(), "{fired:?}");
-    core.toggle_job_schedule(&actor(&core), job)
+    core.jobs()
+        .toggle_job_schedule(&actor(&core), job)
         .expect("toggle");
     let fired = drive(&core, &sched, &clock, at(4, 0, 0), at(5, 0, 0), HOUR);
     assert_eq!(started(&fired, job), vec![at(4, 1, 0)]);
@@ -478,21 +506,27 @@ fn the_background_scheduler_starts_a_due_run_on_its_own() {
         }),
     );
     let clock = Arc::new(ManualClock::new(at(1, 21, 0)));
-    core.start_scheduler(clock.clone(), Duration::from_millis(20))
+    core.jobs()
+        .start_scheduler(clock.clone(), Duration::from_millis(20))
         .expect("scheduler");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     // The thread's first pass records the next run; nothing runs before 22:00.
-    while core.job(job).expect("job").next_run.is_none() {
+    while core.view().job(job).expect("job").next_run.is_none() {
         assert!(std::time::Instant::now() < deadline, "no pass");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(core.job(job).expect("job").next_run, Some(at(1, 22, 0)));
+    assert_eq!(
+        core.view().job(job).expect("job").next_run,
+        Some(at(1, 22, 0))
+    );
     assert!(core
+        .view()
         .backup_sessions(Some(job))
         .expect("sessions")
         .is_empty());
     clock.set(at(1, 22, 0));
     while core
+        .view()
         .backup_sessions(Some(job))
         .expect("sessions")
         .is_empty()
@@ -503,7 +537,16 @@ fn the_background_scheduler_starts_a_due_run_on_its_own() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(core.wait_jobs_idle(Duration::from_secs(60)));
-    assert_eq!(core.job(job).expect("job").next_run, Some(at(2, 22, 0)));
-    assert_eq!(core.backup_sessions(Some(job)).expect("sessions").len(), 1);
+    assert!(core.jobs().wait_jobs_idle(Duration::from_secs(60)));
+    assert_eq!(
+        core.view().job(job).expect("job").next_run,
+        Some(at(2, 22, 0))
+    );
+    assert_eq!(
+        core.view()
+            .backup_sessions(Some(job))
+            .expect("sessions")
+            .len(),
+        1
+    );
 }

@@ -330,13 +330,16 @@ fn main() -> Res<()> {
     }
 
     let newest = core
+        .view()
         .vm_restore_points(None)?
         .iter()
         .max_by_key(|p| p.created)
         .ok_or("no point")?
         .id;
     core.add_account("bench", "bench", Role::PortalAdministrator)?;
-    let caller = core.caller(core.logon("bench", "bench")?.id)?;
+    let caller = core
+        .logons()
+        .caller(core.logons().logon("bench", "bench")?.id)?;
 
     // The API server, in this process on loopback, over the same core.
     let addr: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
@@ -422,8 +425,10 @@ fn main() -> Res<()> {
                     .next()
                     .and_then(|n| n.parse().ok())
                     .ok_or("task ID")?;
-                let r = core.task(&caller, emrest_core::TaskId(n))?;
-                let log = core.restore_log(&caller, r.restore_session_id.ok_or("no session")?)?;
+                let r = core.as_caller(&caller).task(emrest_core::TaskId(n))?;
+                let log = core
+                    .as_caller(&caller)
+                    .restore_log(r.restore_session_id.ok_or("no session")?)?;
                 if std::env::var("EMREST_BENCH_LOG").is_ok_and(|v| v == "1") {
                     for l in &log {
                         eprintln!("{} {}", l.time, l.text);
@@ -436,7 +441,7 @@ fn main() -> Res<()> {
                     .filter_map(|l| l.text.split(" chunks (").nth(1))
                     .filter_map(|s| s.split(' ').next()?.parse::<u64>().ok())
                     .sum();
-                if !core.wait_idle(Duration::from_secs(3600)) {
+                if !core.restores().wait_idle(Duration::from_secs(3600)) {
                     return Err("the restore's disks were never flushed".into());
                 }
                 return Ok((d, t.elapsed(), bytes));

@@ -2,11 +2,11 @@
 //! of `size` bytes filled like a real disk (random, text-like and zero regions).
 
 use emrest_core::demo::fill_disk;
-use emrest_core::{BackupServerRecord, Core};
+use emrest_core::{BackupServerRecord, Owner};
 use emrest_platform::{DiskInfo, PlatformKind, PowerState, VmInfo};
 
 /// Create the benchmark VM in `core` and fill its disk.
-pub fn bench_vm(core: &Core, size: u64) -> Result<VmInfo, Box<dyn std::error::Error>> {
+pub fn bench_vm(core: &Owner, size: u64) -> Result<VmInfo, Box<dyn std::error::Error>> {
     let server = BackupServerRecord {
         id: uuid::Uuid::new_v4(),
         name: "bench".into(),

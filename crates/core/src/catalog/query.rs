@@ -1143,7 +1143,10 @@ mod lean_tests {
         .unwrap();
         core.add_account("t", "t", Role::PortalAdministrator)
             .unwrap();
-        let caller = core.caller(core.logon("t", "t").unwrap().id).unwrap();
+        let caller = core
+            .logons()
+            .caller(core.logons().logon("t", "t").unwrap().id)
+            .unwrap();
         let shapes: [(Option<&str>, Option<&str>, Option<&str>); 6] = [
             (None, None, None),
             (Some("VmDisplayName==vm-007"), None, Some("CreationTime")),
@@ -1172,7 +1175,7 @@ mod lean_tests {
                 };
                 let run = |joined: bool| {
                     JOINED.with(|j| j.set(joined));
-                    let p = core.query(&caller, &req).unwrap();
+                    let p = core.as_caller(&caller).query(&req).unwrap();
                     JOINED.with(|j| j.set(false));
                     let ids: Vec<Uuid> = match p.items {
                         QueryItems::VmRestorePoints(v) => v.iter().map(|r| r.id).collect(),
@@ -1188,16 +1191,16 @@ mod lean_tests {
             }
         }
         // Retention removes points: the count the triggers keep follows them.
-        for rp in core.restore_points(None).unwrap().iter().take(3) {
+        for rp in core.view().restore_points(None).unwrap().iter().take(3) {
             cat.remove_restore_point(rp.id, |_| false).unwrap();
         }
         let all = QueryRequest {
             type_name: "VmRestorePoint",
             ..Default::default()
         };
-        let lean = core.query(&caller, &all).unwrap().total;
+        let lean = core.as_caller(&caller).query(&all).unwrap().total;
         JOINED.with(|j| j.set(true));
-        let joined = core.query(&caller, &all).unwrap().total;
+        let joined = core.as_caller(&caller).query(&all).unwrap().total;
         JOINED.with(|j| j.set(false));
         assert_eq!((lean, joined), (1200, 1200));
     }

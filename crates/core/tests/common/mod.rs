@@ -2,23 +2,23 @@
 #![allow(dead_code)]
 
 use emrest_core::demo::DemoOptions;
-use emrest_core::{Caller, Core, CoreConfig, Role, VmRestorePointRecord};
+use emrest_core::{Caller, Core, CoreConfig, Owner, Role, VmRestorePointRecord};
 use emrest_repo::{ChunkDigest, ChunkLocation, Durability};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Open a data folder without fsyncs, with `workers` restore workers.
-pub fn open(dir: &std::path::Path, workers: usize) -> Arc<Core> {
+pub fn open(dir: &std::path::Path, workers: usize) -> Arc<Owner> {
     let cfg = CoreConfig {
         durability: Durability::NoSync,
         restore_workers: workers,
         ..CoreConfig::new(dir)
     };
-    Core::open(cfg).expect("open core").0
+    Arc::new(Core::open(cfg).expect("open core").0)
 }
 
 /// A demo world with `disk_mib` MiB disks and a logged-on Portal Administrator.
-pub fn world(disk_mib: u64, workers: usize) -> (tempfile::TempDir, Arc<Core>, Caller) {
+pub fn world(disk_mib: u64, workers: usize) -> (tempfile::TempDir, Arc<Owner>, Caller) {
     let dir = tempfile::tempdir().expect("tempdir");
     let core = open(dir.path(), workers);
     core.create_demo(&DemoOptions {
@@ -27,13 +27,13 @@ pub fn world(disk_mib: u64, workers: usize) -> (tempfile::TempDir, Arc<Core>, Ca
     .expect("demo");
     core.add_account("tester", "pw", Role::PortalAdministrator)
         .expect("account");
-    let s = core.logon("tester", "pw").expect("logon");
-    let caller = core.caller(s.id).expect("caller");
+    let s = core.logons().logon("tester", "pw").expect("logon");
+    let caller = core.logons().caller(s.id).expect("caller");
     (dir, core, caller)
 }
 
 /// disk name → sha256 of the VM's disks now (empty when the VM does not exist).
-pub fn vm_disks(core: &Core, name: &str) -> BTreeMap<String, String> {
+pub fn vm_disks(core: &Owner, name: &str) -> BTreeMap<String, String> {
     core.vm_report()
         .expect("vm report")
         .into_iter()
@@ -43,7 +43,7 @@ pub fn vm_disks(core: &Core, name: &str) -> BTreeMap<String, String> {
 }
 
 /// disk name → sha256 of a point's disks.
-pub fn point_disks(core: &Core, id: uuid::Uuid) -> BTreeMap<String, String> {
+pub fn point_disks(core: &Owner, id: uuid::Uuid) -> BTreeMap<String, String> {
     core.point_report()
         .expect("point report")
         .into_iter()
@@ -53,7 +53,7 @@ pub fn point_disks(core: &Core, id: uuid::Uuid) -> BTreeMap<String, String> {
 }
 
 /// The first data chunk of a point's first disk, and where the repository keeps it.
-pub fn first_chunk(core: &Core, p: &VmRestorePointRecord) -> (ChunkDigest, ChunkLocation) {
+pub fn first_chunk(core: &Owner, p: &VmRestorePointRecord) -> (ChunkDigest, ChunkLocation) {
     let index = core
         .repository()
         .get_index(&p.disks[0].index)

@@ -8,11 +8,11 @@
 use emrest_core::demo::DemoOptions;
 use emrest_core::filter::{self, Expr, Op};
 use emrest_core::query::{QueryRequest, QueryType};
-use emrest_core::{Caller, Core, CoreConfig, CoreError, Role};
+use emrest_core::{Caller, Core, CoreConfig, CoreError, Owner, Role};
 
 /// A demo estate and a logged-on administrator to run queries as.
 pub struct World {
-    pub core: std::sync::Arc<Core>,
+    pub core: Owner,
     pub caller: Caller,
     _dir: tempfile::TempDir,
 }
@@ -29,8 +29,8 @@ impl World {
             .unwrap();
         core.add_account("fuzz", "fuzz pw", Role::PortalAdministrator)
             .unwrap();
-        let session = core.logon("fuzz", "fuzz pw").unwrap();
-        let caller = core.caller(session.id).unwrap();
+        let session = core.logons().logon("fuzz", "fuzz pw").unwrap();
+        let caller = core.logons().caller(session.id).unwrap();
         World {
             core,
             caller,
@@ -117,7 +117,7 @@ pub fn filter(w: &World, data: &[u8]) {
             filter: Some(&text),
             ..QueryRequest::default()
         };
-        match w.core.query(&w.caller, &req) {
+        match w.core.as_caller(&w.caller).query(&req) {
             Ok(_) | Err(CoreError::Invalid { .. }) => {}
             Err(e) => panic!("type {} filter {text:?}: {e:?}", t.name()),
         }

@@ -67,7 +67,7 @@ pub(super) fn backup_file_entity(ctx: &Ctx, f: &BackupFileRecord) -> wire::Backu
 
 /// `GET /backupFiles`: the backup files the caller may see.
 pub(super) fn list_backup_files(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
-    let v = ctx.core.backup_files_for(caller, None)?;
+    let v = ctx.core.as_caller(caller).backup_files(None)?;
     Ok(collection(ctx, &v, backup_file_ref, backup_file_entity))
 }
 
@@ -77,6 +77,6 @@ pub(super) fn get_backup_file(
     caller: &Caller,
     id: BackupFileId,
 ) -> Result<Reply, CoreError> {
-    let f = ctx.core.backup_file_for(caller, id.0)?;
+    let f = ctx.core.as_caller(caller).backup_file(id.0)?;
     Ok(single(ctx, &f, backup_file_ref, backup_file_entity))
 }

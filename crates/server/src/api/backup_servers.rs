@@ -55,13 +55,13 @@ pub(super) fn backup_server_entity(ctx: &Ctx, s: &BackupServerRecord) -> wire::B
 
 /// `GET /backupServers`.
 pub(super) fn list_backup_servers(ctx: &Ctx) -> Result<Reply, CoreError> {
-    let v = ctx.core.backup_servers()?;
+    let v = ctx.core.infrastructure().backup_servers()?;
     Ok(collection(ctx, &v, backup_server_ref, backup_server_entity))
 }
 
 /// `GET /backupServers/{ID}`.
 pub(super) fn get_backup_server(ctx: &Ctx, id: BackupServerId) -> Result<Reply, CoreError> {
-    let s = ctx.core.backup_server(id.0)?;
+    let s = ctx.core.infrastructure().backup_server(id.0)?;
     Ok(single(ctx, &s, backup_server_ref, backup_server_entity))
 }
 
@@ -71,10 +71,11 @@ pub(super) fn list_backup_server_jobs(
     caller: &Caller,
     id: BackupServerId,
 ) -> Result<Reply, CoreError> {
-    let server = ctx.core.backup_server(id.0)?;
+    let server = ctx.core.infrastructure().backup_server(id.0)?;
     let jobs: Vec<_> = ctx
         .core
-        .jobs_for(caller)?
+        .as_caller(caller)
+        .jobs()?
         .into_iter()
         .filter(|j| j.backup_server_id == server.id)
         .collect();
@@ -87,9 +88,10 @@ pub(super) fn list_backup_server_repositories(
     ctx: &Ctx,
     id: BackupServerId,
 ) -> Result<Reply, CoreError> {
-    let server = ctx.core.backup_server(id.0)?;
+    let server = ctx.core.infrastructure().backup_server(id.0)?;
     let repos: Vec<_> = ctx
         .core
+        .infrastructure()
         .backup_repositories()?
         .into_iter()
         .filter(|r| r.backup_server_id == server.id)

@@ -46,13 +46,13 @@ pub(super) fn backup_entity(ctx: &Ctx, b: &BackupRecord) -> wire::Backup {
 
 /// `GET /backups`: the backups the caller may see.
 pub(super) fn list_backups(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
-    let v = ctx.core.backups_for(caller)?;
+    let v = ctx.core.as_caller(caller).backups()?;
     Ok(collection(ctx, &v, backup_ref, backup_entity))
 }
 
 /// `GET /backups/{ID}`.
 pub(super) fn get_backup(ctx: &Ctx, caller: &Caller, id: BackupId) -> Result<Reply, CoreError> {
-    let b = ctx.core.backup_for(caller, id.0)?;
+    let b = ctx.core.as_caller(caller).backup(id.0)?;
     Ok(single(ctx, &b, backup_ref, backup_entity))
 }
 
@@ -62,6 +62,6 @@ pub(super) fn list_backup_restore_points(
     caller: &Caller,
     id: BackupId,
 ) -> Result<Reply, CoreError> {
-    let v = ctx.core.restore_points_for(caller, Some(id.0))?;
+    let v = ctx.core.as_caller(caller).restore_points(Some(id.0))?;
     Ok(collection(ctx, &v, restore_point_ref, restore_point_entity))
 }

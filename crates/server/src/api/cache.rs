@@ -77,13 +77,12 @@ impl Key {
             return None;
         }
         let (resource, sees) = match endpoint {
-            // security::can_see_vm: an administrator or a scope of all VMs sees every point.
             Endpoint::VmRestorePoints => (
                 Resource::VmRestorePoints,
-                if caller.is_admin() || caller.scope == RestoreScope::All {
+                if caller.sees_all_vms() {
                     Sees::Everything
                 } else {
-                    Sees::Scope(caller.scope.clone())
+                    Sees::Scope(caller.scope().clone())
                 },
             ),
             // Core::task: an administrator sees every task, anyone else their own.
@@ -93,7 +92,7 @@ impl Key {
                 if caller.is_admin() {
                     Sees::Everything
                 } else {
-                    Sees::Owner(caller.account_id)
+                    Sees::Owner(caller.account_id())
                 },
             ),
             _ => return None,
@@ -187,7 +186,7 @@ impl ReplyCache {
         };
         // Read before the body is computed: a commit while it is computed changes the version,
         // and what is stored under this one is then never served.
-        let version = match core.catalog().data_version() {
+        let version = match core.data_version() {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!("reply cache off for this request: {e}");

@@ -441,8 +441,8 @@ pub(super) fn request_fault(
         basic_credentials(headers).map(|(user, _)| user)
     } else {
         session_id(headers)
-            .and_then(|id| core.caller(id).ok())
-            .map(|c| c.user_name)
+            .and_then(|id| core.logons().caller(id).ok())
+            .map(|c| c.user_name().to_string())
     };
     faults.fire(&Event::Request {
         method: method.as_str(),

@@ -40,7 +40,7 @@ pub(super) fn hierarchy_root_entity(ctx: &Ctx, r: &HierarchyRootRecord) -> wire:
 
 /// `GET /hierarchyRoots`.
 pub(super) fn list_hierarchy_roots(ctx: &Ctx) -> Result<Reply, CoreError> {
-    let v = ctx.core.hierarchy_roots()?;
+    let v = ctx.core.infrastructure().hierarchy_roots()?;
     Ok(collection(
         ctx,
         &v,
@@ -51,6 +51,6 @@ pub(super) fn list_hierarchy_roots(ctx: &Ctx) -> Result<Reply, CoreError> {
 
 /// `GET /hierarchyRoots/{ID}`.
 pub(super) fn get_hierarchy_root(ctx: &Ctx, id: HierarchyRootId) -> Result<Reply, CoreError> {
-    let r = ctx.core.hierarchy_root(id.0)?;
+    let r = ctx.core.infrastructure().hierarchy_root(id.0)?;
     Ok(single(ctx, &r, hierarchy_root_ref, hierarchy_root_entity))
 }

@@ -135,8 +135,12 @@ fn invalid_body(what: &str, e: wire::DecodeError) -> CoreError {
     }
 }
 
-fn accepted(ctx: &Ctx, task: &emrest_core::TaskRecord) -> Reply {
-    Reply::rep(StatusCode::ACCEPTED, ctx.format, &task_rep(ctx, task))
+fn accepted(ctx: &Ctx, caller: &Caller, task: &emrest_core::TaskRecord) -> Reply {
+    Reply::rep(
+        StatusCode::ACCEPTED,
+        ctx.format,
+        &task_rep(ctx, caller, task),
+    )
 }
 
 /// `PUT /jobs/{ID}?action=edit` (put_jobs_id_actionedit.md): 202 and the task.
@@ -156,8 +160,8 @@ pub(super) fn edit_job(
             ),
         ));
     }
-    let actor = ctx.core.job_actor(caller)?;
-    let job = ctx.core.job(id.0)?;
+    let actor = ctx.core.jobs().job_actor(caller)?;
+    let job = ctx.core.as_caller(caller).job(id.0)?;
     let format = request_format(&ctx.headers, body)?;
     let spec =
         wire::decode_job_edit_spec(body, format, ctx.order).map_err(|e| invalid_body("Job", e))?;
@@ -208,15 +212,15 @@ pub(super) fn edit_job(
         schedule,
         schedule_enabled: spec.schedule_enabled,
     };
-    let task = ctx.core.edit_job(&actor, id.0, changes)?;
-    Ok(accepted(ctx, &task))
+    let task = ctx.core.jobs().edit_job(&actor, id.0, changes)?;
+    Ok(accepted(ctx, caller, &task))
 }
 
 /// `DELETE /jobs/{ID}` (delete_jobs_id.md): 202 and the task.
 pub(super) fn delete_job(ctx: &Ctx, caller: &Caller, id: JobId) -> Result<Reply, CoreError> {
-    let actor = ctx.core.job_actor(caller)?;
-    let task = ctx.core.delete_job(&actor, id.0)?;
-    Ok(accepted(ctx, &task))
+    let actor = ctx.core.jobs().job_actor(caller)?;
+    let task = ctx.core.jobs().delete_job(&actor, id.0)?;
+    Ok(accepted(ctx, caller, &task))
 }
 
 /// `POST /jobs/{ID}/includes` (post_jobs_id_includes.md): 202 and the task.
@@ -226,13 +230,16 @@ pub(super) fn add_job_include(
     id: JobId,
     body: &[u8],
 ) -> Result<Reply, CoreError> {
-    let actor = ctx.core.job_actor(caller)?;
-    ctx.core.job(id.0)?;
+    let actor = ctx.core.jobs().job_actor(caller)?;
+    ctx.core.as_caller(caller).job(id.0)?;
     let format = request_format(&ctx.headers, body)?;
     let spec = wire::decode_create_object_in_job_spec(body, format, ctx.order)
         .map_err(|e| invalid_body("CreateObjectInJobSpec", e))?;
-    let (task, _) = ctx.core.add_job_vm(&actor, id.0, &spec.hierarchy_obj_ref)?;
-    Ok(accepted(ctx, &task))
+    let (task, _) = ctx
+        .core
+        .jobs()
+        .add_job_vm(&actor, id.0, &spec.hierarchy_obj_ref)?;
+    Ok(accepted(ctx, caller, &task))
 }
 
 /// `GET /jobs/{ID}/includes/{ID}` (get_jobs_id_includes_id.md).
@@ -242,8 +249,8 @@ pub(super) fn get_job_include(
     id: JobId,
     object: ObjectInJobId,
 ) -> Result<Reply, CoreError> {
-    ctx.core.job_actor(caller)?;
-    let (j, o) = ctx.core.job_object(id.0, object.0)?;
+    ctx.core.jobs().job_actor(caller)?;
+    let (j, o) = ctx.core.jobs().job_object(id.0, object.0)?;
     Ok(Reply::ok(ctx.format, &object_in_job(ctx, &j, &o)))
 }
 
@@ -254,15 +261,15 @@ pub(super) fn delete_job_include(
     id: JobId,
     object: ObjectInJobId,
 ) -> Result<Reply, CoreError> {
-    let actor = ctx.core.job_actor(caller)?;
-    let task = ctx.core.remove_job_vm(&actor, id.0, object.0)?;
-    Ok(accepted(ctx, &task))
+    let actor = ctx.core.jobs().job_actor(caller)?;
+    let task = ctx.core.jobs().remove_job_vm(&actor, id.0, object.0)?;
+    Ok(accepted(ctx, caller, &task))
 }
 
 /// `POST /jobs/{ID}?action=clone` (post_jobs_id_actionclone.md).
 fn clone_job(ctx: &Ctx, caller: &Caller, id: JobId, body: &[u8]) -> Result<Reply, CoreError> {
-    let actor = ctx.core.job_actor(caller)?;
-    ctx.core.job(id.0)?;
+    let actor = ctx.core.jobs().job_actor(caller)?;
+    ctx.core.as_caller(caller).job(id.0)?;
     let format = request_format(&ctx.headers, body)?;
     let spec = wire::decode_job_clone_spec(body, format, ctx.order)
         .map_err(|e| invalid_body("JobCloneSpec", e))?;
@@ -277,28 +284,29 @@ fn clone_job(ctx: &Ctx, caller: &Caller, id: JobId, body: &[u8]) -> Result<Reply
             ),
         )
     })?;
-    ctx.core.backup_repository(repo)?;
+    ctx.core.infrastructure().backup_repository(repo)?;
     let (task, _) =
         ctx.core
+            .jobs()
             .clone_job(&actor, id.0, &spec.job_name, spec.description.as_deref())?;
-    Ok(accepted(ctx, &task))
+    Ok(accepted(ctx, caller, &task))
 }
 
 /// `GET /jobs`.
 pub(super) fn list_jobs(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
-    let v = ctx.core.jobs_for(caller)?;
+    let v = ctx.core.as_caller(caller).jobs()?;
     Ok(collection(ctx, &v, job_ref, job_entity))
 }
 
 /// `GET /jobs/{ID}`.
 pub(super) fn get_job(ctx: &Ctx, caller: &Caller, id: JobId) -> Result<Reply, CoreError> {
-    let j = ctx.core.job_for(caller, id.0)?;
+    let j = ctx.core.as_caller(caller).job(id.0)?;
     Ok(single(ctx, &j, job_ref, job_entity))
 }
 
 /// `GET /jobs/{ID}/includes`.
 pub(super) fn list_job_includes(ctx: &Ctx, caller: &Caller, id: JobId) -> Result<Reply, CoreError> {
-    let j = ctx.core.job_for(caller, id.0)?;
+    let j = ctx.core.as_caller(caller).job(id.0)?;
     let items = j
         .objects
         .iter()
@@ -313,8 +321,8 @@ pub(super) fn list_job_backup_sessions(
     caller: &Caller,
     id: JobId,
 ) -> Result<Reply, CoreError> {
-    let j = ctx.core.job_for(caller, id.0)?;
-    let v = ctx.core.backup_sessions(Some(j.id))?;
+    let j = ctx.core.as_caller(caller).job(id.0)?;
+    let v = ctx.core.as_caller(caller).backup_sessions(Some(j.id))?;
     Ok(collection(
         ctx,
         &v,
@@ -336,15 +344,15 @@ pub(super) fn run_job_action(
         return clone_job(ctx, caller, id, body);
     }
     if action.eq_ignore_ascii_case("toggleScheduleEnabled") {
-        let actor = ctx.core.job_actor(caller)?;
-        let task = ctx.core.toggle_job_schedule(&actor, id.0)?;
-        return Ok(accepted(ctx, &task));
+        let actor = ctx.core.jobs().job_actor(caller)?;
+        let task = ctx.core.jobs().toggle_job_schedule(&actor, id.0)?;
+        return Ok(accepted(ctx, caller, &task));
     }
-    let task = ctx.core.job_action(caller, id.0, action)?;
+    let task = ctx.core.jobs().job_action(caller, id.0, action)?;
     Ok(Reply::rep(
         StatusCode::ACCEPTED,
         ctx.format,
-        &task_rep(ctx, &task),
+        &task_rep(ctx, caller, &task),
     ))
 }
 
@@ -364,11 +372,11 @@ pub(super) fn stop_backup_session(
             ),
         ));
     }
-    let task = ctx.core.stop_backup_session(caller, id.0)?;
+    let task = ctx.core.jobs().stop_backup_session(caller, id.0)?;
     Ok(Reply::rep(
         StatusCode::ACCEPTED,
         ctx.format,
-        &task_rep(ctx, &task),
+        &task_rep(ctx, caller, &task),
     ))
 }
 
@@ -529,8 +537,8 @@ pub(super) fn task_session_entity(
 }
 
 /// `GET /backupSessions`.
-pub(super) fn list_backup_sessions(ctx: &Ctx) -> Result<Reply, CoreError> {
-    let v = ctx.core.backup_sessions(None)?;
+pub(super) fn list_backup_sessions(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
+    let v = ctx.core.as_caller(caller).backup_sessions(None)?;
     Ok(collection(
         ctx,
         &v,
@@ -540,31 +548,40 @@ pub(super) fn list_backup_sessions(ctx: &Ctx) -> Result<Reply, CoreError> {
 }
 
 /// `GET /backupSessions/{ID}`.
-pub(super) fn get_backup_session(ctx: &Ctx, id: BackupSessionId) -> Result<Reply, CoreError> {
-    let s = ctx.core.backup_session(id.0)?;
+pub(super) fn get_backup_session(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: BackupSessionId,
+) -> Result<Reply, CoreError> {
+    let s = ctx.core.as_caller(caller).backup_session(id.0)?;
     Ok(single(ctx, &s, backup_session_ref, backup_session_entity))
 }
 
 /// `GET /backupSessions/{ID}/taskSessions`.
 pub(super) fn list_backup_session_task_sessions(
     ctx: &Ctx,
+    caller: &Caller,
     id: BackupSessionId,
 ) -> Result<Reply, CoreError> {
-    let v = ctx.core.backup_task_sessions(Some(id.0))?;
+    let v = ctx
+        .core
+        .as_caller(caller)
+        .backup_task_sessions(Some(id.0))?;
     Ok(collection(ctx, &v, task_session_ref, task_session_entity))
 }
 
 /// `GET /backupTaskSessions`.
-pub(super) fn list_backup_task_sessions(ctx: &Ctx) -> Result<Reply, CoreError> {
-    let v = ctx.core.backup_task_sessions(None)?;
+pub(super) fn list_backup_task_sessions(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
+    let v = ctx.core.as_caller(caller).backup_task_sessions(None)?;
     Ok(collection(ctx, &v, task_session_ref, task_session_entity))
 }
 
 /// `GET /backupTaskSessions/{ID}`.
 pub(super) fn get_backup_task_session(
     ctx: &Ctx,
+    caller: &Caller,
     id: BackupTaskSessionId,
 ) -> Result<Reply, CoreError> {
-    let t = ctx.core.backup_task_session(id.0)?;
+    let t = ctx.core.as_caller(caller).backup_task_session(id.0)?;
     Ok(single(ctx, &t, task_session_ref, task_session_entity))
 }

@@ -55,7 +55,7 @@ pub(super) fn create_logon_session(ctx: &Ctx) -> Reply {
             "Log on with HTTP Basic authentication (Authorization: Basic base64(user:password))",
         );
     };
-    match ctx.core.logon_from(&user, &password, ctx.peer) {
+    match ctx.core.logons().logon_from(&user, &password, ctx.peer) {
         Ok(s) => {
             let token = base64::engine::general_purpose::STANDARD.encode(s.id.to_string());
             // http_authentication.md: `Set-Cookie: X-RestSvcSessionId=…; Path=/api;`. emrest
@@ -80,7 +80,7 @@ pub(super) fn create_logon_session(ctx: &Ctx) -> Reply {
 
 /// `GET /logonSessions`.
 pub(super) fn list_logon_sessions(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
-    let v = ctx.core.logon_sessions(caller)?;
+    let v = ctx.core.logons().logon_sessions(caller)?;
     let items = v.iter().map(|s| logon_session_rep(ctx, s)).collect();
     Ok(Reply::ok(ctx.format, &wire::EntityList(items)))
 }
@@ -91,7 +91,7 @@ pub(super) fn get_logon_session(
     caller: &Caller,
     id: LogonSessionId,
 ) -> Result<Reply, CoreError> {
-    let s = ctx.core.logon_session(caller, id.0)?;
+    let s = ctx.core.logons().logon_session(caller, id.0)?;
     Ok(Reply::ok(ctx.format, &logon_session_rep(ctx, &s)))
 }
 
@@ -101,7 +101,7 @@ pub(super) fn delete_logon_session(
     caller: &Caller,
     id: LogonSessionId,
 ) -> Result<Reply, CoreError> {
-    ctx.core.logout(caller, id.0)?;
+    ctx.core.logons().logout(caller, id.0)?;
     Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
 }
 
@@ -152,7 +152,7 @@ fn managed_session_rep(
     wire::ManagedLogonSession {
         links: vec![Link::fixed("Delete", href.clone(), None, None)],
         href,
-        current: s.id == caller.session_id,
+        current: s.id == caller.session_id(),
         handle,
         user_name: s.user_name.clone(),
         creation_time_utc: wire::UtcTime::from_unix_millis(s.created),
@@ -164,6 +164,7 @@ fn managed_session_rep(
 pub(super) fn list_managed_logon_sessions(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
     let items = ctx
         .core
+        .logons()
         .managed_logon_sessions(caller)?
         .into_iter()
         .map(|(h, s)| managed_session_rep(ctx, caller, h, &s))
@@ -179,6 +180,7 @@ pub(super) fn get_managed_logon_session(
 ) -> Result<Reply, CoreError> {
     let (h, s) = ctx
         .core
+        .logons()
         .managed_logon_sessions(caller)?
         .into_iter()
         .find(|(h, _)| h.eq_ignore_ascii_case(handle))
@@ -195,6 +197,6 @@ pub(super) fn end_managed_logon_session(
     caller: &Caller,
     handle: &str,
 ) -> Result<Reply, CoreError> {
-    ctx.core.end_logon_session(caller, handle)?;
+    ctx.core.logons().end_logon_session(caller, handle)?;
     Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
 }

@@ -386,9 +386,12 @@ fn authenticate(ctx: &Ctx) -> Result<Caller, Reply> {
             "Authentication is required: log on with POST /api/sessionMngr and send the X-RestSvcSessionId header",
         ));
     };
-    let mut caller = ctx.core.caller(id).map_err(|e| core_error(ctx.format, e))?;
-    caller.address = ctx.peer;
-    Ok(caller)
+    let caller = ctx
+        .core
+        .logons()
+        .caller(id)
+        .map_err(|e| core_error(ctx.format, e))?;
+    Ok(caller.at(ctx.peer))
 }
 
 /// One named handler per operation, for an authenticated and authorized caller. A path `{ID}`
@@ -508,14 +511,14 @@ fn route(
             jobs::delete_job_include(ctx, caller, id?, object?)
         }
         (M::GET, E::JobBackupSessions(id)) => jobs::list_job_backup_sessions(ctx, caller, id?),
-        (M::GET, E::BackupSessions) => jobs::list_backup_sessions(ctx),
-        (M::GET, E::BackupSession(id)) => jobs::get_backup_session(ctx, id?),
+        (M::GET, E::BackupSessions) => jobs::list_backup_sessions(ctx, caller),
+        (M::GET, E::BackupSession(id)) => jobs::get_backup_session(ctx, caller, id?),
         (M::POST, E::BackupSession(id)) => jobs::stop_backup_session(ctx, caller, id?),
         (M::GET, E::BackupSessionTaskSessions(id)) => {
-            jobs::list_backup_session_task_sessions(ctx, id?)
+            jobs::list_backup_session_task_sessions(ctx, caller, id?)
         }
-        (M::GET, E::BackupTaskSessions) => jobs::list_backup_task_sessions(ctx),
-        (M::GET, E::BackupTaskSession(id)) => jobs::get_backup_task_session(ctx, id?),
+        (M::GET, E::BackupTaskSessions) => jobs::list_backup_task_sessions(ctx, caller),
+        (M::GET, E::BackupTaskSession(id)) => jobs::get_backup_task_session(ctx, caller, id?),
         // ---- backup repositories and summary reports ----
         (M::GET, E::Repositories) => repositories::list_repositories(ctx),
         (M::GET, E::Repository(id)) => repositories::get_repository(ctx, id?),
@@ -523,7 +526,7 @@ fn route(
             repositories::list_repository_backups(ctx, caller, id?)
         }
         (M::GET, E::ReportsSummary) => Ok(reports::get_reports_summary(ctx)),
-        (M::GET, E::ReportFrame(f)) => reports::get_report_frame(ctx, f),
+        (M::GET, E::ReportFrame(f)) => reports::get_report_frame(ctx, caller, f),
         (method, endpoint) => Ok(method_not_allowed(ctx, &method, &endpoint)),
     }
 }
@@ -645,7 +648,12 @@ fn server_link(ctx: &Ctx, id: Uuid, name: Option<&str>) -> Link {
 
 fn server_name(ctx: &Ctx, id: Uuid) -> Option<&str> {
     ctx.servers
-        .get_or_init(|| ctx.core.backup_servers().unwrap_or_default())
+        .get_or_init(|| {
+            ctx.core
+                .infrastructure()
+                .backup_servers()
+                .unwrap_or_default()
+        })
         .iter()
         .find(|s| s.id == id)
         .map(|s| s.name.as_str())

@@ -156,9 +156,11 @@ pub(super) fn get_query(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> 
         page_size: q.get("pageSize"),
         page: q.get("page"),
     };
-    let page = ctx.core.query(caller, &req)?;
+    let page = ctx.core.as_caller(caller).query(&req)?;
     let content = match &page.items {
-        QueryItems::Tasks(v) => QueryContent::Tasks(v.iter().map(|t| task_rep(ctx, t)).collect()),
+        QueryItems::Tasks(v) => {
+            QueryContent::Tasks(v.iter().map(|t| task_rep(ctx, caller, t)).collect())
+        }
         QueryItems::ObjectsInJob(v) => QueryContent::ObjectsInJob(wire::ObjectsInJob(
             v.iter()
                 .map(|(job, _, o)| super::jobs::object_in_job_of(ctx, *job, o))
@@ -208,7 +210,7 @@ pub(super) fn get_query(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> 
 fn logon_session_link(ctx: &Ctx, caller: &Caller) -> Link {
     Link::fixed(
         "Up",
-        ctx.href(format_args!("/logonSessions/{}", caller.session_id)),
+        ctx.href(format_args!("/logonSessions/{}", caller.session_id())),
         None,
         Some("LogonSession"),
     )
@@ -243,7 +245,7 @@ pub(super) fn get_query_svc(ctx: &Ctx, caller: &Caller) -> Reply {
 /// `GET /lookupSvc`: a link per hierarchy root to look up its VMs (lookupsvc.md).
 pub(super) fn get_lookup_svc(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
     let mut links = vec![logon_session_link(ctx, caller)];
-    for r in ctx.core.hierarchy_roots()? {
+    for r in ctx.core.infrastructure().hierarchy_roots()? {
         links.push(Link::fixed(
             "Down",
             ctx.href(format_args!(
@@ -272,7 +274,8 @@ pub(super) fn get_lookup(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError>
     };
     let items = ctx
         .core
-        .lookup(caller, &req)?
+        .as_caller(caller)
+        .lookup(&req)?
         .into_iter()
         .map(|i| wire::HierarchyItem {
             object_ref: i.object_ref,

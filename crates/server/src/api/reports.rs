@@ -5,7 +5,7 @@ use super::repositories::clamp;
 use super::Ctx;
 use crate::endpoint::ReportFrame;
 use crate::reply::Reply;
-use emrest_core::CoreError;
+use emrest_core::{Caller, CoreError};
 use emrest_wire as wire;
 use emrest_wire::Link;
 
@@ -39,14 +39,18 @@ pub(super) fn get_reports_summary(ctx: &Ctx) -> Reply {
 }
 
 /// `GET /reports/summary/<frame>`.
-pub(super) fn get_report_frame(ctx: &Ctx, frame: ReportFrame) -> Result<Reply, CoreError> {
+pub(super) fn get_report_frame(
+    ctx: &Ctx,
+    caller: &Caller,
+    frame: ReportFrame,
+) -> Result<Reply, CoreError> {
     let core = &ctx.core;
     let href = ctx.url(&frame_path(frame));
     let links = up(ctx);
     let n = |v: u64| clamp(v);
     Ok(match frame {
         ReportFrame::Overview => {
-            let f = core.overview_figures()?;
+            let f = core.as_caller(caller).overview_figures()?;
             Reply::ok(
                 ctx.format,
                 &wire::OverviewReportFrame {
@@ -64,7 +68,7 @@ pub(super) fn get_report_frame(ctx: &Ctx, frame: ReportFrame) -> Result<Reply, C
             )
         }
         ReportFrame::VmsOverview => {
-            let f = core.vms_overview_figures()?;
+            let f = core.as_caller(caller).vms_overview_figures()?;
             Reply::ok(
                 ctx.format,
                 &wire::VmsOverviewReportFrame {
@@ -84,7 +88,7 @@ pub(super) fn get_report_frame(ctx: &Ctx, frame: ReportFrame) -> Result<Reply, C
             )
         }
         ReportFrame::JobStatistics => {
-            let f = core.job_statistics()?;
+            let f = core.as_caller(caller).job_statistics()?;
             Reply::ok(
                 ctx.format,
                 &wire::JobStatisticsReportFrame {
@@ -109,6 +113,7 @@ pub(super) fn get_report_frame(ctx: &Ctx, frame: ReportFrame) -> Result<Reply, C
         }
         ReportFrame::Repository => {
             let periods = core
+                .infrastructure()
                 .backup_repositories()?
                 .into_iter()
                 .map(|r| wire::RepositoryPeriod {
@@ -130,6 +135,7 @@ pub(super) fn get_report_frame(ctx: &Ctx, frame: ReportFrame) -> Result<Reply, C
         }
         ReportFrame::ProcessedVms => {
             let days = core
+                .as_caller(caller)
                 .processed_vms()?
                 .into_iter()
                 .map(|d| wire::ProcessedVmsDay {

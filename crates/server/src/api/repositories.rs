@@ -61,13 +61,13 @@ pub(super) fn clamp(v: u64) -> i64 {
 
 /// `GET /repositories`.
 pub(super) fn list_repositories(ctx: &Ctx) -> Result<Reply, CoreError> {
-    let v = ctx.core.backup_repositories()?;
+    let v = ctx.core.infrastructure().backup_repositories()?;
     Ok(collection(ctx, &v, repository_ref, repository_entity))
 }
 
 /// `GET /repositories/{ID}`.
 pub(super) fn get_repository(ctx: &Ctx, id: RepositoryId) -> Result<Reply, CoreError> {
-    let r = ctx.core.backup_repository(id.0)?;
+    let r = ctx.core.infrastructure().backup_repository(id.0)?;
     Ok(single(ctx, &r, repository_ref, repository_entity))
 }
 
@@ -77,7 +77,7 @@ pub(super) fn list_repository_backups(
     caller: &Caller,
     id: RepositoryId,
 ) -> Result<Reply, CoreError> {
-    ctx.core.backup_repository(id.0)?;
-    let v = ctx.core.backups_for(caller)?;
+    ctx.core.infrastructure().backup_repository(id.0)?;
+    let v = ctx.core.as_caller(caller).backups()?;
     Ok(collection(ctx, &v, backup_ref, backup_entity))
 }

@@ -35,11 +35,11 @@ pub(super) fn restore_vm_restore_point(
             message: format!("Invalid RestoreSpec: {e}"),
         })?;
     let request = crate::convert::restore_request(spec);
-    let task = ctx.core.start_restore(caller, id.0, &request)?;
+    let task = ctx.core.restores().start(caller, id.0, &request)?;
     Ok(Reply::rep(
         StatusCode::ACCEPTED,
         ctx.format,
-        &task_rep(ctx, &task),
+        &task_rep(ctx, caller, &task),
     ))
 }
 

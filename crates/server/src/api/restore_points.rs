@@ -73,7 +73,7 @@ pub(super) fn restore_point_entity(ctx: &Ctx, p: &RestorePointRecord) -> wire::R
 
 /// `GET /restorePoints`: the restore points the caller may see.
 pub(super) fn list_restore_points(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
-    let v = ctx.core.restore_points_for(caller, None)?;
+    let v = ctx.core.as_caller(caller).restore_points(None)?;
     Ok(collection(ctx, &v, restore_point_ref, restore_point_entity))
 }
 
@@ -83,7 +83,7 @@ pub(super) fn get_restore_point(
     caller: &Caller,
     id: RestorePointId,
 ) -> Result<Reply, CoreError> {
-    let p = ctx.core.restore_point_for(caller, id.0)?;
+    let p = ctx.core.as_caller(caller).restore_point(id.0)?;
     Ok(single(ctx, &p, restore_point_ref, restore_point_entity))
 }
 
@@ -93,7 +93,7 @@ pub(super) fn list_restore_point_vm_restore_points(
     caller: &Caller,
     id: RestorePointId,
 ) -> Result<Reply, CoreError> {
-    let v = ctx.core.vm_restore_points_for(caller, Some(id.0))?;
+    let v = ctx.core.as_caller(caller).vm_restore_points(Some(id.0))?;
     Ok(collection(ctx, &v, vm_point_ref, vm_point_entity))
 }
 
@@ -103,6 +103,6 @@ pub(super) fn list_restore_point_backup_files(
     caller: &Caller,
     id: RestorePointId,
 ) -> Result<Reply, CoreError> {
-    let v = ctx.core.backup_files_for(caller, Some(id.0))?;
+    let v = ctx.core.as_caller(caller).backup_files(Some(id.0))?;
     Ok(collection(ctx, &v, backup_file_ref, backup_file_entity))
 }

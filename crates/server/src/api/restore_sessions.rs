@@ -90,7 +90,7 @@ fn restore_log_reply(ctx: &Ctx, lines: &[emrest_core::LogLine]) -> Reply {
 
 /// `GET /restoreSessions`.
 pub(super) fn list_restore_sessions(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
-    let v = ctx.core.restore_sessions(caller)?;
+    let v = ctx.core.as_caller(caller).restore_sessions()?;
     Ok(collection(
         ctx,
         &v,
@@ -105,7 +105,7 @@ pub(super) fn get_restore_session(
     caller: &Caller,
     id: RestoreSessionId,
 ) -> Result<Reply, CoreError> {
-    let s = ctx.core.restore_session(caller, id.0)?;
+    let s = ctx.core.as_caller(caller).restore_session(id.0)?;
     Ok(single(ctx, &s, restore_session_ref, restore_session_entity))
 }
 
@@ -115,6 +115,6 @@ pub(super) fn get_restore_session_log(
     caller: &Caller,
     id: RestoreSessionId,
 ) -> Result<Reply, CoreError> {
-    let lines = ctx.core.restore_log(caller, id.0)?;
+    let lines = ctx.core.as_caller(caller).restore_log(id.0)?;
     Ok(restore_log_reply(ctx, &lines))
 }

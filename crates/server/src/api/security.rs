@@ -123,13 +123,13 @@ fn account_entity(ctx: &Ctx, a: &AccountRecord) -> wire::EnterpriseAccount {
 
 /// `GET /security/accounts`.
 pub(super) fn list_accounts(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
-    let v = ctx.core.accounts(caller)?;
+    let v = ctx.core.accounts().list(caller)?;
     Ok(collection(ctx, &v, account_ref, account_entity))
 }
 
 /// `GET /security/accounts/{ID}`.
 pub(super) fn get_account(ctx: &Ctx, caller: &Caller, id: AccountId) -> Result<Reply, CoreError> {
-    let a = ctx.core.account(caller, id.0)?;
+    let a = ctx.core.accounts().get(caller, id.0)?;
     Ok(single(ctx, &a, account_ref, account_entity))
 }
 
@@ -178,7 +178,7 @@ pub(super) fn create_account(ctx: &Ctx, caller: &Caller, body: &[u8]) -> Result<
         }),
         password_hash: None,
     };
-    let id = ctx.core.create_account(caller, &account)?;
+    let id = ctx.core.accounts().create(caller, &account)?;
     Ok(Reply::empty(StatusCode::CREATED, ctx.format)
         .with_header(header::LOCATION, ctx.url(&account_path(id))))
 }
@@ -196,7 +196,7 @@ pub(super) fn toggle_restore_scopes(
     caller: &Caller,
     id: AccountId,
 ) -> Result<Reply, CoreError> {
-    ctx.core.toggle_restore_scopes(caller, id.0)?;
+    ctx.core.accounts().toggle_restore_scopes(caller, id.0)?;
     Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
 }
 
@@ -206,7 +206,7 @@ pub(super) fn delete_account(
     caller: &Caller,
     id: AccountId,
 ) -> Result<Reply, CoreError> {
-    ctx.core.delete_account(caller, id.0)?;
+    ctx.core.accounts().delete(caller, id.0)?;
     Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
 }
 
@@ -237,13 +237,13 @@ fn role_entity(ctx: &Ctx, r: &EnterpriseRole) -> wire::EnterpriseRole {
 
 /// `GET /security/roles`.
 pub(super) fn list_roles(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
-    let v = ctx.core.roles(caller)?;
+    let v = ctx.core.accounts().roles(caller)?;
     Ok(collection(ctx, &v, role_ref, role_entity))
 }
 
 /// `GET /security/roles/{ID}`.
 pub(super) fn get_role(ctx: &Ctx, caller: &Caller, id: RoleId) -> Result<Reply, CoreError> {
-    let r = ctx.core.role(caller, id.0)?;
+    let r = ctx.core.accounts().role(caller, id.0)?;
     Ok(single(ctx, &r, role_ref, role_entity))
 }
 
@@ -271,7 +271,7 @@ pub(super) fn list_account_roles(
     id: AccountId,
 ) -> Result<Reply, CoreError> {
     let id = id.0;
-    let v = ctx.core.account_roles(caller, id)?;
+    let v = ctx.core.accounts().account_roles(caller, id)?;
     let items = v.iter().map(|r| account_role_rep(ctx, id, r)).collect();
     Ok(Reply::ok(ctx.format, &wire::EntityList(items)))
 }
@@ -284,7 +284,7 @@ pub(super) fn get_account_role(
     role: RoleId,
 ) -> Result<Reply, CoreError> {
     let id = id.0;
-    let r = ctx.core.account_role(caller, id, role.0)?;
+    let r = ctx.core.accounts().account_role(caller, id, role.0)?;
     Ok(Reply::ok(ctx.format, &account_role_rep(ctx, id, &r)))
 }
 
@@ -300,7 +300,7 @@ pub(super) fn add_account_role(
     let uid = wire::decode_role_create_spec(body, format, ctx.order)
         .map_err(|e| invalid_body("EnterpriseAccountInRoleCreateSpec", e))?;
     let role = role_uid(&uid)?;
-    ctx.core.add_account_role(caller, id, role)?;
+    ctx.core.accounts().add_account_role(caller, id, role)?;
     Ok(Reply::empty(StatusCode::CREATED, ctx.format))
 }
 
@@ -315,7 +315,9 @@ pub(super) fn set_account_password(
     let format = request_format(&ctx.headers, body)?;
     let password = wire::decode_password_spec(body, format, ctx.order)
         .map_err(|e| invalid_body("AccountPasswordSpec", e))?;
-    ctx.core.set_password_of(caller, id.0, &password)?;
+    ctx.core
+        .accounts()
+        .set_password_of(caller, id.0, &password)?;
     Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
 }
 
@@ -326,7 +328,9 @@ pub(super) fn remove_account_role(
     id: AccountId,
     role: RoleId,
 ) -> Result<Reply, CoreError> {
-    ctx.core.remove_account_role(caller, id.0, role.0)?;
+    ctx.core
+        .accounts()
+        .remove_account_role(caller, id.0, role.0)?;
     Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
 }
 
@@ -362,7 +366,7 @@ pub(super) fn list_account_scopes(
     caller: &Caller,
     id: AccountId,
 ) -> Result<Reply, CoreError> {
-    let v = ctx.core.account_scopes(caller, id.0)?;
+    let v = ctx.core.accounts().account_scopes(caller, id.0)?;
     let items = v.iter().map(|s| scope_rep(ctx, s)).collect();
     Ok(Reply::ok(ctx.format, &wire::EntityList(items)))
 }
@@ -374,7 +378,7 @@ pub(super) fn get_account_scope(
     id: AccountId,
     scope: ScopeId,
 ) -> Result<Reply, CoreError> {
-    let s = ctx.core.account_scope(caller, id.0, scope.0)?;
+    let s = ctx.core.accounts().account_scope(caller, id.0, scope.0)?;
     Ok(Reply::ok(ctx.format, &scope_rep(ctx, &s)))
 }
 
@@ -391,7 +395,7 @@ pub(super) fn add_account_scopes(
     let items = wire::decode_scope_create_spec(body, format, ctx.order)
         .map_err(|e| invalid_body("HierarchyScopeCreateSpec", e))?;
     let items: Vec<ScopeItem> = items.into_iter().map(scope_item).collect();
-    ctx.core.add_account_scopes(caller, id, &items)?;
+    ctx.core.accounts().add_account_scopes(caller, id, &items)?;
     Ok(Reply::empty(StatusCode::CREATED, ctx.format))
 }
 
@@ -402,6 +406,8 @@ pub(super) fn remove_account_scope(
     id: AccountId,
     scope: ScopeId,
 ) -> Result<Reply, CoreError> {
-    ctx.core.remove_account_scope(caller, id.0, scope.0)?;
+    ctx.core
+        .accounts()
+        .remove_account_scope(caller, id.0, scope.0)?;
     Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
 }

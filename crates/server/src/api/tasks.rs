@@ -7,7 +7,7 @@ use emrest_core::{Caller, CoreError, TaskId, TaskRecord};
 use emrest_wire as wire;
 use emrest_wire::Link;
 
-pub(super) fn task_rep(ctx: &Ctx, t: &TaskRecord) -> wire::Task {
+pub(super) fn task_rep(ctx: &Ctx, caller: &Caller, t: &TaskRecord) -> wire::Task {
     let href = ctx.href(format_args!("/tasks/{}", t.id));
     let mut links = vec![Link::fixed("Delete", href.clone(), None, Some("Task"))];
     // scenario_vm_restore.md and the seed page: clients find the session by the Related link of
@@ -24,7 +24,7 @@ pub(super) fn task_rep(ctx: &Ctx, t: &TaskRecord) -> wire::Task {
     }
     // post_jobs_id_actionclone.md: the finished clone task links to the new job.
     if let Some(j) = t.related_job_id.filter(|_| finished) {
-        let name = ctx.core.job(j).ok().map(|j| j.name);
+        let name = ctx.core.as_caller(caller).job(j).ok().map(|j| j.name);
         links.push(Link::fixed(
             "Related",
             ctx.href(format_args!("/jobs/{j}?format=Entity")),
@@ -53,19 +53,19 @@ pub(super) fn task_rep(ctx: &Ctx, t: &TaskRecord) -> wire::Task {
 
 /// `GET /tasks`: the caller's tasks (all of them for an administrator).
 pub(super) fn list_tasks(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
-    let v = ctx.core.tasks(caller)?;
-    let items = v.iter().map(|t| task_rep(ctx, t)).collect();
+    let v = ctx.core.as_caller(caller).tasks()?;
+    let items = v.iter().map(|t| task_rep(ctx, caller, t)).collect();
     Ok(Reply::ok(ctx.format, &wire::EntityList(items)))
 }
 
 /// `GET /tasks/{ID}`.
 pub(super) fn get_task(ctx: &Ctx, caller: &Caller, id: TaskId) -> Result<Reply, CoreError> {
-    let t = ctx.core.task(caller, id)?;
-    Ok(Reply::ok(ctx.format, &task_rep(ctx, &t)))
+    let t = ctx.core.as_caller(caller).task(id)?;
+    Ok(Reply::ok(ctx.format, &task_rep(ctx, caller, &t)))
 }
 
 /// `DELETE /tasks/{ID}`.
 pub(super) fn delete_task(ctx: &Ctx, caller: &Caller, id: TaskId) -> Result<Reply, CoreError> {
-    ctx.core.delete_task(caller, id)?;
+    ctx.core.restores().delete_task(caller, id)?;
     Ok(Reply::empty(StatusCode::NO_CONTENT, ctx.format))
 }

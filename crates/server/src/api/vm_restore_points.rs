@@ -84,7 +84,7 @@ pub(super) fn vm_point_entity(ctx: &Ctx, p: &VmRestorePointRecord) -> wire::VmRe
 
 /// `GET /vmRestorePoints`: the VM restore points the caller may see (its restore scope).
 pub(super) fn list_vm_restore_points(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
-    let v = ctx.core.vm_restore_points_for(caller, None)?;
+    let v = ctx.core.as_caller(caller).vm_restore_points(None)?;
     Ok(collection(ctx, &v, vm_point_ref, vm_point_entity))
 }
 
@@ -94,6 +94,6 @@ pub(super) fn get_vm_restore_point(
     caller: &Caller,
     id: VmRestorePointId,
 ) -> Result<Reply, CoreError> {
-    let p = ctx.core.vm_restore_point_for(caller, id.0)?;
+    let p = ctx.core.as_caller(caller).vm_restore_point(id.0)?;
     Ok(single(ctx, &p, vm_point_ref, vm_point_entity))
 }

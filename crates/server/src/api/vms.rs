@@ -38,7 +38,7 @@ fn restorable_vm(ctx: &Ctx, v: &RestorableVmRecord) -> wire::RestorableVm {
 
 /// `GET /emrest/vms`: the VMs with a restore point inside the caller's restore scope.
 pub(super) fn list_restorable_vms(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
-    let v = ctx.core.restorable_vms(caller)?;
+    let v = ctx.core.as_caller(caller).restorable_vms()?;
     let items = v.iter().map(|r| restorable_vm(ctx, r)).collect();
     Ok(Reply::ok(ctx.format, &wire::EntityList(items)))
 }

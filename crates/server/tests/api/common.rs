@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use base64::Engine;
 use emrest_core::demo::DemoOptions;
-use emrest_core::{Core, CoreConfig, PointType, Role, VmRestorePointRecord};
+use emrest_core::{Core, CoreConfig, Owner, PointType, Role, VmRestorePointRecord};
 use emrest_platform::{PowerState, VmInfo, VmKey};
 use emrest_server::{router_with_cache, ApiOptions, ReplyCache};
 use http_body_util::BodyExt;
@@ -29,7 +29,7 @@ pub const JSON: &str = "application/json";
 
 /// One isolated emrest: data folder, core, router and a logged-on session token.
 pub struct World {
-    pub core: Arc<Core>,
+    pub core: Arc<Owner>,
     pub app: Router,
     /// The router's reply cache (its counters).
     pub cache: Arc<ReplyCache>,
@@ -66,11 +66,11 @@ impl World {
             core.create_demo(&DemoOptions { disk_size }).unwrap();
             core.add_account(USER, PASSWORD, Role::PortalAdministrator)
                 .unwrap();
-            core
+            Arc::new(core)
         })
         .await
         .unwrap();
-        let (app, cache) = router_with_cache(core.clone(), options);
+        let (app, cache) = router_with_cache(Arc::clone(&**core), options);
         let mut world = World {
             core,
             app,
@@ -140,7 +140,7 @@ impl World {
     /// Blocking core work off the async workers.
     pub async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Core) -> T + Send + 'static,
+        f: impl FnOnce(&Owner) -> T + Send + 'static,
     ) -> T {
         let core = self.core.clone();
         tokio::task::spawn_blocking(move || f(&core)).await.unwrap()
@@ -150,7 +150,8 @@ impl World {
     pub async fn point(&self, vm_name: &str, kind: PointType) -> VmRestorePointRecord {
         let name = vm_name.to_string();
         self.blocking(move |c| {
-            c.vm_restore_points(None)
+            c.view()
+                .vm_restore_points(None)
                 .unwrap()
                 .into_iter()
                 .find(|p| p.vm_name == name && p.point_type == kind)

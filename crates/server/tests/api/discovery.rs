@@ -23,14 +23,20 @@ async fn collections(w: &World) -> Vec<Coll> {
                 .map(|i| i.to_string())
                 .collect::<BTreeSet<_>>()
         };
-        let backups = c.backups().unwrap();
-        let points = c.restore_points(None).unwrap();
+        let backups = c.view().backups().unwrap();
+        let points = c.view().restore_points(None).unwrap();
         let mut v = vec![
             Coll {
                 path: "/api/backupServers".into(),
                 kind: "BackupServer",
                 list: "BackupServers",
-                ids: ids(c.backup_servers().unwrap().iter().map(|s| s.id).collect()),
+                ids: ids(c
+                    .infrastructure()
+                    .backup_servers()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.id)
+                    .collect()),
             },
             Coll {
                 path: "/api/backups".into(),
@@ -49,6 +55,7 @@ async fn collections(w: &World) -> Vec<Coll> {
                 kind: "VmRestorePoint",
                 list: "VmRestorePoints",
                 ids: ids(c
+                    .view()
                     .vm_restore_points(None)
                     .unwrap()
                     .iter()
@@ -59,13 +66,25 @@ async fn collections(w: &World) -> Vec<Coll> {
                 path: "/api/hierarchyRoots".into(),
                 kind: "HierarchyRoot",
                 list: "HierarchyRoots",
-                ids: ids(c.hierarchy_roots().unwrap().iter().map(|r| r.id).collect()),
+                ids: ids(c
+                    .infrastructure()
+                    .hierarchy_roots()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.id)
+                    .collect()),
             },
             Coll {
                 path: "/api/backupFiles".into(),
                 kind: "BackupFile",
                 list: "BackupFiles",
-                ids: ids(c.backup_files(None).unwrap().iter().map(|f| f.id).collect()),
+                ids: ids(c
+                    .view()
+                    .backup_files(None)
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.id)
+                    .collect()),
             },
         ];
         let b = &backups[0];
@@ -74,6 +93,7 @@ async fn collections(w: &World) -> Vec<Coll> {
             kind: "RestorePoint",
             list: "RestorePoints",
             ids: ids(c
+                .view()
                 .restore_points(Some(b.id))
                 .unwrap()
                 .iter()
@@ -86,6 +106,7 @@ async fn collections(w: &World) -> Vec<Coll> {
             kind: "VmRestorePoint",
             list: "VmRestorePoints",
             ids: ids(c
+                .view()
                 .vm_restore_points(Some(p.id))
                 .unwrap()
                 .iter()
@@ -97,6 +118,7 @@ async fn collections(w: &World) -> Vec<Coll> {
             kind: "BackupFile",
             list: "BackupFiles",
             ids: ids(c
+                .view()
                 .backup_files(Some(p.id))
                 .unwrap()
                 .iter()
@@ -376,7 +398,7 @@ async fn hierarchy_roots_are_a_vcenter_a_hyperv_host_and_a_cloud_director() {
 async fn nested_collections_link_up_to_their_parent() {
     let w = World::new(ONE_MIB).await;
     let rp = w
-        .blocking(|c| c.restore_points(None).unwrap().remove(0))
+        .blocking(|c| c.view().restore_points(None).unwrap().remove(0))
         .await;
     let j = w
         .get_json(&format!("/api/restorePoints/{}/vmRestorePoints", rp.id))

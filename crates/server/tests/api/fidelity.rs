@@ -181,9 +181,9 @@ async fn a_backup_server_links_its_jobs_and_repositories_in_xml_and_json() {
     let (server, jobs, repos) = w
         .blocking(|c| {
             (
-                c.backup_servers().unwrap()[0].clone(),
-                c.jobs().unwrap(),
-                c.backup_repositories().unwrap(),
+                c.infrastructure().backup_servers().unwrap()[0].clone(),
+                c.view().jobs().unwrap(),
+                c.infrastructure().backup_repositories().unwrap(),
             )
         })
         .await;
@@ -297,7 +297,8 @@ async fn deep_paging_by_100_with_ties_across_pages_returns_each_point_once() {
     w.blocking(|c| insert_synthetic_points(c, 10_000)).await;
     let all: BTreeSet<String> = w
         .blocking(|c| {
-            c.vm_restore_points(None)
+            c.view()
+                .vm_restore_points(None)
                 .unwrap()
                 .iter()
                 .map(|p| format!("urn:veeam:VmRestorePoint:{}", p.id))

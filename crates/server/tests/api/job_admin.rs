@@ -507,7 +507,7 @@ async fn a_job_is_cloned_and_deleted() {
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert!(
-        w.blocking(|c| c.wait_jobs_idle(std::time::Duration::from_secs(60)))
+        w.blocking(|c| c.jobs().wait_jobs_idle(std::time::Duration::from_secs(60)))
             .await
     );
     let points = w.get_json("/api/vmRestorePoints").await.json();

@@ -106,7 +106,9 @@ async fn a_job_started_in_xml_and_json_makes_points_equal_to_the_vms_disks() {
                 .unwrap_or_else(|| panic!("{href}"))
                 .parse()
                 .unwrap();
-            let point = w.blocking(move |c| c.vm_restore_point(vp).unwrap()).await;
+            let point = w
+                .blocking(move |c| c.view().vm_restore_point(vp).unwrap())
+                .await;
             assert_eq!(&w.point_disks(&point).await, disks, "{vm} as backed up");
             assert_eq!(point.point_type, emrest_core::PointType::Increment);
         }
@@ -128,7 +130,7 @@ async fn a_running_job_cannot_start_twice_and_stops_without_a_point() {
     // A job over a large sparse VM, so it is still reading when the second start arrives.
     let job = w
         .blocking(|c| {
-            let root = c.hierarchy_roots().unwrap()[0].id;
+            let root = c.infrastructure().hierarchy_roots().unwrap()[0].id;
             let ds = c.inventory().datastores(root).unwrap()[0]
                 .object_ref
                 .clone();
@@ -145,13 +147,14 @@ async fn a_running_job_cannot_start_twice_and_stops_without_a_point() {
                     emrest_platform::PowerState::PoweredOn,
                 )
                 .unwrap();
-            c.create_job("Big", &[vm.hierarchy_obj_ref()], 3, "test")
+            c.jobs()
+                .create_job("Big", &[vm.hierarchy_obj_ref()], 3, "test")
                 .unwrap()
                 .id
         })
         .await;
     let points = w
-        .blocking(|c| c.vm_restore_points(None).unwrap().len())
+        .blocking(|c| c.view().vm_restore_points(None).unwrap().len())
         .await;
     let r = w
         .send(Req::post(&format!("/api/jobs/{job}?action=start")).accept(JSON))
@@ -186,7 +189,7 @@ async fn a_running_job_cannot_start_twice_and_stops_without_a_point() {
         .iter()
         .all(|l| l["Rel"] != "Related"));
     assert_eq!(
-        w.blocking(|c| c.vm_restore_points(None).unwrap().len())
+        w.blocking(|c| c.view().vm_restore_points(None).unwrap().len())
             .await,
         points
     );

@@ -108,7 +108,8 @@ async fn the_vm_list_shows_every_restorable_vm_with_its_place_power_and_newest_p
     // The newest point is the VM's newest point, named by the UID its Related link leads to.
     let newest = w
         .blocking(move |c| {
-            c.vm_restore_points(None)
+            c.view()
+                .vm_restore_points(None)
                 .unwrap()
                 .into_iter()
                 .filter(|p| p.vm_name == "web01")

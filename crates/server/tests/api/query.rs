@@ -145,65 +145,91 @@ async fn every_type_answers_references_and_entities_in_xml_and_json() {
     let sid = session_of_token(&w.token);
     let expected: Vec<(&str, BTreeSet<String>)> = w
         .blocking(move |c| {
-            let caller = c.caller(sid).unwrap();
+            let caller = c.logons().caller(sid).unwrap();
             vec![
                 (
                     "VmRestorePoint",
-                    uids("VmRestorePoint", &c.vm_restore_points(None).unwrap(), |p| {
-                        p.id
-                    }),
+                    uids(
+                        "VmRestorePoint",
+                        &c.view().vm_restore_points(None).unwrap(),
+                        |p| p.id,
+                    ),
                 ),
                 (
                     "RestorePoint",
-                    uids("RestorePoint", &c.restore_points(None).unwrap(), |p| p.id),
+                    uids(
+                        "RestorePoint",
+                        &c.view().restore_points(None).unwrap(),
+                        |p| p.id,
+                    ),
                 ),
-                ("Backup", uids("Backup", &c.backups().unwrap(), |b| b.id)),
+                (
+                    "Backup",
+                    uids("Backup", &c.view().backups().unwrap(), |b| b.id),
+                ),
                 (
                     "BackupFile",
-                    uids("BackupFile", &c.backup_files(None).unwrap(), |f| f.id),
+                    uids("BackupFile", &c.view().backup_files(None).unwrap(), |f| {
+                        f.id
+                    }),
                 ),
                 (
                     "BackupServer",
-                    uids("BackupServer", &c.backup_servers().unwrap(), |s| s.id),
+                    uids(
+                        "BackupServer",
+                        &c.infrastructure().backup_servers().unwrap(),
+                        |s| s.id,
+                    ),
                 ),
                 (
                     "HierarchyRoot",
-                    uids("HierarchyRoot", &c.hierarchy_roots().unwrap(), |r| r.id),
+                    uids(
+                        "HierarchyRoot",
+                        &c.infrastructure().hierarchy_roots().unwrap(),
+                        |r| r.id,
+                    ),
                 ),
                 (
                     "RestoreSession",
                     uids(
                         "RestoreSession",
-                        &c.restore_sessions(&caller).unwrap(),
+                        &c.as_caller(&caller).restore_sessions().unwrap(),
                         |s| s.id,
                     ),
                 ),
                 (
                     "Task",
-                    c.tasks(&caller)
+                    c.as_caller(&caller)
+                        .tasks()
                         .unwrap()
                         .iter()
                         .map(|t| t.id.to_string())
                         .collect(),
                 ),
-                ("Job", uids("Job", &c.jobs().unwrap(), |j| j.id)),
+                ("Job", uids("Job", &c.view().jobs().unwrap(), |j| j.id)),
                 (
                     "BackupJobSession",
-                    uids("BackupJobSession", &c.backup_sessions(None).unwrap(), |s| {
-                        s.id
-                    }),
+                    uids(
+                        "BackupJobSession",
+                        &c.view().backup_sessions(None).unwrap(),
+                        |s| s.id,
+                    ),
                 ),
                 (
                     "BackupTaskSession",
                     uids(
                         "BackupTaskSession",
-                        &c.backup_task_sessions(None).unwrap(),
+                        &c.view().backup_task_sessions(None).unwrap(),
                         |t| t.id,
                     ),
                 ),
                 (
                     "Repository",
-                    uids("Repository", &c.backup_repositories().unwrap(), |r| r.id),
+                    uids(
+                        "Repository",
+                        &c.infrastructure().backup_repositories().unwrap(),
+                        |r| r.id,
+                    ),
                 ),
             ]
         })
@@ -284,7 +310,9 @@ async fn every_comparison_operator_filters_dates_in_xml_and_json() {
     let w = World::new(ONE_MIB).await;
     // 300 synthetic points in three restore points an hour apart, on whole seconds.
     w.blocking(|c| insert_synthetic_points(c, 300)).await;
-    let points = w.blocking(|c| c.vm_restore_points(None).unwrap()).await;
+    let points = w
+        .blocking(|c| c.view().vm_restore_points(None).unwrap())
+        .await;
     let pivot = SYNTHETIC_BASE + 3_600_000;
     type Cmp = fn(i64, i64) -> bool;
     let ops: [(&str, Cmp); 6] = [
@@ -323,8 +351,12 @@ async fn every_comparison_operator_filters_dates_in_xml_and_json() {
 #[tokio::test(flavor = "multi_thread")]
 async fn vm_restore_point_fields_strings_enums_uids_and_logic() {
     let w = World::new(ONE_MIB).await;
-    let points = w.blocking(|c| c.vm_restore_points(None).unwrap()).await;
-    let servers = w.blocking(|c| c.backup_servers().unwrap()).await;
+    let points = w
+        .blocking(|c| c.view().vm_restore_points(None).unwrap())
+        .await;
+    let servers = w
+        .blocking(|c| c.infrastructure().backup_servers().unwrap())
+        .await;
     let all = uids("VmRestorePoint", &points, |p| p.id);
     let set = |pred: &dyn Fn(&emrest_core::VmRestorePointRecord) -> bool| {
         uids(
@@ -454,12 +486,12 @@ async fn other_types_filter_on_their_documented_fields() {
     let (backups, rps, files, servers, roots, repos) = w
         .blocking(|c| {
             (
-                c.backups().unwrap(),
-                c.restore_points(None).unwrap(),
-                c.backup_files(None).unwrap(),
-                c.backup_servers().unwrap(),
-                c.hierarchy_roots().unwrap(),
-                c.backup_repositories().unwrap(),
+                c.view().backups().unwrap(),
+                c.view().restore_points(None).unwrap(),
+                c.view().backup_files(None).unwrap(),
+                c.infrastructure().backup_servers().unwrap(),
+                c.infrastructure().hierarchy_roots().unwrap(),
+                c.infrastructure().backup_repositories().unwrap(),
             )
         })
         .await;
@@ -663,9 +695,9 @@ async fn jobs_and_backup_sessions_filter_sort_and_page() {
     let (jobs, sessions, tasks) = w
         .blocking(|c| {
             (
-                c.jobs().unwrap(),
-                c.backup_sessions(None).unwrap(),
-                c.backup_task_sessions(None).unwrap(),
+                c.view().jobs().unwrap(),
+                c.view().backup_sessions(None).unwrap(),
+                c.view().backup_task_sessions(None).unwrap(),
             )
         })
         .await;
@@ -916,9 +948,9 @@ async fn jobs_and_backup_sessions_filter_sort_and_page() {
 
 /// Insert `n` synthetic VM restore points straight into the catalog (100 VMs per restore
 /// point, one transaction per restore point). Returns their IDs.
-pub fn insert_synthetic_points(core: &emrest_core::Core, n: usize) -> Vec<Uuid> {
-    let server = core.backup_servers().unwrap()[0].id;
-    let root = core.hierarchy_roots().unwrap()[0].id;
+pub fn insert_synthetic_points(core: &emrest_core::Owner, n: usize) -> Vec<Uuid> {
+    let server = core.infrastructure().backup_servers().unwrap()[0].id;
+    let root = core.infrastructure().hierarchy_roots().unwrap()[0].id;
     SyntheticPoints {
         job: "Synthetic Job",
         vm_prefix: "synth-",
@@ -1009,7 +1041,7 @@ async fn paging_through_ten_thousand_points_returns_each_exactly_once() {
     let w = World::new(ONE_MIB).await;
     let inserted = w.blocking(|c| insert_synthetic_points(c, 10_000)).await;
     let total = w
-        .blocking(|c| c.vm_restore_points(None).unwrap().len())
+        .blocking(|c| c.view().vm_restore_points(None).unwrap().len())
         .await;
     assert!(total >= 10_000);
 
@@ -1040,7 +1072,9 @@ async fn paging_through_ten_thousand_points_returns_each_exactly_once() {
         true,
     )
     .await;
-    let points = w.blocking(|c| c.vm_restore_points(None).unwrap()).await;
+    let points = w
+        .blocking(|c| c.view().vm_restore_points(None).unwrap())
+        .await;
     let mut want: Vec<_> = points
         .iter()
         .filter(|p| p.vm_name.as_str() >= "synth-050" && p.point_type == PointType::Increment)
@@ -1221,7 +1255,12 @@ async fn query_service_lists_a_query_per_type() {
 async fn lookup_finds_vms_datastores_profiles_and_roots() {
     let w = World::new(ONE_MIB).await;
     let (roots, vms) = w
-        .blocking(|c| (c.hierarchy_roots().unwrap(), c.inventory().vms().unwrap()))
+        .blocking(|c| {
+            (
+                c.infrastructure().hierarchy_roots().unwrap(),
+                c.inventory().vms().unwrap(),
+            )
+        })
         .await;
     // lookupSvc: one Vm lookup per root, each of which works.
     let svc = w.get_json("/api/lookupSvc").await.json();

@@ -5,7 +5,7 @@
 
 use crate::common::*;
 use axum::http::StatusCode;
-use emrest_core::{Core, PointType};
+use emrest_core::{Owner, PointType};
 use emrest_platform::{DiskInfo, PowerState, VmKey};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ const CHUNK: u64 = 64 << 10;
 
 /// Fill a disk so that every 64 KiB chunk differs from every other (a restore writes each one)
 /// while compressing well (backups and restores stay quick).
-fn fill(core: &Core, key: &VmKey, disk: &str, size: u64, seed: u64) {
+fn fill(core: &Owner, key: &VmKey, disk: &str, size: u64, seed: u64) {
     let f = core.inventory().open_disk(key, disk, true).unwrap();
     let mut buf = vec![0u8; CHUNK as usize];
     for i in 0..size / CHUNK {
@@ -40,7 +40,7 @@ async fn vm_with_job(
 ) -> (VmKey, uuid::Uuid, Option<uuid::Uuid>) {
     let name = name.to_string();
     w.blocking(move |c| {
-        let root = c.hierarchy_roots().unwrap()[0].id;
+        let root = c.infrastructure().hierarchy_roots().unwrap()[0].id;
         let ds = datastore.unwrap_or_else(|| {
             c.inventory().datastores(root).unwrap()[0]
                 .object_ref
@@ -61,13 +61,17 @@ async fn vm_with_job(
             fill(c, &vm.key(), &d.name, size, i as u64 + 1);
         }
         let job = c
+            .jobs()
             .create_job(&format!("Job {name}"), &[vm.hierarchy_obj_ref()], 3, "test")
             .unwrap()
             .id;
         let point = backed_up.then(|| {
-            let s = c.run_job_now(job, emrest_core::now_millis()).unwrap();
+            let s = c
+                .jobs()
+                .run_job_now(job, emrest_core::now_millis())
+                .unwrap();
             let rp = s.restore_point_id.expect("a point");
-            let p = c.vm_restore_points(Some(rp)).unwrap()[0].id;
+            let p = c.view().vm_restore_points(Some(rp)).unwrap()[0].id;
             // A change after the backup, so "as before" and "as the point" differ.
             c.inventory()
                 .write_disk(&vm.key(), "disk-0", 0, &[0xa5; 4096])
@@ -209,7 +213,7 @@ async fn deleting_a_running_restore_task_stops_it_and_the_session_names_who() {
     assert_eq!(done["Result"]["Success"], true, "{done}");
 }
 
-fn index_files(c: &Core) -> (BTreeSet<String>, BTreeSet<String>) {
+fn index_files(c: &Owner) -> (BTreeSet<String>, BTreeSet<String>) {
     let named = c
         .catalog()
         .all_index_names()
@@ -237,27 +241,34 @@ async fn stopping_a_running_backup_records_nothing_and_a_vm_being_backed_up_is_n
                 .find(|v| v.name == "app01")
                 .unwrap();
             let big = c.inventory().vm(&big).unwrap();
-            c.create_job(
-                "Big and web",
-                &[big.hierarchy_obj_ref(), app01.hierarchy_obj_ref()],
-                3,
-                "test",
-            )
-            .unwrap()
-            .id
+            c.jobs()
+                .create_job(
+                    "Big and web",
+                    &[big.hierarchy_obj_ref(), app01.hierarchy_obj_ref()],
+                    3,
+                    "test",
+                )
+                .unwrap()
+                .id
         })
         .await;
     let app01 = w.point("app01", PointType::Full).await;
     let app01_before = w.vm_disks(&app01.vm).await;
     let (points, _) = w
-        .blocking(|c| (c.vm_restore_points(None).unwrap().len(), index_files(c)))
+        .blocking(|c| {
+            (
+                c.view().vm_restore_points(None).unwrap().len(),
+                index_files(c),
+            )
+        })
         .await;
     let r = w
         .send(Req::post(&format!("/api/jobs/{job}?action=start")).accept(JSON))
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-    let session = move |c: &Core| {
-        c.backup_sessions(Some(job))
+    let session = move |c: &Owner| {
+        c.view()
+            .backup_sessions(Some(job))
             .unwrap()
             .into_iter()
             .next()
@@ -314,13 +325,18 @@ async fn stopping_a_running_backup_records_nothing_and_a_vm_being_backed_up_is_n
         Some("Job stopped by tester; no restore point was recorded")
     );
     let (after, (named, stored)) = w
-        .blocking(|c| (c.vm_restore_points(None).unwrap().len(), index_files(c)))
+        .blocking(|c| {
+            (
+                c.view().vm_restore_points(None).unwrap().len(),
+                index_files(c),
+            )
+        })
         .await;
     assert_eq!(after, points, "no point recorded");
     assert_eq!(named, stored, "no index left behind");
     assert_eq!(w.vm_disks(&app01.vm).await, app01_before);
     // Stopped, the job holds no VM any more: app01 restores.
-    w.blocking(|c| assert!(c.wait_jobs_idle(Duration::from_secs(60))))
+    w.blocking(|c| assert!(c.jobs().wait_jobs_idle(Duration::from_secs(60))))
         .await;
     let t = start_restore(&w, app01.id).await;
     let done = w.wait_task(t["TaskId"].as_str().unwrap()).await;
@@ -336,7 +352,7 @@ async fn restores_beyond_the_worker_count_wait_and_work_on_a_busy_vm_is_refused(
     let third = w.point("web01", PointType::Full).await;
     // The two take their workers and stay there, before touching a disk, until released
     // (they restore in well under a second otherwise).
-    w.blocking(|c| c.hold_restores(true)).await;
+    w.blocking(|c| c.restores().hold(true)).await;
     let ta = start_restore(&w, pa.unwrap()).await;
     let tb = start_restore(&w, pb.unwrap()).await;
     // Two run side by side...
@@ -378,9 +394,9 @@ async fn restores_beyond_the_worker_count_wait_and_work_on_a_busy_vm_is_refused(
         "VM 'big-a' is already being restored; wait for that task to finish"
     );
     let job_a = w
-        .blocking(|c| c.job_by_name("Job big-a").unwrap().unwrap().id)
+        .blocking(|c| c.view().job_by_name("Job big-a").unwrap().unwrap().id)
         .await;
-    let sessions = w.blocking(move |c| c.backup_sessions(Some(job_a)).unwrap().len());
+    let sessions = w.blocking(move |c| c.view().backup_sessions(Some(job_a)).unwrap().len());
     let sessions = sessions.await;
     let m = w
         .send(Req::post(&format!("/api/jobs/{job_a}?action=start")))
@@ -392,7 +408,7 @@ async fn restores_beyond_the_worker_count_wait_and_work_on_a_busy_vm_is_refused(
     );
     assert_eq!(w.get_json("/api/tasks").await.json(), tasks);
     assert_eq!(
-        w.blocking(move |c| c.backup_sessions(Some(job_a)).unwrap().len())
+        w.blocking(move |c| c.view().backup_sessions(Some(job_a)).unwrap().len())
             .await,
         sessions,
         "no backup session"
@@ -404,7 +420,7 @@ async fn restores_beyond_the_worker_count_wait_and_work_on_a_busy_vm_is_refused(
         let r = w.send(Req::delete(&format!("/api/tasks/{id}"))).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
     }
-    w.blocking(|c| c.hold_restores(false)).await;
+    w.blocking(|c| c.restores().hold(false)).await;
     let done = w.wait_task(id_c).await;
     assert_eq!(done["Result"]["Success"], true, "{done}");
     assert_eq!(w.vm_disks(&third.vm).await, w.point_disks(&third).await);
@@ -418,7 +434,7 @@ async fn restores_beyond_the_worker_count_wait_and_work_on_a_busy_vm_is_refused(
         .send(Req::post(&format!("/api/jobs/{job_a}?action=start")))
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-    w.blocking(|c| assert!(c.wait_jobs_idle(Duration::from_secs(60))))
+    w.blocking(|c| assert!(c.jobs().wait_jobs_idle(Duration::from_secs(60))))
         .await;
 }
 
@@ -510,7 +526,7 @@ async fn a_restore_to_a_datastore_without_room_fails_clearly_and_removes_its_sta
     // take 8. The first disk's staging fits, the second's does not.
     let ds = w
         .blocking(|c| {
-            let root = c.hierarchy_roots().unwrap()[0].id;
+            let root = c.infrastructure().hierarchy_roots().unwrap()[0].id;
             c.inventory()
                 .add_datastore(root, "tiny", Some((12 << 20) + (64 << 10)))
                 .unwrap()
@@ -619,7 +635,7 @@ async fn restores_past_the_workers_and_the_queue_are_refused_with_503_recording_
     let first = w.point("web01", PointType::Full).await;
     let second = w.point("db01", PointType::Full).await;
     let third = w.point("file01", PointType::Full).await;
-    w.blocking(|c| c.hold_restores(true)).await;
+    w.blocking(|c| c.restores().hold(true)).await;
     let t1 = start_restore(&w, first.id).await;
     let t2 = start_restore(&w, second.id).await;
     let tasks_before = w.get_json("/api/tasks").await.json();
@@ -646,7 +662,7 @@ async fn restores_past_the_workers_and_the_queue_are_refused_with_503_recording_
         tasks_before,
         "no task recorded"
     );
-    w.blocking(|c| c.hold_restores(false)).await;
+    w.blocking(|c| c.restores().hold(false)).await;
     for t in [&t1, &t2] {
         let done = w.wait_task(t["TaskId"].as_str().unwrap()).await;
         assert_eq!(done["Result"]["Success"], true, "{done}");

@@ -139,7 +139,8 @@ async fn a_backup_and_retention_show_on_the_next_get() {
     let vm = w.vm("web01").await.unwrap();
     let job = w
         .blocking(move |c| {
-            c.create_job("Cached", &[vm.hierarchy_obj_ref()], 1, "test")
+            c.jobs()
+                .create_job("Cached", &[vm.hierarchy_obj_ref()], 1, "test")
                 .unwrap()
                 .id
         })

@@ -114,7 +114,9 @@ async fn the_summary_links_every_frame_and_each_frame_answers_in_both_formats() 
 #[tokio::test]
 async fn report_figures_agree_with_the_demo_estate() {
     let w = World::new(ONE_MIB).await;
-    let sessions = w.blocking(|c| c.backup_sessions(None).unwrap()).await;
+    let sessions = w
+        .blocking(|c| c.view().backup_sessions(None).unwrap())
+        .await;
 
     // veeam_exporter's keys (JSON.md D3).
     let o = w.get_json("/api/reports/summary/overview").await.json();
@@ -137,7 +139,8 @@ async fn report_figures_agree_with_the_demo_estate() {
     // Six VMs, each with its disks of ONE_MIB in the latest point.
     let disks: u64 = w
         .blocking(|c| {
-            c.vm_restore_points(None)
+            c.view()
+                .vm_restore_points(None)
                 .unwrap()
                 .iter()
                 .filter(|p| p.point_type == emrest_core::PointType::Increment)
@@ -185,7 +188,8 @@ async fn report_figures_agree_with_the_demo_estate() {
     assert_eq!(days.len(), 7);
     let created: Vec<(String, i64)> = w
         .blocking(|c| {
-            c.vm_restore_points(None)
+            c.view()
+                .vm_restore_points(None)
                 .unwrap()
                 .iter()
                 .map(|p| (p.vm_name.clone(), p.created))

@@ -1,0 +1,271 @@
+//! What one caller may see: every read whose answer depends on who asks goes through a
+//! [`View`], and a `View` is built only from an authenticated caller ([`Core::as_caller`]) or
+//! by the data folder's owner ([`crate::Owner::view`]). There is no other way to list the
+//! catalog, so a handler cannot list what its caller may not see.
+//!
+//! The restore scope filters backups, restore points, VM restore points and backup files
+//! here, once; tasks and restore sessions are the caller's own unless it administers.
+
+use crate::error::{CoreError, CoreResult};
+use crate::model::*;
+use crate::security::{self, EnterpriseRole, RestoreScope};
+use crate::Core;
+use std::borrow::Cow;
+use std::collections::HashSet;
+use uuid::Uuid;
+
+/// The reads of one caller.
+pub struct View<'a> {
+    pub(crate) core: &'a Core,
+    pub(crate) caller: Cow<'a, Caller>,
+}
+
+impl std::ops::Deref for View<'_> {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        self.core
+    }
+}
+
+impl Core {
+    /// The reads of an authenticated caller (from [`crate::Logons::caller`]).
+    pub fn as_caller<'a>(&'a self, caller: &'a Caller) -> View<'a> {
+        View {
+            core: self,
+            caller: Cow::Borrowed(caller),
+        }
+    }
+
+    /// Everything, for the domain's own work (a restore reading its point, a job its
+    /// backups); never handed out.
+    pub(crate) fn everything(&self) -> View<'_> {
+        View {
+            core: self,
+            caller: Cow::Owned(Caller::owner()),
+        }
+    }
+}
+
+/// Which restore points and backups hold at least one VM a scoped caller may see.
+struct Visible {
+    points: HashSet<Uuid>,
+    backups: HashSet<Uuid>,
+}
+
+impl Caller {
+    /// The data folder's owner: sees and may do everything (the CLI, on the authority of the
+    /// folder's owner; tests).
+    pub(crate) fn owner() -> Caller {
+        Caller {
+            account_id: Uuid::nil(),
+            user_name: crate::audit::LOCAL.user.to_string(),
+            session_id: Uuid::nil(),
+            roles: vec![EnterpriseRole::PortalAdministrator],
+            scope: RestoreScope::All,
+            address: None,
+        }
+    }
+}
+
+impl View<'_> {
+    /// The caller these reads are for.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    // ---- discovery ----
+
+    // ---- the backup catalog, through the caller's restore scope ----
+
+    /// Restore points and backups that hold a VM the caller may see; `None` when the caller
+    /// sees everything.
+    fn visible_points(&self) -> CoreResult<Option<Visible>> {
+        let caller = self.caller();
+        if caller.sees_all_vms() {
+            return Ok(None);
+        }
+        let mut v = Visible {
+            points: HashSet::new(),
+            backups: HashSet::new(),
+        };
+        for p in self.catalog.vm_restore_points(None)? {
+            if security::can_see_vm(caller, &p) {
+                v.points.insert(p.restore_point_id);
+                v.backups.insert(p.backup_id);
+            }
+        }
+        Ok(Some(v))
+    }
+
+    fn outside_scope(&self, what: &str, id: Uuid) -> CoreError {
+        CoreError::Forbidden(format!(
+            "Access denied: {what} [{id}] holds no VM in the restore scope of account '{}'",
+            self.caller.user_name
+        ))
+    }
+
+    /// Backups holding a VM the caller may see.
+    pub fn backups(&self) -> CoreResult<Vec<BackupRecord>> {
+        let all = self.catalog.backups()?;
+        Ok(match self.visible_points()? {
+            None => all,
+            Some(v) => all
+                .into_iter()
+                .filter(|b| v.backups.contains(&b.id))
+                .collect(),
+        })
+    }
+
+    /// One backup (403 when it holds no VM of the caller's scope).
+    pub fn backup(&self, id: Uuid) -> CoreResult<BackupRecord> {
+        let b = self
+            .catalog
+            .backups()?
+            .into_iter()
+            .find(|b| b.id == id)
+            .ok_or_else(|| CoreError::not_found("Backup", id))?;
+        match self.visible_points()? {
+            Some(v) if !v.backups.contains(&id) => Err(self.outside_scope("Backup", id)),
+            _ => Ok(b),
+        }
+    }
+
+    /// Restore points (of one backup when given) holding a VM the caller may see.
+    pub fn restore_points(&self, backup: Option<Uuid>) -> CoreResult<Vec<RestorePointRecord>> {
+        if let Some(b) = backup {
+            self.backup(b)?;
+        }
+        let all = self.catalog.restore_points(backup)?;
+        Ok(match self.visible_points()? {
+            None => all,
+            Some(v) => all
+                .into_iter()
+                .filter(|p| v.points.contains(&p.id))
+                .collect(),
+        })
+    }
+
+    /// One restore point (403 when it holds no VM of the caller's scope).
+    pub fn restore_point(&self, id: Uuid) -> CoreResult<RestorePointRecord> {
+        let p = self
+            .catalog
+            .restore_point(id)?
+            .ok_or_else(|| CoreError::not_found("Restore point", id))?;
+        match self.visible_points()? {
+            Some(v) if !v.points.contains(&id) => Err(self.outside_scope("Restore point", id)),
+            _ => Ok(p),
+        }
+    }
+
+    /// VM restore points (of one restore point when given) of VMs the caller may see.
+    pub fn vm_restore_points(&self, point: Option<Uuid>) -> CoreResult<Vec<VmRestorePointRecord>> {
+        if let Some(p) = point {
+            self.restore_point(p)?;
+        }
+        let all = self.catalog.vm_restore_points(point)?;
+        let caller = self.caller();
+        Ok(all
+            .into_iter()
+            .filter(|p| security::can_see_vm(caller, p))
+            .collect())
+    }
+
+    /// One VM restore point (403 outside the caller's scope).
+    pub fn vm_restore_point(&self, id: Uuid) -> CoreResult<VmRestorePointRecord> {
+        let p = self
+            .catalog
+            .vm_restore_point(id)?
+            .ok_or_else(|| CoreError::not_found("VM restore point", id))?;
+        security::check_vm(self.caller(), &p)?;
+        Ok(p)
+    }
+
+    /// Backup files (of one restore point when given) of restore points the caller may see.
+    pub fn backup_files(&self, point: Option<Uuid>) -> CoreResult<Vec<BackupFileRecord>> {
+        if let Some(p) = point {
+            self.restore_point(p)?;
+        }
+        let all = self.catalog.backup_files(point)?;
+        Ok(match self.visible_points()? {
+            None => all,
+            Some(v) => all
+                .into_iter()
+                .filter(|f| v.points.contains(&f.restore_point_id))
+                .collect(),
+        })
+    }
+
+    /// One backup file (403 when its restore point holds no VM of the caller's scope).
+    pub fn backup_file(&self, id: Uuid) -> CoreResult<BackupFileRecord> {
+        let f = self
+            .catalog
+            .backup_file(id)?
+            .ok_or_else(|| CoreError::not_found("Backup file", id))?;
+        match self.visible_points()? {
+            Some(v) if !v.points.contains(&f.restore_point_id) => {
+                Err(self.outside_scope("Backup file", id))
+            }
+            _ => Ok(f),
+        }
+    }
+
+    // ---- tasks and restore sessions ----
+
+    /// Whether the caller may see what `owner` started: its own, or anything when it
+    /// administers.
+    fn sees_owner(&self, owner: Uuid) -> bool {
+        self.caller.is_admin() || self.caller.account_id == owner
+    }
+
+    /// Tasks the caller may see.
+    pub fn tasks(&self) -> CoreResult<Vec<TaskRecord>> {
+        let scope = (!self.caller.is_admin()).then_some(self.caller.account_id);
+        self.catalog.tasks(scope)
+    }
+
+    /// One task.
+    pub fn task(&self, id: TaskId) -> CoreResult<TaskRecord> {
+        self.catalog
+            .task(id)?
+            .filter(|t| self.sees_owner(t.account_id))
+            .ok_or_else(|| CoreError::not_found("Task", id))
+    }
+
+    /// Restore sessions the caller may see, with live progress.
+    pub fn restore_sessions(&self) -> CoreResult<Vec<RestoreSessionRecord>> {
+        let scope = (!self.caller.is_admin()).then_some(self.caller.account_id);
+        let mut v = self.catalog.restore_sessions(scope)?;
+        for s in &mut v {
+            self.live_progress(s);
+        }
+        Ok(v)
+    }
+
+    /// One restore session.
+    pub fn restore_session(&self, id: Uuid) -> CoreResult<RestoreSessionRecord> {
+        let mut s = self
+            .catalog
+            .restore_session(id)?
+            .filter(|s| self.sees_owner(s.account_id))
+            .ok_or_else(|| CoreError::not_found("Restore session", id))?;
+        self.live_progress(&mut s);
+        Ok(s)
+    }
+
+    /// A restore session's log (emrest extension).
+    pub fn restore_log(&self, id: Uuid) -> CoreResult<Vec<LogLine>> {
+        self.restore_session(id)?;
+        self.catalog.session_log(id)
+    }
+
+    pub(crate) fn live_progress(&self, s: &mut RestoreSessionRecord) {
+        if s.state != SessionState::Working {
+            return;
+        }
+        // By session, not through the task list: a task deleted to cancel its restore is
+        // hidden from it while the restore winds down, and progress must not drop to 0.
+        if let Some(percent) = self.runner.progress_of_session(s.id) {
+            s.progress = percent;
+        }
+    }
+}
