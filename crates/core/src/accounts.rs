@@ -282,7 +282,7 @@ impl Accounts<'_> {
 
 impl Owner {
     /// Create an account with a password and one of the CLI's roles, allowed to restore every
-    /// VM (CLI and tests; the API's `POST /security/accounts` is [`Core::create_account`]).
+    /// VM (CLI and tests; the API's `POST /security/accounts` is [`Accounts::create`]).
     pub fn add_account(&self, name: &str, password: &str, role: Role) -> CoreResult<()> {
         if password.is_empty() {
             return Err(CoreError::invalid(

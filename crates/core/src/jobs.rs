@@ -193,7 +193,7 @@ fn require_admin(caller: &Caller) -> CoreResult<()> {
 }
 
 /// Who asked for a job action: an API caller, or an account the local operator acts as
-/// ([`Core::local_actor`]). The tasks it starts are that account's.
+/// ([`Jobs::local_actor`](crate::Jobs::local_actor)). The tasks it starts are that account's.
 #[derive(Clone, Debug)]
 pub struct Actor {
     pub account_id: Uuid,

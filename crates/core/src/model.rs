@@ -38,7 +38,7 @@ impl std::str::FromStr for TaskId {
     }
 }
 
-/// The CLI's three older role names, accepted as input by [`crate::Core::add_account`] only:
+/// The CLI's three older role names, accepted as input by [`crate::Owner::add_account`] only:
 /// an account's roles are a set of [`crate::security::EnterpriseRole`]s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Role {

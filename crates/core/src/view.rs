@@ -5,6 +5,33 @@
 //!
 //! The restore scope filters backups, restore points, VM restore points and backup files
 //! here, once; tasks and restore sessions are the caller's own unless it administers.
+//!
+//! The types keep it so. A handler holds the `Core` and an authenticated `Caller`; this is how
+//! it lists:
+//!
+//! ```
+//! use emrest_core::{BackupRecord, Caller, Core, CoreResult};
+//! fn list(core: &Core, caller: &Caller) -> CoreResult<Vec<BackupRecord>> {
+//!     core.as_caller(caller).backups()
+//! }
+//! ```
+//!
+//! The `Core` has no unscoped listing to call instead:
+//!
+//! ```compile_fail
+//! fn leak(core: &emrest_core::Core) {
+//!     let _ = core.backups();
+//! }
+//! ```
+//!
+//! and a handler cannot make itself an all-seeing caller, since only the domain fills a
+//! `Caller` in:
+//!
+//! ```compile_fail
+//! fn forge(c: &emrest_core::Caller) -> emrest_core::Caller {
+//!     emrest_core::Caller { roles: Vec::new(), ..c.clone() }
+//! }
+//! ```
 
 use crate::error::{CoreError, CoreResult};
 use crate::model::*;

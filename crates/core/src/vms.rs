@@ -1,7 +1,7 @@
 //! The VMs a caller may restore (the portal's first page, `GET /api/emrest/vms`): every VM
 //! with a restore point inside the caller's restore scope, where it lives and its power state
 //! now (from the inventory), and its newest point. Built only from
-//! [`Core::vm_restore_points_for`], so the scope rules are the API's own, in one place.
+//! [`View::vm_restore_points`](crate::View::vm_restore_points), so the scope rules are the API's own, in one place.
 
 use crate::error::CoreResult;
 use crate::model::{Millis, PointType, VmRestorePointRecord};
