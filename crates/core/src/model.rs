@@ -97,6 +97,12 @@ impl Caller {
         self.is_admin() || self.scope == crate::security::RestoreScope::All
     }
 
+    /// Whether the caller sees every account's tasks and restore sessions (an administrator),
+    /// not only its own: the rule the views and the server's reply cache follow.
+    pub fn sees_all_tasks(&self) -> bool {
+        self.is_admin()
+    }
+
     /// The caller's account.
     pub fn account_id(&self) -> Uuid {
         self.account_id

@@ -24,7 +24,7 @@ use crate::catalog::{Cell, QueryFilter};
 use crate::error::{CoreError, CoreResult};
 use crate::filter;
 use crate::model::*;
-use crate::security::Permission;
+use crate::security::Collection;
 use crate::View;
 use uuid::Uuid;
 
@@ -52,6 +52,23 @@ pub enum QueryType {
 }
 
 impl QueryType {
+    /// The collection a query of this type reads.
+    pub fn collection(self) -> Collection {
+        match self {
+            QueryType::BackupServer | QueryType::HierarchyRoot | QueryType::Repository => {
+                Collection::Infrastructure
+            }
+            QueryType::BackupFile => Collection::BackupFiles,
+            QueryType::Backup | QueryType::RestorePoint => Collection::Backups,
+            QueryType::VmRestorePoint => Collection::VmRestorePoints,
+            QueryType::RestoreSession | QueryType::Task => Collection::OwnWork,
+            QueryType::Job
+            | QueryType::BackupJobSession
+            | QueryType::BackupTaskSession
+            | QueryType::ObjectInJob => Collection::Jobs,
+        }
+    }
+
     /// Every type, in the order `/querySvc` lists them.
     pub const ALL: [QueryType; 13] = [
         QueryType::VmRestorePoint,
@@ -403,22 +420,8 @@ impl View<'_> {
     pub fn query(&self, req: &QueryRequest) -> CoreResult<QueryPage> {
         let caller = self.caller();
         let plan = plan(req)?;
-        // Each type needs the permission its collection needs (security_roles_concept.md).
-        let permission = match plan.t {
-            QueryType::BackupServer | QueryType::HierarchyRoot => Permission::ReadInfrastructure,
-            QueryType::BackupFile => Permission::ReadBackupFiles,
-            QueryType::Backup | QueryType::RestorePoint => Permission::ReadBackups,
-            QueryType::VmRestorePoint => Permission::ReadVmRestorePoints,
-            QueryType::RestoreSession | QueryType::Task => Permission::LoggedOn,
-            // As /jobs and /jobs/{ID}/includes.
-            QueryType::Job
-            | QueryType::BackupJobSession
-            | QueryType::BackupTaskSession
-            | QueryType::ObjectInJob => Permission::StartJob,
-            // As /repositories (security_roles_concept.md).
-            QueryType::Repository => Permission::ReadInfrastructure,
-        };
-        crate::security::authorize(caller, permission)?;
+        // Each type needs what reading its collection needs.
+        crate::security::authorize(caller, plan.t.collection().permission())?;
         match plan.t {
             QueryType::HierarchyRoot => return self.query_roots(&plan),
             QueryType::Repository => return self.query_repositories(&plan),

@@ -54,6 +54,43 @@ pub enum Permission {
     ManageFaults,
 }
 
+/// What a read lists: each collection the API serves, through its own URL or through the query
+/// service. Which permission reading it needs is decided here, once ([`Collection::permission`]);
+/// the server's endpoint check and the query service both ask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Collection {
+    /// Backup servers, hierarchy roots, repositories and the summary reports.
+    Infrastructure,
+    /// Backup files.
+    BackupFiles,
+    /// Backups and restore points.
+    Backups,
+    /// The VM restore points of one restore point.
+    RestorePointVms,
+    /// VM restore points (and the VMs they make restorable).
+    VmRestorePoints,
+    /// Logon sessions, tasks and restore sessions: each caller's own unless it administers.
+    OwnWork,
+    /// Jobs, the VMs in them, and their backup and task sessions.
+    Jobs,
+}
+
+impl Collection {
+    /// The permission reading the collection needs (security_roles_concept.md).
+    pub fn permission(self) -> Permission {
+        match self {
+            Collection::Infrastructure => Permission::ReadInfrastructure,
+            Collection::BackupFiles => Permission::ReadBackupFiles,
+            Collection::Backups => Permission::ReadBackups,
+            Collection::RestorePointVms => Permission::BrowseRestorePointVms,
+            Collection::VmRestorePoints => Permission::ReadVmRestorePoints,
+            Collection::OwnWork => Permission::LoggedOn,
+            // get_jobs.md: jobs are the Portal Administrator's.
+            Collection::Jobs => Permission::StartJob,
+        }
+    }
+}
+
 impl EnterpriseRole {
     /// Every role, in the order `/security/roles` lists them.
     pub const ALL: [EnterpriseRole; 7] = [

@@ -241,12 +241,12 @@ impl View<'_> {
     /// Whether the caller may see what `owner` started: its own, or anything when it
     /// administers.
     fn sees_owner(&self, owner: Uuid) -> bool {
-        self.caller.is_admin() || self.caller.account_id == owner
+        self.caller.sees_all_tasks() || self.caller.account_id == owner
     }
 
     /// Tasks the caller may see.
     pub fn tasks(&self) -> CoreResult<Vec<TaskRecord>> {
-        let scope = (!self.caller.is_admin()).then_some(self.caller.account_id);
+        let scope = (!self.caller.sees_all_tasks()).then_some(self.caller.account_id);
         self.catalog.tasks(scope)
     }
 
@@ -260,7 +260,7 @@ impl View<'_> {
 
     /// Restore sessions the caller may see, with live progress.
     pub fn restore_sessions(&self) -> CoreResult<Vec<RestoreSessionRecord>> {
-        let scope = (!self.caller.is_admin()).then_some(self.caller.account_id);
+        let scope = (!self.caller.sees_all_tasks()).then_some(self.caller.account_id);
         let mut v = self.catalog.restore_sessions(scope)?;
         for s in &mut v {
             self.live_progress(s);

@@ -8,7 +8,7 @@ use crate::ids::{
     RepositoryId, RestorePointId, RestoreSessionId, RoleId, ScopeId, VmRestorePointId,
 };
 use axum::http;
-use emrest_core::security::Permission;
+use emrest_core::security::{Collection, Permission};
 use emrest_core::TaskId;
 
 /// A resource the API serves. Its `{ID}`s are parsed here, once; a malformed one is kept as
@@ -234,24 +234,11 @@ impl Endpoint {
     /// `emrest_core::security::EnterpriseRole::grants`). `Root`, `SessionMngr` and `OpenApi`
     /// need no session at all and never reach this check.
     pub fn permission(&self, method: &http::Method) -> Permission {
+        use Collection as C;
         use Endpoint::*;
         use Permission as P;
-        match self {
-            Root | SessionMngr | OpenApi | LogonSessions | LogonSession(_) => P::LoggedOn,
-            Tasks | Task(_) | RestoreSessions | RestoreSession(_) | RestoreSessionLog(_) => {
-                P::LoggedOn
-            }
-            BackupServers | BackupServer(_) | HierarchyRoots | HierarchyRoot(_) => {
-                P::ReadInfrastructure
-            }
-            BackupFiles | BackupFile(_) | RestorePointBackupFiles(_) => P::ReadBackupFiles,
-            Backups | Backup(_) | BackupRestorePoints(_) | RestorePoints | RestorePoint(_) => {
-                P::ReadBackups
-            }
-            RestorePointVmRestorePoints(_) => P::BrowseRestorePointVms,
-            VmRestorePoints | RestorableVms => P::ReadVmRestorePoints,
-            VmRestorePoint(_) if method == http::Method::POST => P::RestoreVm,
-            VmRestorePoint(_) => P::ReadVmRestorePoints,
+        let reads = match self {
+            VmRestorePoint(_) if method == http::Method::POST => return P::RestoreVm,
             Security
             | SecurityAccounts
             | SecurityAccount(_)
@@ -263,13 +250,25 @@ impl Endpoint {
             | SecurityRole(_)
             | ManagedLogonSessions
             | ManagedLogonSession(_)
-            | AccountPassword(_) => P::ManageAccounts,
-            Faults | Fault(_) => P::ManageFaults,
+            | AccountPassword(_) => return P::ManageAccounts,
+            Faults | Fault(_) => return P::ManageFaults,
+            Root | SessionMngr | OpenApi | LogonSessions | LogonSession(_) => C::OwnWork,
+            Tasks | Task(_) | RestoreSessions | RestoreSession(_) | RestoreSessionLog(_) => {
+                C::OwnWork
+            }
+            BackupServers | BackupServer(_) | HierarchyRoots | HierarchyRoot(_) => {
+                C::Infrastructure
+            }
+            BackupFiles | BackupFile(_) | RestorePointBackupFiles(_) => C::BackupFiles,
+            Backups | Backup(_) | BackupRestorePoints(_) | RestorePoints | RestorePoint(_) => {
+                C::Backups
+            }
+            RestorePointVmRestorePoints(_) => C::RestorePointVms,
+            VmRestorePoints | RestorableVms | VmRestorePoint(_) => C::VmRestorePoints,
             // Each query type is authorized again in core as its collection is; the services
             // themselves need the right to see VM restore points (the restore portal's minimum).
-            QuerySvc | Query | LookupSvc | Lookup => P::ReadVmRestorePoints,
-            // Jobs and their sessions: Portal Administrator only (get_jobs.md,
-            // security_roles_concept.md lists /jobs among the Portal User's unavailable ones).
+            QuerySvc | Query | LookupSvc | Lookup => C::VmRestorePoints,
+            // security_roles_concept.md lists /jobs among the Portal User's unavailable ones.
             Jobs
             | Job(_)
             | JobIncludes(_)
@@ -279,16 +278,19 @@ impl Endpoint {
             | BackupSession(_)
             | BackupSessionTaskSessions(_)
             | BackupTaskSessions
-            | BackupTaskSession(_) => P::StartJob,
+            | BackupTaskSession(_)
+            | BackupServerJobs(_) => C::Jobs,
             // security_roles_concept.md: /repositories and /reports/summary are available to
             // the Portal Administrator and the Portal User, not to restore operators.
-            Repositories | Repository(_) | ReportsSummary | ReportFrame(_) => P::ReadInfrastructure,
-            // The backups of a repository are backups: the same right as /backups.
-            RepositoryBackups(_) => P::ReadBackups,
-            // The same rights as /jobs and /repositories.
-            BackupServerJobs(_) => P::StartJob,
-            BackupServerRepositories(_) => P::ReadInfrastructure,
-        }
+            Repositories
+            | Repository(_)
+            | ReportsSummary
+            | ReportFrame(_)
+            | BackupServerRepositories(_) => C::Infrastructure,
+            // The backups of a repository are backups.
+            RepositoryBackups(_) => C::Backups,
+        };
+        reads.permission()
     }
 }
 

@@ -85,11 +85,10 @@ impl Key {
                     Sees::Scope(caller.scope().clone())
                 },
             ),
-            // Core::task: an administrator sees every task, anyone else their own.
             // A malformed ID is answered 400 by the route, never kept.
             Endpoint::Task(id) => (
                 Resource::Task(*id.as_ref().ok()?),
-                if caller.is_admin() {
+                if caller.sees_all_tasks() {
                     Sees::Everything
                 } else {
                     Sees::Owner(caller.account_id())
