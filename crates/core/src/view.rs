@@ -197,6 +197,36 @@ impl View<'_> {
             .collect())
     }
 
+    /// [`View::vm_restore_points`] a batch at a time, in the same order, for a listing of any
+    /// size in bounded memory (see [`crate::catalog::Catalog::vm_restore_points_by_batch`]);
+    /// `each` gets no empty batch and answers whether to go on.
+    pub fn vm_restore_points_by_batch(
+        &self,
+        point: Option<Uuid>,
+        each: &mut dyn FnMut(Vec<VmRestorePointRecord>) -> CoreResult<bool>,
+    ) -> CoreResult<()> {
+        const BATCH: usize = 1_000;
+        if let Some(p) = point {
+            self.restore_point(p)?;
+        }
+        let caller = self.caller();
+        self.catalog
+            .vm_restore_points_by_batch(point, BATCH, &mut |mut v| {
+                v.retain(|p| security::can_see_vm(caller, p));
+                if v.is_empty() {
+                    Ok(true)
+                } else {
+                    each(v)
+                }
+            })
+    }
+
+    /// How many VM restore points there are at most for this caller (all of the catalog's,
+    /// counted without a scan): enough to choose how to answer a listing.
+    pub fn vm_restore_points_at_most(&self) -> CoreResult<u64> {
+        self.catalog.vm_restore_point_count()
+    }
+
     /// One VM restore point (403 outside the caller's scope).
     pub fn vm_restore_point(&self, id: Uuid) -> CoreResult<VmRestorePointRecord> {
         let p = self

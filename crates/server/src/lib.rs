@@ -97,6 +97,7 @@ pub async fn run(
         lenient_xml_order: config.lenient_xml_order,
         lenient_restore_spec: config.lenient_restore_spec,
         metrics: None,
+        stream_collections_above: None,
     };
     let access = api::metrics::Access {
         token: config.metrics.token.clone(),

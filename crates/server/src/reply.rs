@@ -13,6 +13,8 @@ pub struct Reply {
     pub format: Format,
     /// Shared bytes: an answer from the reply cache is a reference count, not a copy.
     pub body: Option<Bytes>,
+    /// A body produced while it is sent, instead of `body` (a collection too long to hold).
+    pub stream: Option<axum::body::Body>,
     pub headers: Vec<(HeaderName, String)>,
 }
 
@@ -23,6 +25,7 @@ impl Reply {
             status,
             format,
             body: Some(Bytes::from(encode(rep, format))),
+            stream: None,
             headers: Vec::new(),
         }
     }
@@ -38,6 +41,7 @@ impl Reply {
             status,
             format,
             body: Some(body),
+            stream: None,
             headers: Vec::new(),
         }
     }
@@ -48,6 +52,7 @@ impl Reply {
             status,
             format,
             body: None,
+            stream: None,
             headers: Vec::new(),
         }
     }
@@ -64,12 +69,28 @@ impl Reply {
         r
     }
 
+    /// 200 with a body that `chunks` yields while it is sent: a collection too long to hold
+    /// (see `api::stream_collection`). No Content-Length; HTTP/1.1 sends it chunked.
+    pub fn streamed(
+        format: Format,
+        chunks: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    ) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            format,
+            body: None,
+            stream: Some(axum::body::Body::new(Chunks(chunks))),
+            headers: Vec::new(),
+        }
+    }
+
     /// Plain text (emrest extensions that are not representations).
     pub fn text(status: StatusCode, format: Format, text: String) -> Reply {
         Reply {
             status,
             format,
             body: Some(Bytes::from(text.into_bytes())),
+            stream: None,
             headers: vec![(header::CONTENT_TYPE, "text/plain; charset=utf-8".into())],
         }
     }
@@ -131,12 +152,14 @@ impl IntoResponse for Reply {
             status,
             format,
             body,
+            stream,
             headers,
         } = self;
-        let has_body = body.is_some();
-        let mut resp = match body {
-            Some(b) => (status, b).into_response(),
-            None => status.into_response(),
+        let has_body = body.is_some() || stream.is_some();
+        let mut resp = match (body, stream) {
+            (_, Some(s)) => (status, s).into_response(),
+            (Some(b), None) => (status, b).into_response(),
+            (None, None) => status.into_response(),
         };
         let h = resp.headers_mut();
         // A body-less answer (201 of post_security_accounts.md: "Response Body: None", 204)
@@ -158,5 +181,23 @@ impl IntoResponse for Reply {
             }
         }
         resp
+    }
+}
+
+/// The chunks of a streamed body, as a producer sends them; an error ends the body short (the
+/// connection is closed, so the client sees it did not get the whole answer).
+struct Chunks(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|r| r.map(http_body::Frame::data)))
     }
 }

@@ -13,6 +13,27 @@ pub fn encode_document(node: &Node) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// The start of an object holding one list under `key`: what [`encode_document`] writes
+/// before the first item.
+pub(crate) fn list_open(out: &mut String, key: &str) {
+    out.push('{');
+    write_key(out, key);
+    out.push('[');
+}
+
+/// One item of such a list, after [`list_open`] (`first`) or the item before it.
+pub(crate) fn list_item(out: &mut String, first: bool, node: &Node) {
+    if !first {
+        out.push(',');
+    }
+    write_object(out, node);
+}
+
+/// The end of such a list.
+pub(crate) fn list_close(out: &mut String) {
+    out.push_str("]}");
+}
+
 fn write_object(out: &mut String, node: &Node) {
     out.push('{');
     let mut first = true;

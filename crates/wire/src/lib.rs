@@ -13,6 +13,7 @@ pub mod node;
 mod resources;
 mod restore_spec;
 mod security_spec;
+mod stream;
 mod time;
 mod xml;
 
@@ -57,6 +58,7 @@ pub use security_spec::{
     decode_scope_create_spec, EnterpriseAccountCreateSpec, FlrSettingsSpec, HierarchyScopeItem,
     SqlSettingsSpec,
 };
+pub use stream::ListWriter;
 pub use time::UtcTime;
 
 /// Largest request body any decoder here reads; a server refuses larger bodies (413) before

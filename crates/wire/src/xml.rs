@@ -17,18 +17,55 @@ pub const XSI_NAMESPACE: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
 const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
 
+const ROOT_NAMESPACES: [(&str, &str); 3] = [
+    ("xmlns", NAMESPACE),
+    ("xmlns:xsd", XSD_NAMESPACE),
+    ("xmlns:xsi", XSI_NAMESPACE),
+];
+
 /// Encodes `node` as a complete XML document.
 pub fn encode_document(node: &Node) -> Vec<u8> {
     let mut out = String::with_capacity(node.size_hint() * 5 / 4 + 512);
     out.push_str(DECLARATION);
-    let ns = [
-        ("xmlns", NAMESPACE),
-        ("xmlns:xsd", XSD_NAMESPACE),
-        ("xmlns:xsi", XSI_NAMESPACE),
-    ];
-    write_element(&mut out, node.name, node, 0, &ns);
+    write_element(&mut out, node.name, node, 0, &ROOT_NAMESPACES);
     out.push('\n');
     out.into_bytes()
+}
+
+/// The start of a document whose root element `root` holds a list of items (no attributes of
+/// its own): what [`encode_document`] writes before the first item.
+pub(crate) fn list_open(out: &mut String, root: &str) {
+    out.push_str(DECLARATION);
+    out.push('<');
+    out.push_str(root);
+    for (k, v) in ROOT_NAMESPACES {
+        out.push(' ');
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_attr(out, v);
+        out.push('"');
+    }
+}
+
+/// One item of such a list, after [`list_open`] (`first`) or the item before it.
+pub(crate) fn list_item(out: &mut String, first: bool, item: &str, node: &Node) {
+    if first {
+        out.push('>');
+    }
+    out.push('\n');
+    indent(out, 1);
+    write_element(out, item, node, 1, &[]);
+}
+
+/// The end of such a list: the root closed, or self-closing when it holds no item.
+pub(crate) fn list_close(out: &mut String, root: &str, empty: bool) {
+    if empty {
+        out.push_str(" />\n");
+    } else {
+        out.push_str("\n</");
+        out.push_str(root);
+        out.push_str(">\n");
+    }
 }
 
 fn indent(out: &mut String, depth: usize) {

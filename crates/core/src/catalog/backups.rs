@@ -339,6 +339,77 @@ impl Catalog {
         })
     }
 
+    /// How many VM restore points the catalog holds (kept by triggers: no scan).
+    pub fn vm_restore_point_count(&self) -> CoreResult<u64> {
+        self.with_reader(|c| {
+            c.prepare_cached("SELECT n FROM row_counts WHERE name = 'vm_restore_points'")?
+                .query_row([], |r| r.get::<_, i64>(0))
+        })
+        .map(|n| n.max(0) as u64)
+    }
+
+    /// [`Catalog::vm_restore_points`] a batch of at most `batch` at a time, in the same order,
+    /// for a listing of any size in bounded memory. Each batch is read in its own short read
+    /// transaction from where the last one ended (a range of the listing's order index, not an
+    /// OFFSET), so no connection is held between batches; a point added or removed meanwhile
+    /// shows or not as it would in a later listing. `each` answers whether to go on.
+    pub fn vm_restore_points_by_batch(
+        &self,
+        point: Option<Uuid>,
+        batch: usize,
+        each: &mut dyn FnMut(Vec<VmRestorePointRecord>) -> CoreResult<bool>,
+    ) -> CoreResult<()> {
+        let parent = match point {
+            Some(_) => "v.restore_point_id = ?1 AND ",
+            None => "",
+        };
+        let first = format!(
+            "{VM_POINT_SELECT} WHERE {parent}1 = 1 ORDER BY v.created DESC, v.vm_name, v.id LIMIT {batch}"
+        );
+        let next = format!(
+            "{VM_POINT_SELECT} WHERE {parent}(v.created < ?{c} OR (v.created = ?{c} AND (v.vm_name > ?{n}
+                OR (v.vm_name = ?{n} AND v.id > ?{i})))) ORDER BY v.created DESC, v.vm_name, v.id LIMIT {batch}",
+            c = 1 + usize::from(point.is_some()),
+            n = 2 + usize::from(point.is_some()),
+            i = 3 + usize::from(point.is_some()),
+        );
+        let mut after: Option<(Millis, String, Uuid)> = None;
+        loop {
+            let points = self.with_reader(|c| {
+                let tx = c.unchecked_transaction()?;
+                let mut args: Vec<rusqlite::types::Value> = Vec::new();
+                if let Some(p) = point {
+                    args.push(p.to_string().into());
+                }
+                let sql = match &after {
+                    None => &first,
+                    Some((created, name, id)) => {
+                        args.extend([
+                            (*created).into(),
+                            name.clone().into(),
+                            id.to_string().into(),
+                        ]);
+                        &next
+                    }
+                };
+                let points = {
+                    let mut st = tx.prepare_cached(sql)?;
+                    let rows = st.query_map(rusqlite::params_from_iter(args), vm_point_row)?;
+                    rows.collect::<Result<Vec<_>, _>>()?
+                };
+                Self::with_disks(&tx, points)
+            })?;
+            let Some(last) = points.last() else {
+                return Ok(());
+            };
+            let full = points.len() == batch;
+            after = Some((last.created, last.vm_name.clone(), last.id));
+            if !each(points)? || !full {
+                return Ok(());
+            }
+        }
+    }
+
     /// One VM restore point with its disks.
     pub fn vm_restore_point(&self, id: Uuid) -> CoreResult<Option<VmRestorePointRecord>> {
         let sql = format!("{VM_POINT_SELECT} WHERE v.id = ?1");
@@ -472,6 +543,44 @@ mod tests {
             .iter()
             .map(|d| (d.name.clone(), d.size, d.index.clone()))
             .collect()
+    }
+
+    #[test]
+    fn points_read_by_batch_are_the_listing_in_its_order() {
+        let (_dir, catalog, rps) = catalog_with_points();
+        for parent in [None, Some(rps[1])] {
+            let all = catalog.vm_restore_points(parent).expect("list");
+            // Batch edges fall between points of the same creation time (ties broken by name
+            // and ID) and between restore points.
+            for batch in 1..=all.len() + 1 {
+                let mut got = Vec::new();
+                let mut calls = 0;
+                catalog
+                    .vm_restore_points_by_batch(parent, batch, &mut |v| {
+                        assert!(!v.is_empty() && v.len() <= batch);
+                        calls += 1;
+                        got.extend(v);
+                        Ok(true)
+                    })
+                    .expect("by batch");
+                let ids = |v: &[VmRestorePointRecord]| v.iter().map(|p| p.id).collect::<Vec<_>>();
+                assert_eq!(ids(&got), ids(&all), "batch {batch}, parent {parent:?}");
+                for (a, b) in got.iter().zip(&all) {
+                    assert_eq!(disk_names(a), disk_names(b));
+                }
+                assert_eq!(calls, all.len().div_ceil(batch), "batch {batch}");
+            }
+            // Answering false stops the reading.
+            let mut calls = 0;
+            catalog
+                .vm_restore_points_by_batch(parent, 1, &mut |_| {
+                    calls += 1;
+                    Ok(false)
+                })
+                .expect("stopped");
+            assert_eq!(calls, 1);
+        }
+        assert_eq!(catalog.vm_restore_point_count().expect("count"), 6);
     }
 
     #[test]

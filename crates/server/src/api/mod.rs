@@ -31,7 +31,7 @@ pub use cache::{CacheStats, ReplyCache};
 use crate::endpoint::{Endpoint, Query};
 use crate::reply::{core_error, Reply};
 use crate::serve::ConnInfo;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -62,6 +62,9 @@ pub struct ApiOptions {
     pub lenient_restore_spec: bool,
     /// Serve `GET /metrics` on this router (metrics.rs).
     pub metrics: Option<metrics::Access>,
+    /// Stream a collection of more items than this instead of encoding it whole; `None` is
+    /// [`STREAM_ABOVE`].
+    pub stream_collections_above: Option<u64>,
 }
 
 struct AppState {
@@ -108,9 +111,29 @@ struct Ctx {
     order: wire::OrderPolicy,
     /// Whether a restore request may leave out 1/1 members (`--lenient-restore-spec`).
     required: wire::RequiredPolicy,
+    /// Collections of more items are streamed (`ApiOptions::stream_collections_above`).
+    stream_above: u64,
 }
 
 impl Ctx {
+    /// A copy that a producer thread can own (a streamed answer outlives the handler).
+    fn detached(&self) -> Ctx {
+        Ctx {
+            core: self.core.clone(),
+            servers: self.servers.clone(),
+            format: self.format,
+            base: self.base.clone(),
+            query: self.query.clone(),
+            raw_query: self.raw_query.clone(),
+            headers: self.headers.clone(),
+            https: self.https,
+            peer: self.peer,
+            order: self.order,
+            required: self.required,
+            stream_above: self.stream_above,
+        }
+    }
+
     /// How a restore request body is decoded (`--lenient-xml-order`, `--lenient-restore-spec`).
     fn restore_spec_policy(&self) -> wire::RestoreSpecPolicy {
         wire::RestoreSpecPolicy {
@@ -216,6 +239,10 @@ async fn answer(state: Arc<AppState>, req: Request, endpoint: Option<Endpoint>) 
         } else {
             wire::RequiredPolicy::Enforce
         },
+        stream_above: state
+            .options
+            .stream_collections_above
+            .unwrap_or(STREAM_ABOVE),
     };
     let Some(endpoint) = endpoint else {
         return ctx
@@ -557,6 +584,61 @@ fn collection<T, E: wire::Entity>(
         let v: Vec<EntityRef> = items.iter().map(|i| to_ref(ctx, i)).collect();
         Reply::ok(ctx.format, &wire::EntityReferences(v))
     }
+}
+
+/// How many items a collection may hold before it is streamed rather than encoded whole:
+/// below it an answer is one buffer (and the reply cache may keep it); above it memory stays a
+/// few chunks whatever the size (a million VM restore points is ~900 MB of XML).
+pub const STREAM_ABOVE: u64 = 10_000;
+
+/// How many encoded bytes are sent at a time when streaming.
+const STREAM_CHUNK: usize = 256 << 10;
+
+/// A collection too long to hold: `read` hands its items over a batch at a time, on a blocking
+/// thread of its own, while the client reads; at most a few chunks wait in memory. The bytes are
+/// those `collection` would answer. A failure after the head went out cannot become an Error
+/// body: the body ends short and the connection closes, so the client sees it is incomplete.
+fn stream_collection<T: 'static, E: wire::Entity + 'static>(
+    ctx: &Ctx,
+    to_ref: fn(&Ctx, &T) -> EntityRef,
+    to_entity: fn(&Ctx, &T) -> E,
+    read: impl FnOnce(&mut dyn FnMut(Vec<T>) -> Result<bool, CoreError>) -> Result<(), CoreError>
+        + Send
+        + 'static,
+) -> Reply {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let ctx = ctx.detached();
+    let format = ctx.format;
+    tokio::task::spawn_blocking(move || {
+        let entities = ctx.query.wants_entity();
+        let mut w = if entities {
+            wire::ListWriter::entities::<E>(ctx.format)
+        } else {
+            wire::ListWriter::references(ctx.format)
+        };
+        let send = |bytes: Vec<u8>| tx.blocking_send(Ok(Bytes::from(bytes))).is_ok();
+        let r = read(&mut |items| {
+            for i in &items {
+                if entities {
+                    w.push(&to_entity(&ctx, i));
+                } else {
+                    w.push(&to_ref(&ctx, i));
+                }
+            }
+            // A client that went away ends the reading.
+            Ok(w.pending() < STREAM_CHUNK || send(w.take()))
+        });
+        match r {
+            Ok(()) => {
+                send(w.finish());
+            }
+            Err(e) => {
+                tracing::warn!("a streamed collection ended short: {e}");
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        }
+    });
+    Reply::streamed(format, rx)
 }
 
 fn single<T, E: wire::Representation>(

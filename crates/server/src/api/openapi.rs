@@ -16,6 +16,7 @@ pub(super) fn get_openapi() -> Reply {
         status: StatusCode::OK,
         format: Format::Json,
         body: Some(axum::body::Bytes::from_static(OPENAPI_JSON.as_bytes())),
+        stream: None,
         headers: Vec::new(),
     }
 }

@@ -1,6 +1,6 @@
 //! `/vmRestorePoints` (vmrestorepoints.md); the restore action lives in `restore`.
 
-use super::{collection, server_link, server_name, single, Ctx, Res};
+use super::{collection, server_link, server_name, single, stream_collection, Ctx, Res};
 use crate::ids::VmRestorePointId;
 use crate::reply::Reply;
 use emrest_core::{Caller, CoreError, VmRestorePointRecord};
@@ -84,7 +84,20 @@ pub(super) fn vm_point_entity(ctx: &Ctx, p: &VmRestorePointRecord) -> wire::VmRe
 
 /// `GET /vmRestorePoints`: the VM restore points the caller may see (its restore scope).
 pub(super) fn list_vm_restore_points(ctx: &Ctx, caller: &Caller) -> Result<Reply, CoreError> {
-    let v = ctx.core.as_caller(caller).vm_restore_points(None)?;
+    let view = ctx.core.as_caller(caller);
+    if view.vm_restore_points_at_most()? > ctx.stream_above {
+        let (core, caller) = (ctx.core.clone(), caller.clone());
+        return Ok(stream_collection(
+            ctx,
+            vm_point_ref,
+            vm_point_entity,
+            move |each| {
+                core.as_caller(&caller)
+                    .vm_restore_points_by_batch(None, each)
+            },
+        ));
+    }
+    let v = view.vm_restore_points(None)?;
     Ok(collection(ctx, &v, vm_point_ref, vm_point_entity))
 }
 

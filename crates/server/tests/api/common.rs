@@ -108,6 +108,11 @@ impl World {
     /// Send a request through the router; the tester's session header is added unless the
     /// request says otherwise.
     pub async fn send(&self, req: Req) -> Resp {
+        self.send_via(&self.app, req).await
+    }
+
+    /// [`World::send`] through another router on the same core (other `ApiOptions`).
+    pub async fn send_via(&self, app: &Router, req: Req) -> Resp {
         let mut b = Request::builder().method(req.method).uri(&req.uri);
         if !req
             .headers
@@ -123,7 +128,7 @@ impl World {
             b = b.header(k.as_str(), v.as_str());
         }
         let request = b.body(Body::from(req.body)).unwrap();
-        let resp = self.app.clone().oneshot(request).await.unwrap();
+        let resp = app.clone().oneshot(request).await.unwrap();
         Resp::read(resp).await
     }
 

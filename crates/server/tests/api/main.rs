@@ -22,4 +22,5 @@ mod seed;
 mod session;
 mod session_cache;
 mod slapd;
+mod streaming;
 mod tasks;
