@@ -697,6 +697,51 @@ fn joined_for_test() -> bool {
     false
 }
 
+thread_local! {
+    /// The statements of the last query service page this thread read, with their parameters
+    /// (for [`Catalog::explain_last_query`]).
+    static LAST_QUERY: std::cell::RefCell<Vec<(String, Vec<Value>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Catalog {
+    /// The plans SQLite chose for the statements of the last query service page this thread
+    /// read (its count, then its page), one line per step: for a benchmark to show why a
+    /// query shape is slow.
+    pub fn explain_last_query(&self) -> CoreResult<Vec<String>> {
+        let statements = LAST_QUERY.with(|l| l.borrow().clone());
+        self.with_query_reader(|conn| {
+            let mut lines = Vec::new();
+            for (sql, params) in &statements {
+                lines.push(format!(
+                    "-- {}",
+                    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+                ));
+                let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                let rows = st.query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })?;
+                // Indented under its parent step.
+                let mut depth: Vec<(i64, usize)> = Vec::new();
+                for row in rows {
+                    let (id, parent, detail) = row?;
+                    let d = depth
+                        .iter()
+                        .find(|(i, _)| *i == parent)
+                        .map_or(0, |(_, d)| d + 1);
+                    depth.push((id, d));
+                    lines.push(format!("{}{detail}", "  ".repeat(d + 1)));
+                }
+            }
+            Ok(lines)
+        })
+    }
+}
+
 /// A page of VM restore points picked from their table alone, then joined: the filter, the sort
 /// and the OFFSET run over an index where one covers them (no table row read for the rows
 /// skipped or sorted away), and the joins run for the page's rows only. The same rows in the
@@ -957,6 +1002,12 @@ impl Catalog {
             } else {
                 format!("{select}{where_clause}{order} LIMIT {limit} OFFSET {offset}")
             };
+            LAST_QUERY.with(|l| {
+                *l.borrow_mut() = vec![
+                    (count_sql.clone(), params.clone()),
+                    (sql.clone(), paged.clone()),
+                ]
+            });
             let mut st = conn.prepare(&sql)?;
             let args = rusqlite::params_from_iter(paged.iter());
             let items = match t {
@@ -1190,6 +1241,18 @@ mod lean_tests {
                 );
             }
         }
+        // The plans of the last page read: its count's, then its page's, each under its SQL.
+        let plan = cat.explain_last_query().unwrap();
+        assert_eq!(
+            plan.iter().filter(|l| l.starts_with("-- ")).count(),
+            2,
+            "{plan:?}"
+        );
+        assert!(
+            plan.iter()
+                .any(|l| l.contains("SCAN") || l.contains("SEARCH")),
+            "{plan:?}"
+        );
         // Retention removes points: the count the triggers keep follows them.
         for rp in core.view().restore_points(None).unwrap().iter().take(3) {
             cat.remove_restore_point(rp.id, |_| false).unwrap();
