@@ -6,6 +6,13 @@
 # tasks and the server's peak memory; exits non-zero on any 5xx, I/O error or lost task.
 # Usage: bench/load.sh        EMREST_LOAD_SECONDS=5 EMREST_LOAD_CLIENTS=50 bench/load.sh
 # (EMREST_LOAD_PROFILE=debug uses the debug build, EMREST_LOAD_DISK=4M smaller demo disks.)
+# A large catalog: EMREST_LOAD_DATA=<a data folder holding a demo> serves a copy of that folder
+# instead of a new demo, and EMREST_LOAD_LIST=<path> is what the clients list, e.g. after
+#   EMREST_KEEP=1 EMREST_DEMO=1 \
+#     cargo run --release -p emrest-core --example query_bench -- 1000000 1 /tmp/big
+# run EMREST_LOAD_DATA=/tmp/big/data \
+#     EMREST_LOAD_LIST='/api/query?type=VmRestorePoint&format=Entities&pageSize=100&page=10000' \
+#     bench/load.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_=${EMREST_LOAD_SECONDS:-60}
@@ -29,7 +36,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$T/emrest" demo --data "$DATA" --disk-size "${EMREST_LOAD_DISK:-64M}" >/dev/null 2>&1
+if [ -n "${EMREST_LOAD_DATA:-}" ]; then
+    cp -a "$EMREST_LOAD_DATA/." "$DATA/"
+else
+    "$T/emrest" demo --data "$DATA" --disk-size "${EMREST_LOAD_DISK:-64M}" >/dev/null 2>&1
+fi
 EMREST_PASSWORD=load "$T/emrest" user add --data "$DATA" --role PortalAdministrator loader >/dev/null 2>&1
 "$T/emrest" serve --data "$DATA" --http "127.0.0.1:$PORT" --https off \
     --restore-workers "$RESTORES" --logon-max-failures 0 --gc-interval-minutes 0 \
@@ -42,7 +53,8 @@ done
 
 echo "emrest serve (pid $SERVER, $PROFILE) on 127.0.0.1:$PORT: $CLIENTS clients, $SECONDS_ s, $RESTORES restores"
 set +e
-"$T/examples/loadgen" "127.0.0.1:$PORT" loader load "$CLIENTS" "$SECONDS_" "$RESTORES"
+"$T/examples/loadgen" "127.0.0.1:$PORT" loader load "$CLIENTS" "$SECONDS_" "$RESTORES" \
+    ${EMREST_LOAD_LIST:+"$EMREST_LOAD_LIST"}
 rc=$?
 set -e
 echo "server peak memory $(awk '/VmHWM/ {print $2, $3}' "/proc/$SERVER/status")"

@@ -9,7 +9,8 @@
 //! Each shape prints its p50 and p99 over the runs.
 //!
 //! Run: `cargo run --release -p emrest-core --example query_bench -- [points] [runs] [work dir]`
-//! (`EMREST_KEEP=1` keeps the catalog in `<work dir>/data`, to serve it or look at its plans).
+//! (`EMREST_KEEP=1` keeps the catalog in `<work dir>/data`, to serve it or look at its plans;
+//! `EMREST_DEMO=1` builds the demo in it first, for `bench/load.sh` to serve).
 //!
 //! Or over the world of a scenario file (real disks and backups), e.g. the large one:
 //! `cargo run --release -p emrest-core --example query_bench -- docs/scenarios/large.toml 20`
@@ -33,6 +34,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let _ = std::fs::remove_dir_all(&work);
     let (core, _) = Core::open(CoreConfig::new(work.join("data")))?;
+    // EMREST_DEMO=1 builds the demo (real VMs and backups, 64 MiB disks) beside the synthetic
+    // points: a large catalog bench/load.sh can restore from.
+    if std::env::var_os("EMREST_DEMO").is_some() {
+        core.create_demo(&emrest_core::demo::DemoOptions {
+            disk_size: 64 << 20,
+        })?;
+    }
     let (points, dates) = match &scenario {
         Some(file) => {
             let text = std::fs::read_to_string(file)?;

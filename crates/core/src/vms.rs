@@ -37,16 +37,24 @@ impl View<'_> {
     /// The VMs `caller` may restore, by name then hierarchy root: one per VM that has a VM
     /// restore point the caller may see.
     pub fn restorable_vms(&self) -> CoreResult<Vec<RestorableVmRecord>> {
-        let _caller = self.caller();
-        let points = self.vm_restore_points(None)?;
-        let mut newest: BTreeMap<VmKey, (usize, &VmRestorePointRecord)> = BTreeMap::new();
-        for p in &points {
-            let entry = newest.entry(p.vm.clone()).or_insert((0, p));
-            entry.0 += 1;
-            if p.created > entry.1.created {
-                entry.1 = p;
+        // Read a batch at a time: only the newest point of each VM is kept, not every point.
+        let mut newest: BTreeMap<VmKey, (usize, VmRestorePointRecord)> = BTreeMap::new();
+        self.vm_restore_points_by_batch(None, &mut |batch| {
+            for p in batch {
+                match newest.get_mut(&p.vm) {
+                    Some(entry) => {
+                        entry.0 += 1;
+                        if p.created > entry.1.created {
+                            entry.1 = p;
+                        }
+                    }
+                    None => {
+                        newest.insert(p.vm.clone(), (1, p));
+                    }
+                }
             }
-        }
+            Ok(true)
+        })?;
         let roots: HashMap<Uuid, String> = self
             .inventory()
             .roots()?

@@ -5,7 +5,9 @@
 //! task, which ends Finished and successful. Exits 1 on any 5xx, I/O error, lost, duplicated or
 //! failed task. Run through bench/load.sh, which starts the server.
 //!
-//! Usage: loadgen <host:port> <user> <password> [clients] [seconds] [restores]
+//! Usage: loadgen <host:port> <user> <password> [clients] [seconds] [restores] [list path]
+//! (the list path the clients read, `/api/vmRestorePoints?format=Entity` by default; a page of
+//! the query service for a catalog of a million points).
 
 use base64::Engine;
 use std::collections::BTreeMap;
@@ -181,6 +183,8 @@ struct Cfg {
     addr: SocketAddr,
     basic: String,
     deadline: Instant,
+    /// What the clients list between task polls.
+    list: String,
 }
 
 /// The task IDs of every restore started, in order.
@@ -260,7 +264,7 @@ async fn client(n: usize, cfg: Arc<Cfg>, started: Started) -> Stats {
         };
         let path = match task {
             Some(t) => format!("/api/tasks/{t}"),
-            None => "/api/vmRestorePoints?format=Entity".to_string(),
+            None => cfg.list.clone(),
         };
         let t = Instant::now();
         let r = conn.request("GET", &path, &headers, b"").await;
@@ -343,13 +347,19 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
 async fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
-        eprintln!("usage: loadgen <host:port> <user> <password> [clients] [seconds] [restores]");
+        eprintln!(
+            "usage: loadgen <host:port> <user> <password> [clients] [seconds] [restores] [list path]"
+        );
         std::process::exit(2);
     }
     let addr: SocketAddr = args[1].parse()?;
     let clients: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(500);
     let seconds: u64 = args.get(5).map(|s| s.parse()).transpose()?.unwrap_or(60);
     let restores: usize = args.get(6).map(|s| s.parse()).transpose()?.unwrap_or(4);
+    let list = args
+        .get(7)
+        .cloned()
+        .unwrap_or_else(|| "/api/vmRestorePoints?format=Entity".into());
     let basic = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", args[2], args[3]))
@@ -359,16 +369,18 @@ async fn main() -> Res<()> {
         addr,
         basic,
         deadline: start + Duration::from_secs(seconds),
+        list,
     });
 
-    // The points to restore: the latest of `restores` different VMs.
+    // The points to restore: the newest of `restores` different VMs that are in the inventory
+    // (the portal's list: one line per VM, however many points the catalog holds).
     let mut conn = Conn::connect(addr).await?;
     let mut setup = Stats::default();
     let token = logon(&mut conn, &cfg, &mut setup).await?;
     let a = conn
         .request(
             "GET",
-            "/api/vmRestorePoints?format=Entity",
+            "/api/emrest/vms",
             &[
                 ("X-RestSvcSessionId", &token),
                 ("Accept", "application/json"),
@@ -376,18 +388,16 @@ async fn main() -> Res<()> {
             b"",
         )
         .await?;
-    let points = a.json()?;
+    let vms = a.json()?;
     let mut chosen: BTreeMap<String, String> = BTreeMap::new();
-    for p in points["VmRestorePoints"]
-        .as_array()
-        .ok_or("no VmRestorePoints")?
-    {
-        let vm = p["VmDisplayName"].as_str().unwrap_or_default().to_string();
-        let uid = p["UID"].as_str().unwrap_or_default();
-        let id = uid.rsplit(':').next().unwrap_or_default().to_string();
-        if chosen.len() < restores || chosen.contains_key(&vm) {
-            chosen.insert(vm, id);
+    for vm in vms["RestorableVms"].as_array().ok_or("no RestorableVms")? {
+        if vm["PowerState"].is_null() || chosen.len() >= restores {
+            continue;
         }
+        let name = vm["Name"].as_str().unwrap_or_default().to_string();
+        let uid = vm["LastRestorePointUid"].as_str().unwrap_or_default();
+        let id = uid.rsplit(':').next().unwrap_or_default().to_string();
+        chosen.insert(name, id);
     }
     drop(conn);
 

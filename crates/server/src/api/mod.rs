@@ -74,6 +74,8 @@ struct AppState {
     options: ApiOptions,
     /// Encoded answers of hot read-only GETs (cache.rs).
     cache: Arc<ReplyCache>,
+    /// Permits to stream a long collection (`stream_collection`).
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 /// Build the router: every request goes through `handle`. The reply cache is returned beside
@@ -87,6 +89,9 @@ pub fn router(core: Arc<Core>, options: ApiOptions) -> (Router, Arc<ReplyCache>)
             core,
             options,
             cache: cache.clone(),
+            streams: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
         }));
     (router, cache)
 }
@@ -113,6 +118,8 @@ struct Ctx {
     required: wire::RequiredPolicy,
     /// Collections of more items are streamed (`ApiOptions::stream_collections_above`).
     stream_above: u64,
+    /// Permits to stream one: as many as there are cores.
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl Ctx {
@@ -131,6 +138,7 @@ impl Ctx {
             order: self.order,
             required: self.required,
             stream_above: self.stream_above,
+            streams: self.streams.clone(),
         }
     }
 
@@ -243,6 +251,7 @@ async fn answer(state: Arc<AppState>, req: Request, endpoint: Option<Endpoint>) 
             .options
             .stream_collections_above
             .unwrap_or(STREAM_ABOVE),
+        streams: state.streams.clone(),
     };
     let Some(endpoint) = endpoint else {
         return ctx
@@ -609,36 +618,54 @@ fn stream_collection<T: 'static, E: wire::Entity + 'static>(
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     let ctx = ctx.detached();
     let format = ctx.format;
-    tokio::task::spawn_blocking(move || {
-        let entities = ctx.query.wants_entity();
-        let mut w = if entities {
-            wire::ListWriter::entities::<E>(ctx.format)
-        } else {
-            wire::ListWriter::references(ctx.format)
+    let streams = ctx.streams.clone();
+    tokio::spawn(async move {
+        // A few at a time (each keeps a core busy): the others wait here holding nothing, so
+        // memory stays a few chunks per running stream however many clients ask.
+        let Ok(_running) = streams.acquire_owned().await else {
+            return;
         };
-        let send = |bytes: Vec<u8>| tx.blocking_send(Ok(Bytes::from(bytes))).is_ok();
-        let r = read(&mut |items| {
-            for i in &items {
-                if entities {
-                    w.push(&to_entity(&ctx, i));
-                } else {
-                    w.push(&to_ref(&ctx, i));
-                }
-            }
-            // A client that went away ends the reading.
-            Ok(w.pending() < STREAM_CHUNK || send(w.take()))
-        });
-        match r {
-            Ok(()) => {
-                send(w.finish());
-            }
-            Err(e) => {
-                tracing::warn!("a streamed collection ended short: {e}");
-                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-            }
-        }
+        let _ =
+            tokio::task::spawn_blocking(move || produce(ctx, tx, to_ref, to_entity, read)).await;
     });
     Reply::streamed(format, rx)
+}
+
+/// The producer of [`stream_collection`], on a blocking thread.
+fn produce<T, E: wire::Entity>(
+    ctx: Ctx,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    to_ref: fn(&Ctx, &T) -> EntityRef,
+    to_entity: fn(&Ctx, &T) -> E,
+    read: impl FnOnce(&mut dyn FnMut(Vec<T>) -> Result<bool, CoreError>) -> Result<(), CoreError>,
+) {
+    let entities = ctx.query.wants_entity();
+    let mut w = if entities {
+        wire::ListWriter::entities::<E>(ctx.format)
+    } else {
+        wire::ListWriter::references(ctx.format)
+    };
+    let send = |bytes: Vec<u8>| tx.blocking_send(Ok(Bytes::from(bytes))).is_ok();
+    let r = read(&mut |items| {
+        for i in &items {
+            if entities {
+                w.push(&to_entity(&ctx, i));
+            } else {
+                w.push(&to_ref(&ctx, i));
+            }
+        }
+        // A client that went away ends the reading.
+        Ok(w.pending() < STREAM_CHUNK || send(w.take()))
+    });
+    match r {
+        Ok(()) => {
+            send(w.finish());
+        }
+        Err(e) => {
+            tracing::warn!("a streamed collection ended short: {e}");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    }
 }
 
 fn single<T, E: wire::Representation>(
