@@ -17,6 +17,7 @@
 //! (its VMs are named `vm-001`…, so the same shapes apply; dates are counted back from now).
 
 use emrest_core::demo::SyntheticPoints;
+use emrest_core::lookup::LookupRequest;
 use emrest_core::query::QueryRequest;
 use emrest_core::{BackupServerRecord, Core, CoreConfig, Role};
 use emrest_platform::PlatformKind;
@@ -77,6 +78,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 core.inventory()
                     .create_root(Uuid::new_v4(), "vc.bench", PlatformKind::VMware)?;
             cat.insert_hierarchy_root(root.id, server.id)?;
+            // EMREST_BENCH_VMS=N puts N VMs in the bench root's inventory (empty 1 MiB disks):
+            // the lookup service's cost follows the inventory, not the catalog.
+            let inventory_vms: usize = std::env::var("EMREST_BENCH_VMS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if inventory_vms > 0 {
+                let t0 = Instant::now();
+                let ds = core.inventory().add_datastore(root.id, "bench-ds", None)?;
+                let disks = [emrest_platform::DiskInfo {
+                    name: "disk-0".into(),
+                    size: 1 << 20,
+                }];
+                for i in 0..inventory_vms {
+                    core.inventory().create_vm(
+                        root.id,
+                        &ds.object_ref,
+                        &format!("inv-{i:05}"),
+                        &disks,
+                        emrest_platform::PowerState::PoweredOff,
+                    )?;
+                }
+                println!(
+                    "inventory: {inventory_vms} VMs created in {:.1} s",
+                    t0.elapsed().as_secs_f64()
+                );
+            }
             let t0 = Instant::now();
             let made = SyntheticPoints {
                 job: "Bench Job",
@@ -272,6 +300,49 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ))
         },
     )?;
+    // The lookup service (GET /lookup): a VM by root and name, and an object by its
+    // HierarchyObjRef. Its cost follows the inventory (EMREST_BENCH_VMS), not the points.
+    let view = core.as_caller(&caller);
+    let root = view
+        .infrastructure()
+        .hierarchy_roots()?
+        .into_iter()
+        .find(|r| r.name == "vc.bench");
+    if let Some(root) = root {
+        let host = root.id.to_string();
+        let vms = core.inventory().vms()?;
+        let probe = vms
+            .iter()
+            .filter(|v| v.root == root.id)
+            .nth(vms.len() / 2)
+            .map(|v| (v.name.clone(), v.hierarchy_obj_ref()));
+        if let Some((name, obj_ref)) = probe {
+            for (label, req) in [
+                (
+                    "lookup host=<root>&name=<a VM>&type=Vm",
+                    LookupRequest {
+                        host: Some(&host),
+                        name: Some(&name),
+                        type_: Some("Vm"),
+                        hierarchy_ref: None,
+                    },
+                ),
+                (
+                    "lookup hierarchyRef=<a VM>",
+                    LookupRequest {
+                        host: None,
+                        name: None,
+                        type_: None,
+                        hierarchy_ref: Some(&obj_ref),
+                    },
+                ),
+            ] {
+                time(&format!("{label} ({} VMs in the inventory)", vms.len()), runs, &mut || {
+                    Ok(format!("{} found", view.lookup(&req)?.len()))
+                })?;
+            }
+        }
+    }
     // The same, read a batch at a time as a long answer is streamed: the time to read them
     // all, in bounded memory (the whole listing cannot be 20 ms: it is every point).
     time(
