@@ -569,6 +569,9 @@ impl LdapArgs {
 /// Descriptors kept for the catalog, the repository, disks and logs beside the connections.
 const FD_RESERVE: u64 = 128;
 
+/// Threads of the blocking pool per core (see `serve`).
+const BLOCKING_THREADS_PER_CORE: usize = 8;
+
 /// Raises the soft limit on open files to the hard one (where allowed) and returns the soft
 /// limit in force.
 fn raise_fd_limit() -> Option<u64> {
@@ -1366,8 +1369,13 @@ fn serve(args: ServeArgs) -> Result<()> {
         },
         metrics,
     };
+    // The blocking pool runs the handlers that read or write the catalog, all CPU-bound work on
+    // a few cores: more threads than a few per core only add stacks and malloc arenas (with 500
+    // clients, tokio's default of 512 let hundreds start, and resident memory followed).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS_PER_CORE * cores)
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async {
