@@ -337,9 +337,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     },
                 ),
             ] {
-                time(&format!("{label} ({} VMs in the inventory)", vms.len()), runs, &mut || {
-                    Ok(format!("{} found", view.lookup(&req)?.len()))
-                })?;
+                time(
+                    &format!("{label} ({} VMs in the inventory)", vms.len()),
+                    runs,
+                    &mut || Ok(format!("{} found", view.lookup(&req)?.len())),
+                )?;
             }
         }
     }

@@ -37,24 +37,32 @@ impl View<'_> {
     /// The VMs `caller` may restore, by name then hierarchy root: one per VM that has a VM
     /// restore point the caller may see.
     pub fn restorable_vms(&self) -> CoreResult<Vec<RestorableVmRecord>> {
-        // Read a batch at a time: only the newest point of each VM is kept, not every point.
-        let mut newest: BTreeMap<VmKey, (usize, VmRestorePointRecord)> = BTreeMap::new();
-        self.vm_restore_points_by_batch(None, &mut |batch| {
-            for p in batch {
-                match newest.get_mut(&p.vm) {
-                    Some(entry) => {
-                        entry.0 += 1;
-                        if p.created > entry.1.created {
-                            entry.1 = p;
+        let newest: BTreeMap<VmKey, (usize, VmRestorePointRecord)> = if self.caller().sees_all_vms()
+        {
+            // Every point counts: the catalog counts them per VM on its index.
+            self.catalog
+                .newest_vm_points()?
+                .into_iter()
+                .map(|(p, n)| (p.vm.clone(), (n as usize, p)))
+                .collect()
+        } else {
+            // Only the points in the caller's scope count: read them a batch at a time, keeping
+            // the newest of each VM, not every point.
+            let mut newest = BTreeMap::new();
+            self.vm_restore_points_by_batch(None, &mut |batch| {
+                for p in batch {
+                    match newest.get_mut(&p.vm) {
+                        Some((n, _)) => *n += 1,
+                        // The listing is newest first: a VM's first point is its newest.
+                        None => {
+                            newest.insert(p.vm.clone(), (1, p));
                         }
                     }
-                    None => {
-                        newest.insert(p.vm.clone(), (1, p));
-                    }
                 }
-            }
-            Ok(true)
-        })?;
+                Ok(true)
+            })?;
+            newest
+        };
         let roots: HashMap<Uuid, String> = self
             .inventory()
             .roots()?
