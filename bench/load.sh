@@ -2,7 +2,8 @@
 # Load test (issue 5 item 8): a release `emrest serve --demo` on a temporary data folder and a
 # loopback port; 500 clients (EMREST_LOAD_CLIENTS) log on, list VM restore points
 # (?format=Entity, XML and JSON) and poll tasks for 60 s (EMREST_LOAD_SECONDS) while 4 restores
-# run back to back. Prints requests/s, p50/p99 latency, answers by status, lost or duplicated
+# run back to back. Prints requests/s, p50/p99 latency (all, while the clients still log on,
+# after), logon throughput, answers by status, lost or duplicated
 # tasks and the server's peak memory; exits non-zero on any 5xx, I/O error or lost task.
 # Usage: bench/load.sh        EMREST_LOAD_SECONDS=5 EMREST_LOAD_CLIENTS=50 bench/load.sh
 # (EMREST_LOAD_PROFILE=debug uses the debug build, EMREST_LOAD_DISK=4M smaller demo disks.)

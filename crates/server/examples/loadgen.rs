@@ -139,9 +139,11 @@ impl Conn {
 /// What one client saw.
 #[derive(Default)]
 struct Stats {
-    /// Latency of each request but the logon, in microseconds.
-    latencies: Vec<u32>,
+    /// When each request but the logon started, and its latency in microseconds.
+    latencies: Vec<(Instant, u32)>,
     logons: Vec<u32>,
+    /// When the last logon of these stats was answered.
+    logged_on: Option<Instant>,
     by_status: BTreeMap<u16, u64>,
     io_errors: u64,
     first_error: Option<String>,
@@ -151,6 +153,7 @@ impl Stats {
     fn merge(&mut self, o: Stats) {
         self.latencies.extend(o.latencies);
         self.logons.extend(o.logons);
+        self.logged_on = self.logged_on.max(o.logged_on);
         for (k, v) in o.by_status {
             *self.by_status.entry(k).or_default() += v;
         }
@@ -174,8 +177,10 @@ impl Stats {
                 }
             }
         }
-        self.latencies
-            .push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        self.latencies.push((
+            started,
+            started.elapsed().as_micros().min(u32::MAX as u128) as u32,
+        ));
     }
 }
 
@@ -203,6 +208,7 @@ async fn logon(conn: &mut Conn, cfg: &Cfg, stats: &mut Stats) -> Res<String> {
     stats
         .logons
         .push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+    stats.logged_on = Some(Instant::now());
     let a = r?;
     *stats.by_status.entry(a.status).or_default() += 1;
     if a.status != 201 {
@@ -474,7 +480,23 @@ async fn main() -> Res<()> {
     distinct.dedup();
     duplicated += started.len() - distinct.len();
 
-    let mut lat = std::mem::take(&mut stats.latencies);
+    // The logon storm lasts until the last client is logged on: requests of the clients logged
+    // on first run beside it, the others after it.
+    let storm_end = stats.logged_on.unwrap_or(start);
+    let timed = std::mem::take(&mut stats.latencies);
+    let mut during: Vec<u32> = timed
+        .iter()
+        .filter(|(t, _)| *t < storm_end)
+        .map(|(_, l)| *l)
+        .collect();
+    let mut after: Vec<u32> = timed
+        .iter()
+        .filter(|(t, _)| *t >= storm_end)
+        .map(|(_, l)| *l)
+        .collect();
+    during.sort_unstable();
+    after.sort_unstable();
+    let mut lat: Vec<u32> = timed.into_iter().map(|(_, l)| l).collect();
     lat.sort_unstable();
     let mut logons = std::mem::take(&mut stats.logons);
     logons.sort_unstable();
@@ -497,8 +519,22 @@ async fn main() -> Res<()> {
         pct(&lat, 1.0)
     );
     println!(
-        "logons             {} , p50 {:.1} ms, p99 {:.1} ms",
+        "  during logons    {} requests in the first {:.1} s, while clients still logged on: p50 {:.2} ms, p99 {:.2} ms",
+        during.len(),
+        storm_end.duration_since(start).as_secs_f64(),
+        pct(&during, 0.5),
+        pct(&during, 0.99)
+    );
+    println!(
+        "  after logons     {} requests: p50 {:.2} ms, p99 {:.2} ms",
+        after.len(),
+        pct(&after, 0.5),
+        pct(&after, 0.99)
+    );
+    println!(
+        "logons             {} ({:.1}/s), p50 {:.1} ms, p99 {:.1} ms",
         logons.len(),
+        logons.len() as f64 / storm_end.duration_since(start).as_secs_f64().max(0.001),
         pct(&logons, 0.5),
         pct(&logons, 0.99)
     );
