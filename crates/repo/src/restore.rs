@@ -117,6 +117,17 @@ pub(crate) struct Scratch {
     arena: Arc<Mutex<Vec<u8>>>,
     /// When workers were last given back (a restore or rollback ended).
     last_used: Mutex<Option<std::time::Instant>>,
+    /// Worker pools of restores and rollbacks running now (see [`shared_workers`]).
+    pools: std::sync::atomic::AtomicUsize,
+}
+
+/// The workers a pool asking for `wanted` gets while `running` pools (itself included) run:
+/// an equal share, and never fewer than the cores. Concurrent restores run on the same cores,
+/// so more threads than that only add buffers (each worker holds a write run and its
+/// decompression buffers); a restore running alone gets what it asks for.
+pub(crate) fn shared_workers(wanted: usize, running: usize) -> usize {
+    let floor = parallel::worker_count(usize::MAX).min(wanted);
+    (wanted / running.max(1)).max(floor).max(1)
 }
 
 /// Workers [`Scratch`] keeps: as many as a full restore runs on two cores.
@@ -286,7 +297,13 @@ impl Repository {
         ctl: &dyn Control,
         work: impl Fn(&mut ChunkWorker, usize) -> Result<T, RepoError> + Sync,
     ) -> Result<Vec<T>, RepoError> {
-        let (out, done) = parallel::run_on(workers, count, ctl, || self.scratch.worker(), work)?;
+        use std::sync::atomic::Ordering;
+        let pools = &self.scratch.pools;
+        let running = pools.fetch_add(1, Ordering::SeqCst) + 1;
+        let workers = shared_workers(workers, running);
+        let r = parallel::run_on(workers, count, ctl, || self.scratch.worker(), work);
+        pools.fetch_sub(1, Ordering::SeqCst);
+        let (out, done) = r?;
         self.scratch.keep(done);
         Ok(out)
     }
@@ -1273,4 +1290,24 @@ fn differing_blocks(new: &[u8], old: &[u8]) -> Vec<(usize, usize)> {
         b = e;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_pools_share_the_workers_down_to_the_cores() {
+        let cores = parallel::worker_count(usize::MAX);
+        let wanted = cores * DIRECT_WORKERS_PER_CORE;
+        // Alone: what it asks for.
+        assert_eq!(shared_workers(wanted, 1), wanted);
+        // Beside others: an equal share...
+        assert_eq!(shared_workers(wanted, 2), (wanted / 2).max(cores));
+        // ...never fewer than the cores...
+        assert_eq!(shared_workers(wanted, 64), cores);
+        // ...and never more than asked.
+        assert_eq!(shared_workers(1, 4), 1);
+        assert_eq!(shared_workers(3, 0), 3);
+    }
 }
