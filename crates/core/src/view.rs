@@ -79,6 +79,15 @@ struct Visible {
     backups: HashSet<Uuid>,
 }
 
+/// The records a caller may see: all of them when it sees everything (`visible` is `None`),
+/// else those `sees` keeps.
+fn keep<T>(all: Vec<T>, visible: Option<&Visible>, sees: impl Fn(&Visible, &T) -> bool) -> Vec<T> {
+    match visible {
+        None => all,
+        Some(v) => all.into_iter().filter(|r| sees(v, r)).collect(),
+    }
+}
+
 impl Caller {
     /// The data folder's owner: sees and may do everything (the CLI, on the authority of the
     /// folder's owner; tests).
@@ -134,54 +143,59 @@ impl View<'_> {
     /// Backups holding a VM the caller may see.
     pub fn backups(&self) -> CoreResult<Vec<BackupRecord>> {
         let all = self.catalog.backups()?;
-        Ok(match self.visible_points()? {
-            None => all,
-            Some(v) => all
-                .into_iter()
-                .filter(|b| v.backups.contains(&b.id))
-                .collect(),
-        })
+        Ok(keep(all, self.visible_points()?.as_ref(), |v, b| {
+            v.backups.contains(&b.id)
+        }))
     }
 
     /// One backup (403 when it holds no VM of the caller's scope).
     pub fn backup(&self, id: Uuid) -> CoreResult<BackupRecord> {
+        self.backup_seen(id, self.visible_points()?.as_ref())
+    }
+
+    /// [`View::backup`] with the caller's visible points already known.
+    fn backup_seen(&self, id: Uuid, visible: Option<&Visible>) -> CoreResult<BackupRecord> {
         let b = self
             .catalog
             .backups()?
             .into_iter()
             .find(|b| b.id == id)
             .ok_or_else(|| CoreError::not_found("Backup", id))?;
-        match self.visible_points()? {
-            Some(v) if !v.backups.contains(&id) => Err(self.outside_scope("Backup", id)),
-            _ => Ok(b),
+        if visible.is_some_and(|v| !v.backups.contains(&id)) {
+            return Err(self.outside_scope("Backup", id));
         }
+        Ok(b)
     }
 
     /// Restore points (of one backup when given) holding a VM the caller may see.
     pub fn restore_points(&self, backup: Option<Uuid>) -> CoreResult<Vec<RestorePointRecord>> {
+        let visible = self.visible_points()?;
         if let Some(b) = backup {
-            self.backup(b)?;
+            self.backup_seen(b, visible.as_ref())?;
         }
         let all = self.catalog.restore_points(backup)?;
-        Ok(match self.visible_points()? {
-            None => all,
-            Some(v) => all
-                .into_iter()
-                .filter(|p| v.points.contains(&p.id))
-                .collect(),
-        })
+        Ok(keep(all, visible.as_ref(), |v, p| v.points.contains(&p.id)))
     }
 
     /// One restore point (403 when it holds no VM of the caller's scope).
     pub fn restore_point(&self, id: Uuid) -> CoreResult<RestorePointRecord> {
+        self.restore_point_seen(id, self.visible_points()?.as_ref())
+    }
+
+    /// [`View::restore_point`] with the caller's visible points already known.
+    fn restore_point_seen(
+        &self,
+        id: Uuid,
+        visible: Option<&Visible>,
+    ) -> CoreResult<RestorePointRecord> {
         let p = self
             .catalog
             .restore_point(id)?
             .ok_or_else(|| CoreError::not_found("Restore point", id))?;
-        match self.visible_points()? {
-            Some(v) if !v.points.contains(&id) => Err(self.outside_scope("Restore point", id)),
-            _ => Ok(p),
+        if visible.is_some_and(|v| !v.points.contains(&id)) {
+            return Err(self.outside_scope("Restore point", id));
         }
+        Ok(p)
     }
 
     /// VM restore points (of one restore point when given) of VMs the caller may see.
@@ -239,17 +253,14 @@ impl View<'_> {
 
     /// Backup files (of one restore point when given) of restore points the caller may see.
     pub fn backup_files(&self, point: Option<Uuid>) -> CoreResult<Vec<BackupFileRecord>> {
+        let visible = self.visible_points()?;
         if let Some(p) = point {
-            self.restore_point(p)?;
+            self.restore_point_seen(p, visible.as_ref())?;
         }
         let all = self.catalog.backup_files(point)?;
-        Ok(match self.visible_points()? {
-            None => all,
-            Some(v) => all
-                .into_iter()
-                .filter(|f| v.points.contains(&f.restore_point_id))
-                .collect(),
-        })
+        Ok(keep(all, visible.as_ref(), |v, f| {
+            v.points.contains(&f.restore_point_id)
+        }))
     }
 
     /// One backup file (403 when its restore point holds no VM of the caller's scope).
@@ -258,12 +269,13 @@ impl View<'_> {
             .catalog
             .backup_file(id)?
             .ok_or_else(|| CoreError::not_found("Backup file", id))?;
-        match self.visible_points()? {
-            Some(v) if !v.points.contains(&f.restore_point_id) => {
-                Err(self.outside_scope("Backup file", id))
-            }
-            _ => Ok(f),
+        if self
+            .visible_points()?
+            .is_some_and(|v| !v.points.contains(&f.restore_point_id))
+        {
+            return Err(self.outside_scope("Backup file", id));
         }
+        Ok(f)
     }
 
     // ---- tasks and restore sessions ----

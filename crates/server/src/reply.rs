@@ -11,11 +11,18 @@ use emrest_wire::{encode, Format, Representation};
 pub struct Reply {
     pub status: StatusCode,
     pub format: Format,
-    /// Shared bytes: an answer from the reply cache is a reference count, not a copy.
-    pub body: Option<Bytes>,
-    /// A body produced while it is sent, instead of `body` (a collection too long to hold).
-    pub stream: Option<axum::body::Body>,
+    pub body: Payload,
     pub headers: Vec<(HeaderName, String)>,
+}
+
+/// What follows a reply's head.
+pub enum Payload {
+    /// No body (201 and 204 answers).
+    None,
+    /// Shared bytes: an answer from the reply cache is a reference count, not a copy.
+    Bytes(Bytes),
+    /// A body produced while it is sent (a collection too long to hold).
+    Stream(axum::body::Body),
 }
 
 impl Reply {
@@ -24,8 +31,7 @@ impl Reply {
         Reply {
             status,
             format,
-            body: Some(Bytes::from(encode(rep, format))),
-            stream: None,
+            body: Payload::Bytes(Bytes::from(encode(rep, format))),
             headers: Vec::new(),
         }
     }
@@ -40,8 +46,7 @@ impl Reply {
         Reply {
             status,
             format,
-            body: Some(body),
-            stream: None,
+            body: Payload::Bytes(body),
             headers: Vec::new(),
         }
     }
@@ -51,8 +56,7 @@ impl Reply {
         Reply {
             status,
             format,
-            body: None,
-            stream: None,
+            body: Payload::None,
             headers: Vec::new(),
         }
     }
@@ -78,8 +82,7 @@ impl Reply {
         Reply {
             status: StatusCode::OK,
             format,
-            body: None,
-            stream: Some(axum::body::Body::new(Chunks(chunks))),
+            body: Payload::Stream(axum::body::Body::new(Chunks(chunks))),
             headers: Vec::new(),
         }
     }
@@ -89,8 +92,7 @@ impl Reply {
         Reply {
             status,
             format,
-            body: Some(Bytes::from(text.into_bytes())),
-            stream: None,
+            body: Payload::Bytes(Bytes::from(text.into_bytes())),
             headers: vec![(header::CONTENT_TYPE, "text/plain; charset=utf-8".into())],
         }
     }
@@ -152,14 +154,13 @@ impl IntoResponse for Reply {
             status,
             format,
             body,
-            stream,
             headers,
         } = self;
-        let has_body = body.is_some() || stream.is_some();
-        let mut resp = match (body, stream) {
-            (_, Some(s)) => (status, s).into_response(),
-            (Some(b), None) => (status, b).into_response(),
-            (None, None) => status.into_response(),
+        let has_body = !matches!(body, Payload::None);
+        let mut resp = match body {
+            Payload::None => status.into_response(),
+            Payload::Bytes(b) => (status, b).into_response(),
+            Payload::Stream(s) => (status, s).into_response(),
         };
         let h = resp.headers_mut();
         // A body-less answer (201 of post_security_accounts.md: "Response Body: None", 204)

@@ -36,6 +36,9 @@ pub(crate) const VM_POINT_SELECT: &str = "SELECT v.id, v.restore_point_id, r.bac
    FROM vm_restore_points v JOIN restore_points r ON r.id = v.restore_point_id
    JOIN backups b ON b.id = r.backup_id JOIN backup_files f ON f.restore_point_id = r.id";
 
+/// How many VM restore points there are: kept by triggers (migration 4), no row is read.
+pub(crate) const VM_POINT_COUNT: &str = "SELECT n FROM row_counts WHERE name = 'vm_restore_points'";
+
 pub(crate) const RP_SELECT: &str =
     "SELECT r.id, r.backup_id, b.name, b.backup_server_id, r.created, r.point_type
    FROM restore_points r JOIN backups b ON b.id = r.backup_id";
@@ -379,7 +382,7 @@ impl Catalog {
     /// How many VM restore points the catalog holds (kept by triggers: no scan).
     pub fn vm_restore_point_count(&self) -> CoreResult<u64> {
         self.with_reader(|c| {
-            c.prepare_cached("SELECT n FROM row_counts WHERE name = 'vm_restore_points'")?
+            c.prepare_cached(VM_POINT_COUNT)?
                 .query_row([], |r| r.get::<_, i64>(0))
         })
         .map(|n| n.max(0) as u64)

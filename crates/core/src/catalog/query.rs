@@ -5,7 +5,8 @@
 //! Values never enter the SQL text: every one is a bound parameter.
 
 use super::backups::{
-    backup_row, file_row, rp_row, vm_point_row, FILE_SELECT, RP_SELECT, VM_POINT_SELECT,
+    backup_row, file_row, rp_row, vm_point_row, FILE_SELECT, RP_SELECT, VM_POINT_COUNT,
+    VM_POINT_SELECT,
 };
 use super::jobs::{
     job_row, load_objects, session_row as job_session_row, task_session_row, JOB_SELECT,
@@ -667,8 +668,7 @@ fn lean_count(t: QueryType, where_clause: &str) -> Option<String> {
         return None;
     }
     Some(if where_clause.is_empty() {
-        // Kept by triggers (migration 4): no row is read.
-        "SELECT n FROM row_counts WHERE name = 'vm_restore_points'".to_string()
+        VM_POINT_COUNT.to_string()
     } else {
         format!("SELECT count(*) FROM vm_restore_points v{where_clause}")
     })
@@ -697,19 +697,29 @@ fn joined_for_test() -> bool {
     false
 }
 
+/// A statement as run, with its parameters.
+type Statement = (String, Vec<Value>);
+
 thread_local! {
-    /// The statements of the last query service page this thread read, with their parameters
-    /// (for [`Catalog::explain_last_query`]).
-    static LAST_QUERY: std::cell::RefCell<Vec<(String, Vec<Value>)>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    /// While [`Catalog::explain_queries`] runs on this thread: the statements of the last query
+    /// service page read, with their parameters. `None` otherwise, so that no query records
+    /// anything unless asked.
+    static RECORDED: std::cell::RefCell<Option<Vec<Statement>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 impl Catalog {
-    /// The plans SQLite chose for the statements of the last query service page this thread
-    /// read (its count, then its page), one line per step: for a benchmark to show why a
-    /// query shape is slow.
-    pub fn explain_last_query(&self) -> CoreResult<Vec<String>> {
-        let statements = LAST_QUERY.with(|l| l.borrow().clone());
+    /// Runs `run` (queries of the query service, on this thread), then answers the plans SQLite
+    /// chooses for the statements of the last page it read (its count, then its page), one
+    /// line per step: for a benchmark to show why a query shape is slow.
+    pub fn explain_queries<T>(
+        &self,
+        run: impl FnOnce() -> CoreResult<T>,
+    ) -> CoreResult<Vec<String>> {
+        RECORDED.with(|r| *r.borrow_mut() = Some(Vec::new()));
+        let ran = run();
+        let statements = RECORDED.with(|r| r.borrow_mut().take()).unwrap_or_default();
+        ran?;
         self.with_query_reader(|conn| {
             let mut lines = Vec::new();
             for (sql, params) in &statements {
@@ -1002,11 +1012,13 @@ impl Catalog {
             } else {
                 format!("{select}{where_clause}{order} LIMIT {limit} OFFSET {offset}")
             };
-            LAST_QUERY.with(|l| {
-                *l.borrow_mut() = vec![
-                    (count_sql.clone(), params.clone()),
-                    (sql.clone(), paged.clone()),
-                ]
+            RECORDED.with(|r| {
+                if let Some(statements) = r.borrow_mut().as_mut() {
+                    *statements = vec![
+                        (count_sql.clone(), params.clone()),
+                        (sql.clone(), paged.clone()),
+                    ];
+                }
             });
             let mut st = conn.prepare(&sql)?;
             let args = rusqlite::params_from_iter(paged.iter());
@@ -1242,7 +1254,15 @@ mod lean_tests {
             }
         }
         // The plans of the last page read: its count's, then its page's, each under its SQL.
-        let plan = cat.explain_last_query().unwrap();
+        let last = QueryRequest {
+            type_name: "VmRestorePoint",
+            filter: Some("VmDisplayName==vm-007"),
+            page_size: Some("100"),
+            ..Default::default()
+        };
+        let plan = cat
+            .explain_queries(|| core.as_caller(&caller).query(&last))
+            .unwrap();
         assert_eq!(
             plan.iter().filter(|l| l.starts_with("-- ")).count(),
             2,

@@ -21,7 +21,7 @@
 
 use super::Ctx;
 use crate::endpoint::Endpoint;
-use crate::reply::Reply;
+use crate::reply::{Payload, Reply};
 use axum::body::Bytes;
 use axum::http::{Method, StatusCode};
 use emrest_core::security::RestoreScope;
@@ -277,7 +277,7 @@ impl Pending<'_> {
         if reply.status != StatusCode::OK || !reply.headers.is_empty() {
             return;
         }
-        if let Some(body) = &reply.body {
+        if let Payload::Bytes(body) = &reply.body {
             self.cache.put(self.key, self.version, body.clone());
         }
     }

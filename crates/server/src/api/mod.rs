@@ -96,7 +96,9 @@ pub fn router(core: Arc<Core>, options: ApiOptions) -> (Router, Arc<ReplyCache>)
     (router, cache)
 }
 
-/// Everything a handler needs to know about the request besides its body.
+/// Everything a handler needs to know about the request besides its body. Cloned for a
+/// streamed answer's producer, which outlives the handler.
+#[derive(Clone)]
 struct Ctx {
     core: Arc<Core>,
     /// Backup server names for Up links, loaded once per request when first needed.
@@ -123,25 +125,6 @@ struct Ctx {
 }
 
 impl Ctx {
-    /// A copy that a producer thread can own (a streamed answer outlives the handler).
-    fn detached(&self) -> Ctx {
-        Ctx {
-            core: self.core.clone(),
-            servers: self.servers.clone(),
-            format: self.format,
-            base: self.base.clone(),
-            query: self.query.clone(),
-            raw_query: self.raw_query.clone(),
-            headers: self.headers.clone(),
-            https: self.https,
-            peer: self.peer,
-            order: self.order,
-            required: self.required,
-            stream_above: self.stream_above,
-            streams: self.streams.clone(),
-        }
-    }
-
     /// How a restore request body is decoded (`--lenient-xml-order`, `--lenient-restore-spec`).
     fn restore_spec_policy(&self) -> wire::RestoreSpecPolicy {
         wire::RestoreSpecPolicy {
@@ -616,7 +599,7 @@ fn stream_collection<T: 'static, E: wire::Entity + 'static>(
         + 'static,
 ) -> Reply {
     let (tx, rx) = tokio::sync::mpsc::channel(2);
-    let ctx = ctx.detached();
+    let ctx = ctx.clone();
     let format = ctx.format;
     let streams = ctx.streams.clone();
     tokio::spawn(async move {

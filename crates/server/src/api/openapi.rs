@@ -3,7 +3,7 @@
 //! compiled in, so the served document is always the one in the tree. No session is needed:
 //! it describes the API, it reveals nothing of the estate.
 
-use crate::reply::Reply;
+use crate::reply::{Payload, Reply};
 use axum::http::StatusCode;
 use emrest_wire::Format;
 
@@ -15,8 +15,7 @@ pub(super) fn get_openapi() -> Reply {
     Reply {
         status: StatusCode::OK,
         format: Format::Json,
-        body: Some(axum::body::Bytes::from_static(OPENAPI_JSON.as_bytes())),
-        stream: None,
+        body: Payload::Bytes(axum::body::Bytes::from_static(OPENAPI_JSON.as_bytes())),
         headers: Vec::new(),
     }
 }
