@@ -85,6 +85,7 @@ mod pack;
 mod parallel;
 mod repository;
 mod restore;
+mod s3;
 mod storage;
 mod target;
 
@@ -97,8 +98,10 @@ pub use repository::{ChunkLocation, Repository};
 pub use restore::{
     RestorePlan, RestoreStats, RollbackPlan, StoredCheck, TrackedChanges, IN_PLACE_BLOCK,
 };
+pub use s3::{S3Location, S3Storage};
 pub use storage::{
-    FolderStorage, MemoryStorage, ObjectMeta, ObjectVersion, ObjectWriter, Storage, StoredObject,
+    FolderStorage, MemoryStorage, ObjectMeta, ObjectVersion, ObjectWriter, RequestCounts, Storage,
+    StoredObject,
 };
 pub use target::{Advice, RestoreTarget};
 

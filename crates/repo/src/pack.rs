@@ -72,6 +72,12 @@ pub(crate) const PACK_EXT: &str = ".pack";
 /// A pack is closed once it holds this many bytes: large enough that a 4 GiB disk
 /// needs ~100 packs, small enough that garbage collection rewrites little.
 pub(crate) const PACK_TARGET: u64 = 64 << 20;
+
+/// How much of a pack's end [`read_index`] says it will read: the index of a full pack of
+/// 16 KiB chunks (~4,000 entries) and its footer fit.
+const INDEX_HINT: u64 = 256 << 10;
+/// The largest index [`read_index`] hints at once its footer tells the size.
+const INDEX_HINT_MAX: u64 = 16 << 20;
 /// Records are written in batches of about this size.
 const WRITE_BATCH: usize = 1 << 20;
 
@@ -356,6 +362,9 @@ pub(crate) fn read_index(
     if size < (PACK_HEADER_LEN + FOOTER_LEN_1) as u64 {
         return Err(format!("file is {size} bytes, too short for a pack"));
     }
+    // The index sits at the end: a storage that pays by the request (S3) fetches it with
+    // the footer in one read from this hint, and widens it below if the index is larger.
+    file.will_need(size.saturating_sub(INDEX_HINT), INDEX_HINT.min(size));
     // Both footer versions end in magic, version and three reserved bytes.
     let mut tail = [0u8; 8];
     file.read_exact_at(&mut tail, size - 8)
@@ -419,6 +428,10 @@ fn read_index_2(file: &dyn StoredObject, size: u64) -> Result<Vec<(ChunkDigest, 
         return Err(format!(
             "footer says {count} entries at offset {index_offset}, which does not fit a {size}-byte file"
         ));
+    }
+    // Bounded: a damaged footer must not make a storage fetch (and keep) a whole pack.
+    if index_offset < index_end && size - index_offset <= INDEX_HINT_MAX {
+        file.will_need(index_offset, size - index_offset);
     }
     let index = read_checked(file, index_offset, index_end, &f[24..56])?;
     let mut out = Vec::with_capacity(count as usize);

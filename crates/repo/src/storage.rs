@@ -141,6 +141,81 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn remove_temporaries(&self) -> io::Result<()> {
         Ok(())
     }
+
+    /// The requests sent so far, for a storage that is paid by the request (an object
+    /// store); `None` for a folder.
+    fn requests(&self) -> Option<RequestCounts> {
+        None
+    }
+}
+
+/// Requests an object store was sent, by kind, and the bytes each way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    /// Whole and ranged reads.
+    pub get: u64,
+    /// Whole-object writes.
+    pub put: u64,
+    /// Listing pages.
+    pub list: u64,
+    /// Looks at one object's length and time.
+    pub head: u64,
+    /// Removals.
+    pub delete: u64,
+    /// Server-side copies (refreshing an object's time).
+    pub copy: u64,
+    /// Multipart upload requests (start, parts, completion, abort).
+    pub multipart: u64,
+    /// Attempts repeated after a transient failure (included in the counts above).
+    pub retries: u64,
+    /// Bytes sent.
+    pub bytes_up: u64,
+    /// Bytes received.
+    pub bytes_down: u64,
+}
+
+impl RequestCounts {
+    /// All requests.
+    pub fn total(&self) -> u64 {
+        self.get + self.put + self.list + self.head + self.delete + self.copy + self.multipart
+    }
+
+    /// The counts since `earlier`.
+    pub fn since(&self, earlier: &RequestCounts) -> RequestCounts {
+        RequestCounts {
+            get: self.get - earlier.get,
+            put: self.put - earlier.put,
+            list: self.list - earlier.list,
+            head: self.head - earlier.head,
+            delete: self.delete - earlier.delete,
+            copy: self.copy - earlier.copy,
+            multipart: self.multipart - earlier.multipart,
+            retries: self.retries - earlier.retries,
+            bytes_up: self.bytes_up - earlier.bytes_up,
+            bytes_down: self.bytes_down - earlier.bytes_down,
+        }
+    }
+}
+
+impl fmt::Display for RequestCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mib = |b: u64| b as f64 / f64::from(1u32 << 20);
+        write!(
+            f,
+            "{} requests ({} GET, {} PUT, {} LIST, {} HEAD, {} DELETE, {} COPY, {} multipart; {} retried), {:.1} MiB sent, {:.1} MiB received",
+            self.total(),
+            self.get,
+            self.put,
+            self.list,
+            self.head,
+            self.delete,
+            self.copy,
+            self.multipart,
+            self.retries,
+            mib(self.bytes_up),
+            mib(self.bytes_down)
+        )
+    }
 }
 
 /// A repository in a local folder: a key is a path under the root.
@@ -654,5 +729,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         behaves_as_a_storage(&FolderStorage::new(dir.path(), Durability::Fsync));
         behaves_as_a_storage(&MemoryStorage::new());
+    }
+
+    /// The same contract against a real S3 server (Garage, started by the test).
+    #[test]
+    fn an_s3_bucket_behaves_as_a_storage() {
+        let Some(garage) = emrest_testkit::garage::garage() else {
+            return;
+        };
+        let cache = tempfile::tempdir().unwrap();
+        let location = crate::S3Location::parse(&garage.fresh_url("contract")).unwrap();
+        let s3 = crate::S3Storage::with_key(
+            location,
+            &garage.key_id,
+            &garage.secret,
+            Some(cache.path()),
+        )
+        .unwrap();
+        behaves_as_a_storage(&s3);
+        let counts = s3.requests().unwrap();
+        assert!(counts.put >= 3 && counts.get >= 3, "{counts}");
+        assert_eq!(counts.retries, 0, "{counts}");
     }
 }

@@ -1,6 +1,7 @@
 //! The repository against storage and targets that are not files: everything a backup and a
-//! restore do goes through the `Storage` and `RestoreTarget` traits, so an in-memory
-//! repository and an in-memory disk behave as a folder and a file do.
+//! restore do goes through the `Storage` and `RestoreTarget` traits, so a repository in
+//! memory or in an S3 bucket (a real Garage, started by the test) and an in-memory disk
+//! behave as a folder and a file do.
 
 use std::collections::HashSet;
 use std::io;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use emrest_repo::{
     ChunkProblem, Durability, MemoryStorage, NoControl, RepoError, Repository, RestoreTarget,
-    Storage, Writes,
+    S3Location, S3Storage, Storage, Writes,
 };
 use rand::{Rng, SeedableRng};
 
@@ -86,7 +87,23 @@ fn back_up(repo: &Repository, img: &[u8]) -> emrest_repo::DiskIndex {
 
 #[test]
 fn a_repository_in_memory_backs_up_restores_verifies_and_collects_garbage_without_a_folder() {
-    let storage = Arc::new(MemoryStorage::new());
+    backs_up_restores_verifies_and_collects_garbage(Arc::new(MemoryStorage::new()));
+}
+
+#[test]
+fn a_repository_in_an_s3_bucket_backs_up_restores_verifies_and_collects_garbage() {
+    let Some(garage) = emrest_testkit::garage::garage() else {
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let location = S3Location::parse(&garage.fresh_url("repository")).unwrap();
+    let s3 =
+        S3Storage::with_key(location, &garage.key_id, &garage.secret, Some(cache.path())).unwrap();
+    backs_up_restores_verifies_and_collects_garbage(Arc::new(s3));
+}
+
+/// Everything a repository does, through `storage` alone.
+fn backs_up_restores_verifies_and_collects_garbage(storage: Arc<dyn Storage>) {
     let repo = Repository::open_storage(storage.clone(), Durability::Fsync, CS).unwrap();
     assert_eq!(repo.chunk_size(), CS);
     let img = image(1);
@@ -144,7 +161,7 @@ fn a_repository_in_memory_backs_up_restores_verifies_and_collects_garbage_withou
         .clone();
     let (mut bytes, _) = storage.get(&pack).unwrap();
     bytes[100] ^= 0x55;
-    storage.overwrite(&pack, bytes);
+    storage.put(&pack, &bytes).unwrap();
     let fresh = Repository::open_storage(storage.clone(), Durability::Fsync, CS).unwrap();
     let problems = fresh.verify_chunks(&digests, &NoControl);
     assert_eq!(problems.len(), 1, "{problems:?}");

@@ -1,0 +1,52 @@
+//! Real engines for emrest's tests, started by the tests on loopback: [`garage`] starts a
+//! single-node Garage (an S3-compatible object store) once per test process.
+//!
+//! An engine whose program is not installed makes its tests skip with a line on standard
+//! error, unless `EMREST_REQUIRE_ENGINES=1` (set by `.ci/run` and the README's test
+//! command), which turns that into a failure: CI never passes by skipping.
+
+pub mod garage;
+
+use std::path::PathBuf;
+
+/// True when a missing engine must fail the tests instead of skipping them.
+pub fn engines_required() -> bool {
+    std::env::var("EMREST_REQUIRE_ENGINES").is_ok_and(|v| v == "1")
+}
+
+/// The program `name`: from the environment variable `var` when set, else the first on
+/// `PATH`, else in cargo's bin folder (where `cargo install` puts it).
+pub fn find_program(var: &str, name: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|c| c.join("bin"));
+    std::env::split_paths(&path)
+        .chain(cargo_bin)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the engine binds it right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port on 127.0.0.1: {e}"))
+}
+
+/// Skips (returns `None` after a line on standard error) or fails, per
+/// [`engines_required`], because `what` is missing.
+pub fn missing<T>(what: &str) -> Option<T> {
+    if engines_required() {
+        panic!(
+            "{what} (EMREST_REQUIRE_ENGINES=1: the tests need it; see the README's test command)"
+        );
+    }
+    eprintln!("skipped: {what} (set EMREST_REQUIRE_ENGINES=1 to make this a failure)");
+    None
+}
