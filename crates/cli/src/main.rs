@@ -30,6 +30,30 @@ struct DataArg {
     /// The data folder: catalog, repository, VM inventory, TLS key pair.
     #[arg(long, default_value = "./emrest-data", env = "EMREST_DATA")]
     data: PathBuf,
+    /// The backup repository, when not in the data folder: a folder, or an S3-compatible
+    /// bucket, s3://BUCKET[/PREFIX]?endpoint=http://HOST:PORT&region=REGION (key pair from
+    /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).
+    #[arg(long, value_name = "URL", env = "EMREST_REPOSITORY")]
+    repository: Option<String>,
+    /// The VM inventory's datastores, when not in the data folder.
+    #[arg(long, value_name = "DIR", env = "EMREST_INVENTORY")]
+    inventory: Option<PathBuf>,
+}
+
+/// Repositories this process opened, to report their requests when it ends.
+static OPENED_REPOSITORIES: std::sync::Mutex<Vec<Arc<emrest_core::Repository>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// One line per repository paid by the request (S3) that this process sent requests to.
+fn report_requests() {
+    let opened = OPENED_REPOSITORIES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for repo in opened.iter() {
+        if let Some(counts) = repo.requests().filter(|c| c.total() > 0) {
+            eprintln!("emrest: repository {}: {counts}", repo.describe());
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -670,6 +694,8 @@ fn require_data_folder(data: &DataArg) -> Result<()> {
 
 fn open_with(data: &DataArg, config: impl FnOnce(&mut CoreConfig)) -> Result<Arc<Owner>> {
     let mut cfg = CoreConfig::new(&data.data);
+    cfg.repository = data.repository.clone();
+    cfg.inventory = data.inventory.clone();
     config(&mut cfg);
     let (core, report) = Core::open(cfg)
         .with_context(|| format!("cannot open data folder {}", data.data.display()))?;
@@ -687,6 +713,10 @@ fn open_with(data: &DataArg, config: impl FnOnce(&mut CoreConfig)) -> Result<Arc
     for line in recovery_lines(&report, &data.data) {
         eprintln!("{line}");
     }
+    OPENED_REPOSITORIES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(core.shared_repository());
     Ok(Arc::new(core))
 }
 
@@ -801,7 +831,9 @@ fn main() {
     unsafe {
         libc::umask(0o077);
     }
-    if let Err(e) = run() {
+    let result = run();
+    report_requests();
+    if let Err(e) = result {
         eprintln!("emrest: {e:#}");
         std::process::exit(1);
     }
@@ -1393,7 +1425,11 @@ fn serve(args: ServeArgs) -> Result<()> {
                 None
             }
         };
+        let requests_log = log_repository_requests(core.shared_repository());
         let r = emrest_server::run(Arc::clone(&**core), config, shutdown_signal()).await;
+        if let Some(log) = requests_log {
+            log.abort();
+        }
         if let Some(channel) = channel {
             channel.abort();
             let _ = channel.await;
@@ -1401,6 +1437,31 @@ fn serve(args: ServeArgs) -> Result<()> {
         r
     })?;
     Ok(())
+}
+
+/// For a repository paid by the request (S3): a log line each minute in which it was sent
+/// any, with the minute's counts and the totals (the totals also go to stderr at exit).
+fn log_repository_requests(
+    repo: Arc<emrest_core::Repository>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let mut last = repo.requests()?;
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(now) = repo.requests() else { return };
+            if now.total() > last.total() {
+                tracing::info!(
+                    "repository {}: in the last minute {}; since start {} requests",
+                    repo.describe(),
+                    now.since(&last),
+                    now.total()
+                );
+                last = now;
+            }
+        }
+    }))
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what service managers and `docker stop` send).

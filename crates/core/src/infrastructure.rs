@@ -64,7 +64,14 @@ impl Infrastructure<'_> {
             return Ok(Vec::new());
         };
         let id = self.repository_id()?;
-        let dir = self.data_dir().join("repo");
+        // A repository in a folder reports that folder's file system; one in an object
+        // store, which has no capacity to report, the node's data folder's.
+        let root = self.repository().root();
+        let dir = if root.as_os_str().is_empty() {
+            self.data_dir().to_path_buf()
+        } else {
+            root.to_path_buf()
+        };
         let (capacity, free_space) = filesystem_space(&dir)?;
         let backup_size = self
             .repository()

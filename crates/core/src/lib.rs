@@ -49,7 +49,7 @@ pub use view::View;
 use auth::Sessions;
 use catalog::{AccountRow, Catalog};
 use emrest_platform::{Inventory, LocalInventory};
-use emrest_repo::{Durability, Repository};
+use emrest_repo::Durability;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -80,6 +80,12 @@ pub struct CoreConfig {
     pub read_only: bool,
     /// Directory (LDAP) logon for `DOMAIN\name` and `name@domain` accounts; none by default.
     pub directory: Option<directory::DirectoryConfig>,
+    /// Where the repository is, when not in the data folder: a folder's path, or
+    /// `s3://BUCKET[/PREFIX]?endpoint=…&region=…` (see [`repository_location`]).
+    pub repository: Option<String>,
+    /// The local platform's datastores, when not in the data folder (several nodes point at
+    /// the same one, as hypervisor hosts share datastores).
+    pub inventory: Option<PathBuf>,
 }
 
 impl CoreConfig {
@@ -95,6 +101,8 @@ impl CoreConfig {
             query_cost_limit: catalog::DEFAULT_QUERY_BUDGET,
             read_only: false,
             directory: None,
+            repository: None,
+            inventory: None,
         }
     }
 }
@@ -180,6 +188,85 @@ fn take_lock(dir: &Path) -> CoreResult<std::fs::File> {
     }
 }
 
+/// Where a configured repository is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RepositoryLocation {
+    /// A folder.
+    Folder(PathBuf),
+    /// An S3-compatible bucket (or a prefix in one).
+    S3(emrest_s3::S3Location),
+}
+
+pub use emrest_repo::{Repository, RequestCounts};
+
+/// Parses a `--repository` value: `s3://…`, `file:///path` or a path.
+pub fn repository_location(value: &str) -> CoreResult<RepositoryLocation> {
+    let invalid = |m: String| CoreError::invalid("repository", m);
+    if value.starts_with("s3://") {
+        return emrest_s3::S3Location::parse(value)
+            .map(RepositoryLocation::S3)
+            .map_err(invalid);
+    }
+    let path = value.strip_prefix("file://").unwrap_or(value);
+    if path.is_empty() || value.contains("://") && !value.starts_with("file://") {
+        return Err(invalid(format!(
+            "'{value}' is neither a folder nor an s3:// address"
+        )));
+    }
+    Ok(RepositoryLocation::Folder(PathBuf::from(path)))
+}
+
+/// The inventory's folder: configured, or in the data folder.
+fn inventory_dir(config: &CoreConfig) -> PathBuf {
+    config
+        .inventory
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("platforms"))
+}
+
+/// The key of the catalog's identity in its `meta` table, which a configured repository
+/// records as its owner.
+const CATALOG_ID_KEY: &str = "catalog_id";
+
+/// Opens the repository `config` names (the data folder's by default). A configured one is
+/// claimed for this catalog, so two catalogs never share one; an S3 one keeps its metadata
+/// cache in the data folder.
+fn open_repository(config: &CoreConfig, catalog: &Catalog) -> CoreResult<Repository> {
+    let read_only = config.read_only;
+    let Some(value) = &config.repository else {
+        let root = config.data_dir.join("repo");
+        return Ok(if read_only {
+            Repository::open_read_only(&root, config.durability)?
+        } else {
+            Repository::open(&root, config.durability)?
+        });
+    };
+    let repo = match repository_location(value)? {
+        RepositoryLocation::Folder(root) if read_only => {
+            Repository::open_read_only(&root, config.durability)?
+        }
+        RepositoryLocation::Folder(root) => Repository::open(&root, config.durability)?,
+        RepositoryLocation::S3(location) => {
+            let cache = config.data_dir.join("cache").join("s3");
+            let storage = emrest_s3::S3Storage::new(location, Some(&cache))
+                .map_err(|e| CoreError::invalid("repository", e.to_string()))?;
+            let storage: Arc<dyn emrest_repo::Storage> = Arc::new(storage);
+            if read_only {
+                Repository::open_storage_read_only(storage, config.durability)?
+            } else {
+                Repository::open_storage(
+                    storage,
+                    config.durability,
+                    emrest_repo::DEFAULT_CHUNK_SIZE,
+                )?
+            }
+        }
+    };
+    let id = catalog.meta_or_insert(CATALOG_ID_KEY, &Uuid::new_v4().to_string())?;
+    repo.claim(&id, !read_only)?;
+    Ok(repo)
+}
+
 /// What `Core::open` found or did that the operator should hear about.
 #[derive(Debug, Default)]
 pub struct OpenReport {
@@ -215,8 +302,9 @@ impl Core {
         }
         let lock = take_lock(dir)?;
         let catalog = Arc::new(Catalog::open(&dir.join(CATALOG_FILE))?);
-        let repo = Arc::new(Repository::open(&dir.join("repo"), config.durability)?);
-        let inventory: Arc<dyn Inventory> = Arc::new(LocalInventory::open(&dir.join("platforms"))?);
+        let repo = Arc::new(open_repository(&config, &catalog)?);
+        let inventory: Arc<dyn Inventory> =
+            Arc::new(LocalInventory::open(&inventory_dir(&config))?);
         let mut report = OpenReport {
             interrupted_tasks: catalog.fail_interrupted(now_millis())?,
             staging_removed: inventory.clean_staging()?,
@@ -259,12 +347,9 @@ impl Core {
             ));
         }
         let catalog = Arc::new(Catalog::open(&dir.join(CATALOG_FILE))?);
-        let repo = Arc::new(Repository::open_read_only(
-            &dir.join("repo"),
-            config.durability,
-        )?);
+        let repo = Arc::new(open_repository(&config, &catalog)?);
         let inventory: Arc<dyn Inventory> =
-            Arc::new(LocalInventory::open_read_only(&dir.join("platforms"))?);
+            Arc::new(LocalInventory::open_read_only(&inventory_dir(&config))?);
         let audit = audit::AuditLog::disabled(dir);
         let core = Self::assemble(config, catalog, repo, inventory, audit, None)?;
         Ok((Owner(core), OpenReport::default()))
@@ -487,6 +572,11 @@ impl Owner {
     /// The backup repository.
     pub fn repository(&self) -> &Repository {
         &self.0.repo
+    }
+
+    /// The repository, to keep beyond the `Owner` (the CLI reports its requests at exit).
+    pub fn shared_repository(&self) -> Arc<Repository> {
+        Arc::clone(&self.0.repo)
     }
 
     /// The VM inventory.

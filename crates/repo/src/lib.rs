@@ -85,9 +85,11 @@ mod pack;
 mod parallel;
 mod repository;
 mod restore;
-mod s3;
 mod storage;
 mod target;
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
 
 pub use backup::BackupStats;
 pub use digest::{ChunkDigest, ParseDigestError};
@@ -98,7 +100,6 @@ pub use repository::{ChunkLocation, Repository};
 pub use restore::{
     RestorePlan, RestoreStats, RollbackPlan, StoredCheck, TrackedChanges, IN_PLACE_BLOCK,
 };
-pub use s3::{S3Location, S3Storage};
 pub use storage::{
     FolderStorage, MemoryStorage, ObjectMeta, ObjectVersion, ObjectWriter, RequestCounts, Storage,
     StoredObject,

@@ -21,6 +21,8 @@ use crate::{
 
 /// Key (and, in a folder, file name) of the repository config.
 pub(crate) const CONFIG_NAME: &str = "config";
+/// Names the catalog that manages the repository (see [`Repository::claim`]).
+const OWNER_NAME: &str = "owner";
 /// Folder of pack files.
 const PACKS_DIR: &str = "packs";
 /// Folder of index files.
@@ -268,6 +270,62 @@ impl Repository {
     /// The repository's root folder (empty for a storage that is not a folder).
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Where the repository is, for messages (a folder's path, or `s3://bucket/prefix`).
+    pub fn describe(&self) -> String {
+        self.storage.describe("").trim_end_matches('/').to_string()
+    }
+
+    /// The requests its storage was sent so far, when it is paid by the request (S3).
+    pub fn requests(&self) -> Option<crate::RequestCounts> {
+        self.storage.requests()
+    }
+
+    /// Marks the repository as belonging to `owner` (a catalog's identity), or checks that
+    /// it does: a repository already marked for another owner is refused, so two catalogs
+    /// never manage (and collect garbage in) one repository. `write` false only checks.
+    pub fn claim(&self, owner: &str, write: bool) -> Result<(), RepoError> {
+        let describe = || self.storage.describe(OWNER_NAME);
+        match self.storage.get(OWNER_NAME) {
+            Ok((bytes, _)) if bytes == owner.as_bytes() => Ok(()),
+            Ok((bytes, _)) => Err(RepoError::NotARepository {
+                path: PathBuf::from(self.describe()),
+                reason: format!(
+                    "it belongs to another emrest catalog ({} says {}, this catalog is {owner}); \
+                     give each deployment its own bucket or prefix",
+                    describe(),
+                    String::from_utf8_lossy(&bytes)
+                ),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && write => self
+                .storage
+                .put(OWNER_NAME, owner.as_bytes())
+                .ctx(|| format!("write {}", describe())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(RepoError::io(format!("read {}", describe()), e)),
+        }
+    }
+
+    /// Opens the repository kept in `storage` to read only: nothing is created or removed.
+    pub fn open_storage_read_only(
+        storage: Arc<dyn Storage>,
+        durability: Durability,
+    ) -> Result<Repository, RepoError> {
+        let (bytes, _) = storage
+            .get(CONFIG_NAME)
+            .map_err(|e| RepoError::NotARepository {
+                path: PathBuf::from(storage.describe("")),
+                reason: format!("cannot read {}: {e}", storage.describe(CONFIG_NAME)),
+            })?;
+        let chunk_size = parse_config(&bytes).map_err(|reason| RepoError::NotARepository {
+            path: PathBuf::from(storage.describe("")),
+            reason,
+        })?;
+        let root = storage.local_path("").unwrap_or_default();
+        let repo = Repository::new(&root, storage, chunk_size, durability);
+        repo.rescan()?;
+        Ok(repo)
     }
 
     /// The durability setting the repository was opened with.

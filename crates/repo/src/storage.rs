@@ -674,81 +674,10 @@ impl Storage for MemoryStorage {
 mod tests {
     use super::*;
 
-    /// What the repository relies on of any storage, run against each implementation.
-    fn behaves_as_a_storage(s: &dyn Storage) {
-        let missing = |r: io::Result<()>| r.is_err_and(|e| e.kind() == io::ErrorKind::NotFound);
-        assert!(matches!(s.get("config"), Err(e) if e.kind() == io::ErrorKind::NotFound));
-        assert_eq!(s.stat("config").unwrap(), None);
-        s.put("config", b"one").unwrap();
-        let (bytes, v1) = s.get("config").unwrap();
-        assert_eq!(bytes, b"one");
-        s.put("indexes/a.idx", b"index a").unwrap();
-        s.put("config", b"two!").unwrap();
-        let (bytes, v2) = s.get("config").unwrap();
-        assert_eq!(bytes, b"two!");
-        assert_ne!(v1, v2, "a replaced object has a new version");
-        assert_eq!(
-            s.stat("config").unwrap().map(|m| (m.len, m.version)),
-            Some((4, v2))
-        );
-
-        let mut w = s.writer("packs/").unwrap();
-        w.write_all(b"pack ").unwrap();
-        w.write_all(b"bytes").unwrap();
-        assert_eq!(
-            s.list("packs/").unwrap(),
-            Vec::<String>::new(),
-            "unfinished is unseen"
-        );
-        w.finish("packs/ab/ab01.pack").unwrap();
-        drop(s.writer("packs/").unwrap());
-        s.sync(&["packs/ab/ab01.pack"]).unwrap();
-        assert_eq!(s.list("packs/").unwrap(), vec!["packs/ab/ab01.pack"]);
-        assert_eq!(s.list("indexes/").unwrap(), vec!["indexes/a.idx"]);
-        let o = s.open("packs/ab/ab01.pack").unwrap();
-        assert_eq!(o.len(), 10);
-        let mut buf = [0u8; 5];
-        o.read_exact_at(&mut buf, 5).unwrap();
-        assert_eq!(&buf, b"bytes");
-        assert!(o.read_exact_at(&mut buf, 6).is_err());
-        assert_eq!(s.get_head("indexes/a.idx", 5).unwrap(), b"index");
-        assert!(s.exists("packs/ab/ab01.pack").unwrap());
-        s.touch("packs/ab/ab01.pack").unwrap();
-        assert!(missing(s.touch("packs/ab/none.pack")));
-
-        s.delete("packs/ab/ab01.pack").unwrap();
-        s.sync(&["packs/ab/ab01.pack"]).unwrap();
-        assert!(missing(s.delete("packs/ab/ab01.pack")));
-        assert!(!s.exists("packs/ab/ab01.pack").unwrap());
-        s.remove_temporaries().unwrap();
-        assert_eq!(s.list("").unwrap(), vec!["config", "indexes/a.idx"]);
-    }
-
     #[test]
     fn a_folder_and_memory_behave_alike_as_storage() {
         let dir = tempfile::tempdir().unwrap();
-        behaves_as_a_storage(&FolderStorage::new(dir.path(), Durability::Fsync));
-        behaves_as_a_storage(&MemoryStorage::new());
-    }
-
-    /// The same contract against a real S3 server (Garage, started by the test).
-    #[test]
-    fn an_s3_bucket_behaves_as_a_storage() {
-        let Some(garage) = emrest_testkit::garage::garage() else {
-            return;
-        };
-        let cache = tempfile::tempdir().unwrap();
-        let location = crate::S3Location::parse(&garage.fresh_url("contract")).unwrap();
-        let s3 = crate::S3Storage::with_key(
-            location,
-            &garage.key_id,
-            &garage.secret,
-            Some(cache.path()),
-        )
-        .unwrap();
-        behaves_as_a_storage(&s3);
-        let counts = s3.requests().unwrap();
-        assert!(counts.put >= 3 && counts.get >= 3, "{counts}");
-        assert_eq!(counts.retries, 0, "{counts}");
+        crate::testing::behaves_as_a_storage(&FolderStorage::new(dir.path(), Durability::Fsync));
+        crate::testing::behaves_as_a_storage(&MemoryStorage::new());
     }
 }

@@ -35,6 +35,11 @@ pub fn emrest_cmd() -> Command {
         "EMREST_DATA",
         "EMREST_ADMIN_PASSWORD",
         "EMREST_PASSWORD",
+        "EMREST_REPOSITORY",
+        "EMREST_INVENTORY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
         "RUST_LOG",
     ] {
         cmd.env_remove(var);
@@ -257,6 +262,11 @@ impl Server {
 
     /// [`Server::start`] with more `serve` arguments.
     pub fn start_with(o: ServerOptions<'_>, extra: &[&str]) -> Server {
+        Self::start_env(o, extra, &[])
+    }
+
+    /// [`Server::start_with`] with environment variables.
+    pub fn start_env(o: ServerOptions<'_>, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let [http, https] = free_addrs::<2>();
         let https = o.https.then_some(https);
         let mut cmd = emrest_cmd();
@@ -270,6 +280,9 @@ impl Server {
         cmd.args(extra);
         if let Some(pw) = o.admin_password {
             cmd.env("EMREST_ADMIN_PASSWORD", pw);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start emrest serve");

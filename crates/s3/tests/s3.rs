@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use emrest_repo::{Durability, NoControl, Repository, S3Location, S3Storage, Storage};
+use emrest_repo::{Durability, NoControl, Repository, Storage};
+use emrest_s3::{S3Location, S3Storage};
 use emrest_testkit::garage::{garage, Garage};
 use rand::{Rng, SeedableRng};
 
@@ -25,6 +26,30 @@ fn random_file(len: usize, seed: u64) -> (tempfile::TempDir, std::fs::File, Vec<
     std::fs::write(&path, &img).unwrap();
     let file = std::fs::File::open(&path).unwrap();
     (dir, file, img)
+}
+
+fn fresh(g: &Garage, test: &str) -> S3Storage {
+    let cache = tempfile::tempdir().unwrap().keep();
+    storage(g, &g.fresh_url(test), Some(&cache))
+}
+
+#[test]
+fn an_s3_bucket_keeps_the_storage_contract() {
+    let Some(g) = garage() else { return };
+    let s3 = fresh(g, "contract");
+    emrest_repo::testing::behaves_as_a_storage(&s3);
+    let counts = s3.requests().unwrap();
+    assert!(counts.put >= 3 && counts.get >= 3, "{counts}");
+    assert_eq!(counts.retries, 0, "{counts}");
+}
+
+#[test]
+fn a_repository_in_an_s3_bucket_backs_up_restores_verifies_and_collects_garbage() {
+    let Some(g) = garage() else { return };
+    emrest_repo::testing::backs_up_restores_verifies_and_collects_garbage(Arc::new(fresh(
+        g,
+        "repository",
+    )));
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! A repository in an S3-compatible bucket (AWS S3, Garage, MinIO, Ceph RGW):
-//! [`S3Storage`], the [`Storage`] trait over signed HTTP requests.
+//! [`S3Storage`], the repository's [`Storage`] trait over signed HTTP requests. A crate of
+//! its own so the repository itself stays free of HTTP and XML.
 //!
 //! What it costs and how it keeps that low:
 //! - **Packs are objects**, ~64 MiB each, written with one `PUT` (multipart only above
@@ -33,9 +34,7 @@ use std::time::{Duration, SystemTime};
 
 use ureq::http;
 
-use crate::storage::{
-    ObjectMeta, ObjectVersion, ObjectWriter, RequestCounts, Storage, StoredObject,
-};
+use emrest_repo::{ObjectMeta, ObjectVersion, ObjectWriter, RequestCounts, Storage, StoredObject};
 use sign::{Signer, UNSIGNED_PAYLOAD};
 
 /// Objects larger than this go up in parts of [`PART_SIZE`]; a pack (~64 MiB) is one PUT.

@@ -58,9 +58,11 @@ impl S3Location {
                 "endpoint" => endpoint = Some(v),
                 "region" => region = Some(v),
                 "addressing" => addressing = Some(v),
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "unknown parameter '{other}' in '{url}' (known: endpoint, region, addressing)"
-                )),
+                ))
+                }
             }
         }
         let region = region.unwrap_or_else(|| "us-east-1".to_string());

@@ -1,0 +1,156 @@
+//! The real binary with its repository in an S3 bucket (a real Garage, started by the test)
+//! and its inventory outside the data folder: the demo, listings, verify and a restore
+//! through the API, all with `--repository` / `--inventory`, and what guards a repository
+//! from a second catalog.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// The flags every verb gets.
+fn flags<'a>(data: &'a Path, repository: &'a str, inventory: &'a Path) -> Vec<&'a str> {
+    vec![
+        "--data",
+        arg(data),
+        "--repository",
+        repository,
+        "--inventory",
+        arg(inventory),
+    ]
+}
+
+/// The disks of each VM or point by key, as name → sha256.
+fn hashes(entries: &[Value], key: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    entries
+        .iter()
+        .map(|e| {
+            let d = disks(e).into_iter().map(|(n, (_, sha))| (n, sha)).collect();
+            (field(e, key).to_string(), d)
+        })
+        .collect()
+}
+
+#[test]
+fn a_deployment_with_its_repository_in_a_bucket_backs_up_lists_verifies_and_restores() {
+    let Some(g) = emrest_testkit::garage::garage() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, inventory) = (dir.path().join("data"), dir.path().join("datastores"));
+    let url = g.fresh_url("cli");
+    let keys = g.env();
+    let mut env: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = |verb: &[&str], env: &[(&str, &str)]| {
+        let mut args = verb.to_vec();
+        args.extend(flags(&data, &url, &inventory));
+        emrest_env(&args, env)
+    };
+
+    // Without the key pair: one clear line, nothing created.
+    let refused = run(&["demo", "--disk-size", DISK_SIZE], &[]);
+    assert!(!refused.status.success());
+    assert!(
+        refused.stderr.contains("AWS_ACCESS_KEY_ID is not set"),
+        "{}",
+        refused.stderr
+    );
+
+    env.push(("EMREST_ADMIN_PASSWORD", ADMIN_PASSWORD));
+    let demo = run(&["demo", "--disk-size", DISK_SIZE], &env).ok();
+    assert!(
+        demo.stderr.contains("Demo world created"),
+        "{}",
+        demo.stderr
+    );
+    assert!(
+        demo.stderr
+            .contains(&format!("emrest: repository s3://{}/", g.bucket))
+            && demo.stderr.contains(" PUT,"),
+        "the requests are reported: {}",
+        demo.stderr
+    );
+    assert!(
+        !data.join("repo").exists(),
+        "no repository in the data folder"
+    );
+    assert!(
+        !data.join("platforms").exists(),
+        "no inventory in the data folder"
+    );
+    assert!(inventory.is_dir());
+
+    // The listings (with the same flags) agree: each VM holds its newest point's bytes.
+    let vms = run(&["vm", "list", "--json"], &env).ok().json();
+    let points = run(&["point", "list", "--json"], &env).ok().json();
+    let (vms, points) = (vms.as_array().unwrap(), points.as_array().unwrap());
+    assert_eq!(vms.len(), 6);
+    assert_eq!(points.len(), 12);
+    let vm_disks = hashes(vms, "hierarchy_obj_ref");
+    for vm in vms {
+        let newest = points
+            .iter()
+            .filter(|p| field(p, "hierarchy_obj_ref") == field(vm, "hierarchy_obj_ref"))
+            .max_by_key(|p| field(p, "creation_time").to_string())
+            .expect("a point");
+        assert_eq!(
+            hashes(std::slice::from_ref(newest), "hierarchy_obj_ref"),
+            BTreeMap::from([(
+                field(vm, "hierarchy_obj_ref").to_string(),
+                vm_disks[field(vm, "hierarchy_obj_ref")].clone()
+            )])
+        );
+    }
+    run(&["verify"], &env).ok();
+
+    // A restore of an older point through the API of a server on the same bucket.
+    let full = point_of(points, "app01", "Full");
+    let server = Server::start_env(
+        ServerOptions {
+            data: &data,
+            https: false,
+            demo: false,
+            admin_password: None,
+        },
+        &["--repository", &url, "--inventory", arg(&inventory)],
+        &env,
+    );
+    let token = server.logon("admin", ADMIN_PASSWORD);
+    let task = post_restore(&server, &token, field(full, "id"), false);
+    let task_id = task["TaskId"].as_str().expect("TaskId").to_string();
+    let deadline = Instant::now() + HANG_GUARD;
+    let finished = loop {
+        let t = server
+            .call(&token, "GET", &format!("/api/tasks/{task_id}"), None)
+            .json();
+        if t["State"] == "Finished" {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "restore still running: {t}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(finished["Result"]["Success"], json!(true), "{finished}");
+    drop(server);
+    let vms = run(&["vm", "list", "--json"], &env).ok().json();
+    let app01 = vm_named(vms.as_array().unwrap(), "app01");
+    assert_eq!(
+        disks(app01),
+        disks(full),
+        "the VM's disks equal the restored point's"
+    );
+
+    // A second deployment (its own catalog) is refused the same repository.
+    let other = dir.path().join("other");
+    let mut args = vec!["demo", "--disk-size", DISK_SIZE, "--data", arg(&other)];
+    args.extend(["--repository", url.as_str()]);
+    let refused = emrest_env(&args, &env);
+    assert!(!refused.status.success());
+    assert!(
+        refused.stderr.contains("belongs to another emrest catalog"),
+        "{}",
+        refused.stderr
+    );
+}
