@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::chunk::{legacy_parts, ChunkCodec, CODEC_RAW, CODEC_ZSTD, LEGACY_HEAD_LEN};
 use crate::error::IoContext;
-use crate::pack::PackWriter;
+use crate::pack::{Loc, PackWriter};
 use crate::parallel;
 use crate::storage::Storage;
 use crate::{ChunkDigest, ChunkPlace, Control, RepoError, Repository};
@@ -171,56 +171,39 @@ impl Repository {
             // Packs written by another process since open are picked up once.
             let _ = self.locate_or_rescan(d);
         }
-        let problems = Mutex::new(Vec::new());
+        let mut missing = Vec::new();
+        let mut located: Vec<(ChunkDigest, Loc)> = Vec::with_capacity(todo.len());
+        for d in todo {
+            match self.locate(&d) {
+                Some(loc) => located.push((d, loc)),
+                None => missing.push(d),
+            }
+        }
+        // In pack order, so neighbouring records are checked from one read: an object store
+        // is paid by the request, and a disk prefers long reads too.
+        located.sort_unstable_by_key(|(_, l)| (l.pack, l.entry.offset));
+        let runs = verify_runs(&located);
+        let problems: Mutex<Vec<ChunkProblem>> = Mutex::new(
+            missing
+                .iter()
+                .map(|d| problem_of(d, self.not_found(d)))
+                .collect(),
+        );
         // Workers build their codec lazily, so the only error `run` returns is cancellation,
         // and then the problems found so far are still reported.
         let _cancelled = parallel::run(
-            todo.len(),
+            runs.len(),
             ctl,
-            || Ok((None::<ChunkCodec>, Vec::new())),
-            |(codec, buf), k| {
-                let d = &todo[k];
-                let read = match self.locate(d) {
-                    None => Err(self.not_found(d)),
-                    Some(loc) => {
-                        buf.resize(loc.entry.len as usize, 0);
-                        match codec {
-                            Some(c) => self.load_into(c, d, &loc, buf),
-                            None => ChunkCodec::new()
-                                .and_then(|c| self.load_into(codec.insert(c), d, &loc, buf)),
-                        }
-                    }
-                };
-                let problem = match read {
-                    Ok(()) => {
-                        ctl.progress(buf.len() as u64);
-                        return Ok(());
-                    }
-                    Err(RepoError::ChunkMissing { digest }) => ChunkProblem::Missing(digest),
-                    Err(RepoError::ChunkCorrupt { digest, at, reason }) => {
-                        ChunkProblem::Corrupt { digest, at, reason }
-                    }
-                    Err(RepoError::PackIndexCorrupt {
-                        digest,
-                        pack,
-                        reason,
-                        chunks,
-                    }) => ChunkProblem::PackIndexCorrupt {
-                        digest,
-                        pack,
-                        reason,
-                        chunks,
-                    },
-                    Err(other) => ChunkProblem::Corrupt {
-                        digest: *d,
-                        at: None,
-                        reason: format!("cannot verify: {other}"),
-                    },
-                };
-                problems
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(problem);
+            || Ok((None::<ChunkCodec>, Vec::new(), Vec::new())),
+            |(codec, buf, run_buf), k| {
+                let chunks = &located[runs[k].clone()];
+                let found = self.verify_run(chunks, codec, buf, run_buf, ctl);
+                if !found.is_empty() {
+                    problems
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .extend(found);
+                }
                 Ok(())
             },
         );
@@ -228,6 +211,61 @@ impl Repository {
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
         problems.sort_by(|a, b| a.digest().cmp(b.digest()));
+        problems
+    }
+
+    /// Checks `chunks` (neighbours in one pack, in order) from one read of their records;
+    /// where that read fails, each chunk alone, so every problem names its chunk and place.
+    fn verify_run(
+        &self,
+        chunks: &[(ChunkDigest, Loc)],
+        codec: &mut Option<ChunkCodec>,
+        buf: &mut Vec<u8>,
+        run_buf: &mut Vec<u8>,
+        ctl: &dyn Control,
+    ) -> Vec<ChunkProblem> {
+        let (Some((first, first_loc)), Some((_, last_loc))) = (chunks.first(), chunks.last())
+        else {
+            return Vec::new();
+        };
+        let codec = match codec {
+            Some(c) => c,
+            None => match ChunkCodec::new() {
+                Ok(c) => codec.insert(c),
+                Err(e) => {
+                    return chunks
+                        .iter()
+                        .map(|(d, _)| ChunkProblem::Corrupt {
+                            digest: *d,
+                            at: None,
+                            reason: format!("cannot verify: {e}"),
+                        })
+                        .collect()
+                }
+            },
+        };
+        let start = first_loc.entry.offset;
+        let end = last_loc.entry.offset + last_loc.entry.record_len() as u64;
+        run_buf.resize((end - start) as usize, 0);
+        let whole = self
+            .read_pack(first_loc.pack, first, start, run_buf)
+            .is_ok();
+        let mut problems = Vec::new();
+        for (d, loc) in chunks {
+            buf.resize(loc.entry.len as usize, 0);
+            let read = if whole {
+                let at = (loc.entry.offset - start) as usize;
+                codec
+                    .decode_from(&run_buf[at..at + loc.entry.record_len()], d, buf)
+                    .map_err(|e| e.at_place(|| self.place(loc.pack, loc.entry.offset)))
+            } else {
+                self.load_into(codec, d, loc, buf)
+            };
+            match read {
+                Ok(()) => ctl.progress(buf.len() as u64),
+                Err(e) => problems.push(problem_of(d, e)),
+            }
+        }
         problems
     }
 
@@ -591,5 +629,61 @@ mod tests {
         assert!(reopened
             .verify_chunks(index.referenced(), &NoControl)
             .is_empty());
+    }
+}
+
+/// How far apart two records of one pack may lie and still be checked from one read, and
+/// how long that read may grow.
+const VERIFY_GAP: u64 = 64 << 10;
+const VERIFY_RUN: u64 = 8 << 20;
+
+/// Ranges of `located` (sorted by pack and offset) to check from one read each.
+fn verify_runs(located: &[(ChunkDigest, Loc)]) -> Vec<std::ops::Range<usize>> {
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut run_start_offset = 0;
+    let mut run_end = 0;
+    for (i, (_, loc)) in located.iter().enumerate() {
+        let e = &loc.entry;
+        let joins = runs.last().is_some_and(|r| {
+            located[r.start].1.pack == loc.pack
+                && e.offset >= run_end
+                && e.offset - run_end <= VERIFY_GAP
+                && e.offset + e.record_len() as u64 - run_start_offset <= VERIFY_RUN
+        });
+        match runs.last_mut() {
+            Some(r) if joins => r.end = i + 1,
+            _ => {
+                runs.push(i..i + 1);
+                run_start_offset = e.offset;
+            }
+        }
+        run_end = e.offset + e.record_len() as u64;
+    }
+    runs
+}
+
+/// What verification reports for chunk `d` that could not be read as `e` says.
+fn problem_of(d: &ChunkDigest, e: RepoError) -> ChunkProblem {
+    match e {
+        RepoError::ChunkMissing { digest } => ChunkProblem::Missing(digest),
+        RepoError::ChunkCorrupt { digest, at, reason } => {
+            ChunkProblem::Corrupt { digest, at, reason }
+        }
+        RepoError::PackIndexCorrupt {
+            digest,
+            pack,
+            reason,
+            chunks,
+        } => ChunkProblem::PackIndexCorrupt {
+            digest,
+            pack,
+            reason,
+            chunks,
+        },
+        other => ChunkProblem::Corrupt {
+            digest: *d,
+            at: None,
+            reason: format!("cannot verify: {other}"),
+        },
     }
 }

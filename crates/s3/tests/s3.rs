@@ -108,6 +108,16 @@ fn a_backup_costs_one_put_per_pack_and_a_cached_node_opens_without_reading_packs
         assert!(std::fs::read(&out).unwrap() == img, "restored bytes differ");
     }
     let restore = cold.requests().unwrap().since(&opened);
+    // Verifying reads runs of records too (8 MiB at most), never a request per chunk.
+    let before = cold.requests().unwrap();
+    let digests: Vec<_> = index.referenced().copied().collect();
+    assert!(fresh.verify_chunks(&digests, &NoControl).is_empty());
+    let verify = cold.requests().unwrap().since(&before);
+    assert!(
+        verify.get <= 100 / 8 + 2 * packs,
+        "runs, not {} chunks: {verify}",
+        digests.len()
+    );
     assert!(
         restore.get <= 64,
         "ranged reads of runs, not one per chunk (6,400 chunks): {restore}"
