@@ -164,6 +164,8 @@ impl Repository {
         digests: impl IntoIterator<Item = &'a ChunkDigest>,
         ctl: &dyn Control,
     ) -> Vec<ChunkProblem> {
+        // What is checked is the store as it is now, not bytes a storage kept from before.
+        self.storage.forget_reads();
         let mut todo: Vec<ChunkDigest> = digests.into_iter().copied().collect();
         todo.sort_unstable();
         todo.dedup();
@@ -470,6 +472,62 @@ impl Repository {
     }
 }
 
+/// How far apart two records of one pack may lie and still be checked from one read, and
+/// how long that read may grow.
+const VERIFY_GAP: u64 = 64 << 10;
+const VERIFY_RUN: u64 = 8 << 20;
+
+/// Ranges of `located` (sorted by pack and offset) to check from one read each.
+fn verify_runs(located: &[(ChunkDigest, Loc)]) -> Vec<std::ops::Range<usize>> {
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut run_start_offset = 0;
+    let mut run_end = 0;
+    for (i, (_, loc)) in located.iter().enumerate() {
+        let e = &loc.entry;
+        let joins = runs.last().is_some_and(|r| {
+            located[r.start].1.pack == loc.pack
+                && e.offset >= run_end
+                && e.offset - run_end <= VERIFY_GAP
+                && e.offset + e.record_len() as u64 - run_start_offset <= VERIFY_RUN
+        });
+        match runs.last_mut() {
+            Some(r) if joins => r.end = i + 1,
+            _ => {
+                runs.push(i..i + 1);
+                run_start_offset = e.offset;
+            }
+        }
+        run_end = e.offset + e.record_len() as u64;
+    }
+    runs
+}
+
+/// What verification reports for chunk `d` that could not be read as `e` says.
+fn problem_of(d: &ChunkDigest, e: RepoError) -> ChunkProblem {
+    match e {
+        RepoError::ChunkMissing { digest } => ChunkProblem::Missing(digest),
+        RepoError::ChunkCorrupt { digest, at, reason } => {
+            ChunkProblem::Corrupt { digest, at, reason }
+        }
+        RepoError::PackIndexCorrupt {
+            digest,
+            pack,
+            reason,
+            chunks,
+        } => ChunkProblem::PackIndexCorrupt {
+            digest,
+            pack,
+            reason,
+            chunks,
+        },
+        other => ChunkProblem::Corrupt {
+            digest: *d,
+            at: None,
+            reason: format!("cannot verify: {other}"),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -629,61 +687,5 @@ mod tests {
         assert!(reopened
             .verify_chunks(index.referenced(), &NoControl)
             .is_empty());
-    }
-}
-
-/// How far apart two records of one pack may lie and still be checked from one read, and
-/// how long that read may grow.
-const VERIFY_GAP: u64 = 64 << 10;
-const VERIFY_RUN: u64 = 8 << 20;
-
-/// Ranges of `located` (sorted by pack and offset) to check from one read each.
-fn verify_runs(located: &[(ChunkDigest, Loc)]) -> Vec<std::ops::Range<usize>> {
-    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut run_start_offset = 0;
-    let mut run_end = 0;
-    for (i, (_, loc)) in located.iter().enumerate() {
-        let e = &loc.entry;
-        let joins = runs.last().is_some_and(|r| {
-            located[r.start].1.pack == loc.pack
-                && e.offset >= run_end
-                && e.offset - run_end <= VERIFY_GAP
-                && e.offset + e.record_len() as u64 - run_start_offset <= VERIFY_RUN
-        });
-        match runs.last_mut() {
-            Some(r) if joins => r.end = i + 1,
-            _ => {
-                runs.push(i..i + 1);
-                run_start_offset = e.offset;
-            }
-        }
-        run_end = e.offset + e.record_len() as u64;
-    }
-    runs
-}
-
-/// What verification reports for chunk `d` that could not be read as `e` says.
-fn problem_of(d: &ChunkDigest, e: RepoError) -> ChunkProblem {
-    match e {
-        RepoError::ChunkMissing { digest } => ChunkProblem::Missing(digest),
-        RepoError::ChunkCorrupt { digest, at, reason } => {
-            ChunkProblem::Corrupt { digest, at, reason }
-        }
-        RepoError::PackIndexCorrupt {
-            digest,
-            pack,
-            reason,
-            chunks,
-        } => ChunkProblem::PackIndexCorrupt {
-            digest,
-            pack,
-            reason,
-            chunks,
-        },
-        other => ChunkProblem::Corrupt {
-            digest: *d,
-            at: None,
-            reason: format!("cannot verify: {other}"),
-        },
     }
 }

@@ -633,62 +633,63 @@ impl Repository {
             let (offset, total) = run_range(index, plan, runs[r]);
             let total = total as usize;
             let buf = w.run.prepare(total, offset);
-            let mut k = start;
-            while k < end {
+            // The run's stored chunks in pack order: records that lie together in a pack
+            // (backups store a disk's chunks in order; deduplicated ones point back to
+            // earlier records) are read together, across small gaps, with one read each
+            // stretch: an object store is paid by the request, a disk likes long reads.
+            let mut stored: Vec<(Loc, usize, usize, ChunkDigest)> = Vec::with_capacity(end - start);
+            for (&i, &l) in plan.chunks[start..end].iter().zip(&loc_of[start..end]) {
+                let (o, len) = index.chunk_range(i);
+                let at = (o - offset) as usize;
+                match (&index.chunks[i], l) {
+                    (Some(d), Some(l)) => stored.push((locs[l], at, len, *d)),
+                    _ => {
+                        buf[at..at + len].fill(0);
+                        ctl.progress(len as u64);
+                    }
+                }
+            }
+            stored.sort_unstable_by_key(|(l, ..)| (l.pack, l.entry.offset));
+            let mut a = 0;
+            while a < stored.len() {
                 if ctl.cancelled() {
                     return Err(RepoError::Cancelled);
                 }
-                let i = plan.chunks[k];
-                let (o, len) = index.chunk_range(i);
-                let at = (o - offset) as usize;
-                let (Some(d), Some(l)) = (&index.chunks[i], loc_of[k]) else {
-                    buf[at..at + len].fill(0);
-                    ctl.progress(len as u64);
-                    k += 1;
-                    continue;
-                };
-                // The following chunks whose records follow this one's in the same pack
-                // (backups store a disk's chunks in order) are read with one read.
-                let first = locs[l];
-                let mut g = k + 1;
+                let (first, at, len, d) = stored[a];
+                let mut b = a + 1;
                 let mut span_end = first.entry.offset + first.entry.record_len() as u64;
-                while g < end && span_end - first.entry.offset < READ_SPAN {
-                    let next = match loc_of[g] {
-                        Some(n) if plan.chunks[g] == plan.chunks[g - 1] + 1 => locs[n],
-                        _ => break,
-                    };
-                    if next.pack != first.pack || next.entry.offset != span_end {
+                while let Some((next, ..)) = stored.get(b) {
+                    let next_end = next.entry.offset + next.entry.record_len() as u64;
+                    let joins = next.pack == first.pack
+                        && next.entry.offset <= span_end + READ_GAP
+                        && next_end.max(span_end) - first.entry.offset <= READ_SPAN;
+                    if !joins {
                         break;
                     }
-                    span_end += next.entry.record_len() as u64;
-                    g += 1;
+                    span_end = span_end.max(next_end);
+                    b += 1;
                 }
-                if g == k + 1 {
-                    self.load_into(&mut w.codec, d, &first, &mut buf[at..at + len])?;
+                if b == a + 1 {
+                    self.load_into(&mut w.codec, &d, &first, &mut buf[at..at + len])?;
                     ctl.progress(len as u64);
-                    k += 1;
+                    a = b;
                     continue;
                 }
-                let span_len = (span_end - first.entry.offset) as usize;
-                w.span.resize(span_len, 0);
-                self.read_pack(first.pack, d, first.entry.offset, &mut w.span)?;
-                for m in k..g {
-                    let j = plan.chunks[m];
-                    let (o, len) = index.chunk_range(j);
-                    let at = (o - offset) as usize;
-                    let e = locs[loc_of[m].unwrap_or(l)].entry;
+                w.span.resize((span_end - first.entry.offset) as usize, 0);
+                self.read_pack(first.pack, &d, first.entry.offset, &mut w.span)?;
+                for (loc, at, len, digest) in &stored[a..b] {
+                    let e = loc.entry;
                     let from = (e.offset - first.entry.offset) as usize;
-                    let digest = index.chunks[j].as_ref().unwrap_or(d);
                     w.codec
                         .decode_from(
                             &w.span[from..from + e.record_len()],
                             digest,
-                            &mut buf[at..at + len],
+                            &mut buf[*at..*at + *len],
                         )
                         .map_err(|err| err.at_place(|| self.place(first.pack, e.offset)))?;
-                    ctl.progress(len as u64);
+                    ctl.progress(*len as u64);
                 }
-                k = g;
+                a = b;
             }
             let write_err = || {
                 format!(

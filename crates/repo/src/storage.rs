@@ -142,6 +142,10 @@ pub trait Storage: Send + Sync + fmt::Debug {
         Ok(())
     }
 
+    /// Forgets object data kept in memory from earlier reads, so the next reads see the
+    /// store as it is now (verification calls it first). Default: nothing kept.
+    fn forget_reads(&self) {}
+
     /// The requests sent so far, for a storage that is paid by the request (an object
     /// store); `None` for a folder.
     fn requests(&self) -> Option<RequestCounts> {

@@ -29,7 +29,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use ureq::http;
@@ -77,6 +77,8 @@ struct Inner {
     spool: PathBuf,
     /// Lengths of objects seen in listings, so opening one needs no `HEAD`.
     lengths: Mutex<HashMap<String, u64>>,
+    /// Blocks of objects fetched for restores, shared among readers.
+    blocks: Mutex<Blocks>,
     counters: Counters,
 }
 
@@ -87,6 +89,34 @@ impl std::fmt::Debug for S3Storage {
             .field("signer", &self.inner.signer)
             .field("cache", &self.inner.cache)
             .finish_non_exhaustive()
+    }
+}
+
+/// Reads of at least this many bytes (and under [`BLOCK`]) are served from whole blocks.
+const READ_AHEAD_FROM: u64 = 128 << 10;
+/// The size (and alignment) of a block fetched for such reads.
+const BLOCK: u64 = 4 << 20;
+/// Blocks kept at most (64 MiB of memory), the least recently read dropped first.
+const KEPT_BLOCKS: usize = 16;
+
+/// A fetched block, or the error fetching it gave (kind and message, to hand to each reader).
+type BlockSlot = OnceLock<Result<Arc<[u8]>, (io::ErrorKind, String)>>;
+
+/// The blocks kept, by object key and block number, and their order of arrival.
+#[derive(Default)]
+struct Blocks {
+    slots: HashMap<(String, u64), Arc<BlockSlot>>,
+    order: std::collections::VecDeque<(String, u64)>,
+}
+
+impl Blocks {
+    /// Moves `id` to the young end: blocks read again stay longest (a deduplicated chunk
+    /// read from many places, say).
+    fn used(&mut self, id: (String, u64)) {
+        if let Some(at) = self.order.iter().position(|o| *o == id) {
+            self.order.remove(at);
+        }
+        self.order.push_back(id);
     }
 }
 
@@ -219,6 +249,7 @@ impl S3Storage {
                 cache: cache.map(Path::to_path_buf),
                 spool,
                 lengths: Mutex::new(HashMap::new()),
+                blocks: Mutex::new(Blocks::default()),
                 counters: Counters::default(),
             }),
         })
@@ -625,6 +656,72 @@ impl Inner {
         )
     }
 
+    /// Fills `buf` from `offset` of `key` when one kept block holds it all.
+    fn copy_kept(&self, key: &str, offset: u64, buf: &mut [u8]) -> bool {
+        let number = offset / BLOCK;
+        let slot = {
+            let mut blocks = self.blocks.lock().unwrap_or_else(PoisonError::into_inner);
+            let id = (key.to_string(), number);
+            match blocks.slots.get(&id).cloned() {
+                Some(slot) => {
+                    blocks.used(id);
+                    slot
+                }
+                None => return false,
+            }
+        };
+        let Some(Ok(block)) = slot.get() else {
+            return false;
+        };
+        let from = (offset - number * BLOCK) as usize;
+        match block.get(from..from + buf.len()) {
+            Some(bytes) => {
+                buf.copy_from_slice(bytes);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Block `number` of the `len`-byte object `key`, fetched once however many readers
+    /// ask at the same time, and kept among the [`KEPT_BLOCKS`] read last.
+    fn block(&self, key: &str, len: u64, number: u64) -> io::Result<Arc<[u8]>> {
+        let slot = {
+            let mut blocks = self.blocks.lock().unwrap_or_else(PoisonError::into_inner);
+            let id = (key.to_string(), number);
+            if let Some(slot) = blocks.slots.get(&id).cloned() {
+                blocks.used(id);
+                slot
+            } else {
+                let slot = Arc::new(OnceLock::new());
+                blocks.slots.insert(id.clone(), Arc::clone(&slot));
+                blocks.order.push_back(id);
+                while blocks.order.len() > KEPT_BLOCKS {
+                    if let Some(old) = blocks.order.pop_front() {
+                        blocks.slots.remove(&old);
+                    }
+                }
+                slot
+            }
+        };
+        let fetched = slot.get_or_init(|| {
+            let start = number * BLOCK;
+            let mut bytes = vec![0u8; (len - start).min(BLOCK) as usize];
+            self.get_range(key, start, &mut bytes)
+                .map(|()| Arc::from(bytes))
+                .map_err(|e| (e.kind(), e.to_string()))
+        });
+        match fetched {
+            Ok(block) => Ok(Arc::clone(block)),
+            Err((kind, message)) => {
+                // Not kept: the next reader asks the store again.
+                let mut blocks = self.blocks.lock().unwrap_or_else(PoisonError::into_inner);
+                blocks.slots.remove(&(key.to_string(), number));
+                Err(io::Error::new(*kind, message.clone()))
+            }
+        }
+    }
+
     // ---- the metadata cache of immutable objects' tails ----
 
     fn tail_path(&self, key: &str) -> Option<PathBuf> {
@@ -715,7 +812,28 @@ impl StoredObject for S3Object {
             buf.copy_from_slice(&tail.bytes[at..at + buf.len()]);
             return Ok(());
         }
-        self.inner.get_range(&self.key, offset, buf)
+        let len = buf.len() as u64;
+        if !(READ_AHEAD_FROM..BLOCK).contains(&len) {
+            // A chunk alone (a rollback's scattered reads, a deduplicated chunk) or a long
+            // read: from a block already here, or as asked.
+            if self.inner.copy_kept(&self.key, offset, buf) {
+                return Ok(());
+            }
+            return self.inner.get_range(&self.key, offset, buf);
+        }
+        // A stretch of records read by a restore: the blocks around it are fetched whole
+        // and shared, so its neighbours (read next, often by other workers) cost no request.
+        let mut at = offset;
+        while at < offset + len {
+            let number = at / BLOCK;
+            let block = self.inner.block(&self.key, self.len, number)?;
+            let from = (at - number * BLOCK) as usize;
+            let n = (block.len() - from).min((offset + len - at) as usize);
+            let to = (at - offset) as usize;
+            buf[to..to + n].copy_from_slice(&block[from..from + n]);
+            at += n as u64;
+        }
+        Ok(())
     }
 
     /// A hint that reaches the object's end fetches everything from `offset` to the end in
@@ -949,6 +1067,14 @@ impl Storage for S3Storage {
                 }
             },
         )
+    }
+
+    /// Drops the kept blocks (a pack's tail stays: it is checked against its own BLAKE3
+    /// and, once parsed, against the index checksum the pack's footer holds).
+    fn forget_reads(&self) {
+        let mut blocks = self.inner.blocks.lock().unwrap_or_else(PoisonError::into_inner);
+        blocks.slots.clear();
+        blocks.order.clear();
     }
 
     fn requests(&self) -> Option<RequestCounts> {

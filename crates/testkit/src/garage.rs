@@ -88,6 +88,8 @@ fn start(program: &Path) -> Result<Garage, String> {
 data_dir = "{d}/data"
 db_engine = "sqlite"
 replication_factor = 1
+# Packs are compressed already: Garage compressing them again only costs CPU.
+compression_level = "none"
 rpc_bind_addr = "127.0.0.1:{rpc}"
 rpc_public_addr = "127.0.0.1:{rpc}"
 rpc_secret = "{secret}"
