@@ -95,6 +95,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Copy the repository to another place (an S3-compatible bucket, another folder), then
+    /// verify every restore point there. The server must be stopped; afterwards run every
+    /// verb and the server with --repository naming the copy. An interrupted copy resumes.
+    Move {
+        #[command(flatten)]
+        data: DataArg,
+        /// Where the repository goes: s3://BUCKET[/PREFIX]?endpoint=http://HOST:PORT&region=R
+        /// (key pair from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) or a folder.
+        #[arg(long, value_name = "URL")]
+        repository_to: String,
+    },
     /// Re-read every chunk every restore point references and check its digest.
     Verify {
         #[command(flatten)]
@@ -970,9 +981,51 @@ fn run() -> Result<()> {
         ),
         // Verify only looks, beside a running server too; with --mark it records the damaged
         // points (in the server when one runs), so restores from them are refused.
+        Command::Move {
+            data,
+            repository_to,
+        } => move_repository(&data, &repository_to),
         Command::Verify { data, mark: true } => change(&data, &Request::VerifyMark),
         Command::Verify { data, mark: false } => admin::verify(&*open_read_only(&data)?)?.print(),
     }
+}
+
+/// `emrest move`: copies the repository, then verifies every restore point in the copy as
+/// `emrest verify --repository TO` would.
+fn move_repository(data: &DataArg, to: &str) -> Result<()> {
+    // Refused before anything is opened or copied.
+    emrest_core::repository_location(to).map_err(|e| anyhow::anyhow!("--repository-to: {e}"))?;
+    let core = open_existing(data)?;
+    let from = core.repository().describe();
+    let started = std::time::Instant::now();
+    let (stats, requests) = with_spinner("copying the repository", || {
+        core.copy_repository(to, &emrest_core::NoControl)
+    })
+    .with_context(|| format!("cannot copy the repository to {to}"))?;
+    eprintln!(
+        "copied {} object(s) ({:.1} MiB) from {from} in {:.1} s; {} were there already",
+        stats.copied,
+        stats.bytes as f64 / f64::from(1u32 << 20),
+        started.elapsed().as_secs_f64(),
+        stats.skipped
+    );
+    if let Some(counts) = requests {
+        eprintln!("emrest: repository {to}: {counts}");
+    }
+    drop(core);
+    let copy = DataArg {
+        repository: Some(to.to_string()),
+        ..data.clone()
+    };
+    let verified = with_spinner("verifying every restore point in the copy", || {
+        admin::verify(&*open_read_only(&copy)?)
+    })?;
+    verified.print().context("the copy does not verify")?;
+    eprintln!(
+        "Every restore point verified in the copy. From now on run emrest with --repository '{to}' \
+         (or EMREST_REPOSITORY); {from} is left as it was."
+    );
+    Ok(())
 }
 
 fn user(verb: UserVerb) -> Result<()> {

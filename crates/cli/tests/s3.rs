@@ -154,3 +154,111 @@ fn a_deployment_with_its_repository_in_a_bucket_backs_up_lists_verifies_and_rest
         refused.stderr
     );
 }
+
+#[test]
+fn move_copies_a_folder_repository_into_a_bucket_verifies_it_and_resumes() {
+    let Some(g) = emrest_testkit::garage::garage() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    make_demo(&data);
+    let url = g.fresh_url("move");
+    let keys = g.env();
+    let env: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    // A bad destination is refused before anything is opened or copied.
+    let bad = emrest_env(
+        &[
+            "move",
+            "--data",
+            arg(&data),
+            "--repository-to",
+            "s3://Bad_Bucket",
+        ],
+        &env,
+    );
+    assert!(!bad.status.success());
+    assert!(bad.stderr.contains("not a bucket name"), "{}", bad.stderr);
+
+    let moved = emrest_env(
+        &["move", "--data", arg(&data), "--repository-to", &url],
+        &env,
+    )
+    .ok();
+    assert!(
+        moved.stderr.contains("Every restore point verified"),
+        "{}",
+        moved.stderr
+    );
+    let copied = |stderr: &str| -> u64 {
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("copied "))
+            .unwrap_or_else(|| panic!("no copied line: {stderr}"));
+        line["copied ".len()..]
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"))
+    };
+    assert!(copied(&moved.stderr) > 10, "{}", moved.stderr);
+    assert!(
+        moved.stdout.contains("repository verified"),
+        "{}",
+        moved.stdout
+    );
+
+    // The copy lists the same points with the same bytes as the folder.
+    let from_folder = point_list(&data);
+    let from_bucket = emrest_env(
+        &[
+            "point",
+            "list",
+            "--json",
+            "--data",
+            arg(&data),
+            "--repository",
+            &url,
+        ],
+        &env,
+    )
+    .ok()
+    .json();
+    assert_eq!(&from_folder, from_bucket.as_array().expect("array"));
+
+    // Again: everything is there already.
+    let again = emrest_env(
+        &["move", "--data", arg(&data), "--repository-to", &url],
+        &env,
+    )
+    .ok();
+    assert_eq!(copied(&again.stderr), 0, "{}", again.stderr);
+
+    // A pack lost from the bucket: verify against the bucket says which points it hurts.
+    let s3 = emrest_s3::S3Storage::with_key(
+        emrest_s3::S3Location::parse(&url).expect("address"),
+        &g.key_id,
+        &g.secret,
+        None,
+    )
+    .expect("bucket");
+    use emrest_repo::Storage;
+    let pack = s3
+        .list("packs/")
+        .expect("list")
+        .into_iter()
+        .next()
+        .expect("a pack");
+    s3.delete(&pack).expect("delete a pack");
+    let verify = emrest_env(
+        &["verify", "--data", arg(&data), "--repository", &url],
+        &env,
+    );
+    assert!(!verify.status.success(), "{}", verify.stdout);
+    assert!(
+        verify.stderr.contains("problem(s) found"),
+        "{}",
+        verify.stderr
+    );
+}

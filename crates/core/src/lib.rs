@@ -197,7 +197,7 @@ pub enum RepositoryLocation {
     S3(emrest_s3::S3Location),
 }
 
-pub use emrest_repo::{Repository, RequestCounts};
+pub use emrest_repo::{CopyStats, NoControl, Repository, RequestCounts};
 
 /// Parses a `--repository` value: `s3://…`, `file:///path` or a path.
 pub fn repository_location(value: &str) -> CoreResult<RepositoryLocation> {
@@ -247,10 +247,7 @@ fn open_repository(config: &CoreConfig, catalog: &Catalog) -> CoreResult<Reposit
         }
         RepositoryLocation::Folder(root) => Repository::open(&root, config.durability)?,
         RepositoryLocation::S3(location) => {
-            let cache = config.data_dir.join("cache").join("s3");
-            let storage = emrest_s3::S3Storage::new(location, Some(&cache))
-                .map_err(|e| CoreError::invalid("repository", e.to_string()))?;
-            let storage: Arc<dyn emrest_repo::Storage> = Arc::new(storage);
+            let storage = s3_storage(location, &config.data_dir)?;
             if read_only {
                 Repository::open_storage_read_only(storage, config.durability)?
             } else {
@@ -265,6 +262,53 @@ fn open_repository(config: &CoreConfig, catalog: &Catalog) -> CoreResult<Reposit
     let id = catalog.meta_or_insert(CATALOG_ID_KEY, &Uuid::new_v4().to_string())?;
     repo.claim(&id, !read_only)?;
     Ok(repo)
+}
+
+/// The bucket at `location`, with its metadata cache in the data folder `data_dir`.
+fn s3_storage(
+    location: emrest_s3::S3Location,
+    data_dir: &Path,
+) -> CoreResult<Arc<dyn emrest_repo::Storage>> {
+    let cache = data_dir.join("cache").join("s3");
+    let storage = emrest_s3::S3Storage::new(location, Some(&cache))
+        .map_err(|e| CoreError::invalid("repository", e.to_string()))?;
+    Ok(Arc::new(storage))
+}
+
+impl Owner {
+    /// Copies this deployment's repository to `to` (a folder or an `s3://` address; see
+    /// [`repository_location`]), skipping what an earlier, interrupted copy already put there;
+    /// with the requests the destination was sent, when it counts them.
+    /// The catalog is not changed: run with `--repository` naming the copy afterwards (and
+    /// verify it: `emrest verify` with that flag).
+    pub fn copy_repository(
+        &self,
+        to: &str,
+        ctl: &dyn emrest_repo::Control,
+    ) -> CoreResult<(emrest_repo::CopyStats, Option<RequestCounts>)> {
+        let dest: Arc<dyn emrest_repo::Storage> = match repository_location(to)? {
+            RepositoryLocation::S3(location) => s3_storage(location, &self.config.data_dir)?,
+            RepositoryLocation::Folder(root) => {
+                std::fs::create_dir_all(&root).map_err(|e| {
+                    CoreError::invalid(
+                        "repository",
+                        format!("cannot create {}: {e}", root.display()),
+                    )
+                })?;
+                Arc::new(emrest_repo::FolderStorage::new(
+                    &root,
+                    self.config.durability,
+                ))
+            }
+        };
+        // A repository that never had an owner gets this catalog's before it is copied.
+        let id = self
+            .catalog
+            .meta_or_insert(CATALOG_ID_KEY, &Uuid::new_v4().to_string())?;
+        self.repo.claim(&id, true)?;
+        let stats = self.repo.copy_to(dest.as_ref(), ctl)?;
+        Ok((stats, dest.requests()))
+    }
 }
 
 /// What `Core::open` found or did that the operator should hear about.

@@ -73,6 +73,7 @@
 
 mod backup;
 mod chunk;
+mod copy;
 mod dict;
 mod digest;
 mod direct;
@@ -92,6 +93,7 @@ mod target;
 pub mod testing;
 
 pub use backup::BackupStats;
+pub use copy::CopyStats;
 pub use digest::{ChunkDigest, ParseDigestError};
 pub use error::{ChunkPlace, PackDamage, RepoError};
 pub use gc::{ChunkProblem, CodecUse, GcStats, SpaceUse};

@@ -1072,7 +1072,11 @@ impl Storage for S3Storage {
     /// Drops the kept blocks (a pack's tail stays: it is checked against its own BLAKE3
     /// and, once parsed, against the index checksum the pack's footer holds).
     fn forget_reads(&self) {
-        let mut blocks = self.inner.blocks.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut blocks = self
+            .inner
+            .blocks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         blocks.slots.clear();
         blocks.order.clear();
     }
