@@ -133,6 +133,17 @@ fn a_deployment_with_its_repository_in_a_bucket_backs_up_lists_verifies_and_rest
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     assert_eq!(finished["Result"]["Success"], json!(true), "{finished}");
+    // The store's requests are in the metrics.
+    let metrics = request(server.http, "GET", "/metrics", &[], b"")
+        .expect("GET /metrics")
+        .text();
+    let gets = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("emrest_object_store_requests_total{kind=\"get\"} "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no GET count in the metrics:\n{metrics}"));
+    assert!(gets > 0, "the restore read from the bucket");
+    assert!(metrics.contains("emrest_object_store_bytes_total{direction=\"received\"}"));
     drop(server);
     let vms = run(&["vm", "list", "--json"], &env).ok().json();
     let app01 = vm_named(vms.as_array().unwrap(), "app01");

@@ -553,6 +553,7 @@ impl Core {
             jobs_running,
             repository_bytes,
             repository_chunks,
+            repository_requests: self.repo.requests(),
         })
     }
 

@@ -62,6 +62,8 @@ pub struct Levels {
     pub jobs_running: u64,
     pub repository_bytes: u64,
     pub repository_chunks: u64,
+    /// What the repository's object store was sent so far (none for a folder).
+    pub repository_requests: Option<emrest_repo::RequestCounts>,
 }
 
 /// Every metric, registered once.
@@ -81,6 +83,18 @@ pub struct Metrics {
     restores_waiting: Gauge,
     repository_bytes: Gauge,
     repository_chunks: Gauge,
+    store_requests: Family<Kind, Counter>,
+    store_retries: Counter,
+    store_bytes: Family<Direction, Counter>,
+    /// The object store's counts at the last scrape (its counters are its own; each scrape
+    /// adds what changed since).
+    store_seen: std::sync::Mutex<emrest_repo::RequestCounts>,
+}
+
+/// `direction="sent"` or `"received"`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Direction {
+    direction: &'static str,
 }
 
 impl Default for Metrics {
@@ -107,6 +121,10 @@ impl Metrics {
             restores_waiting: Gauge::default(),
             repository_bytes: Gauge::default(),
             repository_chunks: Gauge::default(),
+            store_requests: Family::default(),
+            store_retries: Counter::default(),
+            store_bytes: Family::default(),
+            store_seen: std::sync::Mutex::new(emrest_repo::RequestCounts::default()),
             registry: Registry::default(),
         };
         registry.register(
@@ -179,6 +197,21 @@ impl Metrics {
             "Chunks stored in the repository",
             m.repository_chunks.clone(),
         );
+        registry.register(
+            "object_store_requests",
+            "Requests sent to the repository's object store, by kind (get, put, list, head, delete, copy, multipart)",
+            m.store_requests.clone(),
+        );
+        registry.register(
+            "object_store_retries",
+            "Object store requests repeated after a transient failure",
+            m.store_retries.clone(),
+        );
+        registry.register(
+            "object_store_bytes",
+            "Bytes sent to and received from the repository's object store",
+            m.store_bytes.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -247,6 +280,31 @@ impl Metrics {
         self.restores_waiting.set(gauge(levels.restores_waiting));
         self.repository_bytes.set(gauge(levels.repository_bytes));
         self.repository_chunks.set(gauge(levels.repository_chunks));
+        if let Some(now) = levels.repository_requests {
+            let mut seen = self
+                .store_seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let d = now.since(&seen);
+            for (kind, n) in [
+                ("get", d.get),
+                ("put", d.put),
+                ("list", d.list),
+                ("head", d.head),
+                ("delete", d.delete),
+                ("copy", d.copy),
+                ("multipart", d.multipart),
+            ] {
+                self.store_requests.get_or_create(&Kind { kind }).inc_by(n);
+            }
+            self.store_retries.inc_by(d.retries);
+            for (direction, n) in [("sent", d.bytes_up), ("received", d.bytes_down)] {
+                self.store_bytes
+                    .get_or_create(&Direction { direction })
+                    .inc_by(n);
+            }
+            *seen = now;
+        }
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
