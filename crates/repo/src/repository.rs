@@ -21,6 +21,8 @@ use crate::{
 
 /// Key (and, in a folder, file name) of the repository config.
 pub(crate) const CONFIG_NAME: &str = "config";
+/// How long a rescan waits, one wait per try, for packs a lagging listing does not show yet.
+const LAGGING_LISTING_WAITS: [u64; 4] = [100, 300, 800, 2000];
 /// Names the catalog that manages the repository (see [`Repository::claim`]).
 const OWNER_NAME: &str = "owner";
 /// Folder of pack files.
@@ -655,8 +657,26 @@ impl Repository {
         if let Some(l) = self.locate(d) {
             return Ok(Some(l));
         }
-        self.rescan()?;
+        self.rescan_until(|| self.locate(d).is_some())?;
         Ok(self.locate(d))
+    }
+
+    /// Rescans for packs written since open until `found` holds. Where the storage's
+    /// listings may lag its writes (an object store), a miss is looked for again a few times
+    /// over about three seconds before it is believed; a folder is believed at once.
+    pub(crate) fn rescan_until(&self, found: impl Fn() -> bool) -> Result<(), RepoError> {
+        self.rescan()?;
+        if !self.storage.listing_may_lag() {
+            return Ok(());
+        }
+        for wait_ms in LAGGING_LISTING_WAITS {
+            if found() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+            self.rescan()?;
+        }
+        Ok(())
     }
 
     /// The open pack number `pack`; `ChunkMissing` for `d` when it is gone.

@@ -476,8 +476,8 @@ impl Repository {
         };
         let (mut packs, mut at) = lookup();
         if packs.iter().any(Option::is_none) {
-            // Packs written by another process since open are picked up once.
-            self.rescan()?;
+            // Packs written by another process since open are picked up.
+            self.rescan_until(|| lookup().0.iter().all(Option::is_some))?;
             (packs, at) = lookup();
         }
         let keys: Vec<Option<String>> = {

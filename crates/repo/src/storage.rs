@@ -142,6 +142,12 @@ pub trait Storage: Send + Sync + fmt::Debug {
         Ok(())
     }
 
+    /// True when a listing may not show an object written a moment ago (some object
+    /// stores): the repository then looks again before it believes a chunk is missing.
+    fn listing_may_lag(&self) -> bool {
+        false
+    }
+
     /// Forgets object data kept in memory from earlier reads, so the next reads see the
     /// store as it is now (verification calls it first). Default: nothing kept.
     fn forget_reads(&self) {}

@@ -1069,6 +1069,12 @@ impl Storage for S3Storage {
         )
     }
 
+    /// AWS S3 lists what was written at once now, but not every S3-compatible store
+    /// promises it.
+    fn listing_may_lag(&self) -> bool {
+        true
+    }
+
     /// Drops the kept blocks (a pack's tail stays: it is checked against its own BLAKE3
     /// and, once parsed, against the index checksum the pack's footer holds).
     fn forget_reads(&self) {
