@@ -66,21 +66,9 @@ pub fn garage() -> Option<&'static Garage> {
         .as_ref()
 }
 
-/// Prefix of the working folders, in the system's temporary folder.
-const DIR_PREFIX: &str = "emrest-garage-";
-/// Names the process whose Garage works in a folder (it dies with that process).
-const OWNER_FILE: &str = "owner.pid";
-
 fn start(program: &Path) -> Result<Garage, String> {
     let began = Instant::now();
-    remove_folders_of_ended_processes();
-    let dir = tempfile::Builder::new()
-        .prefix(DIR_PREFIX)
-        .tempdir()
-        .map_err(|e| format!("temporary folder: {e}"))?
-        .keep();
-    std::fs::write(dir.join(OWNER_FILE), std::process::id().to_string())
-        .map_err(|e| format!("write {OWNER_FILE}: {e}"))?;
+    let dir = crate::working_dir("emrest-garage-")?;
     let (s3, rpc, admin) = (crate::free_port(), crate::free_port(), crate::free_port());
     let region = "garage";
     let config = format!(
@@ -162,38 +150,6 @@ api_bind_addr = "127.0.0.1:{admin}"
         dir,
         setup_time: began.elapsed(),
     })
-}
-
-/// The folder of a Garage outlives its test process (nothing runs at exit): the next start
-/// removes those whose process has ended.
-fn remove_folders_of_ended_processes() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if !name.to_string_lossy().starts_with(DIR_PREFIX) {
-            continue;
-        }
-        let Ok(owner) = std::fs::read_to_string(entry.path().join(OWNER_FILE)) else {
-            // Another process may be between making the folder and naming itself.
-            let young = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < Duration::from_secs(300)));
-            if !young {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-            continue;
-        };
-        let alive = owner
-            .trim()
-            .parse::<u32>()
-            .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-        if !alive {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
 }
 
 /// Starts `garage server` from a thread that never ends, with the kernel told to kill it

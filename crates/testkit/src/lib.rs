@@ -1,13 +1,16 @@
 //! Real engines for emrest's tests, started by the tests on loopback: [`garage`] starts a
-//! single-node Garage (an S3-compatible object store) once per test process.
+//! single-node Garage (an S3-compatible object store) once per test process, [`postgres`] a
+//! throwaway PostgreSQL on a Unix socket.
 //!
 //! An engine whose program is not installed makes its tests skip with a line on standard
 //! error, unless `EMREST_REQUIRE_ENGINES=1` (set by `.ci/run` and the README's test
 //! command), which turns that into a failure: CI never passes by skipping.
 
 pub mod garage;
+pub mod postgres;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// True when a missing engine must fail the tests instead of skipping them.
 pub fn engines_required() -> bool {
@@ -49,4 +52,53 @@ pub fn missing<T>(what: &str) -> Option<T> {
     }
     eprintln!("skipped: {what} (set EMREST_REQUIRE_ENGINES=1 to make this a failure)");
     None
+}
+
+/// Names the process whose engine works in a folder (the engine dies with that process).
+const OWNER_FILE: &str = "owner.pid";
+
+/// A new working folder for an engine, `<temp>/<prefix>XXXX`, naming this process as its
+/// owner; folders of ended processes with the same prefix are removed first.
+pub(crate) fn working_dir(prefix: &str) -> Result<PathBuf, String> {
+    remove_folders_of_ended_processes(prefix);
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|e| format!("temporary folder: {e}"))?
+        .keep();
+    std::fs::write(dir.join(OWNER_FILE), std::process::id().to_string())
+        .map_err(|e| format!("write {OWNER_FILE}: {e}"))?;
+    Ok(dir)
+}
+
+/// An engine's folder outlives its test process (nothing runs at exit): the next start removes
+/// those whose process has ended.
+fn remove_folders_of_ended_processes(prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(prefix) {
+            continue;
+        }
+        let Ok(owner) = std::fs::read_to_string(entry.path().join(OWNER_FILE)) else {
+            // Another process may be between making the folder and naming itself.
+            let young = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < Duration::from_secs(300)));
+            if !young {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+            continue;
+        };
+        let alive = owner
+            .trim()
+            .parse::<u32>()
+            .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
