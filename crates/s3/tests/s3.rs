@@ -307,3 +307,18 @@ fn a_store_that_keeps_failing_gives_a_clear_error_after_its_attempts() {
     );
     assert_eq!(seen.load(Ordering::SeqCst), 6);
 }
+
+#[test]
+fn touching_an_object_renews_its_time_for_garbage_collections_grace() {
+    let Some(g) = garage() else { return };
+    let s3 = fresh(g, "touch");
+    s3.put("packs/ab/old.pack", b"pack bytes").unwrap();
+    let before = s3.stat("packs/ab/old.pack").unwrap().unwrap();
+    // S3 times have whole seconds.
+    std::thread::sleep(Duration::from_millis(1100));
+    s3.touch("packs/ab/old.pack").unwrap();
+    let after = s3.stat("packs/ab/old.pack").unwrap().unwrap();
+    assert!(after.modified > before.modified, "{before:?} then {after:?}");
+    assert_eq!(s3.get("packs/ab/old.pack").unwrap().0, b"pack bytes", "the bytes stay");
+    assert_eq!(s3.requests().unwrap().copy, 1, "one server-side copy, no upload");
+}
