@@ -17,9 +17,11 @@ use crate::{ChunkDigest, Control, DiskIndex, Durability, RepoError, Repository, 
 /// Adjacent chunks are restored together in runs of up to this many bytes, so the
 /// target sees large sequential writes whatever the chunk size.
 const WRITE_RUN: u64 = 4 << 20;
-/// Adjacent records of one pack are read together in stretches of up to this many bytes:
-/// a whole run's records with their headers and small gaps fit (one read, one request).
-const READ_SPAN: u64 = WRITE_RUN + WRITE_RUN / 4;
+/// Adjacent records of one pack are read together in stretches of up to this many bytes.
+/// Long enough that a read costs little per byte; short, because each restore worker keeps a
+/// buffer this large. (An object store serves such stretches from 4 MiB blocks it fetches
+/// once for all workers: see the S3 storage.)
+const READ_SPAN: u64 = 1 << 20;
 
 /// Restore workers per core when writes go around the page cache (each waits on the device
 /// for its write). A 2 GiB restore into preallocated blocks on 2 cores (restore_modes, best

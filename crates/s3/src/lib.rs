@@ -656,31 +656,37 @@ impl Inner {
         )
     }
 
-    /// Fills `buf` from `offset` of `key` when one kept block holds it all.
+    /// Fills `buf` from `offset` of `key` when kept (or arriving) blocks hold it all.
     fn copy_kept(&self, key: &str, offset: u64, buf: &mut [u8]) -> bool {
-        let number = offset / BLOCK;
-        let slot = {
-            let mut blocks = self.blocks.lock().unwrap_or_else(PoisonError::into_inner);
-            let id = (key.to_string(), number);
-            match blocks.slots.get(&id).cloned() {
-                Some(slot) => {
-                    blocks.used(id);
-                    slot
+        let end = offset + buf.len() as u64;
+        let mut at = offset;
+        while at < end {
+            let number = at / BLOCK;
+            let slot = {
+                let mut blocks = self.blocks.lock().unwrap_or_else(PoisonError::into_inner);
+                let id = (key.to_string(), number);
+                match blocks.slots.get(&id).cloned() {
+                    Some(slot) => {
+                        blocks.used(id);
+                        slot
+                    }
+                    None => return false,
                 }
-                None => return false,
+            };
+            // A block being fetched by another reader is waited for: it is on its way already.
+            let Ok(block) = slot.wait() else {
+                return false;
+            };
+            let from = (at - number * BLOCK) as usize;
+            let n = (block.len().saturating_sub(from)).min((end - at) as usize);
+            if n == 0 {
+                return false;
             }
-        };
-        let Some(Ok(block)) = slot.get() else {
-            return false;
-        };
-        let from = (offset - number * BLOCK) as usize;
-        match block.get(from..from + buf.len()) {
-            Some(bytes) => {
-                buf.copy_from_slice(bytes);
-                true
-            }
-            None => false,
+            let to = (at - offset) as usize;
+            buf[to..to + n].copy_from_slice(&block[from..from + n]);
+            at += n as u64;
         }
+        true
     }
 
     /// Block `number` of the `len`-byte object `key`, fetched once however many readers

@@ -318,7 +318,18 @@ fn touching_an_object_renews_its_time_for_garbage_collections_grace() {
     std::thread::sleep(Duration::from_millis(1100));
     s3.touch("packs/ab/old.pack").unwrap();
     let after = s3.stat("packs/ab/old.pack").unwrap().unwrap();
-    assert!(after.modified > before.modified, "{before:?} then {after:?}");
-    assert_eq!(s3.get("packs/ab/old.pack").unwrap().0, b"pack bytes", "the bytes stay");
-    assert_eq!(s3.requests().unwrap().copy, 1, "one server-side copy, no upload");
+    assert!(
+        after.modified > before.modified,
+        "{before:?} then {after:?}"
+    );
+    assert_eq!(
+        s3.get("packs/ab/old.pack").unwrap().0,
+        b"pack bytes",
+        "the bytes stay"
+    );
+    assert_eq!(
+        s3.requests().unwrap().copy,
+        1,
+        "one server-side copy, no upload"
+    );
 }
