@@ -76,7 +76,9 @@ pub trait ObjectWriter: Send {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()>;
 
     /// Stores what was written under `key` atomically (durably per the storage's
-    /// durability, but for the listing of its folder: see [`Storage::sync`]).
+    /// durability, but for the listing of its folder: see [`Storage::sync`]). An object
+    /// store may still be uploading when this returns: [`Storage::sync`] of the key waits
+    /// for it and reports its failure, and reads of the key through the same storage wait.
     fn finish(self: Box<Self>, key: &str) -> io::Result<()>;
 }
 
@@ -132,7 +134,8 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn touch(&self, key: &str) -> io::Result<()>;
 
     /// Makes the appearance or removal of `keys` durable (the folder: fsyncs the folders
-    /// holding them; an object store: nothing to do).
+    /// holding them; an object store: waits for their uploads still running), reporting a
+    /// write that failed.
     fn sync(&self, _keys: &[&str]) -> io::Result<()> {
         Ok(())
     }

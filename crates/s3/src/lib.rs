@@ -79,6 +79,10 @@ struct Inner {
     lengths: Mutex<HashMap<String, u64>>,
     /// Blocks of objects fetched for restores, shared among readers.
     blocks: Mutex<Blocks>,
+    /// Uploads handed to threads by finished writers.
+    uploads: Mutex<Uploads>,
+    /// Signalled when an upload ends (a writer may be waiting for a free slot).
+    upload_ended: std::sync::Condvar,
     counters: Counters,
 }
 
@@ -90,6 +94,19 @@ impl std::fmt::Debug for S3Storage {
             .field("cache", &self.inner.cache)
             .finish_non_exhaustive()
     }
+}
+
+/// Uploads running at once; a writer finishing beyond them waits (bounding the spooled bytes).
+const UPLOADS: usize = 4;
+
+/// How an upload ended, once it has: the error's kind and message, for each who asks.
+type Pending = OnceLock<Result<(), (io::ErrorKind, String)>>;
+
+/// Uploads running or ended and not yet waited for, by key.
+#[derive(Default)]
+struct Uploads {
+    pending: HashMap<String, Arc<Pending>>,
+    running: usize,
 }
 
 /// Reads of at least this many bytes (and under [`BLOCK`]) are served from whole blocks.
@@ -250,6 +267,8 @@ impl S3Storage {
                 spool,
                 lengths: Mutex::new(HashMap::new()),
                 blocks: Mutex::new(Blocks::default()),
+                uploads: Mutex::new(Uploads::default()),
+                upload_ended: std::sync::Condvar::new(),
                 counters: Counters::default(),
             }),
         })
@@ -728,6 +747,28 @@ impl Inner {
         }
     }
 
+    /// Waits for the upload of `key` when one is running or ended unreported; its error,
+    /// once (the key is forgotten after).
+    fn wait_upload(&self, key: &str) -> io::Result<()> {
+        let pending = self
+            .uploads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pending
+            .get(key)
+            .cloned();
+        let Some(pending) = pending else {
+            return Ok(());
+        };
+        let done = pending.wait().clone();
+        self.uploads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pending
+            .remove(key);
+        done.map_err(|(kind, message)| io::Error::new(kind, message))
+    }
+
     // ---- the metadata cache of immutable objects' tails ----
 
     fn tail_path(&self, key: &str) -> Option<PathBuf> {
@@ -872,6 +913,7 @@ impl Storage for S3Storage {
     }
 
     fn get(&self, key: &str) -> io::Result<(Vec<u8>, ObjectVersion)> {
+        self.inner.wait_upload(key)?;
         let inner = &self.inner;
         inner.send(
             &Call {
@@ -900,6 +942,7 @@ impl Storage for S3Storage {
     }
 
     fn open(&self, key: &str) -> io::Result<Arc<dyn StoredObject>> {
+        self.inner.wait_upload(key)?;
         let inner = &self.inner;
         if let Some((len, tail)) = inner.cached_tail(key) {
             return Ok(Arc::new(S3Object {
@@ -998,6 +1041,7 @@ impl Storage for S3Storage {
     }
 
     fn stat(&self, key: &str) -> io::Result<Option<ObjectMeta>> {
+        self.inner.wait_upload(key)?;
         self.inner.head(key)
     }
 
@@ -1005,6 +1049,7 @@ impl Storage for S3Storage {
     /// tells them apart, as the trait promises.
     fn delete(&self, key: &str) -> io::Result<()> {
         let inner = &self.inner;
+        inner.wait_upload(key)?;
         if inner.head(key)?.is_none() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -1040,6 +1085,7 @@ impl Storage for S3Storage {
     /// modification time, without the bytes crossing the network.
     fn touch(&self, key: &str) -> io::Result<()> {
         let inner = &self.inner;
+        inner.wait_upload(key)?;
         let source = sign::encode_path(&format!(
             "{}/{}{key}",
             inner.location.bucket, inner.location.prefix
@@ -1073,6 +1119,18 @@ impl Storage for S3Storage {
                 }
             },
         )
+    }
+
+    /// Waits for the uploads of `keys` still running, and reports the first that failed.
+    fn sync(&self, keys: &[&str]) -> io::Result<()> {
+        let mut first = Ok(());
+        for key in keys {
+            let done = self.inner.wait_upload(key);
+            if first.is_ok() {
+                first = done;
+            }
+        }
+        first
     }
 
     /// AWS S3 lists what was written at once now, but not every S3-compatible store
@@ -1125,10 +1183,13 @@ impl ObjectWriter for S3Writer {
         Ok(())
     }
 
+    /// Hands the upload to a thread of its own (at most [`UPLOADS`] at once; a writer
+    /// finishing beyond that waits for one to end), so the backup worker goes on reading and
+    /// compressing while the store takes the pack. [`Storage::sync`] of the key, and any read
+    /// of it in this process, waits for the upload and reports its failure.
     fn finish(self: Box<Self>, key: &str) -> io::Result<()> {
         let S3Writer { inner, file, len } = *self;
         let file = file.into_inner().map_err(|e| e.into_error())?;
-        inner.upload(key, &file, len)?;
         // The writing node keeps the new object's tail (a pack's index) without reading
         // it back: its next open needs no request for it.
         if inner.tail_path(key).is_some() {
@@ -1143,6 +1204,44 @@ impl ObjectWriter for S3Writer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(key.to_string(), len);
+        let pending: Arc<Pending> = Arc::new(OnceLock::new());
+        {
+            let mut uploads = inner.uploads.lock().unwrap_or_else(PoisonError::into_inner);
+            while uploads.running >= UPLOADS {
+                uploads = inner
+                    .upload_ended
+                    .wait(uploads)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            uploads.running += 1;
+            uploads
+                .pending
+                .insert(key.to_string(), Arc::clone(&pending));
+        }
+        let (worker, name) = (Arc::clone(&inner), key.to_string());
+        let upload = move || {
+            let done = worker
+                .upload(&name, &file, len)
+                .map_err(|e| (e.kind(), e.to_string()));
+            let _ = pending.set(done);
+            let mut uploads = worker
+                .uploads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            uploads.running -= 1;
+            worker.upload_ended.notify_all();
+        };
+        let spawned = std::thread::Builder::new()
+            .name("s3-upload".into())
+            .spawn(upload);
+        if let Err(e) = spawned {
+            // No thread: the slot taken above is given back and the caller hears why.
+            let mut uploads = inner.uploads.lock().unwrap_or_else(PoisonError::into_inner);
+            uploads.running -= 1;
+            uploads.pending.remove(key);
+            inner.upload_ended.notify_all();
+            return Err(e);
+        }
         Ok(())
     }
 }

@@ -134,6 +134,7 @@ fn a_large_object_goes_up_in_parts_and_reads_back_equal() {
         w.write_all(piece).unwrap();
     }
     w.finish("packs/zz/big.pack").unwrap();
+    s3.sync(&["packs/zz/big.pack"]).unwrap();
     let counts = s3.requests().unwrap();
     assert_eq!(
         counts.multipart,
@@ -332,4 +333,22 @@ fn touching_an_object_renews_its_time_for_garbage_collections_grace() {
         1,
         "one server-side copy, no upload"
     );
+}
+
+#[test]
+fn an_upload_that_fails_in_the_background_is_reported_by_sync_and_reads() {
+    let Some(g) = garage() else { return };
+    let (endpoint, _) = faulty_proxy(&g.endpoint, |_| Fault::Error500);
+    let url = g.fresh_url("upload-fails").replace(&g.endpoint, &endpoint);
+    let s3 = storage(g, &url, None);
+    let mut w = s3.writer("packs/").unwrap();
+    w.write_all(b"a pack that never arrives").unwrap();
+    w.finish("packs/ab/lost.pack").unwrap();
+    let err = s3.sync(&["packs/ab/lost.pack"]).unwrap_err();
+    assert!(
+        err.to_string().contains("gave up after 6 attempts"),
+        "{err}"
+    );
+    // Reported once; the object is simply not there for later readers.
+    s3.sync(&["packs/ab/lost.pack"]).unwrap();
 }
