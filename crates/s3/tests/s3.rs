@@ -352,3 +352,38 @@ fn an_upload_that_fails_in_the_background_is_reported_by_sync_and_reads() {
     // Reported once; the object is simply not there for later readers.
     s3.sync(&["packs/ab/lost.pack"]).unwrap();
 }
+
+#[test]
+fn a_writing_open_sweeps_half_written_cache_files_and_keeps_the_good_ones() {
+    let Some(g) = garage() else { return };
+    let cache = tempfile::tempdir().unwrap();
+    let url = g.fresh_url("sweep");
+    let s3 = Arc::new(storage(g, &url, Some(cache.path())));
+    let repo = Repository::open_storage(s3.clone(), Durability::NoSync, CS).unwrap();
+    let (_dir, src, img) = random_file(1 << 20, 9);
+    repo.backup_disk(&src, img.len() as u64, None, None, &NoControl)
+        .unwrap();
+    let tails = cache.path().join("tails/packs");
+    let sub = std::fs::read_dir(&tails)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let leftover = sub.join(".tmp-123-4");
+    std::fs::write(&leftover, b"half").unwrap();
+    let kept = std::fs::read_dir(&sub).unwrap().count();
+    let again = Arc::new(storage(g, &url, Some(cache.path())));
+    Repository::open_storage(again.clone(), Durability::NoSync, CS).unwrap();
+    assert!(!leftover.exists(), "the crash's leftover is gone");
+    assert_eq!(
+        std::fs::read_dir(&sub).unwrap().count(),
+        kept - 1,
+        "the tails stay"
+    );
+    assert_eq!(
+        again.requests().unwrap().get,
+        1,
+        "and still serve: the config only"
+    );
+}
