@@ -103,8 +103,8 @@ pub use restore::{
     RestorePlan, RestoreStats, RollbackPlan, StoredCheck, TrackedChanges, IN_PLACE_BLOCK,
 };
 pub use storage::{
-    FolderStorage, MemoryStorage, ObjectMeta, ObjectVersion, ObjectWriter, RequestCounts, Storage,
-    StoredObject,
+    remove_temporaries_under, FolderStorage, MemoryStorage, ObjectMeta, ObjectVersion,
+    ObjectWriter, RequestCounts, Storage, StoredObject,
 };
 pub use target::{Advice, RestoreTarget};
 

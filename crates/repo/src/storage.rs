@@ -476,8 +476,9 @@ impl Storage for FolderStorage {
     }
 }
 
-/// Removes the `.tmp-*` files in `dir` and every folder below it.
-fn remove_temporaries_under(dir: &Path) -> io::Result<()> {
+/// Removes the `.tmp-*` files in `dir` and every folder below it (leftovers of writes a crash
+/// interrupted; also for other storages' local caches).
+pub fn remove_temporaries_under(dir: &Path) -> io::Result<()> {
     fsutil::remove_temp_files(dir).map_err(into_io)?;
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,

@@ -1125,7 +1125,7 @@ impl Storage for S3Storage {
     /// Called only by a writing open, which holds the data folder alone.
     fn remove_temporaries(&self) -> io::Result<()> {
         match &self.inner.cache {
-            Some(dir) => remove_temporaries_under(&dir.join("tails")),
+            Some(dir) => emrest_repo::remove_temporaries_under(&dir.join("tails")),
             None => Ok(()),
         }
     }
@@ -1253,24 +1253,6 @@ impl ObjectWriter for S3Writer {
         }
         Ok(())
     }
-}
-
-/// Removes the `.tmp-*` files in `dir` and every folder below it.
-fn remove_temporaries_under(dir: &Path) -> io::Result<()> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            remove_temporaries_under(&entry.path())?;
-        } else if entry.file_name().to_string_lossy().starts_with(".tmp-") {
-            fs::remove_file(entry.path())?;
-        }
-    }
-    Ok(())
 }
 
 /// An unlinked file in `dir`: nothing is left behind, even by a crash.
