@@ -994,12 +994,13 @@ fn run() -> Result<()> {
 /// `emrest verify --repository TO` would.
 fn move_repository(data: &DataArg, to: &str) -> Result<()> {
     // Refused before anything is opened or copied.
-    emrest_core::repository_location(to).map_err(|e| anyhow::anyhow!("--repository-to: {e}"))?;
+    let location = emrest_core::repository_location(to)
+        .map_err(|e| anyhow::anyhow!("--repository-to: {e}"))?;
     let core = open_existing(data)?;
     let from = core.repository().describe();
     let started = std::time::Instant::now();
     let (stats, requests) = with_spinner("copying the repository", || {
-        core.copy_repository(to, &emrest_core::NoControl)
+        core.copy_repository(location, &emrest_core::NoControl)
     })
     .with_context(|| format!("cannot copy the repository to {to}"))?;
     eprintln!(

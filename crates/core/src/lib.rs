@@ -229,19 +229,15 @@ fn inventory_dir(config: &CoreConfig) -> PathBuf {
 const CATALOG_ID_KEY: &str = "catalog_id";
 
 /// Opens the repository `config` names (the data folder's by default). A configured one is
-/// claimed for this catalog, so two catalogs never share one; an S3 one keeps its metadata
-/// cache in the data folder.
+/// claimed for this catalog, so two catalogs never share one (a read-only open only checks);
+/// an S3 one keeps its metadata cache in the data folder.
 fn open_repository(config: &CoreConfig, catalog: &Catalog) -> CoreResult<Repository> {
     let read_only = config.read_only;
-    let Some(value) = &config.repository else {
-        let root = config.data_dir.join("repo");
-        return Ok(if read_only {
-            Repository::open_read_only(&root, config.durability)?
-        } else {
-            Repository::open(&root, config.durability)?
-        });
+    let location = match &config.repository {
+        Some(value) => repository_location(value)?,
+        None => RepositoryLocation::Folder(config.data_dir.join("repo")),
     };
-    let repo = match repository_location(value)? {
+    let repo = match location {
         RepositoryLocation::Folder(root) if read_only => {
             Repository::open_read_only(&root, config.durability)?
         }
@@ -259,9 +255,21 @@ fn open_repository(config: &CoreConfig, catalog: &Catalog) -> CoreResult<Reposit
             }
         }
     };
-    let id = catalog.meta_or_insert(CATALOG_ID_KEY, &Uuid::new_v4().to_string())?;
-    repo.claim(&id, !read_only)?;
+    if config.repository.is_some() {
+        if read_only {
+            // Nothing is written: a catalog that has no identity yet owns no repository.
+            let id = catalog.meta(CATALOG_ID_KEY)?.unwrap_or_default();
+            repo.claim(&id, false)?;
+        } else {
+            repo.claim(&catalog_id(catalog)?, true)?;
+        }
+    }
     Ok(repo)
+}
+
+/// The catalog's identity, made on first use.
+fn catalog_id(catalog: &Catalog) -> CoreResult<String> {
+    catalog.meta_or_insert(CATALOG_ID_KEY, &Uuid::new_v4().to_string())
 }
 
 /// The bucket at `location`, with its metadata cache in the data folder `data_dir`.
@@ -276,17 +284,16 @@ fn s3_storage(
 }
 
 impl Owner {
-    /// Copies this deployment's repository to `to` (a folder or an `s3://` address; see
-    /// [`repository_location`]), skipping what an earlier, interrupted copy already put there;
+    /// Copies this deployment's repository to `to` (parsed by [`repository_location`]), skipping what an earlier, interrupted copy already put there;
     /// with the requests the destination was sent, when it counts them.
     /// The catalog is not changed: run with `--repository` naming the copy afterwards (and
     /// verify it: `emrest verify` with that flag).
     pub fn copy_repository(
         &self,
-        to: &str,
+        to: RepositoryLocation,
         ctl: &dyn emrest_repo::Control,
     ) -> CoreResult<(emrest_repo::CopyStats, Option<RequestCounts>)> {
-        let dest: Arc<dyn emrest_repo::Storage> = match repository_location(to)? {
+        let dest: Arc<dyn emrest_repo::Storage> = match to {
             RepositoryLocation::S3(location) => s3_storage(location, &self.config.data_dir)?,
             RepositoryLocation::Folder(root) => {
                 std::fs::create_dir_all(&root).map_err(|e| {
@@ -302,10 +309,7 @@ impl Owner {
             }
         };
         // A repository that never had an owner gets this catalog's before it is copied.
-        let id = self
-            .catalog
-            .meta_or_insert(CATALOG_ID_KEY, &Uuid::new_v4().to_string())?;
-        self.repo.claim(&id, true)?;
+        self.repo.claim(&catalog_id(&self.catalog)?, true)?;
         let stats = self.repo.copy_to(dest.as_ref(), ctl)?;
         Ok((stats, dest.requests()))
     }

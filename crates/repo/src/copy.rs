@@ -54,15 +54,11 @@ impl Repository {
             _ => 1,
         };
         keys.sort_by_key(|k| rank(k));
-        let mut there = std::collections::HashMap::new();
-        for prefix in ["dicts/", "packs/", "indexes/"] {
-            for key in dest
-                .list(prefix)
-                .ctx(|| format!("list {}", dest.describe(prefix)))?
-            {
-                there.insert(key, ());
-            }
-        }
+        let there: std::collections::HashSet<String> = dest
+            .list("")
+            .ctx(|| format!("list {}", dest.describe("")))?
+            .into_iter()
+            .collect();
         let mut stats = CopyStats::default();
         let mut written: Vec<String> = Vec::new();
         for key in keys {
@@ -73,7 +69,7 @@ impl Repository {
                 .open(&key)
                 .ctx(|| format!("open {}", src.describe(&key)))?;
             let len = object.len();
-            let same = (there.contains_key(&key) || !key.contains('/'))
+            let same = there.contains(&key)
                 && dest
                     .stat(&key)
                     .ctx(|| format!("inspect {}", dest.describe(&key)))?

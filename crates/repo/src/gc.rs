@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::chunk::{legacy_parts, ChunkCodec, CODEC_RAW, CODEC_ZSTD, LEGACY_HEAD_LEN};
 use crate::error::IoContext;
-use crate::pack::{Loc, PackWriter};
+use crate::pack::{read_runs, Loc, PackWriter, ReadRun};
 use crate::parallel;
 use crate::storage::Storage;
 use crate::{ChunkDigest, ChunkPlace, Control, RepoError, Repository};
@@ -184,7 +184,7 @@ impl Repository {
         // In pack order, so neighbouring records are checked from one read: an object store
         // is paid by the request, and a disk prefers long reads too.
         located.sort_unstable_by_key(|(_, l)| (l.pack, l.entry.offset));
-        let runs = verify_runs(&located);
+        let runs = read_runs(&located, |(_, l)| l, VERIFY_GAP, VERIFY_RUN);
         let problems: Mutex<Vec<ChunkProblem>> = Mutex::new(
             missing
                 .iter()
@@ -198,8 +198,7 @@ impl Repository {
             ctl,
             || Ok((None::<ChunkCodec>, Vec::new(), Vec::new())),
             |(codec, buf, run_buf), k| {
-                let chunks = &located[runs[k].clone()];
-                let found = self.verify_run(chunks, codec, buf, run_buf, ctl);
+                let found = self.verify_run(&runs[k], &located, codec, buf, run_buf, ctl);
                 if !found.is_empty() {
                     problems
                         .lock()
@@ -216,20 +215,19 @@ impl Repository {
         problems
     }
 
-    /// Checks `chunks` (neighbours in one pack, in order) from one read of their records;
-    /// where that read fails, each chunk alone, so every problem names its chunk and place.
+    /// Checks the chunks of `run` (neighbours in one pack, in order) from one read of their
+    /// records; where that read fails, each chunk alone, so every problem names its chunk and
+    /// place.
     fn verify_run(
         &self,
-        chunks: &[(ChunkDigest, Loc)],
+        run: &ReadRun,
+        located: &[(ChunkDigest, Loc)],
         codec: &mut Option<ChunkCodec>,
         buf: &mut Vec<u8>,
         run_buf: &mut Vec<u8>,
         ctl: &dyn Control,
     ) -> Vec<ChunkProblem> {
-        let (Some((first, first_loc)), Some((_, last_loc))) = (chunks.first(), chunks.last())
-        else {
-            return Vec::new();
-        };
+        let chunks = &located[run.items.clone()];
         let codec = match codec {
             Some(c) => c,
             None => match ChunkCodec::new() {
@@ -246,17 +244,15 @@ impl Repository {
                 }
             },
         };
-        let start = first_loc.entry.offset;
-        let end = last_loc.entry.offset + last_loc.entry.record_len() as u64;
-        run_buf.resize((end - start) as usize, 0);
+        run_buf.resize((run.end - run.start) as usize, 0);
         let whole = self
-            .read_pack(first_loc.pack, first, start, run_buf)
+            .read_pack(run.pack, &chunks[0].0, run.start, run_buf)
             .is_ok();
         let mut problems = Vec::new();
         for (d, loc) in chunks {
             buf.resize(loc.entry.len as usize, 0);
             let read = if whole {
-                let at = (loc.entry.offset - start) as usize;
+                let at = (loc.entry.offset - run.start) as usize;
                 codec
                     .decode_from(&run_buf[at..at + loc.entry.record_len()], d, buf)
                     .map_err(|e| e.at_place(|| self.place(loc.pack, loc.entry.offset)))
@@ -476,31 +472,6 @@ impl Repository {
 /// how long that read may grow.
 const VERIFY_GAP: u64 = 64 << 10;
 const VERIFY_RUN: u64 = 8 << 20;
-
-/// Ranges of `located` (sorted by pack and offset) to check from one read each.
-fn verify_runs(located: &[(ChunkDigest, Loc)]) -> Vec<std::ops::Range<usize>> {
-    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut run_start_offset = 0;
-    let mut run_end = 0;
-    for (i, (_, loc)) in located.iter().enumerate() {
-        let e = &loc.entry;
-        let joins = runs.last().is_some_and(|r| {
-            located[r.start].1.pack == loc.pack
-                && e.offset >= run_end
-                && e.offset - run_end <= VERIFY_GAP
-                && e.offset + e.record_len() as u64 - run_start_offset <= VERIFY_RUN
-        });
-        match runs.last_mut() {
-            Some(r) if joins => r.end = i + 1,
-            _ => {
-                runs.push(i..i + 1);
-                run_start_offset = e.offset;
-            }
-        }
-        run_end = e.offset + e.record_len() as u64;
-    }
-    runs
-}
 
 /// What verification reports for chunk `d` that could not be read as `e` says.
 fn problem_of(d: &ChunkDigest, e: RepoError) -> ChunkProblem {

@@ -654,6 +654,55 @@ pub(crate) struct Loc {
     pub entry: Entry,
 }
 
+impl Loc {
+    /// Where the chunk's record ends in its pack.
+    pub(crate) fn end(&self) -> u64 {
+        self.entry.offset + self.entry.record_len() as u64
+    }
+}
+
+/// Records of neighbouring items read with one read: `items` of the caller's list, and the
+/// bytes `start..end` of their pack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ReadRun {
+    pub items: std::ops::Range<usize>,
+    pub pack: u32,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// Groups `items` (sorted by pack and offset; `loc` tells each one's place) into reads: the
+/// records of one pack at most `gap` bytes apart (the same record twice joins too), one read
+/// at most `max` bytes long. What a restore and a verification read together, one rule.
+pub(crate) fn read_runs<T>(
+    items: &[T],
+    loc: impl Fn(&T) -> &Loc,
+    gap: u64,
+    max: u64,
+) -> Vec<ReadRun> {
+    let mut runs: Vec<ReadRun> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let l = loc(item);
+        match runs.last_mut() {
+            Some(r)
+                if r.pack == l.pack
+                    && l.entry.offset <= r.end + gap
+                    && l.end().max(r.end) - r.start <= max =>
+            {
+                r.items.end = i + 1;
+                r.end = r.end.max(l.end());
+            }
+            _ => runs.push(ReadRun {
+                items: i..i + 1,
+                pack: l.pack,
+                start: l.entry.offset,
+                end: l.end(),
+            }),
+        }
+    }
+    runs
+}
+
 /// Every chunk of every pack, in memory: digest → location.
 #[derive(Debug, Default)]
 pub(crate) struct ChunkMap {
@@ -825,6 +874,43 @@ mod tests {
     use super::*;
     use crate::storage::FolderStorage;
     use crate::Durability;
+
+    #[test]
+    fn read_runs_join_neighbours_of_one_pack_within_the_gap_and_the_length() {
+        let loc = |pack, offset, stored| Loc {
+            pack,
+            entry: Entry {
+                offset,
+                stored,
+                len: stored,
+                codec: 0,
+                head: 4,
+            },
+        };
+        let items = [
+            loc(0, 0, 96),    // 0..100
+            loc(0, 100, 96),  // adjacent
+            loc(0, 100, 96),  // the same record again (a deduplicated chunk)
+            loc(0, 250, 96),  // 50 bytes after: within a gap of 64
+            loc(0, 500, 96),  // 154 bytes after: a new read
+            loc(0, 600, 396), // adjacent, but 600..1000 makes the read 500 > 450 bytes
+            loc(1, 1000, 96), // another pack
+        ];
+        let runs = read_runs(&items, |l| l, 64, 450);
+        let got: Vec<_> = runs
+            .iter()
+            .map(|r| (r.items.clone(), r.pack, r.start, r.end))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0..4, 0, 0, 350),
+                (4..5, 0, 500, 600),
+                (5..6, 0, 600, 1000),
+                (6..7, 1, 1000, 1100),
+            ]
+        );
+    }
 
     /// A version 2 pack: full-size raw chunks, a compressed one, a dictionary one and a short
     /// last chunk; its index reads back exactly as written, entries of the common size cost

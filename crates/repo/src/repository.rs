@@ -196,21 +196,10 @@ impl Repository {
     /// Opens an existing repository to read only, for a second process beside the writer: nothing
     /// is created and no temporary file is removed (they may belong to the writer's work).
     pub fn open_read_only(root: &Path, durability: Durability) -> Result<Repository, RepoError> {
-        let config_path = root.join(CONFIG_NAME);
-        let storage = FolderStorage::new(root, durability);
-        let (bytes, _) = storage
-            .get(CONFIG_NAME)
-            .map_err(|e| RepoError::NotARepository {
-                path: root.to_path_buf(),
-                reason: format!("cannot read {}: {e}", config_path.display()),
-            })?;
-        let chunk_size = parse_config(&bytes).map_err(|reason| RepoError::NotARepository {
-            path: root.to_path_buf(),
-            reason,
-        })?;
-        let repo = Repository::new(root, Arc::new(storage), chunk_size, durability);
-        repo.rescan()?;
-        Ok(repo)
+        Repository::open_storage_read_only(
+            Arc::new(FolderStorage::new(root, durability)),
+            durability,
+        )
     }
 
     fn new(

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::chunk::{is_all_zero, ChunkCodec};
 use crate::direct::{AlignedBuf, DirectTarget};
 use crate::error::IoContext;
-use crate::pack::Loc;
+use crate::pack::{read_runs, Loc};
 use crate::parallel;
 use crate::target::{read_padded, Advice, RestoreTarget};
 use crate::{ChunkDigest, Control, DiskIndex, Durability, RepoError, Repository, Writes};
@@ -653,46 +653,30 @@ impl Repository {
                 }
             }
             stored.sort_unstable_by_key(|(l, ..)| (l.pack, l.entry.offset));
-            let mut a = 0;
-            while a < stored.len() {
+            for run in read_runs(&stored, |(l, ..)| l, READ_GAP, READ_SPAN) {
                 if ctl.cancelled() {
                     return Err(RepoError::Cancelled);
                 }
-                let (first, at, len, d) = stored[a];
-                let mut b = a + 1;
-                let mut span_end = first.entry.offset + first.entry.record_len() as u64;
-                while let Some((next, ..)) = stored.get(b) {
-                    let next_end = next.entry.offset + next.entry.record_len() as u64;
-                    let joins = next.pack == first.pack
-                        && next.entry.offset <= span_end + READ_GAP
-                        && next_end.max(span_end) - first.entry.offset <= READ_SPAN;
-                    if !joins {
-                        break;
-                    }
-                    span_end = span_end.max(next_end);
-                    b += 1;
-                }
-                if b == a + 1 {
+                let (first, at, len, d) = stored[run.items.start];
+                if run.items.len() == 1 {
                     self.load_into(&mut w.codec, &d, &first, &mut buf[at..at + len])?;
                     ctl.progress(len as u64);
-                    a = b;
                     continue;
                 }
-                w.span.resize((span_end - first.entry.offset) as usize, 0);
-                self.read_pack(first.pack, &d, first.entry.offset, &mut w.span)?;
-                for (loc, at, len, digest) in &stored[a..b] {
+                w.span.resize((run.end - run.start) as usize, 0);
+                self.read_pack(run.pack, &d, run.start, &mut w.span)?;
+                for (loc, at, len, digest) in &stored[run.items] {
                     let e = loc.entry;
-                    let from = (e.offset - first.entry.offset) as usize;
+                    let from = (e.offset - run.start) as usize;
                     w.codec
                         .decode_from(
                             &w.span[from..from + e.record_len()],
                             digest,
                             &mut buf[*at..*at + *len],
                         )
-                        .map_err(|err| err.at_place(|| self.place(first.pack, e.offset)))?;
+                        .map_err(|err| err.at_place(|| self.place(run.pack, e.offset)))?;
                     ctl.progress(*len as u64);
                 }
-                a = b;
             }
             let write_err = || {
                 format!(

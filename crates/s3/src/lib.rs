@@ -482,6 +482,20 @@ impl Inner {
         ))
     }
 
+    /// The body of a 200 answer; any other status is [`Inner::status_error`].
+    fn ok_body(
+        &self,
+        what: &str,
+        key: &str,
+        status: u16,
+        body: &mut dyn Read,
+    ) -> Result<Vec<u8>, Failure> {
+        if status != 200 {
+            return Err(self.status_error(what, key, status, body));
+        }
+        read_body(body)
+    }
+
     /// A ranged `GET` of `buf.len()` bytes of `key` from `offset`.
     fn get_range(&self, key: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         if buf.is_empty() {
@@ -498,7 +512,10 @@ impl Inner {
                 payload: Payload::Empty,
             },
             |status, headers, body| {
-                if status == 416 {
+                let short = status == 416
+                    || matches!(status, 200 | 206)
+                        && content_length(headers).is_some_and(|n| n < buf.len() as u64);
+                if short {
                     return Err(Failure::Fatal(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         format!(
@@ -510,16 +527,6 @@ impl Inner {
                 }
                 if status != 206 && !(status == 200 && offset == 0) {
                     return Err(self.status_error("read", key, status, body));
-                }
-                if content_length(headers).is_some_and(|n| n < buf.len() as u64) {
-                    return Err(Failure::Fatal(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!(
-                            "{} ends before byte {}",
-                            self.describe(key),
-                            offset + buf.len() as u64
-                        ),
-                    )));
                 }
                 body.read_exact(buf).map_err(Failure::Transient)
             },
@@ -548,11 +555,7 @@ impl Inner {
                 payload: Payload::Empty,
             },
             |status, _, body| {
-                if status != 200 {
-                    return Err(self.status_error("start upload of", key, status, body));
-                }
-                let mut text = Vec::new();
-                body.read_to_end(&mut text).map_err(Failure::Transient)?;
+                let text = self.ok_body("start upload of", key, status, body)?;
                 xml::upload_id(&text).map_err(|e| Failure::Fatal(io::Error::other(e)))
             },
         )?;
@@ -621,8 +624,7 @@ impl Inner {
                 payload: Payload::Bytes(body.as_bytes()),
             },
             |status, _, body| {
-                let mut text = Vec::new();
-                body.read_to_end(&mut text).map_err(Failure::Transient)?;
+                let text = read_body(body)?;
                 // S3 may answer 200 and still report an error in the body.
                 match (status, xml::error(&text)) {
                     (200, None) => Ok(()),
@@ -1010,11 +1012,7 @@ impl Storage for S3Storage {
                     payload: Payload::Empty,
                 },
                 |status, _, body| {
-                    if status != 200 {
-                        return Err(inner.status_error("list", prefix, status, body));
-                    }
-                    let mut text = Vec::new();
-                    body.read_to_end(&mut text).map_err(Failure::Transient)?;
+                    let text = inner.ok_body("list", prefix, status, body)?;
                     xml::list_page(&text).map_err(|e| {
                         Failure::Transient(io::Error::other(format!(
                             "list {}: {e}",
@@ -1103,8 +1101,7 @@ impl Storage for S3Storage {
                 payload: Payload::Empty,
             },
             |status, _, body| {
-                let mut text = Vec::new();
-                body.read_to_end(&mut text).map_err(Failure::Transient)?;
+                let text = read_body(body)?;
                 match (status, xml::error(&text)) {
                     (200, None) => Ok(()),
                     (404, _) => Err(Failure::Fatal(io::Error::new(
@@ -1310,6 +1307,13 @@ impl<R: Read> Read for CountingReader<'_, R> {
         self.counted.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
+}
+
+/// A whole answer's body; a connection that drops while it comes is worth another attempt.
+fn read_body(body: &mut dyn Read) -> Result<Vec<u8>, Failure> {
+    let mut bytes = Vec::new();
+    body.read_to_end(&mut bytes).map_err(Failure::Transient)?;
+    Ok(bytes)
 }
 
 /// The text of an error answer (at most 4 KiB read), for messages.

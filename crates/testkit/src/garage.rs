@@ -1,9 +1,9 @@
 //! A single-node Garage on loopback, started once per test process and stopped with it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The running store: its endpoint, a key pair allowed on [`Garage::bucket`].
@@ -95,7 +95,13 @@ api_bind_addr = "127.0.0.1:{admin}"
     );
     let config_path = dir.join("garage.toml");
     std::fs::write(&config_path, config).map_err(|e| format!("write config: {e}"))?;
-    spawn_for_life_of_process(program, &config_path, &dir.join("garage.log"))?;
+    let mut server = Command::new(program);
+    server
+        .arg("-c")
+        .arg(&config_path)
+        .arg("server")
+        .env("RUST_LOG", "warn");
+    crate::spawn_for_life_of_process(server, &dir.join("garage.log"))?;
 
     let garage = |args: &[&str]| -> Result<String, String> {
         let out = Command::new(program)
@@ -150,57 +156,6 @@ api_bind_addr = "127.0.0.1:{admin}"
         dir,
         setup_time: began.elapsed(),
     })
-}
-
-/// Starts `garage server` from a thread that never ends, with the kernel told to kill it
-/// when that thread goes: that is, when the test process exits, however it exits.
-fn spawn_for_life_of_process(program: &Path, config: &Path, log: &Path) -> Result<(), String> {
-    let (tx, rx) = mpsc::channel::<Result<(), String>>();
-    let (program, config, log) = (
-        program.to_path_buf(),
-        config.to_path_buf(),
-        log.to_path_buf(),
-    );
-    std::thread::Builder::new()
-        .name("garage-parent".into())
-        .spawn(move || {
-            let child = spawn_dying_with_parent(&program, &config, &log);
-            let failed = child.as_ref().err().cloned();
-            let _ = tx.send(child.map(|_| ()));
-            if failed.is_none() {
-                // The child's parent thread must outlive every test.
-                loop {
-                    std::thread::park();
-                }
-            }
-        })
-        .map_err(|e| format!("thread: {e}"))?;
-    rx.recv().map_err(|e| format!("thread: {e}"))?
-}
-
-fn spawn_dying_with_parent(program: &Path, config: &Path, log: &Path) -> Result<Child, String> {
-    use std::os::unix::process::CommandExt;
-    let log = std::fs::File::create(log).map_err(|e| format!("log file: {e}"))?;
-    let err = log.try_clone().map_err(|e| format!("log file: {e}"))?;
-    let mut cmd = Command::new(program);
-    cmd.arg("-c")
-        .arg(config)
-        .arg("server")
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err)
-        .env("RUST_LOG", "warn");
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd.spawn()
-        .map_err(|e| format!("start {}: {e}", program.display()))
 }
 
 /// `bytes` random bytes as hex, from the kernel.

@@ -10,6 +10,8 @@ pub mod garage;
 pub mod postgres;
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 /// True when a missing engine must fail the tests instead of skipping them.
@@ -101,4 +103,39 @@ fn remove_folders_of_ended_processes(prefix: &str) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Starts `cmd` (its output to `log`) from a thread that never ends, killed by the kernel when
+/// that thread goes: when the test process exits, however it exits.
+pub(crate) fn spawn_for_life_of_process(mut cmd: Command, log: &Path) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let out = std::fs::File::create(log).map_err(|e| format!("log file: {e}"))?;
+    let err = out.try_clone().map_err(|e| format!("log file: {e}"))?;
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent. It runs after
+    // the switch to the server's user (which would clear the setting).
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (tx, rx) = mpsc::channel::<Result<(), String>>();
+    std::thread::Builder::new()
+        .name("postgres-parent".into())
+        .spawn(move || {
+            let child: Result<Child, String> =
+                cmd.spawn().map_err(|e| format!("start postgres: {e}"));
+            let ok = child.is_ok();
+            let _ = tx.send(child.map(|_| ()));
+            if ok {
+                loop {
+                    std::thread::park();
+                }
+            }
+        })
+        .map_err(|e| format!("thread: {e}"))?;
+    rx.recv().map_err(|e| format!("thread: {e}"))?
 }

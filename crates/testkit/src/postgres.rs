@@ -3,8 +3,8 @@
 //! PostgreSQL refuses to run as root), then `postgres` listening on a socket only.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The running server.
@@ -50,10 +50,12 @@ impl Postgres {
 
     /// Runs `sql` in database `db` with `psql`; its output (unaligned, tuples only).
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, String> {
-        let psql = [self.bin.join("psql"), PathBuf::from("psql")]
-            .into_iter()
-            .find(|p| p.is_file() || p == Path::new("psql"))
-            .unwrap_or_else(|| PathBuf::from("psql"));
+        let beside = self.bin.join("psql");
+        let psql = if beside.is_file() {
+            beside
+        } else {
+            PathBuf::from("psql")
+        };
         let out = Command::new(psql)
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
             .arg("-h")
@@ -196,7 +198,7 @@ fn start(bin: &Path) -> Result<Postgres, String> {
     if let Some((uid, gid)) = owner {
         server.uid(uid).gid(gid);
     }
-    spawn_for_life_of_process(server, &log)?;
+    crate::spawn_for_life_of_process(server, &log)?;
     let pg = Postgres {
         socket_dir: sockets,
         port,
@@ -215,39 +217,4 @@ fn start(bin: &Path) -> Result<Postgres, String> {
         setup_time: began.elapsed(),
         ..pg
     })
-}
-
-/// Starts `cmd` from a thread that never ends, killed by the kernel when that thread goes
-/// (when the test process exits, however it exits).
-fn spawn_for_life_of_process(mut cmd: Command, log: &Path) -> Result<(), String> {
-    use std::os::unix::process::CommandExt;
-    let out = std::fs::File::create(log).map_err(|e| format!("log file: {e}"))?;
-    let err = out.try_clone().map_err(|e| format!("log file: {e}"))?;
-    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent. It runs after
-    // the switch to the server's user (which would clear the setting).
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let (tx, rx) = mpsc::channel::<Result<(), String>>();
-    std::thread::Builder::new()
-        .name("postgres-parent".into())
-        .spawn(move || {
-            let child: Result<Child, String> =
-                cmd.spawn().map_err(|e| format!("start postgres: {e}"));
-            let ok = child.is_ok();
-            let _ = tx.send(child.map(|_| ()));
-            if ok {
-                loop {
-                    std::thread::park();
-                }
-            }
-        })
-        .map_err(|e| format!("thread: {e}"))?;
-    rx.recv().map_err(|e| format!("thread: {e}"))?
 }

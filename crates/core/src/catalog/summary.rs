@@ -41,6 +41,15 @@ fn count(c: &Connection, sql: &str) -> rusqlite::Result<u64> {
 }
 
 impl Catalog {
+    /// The value of a `meta` key, if it has one.
+    pub(crate) fn meta(&self, key: &str) -> CoreResult<Option<String>> {
+        use rusqlite::OptionalExtension;
+        self.with_reader(|c| {
+            c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+        })
+    }
+
     /// The value of a `meta` key, set to `value` first when it has none.
     pub(crate) fn meta_or_insert(&self, key: &str, value: &str) -> CoreResult<String> {
         let c = self.conn()?;
